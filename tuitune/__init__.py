@@ -1,0 +1,45 @@
+"""tuitune: fine-tune language models from a terminal app, a CLI, or Python.
+
+The Python API is imported lazily so that `import tuitune` stays light (no torch):
+
+    import tuitune
+    config = tuitune.ConfigBuilder().demo().training(max_steps=20).build()
+    result = tuitune.train(config)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# name -> module that defines it; resolved on first attribute access (PEP 562).
+_LAZY = {
+    "RunConfig": "tuitune.config",
+    "ConfigBuilder": "tuitune.config",
+    "load_config": "tuitune.config",
+    "DEMO_MODEL": "tuitune.config",
+    "SAMPLE_DATASET": "tuitune.config",
+    "TuituneError": "tuitune.errors",
+    "train": "tuitune.engine.api",
+    "TrainResult": "tuitune.engine.api",
+    "open_store": "tuitune.store",
+}
+
+if TYPE_CHECKING:
+    from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, ConfigBuilder, RunConfig, load_config
+    from tuitune.engine.api import TrainResult, train
+    from tuitune.errors import TuituneError
+    from tuitune.store import open_store
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tuitune' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = ["__version__", *_LAZY]

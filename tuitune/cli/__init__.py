@@ -1,0 +1,51 @@
+"""The `tuitune` command: with no arguments the terminal app, else a headless command.
+
+Every `TuituneError` becomes one line on stderr and a non-zero exit; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from tuitune import __version__
+from tuitune.cli.app import app, err_console
+from tuitune.errors import TuituneError
+
+# Command modules register themselves on `app` when imported; each keeps heavy imports inside
+# its functions so `tuitune --help` and the light commands start fast.
+from tuitune.cli import commands as _commands  # noqa: E402,F401
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tuitune {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    version: bool = typer.Option(False, "--version", "-V", help="Print the version and exit.", callback=_version, is_eager=True),
+) -> None:
+    """Fine-tune language models: run `tuitune` alone for the terminal app."""
+    if ctx.invoked_subcommand is None:
+        from tuitune.tui import run_app
+
+        run_app()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script."""
+    try:
+        app(args=argv, prog_name="tuitune", standalone_mode=True)
+    except TuituneError as error:
+        from rich.text import Text
+
+        # The message is plain text: brackets in paths must not be read as rich markup.
+        err_console.print(Text.assemble(("error: ", "bold red"), str(error)), soft_wrap=True)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)

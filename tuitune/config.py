@@ -1,0 +1,331 @@
+"""The configuration of one run: pydantic models, YAML/JSON I/O, and a fluent `ConfigBuilder`.
+
+A config file is exactly what `RunConfig.model_dump()` produces, so saving and loading round-trip
+exactly, and the `config.yaml` in a run's folder is what ran. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from tuitune.errors import IncompatibleConfigError, InvalidConfigError, MissingConfigError
+
+# The built-in demo model and the bundled sample dataset. They look like Hub ids on purpose: they
+# are names in tuitune's own namespace, resolved locally and never downloaded.
+DEMO_MODEL = "tuitune/demo"
+SAMPLE_DATASET = "tuitune/sample"
+
+Method = Literal["lora", "qlora", "full_finetuning", "instruction_tuning"]
+METHODS: tuple[str, ...] = ("lora", "qlora", "full_finetuning", "instruction_tuning")
+DataFormat = Literal["auto", "alpaca", "chat", "sharegpt", "completion", "text"]
+TemplateName = Literal["auto", "chatml", "alpaca", "llama2", "plain"]
+Dtype = Literal["auto", "float32", "float16", "bfloat16"]
+Scheduler = Literal[
+    "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup"
+]
+Metric = Literal["rouge1", "rouge2", "rougeL", "bleu", "perplexity"]
+
+
+class _Section(BaseModel):
+    # Unknown keys are rejected (and explained with the closest valid key by `_explain`);
+    # assignment is validated so the builder and the TUI cannot store a bad value either.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+class ModelSettings(_Section):
+    """Which model to fine-tune and how to load it."""
+
+    name_or_path: str = Field(DEMO_MODEL, description="Hugging Face id, local folder, or tuitune/demo")
+    revision: str | None = Field(None, description="Hub branch, tag or commit")
+    dtype: Dtype = Field("auto", description="auto: bf16 on GPUs that support it, fp16 on others, fp32 on CPU")
+    load_in_4bit: bool = Field(False, description="NF4 quantization through bitsandbytes (QLoRA)")
+    load_in_8bit: bool = Field(False, description="8-bit quantization through bitsandbytes")
+    trust_remote_code: bool = Field(False, description="run code shipped with the model (only for models you trust)")
+    attn_implementation: str | None = Field(None, description="sdpa, eager, flash_attention_2; default: the model's")
+
+    @model_validator(mode="after")
+    def _one_quantization(self) -> ModelSettings:
+        if self.load_in_4bit and self.load_in_8bit:
+            raise IncompatibleConfigError(
+                "model.load_in_4bit and model.load_in_8bit cannot both be on: choose one."
+            )
+        return self
+
+
+class DataSettings(_Section):
+    """Where the training data comes from and how it becomes token ids."""
+
+    source: str = Field(SAMPLE_DATASET, description="local file or folder, Hugging Face dataset id, or tuitune/sample")
+    hub_config: str | None = Field(None, description="dataset configuration (subset) name")
+    split: str = Field("train", description="dataset split to train on")
+    data_files: Union[str, list[str], None] = Field(None, description="files inside a Hub dataset")
+    format: DataFormat = Field("auto", description="auto-detected unless named")
+    text_columns: list[str] | None = Field(None, description="columns joined into text for the text format")
+    template: TemplateName = Field("auto", description="auto: the tokenizer's chat template, else chatml")
+    max_samples: int | None = Field(None, ge=1, description="use at most this many rows")
+    shuffle: bool = True
+    seed: int = 42
+    validation_split: float = Field(0.1, ge=0, description="fraction (< 1) or row count (>= 1) held out")
+    max_length: int = Field(512, ge=8, description="tokens per training sequence")
+    packing: bool = Field(False, description="pack several samples into one sequence")
+    train_on_responses_only: bool = Field(True, description="loss only on assistant/response tokens")
+
+
+class LoraSettings(_Section):
+    """LoRA adapter settings (used by lora, qlora and instruction_tuning)."""
+
+    r: int = Field(8, description="rank, at least 1")
+    alpha: int = Field(16, ge=1, description="scaling numerator (alpha / r)")
+    dropout: float = Field(0.05, description="in [0, 1)")
+    target_modules: Union[Literal["auto"], list[str]] = Field("auto", description="auto: detected from the architecture")
+    bias: Literal["none", "all", "lora_only"] = "none"
+    modules_to_save: list[str] | None = None
+    use_dora: bool = False
+    use_rslora: bool = False
+
+    @model_validator(mode="after")
+    def _ranges(self) -> LoraSettings:
+        if self.r < 1:
+            raise InvalidConfigError(f"lora.r must be at least 1 (got {self.r}); 8 or 16 are usual.")
+        if not 0 <= self.dropout < 1:
+            raise InvalidConfigError(
+                f"lora.dropout must be in [0, 1) (got {self.dropout}); 0.05 is usual."
+            )
+        if isinstance(self.target_modules, list) and not self.target_modules:
+            raise InvalidConfigError("lora.target_modules is empty: list module names or use auto.")
+        return self
+
+
+class TrainingSettings(_Section):
+    """The optimisation loop."""
+
+    epochs: float = Field(3.0, gt=0, description="passes over the training data")
+    max_steps: int | None = Field(None, ge=1, description="stop after this many steps (overrides epochs)")
+    batch_size: int = Field(4, ge=1, description="samples per device per step")
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    learning_rate: float = Field(2e-4, gt=0)
+    lr_scheduler: Scheduler = "cosine"
+    warmup_ratio: float = Field(0.03, ge=0, lt=1)
+    warmup_steps: int = Field(0, ge=0, description="overrides warmup_ratio when > 0")
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    fp16: bool | None = Field(None, description="None: automatic from the device")
+    bf16: bool | None = Field(None, description="None: automatic from the device")
+    gradient_checkpointing: bool = False
+    logging_steps: int = Field(10, ge=1)
+    eval_steps: int | None = Field(None, ge=1, description="None: every logging_steps * 5")
+    save_steps: int = Field(100, ge=1)
+    save_total_limit: int | None = Field(2, ge=1)
+    seed: int = 42
+    output_dir: str | None = Field(None, description="None: $TUITUNE_HOME/runs/<id>-<name>")
+    report_to: list[str] = Field(default_factory=list, description="e.g. [tensorboard, wandb]")
+
+    @model_validator(mode="after")
+    def _precision(self) -> TrainingSettings:
+        if self.fp16 and self.bf16:
+            raise IncompatibleConfigError(
+                "training.fp16 and training.bf16 cannot both be on: choose one "
+                "(bf16 on Ampere or newer GPUs, fp16 on older ones)."
+            )
+        return self
+
+
+class EvaluationSettings(_Section):
+    """How `tuitune eval` scores a run."""
+
+    metrics: list[Metric] = Field(default_factory=lambda: ["rouge1", "rouge2", "rougeL", "bleu", "perplexity"])
+    samples: int = Field(50, ge=1, description="held-out prompts to generate for")
+    max_new_tokens: int = Field(64, ge=1)
+
+
+class RunConfig(_Section):
+    """Everything one run needs; `config.yaml` in the run's folder is one of these."""
+
+    name: str | None = Field(None, description="None: made from model, method and date")
+    method: Method = "lora"
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    data: DataSettings = Field(default_factory=DataSettings)
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    merge_after_training: bool = Field(False, description="merge the adapter into the base when training completes")
+
+    # What validation changed on the user's behalf, said back to them (never saved).
+    _notes: list[str] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="after")
+    def _method_rules(self) -> RunConfig:
+        if self.method == "full_finetuning" and (self.model.load_in_4bit or self.model.load_in_8bit):
+            raise IncompatibleConfigError(
+                "full_finetuning cannot train a 4-bit or 8-bit quantized model: "
+                "turn off model.load_in_4bit/load_in_8bit, or use method qlora."
+            )
+        if self.method == "qlora" and not self.model.load_in_4bit:
+            # Bypass validate_assignment re-entering this validator.
+            object.__setattr__(self.model, "load_in_4bit", True)
+            if self.model.load_in_8bit:
+                object.__setattr__(self.model, "load_in_8bit", False)
+            self._notes.append("method qlora loads the model in 4-bit: model.load_in_4bit turned on.")
+        if self.method == "instruction_tuning" and self.data.format not in ("auto", "alpaca"):
+            raise IncompatibleConfigError(
+                f"instruction_tuning trains on alpaca-style data, but data.format is {self.data.format!r}: "
+                "use format auto or alpaca, or method lora for other formats."
+            )
+        return self
+
+    @property
+    def notes(self) -> list[str]:
+        """Adjustments validation made (e.g. qlora turning on 4-bit loading)."""
+        return list(self._notes)
+
+    @property
+    def uses_adapter(self) -> bool:
+        return self.method != "full_finetuning"
+
+    # --- I/O ---------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def save(self, path: str | Path) -> Path:
+        """Write YAML (or JSON for a `.json` path); `load_config` reads it back unchanged."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = self.to_json() if path.suffix.lower() == ".json" else self.to_yaml()
+        path.write_text(text + ("\n" if not text.endswith("\n") else ""), encoding="utf-8")
+        return path
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config") -> RunConfig:
+        return parse_config(data, source)
+
+
+def parse_config(data: Any, source: str = "config") -> RunConfig:
+    """Validate a mapping into a `RunConfig`, turning pydantic's errors into one clear line."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InvalidConfigError(f"{source} must be a mapping of settings, not {type(data).__name__}.")
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(exc, source) from None
+    except (InvalidConfigError, IncompatibleConfigError, MissingConfigError):
+        raise
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read a YAML or JSON run configuration."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingConfigError(f"Config file {path} does not exist: check the path.")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:  # yaml.YAMLError / json.JSONDecodeError: the parser says where
+        raise InvalidConfigError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
+    return parse_config(data, str(path))
+
+
+def _section_for(loc: tuple[Any, ...]) -> type[BaseModel]:
+    model: type[BaseModel] = RunConfig
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        else:
+            break
+    return model
+
+
+def _explain(exc: ValidationError, source: str) -> Exception:
+    """The first problem, named by its dotted key, with what is allowed."""
+    error = exc.errors()[0]
+    loc = tuple(error.get("loc", ()))
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        section = _section_for(loc)
+        valid = list(section.model_fields)
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
+        hint = f" Did you mean {'.'.join([*map(str, loc[:-1]), close[0]])!r}?" if close else ""
+        return InvalidConfigError(
+            f"Unknown key {key!r} in {source}.{hint} Valid keys here: {', '.join(valid)}."
+        )
+    ctx_error = (error.get("ctx") or {}).get("error")
+    if isinstance(ctx_error, (InvalidConfigError, IncompatibleConfigError, MissingConfigError)):
+        return ctx_error
+    message = error.get("msg", "invalid value")
+    if error["type"] == "literal_error":
+        expected = (error.get("ctx") or {}).get("expected", "")
+        message = f"must be one of {expected}"
+    given = error.get("input")
+    shown = "" if isinstance(given, dict) else f" (got {given!r})"
+    return InvalidConfigError(f"{key} in {source}: {message}{shown}.")
+
+
+class ConfigBuilder:
+    """Fluent construction for the Python API: `ConfigBuilder().model("gpt2").lora(r=16).build()`."""
+
+    def __init__(self, base: RunConfig | None = None) -> None:
+        self._data: dict[str, Any] = base.to_dict() if base else {}
+
+    def _section(self, name: str, values: dict[str, Any]) -> ConfigBuilder:
+        self._data.setdefault(name, {}).update(values)
+        return self
+
+    def name(self, name: str) -> ConfigBuilder:
+        self._data["name"] = name
+        return self
+
+    def method(self, method: str) -> ConfigBuilder:
+        self._data["method"] = method
+        return self
+
+    def model(self, name_or_path: str | None = None, **options: Any) -> ConfigBuilder:
+        if name_or_path is not None:
+            options["name_or_path"] = name_or_path
+        return self._section("model", options)
+
+    def demo(self) -> ConfigBuilder:
+        """The built-in demo model and the bundled sample dataset."""
+        self._section("model", {"name_or_path": DEMO_MODEL})
+        return self._section("data", {"source": SAMPLE_DATASET})
+
+    def data(self, source: str | None = None, **options: Any) -> ConfigBuilder:
+        if source is not None:
+            options["source"] = source
+        return self._section("data", options)
+
+    def lora(self, **options: Any) -> ConfigBuilder:
+        return self._section("lora", options)
+
+    def training(self, **options: Any) -> ConfigBuilder:
+        return self._section("training", options)
+
+    def evaluation(self, **options: Any) -> ConfigBuilder:
+        return self._section("evaluation", options)
+
+    def merge_after_training(self, merge: bool = True) -> ConfigBuilder:
+        self._data["merge_after_training"] = merge
+        return self
+
+    def build(self) -> RunConfig:
+        return parse_config(self._data, "ConfigBuilder")

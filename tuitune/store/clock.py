@@ -1,0 +1,32 @@
+"""Time in the store: UTC unix seconds in the database, timezone-aware datetimes in the records.
+
+Seconds are stored as REAL so they sort, compare (heartbeat staleness) and convert quickly; a
+person reading the file can still write `datetime(created_at, 'unixepoch')`.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+
+def now() -> float:
+    return time.time()
+
+
+def to_datetime(seconds: float | None) -> datetime | None:
+    """A stored timestamp as an aware UTC datetime (None stays None)."""
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+def to_seconds(value: datetime | float | int | None) -> float | None:
+    """A datetime (naive means UTC) or unix seconds as stored seconds."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.timestamp()
+    return float(value)

@@ -1,0 +1,122 @@
+"""The peewee models of the store. Only `tuitune.store` touches them; the faces get records.
+
+The tables are created by the frozen SQL of migration v1 and changed only by later migrations
+(`migrations.py`), never by `create_tables`, so an old store upgrades in place. A test checks
+that these models and the migrated schema agree column for column.
+
+Times are unix seconds (REAL, UTC); JSON columns are TEXT.
+"""
+
+from __future__ import annotations
+
+from peewee import (
+    BooleanField,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+from playhouse.sqlite_ext import AutoIncrementField
+
+from tuitune.store.db import database
+
+
+class BaseRow(Model):
+    class Meta:
+        database = database
+
+
+class RunRow(BaseRow):
+    # AUTOINCREMENT: the id of a deleted run is never given to another, so `tuitune show 12`
+    # cannot silently show a different run than the one a script remembered.
+    id = AutoIncrementField()
+    name = TextField()
+    status = TextField()
+    method = TextField(default="")
+    model = TextField(default="")
+    dataset = TextField(default="")
+    config = TextField(default="{}")
+    output_dir = TextField(null=True)
+    pid = IntegerField(null=True)
+    host = TextField(null=True)
+    created_at = FloatField()
+    started_at = FloatField(null=True)
+    finished_at = FloatField(null=True)
+    heartbeat_at = FloatField(null=True)
+    steps_done = IntegerField(default=0)
+    steps_total = IntegerField(null=True)
+    epoch = FloatField(null=True)
+    last_loss = FloatField(null=True)
+    last_eval_loss = FloatField(null=True)
+    best_eval_loss = FloatField(null=True)
+    train_loss = FloatField(null=True)
+    tokens_per_second = FloatField(null=True)
+    error = TextField(null=True)
+    cancel_requested = BooleanField(default=False)
+    checkpoint = TextField(null=True)
+    version = TextField(null=True)
+    notes = TextField(null=True)  # added by migration v2
+
+    class Meta:
+        table_name = "runs"
+
+
+class MetricPointRow(BaseRow):
+    # AUTOINCREMENT here matters for polling: after `delete_metric_points_after` (resume), new
+    # points still get ids above every id a face has already seen.
+    id = AutoIncrementField()
+    run = ForeignKeyField(RunRow, on_delete="CASCADE", index=False, column_name="run_id")
+    step = IntegerField()
+    epoch = FloatField(null=True)
+    loss = FloatField(null=True)
+    eval_loss = FloatField(null=True)
+    learning_rate = FloatField(null=True)
+    grad_norm = FloatField(null=True)
+    tokens_per_second = FloatField(null=True)
+    gpu_memory_gb = FloatField(null=True)
+    cpu_memory_gb = FloatField(null=True)
+    time = FloatField()
+
+    class Meta:
+        table_name = "metric_points"
+
+
+class EventRow(BaseRow):
+    id = AutoIncrementField()
+    run = ForeignKeyField(RunRow, on_delete="CASCADE", index=False, column_name="run_id")
+    time = FloatField()
+    level = TextField(default="info")
+    message = TextField()
+
+    class Meta:
+        table_name = "events"
+
+
+class EvaluationRow(BaseRow):
+    id = AutoIncrementField()
+    run = ForeignKeyField(RunRow, on_delete="CASCADE", index=False, column_name="run_id")
+    label = TextField()
+    metrics = TextField(default="{}")
+    sample_count = IntegerField(default=0)
+    settings = TextField(default="{}")
+    samples = TextField(default="[]")
+    created_at = FloatField()
+
+    class Meta:
+        table_name = "evaluations"
+
+
+class ArtifactRow(BaseRow):
+    id = AutoIncrementField()
+    run = ForeignKeyField(RunRow, on_delete="CASCADE", index=False, column_name="run_id")
+    kind = TextField()
+    path = TextField()
+    meta = TextField(default="{}")
+    created_at = FloatField()
+
+    class Meta:
+        table_name = "artifacts"
+
+
+MODELS: tuple[type[BaseRow], ...] = (RunRow, MetricPointRow, EventRow, EvaluationRow, ArtifactRow)

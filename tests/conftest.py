@@ -1,0 +1,55 @@
+"""Shared fixtures: every test gets its own TUITUNE_HOME; the demo model is built once per session.
+
+The demo model is real (a small Llama built by `tuitune.models.demo`) and shared between tests
+through a symlinked `models/` folder, so each test still sees a private store and runs folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def shared_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("shared-models")
+
+
+@pytest.fixture(autouse=True)
+def tuitune_home(tmp_path: Path, shared_models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private TUITUNE_HOME whose models/ is shared across the session."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "models").symlink_to(shared_models_dir, target_is_directory=True)
+    monkeypatch.setenv("TUITUNE_HOME", str(home))
+    # Never reach the network from tests, and keep the user's HF token out.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+    return home
+
+
+@pytest.fixture(scope="session")
+def demo_model_path(shared_models_dir: Path) -> Path:
+    """The built-in demo model, built once for the whole session."""
+    from tuitune.models.demo import ensure_demo_model
+
+    old = os.environ.get("TUITUNE_HOME")
+    home = shared_models_dir.parent / "demo-build-home"
+    home.mkdir(exist_ok=True)
+    if not (home / "models").exists():
+        (home / "models").symlink_to(shared_models_dir, target_is_directory=True)
+    os.environ["TUITUNE_HOME"] = str(home)
+    try:
+        return ensure_demo_model()
+    finally:
+        if old is None:
+            os.environ.pop("TUITUNE_HOME", None)
+        else:
+            os.environ["TUITUNE_HOME"] = old

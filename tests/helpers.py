@@ -1,0 +1,65 @@
+"""Small helpers the tests share: run the real CLI in a subprocess, poll the real store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any, Callable
+
+from tuitune.store import Run, open_store
+
+
+def cli(*args: str, timeout: float = 300, check: bool = False, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`tuitune ARGS` in a fresh interpreter, exactly as a user types it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tuitune", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"tuitune {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+    return result
+
+
+def cli_json(*args: str, timeout: float = 300) -> Any:
+    result = cli(*args, "--json", timeout=timeout)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float = 120, interval: float = 0.1, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def wait_for_status(run_id: int, statuses: set[str], timeout: float = 180) -> Run:
+    from tuitune.engine.launcher import check_alive
+
+    store = open_store()
+
+    def reached() -> Run | None:
+        run = check_alive(store.get_run(run_id), store=store)
+        return run if run.status in statuses else None
+
+    return wait_for(reached, timeout=timeout, what=f"run {run_id} to become {statuses}")
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    """A user-facing failure: exit code 1, one line on stderr, no traceback."""
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment.lower() in lines[0].lower(), lines[0]

@@ -1,10 +1,196 @@
-"""Placeholder commands until their issue lands."""
+"""`tuitune data PATH`: detect a dataset's format, preview formatted samples, measure it; or convert it.
+
+Light at import: the data pipeline, the tokenizer and `datasets` load inside the command.
+"""
 
 from __future__ import annotations
 
-from tuitune.cli.app import app, not_yet_available
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from tuitune.cli.app import JSON_HELP, app, console, print_json
+from tuitune.errors import ModelLoadError, UsageError
+
+_FORMATS = ("auto", "alpaca", "chat", "sharegpt", "completion", "text")
+_TEMPLATES = ("auto", "chatml", "alpaca", "llama2", "plain")
+_TARGETS = ("alpaca", "chat", "sharegpt", "completion")
 
 
-@app.command('data', help='Detect, preview and measure a dataset; convert it between formats. (not yet available)', context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def data_command() -> None:
-    not_yet_available('data')
+@app.command("data")
+def data_command(
+    path: str = typer.Argument(..., help="A .json/.jsonl/.csv/.tsv/.parquet/.txt file, a dataset folder, a Hub id, or tuitune/sample."),
+    format: str = typer.Option("auto", "--format", "-f", help=f"Data format ({', '.join(_FORMATS)})."),
+    template: str = typer.Option("auto", "--template", "-t", help=f"Chat template ({', '.join(_TEMPLATES)}); auto: the tokenizer's, else chatml."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Count tokens with this model's tokenizer (default: the demo model's)."),
+    max_length: int = typer.Option(512, "--max-length", help="Tokens per training sequence; longer samples are truncated."),
+    hf_config: Optional[str] = typer.Option(None, "--hf-config", help="Hub dataset configuration (subset) name."),
+    split: str = typer.Option("train", "--split", help="Dataset split."),
+    data_files: Optional[list[str]] = typer.Option(None, "--data-files", help="Files inside a Hub dataset or folder (repeatable)."),
+    text_columns: Optional[list[str]] = typer.Option(None, "--text-column", help="Column joined into the text format (repeatable)."),
+    max_samples: Optional[int] = typer.Option(None, "--max-samples", help="Use at most this many rows."),
+    method: str = typer.Option("lora", "--method", help="Training method the data is for (instruction_tuning uses alpaca)."),
+    packing: bool = typer.Option(False, "--packing", help="Report padding for packed batches."),
+    batch_size: int = typer.Option(4, "--batch-size", help="Batch size used to measure padding."),
+    to: Optional[str] = typer.Option(None, "--to", help=f"Convert to this format ({', '.join(_TARGETS)}); needs -o."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Where --to writes JSONL."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Detect, preview and measure a dataset; convert it between formats with --to and -o."""
+    _check_choice("--format", format, _FORMATS)
+    _check_choice("--template", template, _TEMPLATES)
+    from tuitune.config import METHODS
+
+    _check_choice("--method", method, METHODS)
+    if to is not None or output is not None:
+        if to is None or output is None:
+            raise UsageError("Converting needs both --to FORMAT and -o OUT.jsonl.")
+        _check_choice("--to", to, _TARGETS)
+        _convert(path, to, output, format, text_columns, hf_config, split, data_files, as_json)
+        return
+    if max_length < 8:
+        raise UsageError(f"--max-length must be at least 8 (got {max_length}).")
+    if max_samples is not None and max_samples < 1:
+        raise UsageError(f"--max-samples must be at least 1 (got {max_samples}).")
+    if batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1 (got {batch_size}).")
+
+    from tuitune.config import DataSettings
+    from tuitune.data import prepare_dataset
+
+    settings = DataSettings(
+        source=path,
+        format=format,
+        template=template,
+        hub_config=hf_config,
+        split=split,
+        data_files=data_files or None,
+        text_columns=text_columns or None,
+        max_length=max_length,
+        max_samples=max_samples,
+        packing=packing,
+    )
+    tokenizer, tokenizer_name = _tokenizer(model)
+    prepared = prepare_dataset(settings, tokenizer, method=method, batch_size=batch_size)
+    previews = prepared.preview(3)
+    document = prepared.stats.to_dict()
+    document.update(
+        template=prepared.template.name,
+        template_description=prepared.template.describe(),
+        tokenizer=tokenizer_name,
+        previews=[p.to_dict() for p in previews],
+    )
+    if as_json:
+        print_json(document)
+        return
+    _print_report(document, previews)
+
+
+def _check_choice(option: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise UsageError(f"{option} {value!r} is not one of {', '.join(allowed)}.")
+
+
+def _tokenizer(model: Optional[str]) -> tuple[Any, str]:
+    """The tokenizer to count with: the model's, else the demo model's."""
+    from tuitune.config import DEMO_MODEL, ModelSettings
+
+    name = model or DEMO_MODEL
+    try:
+        from tuitune.models.loading import load_tokenizer
+    except ImportError:
+        load_tokenizer = None
+    if load_tokenizer is not None:
+        return load_tokenizer(ModelSettings(name_or_path=name)), name
+    from transformers import AutoTokenizer
+
+    if name == DEMO_MODEL:
+        from tuitune.models.demo import ensure_demo_model
+
+        return AutoTokenizer.from_pretrained(str(ensure_demo_model())), name
+    try:
+        return AutoTokenizer.from_pretrained(name), name
+    except Exception as exc:  # OSError, ValueError, HTTP errors: all mean "cannot load it"
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ModelLoadError(f"Cannot load the tokenizer of {name} ({first}): check the model id or path.") from None
+
+
+def _convert(
+    path: str,
+    to: str,
+    output: str,
+    format: str,
+    text_columns: Optional[list[str]],
+    hf_config: Optional[str],
+    split: str,
+    data_files: Optional[list[str]],
+    as_json: bool,
+) -> None:
+    from tuitune.data import convert_dataset
+
+    result = convert_dataset(
+        path,
+        to,
+        output,
+        format=format,
+        text_columns=text_columns or None,
+        hub_config=hf_config,
+        split=split,
+        data_files=data_files or None,
+    )
+    document = {
+        "source": path,
+        "from_format": result.from_format,
+        "to_format": result.to_format,
+        "rows": result.rows,
+        "skipped": dict(result.skipped),
+        "output": str(result.path),
+    }
+    if as_json:
+        print_json(document)
+        return
+    skipped = sum(result.skipped.values())
+    note = f" ({skipped} skipped: {', '.join(f'{n} {why}' for why, n in result.skipped.items())})" if skipped else ""
+    console.print(Text(f"Converted {result.rows} rows from {result.from_format} to {to}: {result.path}{note}"))
+
+
+def _print_report(doc: dict[str, Any], previews: list[Any]) -> None:
+    header = Table.grid(padding=(0, 2))
+    header.add_column(style="bold")
+    header.add_column()
+    header.add_row("Dataset", doc["source"])
+    header.add_row("Format", doc["format"] + (f" (text from {', '.join(doc['text_columns'])})" if doc.get("text_columns") else ""))
+    header.add_row("Columns", ", ".join(doc["columns"]))
+    dropped = ", ".join(f"{n} {why}" for why, n in doc["dropped"].items()) or "none"
+    header.add_row("Rows", f"{doc['rows']} read, {doc['train_rows']} train + {doc['validation_rows']} validation; dropped: {dropped}")
+    header.add_row("Template", f"{doc['template_description']} · tokens counted with {doc['tokenizer']}")
+    console.print(header)
+
+    for number, sample in enumerate(previews, start=1):
+        title = f"\nSample {number}: {sample.tokens} tokens, {sample.trained_tokens} trained"
+        if sample.truncated:
+            title += f" (truncated from {sample.full_length})"
+        if sample.dropped:
+            title += f" — dropped: {sample.dropped}"
+        console.print(Text(title, style="bold"))
+        body = Text()
+        for segment in sample.segments:
+            body.append(segment.text, style="bold green" if segment.trained else "dim")
+        console.print(body)
+    console.print(Text("\n(dim: prompt, no loss · ", style="dim") + Text("bold green: trained", style="bold green") + Text(")", style="dim"))
+
+    tokens = doc["tokens"]
+    table = Table(title="Statistics", title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("tokens per sample (mean / p50 / p95 / max)", f"{tokens['mean']:g} / {tokens['p50']:g} / {tokens['p95']:g} / {tokens['max']}")
+    table.add_row(f"truncated at max length {doc['max_length']}", f"{doc['truncated_fraction']:.1%}")
+    table.add_row("tokens with loss", f"{doc['trained_token_fraction']:.1%}")
+    labels = {"random": "random batches", "grouped_by_length": "length-grouped batches", "packing": "packed batches"}
+    for batching, fraction in doc["padding"].items():
+        chosen = " (chosen)" if batching == doc["batching"] else ""
+        label = f"padding, {labels.get(batching, batching)} of {doc['batch_size']}{chosen}"
+        table.add_row(label, f"{fraction:.1%}")
+    console.print(table)

@@ -1,0 +1,106 @@
+"""What a dataset looks like once tokenized: rows, drops and why, lengths, truncation, padding.
+
+The padding fraction is measured by simulating the batches the Trainer will build: in random order,
+grouped by length (transformers' own `get_length_grouped_indices`, as its `LengthGroupedSampler`
+does), or packed (padding-free, so none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+BATCHINGS: tuple[str, ...] = ("random", "grouped_by_length", "packing")
+
+
+@dataclass
+class TokenLengths:
+    """Distribution of sequence lengths in tokens."""
+
+    count: int = 0
+    mean: float = 0.0
+    p50: float = 0.0
+    p95: float = 0.0
+    max: int = 0
+    min: int = 0
+    total: int = 0
+
+    @classmethod
+    def of(cls, lengths: Sequence[int]) -> TokenLengths:
+        if not lengths:
+            return cls()
+        import numpy as np
+
+        values = np.asarray(lengths)
+        return cls(
+            count=len(values),
+            mean=round(float(values.mean()), 1),
+            p50=round(float(np.percentile(values, 50)), 1),
+            p95=round(float(np.percentile(values, 95)), 1),
+            max=int(values.max()),
+            min=int(values.min()),
+            total=int(values.sum()),
+        )
+
+
+@dataclass
+class DatasetStats:
+    """Statistics of a prepared dataset (`PreparedDataset.stats`, `tuitune data`)."""
+
+    source: str
+    format: str
+    template: str
+    columns: list[str]
+    rows: int  # rows in the source
+    used_rows: int  # rows taken (after skipping unusable rows and max_samples)
+    train_rows: int  # training sequences kept
+    validation_rows: int  # validation sequences kept
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> rows
+    tokens: TokenLengths = field(default_factory=TokenLengths)  # formatted length, before truncation
+    max_length: int = 0
+    truncated_fraction: float = 0.0  # of the formatted samples, how many exceed max_length
+    trained_token_fraction: float = 0.0  # of the kept tokens, how many carry a loss
+    batch_size: int = 4
+    batching: str = "grouped_by_length"
+    padding_fraction: float = 0.0  # padding / all tokens in the batches, for `batching`
+    padding: dict[str, float] = field(default_factory=dict)  # the same for every batching
+    text_columns: list[str] | None = None  # the columns joined, for the text format
+    kind: str = ""  # where the rows came from: json, jsonl, csv, tsv, parquet, txt, disk, hub, sample
+
+    @property
+    def dropped_rows(self) -> int:
+        return sum(self.dropped.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["dropped_rows"] = self.dropped_rows
+        return data
+
+
+def padding_fraction(lengths: Sequence[int], batch_size: int, batching: str, *, seed: int = 42) -> float:
+    """Share of the tokens in the batches that are padding, for one way of batching."""
+    if batching == "packing" or not lengths:
+        return 0.0
+    order = list(range(len(lengths)))
+    if batching == "grouped_by_length":
+        import torch
+        from transformers.trainer_pt_utils import get_length_grouped_indices
+
+        generator = torch.Generator().manual_seed(seed)
+        order = list(get_length_grouped_indices(list(lengths), batch_size, generator=generator))
+    elif batching == "random":
+        import random
+
+        random.Random(seed).shuffle(order)
+    else:
+        raise ValueError(f"unknown batching {batching!r}")
+    real = padded = 0
+    for start in range(0, len(order), batch_size):
+        batch = [lengths[i] for i in order[start : start + batch_size]]
+        real += sum(batch)
+        padded += max(batch) * len(batch)
+    return round(1 - real / padded, 4) if padded else 0.0
+
+
+def all_padding_fractions(lengths: Sequence[int], batch_size: int, *, seed: int = 42) -> dict[str, float]:
+    return {name: padding_fraction(lengths, batch_size, name, seed=seed) for name in BATCHINGS}

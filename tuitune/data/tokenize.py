@@ -1,0 +1,173 @@
+"""Token ids and labels for training: loss on the trained segments only, EOS at the end, truncation.
+
+The whole rendered text is tokenized at once and each token is labelled by the characters it came
+from (the tokenizer's offset mapping), so the ids are exactly those of the full text (no
+boundary artefacts from tokenizing prompt and response apart) and a token that straddles the
+prompt/response boundary is trained. Tokenizers without offsets (slow, Python ones) tokenize
+segment by segment instead.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from tuitune.data.examples import Document, Example
+from tuitune.data.templates import Segment, Template
+from tuitune.errors import ModelLoadError
+
+IGNORE_INDEX = -100  # the label PyTorch's cross-entropy (and transformers' losses) skip
+_BATCH = 512  # texts per call to the fast tokenizer (it tokenizes a batch in parallel)
+
+
+@dataclass
+class TokenizedExample:
+    """One training sequence. `full_length` is its length before truncation."""
+
+    input_ids: list[int]
+    labels: list[int]
+    full_length: int
+
+    @property
+    def truncated(self) -> bool:
+        return self.full_length > len(self.input_ids)
+
+    @property
+    def trained_tokens(self) -> int:
+        return sum(1 for label in self.labels if label != IGNORE_INDEX)
+
+
+@dataclass
+class TokenizedData:
+    """Kept sequences (with the index of the example each came from), and what was dropped and why."""
+
+    examples: list[TokenizedExample] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)
+    dropped: Counter[str] = field(default_factory=Counter)
+    full_lengths: list[int] = field(default_factory=list)  # every example, dropped ones included
+
+
+def eos_id(tokenizer: Any) -> int:
+    token_id = getattr(tokenizer, "eos_token_id", None)
+    if token_id is None:
+        raise ModelLoadError(
+            "The tokenizer has no EOS token, so a trained sequence cannot end: use a tokenizer with one."
+        )
+    return int(token_id)
+
+
+def tokenize_examples(
+    examples: Sequence[Example],
+    template: Template,
+    tokenizer: Any,
+    *,
+    max_length: int,
+    train_on_responses_only: bool = True,
+) -> TokenizedData:
+    """Tokenize every example; drop (and count) those whose trained part was cut away entirely."""
+    result = TokenizedData()
+    for start in range(0, len(examples), _BATCH):
+        chunk = examples[start : start + _BATCH]
+        rendered = [template.render(example) for example in chunk]
+        encoded = encode_segments(rendered, tokenizer, add_special_tokens=template.add_special_tokens)
+        for offset, (example, (ids, trained)) in enumerate(zip(chunk, encoded)):
+            item = _finish(ids, trained, tokenizer, example, max_length, train_on_responses_only)
+            result.full_lengths.append(item.full_length)
+            if item.trained_tokens == 0:
+                reason = (
+                    f"response cut off by max_length {max_length}" if item.truncated else "nothing to train on"
+                )
+                result.dropped[reason] += 1
+                continue
+            result.examples.append(item)
+            result.indices.append(start + offset)
+    return result
+
+
+def tokenize_example(
+    example: Example,
+    template: Template,
+    tokenizer: Any,
+    *,
+    max_length: int,
+    train_on_responses_only: bool = True,
+) -> TokenizedExample:
+    """One example's ids and labels (kept even when nothing is trained: callers decide)."""
+    (ids, trained), = encode_segments([template.render(example)], tokenizer, add_special_tokens=template.add_special_tokens)
+    return _finish(ids, trained, tokenizer, example, max_length, train_on_responses_only)
+
+
+def _finish(
+    ids: list[int],
+    trained: list[bool],
+    tokenizer: Any,
+    example: Example,
+    max_length: int,
+    train_on_responses_only: bool,
+) -> TokenizedExample:
+    eos = eos_id(tokenizer)
+    if not ids or ids[-1] != eos:
+        ids, trained = ids + [eos], trained + [True]
+    else:
+        trained = trained[:-1] + [True]  # an EOS the tokenizer added itself has no characters
+    train_all = isinstance(example, Document) or not train_on_responses_only
+    labels = [t if (train_all or flag) else IGNORE_INDEX for t, flag in zip(ids, trained)]
+    full_length = len(ids)
+    return TokenizedExample(ids[:max_length], labels[:max_length], full_length)
+
+
+def encode_segments(
+    rendered: list[list[Segment]], tokenizer: Any, *, add_special_tokens: bool
+) -> list[tuple[list[int], list[bool]]]:
+    """(ids, trained flag per token) for each rendered example."""
+    if getattr(tokenizer, "is_fast", False):
+        return _encode_with_offsets(rendered, tokenizer, add_special_tokens)
+    return [_encode_by_segment(segments, tokenizer, add_special_tokens) for segments in rendered]
+
+
+def _encode_with_offsets(
+    rendered: list[list[Segment]], tokenizer: Any, add_special_tokens: bool
+) -> list[tuple[list[int], list[bool]]]:
+    texts = ["".join(s.text for s in segments) for segments in rendered]
+    encoded = tokenizer(texts, add_special_tokens=add_special_tokens, return_offsets_mapping=True, verbose=False)
+    out = []
+    for segments, ids, offsets in zip(rendered, encoded["input_ids"], encoded["offset_mapping"]):
+        spans = list(_trained_spans(segments))
+        out.append((list(ids), _flags(offsets, spans)))
+    return out
+
+
+def _trained_spans(segments: Iterable[Segment]) -> Iterable[tuple[int, int]]:
+    position = 0
+    for segment in segments:
+        end = position + len(segment.text)
+        if segment.trained:
+            yield position, end
+        position = end
+
+
+def _flags(offsets: Sequence[Sequence[int]], spans: list[tuple[int, int]]) -> list[bool]:
+    """A token is trained when its characters overlap a trained span; added tokens (no characters) are not."""
+    flags = []
+    span = 0
+    for start, end in offsets:
+        while span < len(spans) and spans[span][1] <= start:
+            span += 1
+        flags.append(end > start and span < len(spans) and start < spans[span][1] and end > spans[span][0])
+    return flags
+
+
+def _encode_by_segment(segments: list[Segment], tokenizer: Any, add_special_tokens: bool) -> tuple[list[int], list[bool]]:
+    ids: list[int] = []
+    flags: list[bool] = []
+    if add_special_tokens:
+        # Whatever the tokenizer puts around a text (a BOS), without the text itself.
+        prefix = tokenizer.build_inputs_with_special_tokens([])
+        ids += list(prefix)
+        flags += [False] * len(prefix)
+    for segment in segments:
+        piece = tokenizer.encode(segment.text, add_special_tokens=False)
+        ids += piece
+        flags += [segment.trained] * len(piece)
+    return ids, flags

@@ -213,13 +213,13 @@ class Store:
         query = query.order_by(RunRow.id.desc())
         if limit is not None:
             query = query.limit(limit)
-        return [run_record(row) for row in query.tuples().iterator()]
+        return [run_record(row) for row in _rows(query)]
 
     @_reads
     def active_runs(self) -> list[Run]:
         """Queued and running runs, newest first (what a face polls every tick)."""
         query = RunRow.select(*RUN_COLUMNS).where(RunRow.status.in_(sorted(ACTIVE)))
-        return [run_record(row) for row in query.order_by(RunRow.id.desc()).tuples()]
+        return [run_record(row) for row in _rows(query.order_by(RunRow.id.desc()))]
 
     @_reads
     def count_runs(self, *, status: str | None = None) -> int:
@@ -374,7 +374,7 @@ class Store:
         )
         if limit is not None:
             query = query.limit(limit)
-        return [metric_record(row) for row in query.tuples()]
+        return [metric_record(row) for row in _rows(query)]
 
     @_writes
     def delete_metric_points_after(self, run_id: int, step: int) -> int:
@@ -430,7 +430,7 @@ class Store:
         )
         if limit is not None:
             query = query.limit(limit)
-        return [event_record(row) for row in query.tuples()]
+        return [event_record(row) for row in _rows(query)]
 
     # --- evaluations -----------------------------------------------------------------------
     @_writes
@@ -530,6 +530,12 @@ class Store:
         """Close this thread's connection (a later call reopens it)."""
         if not database.is_closed():
             database.close()
+
+
+def _rows(query: Any) -> list[tuple[Any, ...]]:
+    # Straight from the sqlite3 cursor: peewee's per-column conversions cost more than the query
+    # on long lists, and the converters in `convert.py` already produce the right types.
+    return database.execute(query).fetchall()
 
 
 def _finite(value: Any) -> Any:

@@ -365,3 +365,16 @@ def test_importing_the_store_does_not_import_the_training_stack() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_long_lived_thread_follows_the_store_to_a_new_home(
+    tuitune_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    new_run(open_store(), "first-home")
+    with ThreadPoolExecutor(max_workers=1) as pool:  # one thread, kept across both homes
+        assert pool.submit(lambda: [r.name for r in open_store().list_runs()]).result() == ["first-home"]
+        monkeypatch.setenv("TUITUNE_HOME", str(tmp_path / "second"))
+        new_run(open_store(), "second-home")
+        assert pool.submit(lambda: [r.name for r in open_store().list_runs()]).result() == ["second-home"]

@@ -175,3 +175,23 @@ def test_ten_thousand_runs_are_listed(tuitune_home: Path) -> None:
     assert runs[0].duration_seconds == 60 and runs[0].config["method"] == "lora"
     assert len(store.list_runs(status=QUEUED)) == 3334
     assert [r.name for r in store.list_runs(limit=2)] == ["run-9999", "run-9998"]
+
+
+def test_a_writer_waits_for_a_long_transaction_elsewhere_instead_of_failing(tuitune_home: Path) -> None:
+    import sqlite3
+    import threading
+
+    store = open_store()
+    run_id = store.create_run(name="patient", config={}, model="m", method="lora", dataset="d").id
+    other = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another process mid-write, holding the write lock
+    other.execute("INSERT INTO events (run_id, time, level, message) VALUES (?, 0, 'info', 'other')", (run_id,))
+    release = threading.Timer(0.5, lambda: other.execute("COMMIT"))
+    release.start()
+    try:
+        store.add_metric_points(run_id, [{"step": 1, "loss": 1.0}])
+    finally:
+        release.join()
+        other.close()
+    assert [e.message for e in store.events(run_id)][-1] == "other"
+    assert len(store.metric_points(run_id)) == 1

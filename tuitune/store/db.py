@@ -40,8 +40,20 @@ PRAGMAS: tuple[tuple[str, object], ...] = (
     ("synchronous", "normal"),
 )
 
+
+
+class _StoreDatabase(SqliteDatabase):
+    """Remembers, per thread, which file that thread's connection was opened on."""
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = super()._connect()
+        # `_state` is thread-local; `connect()` calls us in the thread that will use the connection.
+        self._state.location = self.database
+        return connection
+
+
 # lock_type: `database.atomic()` begins with BEGIN IMMEDIATE unless told otherwise.
-database = SqliteDatabase(None, lock_type="IMMEDIATE")
+database = _StoreDatabase(None, lock_type="IMMEDIATE")
 
 _lock = threading.RLock()
 _stores: dict[Path, Store] = {}
@@ -78,6 +90,7 @@ def activate(target: Path) -> None:
     global _active
     location = str(target)
     if _active == location:
+        _drop_stale_connection()
         return
     with _lock:
         if _active == location:
@@ -99,6 +112,14 @@ def activate(target: Path) -> None:
             database.close()
             raise store_error(exc, location) from exc
         _active = location
+
+
+def _drop_stale_connection() -> None:
+    # `database.init()` closes only the calling thread's connection; another thread may still hold
+    # one to the previous file. Such a thread reconnects here instead of reading the wrong store.
+    state = database._state
+    if not state.closed and getattr(state, "location", None) != database.database:
+        database.close()
 
 
 def store_error(exc: Exception, location: str) -> StoreError:

@@ -378,3 +378,24 @@ def test_a_long_lived_thread_follows_the_store_to_a_new_home(
         monkeypatch.setenv("TUITUNE_HOME", str(tmp_path / "second"))
         new_run(open_store(), "second-home")
         assert pool.submit(lambda: [r.name for r in open_store().list_runs()]).result() == ["second-home"]
+
+
+def test_measurements_from_numpy_or_torch_like_scalars_are_stored_as_floats(tuitune_home: Path) -> None:
+    from datetime import datetime
+
+    class Scalar:  # what a 0-d tensor or a numpy float offers: __float__
+        def __init__(self, value: float) -> None:
+            self.value = value
+
+        def __float__(self) -> float:
+            return self.value
+
+    store = open_store()
+    run_id = new_run(store)
+    when = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    store.add_metric_points(run_id, [{"step": 3, "loss": Scalar(0.5), "grad_norm": Scalar(2.0), "time": when}])
+    store.heartbeat(run_id, steps_done=3, epoch=Scalar(0.1))  # type: ignore[arg-type]
+
+    (point,) = store.metric_points(run_id)
+    assert (point.loss, point.grad_norm, point.time) == (0.5, 2.0, when)
+    assert store.get_run(run_id).epoch == 0.1

@@ -60,6 +60,7 @@ _RUN_TIMES = ("created_at", "started_at", "finished_at", "heartbeat_at")
 # Columns `update_run` may set (everything but the id).
 _RUN_FIELDS = frozenset(RunRow._meta.fields) - {"id"}
 _EVENT_LEVELS = ("debug", "info", "warning", "error")
+_MEASUREMENTS = tuple(name for name in METRIC_FIELDS if name not in ("step", "time"))
 
 
 def _is_busy(exc: Exception) -> bool:
@@ -306,14 +307,14 @@ class Store:
     ) -> None:
         """The worker is alive (heartbeat_at = now), with its progress where given."""
         values: dict[str, Any] = {"heartbeat_at": clock.now()}
-        for name, value in (
-            ("steps_done", steps_done),
-            ("steps_total", steps_total),
-            ("epoch", epoch),
-            ("tokens_per_second", tokens_per_second),
-        ):
-            if value is not None:
-                values[name] = value
+        if steps_done is not None:
+            values["steps_done"] = int(steps_done)
+        if steps_total is not None:
+            values["steps_total"] = int(steps_total)
+        if epoch is not None:
+            values["epoch"] = _number(epoch)
+        if tokens_per_second is not None:
+            values["tokens_per_second"] = _number(tokens_per_second)
         self._update(run_id, values)
 
     @_writes
@@ -342,7 +343,7 @@ class Store:
                 )
             if point.get("step") is None:
                 raise ValueError("a metric point needs a `step`")
-            row = {name: _finite(point.get(name)) for name in METRIC_FIELDS}
+            row: dict[str, Any] = {name: _number(point.get(name)) for name in _MEASUREMENTS}
             row["step"] = int(point["step"])
             row["time"] = clock.to_seconds(point.get("time")) or now
             row["run"] = run_id
@@ -538,8 +539,10 @@ def _rows(query: Any) -> list[tuple[Any, ...]]:
     return database.execute(query).fetchall()
 
 
-def _finite(value: Any) -> Any:
-    # SQLite stores NaN as NULL anyway; say so explicitly so "last loss" skips it too.
-    if isinstance(value, float) and math.isnan(value):
+def _number(value: Any) -> float | None:
+    """A measurement as a plain float (numpy and 0-d torch values included); NaN as missing."""
+    if value is None:
         return None
-    return value
+    number = float(value)
+    # SQLite stores NaN as NULL anyway; say so explicitly so "last loss" skips it too.
+    return None if math.isnan(number) else number

@@ -1,0 +1,91 @@
+"""`tuitune compare RUN RUN [RUN…]`: runs side by side. Light: reads the store only."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, List
+
+import typer
+from rich.table import Table
+
+from tuitune.cli.app import JSON_HELP, app, console, print_json
+from tuitune.errors import UsageError
+
+RUNS_HELP = "Two or more runs: ids, names, or `last`."
+
+
+def _number(value: float | None, digits: int = 4) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+@app.command("compare")
+def compare_command(
+    runs: List[str] = typer.Argument(..., help=RUNS_HELP, metavar="RUN RUN [RUN…]"),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Compare runs: the settings that differ, final losses, time, speed and evaluation scores."""
+    from tuitune.compare import compare_runs
+    from tuitune.engine import launcher
+    from tuitune.store import open_store
+
+    if len(runs) < 2:
+        raise UsageError("Give at least two runs to compare, e.g. `tuitune compare 1 2`.")
+    store = open_store()
+    found = [launcher.check_alive(store.find_run(ref), store=store) for ref in runs]
+    if len({run.id for run in found}) < len(found):
+        raise UsageError("The same run is named twice: give different runs to compare.")
+    comparison = compare_runs(found, store, curves=json_output)
+    if json_output:
+        print_json(comparison.to_dict())
+        return
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("")
+    for summary in comparison.runs:
+        table.add_column(f"{summary.run_id} {summary.name}", justify="right")
+
+    def row(label: str, cells: list[str], style: str | None = None) -> None:
+        table.add_row(label, *cells, style=style)
+
+    summaries = comparison.runs
+    row("status", [s.status for s in summaries])
+    row("method", [s.method for s in summaries])
+    row("model", [s.model for s in summaries])
+    row("dataset", [s.dataset for s in summaries])
+    row("steps", [str(s.steps) for s in summaries])
+    row("time", [_duration(s.duration_seconds) for s in summaries])
+    row("tokens/s", [_number(s.tokens_per_second, 0) for s in summaries])
+    row("train loss", [_number(s.train_loss) for s in summaries])
+    row("eval loss", [_number(s.eval_loss) for s in summaries])
+    row("best eval loss", [_number(s.best_eval_loss) for s in summaries])
+    for metric in comparison.metrics:
+        row(metric, [_number(s.scores.get(metric)) for s in summaries])
+    console.print(table)
+
+    console.print()
+    if comparison.differences:
+        settings = Table(box=None, header_style="bold", pad_edge=False, title="settings that differ", title_justify="left")
+        settings.add_column("key")
+        for summary in summaries:
+            settings.add_column(str(summary.run_id))
+        for key, values in comparison.differences.items():
+            settings.add_row(key, *[_value(v) for v in values])
+        console.print(settings)
+    else:
+        console.print("The runs have the same settings.")

@@ -58,7 +58,8 @@ def data_command(
         raise UsageError(f"--batch-size must be at least 1 (got {batch_size}).")
 
     from tuitune.config import DataSettings
-    from tuitune.data import prepare_dataset
+    from tuitune.data.prepare import prepare_loaded
+    from tuitune.data.split import load_examples
 
     settings = DataSettings(
         source=path,
@@ -72,8 +73,10 @@ def data_command(
         max_samples=max_samples,
         packing=packing,
     )
+    # Read the data before loading a tokenizer: a broken file is reported at once.
+    loaded = load_examples(settings, method=method)
     tokenizer, tokenizer_name = _tokenizer(model)
-    prepared = prepare_dataset(settings, tokenizer, method=method, batch_size=batch_size)
+    prepared = prepare_loaded(loaded, settings, tokenizer, method=method, batch_size=batch_size)
     previews = prepared.preview(3)
     document = prepared.stats.to_dict()
     document.update(

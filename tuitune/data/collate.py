@@ -5,9 +5,9 @@
   reads the datasets' `length` column, batches hold samples of similar length and little padding.
 - Packed batches (`packing=True`): transformers' `DataCollatorWithFlattening` concatenates the
   batch into one row with no padding at all; `position_ids` restart at 0 for every sample and the
-  first label of each sample is -100, so no sample learns to predict across a boundary. Whether
-  attention is also kept inside each sample depends on the attention implementation: see
-  docs/data.md ("Packing").
+  first label of each sample is -100, so no sample learns to predict across a boundary. From the
+  restarting position ids transformers builds a block-diagonal mask (sdpa, eager, flex) or
+  varlen boundaries (flash attention), so no token attends to another sample: see docs/data.md.
 """
 
 from __future__ import annotations
@@ -51,6 +51,26 @@ class PaddingCollator:
         }
 
 
+class PackingCollator:
+    """Padding-free batches: transformers' `DataCollatorWithFlattening`, plus `use_cache=False`.
+
+    transformers (5.x) keeps packed samples apart only when the model builds no KV cache: with a
+    cache it skips the packed-sequence detection and every token attends to the samples packed
+    before it. The Trainer turns the cache off (`TrainingArguments.use_cache=False`), but a model
+    called any other way would not, so each packed batch says so itself.
+    """
+
+    def __init__(self) -> None:
+        from transformers import DataCollatorWithFlattening
+
+        self._flatten = DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE_INDEX)
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = self._flatten([{k: f[k] for k in ("input_ids", "labels") if k in f} for f in features])
+        batch["use_cache"] = False
+        return batch
+
+
 def pad_token_id(tokenizer: Any) -> int:
     """The id padding uses: the pad token, else EOS (padding is masked out either way), else 0."""
     for name in ("pad_token_id", "eos_token_id"):
@@ -63,7 +83,5 @@ def pad_token_id(tokenizer: Any) -> int:
 def make_collator(tokenizer: Any, packing: bool = False, *, pad_to_multiple_of: int | None = None) -> Collator:
     """The Trainer's data collator: padding-free packing, or dynamic padding to the batch's longest."""
     if packing:
-        from transformers import DataCollatorWithFlattening
-
-        return DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE_INDEX)
+        return PackingCollator()
     return PaddingCollator(pad_token_id(tokenizer), pad_to_multiple_of)

@@ -57,7 +57,13 @@ def prepare_dataset(
     `method="instruction_tuning"` requires alpaca data and uses the alpaca template unless the
     settings name one. `batch_size` only sizes the padding simulation in the statistics.
     """
-    loaded = load_examples(settings, method=method)
+    return prepare_loaded(load_examples(settings, method=method), settings, tokenizer, method=method, batch_size=batch_size)
+
+
+def prepare_loaded(
+    loaded: LoadedData, settings: DataSettings, tokenizer: Any, *, method: str = "lora", batch_size: int = 4
+) -> PreparedDataset:
+    """`prepare_dataset` for examples already read (so a caller can report bad data before loading a tokenizer)."""
     template = get_template(settings.template, tokenizer, format=loaded.format, method=method)
     options = dict(max_length=settings.max_length, train_on_responses_only=settings.train_on_responses_only)
     train = tokenize_examples(loaded.train, template, tokenizer, **options)

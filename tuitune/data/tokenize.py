@@ -158,13 +158,22 @@ def _flags(offsets: Sequence[Sequence[int]], spans: list[tuple[int, int]]) -> li
     return flags
 
 
+def _special_prefix(tokenizer: Any) -> list[int]:
+    """The tokens the tokenizer puts before a text on its own (a BOS, usually), found by encoding a probe."""
+    with_special = list(tokenizer.encode("a", add_special_tokens=True))
+    plain = list(tokenizer.encode("a", add_special_tokens=False))
+    for start in range(len(with_special) - len(plain) + 1):
+        if with_special[start : start + len(plain)] == plain:
+            return with_special[:start]
+    return []
+
+
 def _encode_by_segment(segments: list[Segment], tokenizer: Any, add_special_tokens: bool) -> tuple[list[int], list[bool]]:
     ids: list[int] = []
     flags: list[bool] = []
     if add_special_tokens:
-        # Whatever the tokenizer puts around a text (a BOS), without the text itself.
-        prefix = tokenizer.build_inputs_with_special_tokens([])
-        ids += list(prefix)
+        prefix = _special_prefix(tokenizer)
+        ids += prefix
         flags += [False] * len(prefix)
     for segment in segments:
         piece = tokenizer.encode(segment.text, add_special_tokens=False)

@@ -8,7 +8,6 @@ inside the functions so importing this module stays cheap.
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -206,9 +205,6 @@ def quantization_config(settings: ModelSettings, device: str | None = None) -> A
     if not (settings.load_in_4bit or settings.load_in_8bit):
         return None
     try:
-        # bitsandbytes' CPU backend logs a warning about an optional kernels package on import;
-        # the fallback it uses works, so the warning only misleads.
-        logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
         import bitsandbytes  # noqa: F401
         import torch
         from transformers import BitsAndBytesConfig

@@ -1,0 +1,125 @@
+"""A rough estimate of the memory one training process needs, per method.
+
+Good to a few tens of percent, which is what choosing between full fine-tuning, LoRA and QLoRA and
+a batch size needs; the real peak also depends on kernels, the allocator and sequence lengths.
+All sizes are GiB (2**30 bytes), the unit nvidia-smi's MiB divide into.
+
+The parts, for P parameters of which T are trained, B bytes per value (2 for bf16/fp16, 4 for fp32):
+
+- weights: P*B; QLoRA stores the linear layers in 4-bit NF4 (0.5 byte per parameter plus ~0.016
+  for the double-quantized block scales) and the rest (embeddings, head, norms) in B bytes. LoRA
+  adapters are kept in fp32 (peft upcasts them), 4 bytes per adapter parameter.
+- gradients: one per trained parameter (B bytes for full fine-tuning, 4 for fp32 adapters).
+- optimizer: AdamW keeps two fp32 moments per trained parameter: 8*T bytes.
+- activations: per token and layer, a decoder layer with flash/SDPA attention keeps about
+  8h + 4i values (norm inputs/outputs, q/k/v, attention output, residuals: ~8h; the MLP's
+  gate/up/activation/product: ~4i) for the backward pass. Gradient checkpointing keeps only each
+  layer's input (h values) plus one layer's worth during recomputation. The logits add
+  tokens*V*(B+8) bytes (the logits, their fp32 upcast for the loss, and its gradient).
+- overhead: 0.5 GiB (CUDA context, kernels, workspace) plus 10% of the rest (allocator fragmentation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from tuitune.models.inspect import ModelInfo
+
+GIB = 1024**3
+ESTIMATED_METHODS: tuple[str, ...] = ("full_finetuning", "lora", "qlora")
+_NF4_BYTES_PER_PARAM = 0.5 + 0.016
+_FIXED_OVERHEAD_GB = 0.5
+_FRAGMENTATION = 0.10
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Estimated peak memory of one training process, by part, in GiB."""
+
+    method: str
+    batch_size: int
+    max_length: int
+    lora_r: int | None
+    gradient_checkpointing: bool
+    trainable_parameters: int
+    weights_gb: float
+    gradients_gb: float
+    optimizer_gb: float
+    activations_gb: float
+    overhead_gb: float
+    total_gb: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def activations_bytes(info: ModelInfo, *, batch_size: int, max_length: int, gradient_checkpointing: bool, dtype_bytes: int) -> float:
+    """Activation memory kept for the backward pass (see the module docstring for the formula)."""
+    tokens = batch_size * max_length
+    per_layer_values = 8 * info.hidden_size + 4 * info.intermediate_size
+    if gradient_checkpointing:
+        kept = tokens * (info.num_layers * info.hidden_size + per_layer_values)
+    else:
+        kept = tokens * info.num_layers * per_layer_values
+    logits = tokens * info.vocab_size * (dtype_bytes + 8)
+    return kept * dtype_bytes + logits
+
+
+def estimate_memory(
+    info: ModelInfo,
+    method: str,
+    *,
+    batch_size: int,
+    max_length: int,
+    lora_r: int = 8,
+    gradient_checkpointing: bool = False,
+    dtype_bytes: int = 2,
+) -> MemoryEstimate:
+    """Estimate the peak memory of training `info` with `method` (full_finetuning, lora, qlora;
+    instruction_tuning counts as lora)."""
+    if method == "instruction_tuning":
+        method = "lora"
+    if method not in ESTIMATED_METHODS:
+        from tuitune.errors import InvalidConfigError
+
+        raise InvalidConfigError(f"Unknown method {method!r}: use one of {', '.join(ESTIMATED_METHODS)}.")
+    params = info.parameters
+    if method == "full_finetuning":
+        trainable = params
+        weights = params * dtype_bytes
+        gradients = trainable * dtype_bytes
+        adapter_r: int | None = None
+    else:
+        trainable = info.lora_parameters(lora_r)
+        adapter_r = lora_r
+        if method == "qlora":
+            frozen = info.linear_parameters * _NF4_BYTES_PER_PARAM + (params - info.linear_parameters) * dtype_bytes
+        else:
+            frozen = params * dtype_bytes
+        weights = frozen + trainable * 4
+        gradients = trainable * 4
+    optimizer = trainable * 8
+    activations = activations_bytes(
+        info, batch_size=batch_size, max_length=max_length,
+        gradient_checkpointing=gradient_checkpointing, dtype_bytes=dtype_bytes,
+    )
+    subtotal = (weights + gradients + optimizer + activations) / GIB
+    overhead = _FIXED_OVERHEAD_GB + _FRAGMENTATION * subtotal
+    return MemoryEstimate(
+        method=method,
+        batch_size=batch_size,
+        max_length=max_length,
+        lora_r=adapter_r,
+        gradient_checkpointing=gradient_checkpointing,
+        trainable_parameters=trainable,
+        weights_gb=weights / GIB,
+        gradients_gb=gradients / GIB,
+        optimizer_gb=optimizer / GIB,
+        activations_gb=activations / GIB,
+        overhead_gb=overhead,
+        total_gb=subtotal + overhead,
+    )
+
+
+__all__ = ["ESTIMATED_METHODS", "MemoryEstimate", "activations_bytes", "estimate_memory"]

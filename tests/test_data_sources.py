@@ -109,7 +109,7 @@ def test_folder_saved_with_save_to_disk(tmp_path: Path) -> None:
         str(tmp_path / "dict")
     )
     assert read_source(tmp_path / "dict", split="test").records == ROWS[2:]
-    with pytest.raises(DataError, match="no split 'dev'.*train, test"):
+    with pytest.raises(DataError, match="no split .dev..*train, test"):
         read_source(tmp_path / "dict", split="dev")
 
 
@@ -243,3 +243,11 @@ def test_validation_examples_are_recovered_from_the_settings_alone(tmp_path: Pat
     prompts = {e.messages[-2].content for e in again}
     assert prompts.isdisjoint({e.messages[-2].content for e in loaded.train})
     assert all(e.reference == e.messages[-2].content.replace("Question", "Answer").replace("?", ".") for e in again)
+
+
+def test_hub_layout_folder_with_an_unknown_split(tmp_path: Path) -> None:
+    folder = tmp_path / "my-dataset"
+    folder.mkdir()
+    write_jsonl(folder / "train.jsonl", ROWS)
+    with pytest.raises(DataError, match=r"Unknown split.*--split"):
+        read_source(folder, split="validation")

@@ -250,7 +250,8 @@ def _load_dataset(
 
     where = "folder" if kind == "disk" else "Hugging Face dataset"
     try:
-        loaded = datasets.load_dataset(path, hub_config, data_files=data_files)
+        # Asking for the split downloads and prepares only that split.
+        loaded = datasets.load_dataset(path, hub_config, split=split, data_files=data_files)
     except (HubNotFound, DataFilesNotFoundError, FileNotFoundError, ConnectionError) as exc:
         if kind == "disk":
             raise DatasetNotFoundError(f"{path}: no data files found ({_first_line(exc)}); check the folder or data_files.") from None
@@ -260,6 +261,8 @@ def _load_dataset(
         ) from None
     except ValueError as exc:
         message = _first_line(exc)
+        if "unknown split" in message.lower():
+            raise DataError(f"{where} {path}: {message.rstrip('.')} (set data.split / --split).") from None
         if "config" in message.lower():
             raise DataError(f"{where} {path}: {message} (set data.hub_config / --hf-config).") from None
         raise DataError(f"{where} {path} cannot be loaded: {message}") from None

@@ -1,0 +1,250 @@
+"""What a user does to a run, from whichever screen: resume, cancel, delete, evaluate, merge, upload.
+
+One place for every flow (modal, then a background worker, then a notification) so the history,
+detail and training screens behave the same. Workers belong to the app, not to a screen, so an
+evaluation keeps going when the user leaves the screen that started it. Long actions run the CLI
+in a child process (see `background`); quick ones call the launcher from a thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from textual.signal import Signal
+from textual.worker import Worker
+
+from tuitune.errors import TuituneError
+from tuitune.store import Run
+from tuitune.tui.background import CliOutcome, run_tuitune
+from tuitune.tui.widgets.confirm import ConfirmModal
+from tuitune.tui.widgets.prompts import DeleteModal, DeleteRequest, ResumeModal, ResumeRequest, UploadModal, UploadRequest
+
+if TYPE_CHECKING:
+    from tuitune.tui.app import TuituneApp
+
+
+class RunActions:
+    """The run actions of one app; screens call `app.run_actions.<action>(run)`."""
+
+    def __init__(self, app: TuituneApp) -> None:
+        self.app = app
+        self._ids = itertools.count(1)
+        # Background tasks: id -> "what · latest progress line"; published on every change.
+        self.tasks: dict[int, str] = {}
+        self.tasks_changed: Signal[dict[int, str]] = Signal(app, "tasks-changed")
+        # A run changed (status, evaluation, artifact) or was deleted: its id.
+        self.run_changed: Signal[int] = Signal(app, "run-changed")
+
+    @property
+    def service(self):  # noqa: ANN201 - RunService, typed on the app
+        return self.app.service
+
+    # --- quick actions through the launcher -------------------------------------------------
+    def cancel(self, run: Run, then: Callable[[Run], None] | None = None) -> None:
+        """Ask, then cancel: the worker saves a checkpoint and stops after its current step."""
+        if not run.is_active:
+            self.app.notify(f"Run {run.id} is {run.status}: nothing to cancel.", severity="warning")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._quick(lambda: self.service.cancel(run.id), f"Cancelling {run.name}: it stops after this step and saves a checkpoint.", run.id, then)
+
+        self.app.push_screen(
+            ConfirmModal(
+                f"Cancel {run.name}?",
+                "The run finishes its current step, saves a checkpoint and stops. You can resume it later.",
+                confirm_label="Cancel run",
+            ),
+            answered,
+        )
+
+    def resume(self, run: Run, then: Callable[[Run], None] | None = None) -> None:
+        """Ask for more epochs (optional), then resume from the last checkpoint."""
+        if run.is_active:
+            self.app.notify(f"Run {run.id} is still {run.status}.", severity="warning")
+            return
+        if run.status == "completed" or run.is_resumable:
+            epochs = (run.config.get("training") or {}).get("epochs")
+
+            def answered(request: ResumeRequest | None) -> None:
+                if request is not None:
+                    self._quick(
+                        lambda: self.service.resume(run.id, epochs=request.epochs),
+                        f"Resuming {run.name} from its last checkpoint.",
+                        run.id,
+                        then,
+                    )
+
+            self.app.push_screen(ResumeModal(run.name, epochs, completed=run.status == "completed"), answered)
+        else:
+            self.app.notify(f"Run {run.id} is {run.status} and cannot be resumed.", severity="warning")
+
+    def delete(self, run: Run, then: Callable[[Run], None] | None = None) -> None:
+        if run.is_active:
+            self.app.notify(f"Run {run.id} is {run.status}: cancel it (c) before deleting it.", severity="warning")
+            return
+
+        def answered(request: DeleteRequest | None) -> None:
+            if request is not None:
+                self._quick(
+                    lambda: self.service.delete(run.id, files=request.files) or run,
+                    f"Deleted {run.name}" + (" and its files." if request.files else "."),
+                    run.id,
+                    then,
+                )
+
+        self.app.push_screen(DeleteModal(run.name, run.output_dir), answered)
+
+    def _quick(self, call: Callable[[], Run | None], done: str, run_id: int, then: Callable[[Run], None] | None) -> None:
+        def work() -> None:
+            try:
+                result = call()
+            except TuituneError as error:
+                self.app.call_from_thread(self.app.notify, str(error), title="Could not do that", severity="error")
+                return
+            self.app.call_from_thread(self._finished_quick, done, run_id, result, then)
+
+        self.app.run_worker(work, thread=True, group="run-actions", exit_on_error=False, name=done)
+
+    def _finished_quick(self, done: str, run_id: int, result: Run | None, then: Callable[[Run], None] | None) -> None:
+        self.app.notify(done)
+        self.run_changed.publish(run_id)
+        if then is not None and result is not None:
+            then(result)
+
+    # --- long actions: the CLI in a child process ---------------------------------------------
+    def evaluate(self, run: Run) -> None:
+        """Score the fine-tuned and the base model on held-out samples (`tuitune eval --compare-base`)."""
+        if run.status != "completed":
+            self.app.notify(f"Run {run.id} is {run.status}: evaluate a completed run.", severity="warning")
+            return
+        self._long(
+            f"Evaluate {run.name}",
+            ["eval", str(run.id), "--compare-base", "--json"],
+            run.id,
+            lambda doc: _evaluation_summary(run, doc),
+        )
+
+    def merge(self, run: Run) -> None:
+        """Merge the adapter into its base model, in `<run folder>/merged`."""
+        if run.status != "completed":
+            self.app.notify(f"Run {run.id} is {run.status}: merge a completed run.", severity="warning")
+            return
+        if run.method == "full_finetuning":
+            self.app.notify(f"Run {run.id} trained the full model: there is no adapter to merge.", severity="warning")
+            return
+        target = f"{run.output_dir}/merged" if run.output_dir else f"merged-{run.id}"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._long(
+                    f"Merge {run.name}",
+                    ["merge", str(run.id), target, "--json"],
+                    run.id,
+                    lambda doc: f"Merged {run.name} into {_document_path(doc) or target}.",
+                )
+
+        self.app.push_screen(
+            ConfirmModal(
+                f"Merge {run.name}?",
+                f"Loads the base model in full precision, merges the adapter into it and saves a "
+                f"standalone model in {target}.",
+                confirm_label="Merge",
+                danger=False,
+            ),
+            answered,
+        )
+
+    def upload(self, run: Run) -> None:
+        """Ask for the repo, privacy and token, then upload with a model card."""
+        if run.status != "completed":
+            self.app.notify(f"Run {run.id} is {run.status}: upload a completed run.", severity="warning")
+            return
+
+        def answered(request: UploadRequest | None) -> None:
+            if request is None:
+                return
+            args = ["upload", str(run.id), request.repo_id, "--json"]
+            if request.private:
+                args.insert(3, "--private")
+            # The token reaches the child through its environment only: never argv, never disk.
+            env = {"HF_TOKEN": request.token} if request.token else None
+            self._long(
+                f"Upload {run.name}",
+                args,
+                run.id,
+                lambda doc: f"Uploaded {run.name}: {_document_url(doc) or request.repo_id}",
+                env=env,
+            )
+
+        self.app.push_screen(UploadModal(run.name, suggested_repo=run.name), answered)
+
+    def _long(
+        self,
+        title: str,
+        args: list[str],
+        run_id: int,
+        summary: Callable[[object], str],
+        *,
+        env: dict[str, str] | None = None,
+    ) -> Worker[None]:
+        task_id = next(self._ids)
+        self._set_task(task_id, f"{title}: starting")
+        self.app.notify(f"{title}: started in the background.", title=title)
+
+        def progress(line: str) -> None:
+            self.app.call_from_thread(self._set_task, task_id, f"{title}: {line[:120]}")
+
+        def work() -> None:
+            outcome: CliOutcome = run_tuitune(*args, env=env, on_progress=progress)
+            self.app.call_from_thread(self._finished_long, task_id, title, run_id, outcome, summary)
+
+        return self.app.run_worker(work, thread=True, group="run-actions", exit_on_error=False, name=title)
+
+    def _set_task(self, task_id: int, text: str | None) -> None:
+        if text is None:
+            self.tasks.pop(task_id, None)
+        else:
+            self.tasks[task_id] = text
+        self.tasks_changed.publish(dict(self.tasks))
+
+    def _finished_long(self, task_id: int, title: str, run_id: int, outcome: CliOutcome, summary: Callable[[object], str]) -> None:
+        self._set_task(task_id, None)
+        if outcome.ok:
+            self.app.notify(summary(outcome.document), title=title, timeout=10)
+        else:
+            self.app.notify(outcome.error or "failed", title=f"{title} failed", severity="error", timeout=15)
+        self.run_changed.publish(run_id)
+
+
+def _evaluation_summary(run: Run, document: object) -> str:
+    if not isinstance(document, dict):
+        return f"Evaluated {run.name}."
+    tuned = document.get("finetuned") or {}
+    base = document.get("base") or {}
+    parts = []
+    for metric in ("rougeL", "bleu", "perplexity"):
+        if metric in tuned:
+            before = f" (base {base[metric]:.3f})" if isinstance(base.get(metric), (int, float)) else ""
+            value = tuned[metric]
+            parts.append(f"{metric} {value:.3f}{before}" if isinstance(value, (int, float)) else f"{metric} {value}")
+    return f"Evaluated {run.name}: " + (", ".join(parts) if parts else "scores saved.")
+
+
+def _document_path(document: object) -> str | None:
+    if isinstance(document, dict):
+        for key in ("output_dir", "path", "merged", "output"):
+            if isinstance(document.get(key), str):
+                return document[key]
+    return None
+
+
+def _document_url(document: object) -> str | None:
+    if isinstance(document, dict):
+        for key in ("url", "repo_url", "commit_url"):
+            if isinstance(document.get(key), str):
+                return document[key]
+    return None

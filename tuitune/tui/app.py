@@ -1,0 +1,180 @@
+"""The terminal app: modes, global bindings, theme, palette. Screens live in `screens/`.
+
+Importing this module imports textual, the store and the launcher, never torch or transformers:
+the app paints its first screen fast, and every heavy step runs in a child process.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from textual.app import App
+from textual.binding import Binding
+from textual.theme import Theme
+
+from tuitune.tui.actions import RunActions
+from tuitune.tui.background import CHILDREN
+from tuitune.tui.commands import ActionCommands, RunCommands
+from tuitune.tui.screens.history import HistoryScreen
+from tuitune.tui.screens.training import TrainingScreen
+from tuitune.tui.screens.wizard import WizardScreen
+from tuitune.tui.services import RunService
+
+Mode = Literal["new", "training", "history"]
+
+TUITUNE_THEME = Theme(
+    name="tuitune",
+    primary="#4FB3BF",
+    secondary="#F2A65A",
+    accent="#C792EA",
+    warning="#F2C14E",
+    error="#EF5B5B",
+    success="#7BC47F",
+    background="#12161C",
+    surface="#1A2029",
+    panel="#232B36",
+    dark=True,
+)
+# What ctrl+t cycles through; the palette's "Theme" command offers every installed theme.
+THEME_CYCLE = ("tuitune", "textual-light", "nord", "gruvbox", "tokyo-night")
+
+# How often the app checks that running runs still have a live worker.
+RECONCILE_SECONDS = 10.0
+
+
+class TuituneApp(App[None]):
+    """`tuitune` with no arguments: new run (wizard), training, history."""
+
+    TITLE = "tuitune"
+    CSS_PATH = "app.tcss"
+    MODES = {"new": WizardScreen, "training": TrainingScreen, "history": HistoryScreen}
+    COMMANDS = App.COMMANDS | {ActionCommands, RunCommands}
+    BINDINGS = [
+        Binding("n", "new_run", "New run", tooltip="Start the new-run wizard.", id="new-run"),
+        Binding("h", "history", "History", tooltip="Every run in a table.", id="history"),
+        Binding("t", "training", "Training", tooltip="Live view of the selected or latest running run.", id="training"),
+        Binding("question_mark", "help", "Help", tooltip="Every key on every screen.", id="help"),
+        Binding("q", "quit", "Quit", tooltip="Leave the app; running runs keep going.", id="quit"),
+        Binding("ctrl+t", "next_theme", "Theme", show=False, tooltip="Switch to the next colour theme.", id="theme"),
+        Binding("ctrl+s", "save_svg", "Screenshot", show=False, tooltip="Save an SVG screenshot of the screen.", id="screenshot"),
+    ]
+
+    def __init__(
+        self,
+        *,
+        mode: Mode | None = None,
+        service: RunService | None = None,
+        screenshot_dir: str | Path | None = None,
+        reconcile_seconds: float | None = RECONCILE_SECONDS,
+    ) -> None:
+        super().__init__()
+        self.service = service or RunService()
+        self.run_actions = RunActions(self)
+        self._start_mode = mode
+        self._screenshot_dir = Path(screenshot_dir) if screenshot_dir else None
+        self._reconcile_seconds = reconcile_seconds
+        self.register_theme(TUITUNE_THEME)
+        self.theme = "tuitune"
+
+    def on_mount(self) -> None:
+        mode = self._start_mode or ("history" if self.service.has_runs() else "new")
+        self.switch_mode(mode)
+        if self._reconcile_seconds:
+            self.set_interval(self._reconcile_seconds, self._reconcile)
+
+    def on_unmount(self) -> None:
+        # Evaluations and merges the app started stop with it; training runs never do.
+        CHILDREN.terminate_all()
+
+    def notify(self, message: str, *, title: str = "", severity="information", timeout=None, markup: bool = False) -> None:  # type: ignore[override]
+        # Messages quote paths, configs and errors; square brackets there are not markup.
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    # --- modes ------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The binding of the mode already showing is greyed out, as in Textual's demo.
+        current = {"new_run": "new", "history": "history", "training": "training"}.get(action)
+        if current is not None and current == self.current_mode and len(self.screen_stack) == 1:
+            return None
+        return True
+
+    def action_new_run(self) -> None:
+        self._to_mode("new")
+
+    def action_history(self) -> None:
+        self._to_mode("history")
+
+    def action_training(self) -> None:
+        """The training screen of the run selected in the history if it is active, else the latest."""
+        run_id = None
+        history = self._mode_base("history")
+        if isinstance(history, HistoryScreen):
+            run_id = history.selected_active_run_id()
+        self.show_training(run_id)
+
+    def show_training(self, run_id: int | None = None) -> None:
+        """Switch to the training screen following `run_id` (None: the latest running run)."""
+        self._to_mode("training")
+        screen = self._mode_base("training")
+        if isinstance(screen, TrainingScreen):
+            screen.follow(run_id)
+
+    def open_run(self, run_id: int) -> None:
+        """The detail screen of a run, over the history."""
+        from tuitune.tui.screens.detail import RunDetailScreen
+
+        self._to_mode("history")
+        self.push_screen(RunDetailScreen(run_id))
+
+    def _to_mode(self, mode: Mode) -> None:
+        # Leaving a pushed screen (detail, compare) first keeps each mode's stack shallow.
+        while len(self.screen_stack) > 1 and not self.screen.is_modal:
+            self.pop_screen()
+        self.switch_mode(mode)
+
+    def _mode_base(self, mode: str):  # noqa: ANN202 - a Screen or None
+        stack = self._screen_stacks.get(mode)
+        return stack[0] if stack else None
+
+    # --- help, theme, screenshot --------------------------------------------------------------
+    def action_help(self) -> None:
+        from tuitune.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_next_theme(self) -> None:
+        names = [name for name in THEME_CYCLE if name in self.available_themes]
+        current = names.index(self.theme) if self.theme in names else -1
+        self.theme = names[(current + 1) % len(names)]
+        self.notify(f"Theme: {self.theme} (ctrl+p → Theme lists them all)", timeout=3)
+
+    def action_save_svg(self) -> None:
+        folder = self._screenshot_dir or Path(os.getcwd())
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = self.save_screenshot(path=str(folder))
+        except OSError as exc:
+            self.notify(f"Could not save the screenshot in {folder}: {exc.strerror or exc}", severity="error")
+            return
+        self.notify(f"Screenshot saved: {path}", timeout=5)
+
+    # --- crash detection ----------------------------------------------------------------------
+    def _reconcile(self) -> None:
+        self.run_worker(self._reconcile_in_thread, thread=True, exclusive=True, group="reconcile", exit_on_error=False)
+
+    def _reconcile_in_thread(self) -> None:
+        crashed = self.service.reconcile()
+        for run in crashed:
+            self.call_from_thread(self._crashed, run.id, run.name)
+
+    def _crashed(self, run_id: int, name: str) -> None:
+        self.notify(f"Run {run_id} ({name}) crashed: its worker is gone. Resume it with r in the history.", severity="error", timeout=10)
+        self.run_actions.run_changed.publish(run_id)
+
+
+def create_app(mode: Mode | None = None, **options: object) -> TuituneApp:
+    """The app, opening on `mode` (default: history when runs exist, else the wizard)."""
+    return TuituneApp(mode=mode, **options)  # type: ignore[arg-type]

@@ -1,0 +1,68 @@
+"""The command palette (ctrl+p): every action of the current screen and the app, by name, and runs.
+
+Actions are read from the live bindings, so a binding added to a screen appears here with no
+extra code, and its description and tooltip are the palette's text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+if TYPE_CHECKING:
+    from textual.dom import DOMNode
+
+    from tuitune.tui.app import TuituneApp
+
+# How many of the newest runs the palette offers to open by name.
+RUNS_OFFERED = 200
+
+
+class ActionCommands(Provider):
+    """Every bound action of the screen under the palette, and of the app."""
+
+    def _commands(self) -> Iterator[tuple[str, str, DOMNode, str, str]]:
+        """(name, help, node, action, key) of each enabled, described binding."""
+        seen: set[tuple[int, str]] = set()
+        for active in self.screen.active_bindings.values():
+            binding = active.binding
+            if not binding.description or binding.system or not active.enabled:
+                continue
+            identity = (id(active.node), binding.action)
+            if identity in seen:
+                continue
+            seen.add(identity)
+            key = self.app.get_key_display(binding)
+            yield binding.description, binding.tooltip or binding.description, active.node, binding.action, key
+
+    async def discover(self) -> Hits:
+        for name, help_text, node, action, key in self._commands():
+            yield DiscoveryHit(f"{name}  ({key})", partial(node.run_action, action), text=name, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, help_text, node, action, key in self._commands():
+            score = max(matcher.match(name), matcher.match(help_text) * 0.8)
+            if score > 0:
+                yield Hit(score, matcher.highlight(f"{name}  ({key})"), partial(node.run_action, action), text=name, help=help_text)
+
+
+class RunCommands(Provider):
+    """`Open run <id> <name>`: jump to a run's detail from anywhere."""
+
+    async def startup(self) -> None:
+        app: TuituneApp = self.app  # type: ignore[assignment]
+        worker = app.run_worker(lambda: app.service.newest_runs(RUNS_OFFERED), thread=True)
+        self._runs = await worker.wait()
+
+    async def search(self, query: str) -> Hits:
+        app: TuituneApp = self.app  # type: ignore[assignment]
+        matcher = self.matcher(query)
+        for run in getattr(self, "_runs", []):
+            text = f"Open run {run.id} {run.name} ({run.status})"
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), partial(app.open_run, run.id), text=text, help=f"{run.method} on {run.model}")

@@ -1,0 +1,80 @@
+"""How numbers, times and statuses look on screen; pure functions shared by every screen."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from rich.text import Text
+
+# One colour per status, the same on every screen (history table, training header, detail).
+STATUS_STYLES: dict[str, str] = {
+    "queued": "bold yellow",
+    "running": "bold cyan",
+    "completed": "bold green",
+    "failed": "bold red",
+    "cancelled": "bold magenta",
+    "crashed": "bold red reverse",
+}
+
+
+def status_text(status: str) -> Text:
+    """A run status in its colour."""
+    return Text(status, style=STATUS_STYLES.get(status, ""))
+
+
+def number(value: float | int | None, digits: int = 4) -> str:
+    """A loss or a score: `0.4312`, `1.2e-05`, `–` when missing."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+        return f"{value:.2e}"
+    return f"{value:.{digits}f}"
+
+
+def count(value: int | float | None) -> str:
+    """A parameter or token count: `912.5K`, `1.24B`."""
+    if value is None:
+        return "–"
+    value = float(value)
+    for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:.3g}{unit}"
+    return f"{value:.0f}"
+
+
+def duration(seconds: float | None) -> str:
+    """`42s`, `3m 05s`, `2h 14m`, `–`."""
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours:02d}h"
+
+
+def moment(value: datetime | None) -> str:
+    """A run's start time in the viewer's local time: `2025-03-14 09:26`."""
+    if value is None:
+        return "–"
+    return value.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def gigabytes(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f} GB"
+
+
+def short_model(name: str, width: int = 28) -> str:
+    """A model id or path shortened from the left, where the least telling part is."""
+    if len(name) <= width:
+        return name
+    return "…" + name[-(width - 1):]

@@ -1,0 +1,264 @@
+"""Run detail: overview and config, charts with axes, evaluations with samples, artifacts, log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rich.console import Group
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Log, Static, TabbedContent, TabPane
+
+from tuitune.errors import RunNotFoundError
+from tuitune.store import Artifact, Evaluation, MetricPoint, Run
+from tuitune.tui import format as fmt
+from tuitune.tui.services import LogFollower
+from tuitune.tui.widgets.charts import LineChart, Series
+from tuitune.tui.widgets.task_bar import TaskBar
+
+REFRESH_SECONDS = 2.0  # while the run is active
+
+
+@dataclass
+class RunDetails:
+    run: Run
+    points: list[MetricPoint] = field(default_factory=list)
+    evaluations: list[Evaluation] = field(default_factory=list)
+    artifacts: list[Artifact] = field(default_factory=list)
+    log_lines: list[str] = field(default_factory=list)
+
+
+class RunDetailScreen(Screen[None]):
+    """Everything about one run, in tabs (left/right on the tab bar, or click)."""
+
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", tooltip="Back to the history.", id="detail-back"),
+        Binding("t", "training", "Live view", tooltip="The training screen of this run.", id="detail-training"),
+        Binding("r", "resume", "Resume", tooltip="Resume from the last checkpoint, optionally with more epochs.", id="detail-resume"),
+        Binding("e", "evaluate", "Eval", tooltip="Evaluate against the base model.", id="detail-evaluate"),
+        Binding("m", "merge", "Merge", tooltip="Merge the adapter into the base model.", id="detail-merge"),
+        Binding("u", "upload", "Upload", tooltip="Upload to the Hugging Face Hub.", id="detail-upload"),
+        Binding("d", "delete", "Delete", tooltip="Delete the run (and optionally its files).", id="detail-delete"),
+        Binding("c", "cancel_run", "Cancel run", tooltip="Cancel the run (it saves a checkpoint).", id="detail-cancel"),
+    ]
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.run: Run | None = None
+        self._follower: LogFollower | None = None
+        self._last_point = 0
+        self._points: list[MetricPoint] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(id="detail-tabs"):
+            with TabPane("Overview", id="overview"):
+                with VerticalScroll():
+                    yield Static("Loading…", id="overview-text")
+            with TabPane("Charts", id="charts"):
+                with Vertical():
+                    yield LineChart("loss", id="loss-chart")
+                    yield LineChart("learning rate", id="lr-chart")
+            with TabPane("Evaluations", id="evaluations"):
+                with VerticalScroll():
+                    yield Static("", id="evaluations-text")
+            with TabPane("Artifacts", id="artifacts"):
+                with VerticalScroll():
+                    yield Static("", id="artifacts-text")
+            with TabPane("Log", id="log-pane"):
+                yield Log(max_lines=5000, id="detail-log")
+        yield TaskBar()
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.sub_title = f"run {self.run_id}"
+        self.app.run_actions.run_changed.subscribe(self, self._changed)  # type: ignore[attr-defined]
+        self.load()
+        self.set_interval(REFRESH_SECONDS, self._tick)
+
+    def _tick(self) -> None:
+        if self.run is not None and self.run.is_active:
+            self.load()
+
+    def _changed(self, run_id: int) -> None:
+        if run_id == self.run_id:
+            self.load()
+
+    @work(thread=True, exclusive=True, group="detail-load", exit_on_error=False)
+    def load(self) -> None:
+        service = self.app.service  # type: ignore[attr-defined]
+        try:
+            run = service.get_run(self.run_id)
+        except RunNotFoundError as error:
+            self.app.call_from_thread(self._gone, str(error))
+            return
+        if self._follower is None:
+            self._follower = LogFollower(service.log_path(run), start_tail_bytes=256_000)
+        details = RunDetails(
+            run=run,
+            points=service.metric_points(run.id, after_id=self._last_point),
+            evaluations=service.evaluations(run.id),
+            artifacts=service.artifacts(run.id),
+            log_lines=self._follower.read_new_lines(),
+        )
+        self.app.call_from_thread(self._show, details)
+
+    def _gone(self, error: str) -> None:
+        self.notify(error, severity="warning")
+        self.dismiss()
+
+    def _show(self, details: RunDetails) -> None:
+        run = details.run
+        status_changed = self.run is None or self.run.status != run.status
+        self.run = run
+        if status_changed:
+            self.refresh_bindings()
+        if details.points:
+            self._points.extend(details.points)
+            self._last_point = details.points[-1].id
+            self._draw_charts()
+        elif status_changed and not self._points:
+            self._draw_charts()
+        self.query_one("#overview-text", Static).update(overview(run))
+        self.query_one("#evaluations-text", Static).update(evaluations_view(details.evaluations))
+        self.query_one("#artifacts-text", Static).update(artifacts_view(run, details.artifacts))
+        if details.log_lines:
+            self.query_one("#detail-log", Log).write_lines(details.log_lines)
+
+    def _draw_charts(self) -> None:
+        points = self._points
+        train = [(p.step, p.loss) for p in points if p.loss is not None]
+        evals = [(p.step, p.eval_loss) for p in points if p.eval_loss is not None]
+        rates = [(p.step, p.learning_rate) for p in points if p.learning_rate is not None]
+        self.query_one("#loss-chart", LineChart).show(
+            [Series("train", [s for s, _ in train], [v for _, v in train]), Series("eval", [s for s, _ in evals], [v for _, v in evals])],
+            xlabel="step",
+            ylabel="loss",
+        )
+        self.query_one("#lr-chart", LineChart).show([Series("learning rate", [s for s, _ in rates], [v for _, v in rates])], xlabel="step")
+
+    # --- actions ----------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        run = self.run
+        if run is None:
+            return None if action not in ("app.pop_screen",) else True
+        if action == "cancel_run":
+            return True if run.is_active else None
+        if action == "resume":
+            return True if run.is_resumable or run.status == "completed" else None
+        if action in ("evaluate", "merge", "upload"):
+            return True if run.status == "completed" else None
+        if action == "delete":
+            return None if run.is_active else True
+        return True
+
+    def action_training(self) -> None:
+        self.app.show_training(self.run_id)  # type: ignore[attr-defined]
+
+    def action_resume(self) -> None:
+        if self.run:
+            self.app.run_actions.resume(self.run, then=lambda run: self.app.show_training(run.id))  # type: ignore[attr-defined]
+
+    def action_evaluate(self) -> None:
+        if self.run:
+            self.app.run_actions.evaluate(self.run)  # type: ignore[attr-defined]
+
+    def action_merge(self) -> None:
+        if self.run:
+            self.app.run_actions.merge(self.run)  # type: ignore[attr-defined]
+
+    def action_upload(self) -> None:
+        if self.run:
+            self.app.run_actions.upload(self.run)  # type: ignore[attr-defined]
+
+    def action_delete(self) -> None:
+        if self.run:
+            self.app.run_actions.delete(self.run, then=lambda _run: self.dismiss())  # type: ignore[attr-defined]
+
+    def action_cancel_run(self) -> None:
+        if self.run:
+            self.app.run_actions.cancel(self.run)  # type: ignore[attr-defined]
+
+
+def overview(run: Run) -> Group:
+    """Status, numbers and the configuration that ran."""
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    facts.add_row("run", f"#{run.id} {run.name}")
+    facts.add_row("status", fmt.status_text(run.status))
+    if run.error:
+        facts.add_row("error", Text(run.error, style="red"))
+    facts.add_row("method", f"{run.method} on {run.model}")
+    facts.add_row("dataset", run.dataset)
+    facts.add_row("steps", f"{run.steps_done}/{run.steps_total or '?'}" + (f" · epoch {run.epoch:.2f}" if run.epoch is not None else ""))
+    facts.add_row("losses", f"train {fmt.number(run.train_loss if run.train_loss is not None else run.last_loss)} · "
+                  f"last eval {fmt.number(run.last_eval_loss)} · best eval {fmt.number(run.best_eval_loss)}")
+    facts.add_row("speed", f"{run.tokens_per_second:,.0f} tokens/s" if run.tokens_per_second else "–")
+    facts.add_row("started", fmt.moment(run.started_at or run.created_at))
+    facts.add_row("duration", fmt.duration(run.duration_seconds))
+    facts.add_row("folder", run.output_dir or "–")
+    if run.checkpoint:
+        facts.add_row("checkpoint", run.checkpoint)
+    import yaml
+
+    config = yaml.safe_dump(run.config, sort_keys=False, allow_unicode=True)
+    return Group(facts, Text("\nconfig.yaml", style="bold"), Syntax(config, "yaml", theme="ansi_dark", background_color="default"))
+
+
+def evaluations_view(evaluations: list[Evaluation]) -> Group | Text:
+    """Latest fine-tuned and base scores side by side, then the kept samples side by side."""
+    if not evaluations:
+        return Text("No evaluations yet. Press e to evaluate this run against its base model.", style="dim")
+    latest: dict[str, Evaluation] = {}
+    for evaluation in evaluations:  # newest first
+        latest.setdefault(evaluation.label, evaluation)
+    tuned, base = latest.get("finetuned"), latest.get("base")
+    scores = Table(title="Scores (latest evaluation)", expand=True)
+    scores.add_column("metric", style="bold")
+    scores.add_column("base", justify="right")
+    scores.add_column("fine-tuned", justify="right")
+    scores.add_column("change", justify="right")
+    names = list(dict.fromkeys([*(tuned.metrics if tuned else {}), *(base.metrics if base else {})]))
+    for name in names:
+        after = tuned.metrics.get(name) if tuned else None
+        before = base.metrics.get(name) if base else None
+        change = Text("–")
+        if isinstance(after, (int, float)) and isinstance(before, (int, float)):
+            better = after < before if name == "perplexity" else after > before
+            change = Text(f"{after - before:+.4f}", style="green" if better else "red")
+        scores.add_row(name, fmt.number(before) if isinstance(before, (int, float)) else "–",
+                       fmt.number(after) if isinstance(after, (int, float)) else "–", change)
+    parts: list = [scores]
+    source = tuned or base
+    samples = source.samples if source else []
+    if samples:
+        table = Table(title=f"Samples ({len(samples)} kept of {source.sample_count})", expand=True, show_lines=True)
+        table.add_column("reference", ratio=1)
+        table.add_column("base", ratio=1)
+        table.add_column("fine-tuned", ratio=1)
+        for sample in samples:
+            prompt = str(sample.get("prompt", ""))
+            table.add_row(Text(prompt, style="bold"), "", "")
+            table.add_row(str(sample.get("reference", "")), Text(str(sample.get("base", "–")), style="dim"), Text(str(sample.get("finetuned", "–")), style="green"))
+        parts.append(table)
+    return Group(*parts)
+
+
+def artifacts_view(run: Run, artifacts: list[Artifact]) -> Table | Text:
+    if not artifacts:
+        return Text("No artifacts recorded yet." + (f"\nRun folder: {run.output_dir}" if run.output_dir else ""), style="dim")
+    table = Table(expand=True)
+    table.add_column("kind", style="bold")
+    table.add_column("path")
+    table.add_column("recorded")
+    for artifact in artifacts:
+        table.add_row(artifact.kind, artifact.path, fmt.moment(artifact.created_at))
+    return table

@@ -1,0 +1,302 @@
+"""History: every run in one table; sort, filter, mark, and act on the run under the cursor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Static
+
+from tuitune.store import ALL, Run
+from tuitune.tui import format as fmt
+from tuitune.tui.widgets.run_table import RunTable, TableColumn, TableRow
+from tuitune.tui.widgets.task_bar import TaskBar
+
+# How often the table looks for new runs and status changes (only active and new rows are read).
+REFRESH_SECONDS = 2.0
+
+COLUMNS = [
+    TableColumn("mark", " ", max_width=1),
+    TableColumn("id", "id", max_width=7, align_right=True),
+    TableColumn("name", "name", max_width=28),
+    TableColumn("status", "status", max_width=9),
+    TableColumn("model", "model", max_width=24),
+    TableColumn("method", "method", max_width=17),
+    TableColumn("dataset", "dataset", max_width=24),
+    TableColumn("steps", "steps", max_width=13, align_right=True),
+    TableColumn("loss", "loss", max_width=8, align_right=True),
+    TableColumn("best_eval", "best eval", max_width=9, align_right=True),
+    TableColumn("rouge", "ROUGE-L", max_width=7, align_right=True),
+    TableColumn("started", "started", max_width=16),
+    TableColumn("duration", "duration", max_width=8, align_right=True),
+]
+_STATUS_INDEX = {column.key: index for index, column in enumerate(COLUMNS)}["status"]
+_STATUS_ORDER = {status: index for index, status in enumerate(ALL)}
+
+
+def history_row(run: Run, rouge: float | None) -> TableRow:
+    """The table's view of a run: display text, colours, sort values and filter text."""
+    steps = f"{run.steps_done}/{run.steps_total}" if run.steps_total else (str(run.steps_done) if run.steps_done else "–")
+    cells = (
+        "",
+        str(run.id),
+        run.name,
+        run.status,
+        fmt.short_model(run.model, 24),
+        run.method,
+        fmt.short_model(run.dataset, 24),
+        steps,
+        fmt.number(run.last_loss),
+        fmt.number(run.best_eval_loss),
+        fmt.number(rouge, 3) if rouge is not None else "–",
+        fmt.moment(run.started_at or run.created_at),
+        fmt.duration(run.duration_seconds),
+    )
+    started = run.started_at or run.created_at
+    sort_values = (
+        None,
+        run.id,
+        run.name.lower(),
+        _STATUS_ORDER.get(run.status, 99),
+        run.model.lower(),
+        run.method,
+        run.dataset.lower(),
+        run.steps_done,
+        run.last_loss,
+        run.best_eval_loss,
+        rouge,
+        started.timestamp() if started else None,
+        run.duration_seconds,
+    )
+    search = " ".join((str(run.id), run.name, run.status, run.model, run.method, run.dataset)).lower()
+    return TableRow(
+        key=run.id,
+        cells=cells,
+        styles={_STATUS_INDEX: fmt.STATUS_STYLES.get(run.status, "")},
+        sort_values=sort_values,
+        search_text=search,
+    )
+
+
+class HistoryScreen(Screen[None]):
+    """Every run, newest first; stays responsive with 10,000 runs (see `RunTable`)."""
+
+    BINDINGS = [
+        Binding("slash", "focus_filter", "Filter", tooltip="Type to filter runs by id, name, status, model, method or dataset.", id="history-filter"),
+        Binding("s", "cycle_sort", "Sort", tooltip="Sort by the next column (again: reverse). Clicking a header sorts too.", id="history-sort"),
+        Binding("c", "compare", "Compare", tooltip="Compare the marked runs (mark with space).", id="history-compare"),
+        Binding("r", "resume", "Resume", tooltip="Resume the run from its last checkpoint, optionally with more epochs.", id="history-resume"),
+        Binding("e", "evaluate", "Eval", tooltip="Evaluate the run against its base model (ROUGE, BLEU, perplexity).", id="history-evaluate"),
+        Binding("m", "merge", "Merge", tooltip="Merge the run's adapter into its base model.", id="history-merge"),
+        Binding("u", "upload", "Upload", tooltip="Upload the run to the Hugging Face Hub.", id="history-upload"),
+        Binding("d", "delete", "Delete", tooltip="Delete the run (and optionally its files).", id="history-delete"),
+        Binding("x", "cancel_run", "Cancel run", show=False, tooltip="Cancel the running run under the cursor.", id="history-cancel"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Clear the filter and return to the table.", id="history-clear-filter"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._runs: dict[int, Run] = {}
+        self._scores: dict[int, float] = {}
+        self._loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(placeholder="/ filter: id, name, status, model, method, dataset", id="filter")
+        yield RunTable(COLUMNS, id="runs")
+        yield Static("", id="selection")
+        yield TaskBar()
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.sub_title = "history"
+        self.query_one(RunTable).focus()
+        self.app.run_actions.run_changed.subscribe(self, self._run_changed)  # type: ignore[attr-defined]
+        self.load()
+        self.set_interval(REFRESH_SECONDS, self.refresh_active)
+
+    def on_screen_resume(self) -> None:
+        if self._loaded:
+            self.refresh_active()
+
+    # --- loading ------------------------------------------------------------------------------
+    @property
+    def table(self) -> RunTable:
+        return self.query_one(RunTable)
+
+    @work(thread=True, exclusive=True, group="history-load", exit_on_error=False)
+    def load(self) -> None:
+        """Read every run once and build the rows off the UI thread."""
+        service = self.app.service  # type: ignore[attr-defined]
+        runs = service.list_runs()
+        scores = service.latest_scores()
+        rows = [history_row(run, scores.get(run.id)) for run in runs]
+        self.app.call_from_thread(self._show_all, runs, scores, rows)
+
+    def _show_all(self, runs: list[Run], scores: dict[int, float], rows: list[TableRow]) -> None:
+        self._runs = {run.id: run for run in runs}
+        self._scores = scores
+        self.table.set_rows(rows)
+        self._loaded = True
+        self._show_selection()
+
+    @work(thread=True, exclusive=True, group="history-refresh", exit_on_error=False)
+    def refresh_active(self) -> None:
+        """Re-read only what can have changed: active runs, runs that just stopped, new runs."""
+        if not self._loaded:
+            return
+        service = self.app.service  # type: ignore[attr-defined]
+        new = [run for run in service.newest_runs(20) if run.id not in self._runs]
+        if service.count_runs() != len(self._runs) + len(new):
+            self.load()  # runs were deleted elsewhere, or many appeared at once
+            return
+        changed = {run.id: run for run in new}
+        changed.update({run.id: run for run in service.active_runs()})
+        for run_id, run in list(self._runs.items()):
+            if run.is_active and run_id not in changed:
+                changed[run_id] = service.get_run(run_id)  # it finished, failed or crashed
+        if changed:
+            self.app.call_from_thread(self._update_runs, list(changed.values()))
+
+    def _update_runs(self, runs: Iterable[Run]) -> None:
+        runs = [run for run in runs if run != self._runs.get(run.id)]
+        if not runs:
+            return
+        for run in runs:
+            self._runs[run.id] = run
+        self.table.upsert(history_row(run, self._scores.get(run.id)) for run in runs)
+        self._show_selection()
+
+    def _run_changed(self, run_id: int) -> None:
+        self._refresh_one(run_id)
+
+    @work(thread=True, group="history-one", exit_on_error=False)
+    def _refresh_one(self, run_id: int) -> None:
+        from tuitune.errors import RunNotFoundError
+
+        service = self.app.service  # type: ignore[attr-defined]
+        try:
+            run = service.get_run(run_id)
+        except RunNotFoundError:
+            self.app.call_from_thread(self._removed, run_id)
+            return
+        score = service.latest_scores().get(run_id)
+        self.app.call_from_thread(self._refreshed, run, score)
+
+    def _refreshed(self, run: Run, score: float | None) -> None:
+        if score is not None:
+            self._scores[run.id] = score
+        self._runs[run.id] = run
+        self.table.upsert([history_row(run, self._scores.get(run.id))])
+        self._show_selection()
+
+    def _removed(self, run_id: int) -> None:
+        self._runs.pop(run_id, None)
+        self.table.remove(run_id)
+        self._show_selection()
+
+    # --- the run under the cursor -----------------------------------------------------------
+    def selected_run(self) -> Run | None:
+        key = self.table.cursor_key if self.is_mounted else None
+        return self._runs.get(key) if key is not None else None  # type: ignore[arg-type]
+
+    def selected_active_run_id(self) -> int | None:
+        run = self.selected_run()
+        return run.id if run is not None and run.is_active else None
+
+    @on(RunTable.Highlighted)
+    @on(RunTable.MarksChanged)
+    def _show_selection(self) -> None:
+        table = self.table
+        line = Text()
+        if not self._runs:
+            line.append("No runs yet. Press n to start one (the demo trains in seconds).", style="bold")
+        else:
+            run = self.selected_run()
+            shown = f"{table.row_count:,} of {table.total_count:,} runs" if table.row_count != table.total_count else f"{table.total_count:,} runs"
+            line.append(shown, style="bold")
+            if table.marked:
+                line.append(f" · {len(table.marked)} marked", style="bold yellow")
+            if run is not None:
+                line.append(f" · #{run.id} {run.name} ")
+                line.append(run.status, style=fmt.STATUS_STYLES.get(run.status, ""))
+                if run.error:
+                    line.append(f" · {run.error}", style="red")
+                elif run.output_dir:
+                    line.append(f" · {run.output_dir}", style="dim")
+        self.query_one("#selection", Static).update(line)
+
+    @on(RunTable.Selected)
+    def _open(self, event: RunTable.Selected) -> None:
+        self.app.open_run(int(event.key))  # type: ignore[attr-defined]
+
+    # --- filter and sort -------------------------------------------------------------------
+    @on(Input.Changed, "#filter")
+    def _filter(self, event: Input.Changed) -> None:
+        self.table.set_filter(event.value)
+        self._show_selection()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.table.focus()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_clear_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        if field.value:
+            field.value = ""
+        self.table.focus()
+
+    def action_cycle_sort(self) -> None:
+        self.table.cycle_sort()
+
+    @on(RunTable.SortChanged)
+    def _sorted(self, event: RunTable.SortChanged) -> None:
+        label = next(c.label for c in COLUMNS if c.key == event.column)
+        self.notify(f"Sorted by {label}, {'descending' if event.reverse else 'ascending'}", timeout=2)
+
+    # --- actions on runs ---------------------------------------------------------------------
+    def _with_run(self) -> Run | None:
+        run = self.selected_run()
+        if run is None:
+            self.notify("No run selected.", severity="warning")
+        return run
+
+    def action_resume(self) -> None:
+        if run := self._with_run():
+            self.app.run_actions.resume(run, then=lambda resumed: self.app.show_training(resumed.id))  # type: ignore[attr-defined]
+
+    def action_evaluate(self) -> None:
+        if run := self._with_run():
+            self.app.run_actions.evaluate(run)  # type: ignore[attr-defined]
+
+    def action_merge(self) -> None:
+        if run := self._with_run():
+            self.app.run_actions.merge(run)  # type: ignore[attr-defined]
+
+    def action_upload(self) -> None:
+        if run := self._with_run():
+            self.app.run_actions.upload(run)  # type: ignore[attr-defined]
+
+    def action_delete(self) -> None:
+        if run := self._with_run():
+            self.app.run_actions.delete(run)  # type: ignore[attr-defined]
+
+    def action_cancel_run(self) -> None:
+        if run := self._with_run():
+            self.app.run_actions.cancel(run)  # type: ignore[attr-defined]
+
+    def action_compare(self) -> None:
+        marked = [key for key in self.table.marked if key in self._runs]
+        if len(marked) < 2:
+            self.notify("Mark two or more runs with space, then press c to compare them.", severity="warning")
+            return
+        from tuitune.tui.screens.compare import CompareScreen
+
+        self.app.push_screen(CompareScreen([int(key) for key in marked]))  # type: ignore[arg-type]

@@ -1,0 +1,345 @@
+"""Training: one run, live from the store, several times a second, without flicker.
+
+A thread worker polls the store for the run's row, the metric points after the last one seen and
+the new lines of its log, then posts one `Snapshot`; the screen updates its widgets in place. The
+worker waits for each snapshot to be shown before reading again, so a slow terminal never builds
+a backlog. The run itself is a separate process: leaving this screen or the app never stops it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Label, Log, ProgressBar, Static
+from textual.worker import get_current_worker
+
+from tuitune.errors import RunNotFoundError
+from tuitune.store import MetricPoint, Run
+from tuitune.tui import format as fmt
+from tuitune.tui.services import LogFollower, MemoryReading
+from tuitune.tui.widgets.metric_panel import MetricPanel
+from tuitune.tui.widgets.task_bar import TaskBar
+
+POLL_SECONDS = 0.25  # while the screen shows
+IDLE_POLL_SECONDS = 2.0  # while another screen shows, or the run has finished
+MEMORY_SECONDS = 1.0  # NVML / process readings are slower than a store read
+
+
+@dataclass
+class Snapshot:
+    """What changed since the last poll."""
+
+    run: Run
+    points: list[MetricPoint] = field(default_factory=list)
+    log_lines: list[str] = field(default_factory=list)
+    memory: MemoryReading | None = None
+    reset: bool = False  # the run restarted (resume): forget what was drawn
+
+
+class TrainingScreen(Screen[None]):
+    """Live view of one run: progress, losses, learning rate, throughput, memory, log."""
+
+    BINDINGS = [
+        Binding("c", "cancel_run", "Cancel run", tooltip="Stop the run after this step, saving a checkpoint (asks first).", id="training-cancel"),
+        Binding("escape", "leave", "Leave", tooltip="Back to the history; the run goes on.", id="training-leave"),
+        Binding("r", "resume", "Resume", tooltip="Resume a stopped run from its last checkpoint.", id="training-resume"),
+        Binding("e", "evaluate", "Eval", tooltip="Evaluate the finished run against its base model.", id="training-evaluate"),
+        Binding("m", "merge", "Merge", tooltip="Merge the adapter into its base model.", id="training-merge"),
+        Binding("u", "upload", "Upload", tooltip="Upload the run to the Hugging Face Hub.", id="training-upload"),
+        Binding("o", "details", "Details", tooltip="The run's detail: config, charts, evaluations, artifacts.", id="training-details"),
+    ]
+
+    class Update(Message):
+        def __init__(self, run_id: int, snapshot: Snapshot) -> None:
+            super().__init__()
+            self.run_id, self.snapshot = run_id, snapshot
+
+    class NothingToShow(Message):
+        pass
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.run: Run | None = None
+        self._requested: int | None = None
+        self._shown = threading.Event()
+        self._visible = True
+        self._loss_points: list[tuple[float, float]] = []  # (unix time, step) for the ETA
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("Looking for a run…", id="run-title")
+        with Horizontal(id="progress-row"):
+            yield ProgressBar(total=None, show_eta=False, id="progress")
+            yield Label("", id="progress-text")
+        with Grid(id="metrics"):
+            yield MetricPanel("train loss", id="loss")
+            yield MetricPanel("eval loss", id="eval-loss")
+            yield MetricPanel("learning rate", id="lr")
+            yield MetricPanel("grad norm", id="grad-norm")
+            yield MetricPanel("tokens/s", id="throughput")
+            yield MetricPanel("memory", id="memory")
+        yield Static("", id="summary")
+        yield Log(max_lines=2000, id="log", auto_scroll=True)
+        yield TaskBar()
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.sub_title = "training"
+        self.app.run_actions.run_changed.subscribe(self, self._run_changed)  # type: ignore[attr-defined]
+        self._start(self._requested)
+
+    def on_screen_suspend(self) -> None:
+        self._visible = False
+
+    def on_screen_resume(self) -> None:
+        self._visible = True
+
+    # --- which run ------------------------------------------------------------------------------
+    def follow(self, run_id: int | None) -> None:
+        """Show `run_id` (None: the newest active run, else the newest run)."""
+        self._requested = run_id
+        if self.is_mounted:
+            if run_id is None and self.run is not None and self.run.is_active:
+                return  # already following a live run
+            if run_id is not None and self.run is not None and self.run.id == run_id:
+                return
+            self._start(run_id)
+
+    def _start(self, run_id: int | None) -> None:
+        self.run = None
+        self._reset_widgets()
+        self._poll(run_id)
+
+    def _run_changed(self, run_id: int) -> None:
+        # A resume from here or elsewhere: the poller notices the status change by itself.
+        if self.run is not None and self.run.id == run_id:
+            self._shown.set()
+
+    # --- polling (thread) ---------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="training-poll", exit_on_error=False)
+    def _poll(self, run_id: int | None) -> None:
+        worker = get_current_worker()
+        service = self.app.service  # type: ignore[attr-defined]
+        if run_id is None:
+            latest = service.latest_running()
+            if latest is None:
+                self.post_message(self.NothingToShow())
+                return
+            run_id = latest.id
+        follower: LogFollower | None = None
+        last_point = 0
+        last_memory = 0.0
+        was_active: bool | None = None
+        while not worker.is_cancelled:
+            try:
+                run = service.get_run(run_id)
+            except RunNotFoundError:
+                self.post_message(self.NothingToShow())
+                return
+            reset = was_active is False and run.is_active  # resumed: points after the checkpoint were replaced
+            if reset:
+                last_point = 0
+            was_active = run.is_active
+            if follower is None:
+                follower = LogFollower(service.log_path(run))
+            points = service.metric_points(run_id, after_id=last_point)
+            if points:
+                last_point = points[-1].id
+            memory = None
+            now = time.monotonic()
+            if run.is_active and now - last_memory >= MEMORY_SECONDS:
+                memory, last_memory = service.memory_reading(run.pid), now
+            snapshot = Snapshot(run, points, follower.read_new_lines(), memory, reset)
+            self._shown.clear()
+            self.post_message(self.Update(run_id, snapshot))
+            # Back-pressure: read again only once this snapshot is on screen.
+            self._shown.wait(timeout=5)
+            pause = POLL_SECONDS if (self._visible and run.is_active) else IDLE_POLL_SECONDS
+            deadline = time.monotonic() + pause
+            while not worker.is_cancelled and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+    # --- drawing (UI thread) ------------------------------------------------------------------
+    @on(NothingToShow)
+    def _nothing(self) -> None:
+        self.run = None
+        self.query_one("#run-title", Static).update(
+            Text("No run to show. Press n to start one, or h to pick one in the history.", style="bold")
+        )
+
+    @on(Update)
+    def _update(self, message: Update) -> None:
+        try:
+            self._draw(message.snapshot)
+        finally:
+            self._shown.set()
+
+    def _draw(self, snap: Snapshot) -> None:
+        run = snap.run
+        if snap.reset or (self.run is not None and self.run.id != run.id):
+            self._reset_widgets()
+        previous, self.run = self.run, run
+        if previous is None or previous.status != run.status:
+            self.refresh_bindings()
+        self._draw_title(run)
+        self._draw_progress(run, snap.points)
+        self._draw_points(snap.points)
+        if snap.memory is not None:
+            self._draw_memory(snap.memory)
+        if snap.log_lines:
+            self.query_one(Log).write_lines(snap.log_lines)
+        self._draw_summary(run)
+
+    def _reset_widgets(self) -> None:
+        if not self.is_mounted:
+            return
+        for panel in self.query(MetricPanel):
+            panel.reset()
+        self._loss_points.clear()
+        self.query_one("#summary", Static).update("")
+        self.query_one("#summary").display = False
+
+    def _draw_title(self, run: Run) -> None:
+        title = Text.assemble(
+            (f"#{run.id} {run.name}  ", "bold"),
+            fmt.status_text(run.status),
+            (f"  {run.method} on {fmt.short_model(run.model, 30)} with {fmt.short_model(run.dataset, 30)}", "dim"),
+        )
+        if run.cancel_requested and run.is_active:
+            title.append("  cancelling: finishing the step, saving a checkpoint…", style="bold magenta")
+        self.query_one("#run-title", Static).update(title)
+
+    def _draw_progress(self, run: Run, points: list[MetricPoint]) -> None:
+        bar = self.query_one(ProgressBar)
+        if run.steps_total:
+            bar.update(total=run.steps_total, progress=run.steps_done)
+        for point in points:
+            self._loss_points.append((point.time.timestamp(), float(point.step)))
+        del self._loss_points[:-30]
+        epochs = (run.config.get("training") or {}).get("epochs")
+        parts = [f"step {run.steps_done}/{run.steps_total or '?'}"]
+        if run.epoch is not None:
+            parts.append(f"epoch {run.epoch:.2f}" + (f"/{epochs:g}" if isinstance(epochs, (int, float)) and not (run.config.get('training') or {}).get('max_steps') else ""))
+        if run.is_active:
+            parts.append(f"ETA {fmt.duration(self._eta(run))}")
+        parts.append(f"elapsed {fmt.duration(run.duration_seconds)}")
+        self.query_one("#progress-text", Label).update(" · ".join(parts))
+
+    def _eta(self, run: Run) -> float | None:
+        """Seconds left at the recent pace (last ~30 logged steps), else the average pace."""
+        if not run.steps_total or run.steps_done >= run.steps_total:
+            return None if not run.steps_total else 0.0
+        if len(self._loss_points) >= 2:
+            (t0, s0), (t1, s1) = self._loss_points[0], self._loss_points[-1]
+            if s1 > s0 and t1 > t0:
+                return (run.steps_total - run.steps_done) * (t1 - t0) / (s1 - s0)
+        elapsed = run.duration_seconds
+        if elapsed and run.steps_done:
+            return (run.steps_total - run.steps_done) * elapsed / run.steps_done
+        return None
+
+    def _draw_points(self, points: list[MetricPoint]) -> None:
+        if not points:
+            return
+        panels = {
+            "loss": ([p.loss for p in points if p.loss is not None], fmt.number),
+            "eval-loss": ([p.eval_loss for p in points if p.eval_loss is not None], fmt.number),
+            "lr": ([p.learning_rate for p in points if p.learning_rate is not None], lambda v: f"{v:.2e}"),
+            "grad-norm": ([p.grad_norm for p in points if p.grad_norm is not None], fmt.number),
+            "throughput": ([p.tokens_per_second for p in points if p.tokens_per_second is not None], lambda v: f"{v:,.0f} tokens/s"),
+        }
+        for panel_id, (values, show) in panels.items():
+            if values:
+                panel = self.query_one(f"#{panel_id}", MetricPanel)
+                panel.extend(values)
+                text = show(values[-1])
+                if panel_id in ("loss", "eval-loss") and len(panel.values) > 1:
+                    text += f"  (min {fmt.number(min(panel.values))})"
+                panel.set_value(text)
+        # Without NVML the worker's own readings are the best memory figure there is.
+        reported = [p.gpu_memory_gb or p.cpu_memory_gb for p in points if (p.gpu_memory_gb or p.cpu_memory_gb)]
+        panel = self.query_one("#memory", MetricPanel)
+        if reported and not panel.values:
+            panel.set_value(f"{reported[-1]:.2f} GB (worker)")
+
+    def _draw_memory(self, memory: MemoryReading) -> None:
+        panel = self.query_one("#memory", MetricPanel)
+        panel.border_title = memory.label
+        if memory.used_gb is None:
+            return
+        panel.extend([memory.used_gb])
+        total = f"/{memory.total_gb:.1f}" if memory.total_gb else ""
+        util = f" · {memory.utilization_percent:.0f}% util" if memory.utilization_percent is not None else ""
+        panel.set_value(f"{memory.used_gb:.2f}{total} GB{util}")
+
+    def _draw_summary(self, run: Run) -> None:
+        summary = self.query_one("#summary", Static)
+        if run.is_active:
+            summary.display = False
+            return
+        text = Text()
+        text.append(f"{run.status.capitalize()} ", style=fmt.STATUS_STYLES.get(run.status, ""))
+        text.append(
+            f"after {run.steps_done} steps in {fmt.duration(run.duration_seconds)} · "
+            f"train loss {fmt.number(run.train_loss if run.train_loss is not None else run.last_loss)} · "
+            f"best eval loss {fmt.number(run.best_eval_loss)}"
+        )
+        if run.error:
+            text.append(f"\n{run.error}", style="red")
+        if run.output_dir:
+            text.append(f"\n{run.output_dir}", style="dim")
+        if run.status == "completed":
+            text.append("\ne evaluate · m merge · u upload · r train further · o details", style="bold")
+        elif run.is_resumable:
+            text.append("\nr resume from the last checkpoint · o details", style="bold")
+        summary.update(text)
+        summary.display = True
+
+    # --- actions ------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        run = self.run
+        if action == "cancel_run":
+            return True if run is not None and run.is_active else None
+        if action == "resume":
+            return True if run is not None and (run.is_resumable or run.status == "completed") else None
+        if action in ("evaluate", "merge", "upload"):
+            return True if run is not None and run.status == "completed" else None
+        if action == "details":
+            return True if run is not None else None
+        return True
+
+    def action_leave(self) -> None:
+        self.app.action_history()  # type: ignore[attr-defined]
+
+    def action_cancel_run(self) -> None:
+        if self.run is not None:
+            self.app.run_actions.cancel(self.run)  # type: ignore[attr-defined]
+
+    def action_resume(self) -> None:
+        if self.run is not None:
+            self.app.run_actions.resume(self.run)  # type: ignore[attr-defined]
+
+    def action_evaluate(self) -> None:
+        if self.run is not None:
+            self.app.run_actions.evaluate(self.run)  # type: ignore[attr-defined]
+
+    def action_merge(self) -> None:
+        if self.run is not None:
+            self.app.run_actions.merge(self.run)  # type: ignore[attr-defined]
+
+    def action_upload(self) -> None:
+        if self.run is not None:
+            self.app.run_actions.upload(self.run)  # type: ignore[attr-defined]
+
+    def action_details(self) -> None:
+        if self.run is not None:
+            self.app.open_run(self.run.id)  # type: ignore[attr-defined]

@@ -1,0 +1,201 @@
+"""New run: model → dataset → method → review, then Launch opens the run's training screen.
+
+The demo model and the sample data are preselected and each step's Next button has the focus, so
+a first-time user presses enter four times and watches a live run.
+"""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, TabbedContent, TabPane
+
+from tuitune.config import RunConfig, parse_config
+from tuitune.errors import TuituneError
+from tuitune.tui.screens.wizard_steps.dataset_step import DatasetStep
+from tuitune.tui.screens.wizard_steps.fields import collect
+from tuitune.tui.screens.wizard_steps.method_step import MethodStep
+from tuitune.tui.screens.wizard_steps.model_step import ModelStep
+from tuitune.tui.screens.wizard_steps.review_step import ReviewStep
+from tuitune.tui.widgets.task_bar import TaskBar
+
+STEPS = ("model", "dataset", "method", "review")
+TITLES = {"model": "1 Model", "dataset": "2 Dataset", "method": "3 Method", "review": "4 Review"}
+
+
+class WizardScreen(Screen[None]):
+    """The four steps of a new run, as tabs; Next/Back move between them."""
+
+    BINDINGS = [
+        Binding("ctrl+n", "next_step", "Next", tooltip="Go to the next step.", id="wizard-next", priority=True),
+        Binding("escape", "previous_step", "Back", tooltip="Go back one step.", id="wizard-back"),
+        Binding("ctrl+l", "launch", "Launch", tooltip="Build the configuration and start the run.", id="wizard-launch", priority=True),
+    ]
+
+    def __init__(self, *, data_root: str | None = None) -> None:
+        super().__init__()
+        self._data_root = data_root
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(id="steps"):
+            with TabPane(TITLES["model"], id="model"):
+                yield ModelStep(id="model-step")
+            with TabPane(TITLES["dataset"], id="dataset"):
+                yield DatasetStep(root=self._data_root, id="dataset-step")
+            with TabPane(TITLES["method"], id="method"):
+                yield MethodStep(id="method-step")
+            with TabPane(TITLES["review"], id="review"):
+                yield ReviewStep(id="review-step")
+        with Horizontal(id="wizard-nav"):
+            yield Button("‹ Back", id="back")
+            yield Button("Next ›", variant="primary", id="next")
+        yield TaskBar()
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.sub_title = "new run"
+        self._activated("model")
+
+    # --- steps ------------------------------------------------------------------------------------
+    @property
+    def step(self) -> str:
+        return self.query_one(TabbedContent).active or "model"
+
+    def go_to(self, step: str) -> None:
+        self.query_one(TabbedContent).active = step
+        self._activated(step)
+
+    @on(TabbedContent.TabActivated)
+    def _tab_clicked(self, event: TabbedContent.TabActivated) -> None:
+        self._activated(event.pane.id or "model")
+
+    def _activated(self, step: str) -> None:
+        nav_next = self.query_one("#next", Button)
+        nav_next.display = step != "review"
+        self.query_one("#back", Button).disabled = step == "model"
+        model = self.query_one(ModelStep)
+        if step == "dataset":
+            data = self.query_one(DatasetStep)
+            # Preview with the chosen model's tokenizer once the model is known to load.
+            data.model = model.probed if model.document is not None else None
+            data.max_length = self._max_length()
+            data.probe()
+        elif step == "review":
+            self._build_review()
+        if step == "review":
+            self.query_one("#launch", Button).focus()
+        else:
+            nav_next.focus()
+
+    def _max_length(self) -> int:
+        try:
+            return int(self.query_one("#field-data-max-length").value)  # type: ignore[attr-defined]
+        except (ValueError, AttributeError):
+            return 512
+
+    def action_next_step(self) -> None:
+        step = self.step
+        problem = self._blocking_problem(step)
+        if problem:
+            self.notify(problem, title="Cannot go on yet", severity="error")
+            return
+        if step != "review":
+            self.go_to(STEPS[STEPS.index(step) + 1])
+
+    def action_previous_step(self) -> None:
+        step = self.step
+        if step != "model":
+            self.go_to(STEPS[STEPS.index(step) - 1])
+
+    def _blocking_problem(self, step: str) -> str | None:
+        """Why the user cannot leave `step` (None: they can); a probe still running never blocks."""
+        if step == "model":
+            model = self.query_one(ModelStep)
+            if not model.model:
+                return "Type a model id or a local folder first."
+            if model.error and model.probed == model.model:
+                return model.error
+        elif step == "dataset":
+            data = self.query_one(DatasetStep)
+            if not data.source:
+                return "Type a dataset file, folder or id first."
+            if data.error and data.probed and data.probed[0] == data.source:
+                return data.error
+        elif step == "method":
+            return self.query_one(MethodStep).first_error()
+        return None
+
+    @on(Button.Pressed, "#next")
+    def _next_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_next_step()
+
+    @on(Button.Pressed, "#back")
+    def _back_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_previous_step()
+
+    @on(ModelStep.Probed)
+    def _model_probed(self, message: ModelStep.Probed) -> None:
+        document = message.document or {}
+        self.query_one(MethodStep).apply_recommendation(document.get("recommendation"), document.get("recommendation_error") or message.error)
+
+    # --- the config -------------------------------------------------------------------------------
+    def build_config(self) -> RunConfig:
+        """The run configuration from every step (raises TuituneError or ValueError with a reason)."""
+        model = self.query_one(ModelStep).model
+        source = self.query_one(DatasetStep).source
+        method_step = self.query_one(MethodStep)
+        base = {"method": method_step.method, "model": {"name_or_path": model}, "data": {"source": source}}
+        return parse_config(collect(method_step.values(), base), "the new-run form")
+
+    def _build_review(self) -> None:
+        review = self.query_one(ReviewStep)
+        try:
+            review.show(self.build_config())
+        except (TuituneError, ValueError) as error:
+            review.show(None, str(error))
+
+    # --- launch -----------------------------------------------------------------------------------
+    def action_launch(self) -> None:
+        for step in STEPS[:-1]:
+            problem = self._blocking_problem(step)
+            if problem:
+                self.go_to(step)
+                self.notify(problem, title="Cannot launch yet", severity="error")
+                return
+        try:
+            config = self.build_config()
+        except (TuituneError, ValueError) as error:
+            self.go_to("review")
+            self.notify(str(error), title="Cannot launch", severity="error")
+            return
+        self.query_one("#launch", Button).disabled = True
+        self._launch(config)
+
+    @on(ReviewStep.LaunchRequested)
+    def _launch_pressed(self) -> None:
+        self.action_launch()
+
+    @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
+    def _launch(self, config: RunConfig) -> None:
+        try:
+            run = self.app.service.launch(config)  # type: ignore[attr-defined]
+        except TuituneError as error:
+            self.app.call_from_thread(self._launch_failed, str(error))
+            return
+        self.app.call_from_thread(self._launched, run.id, run.name)
+
+    def _launch_failed(self, error: str) -> None:
+        self.query_one("#launch", Button).disabled = False
+        self.notify(error, title="Could not launch", severity="error", timeout=15)
+
+    def _launched(self, run_id: int, name: str) -> None:
+        self.query_one("#launch", Button).disabled = False
+        self.notify(f"Run {run_id} ({name}) started; it keeps going if you leave the app.", title="Launched")
+        self.app.run_actions.run_changed.publish(run_id)  # type: ignore[attr-defined]
+        self.app.show_training(run_id)  # type: ignore[attr-defined]

@@ -1,0 +1,1 @@
+"""The four steps of the new-run wizard, and the form they share."""

@@ -1,0 +1,148 @@
+"""Wizard step 2: which data. A file picker (data files only) or a Hub id, then a preview.
+
+The preview is `tuitune data SOURCE --json` in a child process: the detected format, statistics
+and three samples formatted with the model's template, the prompt dim and the trained part bold.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import DirectoryTree, Input, Label, Static
+
+from tuitune.config import SAMPLE_DATASET
+from tuitune.tui import format as fmt
+from tuitune.tui.background import run_tuitune
+from tuitune.tui.widgets.data_tree import DataFileTree
+
+
+class DatasetStep(Vertical):
+    """Pick a dataset and see it the way training will."""
+
+    class Probed(Message):
+        def __init__(self, key: tuple[str, str | None, int], document: dict[str, Any] | None, error: str | None) -> None:
+            super().__init__()
+            self.key, self.document, self.error = key, document, error
+
+    def __init__(self, *, root: str | Path | None = None, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._root = Path(root) if root else Path.cwd()
+        self.model: str | None = None  # whose tokenizer and template the preview uses
+        self.max_length = 512
+        self.probed: tuple[str, str | None, int] | None = None
+        self.document: dict[str, Any] | None = None
+        self.error: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label("Dataset: a file, a folder, a Hugging Face dataset id, or tuitune/sample (enter reads it)")
+        yield Input(value=SAMPLE_DATASET, placeholder="data.jsonl, ./folder, or user/dataset", id="data-input",
+                    tooltip="A .json/.jsonl/.csv/.tsv/.parquet/.txt file, a dataset folder, a Hub id, or tuitune/sample.")
+        with Horizontal(id="data-body"):
+            yield DataFileTree(self._root, id="data-tree")
+            with VerticalScroll(id="data-preview"):
+                yield Static("", id="data-info")
+
+    @property
+    def source(self) -> str:
+        return self.query_one("#data-input", Input).value.strip()
+
+    def on_mount(self) -> None:
+        self.query_one(DataFileTree).border_title = str(self._root)
+
+    @on(DirectoryTree.FileSelected)
+    def _picked(self, event: DirectoryTree.FileSelected) -> None:
+        event.stop()
+        path = Path(event.path)
+        try:
+            shown = str(path.relative_to(Path.cwd()))
+        except ValueError:
+            shown = str(path)
+        self.query_one("#data-input", Input).value = shown
+        self.probe()
+
+    @on(Input.Submitted, "#data-input")
+    def _submitted(self) -> None:
+        self.probe()
+
+    def probe(self, *, force: bool = False) -> None:
+        """Preview the current source with the current model (skipped when already shown)."""
+        source = self.source
+        if not source:
+            self._show_error("Type a file, a folder or a dataset id.")
+            return
+        key = (source, self.model, self.max_length)
+        if key == self.probed and not force:
+            return
+        self.probed, self.document, self.error = key, None, None
+        self.query_one("#data-info", Static).update(Text(f"Reading {source}…", style="italic"))
+        self._probe(key)
+
+    @work(thread=True, exclusive=True, group="data-probe", exit_on_error=False)
+    def _probe(self, key: tuple[str, str | None, int]) -> None:
+        source, model, max_length = key
+        args = ["data", source, "--json", "--max-length", str(max_length)]
+        if model:
+            args += ["--model", model]
+        outcome = run_tuitune(*args, timeout=600)
+        document = outcome.document if outcome.ok and isinstance(outcome.document, dict) else None
+        error = None if document is not None else (outcome.error or "The dataset could not be read.")
+        self.post_message(self.Probed(key, document, error))
+
+    @on(Probed)
+    def _probed(self, message: Probed) -> None:
+        if message.key != self.probed:
+            return  # an older preview, overtaken by a newer request
+        self.document, self.error = message.document, message.error
+        if message.error:
+            self._show_error(message.error)
+        else:
+            self.query_one("#data-info", Static).update(describe(message.document or {}))
+
+    def _show_error(self, error: str) -> None:
+        self.error = error
+        self.query_one("#data-info", Static).update(Text(f"✗ {error}", style="bold red"))
+
+
+def describe(document: dict[str, Any]) -> Text:
+    """Format, statistics and three samples (prompt dim, trained part bold green)."""
+    text = Text()
+    text.append(f"✓ {document.get('format', '?')}", style="bold green")
+    text.append(f" · {document.get('rows', 0):,} rows")
+    if document.get("dropped_rows"):
+        reasons = ", ".join(f"{count} {why}" for why, count in (document.get("dropped") or {}).items())
+        text.append(f" · {document['dropped_rows']:,} dropped ({reasons})", style="yellow")
+    text.append(f" · template {document.get('template', '?')}")
+    if document.get("columns"):
+        text.append(f"\ncolumns: {', '.join(map(str, document['columns']))}", style="dim")
+    tokens = document.get("tokens") or {}
+    if tokens:
+        text.append(
+            f"\ntokens per sample: mean {tokens.get('mean', 0):g} · p50 {tokens.get('p50', 0):g} · "
+            f"p95 {tokens.get('p95', 0):g} · max {tokens.get('max', 0):,}"
+        )
+    truncated = document.get("truncated_fraction")
+    if isinstance(truncated, (int, float)):
+        style = "yellow" if truncated > 0.05 else ""
+        text.append(f"\ntruncated at {document.get('max_length', '?')} tokens: {truncated:.1%}", style=style)
+    trained = document.get("trained_token_fraction")
+    if isinstance(trained, (int, float)):
+        text.append(f" · trained tokens {trained:.0%}")
+    if document.get("train_rows") is not None:
+        text.append(f"\ntrain {fmt.count(document.get('train_rows'))} · validation {fmt.count(document.get('validation_rows'))} sequences")
+    for index, preview in enumerate(document.get("previews") or [], start=1):
+        text.append(f"\n\n── sample {index} ({preview.get('tokens', '?')} tokens, {preview.get('trained_tokens', '?')} trained) ", style="bold")
+        text.append("prompt", style="dim")
+        text.append(" / ")
+        text.append("trained", style="bold green")
+        text.append("\n")
+        for segment in preview.get("segments") or []:
+            text.append(str(segment.get("text", "")), style="bold green" if segment.get("trained") else "dim")
+        if preview.get("dropped"):
+            text.append(f"\n(dropped: {preview['dropped']})", style="yellow")
+    return text

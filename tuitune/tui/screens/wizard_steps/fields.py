@@ -1,0 +1,153 @@
+"""The hyperparameter form of the wizard, declared once: key, label, type, range, help.
+
+Each field becomes a labelled Input (validated as you type) or a Switch/Select; `collect` turns the
+form back into the nested dict `parse_config` validates, so the rules live in `tuitune.config`
+and the form only catches typos early.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from textual.validation import Function, Integer, Number, Validator
+
+from tuitune.config import RunConfig
+
+
+@dataclass(frozen=True)
+class Field:
+    key: str  # dotted config key, e.g. "training.learning_rate"
+    label: str
+    kind: str  # "int", "float", "text", "bool", "choice"
+    help: str
+    advanced: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False  # > minimum rather than >=
+    exclusive_maximum: bool = False
+    optional: bool = False  # empty means "not set" (None)
+    choices: tuple[str, ...] = ()
+
+    @property
+    def widget_id(self) -> str:
+        return "field-" + self.key.replace(".", "-").replace("_", "-")
+
+    def validators(self) -> list[Validator]:
+        if self.kind not in ("int", "float"):
+            return []
+        low, high = self.minimum, self.maximum
+        words = []
+        if low is not None:
+            words.append(f"{'>' if self.exclusive_minimum else '≥'} {low:g}")
+        if high is not None:
+            words.append(f"{'<' if self.exclusive_maximum else '≤'} {high:g}")
+        what = "a whole number" if self.kind == "int" else "a number"
+        description = f"{self.label} must be {what}" + (f" {' and '.join(words)}" if words else "") + "."
+
+        def in_range(text: str) -> bool:
+            try:
+                value = int(text) if self.kind == "int" else float(text)
+            except ValueError:
+                return False
+            if low is not None and (value <= low if self.exclusive_minimum else value < low):
+                return False
+            if high is not None and (value >= high if self.exclusive_maximum else value > high):
+                return False
+            return True
+
+        base: Validator = Integer(failure_description=description) if self.kind == "int" else Number(failure_description=description)
+        return [base, Function(in_range, description)]
+
+    def parse(self, text: str) -> Any:
+        """The config value for the text in the field (None when empty and optional)."""
+        text = text.strip()
+        if not text:
+            return None
+        if self.kind == "int":
+            return int(text)
+        if self.kind == "float":
+            return float(text)
+        return text
+
+
+FIELDS: tuple[Field, ...] = (
+    # Common: what most people change.
+    Field("training.epochs", "Epochs", "float", "Passes over the training data.", minimum=0, exclusive_minimum=True),
+    Field("training.learning_rate", "Learning rate", "float", "Peak learning rate; 2e-4 suits LoRA, 2e-5 full fine-tuning.", minimum=0, exclusive_minimum=True),
+    Field("training.batch_size", "Batch size", "int", "Samples per device per step.", minimum=1),
+    Field("lora.r", "LoRA rank", "int", "Adapter rank: 8 or 16 are usual (ignored by full fine-tuning).", minimum=1),
+    Field("data.max_length", "Max length", "int", "Tokens per training sequence; longer samples are truncated.", minimum=8),
+    Field("name", "Run name", "text", "Leave empty for <model>-<method>.", optional=True),
+    # Advanced: folded away.
+    Field("lora.alpha", "LoRA alpha", "int", "Scaling numerator (alpha / r); usually 2 × r.", advanced=True, minimum=1),
+    Field("lora.dropout", "LoRA dropout", "float", "In [0, 1).", advanced=True, minimum=0, maximum=1, exclusive_maximum=True),
+    Field("training.gradient_accumulation_steps", "Grad accumulation", "int", "Steps whose gradients add up before one update.", advanced=True, minimum=1),
+    Field("training.max_steps", "Max steps", "int", "Stop after this many steps (overrides epochs); empty: no limit.", advanced=True, minimum=1, optional=True),
+    Field("training.lr_scheduler", "LR schedule", "choice", "How the learning rate changes over the run.", advanced=True,
+          choices=("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")),
+    Field("training.warmup_ratio", "Warmup ratio", "float", "Fraction of steps spent warming up, in [0, 1).", advanced=True, minimum=0, maximum=1, exclusive_maximum=True),
+    Field("training.weight_decay", "Weight decay", "float", "L2 penalty; 0 is usual for LoRA.", advanced=True, minimum=0),
+    Field("training.gradient_checkpointing", "Gradient checkpointing", "bool", "Trade compute for memory.", advanced=True),
+    Field("training.logging_steps", "Logging steps", "int", "Steps between two metric points.", advanced=True, minimum=1),
+    Field("training.eval_steps", "Eval steps", "int", "Steps between evaluations; empty: 5 × logging steps.", advanced=True, minimum=1, optional=True),
+    Field("training.save_steps", "Save steps", "int", "Steps between checkpoints.", advanced=True, minimum=1),
+    Field("data.validation_split", "Validation split", "float", "Fraction (< 1) or number of rows (≥ 1) held out.", advanced=True, minimum=0),
+    Field("data.max_samples", "Max samples", "int", "Use at most this many rows; empty: all.", advanced=True, minimum=1, optional=True),
+    Field("data.template", "Template", "choice", "auto: the tokenizer's chat template, else chatml.", advanced=True,
+          choices=("auto", "chatml", "alpaca", "llama2", "plain")),
+    Field("data.packing", "Packing", "bool", "Pack several samples into one sequence.", advanced=True),
+    Field("data.train_on_responses_only", "Loss on responses only", "bool", "Do not train on prompts.", advanced=True),
+    Field("evaluation.samples", "Eval samples", "int", "Held-out prompts `e` (evaluate) generates for.", advanced=True, minimum=1),
+    Field("merge_after_training", "Merge after training", "bool", "Merge the adapter into the base model when done.", advanced=True),
+)
+
+# What a recommendation may fill in, from its attribute names to field keys.
+RECOMMENDED: dict[str, str] = {
+    "lora_r": "lora.r",
+    "batch_size": "training.batch_size",
+    "gradient_checkpointing": "training.gradient_checkpointing",
+}
+
+
+def get_path(data: dict[str, Any], key: str) -> Any:
+    node: Any = data
+    for part in key.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def set_path(data: dict[str, Any], key: str, value: Any) -> None:
+    *parents, last = key.split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+
+
+def default_text(field: Field, config: RunConfig | None = None) -> str:
+    """What the field shows for a config (the defaults when None)."""
+    value = get_path((config or RunConfig()).to_dict(), field.key)
+    if value is None:
+        return ""
+    if field.kind == "float":
+        return f"{value:g}"
+    return str(value)
+
+
+def collect(values: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
+    """`base` (model, data source, method) with every field's value set at its dotted key."""
+    data = {key: dict(value) if isinstance(value, dict) else value for key, value in base.items()}
+    for key, value in values.items():
+        set_path(data, key, value)
+    return data
+
+
+FieldLookup = Callable[[str], Field]
+
+
+def field(key: str) -> Field:
+    return next(f for f in FIELDS if f.key == key)

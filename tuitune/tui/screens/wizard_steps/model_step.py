@@ -1,0 +1,129 @@
+"""Wizard step 1: which model. Type an id or path, or pick the demo, a cached or a used model."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from tuitune.config import DEMO_MODEL
+from tuitune.tui import format as fmt
+from tuitune.tui.background import run_child
+
+
+class ModelStep(Vertical):
+    """Reads the model's config in a child process (no weights) and says what it found."""
+
+    class Probed(Message):
+        """The probe finished: `document` on success, `error` otherwise."""
+
+        def __init__(self, model: str, document: dict[str, Any] | None, error: str | None) -> None:
+            super().__init__()
+            self.model, self.document, self.error = model, document, error
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.probed: str | None = None  # the model the info below describes
+        self.document: dict[str, Any] | None = None
+        self.error: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label("Model: a Hugging Face id, a local folder, or pick one below (enter reads it)")
+        yield Input(value=DEMO_MODEL, placeholder="e.g. Qwen/Qwen2.5-0.5B or ./my-model", id="model-input",
+                    tooltip="A Hub id, a local folder, or tuitune/demo (the built-in demo model).")
+        yield OptionList(id="model-choices")
+        yield Static("", id="model-info")
+
+    def on_mount(self) -> None:
+        self._load_choices()
+        self.probe(DEMO_MODEL)
+
+    @property
+    def model(self) -> str:
+        return self.query_one("#model-input", Input).value.strip()
+
+    @work(thread=True, group="model-choices", exit_on_error=False)
+    def _load_choices(self) -> None:
+        choices = self.app.service.known_models()  # type: ignore[attr-defined]
+        self.app.call_from_thread(self._show_choices, choices)
+
+    def _show_choices(self, choices: list[tuple[str, str]]) -> None:
+        options = self.query_one("#model-choices", OptionList)
+        options.clear_options()
+        for model, origin in choices:
+            options.add_option(Option(Text.assemble((model, "bold"), ("  " + origin, "dim")), id=model))
+
+    @on(OptionList.OptionSelected, "#model-choices")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        model = event.option.id or ""
+        self.query_one("#model-input", Input).value = model
+        self.probe(model)
+
+    @on(Input.Submitted, "#model-input")
+    def _submitted(self) -> None:
+        self.probe(self.model)
+
+    def probe(self, model: str) -> None:
+        """Read `model`'s config and recommendation (in a child process: it imports transformers)."""
+        model = model.strip()
+        if not model:
+            self._show_error("Type a model id or a local folder.")
+            return
+        self.probed, self.document, self.error = None, None, None
+        self.query_one("#model-info", Static).update(Text(f"Reading {model}'s config…", style="italic"))
+        self._probe(model)
+
+    @work(thread=True, exclusive=True, group="model-probe", exit_on_error=False)
+    def _probe(self, model: str) -> None:
+        outcome = run_child([sys.executable, "-m", "tuitune.tui.probe", model], timeout=300)
+        document = outcome.document if outcome.ok and isinstance(outcome.document, dict) else None
+        error = None if document is not None else (outcome.error or "The model could not be read.")
+        self.post_message(self.Probed(model, document, error))
+
+    @on(Probed)
+    def _probed(self, message: Probed) -> None:
+        if message.model != self.model:
+            return  # the user typed something else meanwhile
+        self.probed, self.document, self.error = message.model, message.document, message.error
+        if message.error:
+            self._show_error(message.error)
+        else:
+            self.query_one("#model-info", Static).update(describe(message.document or {}))
+
+    def _show_error(self, error: str) -> None:
+        self.query_one("#model-info", Static).update(Text(f"✗ {error}", style="bold red"))
+
+
+def describe(document: dict[str, Any]) -> Text:
+    """Architecture, size and LoRA targets, from the probe's JSON."""
+    info = document.get("model") or {}
+    text = Text()
+    text.append(f"✓ {info.get('architecture') or info.get('model_type') or 'unknown architecture'}", style="bold green")
+    if info.get("model_type"):
+        text.append(f" ({info['model_type']})", style="green")
+    text.append(f" · {fmt.count(info.get('parameters'))} parameters")
+    details = [
+        (info.get("num_layers"), "layers"),
+        (info.get("hidden_size"), "hidden"),
+        (info.get("vocab_size"), "vocabulary"),
+        (info.get("max_position_embeddings"), "context"),
+    ]
+    shown = [f"{value:,} {label}" if label == "layers" else f"{label} {value:,}" for value, label in details if isinstance(value, int)]
+    if shown:
+        text.append("\n" + " · ".join(shown), style="dim")
+    targets = info.get("lora_targets") or []
+    if targets:
+        text.append("\nLoRA targets: ", style="bold")
+        text.append(", ".join(map(str, targets)))
+    recommendation = document.get("recommendation")
+    if isinstance(recommendation, dict) and recommendation.get("reason"):
+        text.append("\nRecommended: ", style="bold")
+        text.append(str(recommendation["reason"]))
+    return text

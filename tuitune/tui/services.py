@@ -1,0 +1,223 @@
+"""The TUI's only door to runs: the store for reading, the launcher for acting.
+
+Screens never touch peewee or spawn workers themselves; they call a `RunService`, usually from a
+thread worker, and get the store's dataclasses back. Nothing here imports textual or torch, so the
+same calls work from tests and scripts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from tuitune.config import DEMO_MODEL, RunConfig
+from tuitune.store import (
+    Artifact,
+    Evaluation,
+    Event,
+    MetricPoint,
+    Run,
+    Store,
+    open_store,
+)
+
+
+@dataclass(frozen=True)
+class MemoryReading:
+    """What the training screen shows as memory: a GPU's, or the worker's RAM on a CPU box."""
+
+    label: str  # "GPU 0 (NVIDIA H100)" or "worker RAM"
+    used_gb: float | None
+    total_gb: float | None
+    utilization_percent: float | None = None
+
+
+class RunService:
+    """Reads and acts on runs for the TUI; safe to call from worker threads."""
+
+    def __init__(self, store: Store | None = None) -> None:
+        self._store = store
+
+    @property
+    def store(self) -> Store:
+        # Opened on first use, so building the app (e.g. in tests) touches no disk.
+        if self._store is None:
+            self._store = open_store()
+        return self._store
+
+    # --- reading --------------------------------------------------------------------------
+    def has_runs(self) -> bool:
+        return bool(self.store.list_runs(limit=1))
+
+    def list_runs(self) -> list[Run]:
+        return self.store.list_runs()
+
+    def newest_runs(self, limit: int) -> list[Run]:
+        return self.store.list_runs(limit=limit)
+
+    def count_runs(self) -> int:
+        return self.store.count_runs()
+
+    def active_runs(self) -> list[Run]:
+        return self.store.active_runs()
+
+    def get_run(self, run_id: int) -> Run:
+        return self.store.get_run(run_id)
+
+    def latest_running(self) -> Run | None:
+        """The newest queued or running run, else the newest run at all."""
+        active = self.store.active_runs()
+        if active:
+            return active[0]
+        newest = self.store.list_runs(limit=1)
+        return newest[0] if newest else None
+
+    def metric_points(self, run_id: int, after_id: int = 0) -> list[MetricPoint]:
+        return self.store.metric_points(run_id, after_id=after_id)
+
+    def events(self, run_id: int, after_id: int = 0) -> list[Event]:
+        return self.store.events(run_id, after_id=after_id)
+
+    def evaluations(self, run_id: int) -> list[Evaluation]:
+        return self.store.evaluations(run_id)
+
+    def artifacts(self, run_id: int) -> list[Artifact]:
+        return self.store.artifacts(run_id)
+
+    def latest_scores(self) -> dict[int, float]:
+        return self.store.latest_scores("rougeL")
+
+    def log_path(self, run: Run) -> Path:
+        from tuitune.engine.launcher import log_path
+
+        return log_path(run)
+
+    # --- acting (through the launcher: the worker is always a detached process) ------------
+    def launch(self, config: RunConfig) -> Run:
+        from tuitune.engine import launcher
+
+        return launcher.launch(config, store=self.store)
+
+    def cancel(self, run_id: int) -> Run:
+        from tuitune.engine import launcher
+
+        return launcher.cancel(self.store.get_run(run_id), store=self.store)
+
+    def resume(self, run_id: int, *, epochs: float | None = None) -> Run:
+        from tuitune.engine import launcher
+
+        return launcher.resume(self.store.get_run(run_id), epochs=epochs, store=self.store)
+
+    def delete(self, run_id: int, *, files: bool = False) -> None:
+        from tuitune.engine import launcher
+
+        launcher.delete(self.store.get_run(run_id), files=files, store=self.store)
+
+    def reconcile(self) -> list[Run]:
+        """Mark runs whose worker vanished as crashed; returns them."""
+        from tuitune.engine import launcher
+
+        return launcher.reconcile(store=self.store)
+
+    # --- what the wizard offers -----------------------------------------------------------
+    def known_models(self) -> list[tuple[str, str]]:
+        """(model, where it comes from): the demo, the local HF cache, and earlier runs."""
+        seen: dict[str, str] = {DEMO_MODEL: "built-in demo, trains in seconds on a CPU"}
+        for repo in cached_hub_models():
+            seen.setdefault(repo, "in the local Hugging Face cache")
+        for run in self.store.list_runs(limit=500):
+            seen.setdefault(run.model, f"used by run {run.id}")
+        return list(seen.items())
+
+    # --- the machine --------------------------------------------------------------------
+    def memory_reading(self, pid: int | None) -> MemoryReading | None:
+        """The first GPU's memory and utilisation (NVML), else the worker's resident memory."""
+        try:
+            from tuitune.system.gpu import gpus
+
+            readings = gpus()
+        except Exception:  # no NVML, no driver, or the system layer not installed
+            readings = []
+        if readings:
+            gpu = readings[0]
+            return MemoryReading(
+                label=f"GPU 0 {gpu.name}",
+                used_gb=gpu.memory_used_gb,
+                total_gb=gpu.memory_total_gb,
+                utilization_percent=gpu.utilization_percent,
+            )
+        if pid:
+            return MemoryReading(label="worker RAM", used_gb=process_ram_gb(pid), total_gb=total_ram_gb())
+        return None
+
+
+def cached_hub_models() -> list[str]:
+    """Model repos in the local Hugging Face cache; [] when there is none or it cannot be read."""
+    try:
+        from huggingface_hub import scan_cache_dir
+
+        info = scan_cache_dir()
+    except Exception:  # no cache folder yet, or a corrupted one: offer nothing rather than fail
+        return []
+    return sorted(repo.repo_id for repo in info.repos if repo.repo_type == "model")
+
+
+def process_ram_gb(pid: int) -> float | None:
+    try:
+        from tuitune.system.memory import process_memory_gb
+
+        return process_memory_gb(pid)
+    except Exception:
+        pass
+    try:
+        import psutil
+
+        return psutil.Process(pid).memory_info().rss / 1024**3
+    except Exception:  # the worker exited between two readings
+        return None
+
+
+def total_ram_gb() -> float | None:
+    try:
+        import psutil
+
+        return psutil.virtual_memory().total / 1024**3
+    except Exception:
+        return None
+
+
+class LogFollower:
+    """Reads a growing log file from where it stopped last time (never the whole file again)."""
+
+    def __init__(self, path: Path, *, start_tail_bytes: int = 16_384) -> None:
+        self.path = path
+        self._offset: int | None = None
+        self._partial = ""
+        self._start_tail = start_tail_bytes
+        self._skip_first = False
+
+    def read_new_lines(self) -> list[str]:
+        """Complete lines appended since the last call (the first call: the file's tail)."""
+        try:
+            size = os.path.getsize(self.path)
+        except OSError:
+            return []
+        if self._offset is None:
+            self._offset = max(0, size - self._start_tail)
+            self._skip_first = self._offset > 0  # we start mid-line
+        if size < self._offset:  # truncated or replaced: start again
+            self._offset, self._partial = 0, ""
+        if size == self._offset:
+            return []
+        with open(self.path, "rb") as handle:
+            handle.seek(self._offset)
+            chunk = handle.read(size - self._offset)
+        self._offset = size
+        text = self._partial + chunk.decode("utf-8", errors="replace")
+        # Progress bars rewrite their line with carriage returns; keep the latest state of each.
+        lines = text.split("\n")
+        self._partial = lines.pop()
+        if self._skip_first and lines:
+            lines, self._skip_first = lines[1:], False
+        return [line.rsplit("\r", 1)[-1] if "\r" in line.rstrip("\r") else line.rstrip("\r") for line in lines]

@@ -7,11 +7,12 @@ reason, so the statistics can say how many rows went and why.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from tuitune.data.examples import Conversation, Document, Example, Message, join_instruction_input
 from tuitune.data.sources import RecordTable
@@ -122,7 +123,6 @@ def _is_number(value: str) -> bool:
 def parse_records(table: RecordTable, format: str = "auto", text_columns: list[str] | None = None) -> ParsedData:
     """Every row of `table` as a canonical example, in the named or detected format."""
     records, columns = table.records, table.columns
-    chosen_text_columns: list[str] | None = None
     if format == "auto":
         detected = "text" if text_columns else detect_format(records, columns)
         if detected is None:
@@ -133,20 +133,12 @@ def parse_records(table: RecordTable, format: str = "auto", text_columns: list[s
     else:
         _check_named_format(format, columns, text_columns)
 
-    if format == "text":
-        chosen_text_columns = _text_columns(table, text_columns)
-    reader = _READERS[format]
-    pair = completion_columns(columns) if format == "completion" else None
+    reader, chosen_text_columns = _row_reader(format, table, text_columns)
     examples: list[Example] = []
     skipped: Counter[str] = Counter()
     for index, record in enumerate(records):
         try:
-            if format == "text":
-                examples.append(read_text(record, chosen_text_columns or []))
-            elif format == "completion":
-                examples.append(read_completion(record, pair or ("prompt", "completion")))
-            else:
-                examples.append(reader(record))
+            examples.append(reader(record))
         except SkipRow as reason:
             skipped[str(reason)] += 1
         except MalformedDataError as exc:
@@ -155,6 +147,20 @@ def parse_records(table: RecordTable, format: str = "auto", text_columns: list[s
         reasons = ", ".join(f"{n} {why}" for why, n in skipped.most_common())
         raise EmptyDatasetError(f"{table.origin}: none of its {len(records)} rows can be trained on ({reasons}).")
     return ParsedData(format, examples, columns, len(records), skipped, chosen_text_columns)
+
+
+def _row_reader(
+    format: str, table: RecordTable, text_columns: list[str] | None
+) -> tuple[Callable[[dict[str, Any]], Example], list[str] | None]:
+    """The function reading one row of `format` (the columns it reads settled once for the
+    table), and the text columns it joins when the format is text."""
+    if format == "text":
+        chosen = _text_columns(table, text_columns)
+        return functools.partial(read_text, columns=chosen), chosen
+    if format == "completion":
+        pair = completion_columns(table.columns) or COMPLETION_PAIRS[0]
+        return functools.partial(read_completion, pair=pair), None
+    return {"alpaca": read_alpaca, "chat": read_chat, "sharegpt": read_sharegpt}[format], None
 
 
 def _fallback_text(table: RecordTable) -> str:
@@ -319,11 +325,3 @@ def read_text(record: dict[str, Any], columns: list[str]) -> Document:
         raise SkipRow("empty text")
     return Document(text)
 
-
-_READERS: dict[str, Any] = {
-    "alpaca": read_alpaca,
-    "chat": read_chat,
-    "sharegpt": read_sharegpt,
-    "completion": read_completion,
-    "text": read_text,
-}

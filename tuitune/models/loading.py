@@ -23,7 +23,11 @@ _TRUE = {"1", "on", "yes", "true"}
 
 
 def hub_offline() -> bool:
-    """Whether the Hugging Face Hub is switched off for this process (HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE)."""
+    """Whether the Hugging Face Hub is switched off for this process (HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE).
+
+    Read from the environment now, not from huggingface_hub's constants (frozen when it was first
+    imported), and passed on as `local_files_only` so a late `HF_HUB_OFFLINE=1` still holds.
+    """
     return any(os.environ.get(var, "").strip().lower() in _TRUE for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
@@ -46,7 +50,7 @@ def resolve_model_path(name_or_path: str) -> str:
             raise ModelLoadError(
                 f"Model path {name_or_path} is a file: give the folder holding config.json and the weights."
             )
-        return str(local.resolve())
+        return os.path.abspath(local)
     if _looks_like_path(name_or_path):
         raise ModelLoadError(f"Model folder {name_or_path} does not exist: check the path.")
     return name_or_path
@@ -121,7 +125,9 @@ def load_model_config(name_or_path: str, *, revision: str | None = None, trust_r
 
     path = resolve_model_path(name_or_path)
     try:
-        return AutoConfig.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code)
+        return AutoConfig.from_pretrained(
+            path, revision=revision, trust_remote_code=trust_remote_code, local_files_only=hub_offline()
+        )
     except ModelLoadError:
         raise
     except (OSError, ValueError, KeyError) as exc:
@@ -140,7 +146,10 @@ def load_tokenizer(settings: ModelSettings) -> PreTrainedTokenizerBase:
     path = resolve_model_path(settings.name_or_path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(
-            path, revision=settings.revision, trust_remote_code=settings.trust_remote_code
+            path,
+            revision=settings.revision,
+            trust_remote_code=settings.trust_remote_code,
+            local_files_only=hub_offline(),
         )
     except (OSError, ValueError, KeyError) as exc:
         raise model_load_error(settings.name_or_path, exc, revision=settings.revision) from exc
@@ -252,6 +261,7 @@ def load_model(settings: ModelSettings, *, for_training: bool = True, device: st
         "dtype": dtype,
         "revision": settings.revision,
         "trust_remote_code": settings.trust_remote_code,
+        "local_files_only": hub_offline(),
         "device_map": _device_map(device, for_training),
     }
     quantization = quantization_config(settings, device)

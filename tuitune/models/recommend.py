@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,7 +193,7 @@ def dataset_max_length(dataset: str, limit: int, rows: int = 2000) -> int | None
 def _model_name_for_config(name: str) -> str:
     # A relative folder would break once the config file is used from elsewhere.
     if name != DEMO_MODEL and Path(name).expanduser().is_dir():
-        return str(Path(name).expanduser().resolve())
+        return os.path.abspath(Path(name).expanduser())
     return name
 
 

@@ -55,9 +55,9 @@ def wait_for_status(run_id: int, statuses: set[str], timeout: float = 180) -> Ru
     return wait_for(reached, timeout=timeout, what=f"run {run_id} to become {statuses}")
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    """A user-facing failure: exit code 1, one line on stderr, no traceback."""
-    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str, code: int = 1) -> None:
+    """A user-facing failure: exit code 1 (2 for usage errors), one line on stderr, no traceback."""
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr

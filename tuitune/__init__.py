@@ -9,9 +9,15 @@ The Python API is imported lazily so that `import tuitune` stays light (no torch
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# bitsandbytes warns on import, on every CPU without the optional Hub-downloaded `kernels`
+# package, that it falls back to its built-in 4-bit kernel. It is noise on stderr for our users
+# (and breaks "one line per error"); the fallback works. Setting a level imports nothing.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 # name -> module that defines it; resolved on first attribute access (PEP 562).
 _LAZY = {

@@ -3,6 +3,7 @@
 from tuitune.cli import (  # noqa: F401
     train_cmd,
     runs_cmd,
+    compare_cmd,
     data_cmd,
     evaluate_cmd,
     export_cmd,

@@ -1,40 +1,254 @@
-"""Placeholder commands until their issue lands."""
+"""Run management: `runs`, `show`, `logs`, `cancel`, `resume`, `delete`. Light: no torch."""
 
 from __future__ import annotations
 
-from tuitune.cli.app import app, not_yet_available
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
+from tuitune.cli.outcome import finish_run
+from tuitune.errors import UsageError
+from tuitune.store import ALL, Run, open_store
+
+RUN_HELP = "A run id, a run name, or `last`."
+STATUS_STYLE = {
+    "queued": "cyan",
+    "running": "bold blue",
+    "completed": "green",
+    "failed": "red",
+    "cancelled": "yellow",
+    "crashed": "bold red",
+}
 
 
-@app.command('runs', help='List runs. (not yet available)', context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def runs_command() -> None:
-    not_yet_available('runs')
+def _lookup(ref: str) -> Run:
+    from tuitune.engine import launcher
+
+    store = open_store()
+    return launcher.check_alive(store.find_run(ref), store=store)
 
 
-@app.command('show', help='Show one run. (not yet available)', context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def show_command() -> None:
-    not_yet_available('show')
+def _when(moment) -> str:  # noqa: ANN001 - datetime | None
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M") if moment else "–"
 
 
-@app.command('logs', help="Print a run's log. (not yet available)", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def logs_command() -> None:
-    not_yet_available('logs')
+def _duration(seconds: float | None) -> str:
+    if not seconds:
+        return "–"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-@app.command('cancel', help='Cancel a running run. (not yet available)', context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def cancel_command() -> None:
-    not_yet_available('cancel')
+@app.command("runs")
+def runs_command(
+    status: Optional[str] = typer.Option(None, "--status", "-s", help=f"Only runs with this status ({', '.join(ALL)})."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Show at most this many (newest first)."),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """List runs, newest first."""
+    from tuitune.engine import launcher
+
+    if status and status not in ALL:
+        raise UsageError(f"Unknown status {status!r}: use one of {', '.join(ALL)}.")
+    store = open_store()
+    launcher.reconcile(store)
+    runs = store.list_runs(status=status, limit=limit)
+    if json_output:
+        print_json([run.to_dict() for run in runs])
+        return
+    if not runs:
+        console.print("No runs yet. Start one with [bold]tuitune train --demo[/] or open [bold]tuitune[/].")
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("id", "name", "status", "model", "method", "steps", "loss", "eval", "started", "time"):
+        table.add_column(column, justify="right" if column in ("id", "steps", "loss", "eval") else "left")
+    for run in runs:
+        steps = f"{run.steps_done or 0}/{run.steps_total}" if run.steps_total else str(run.steps_done or 0)
+        table.add_row(
+            str(run.id),
+            run.name,
+            f"[{STATUS_STYLE.get(run.status, '')}]{run.status}[/]",
+            run.model,
+            run.method,
+            steps,
+            f"{run.last_loss:.4f}" if run.last_loss is not None else "–",
+            f"{run.best_eval_loss:.4f}" if run.best_eval_loss is not None else "–",
+            _when(run.started_at or run.created_at),
+            _duration(run.duration_seconds),
+        )
+    console.print(table)
 
 
-@app.command('resume', help='Resume a run from its last checkpoint. (not yet available)', context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def resume_command() -> None:
-    not_yet_available('resume')
+@app.command("show")
+def show_command(
+    run_ref: str = typer.Argument(..., metavar="RUN", help=RUN_HELP),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Show a run: configuration, status, loss summary, artifacts and error."""
+    run = _lookup(run_ref)
+    store = open_store()
+    points = store.metric_points(run.id)
+    losses = [p.loss for p in points if p.loss is not None]
+    evals = [p.eval_loss for p in points if p.eval_loss is not None]
+    metrics = {
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+        "min_loss": min(losses) if losses else None,
+        "last_eval_loss": evals[-1] if evals else None,
+        "best_eval_loss": min(evals) if evals else None,
+        "points": len(points),
+        "tokens_per_second": run.tokens_per_second,
+    }
+    artifacts = [{"kind": a.kind, "path": a.path, "meta": a.meta} for a in store.artifacts(run.id)]
+    evaluations = [{"label": e.label, "metrics": e.metrics, "samples": e.sample_count, "created_at": e.created_at.isoformat()} for e in store.evaluations(run.id)]
+    if json_output:
+        print_json({**run.to_dict(), "metrics": metrics, "artifacts": artifacts, "evaluations": evaluations})
+        return
+    style = STATUS_STYLE.get(run.status, "")
+    console.print(f"[bold]Run {run.id}[/] {run.name}  [{style}]{run.status}[/]")
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="dim")
+    grid.add_column()
+    steps = f"{run.steps_done or 0}/{run.steps_total or '?'}"
+    for label, value in (
+        ("model", run.model),
+        ("method", run.method),
+        ("dataset", run.dataset),
+        ("output", run.output_dir or "–"),
+        ("steps", f"{steps}  epoch {run.epoch:.2f}" if run.epoch is not None else steps),
+        ("created", _when(run.created_at)),
+        ("duration", _duration(run.duration_seconds)),
+        ("loss", _loss_line(metrics)),
+        ("eval loss", f"last {metrics['last_eval_loss']:.4f}, best {metrics['best_eval_loss']:.4f}" if evals else "–"),
+        ("tokens/s", f"{run.tokens_per_second:,.0f}" if run.tokens_per_second else "–"),
+        ("pid", f"{run.pid} on {run.host}" if run.pid else "–"),
+    ):
+        grid.add_row(label, str(value))
+    if run.error:
+        grid.add_row("error", f"[red]{run.error}[/]")
+    console.print(grid)
+    if artifacts:
+        console.print("\n[bold]Artifacts[/]")
+        for artifact in artifacts:
+            console.print(f"  {artifact['kind']:<11} {artifact['path']}")
+    for evaluation in evaluations[:2]:
+        scores = ", ".join(f"{k} {v:.4g}" for k, v in evaluation["metrics"].items() if isinstance(v, (int, float)))
+        console.print(f"\n[bold]Evaluation ({evaluation['label']})[/] {scores}")
+    console.print("\n[bold]Configuration[/]")
+    import yaml
+
+    console.print(yaml.safe_dump(run.config, sort_keys=False).rstrip(), markup=False, highlight=False)
 
 
-@app.command('delete', help='Delete a run. (not yet available)', context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def delete_command() -> None:
-    not_yet_available('delete')
+def _loss_line(metrics: dict[str, object]) -> str:
+    first, last = metrics["first_loss"], metrics["last_loss"]
+    if first is None:
+        return "–"
+    return f"first {first:.4f} → last {last:.4f} (min {metrics['min_loss']:.4f})"
 
 
-@app.command('compare', help='Compare runs side by side. (not yet available)', context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def compare_command() -> None:
-    not_yet_available('compare')
+@app.command("logs")
+def logs_command(
+    run_ref: str = typer.Argument(..., metavar="RUN", help=RUN_HELP),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines until the run ends."),
+    lines: Optional[int] = typer.Option(None, "--lines", "-n", help="Only the last N lines."),
+) -> None:
+    """Print a run's worker log."""
+    from tuitune.engine import launcher
+
+    run = _lookup(run_ref)
+    path = launcher.log_path(run)
+    if not path.exists():
+        if not follow:
+            err_console.print(f"Run {run.id} has no log yet ({path}).")
+            return
+    store = open_store()
+    position = 0
+    if lines is not None and path.exists():
+        content = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        for line in content[-lines:]:
+            typer.echo(line)
+        position = path.stat().st_size
+    while True:
+        if path.exists():
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                handle.seek(position)
+                chunk = handle.read()
+                position = handle.tell()
+            if chunk:
+                typer.echo(chunk, nl=False)
+        if not follow:
+            return
+        run = launcher.check_alive(store.get_run(run.id), store=store)
+        if not run.is_active:
+            # One last read: the worker's final lines land just before its status changes.
+            follow = False
+            continue
+        time.sleep(0.5)
+
+
+@app.command("cancel")
+def cancel_command(
+    run_ref: str = typer.Argument(..., metavar="RUN", help=RUN_HELP),
+    wait: bool = typer.Option(False, "--wait", help="Wait until the run has saved its checkpoint and stopped."),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Cancel a run: it finishes the step, saves a checkpoint and stops."""
+    from tuitune.engine import launcher
+
+    run = _lookup(run_ref)
+    run = launcher.cancel(run)
+    if wait:
+        run = launcher.wait(run.id)
+    if json_output:
+        print_json({"run_id": run.id, "status": run.status, "cancel_requested": True})
+    else:
+        console.print(f"Cancellation requested for run {run.id} ({run.name}); status: {run.status}.")
+
+
+@app.command("resume")
+def resume_command(
+    run_ref: str = typer.Argument(..., metavar="RUN", help=RUN_HELP),
+    epochs: Optional[float] = typer.Option(None, "--epochs", "-e", help="Train to this many epochs in all."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Train to this many steps in all."),
+    detach: bool = typer.Option(False, "--detach", help="Resume in the background and return at once."),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Resume a cancelled, failed or crashed run from its last checkpoint (or train a finished one further)."""
+    from tuitune.engine import launcher
+
+    if epochs is not None and max_steps is not None:
+        raise UsageError("Give --epochs or --max-steps, not both.")
+    store = open_store()
+    run = launcher.resume(_lookup(run_ref), epochs=epochs, max_steps=max_steps, store=store)
+    if detach:
+        if json_output:
+            print_json({"run_id": run.id, "name": run.name, "status": run.status, "pid": run.pid})
+        else:
+            console.print(f"Resumed run {run.id} ({run.name}) in the background, pid {run.pid}.")
+        return
+    finish_run(run, store, json_output=json_output)
+
+
+@app.command("delete")
+def delete_command(
+    run_ref: str = typer.Argument(..., metavar="RUN", help=RUN_HELP),
+    files: bool = typer.Option(False, "--files", help="Also delete the run's folder (adapter, checkpoints, log)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+) -> None:
+    """Delete a run from the history (and its files with --files)."""
+    from tuitune.engine import launcher
+
+    run = _lookup(run_ref)
+    if not yes:
+        what = f"run {run.id} ({run.name})" + (f" and its folder {run.output_dir}" if files else "")
+        if not typer.confirm(f"Delete {what}?", default=False, err=True):
+            raise typer.Exit(1)
+    launcher.delete(run, files=files)
+    kept = "" if files or not run.output_dir or not Path(run.output_dir).exists() else f" (files kept in {run.output_dir})"
+    console.print(f"Deleted run {run.id} ({run.name}){kept}.")

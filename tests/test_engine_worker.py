@@ -1,0 +1,174 @@
+"""Runs live in their own process: a user detaches, cancels, resumes, and survives a crash."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import assert_one_line_error, cli, cli_json, wait_for, wait_for_status
+from tuitune.store import CANCELLED, COMPLETED, CRASHED, FAILED, open_store
+
+pytestmark = pytest.mark.slow
+
+# Small but not instant: enough steps that a cancel lands in the middle of the run.
+COMMON = ["--demo", "--max-length", "128", "--batch-size", "4", "--lr", "1e-3"]
+
+
+def loss_at(run_id: int, step: int) -> float:
+    points = [p for p in open_store().metric_points(run_id) if p.step == step and p.loss is not None]
+    assert points, f"run {run_id} logged no loss at step {step}"
+    return points[-1].loss
+
+
+def test_train_demo_attached_prints_one_json_document(demo_model_path: Path) -> None:
+    document = cli_json("train", *COMMON, "--max-steps", "6", "--name", "attached")
+    assert document["status"] == "completed"
+    assert document["steps_completed"] == 6
+    assert {"run_id", "output_dir", "train_loss", "elapsed_seconds"} <= set(document)
+    assert isinstance(document["train_loss"], float)
+    assert Path(document["output_dir"], "adapter", "adapter_model.safetensors").exists()
+    assert Path(document["output_dir"], "worker.log").exists()
+
+    listed = cli_json("runs")
+    assert [run["name"] for run in listed] == ["attached"]
+    shown = cli_json("show", "last")
+    assert shown["metrics"]["first_loss"] is not None and shown["metrics"]["last_loss"] is not None
+    assert any(artifact["kind"] == "adapter" for artifact in shown["artifacts"])
+    log = cli("logs", "attached")
+    assert log.returncode == 0 and "[metrics]" in log.stdout
+
+
+def test_cancelled_run_resumes_and_ends_where_an_uninterrupted_run_ends(demo_model_path: Path) -> None:
+    steps = "40"
+    args = [*COMMON, "--max-steps", steps, "--packing"]
+    # (a) the uninterrupted reference, in a worker process like any other run
+    reference = cli_json("train", *args, "--name", "reference")
+    assert reference["status"] == "completed"
+
+    # (b) the same run, cancelled part-way, then resumed
+    started = cli_json("train", *args, "--name", "interrupted", "--detach")
+    run_id = started["run_id"]
+    assert started["pid"] > 0
+    store = open_store()
+    wait_for(lambda: store.get_run(run_id).steps_done >= 6, timeout=180, interval=0.02, what="six steps")
+    cancelled = cli_json("cancel", str(run_id))
+    assert cancelled["run_id"] == run_id
+    run = wait_for_status(run_id, {CANCELLED, COMPLETED})
+    assert run.status == CANCELLED, "the run finished before the cancel landed; make it longer"
+    assert 0 < run.steps_done < int(steps)
+    assert run.checkpoint and Path(run.checkpoint).exists()
+
+    resumed = cli_json("resume", str(run_id))
+    assert resumed["status"] == "completed"
+    assert resumed["steps_completed"] == int(steps)
+    # Same seed, same data order, optimizer/scheduler/RNG restored: the same end point.
+    assert loss_at(run_id, int(steps)) == pytest.approx(loss_at(reference["run_id"], int(steps)), rel=1e-3, abs=1e-3)
+    steps_logged = [p.step for p in store.metric_points(run_id) if p.loss is not None]
+    assert steps_logged == sorted(steps_logged) and len(steps_logged) == len(set(steps_logged))
+
+
+def test_killed_worker_is_crashed_and_resumes(demo_model_path: Path) -> None:
+    started = cli_json("train", *COMMON, "--max-steps", "60", "--name", "doomed", "--detach")
+    run_id = started["run_id"]
+    store = open_store()
+    wait_for(lambda: store.get_run(run_id).steps_done >= 2, timeout=180, interval=0.05, what="two steps")
+    os.kill(started["pid"], signal.SIGKILL)
+    run = wait_for_status(run_id, {CRASHED})
+    assert "tuitune resume" in run.error
+    listed = {r["id"]: r for r in cli_json("runs")}
+    assert listed[run_id]["status"] == "crashed"
+
+    resumed = cli_json("resume", str(run_id), "--max-steps", "8")
+    assert resumed["status"] == "completed" and resumed["steps_completed"] == 8
+
+
+def test_two_runs_and_a_reader_keep_the_store_consistent(demo_model_path: Path) -> None:
+    first = cli_json("train", *COMMON, "--max-steps", "20", "--name", "one", "--detach")
+    second = cli_json("train", *COMMON, "--max-steps", "20", "--name", "two", "--detach")
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def read_continuously() -> None:
+        store = open_store()
+        seen = {first["run_id"]: 0, second["run_id"]: 0}
+        while not stop.is_set():
+            for run_id in seen:
+                try:
+                    points = store.metric_points(run_id, after_id=seen[run_id])
+                except Exception as exc:  # noqa: BLE001 - the test reports any failure
+                    errors.append(repr(exc))
+                    return
+                if points:
+                    ids = [p.id for p in points]
+                    if ids != sorted(ids) or ids[0] <= seen[run_id]:
+                        errors.append(f"out of order: {ids}")
+                    seen[run_id] = ids[-1]
+
+    reader = threading.Thread(target=read_continuously)
+    reader.start()
+    try:
+        runs = [wait_for_status(r["run_id"], {COMPLETED, FAILED, CRASHED}, timeout=300) for r in (first, second)]
+        listing = cli_json("runs")
+    finally:
+        stop.set()
+        reader.join()
+    assert errors == []
+    assert [r.status for r in runs] == [COMPLETED, COMPLETED], [r.error for r in runs]
+    for run in runs:
+        steps = [p.step for p in open_store().metric_points(run.id) if p.loss is not None]
+        assert steps[-1] == 20 and steps == sorted(steps)
+    assert {r["name"] for r in listing} == {"one", "two"}
+
+
+def test_cli_errors_are_one_line() -> None:
+    assert_one_line_error(cli("train"), "--demo", code=2)
+    assert_one_line_error(cli("train", "--demo", "--lora-r", "0"), "lora.r")
+    assert_one_line_error(cli("show", "nothing-like-this"), "tuitune runs")
+    assert_one_line_error(cli("resume", "42"), "42")
+    bad = cli("train", "--demo", "--fp16", "--bf16")
+    assert_one_line_error(bad, "fp16", "bf16")
+
+
+def test_missing_dataset_fails_the_run_with_one_line(tmp_path: Path, demo_model_path: Path) -> None:
+    result = cli("train", "--demo", "-d", str(tmp_path / "missing.jsonl"), "--max-steps", "2")
+    assert_one_line_error(result, "missing.jsonl")
+    run = cli_json("show", "last")
+    assert run["status"] == "failed" and "missing.jsonl" in run["error"]
+
+
+def test_config_file_and_flags_override(tmp_path: Path, demo_model_path: Path) -> None:
+    config = tmp_path / "run.yaml"
+    result = cli("train", "--demo", "--max-steps", "3", "--lora-r", "4", "--save-config", str(config))
+    assert result.returncode == 0, result.stderr
+    import yaml
+
+    saved = yaml.safe_load(config.read_text())
+    assert saved["lora"]["r"] == 4 and saved["training"]["max_steps"] == 3
+    document = cli_json("train", "-c", str(config), "--lora-r", "2", "--name", "from-file")
+    assert document["status"] == "completed"
+    assert open_store().find_run("from-file").config["lora"]["r"] == 2
+
+
+def test_python_module_entry_and_version() -> None:
+    result = subprocess.run([sys.executable, "-m", "tuitune", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("tuitune ")
+    help_text = cli("--help").stdout
+    for command in ("train", "runs", "show", "logs", "cancel", "resume", "delete", "compare", "data", "eval", "merge", "upload", "recommend"):
+        assert command in help_text
+
+
+def test_delete_with_files(demo_model_path: Path) -> None:
+    document = cli_json("train", *COMMON, "--max-steps", "2", "--name", "temp")
+    folder = Path(document["output_dir"])
+    assert folder.exists()
+    result = cli("delete", "temp", "--files", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert not folder.exists()
+    assert json.loads(cli("runs", "--json").stdout) == []

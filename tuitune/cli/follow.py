@@ -1,0 +1,82 @@
+"""Follow a running run from the store with a rich progress bar; Ctrl+C cancels it gracefully.
+
+Used by `tuitune train` and `tuitune resume` in attached mode. The worker runs detached either
+way, so a dropped SSH link never loses the run: only an explicit Ctrl+C cancels it.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from tuitune.engine import launcher
+from tuitune.store import ACTIVE, Run, Store
+
+POLL_SECONDS = 0.25
+
+
+def _fields(run: Run, loss: float | None, speed: float | None) -> dict[str, Any]:
+    return {
+        "loss": f"loss {loss:.4f}" if loss is not None else "loss –",
+        "speed": f"{speed:,.0f} tok/s" if speed else "",
+        "status": run.status,
+    }
+
+
+def follow(run: Run, store: Store, console: Console) -> Run:
+    """Show progress until the run ends; returns its final state."""
+    cancelled_once = False
+    last_point = 0
+    loss: float | None = None
+    speed: float | None = None
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[loss]}"),
+        TextColumn("{task.fields[speed]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    previous = signal.getsignal(signal.SIGINT)
+    interrupted = {"count": 0}
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        interrupted["count"] += 1
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        with Progress(*columns, console=console, transient=False, refresh_per_second=8) as bar:
+            task = bar.add_task(f"run {run.id} {run.name}", total=run.steps_total or None, **_fields(run, None, None))
+            while True:
+                if interrupted["count"] and not cancelled_once:
+                    cancelled_once = True
+                    console.print("[yellow]Cancelling: finishing the step and saving a checkpoint… "
+                                  "(Ctrl+C again to stop waiting; the run keeps stopping on its own)[/]")
+                    launcher.cancel(store.get_run(run.id), store=store)
+                elif interrupted["count"] > 1:
+                    return store.get_run(run.id)
+                points = store.metric_points(run.id, after_id=last_point)
+                for point in points:
+                    last_point = point.id
+                    if point.loss is not None:
+                        loss = point.loss
+                    if point.tokens_per_second:
+                        speed = point.tokens_per_second
+                run = launcher.check_alive(store.get_run(run.id), store=store)
+                bar.update(
+                    task,
+                    completed=run.steps_done or 0,
+                    total=run.steps_total or None,
+                    **_fields(run, loss, run.tokens_per_second or speed),
+                )
+                if run.status not in ACTIVE:
+                    return run
+                time.sleep(POLL_SECONDS)
+    finally:
+        signal.signal(signal.SIGINT, previous)

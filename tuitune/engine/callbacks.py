@@ -1,0 +1,194 @@
+"""Trainer callbacks that report a run into the store and stop it gracefully on request.
+
+The training loop itself never waits on SQLite: the callbacks update in-memory progress and
+write one metric point per logging step (when the Trainer has already synced to read the loss);
+a background thread writes the heartbeat. Token counts come from the collator on the CPU, so
+measuring tokens/s adds no device synchronisation.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from tuitune.store import Store
+from tuitune.system.memory import process_memory_gb
+
+HEARTBEAT_SECONDS = 2.0
+CANCEL_POLL_SECONDS = 2.0
+
+
+class CountingCollator:
+    """Wraps a collator and counts the real (non-padding) tokens it hands to the model."""
+
+    def __init__(self, inner: Callable[[list[dict[str, Any]]], dict[str, Any]]) -> None:
+        self.inner = inner
+        self.tokens = 0
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = self.inner(features)
+        mask = batch.get("attention_mask")
+        # Padding-free (packed) batches carry no mask: every token is real.
+        self.tokens += int(mask.sum()) if mask is not None else int(batch["input_ids"].numel())
+        return batch
+
+
+@dataclass
+class Progress:
+    """What the heartbeat thread reports; written by the callbacks, read by the thread."""
+
+    steps_done: int = 0
+    steps_total: int | None = None
+    epoch: float | None = None
+    tokens_per_second: float | None = None
+    changed: bool = True
+
+
+class StopRequest:
+    """Set by SIGTERM (worker) or by the store's cancel flag; the Trainer stops after the step."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+
+class Heartbeat:
+    """A daemon thread that tells the store this run is alive, even while a model loads."""
+
+    def __init__(self, store: Store, run_id: int, progress: Progress, interval: float = HEARTBEAT_SECONDS) -> None:
+        self.store, self.run_id, self.progress, self.interval = store, run_id, progress, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="tuitune-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.beat()
+
+    def beat(self) -> None:
+        p = self.progress
+        try:
+            self.store.heartbeat(
+                self.run_id,
+                steps_done=p.steps_done,
+                steps_total=p.steps_total,
+                epoch=p.epoch,
+                tokens_per_second=p.tokens_per_second,
+            )
+        except Exception:  # noqa: BLE001 - a missed heartbeat must never kill training
+            pass
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.beat()
+
+
+@dataclass
+class StoreCallback(TrainerCallback):
+    """Writes a metric point at every logging and evaluation step; keeps `Progress` current."""
+
+    store: Store
+    run_id: int
+    progress: Progress
+    counter: CountingCollator | None = None
+    _last_time: float = field(default=0.0, init=False)
+    _last_tokens: int = field(default=0, init=False)
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        self.progress.steps_total = state.max_steps
+        self.progress.steps_done = state.global_step
+        self._last_time = time.perf_counter()
+        self._last_tokens = self.counter.tokens if self.counter else 0
+        self.store.heartbeat(self.run_id, steps_done=state.global_step, steps_total=state.max_steps)
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        self.progress.steps_done = state.global_step
+        self.progress.epoch = state.epoch
+
+    def _throughput(self) -> float | None:
+        if self.counter is None:
+            return None
+        now = time.perf_counter()
+        elapsed = now - self._last_time
+        tokens = self.counter.tokens - self._last_tokens
+        self._last_time, self._last_tokens = now, self.counter.tokens
+        return tokens / elapsed if elapsed > 0 and tokens > 0 else None
+
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, float] | None = None,
+        **kw: Any,
+    ) -> None:
+        logs = logs or {}
+        if "loss" not in logs and "eval_loss" not in logs:
+            return  # the end-of-training summary: recorded on the run instead
+        point: dict[str, Any] = {"step": state.global_step, "epoch": state.epoch}
+        if "loss" in logs:
+            point["loss"] = logs["loss"]
+            point["learning_rate"] = logs.get("learning_rate")
+            point["grad_norm"] = logs.get("grad_norm")
+            speed = self._throughput()
+            point["tokens_per_second"] = speed
+            if speed is not None:
+                self.progress.tokens_per_second = speed
+        if "eval_loss" in logs:
+            point["eval_loss"] = logs["eval_loss"]
+        point.update(_memory_readings())
+        self.store.add_metric_points(self.run_id, [point])
+        shown = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in point.items() if v is not None)
+        print(f"[metrics] {shown}", flush=True)
+
+
+def _memory_readings() -> dict[str, float | None]:
+    import torch
+
+    gpu = None
+    if torch.cuda.is_available():
+        # The allocator's own counter: no device sync, unlike querying the driver.
+        gpu = torch.cuda.max_memory_allocated() / 2**30
+    return {"gpu_memory_gb": gpu, "cpu_memory_gb": process_memory_gb()}
+
+
+@dataclass
+class CancelCallback(TrainerCallback):
+    """Stops training after the current step, saving a checkpoint, when a stop is requested."""
+
+    store: Store
+    run_id: int
+    stop: StopRequest
+    _next_poll: float = field(default=0.0, init=False)
+
+    def requested(self) -> bool:
+        if self.stop.is_set():
+            return True
+        now = time.monotonic()
+        if now >= self._next_poll:
+            # Another host (or a face without our pid) may only have set the flag in the store.
+            self._next_poll = now + CANCEL_POLL_SECONDS
+            try:
+                if self.store.cancel_requested(self.run_id):
+                    self.stop.set()
+            except Exception:  # noqa: BLE001 - a busy store must not stop training
+                pass
+        return self.stop.is_set()
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        if self.requested():
+            control.should_save = True
+            control.should_training_stop = True

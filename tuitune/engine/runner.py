@@ -1,0 +1,240 @@
+"""Run one training job end to end: load, prepare, train, save, record. Used by the worker and `train()`."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tuitune.config import RunConfig
+from tuitune.engine.callbacks import (
+    CancelCallback,
+    CountingCollator,
+    Heartbeat,
+    Progress,
+    StopRequest,
+    StoreCallback,
+)
+from tuitune.engine.launcher import run_config
+from tuitune.errors import OutOfMemoryError, TrainingError, TuituneError
+from tuitune.store import CANCELLED, COMPLETED, FAILED, RUNNING, Store
+
+OOM_HINT = (
+    "Out of memory: lower --batch-size (raise --grad-accum to keep the effective batch), "
+    "lower --max-length, turn on gradient checkpointing, or use --method qlora."
+)
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or stopped) run produced."""
+
+    run_id: int
+    name: str
+    status: str
+    output_dir: str
+    train_loss: float | None
+    eval_loss: float | None
+    steps_completed: int
+    elapsed_seconds: float
+    weights_dir: str | None
+    train_runtime: float = 0.0  # seconds inside the training loop (no loading)
+    tokens_trained: int = 0  # real (non-padding) tokens fed to the model in this session
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def last_checkpoint(output_dir: Path) -> Path | None:
+    """The newest `checkpoint-N` folder that holds a complete trainer state."""
+    folder = output_dir / "checkpoints"
+    if not folder.is_dir():
+        return None
+    candidates = []
+    for child in folder.iterdir():
+        if child.name.startswith("checkpoint-") and (child / "trainer_state.json").exists():
+            try:
+                candidates.append((int(child.name.split("-")[-1]), child))
+            except ValueError:
+                continue
+    return max(candidates)[1] if candidates else None
+
+
+def describe_failure(error: BaseException) -> TuituneError:
+    """Map any exception from the training stack to a one-line `TuituneError`."""
+    if isinstance(error, TuituneError):
+        return error
+    text = str(error)
+    name = type(error).__name__
+    if name == "OutOfMemoryError" or "out of memory" in text.lower():
+        return OutOfMemoryError(OOM_HINT)
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return TrainingError(f"Training failed: {name}: {first[:400]} (full traceback in the run's worker.log).")
+
+
+def execute(run_id: int, store: Store, *, resume: bool = False, stop: StopRequest | None = None) -> TrainResult:
+    """Train run `run_id` in this process, reporting into `store`. Raises `TuituneError` on failure,
+    after recording it on the run."""
+    stop = stop or StopRequest()
+    run = store.get_run(run_id)
+    config = run_config(run)
+    output = Path(run.output_dir)
+    started = time.monotonic()
+    store.update_run(run_id, pid=os.getpid(), host=socket.gethostname(), cancel_requested=False)
+    store.set_status(run_id, RUNNING)
+    progress = Progress()
+    try:
+        with Heartbeat(store, run_id, progress):
+            result = _train(run_id, config, output, store, progress, stop, resume=resume)
+    except BaseException as error:  # noqa: BLE001 - every failure is recorded, then re-raised
+        failure = describe_failure(error) if not isinstance(error, KeyboardInterrupt) else None
+        if failure is None:
+            store.set_status(run_id, CANCELLED, error="Interrupted before a checkpoint was saved.")
+            raise
+        store.set_status(run_id, FAILED, error=str(failure))
+        if failure is error:
+            raise
+        raise failure from error
+    result.elapsed_seconds = time.monotonic() - started
+    return result
+
+
+def _note(store: Store, run_id: int):
+    def note(message: str, level: str = "info") -> None:
+        print(f"[{level}] {message}", flush=True)
+        store.add_event(run_id, message, level=level)
+
+    return note
+
+
+def _train(
+    run_id: int,
+    config: RunConfig,
+    output: Path,
+    store: Store,
+    progress: Progress,
+    stop: StopRequest,
+    *,
+    resume: bool,
+) -> TrainResult:
+    from transformers import PrinterCallback, Trainer, set_seed
+
+    from tuitune.data import make_collator, prepare_dataset
+    from tuitune.engine.arguments import training_arguments
+    from tuitune.engine.methods import prepare_for_method
+    from tuitune.models.loading import load_model, load_tokenizer
+
+    from transformers.utils import logging as hf_logging
+
+    # worker.log is read by people and by the TUI's log tail: no carriage-return progress bars.
+    hf_logging.disable_progress_bar()
+    note = _note(store, run_id)
+    set_seed(config.training.seed)
+    note(f"loading tokenizer {config.model.name_or_path}")
+    tokenizer = load_tokenizer(config.model)
+    prepared = prepare_dataset(config.data, tokenizer, method=config.method, batch_size=config.training.batch_size)
+    note(
+        f"data: {prepared.format} format, template {prepared.template.name}, {len(prepared.train)} training and "
+        f"{len(prepared.validation)} validation samples"
+    )
+    for reason, count in prepared.stats.dropped.items():
+        note(f"dropped {count} samples: {reason}", "warning")
+    if stop.is_set():
+        return _stopped_early(run_id, config, output, store)
+
+    note(f"loading model {config.model.name_or_path} ({config.method})")
+    model = load_model(config.model, for_training=True)
+    model = prepare_for_method(model, config, note)
+    if stop.is_set():
+        return _stopped_early(run_id, config, output, store)
+
+    has_validation = len(prepared.validation) > 0
+    args = training_arguments(config, output, has_validation=has_validation)
+    counter = CountingCollator(make_collator(tokenizer, packing=config.data.packing))
+    trainer = Trainer(
+        model=model,
+        args=args,
+        data_collator=counter,
+        train_dataset=prepared.train,
+        eval_dataset=prepared.validation if has_validation else None,
+        processing_class=tokenizer,
+        callbacks=[
+            StoreCallback(store, run_id, progress, counter),
+            CancelCallback(store, run_id, stop),
+        ],
+    )
+
+    # Our StoreCallback prints one line per log; the Trainer's own printer would repeat it.
+    trainer.remove_callback(PrinterCallback)
+
+    checkpoint = last_checkpoint(output) if resume else None
+    if resume and checkpoint is None:
+        note("no checkpoint to resume from: training starts over", "warning")
+        store.delete_metric_points_after(run_id, -1)
+    elif checkpoint is not None:
+        step = int(checkpoint.name.split("-")[-1])
+        store.delete_metric_points_after(run_id, step)
+        note(f"resuming from {checkpoint.name}")
+
+    output_result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    state = trainer.state
+    runtime = float(output_result.metrics.get("train_runtime", 0.0))
+    train_loss = _final_train_loss(store, run_id, output_result)
+    eval_loss = store.get_run(run_id).last_eval_loss
+
+    if stop.is_set():
+        saved = last_checkpoint(output)
+        if saved is not None:
+            store.add_artifact(run_id, kind="checkpoint", path=str(saved))
+            store.update_run(run_id, checkpoint=str(saved))
+        store.update_run(run_id, train_loss=train_loss, steps_done=state.global_step)
+        store.set_status(run_id, CANCELLED)
+        note(f"cancelled at step {state.global_step}; resume with `tuitune resume {run_id}`")
+        return TrainResult(run_id, store.get_run(run_id).name, CANCELLED, str(output), train_loss, eval_loss,
+                           state.global_step, 0.0, None, runtime, counter.tokens)
+
+    weights = output / ("model" if config.method == "full_finetuning" else "adapter")
+    trainer.model.save_pretrained(str(weights))
+    tokenizer.save_pretrained(str(weights))
+    kind = "model" if config.method == "full_finetuning" else "adapter"
+    store.add_artifact(run_id, kind=kind, path=str(weights))
+    saved = last_checkpoint(output)
+    if saved is not None:
+        store.update_run(run_id, checkpoint=str(saved))
+    if state.best_model_checkpoint:
+        store.add_artifact(run_id, kind="checkpoint", path=state.best_model_checkpoint, meta={"best": True})
+    store.update_run(run_id, train_loss=train_loss, steps_done=state.global_step, steps_total=state.max_steps)
+    note(f"saved {kind} to {weights}")
+
+    if config.merge_after_training and config.method != "full_finetuning":
+        _merge_after_training(run_id, store, note)
+
+    store.set_status(run_id, COMPLETED)
+    return TrainResult(run_id, store.get_run(run_id).name, COMPLETED, str(output), train_loss, eval_loss,
+                       state.global_step, 0.0, str(weights), runtime, counter.tokens)
+
+
+def _final_train_loss(store: Store, run_id: int, output_result: Any) -> float | None:
+    """The last logged training loss (the Trainer's own average resets on resume, ours does not)."""
+    points = [p for p in store.metric_points(run_id) if p.loss is not None]
+    if points:
+        return points[-1].loss
+    return getattr(output_result, "training_loss", None)
+
+
+def _stopped_early(run_id: int, config: RunConfig, output: Path, store: Store) -> TrainResult:
+    store.set_status(run_id, CANCELLED)
+    return TrainResult(run_id, store.get_run(run_id).name, CANCELLED, str(output), None, None, 0, 0.0, None)
+
+
+def _merge_after_training(run_id: int, store: Store, note: Any) -> None:
+    try:
+        from tuitune.export.merge import merge_run
+    except ImportError:
+        note("merge_after_training: merging is not available in this version", "warning")
+        return
+    merged = merge_run(store.get_run(run_id), store=store)
+    note(f"merged model saved to {merged}")

@@ -193,7 +193,7 @@ class RunActions:
     ) -> Worker[None]:
         task_id = next(self._ids)
         self._set_task(task_id, f"{title}: starting")
-        self.app.notify(f"{title}: started in the background.", title=title)
+        self.app.notify("Started in the background; progress shows above the footer.", title=title)
 
         def progress(line: str) -> None:
             self.app.call_from_thread(self._set_task, task_id, f"{title}: {line[:120]}")

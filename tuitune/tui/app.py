@@ -7,6 +7,7 @@ the app paints its first screen fast, and every heavy step runs in a child proce
 from __future__ import annotations
 
 import os
+from collections import deque
 from pathlib import Path
 from typing import Literal
 
@@ -72,6 +73,8 @@ class TuituneApp(App[None]):
         super().__init__()
         self.service = service or RunService()
         self.run_actions = RunActions(self)
+        # Every notification shown, newest last (toasts vanish; this does not).
+        self.messages: deque[tuple[str, str, str]] = deque(maxlen=200)
         self._start_mode = mode
         self._screenshot_dir = Path(screenshot_dir) if screenshot_dir else None
         self._reconcile_seconds = reconcile_seconds
@@ -90,6 +93,7 @@ class TuituneApp(App[None]):
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout=None, markup: bool = False) -> None:  # type: ignore[override]
         # Messages quote paths, configs and errors; square brackets there are not markup.
+        self.messages.append((severity, title, message))
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     # --- modes ------------------------------------------------------------------------------

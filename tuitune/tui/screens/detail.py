@@ -146,17 +146,18 @@ class RunDetailScreen(Screen[None]):
 
     # --- actions ----------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # False hides what does not apply to the run's status, so the footer fits 80 columns.
         run = self.run
         if run is None:
-            return None if action not in ("app.pop_screen",) else True
+            return action not in ("cancel_run", "resume", "evaluate", "merge", "upload", "delete")
         if action == "cancel_run":
-            return True if run.is_active else None
+            return run.is_active
         if action == "resume":
-            return True if run.is_resumable or run.status == "completed" else None
+            return run.is_resumable or run.status == "completed"
         if action in ("evaluate", "merge", "upload"):
-            return True if run.status == "completed" else None
+            return run.status == "completed"
         if action == "delete":
-            return None if run.is_active else True
+            return not run.is_active
         return True
 
     def action_training(self) -> None:

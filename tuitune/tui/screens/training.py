@@ -306,15 +306,16 @@ class TrainingScreen(Screen[None]):
 
     # --- actions ------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # False hides what does not apply to the run's status, so the footer fits 80 columns.
         run = self.run
+        if run is None:
+            return action not in ("cancel_run", "resume", "evaluate", "merge", "upload", "details")
         if action == "cancel_run":
-            return True if run is not None and run.is_active else None
+            return run.is_active
         if action == "resume":
-            return True if run is not None and (run.is_resumable or run.status == "completed") else None
+            return run.is_resumable or run.status == "completed"
         if action in ("evaluate", "merge", "upload"):
-            return True if run is not None and run.status == "completed" else None
-        if action == "details":
-            return True if run is not None else None
+            return run.status == "completed"
         return True
 
     def action_leave(self) -> None:

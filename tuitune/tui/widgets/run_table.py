@@ -233,14 +233,15 @@ class RunTable(ScrollView, can_focus=True):
     # --- internals ----------------------------------------------------------------------
     def _measure(self, rows: Iterable[TableRow], reset: bool = False) -> None:
         if reset:
-            self._widths = [len(c.label) + 2 for c in self.columns]
+            self._widths = [len(c.label) for c in self.columns]
         widths = self._widths
         for row in rows:
             for index, text in enumerate(row.cells):
                 if len(text) > widths[index]:
                     widths[index] = len(text)
         for index, column in enumerate(self.columns):
-            widths[index] = min(widths[index], column.max_width)
+            # Room for the label and its sort arrow, even in a narrow column.
+            widths[index] = max(min(widths[index], column.max_width), len(column.label) + (column.key != "mark"))
 
     def _rebuild(self, keep: Hashable | None) -> None:
         rows = [self._rows[key] for key in self._order]

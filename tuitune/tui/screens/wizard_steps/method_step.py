@@ -12,7 +12,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical, VerticalScroll
-from textual.widgets import Collapsible, Input, Label, Select, Static, Switch
+from textual.widgets import Checkbox, Collapsible, Input, Label, Select, Static
 
 from tuitune.config import METHODS
 from tuitune.tui.screens.wizard_steps.fields import FIELDS, RECOMMENDED, Field, default_text
@@ -50,10 +50,13 @@ class MethodStep(VerticalScroll):
         yield Static("", id="field-error", classes="field-error")
 
     def _field(self, spec: Field) -> ComposeResult:
-        yield Label(spec.label)
         if spec.kind == "bool":
-            yield Switch(value=default_text(spec) == "True", id=spec.widget_id, tooltip=spec.help)
-        elif spec.kind == "choice":
+            # A checkbox carries its own label, across the label and value columns.
+            yield Checkbox(spec.label, value=default_text(spec) == "True", id=spec.widget_id, tooltip=spec.help,
+                           compact=True, classes="wide")
+            return
+        yield Label(spec.label)
+        if spec.kind == "choice":
             yield Select([(c, c) for c in spec.choices], value=default_text(spec), allow_blank=False,
                          id=spec.widget_id, compact=True, tooltip=spec.help)
         else:
@@ -74,7 +77,7 @@ class MethodStep(VerticalScroll):
         values: dict[str, Any] = {}
         for spec in FIELDS:
             if spec.kind == "bool":
-                values[spec.key] = self.query_one(f"#{spec.widget_id}", Switch).value
+                values[spec.key] = self.query_one(f"#{spec.widget_id}", Checkbox).value
             elif spec.kind == "choice":
                 values[spec.key] = str(self.query_one(f"#{spec.widget_id}", Select).value)
             else:
@@ -118,7 +121,7 @@ class MethodStep(VerticalScroll):
             spec = next(f for f in FIELDS if f.key == key)
             widget_id = f"#{spec.widget_id}"
             if spec.kind == "bool":
-                switch = self.query_one(widget_id, Switch)
+                switch = self.query_one(widget_id, Checkbox)
                 if self._untouched(key, str(switch.value)):
                     switch.value = bool(value)
                     self._recommended[key] = str(bool(value))

@@ -11,6 +11,11 @@ from pathlib import Path
 
 import pytest
 
+# huggingface_hub reads HF_HUB_OFFLINE once, when first imported, which can happen in a session
+# fixture before the per-test environment below is applied; set it for the whole process first.
+for _offline in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+    os.environ[_offline] = "1"
+
 
 @pytest.fixture(scope="session")
 def shared_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

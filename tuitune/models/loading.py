@@ -264,6 +264,10 @@ def load_model(settings: ModelSettings, *, for_training: bool = True, device: st
         "local_files_only": hub_offline(),
         "device_map": _device_map(device, for_training),
     }
+    if hub_offline():
+        # transformers looks for an adapter_config.json without `local_files_only` (and retries
+        # the network for half a minute): pass the flag to that lookup as well.
+        kwargs["adapter_kwargs"] = {"local_files_only": True}
     quantization = quantization_config(settings, device)
     if quantization is not None:
         kwargs["quantization_config"] = quantization

@@ -1,0 +1,173 @@
+"""A user merges a trained adapter into its base: a standalone model that loads without peft and
+computes exactly what base + adapter computed, whether the adapter came from LoRA or QLoRA."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tuitune
+from tests.helpers import assert_one_line_error, cli
+from tests.trained_runs import greeting_config, home_env, new_home, write_greetings
+from tuitune.config import ConfigBuilder
+from tuitune.errors import ExportError, RunStateError
+from tuitune.export import merge_adapter, merge_run
+from tuitune.store import COMPLETED, Run, open_store
+
+pytestmark = pytest.mark.slow
+
+PROMPT = "<|im_start|>user\nGreet Ada and mention music.<|im_end|>\n<|im_start|>assistant\nHello Ada,"
+
+
+@pytest.fixture(scope="module")
+def trained_home(tmp_path_factory: pytest.TempPathFactory, shared_models_dir: Path, demo_model_path: Path) -> tuple[Path, dict[str, int]]:
+    home = new_home(tmp_path_factory, shared_models_dir, "merge-home")
+    with home_env(home):
+        data = write_greetings(home / "greetings.jsonl")
+        lora = tuitune.train(greeting_config(data, max_steps=10, name="auto-merged", merge_after_training=True).build())
+        qlora = tuitune.train(greeting_config(data, method="qlora", max_steps=6, name="quantized").build())
+    assert lora.status == COMPLETED and qlora.status == COMPLETED
+    return home, {"lora": lora.run_id, "qlora": qlora.run_id}
+
+
+@pytest.fixture
+def runs(trained_home: tuple[Path, dict[str, int]], monkeypatch: pytest.MonkeyPatch) -> dict[str, Run]:
+    home, ids = trained_home
+    monkeypatch.setenv("TUITUNE_HOME", str(home))
+    store = open_store()
+    return {method: store.get_run(run_id) for method, run_id in ids.items()}
+
+
+def adapter_logits(adapter_dir: Path, base: Path):
+    """What base + adapter (peft) computes for PROMPT, in float32."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(adapter_dir)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32), str(adapter_dir)).eval()
+    with torch.no_grad():
+        return model(**tokenizer(PROMPT, return_tensors="pt")).logits
+
+
+def merged_logits(folder: Path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    with torch.no_grad():
+        return model(**tokenizer(PROMPT, return_tensors="pt")).logits
+
+
+def test_merge_after_training_leaves_a_merged_model_equal_to_base_plus_adapter(runs: dict[str, Run], demo_model_path: Path) -> None:
+    import torch
+
+    run = runs["lora"]
+    merged = Path(run.output_dir) / "merged"
+    artifacts = [a for a in open_store().artifacts(run.id) if a.kind == "merged"]
+    assert [Path(a.path) for a in artifacts] == [merged.resolve()]
+
+    files = sorted(p.name for p in merged.iterdir())
+    assert "config.json" in files and "model.safetensors" in files and "tokenizer.json" in files
+    assert not any(name.startswith("adapter_") for name in files)
+
+    expected = adapter_logits(Path(run.output_dir) / "adapter", demo_model_path)
+    assert torch.allclose(merged_logits(merged), expected, atol=1e-5)
+    # ...and the adapter did change something: the merge is not the plain base.
+    assert not torch.allclose(merged_logits(demo_model_path), expected, atol=1e-3)
+
+
+def test_merged_model_loads_with_transformers_alone_without_peft(runs: dict[str, Run]) -> None:
+    merged = Path(runs["lora"].output_dir) / "merged"
+    code = (
+        "import sys\n"
+        "sys.modules['peft'] = None  # any attempt to import peft now fails\n"
+        "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
+        f"model = AutoModelForCausalLM.from_pretrained({str(merged)!r})\n"
+        f"tokenizer = AutoTokenizer.from_pretrained({str(merged)!r})\n"
+        "ids = tokenizer('Hello', return_tensors='pt').input_ids\n"
+        "print(type(model).__name__, model(ids).logits.shape[-1])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["LlamaForCausalLM", "2048"]
+
+
+def test_qlora_adapter_is_merged_into_full_precision_weights(runs: dict[str, Run], demo_model_path: Path, tmp_path: Path) -> None:
+    import torch
+
+    run = runs["qlora"]
+    assert run.config["model"]["load_in_4bit"] is True
+    out = merge_run(run, tmp_path / "qlora-merged", dtype="float32")
+
+    config = json.loads((out / "config.json").read_text())
+    assert "quantization_config" not in config
+    assert config["dtype"] == "float32"
+    # Real weights, not packed 4-bit ones: the same tensors, with the same shapes, as the base.
+    from safetensors import safe_open
+
+    with safe_open(str(out / "model.safetensors"), "pt") as merged, safe_open(str(demo_model_path / "model.safetensors"), "pt") as base:
+        assert set(merged.keys()) == set(base.keys())
+        name = "model.layers.0.self_attn.q_proj.weight"
+        assert merged.get_tensor(name).dtype == torch.float32
+        assert merged.get_tensor(name).shape == base.get_tensor(name).shape
+    assert torch.allclose(merged_logits(out), adapter_logits(Path(run.output_dir) / "adapter", demo_model_path), atol=1e-5)
+    assert any(a.kind == "merged" and a.path == str(out.resolve()) for a in open_store().artifacts(run.id))
+
+
+def test_merge_command_takes_a_run_or_an_adapter_folder_and_a_dtype(runs: dict[str, Run], tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tuitune.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["merge", "auto-merged", str(tmp_path / "half"), "--dtype", "float16", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["run_id"] == runs["lora"].id and "model.safetensors" in document["files"]
+    assert json.loads((tmp_path / "half" / "config.json").read_text())["dtype"] == "float16"
+
+    adapter = Path(runs["lora"].output_dir) / "adapter"
+    result = runner.invoke(app, ["merge", str(adapter), str(tmp_path / "from-folder"), "--base-model", "tuitune/demo"])
+    assert result.exit_code == 0, result.output
+    assert "Merged model saved to" in result.stdout
+    assert (tmp_path / "from-folder" / "model.safetensors").is_file()
+    # Merging again into the same folder replaces the earlier merge.
+    merge_adapter(adapter, tmp_path / "from-folder", dtype="float32")
+    assert json.loads((tmp_path / "from-folder" / "config.json").read_text())["dtype"] == "float32"
+
+
+def test_merge_refuses_what_it_cannot_merge(runs: dict[str, Run], tmp_path: Path) -> None:
+    adapter = Path(runs["lora"].output_dir) / "adapter"
+    crowded = tmp_path / "crowded"
+    crowded.mkdir()
+    (crowded / "notes.txt").write_text("mine")
+    with pytest.raises(ExportError, match="not empty"):
+        merge_adapter(adapter, crowded)
+    assert (crowded / "notes.txt").read_text() == "mine"
+    with pytest.raises(ExportError, match="not a LoRA adapter folder"):
+        merge_adapter(tmp_path, tmp_path / "out")
+
+    store = open_store()
+    queued = store.create_run(name="later", config=ConfigBuilder().demo().build().to_dict(), model="tuitune/demo", method="lora", dataset="tuitune/sample")
+    with pytest.raises(RunStateError, match="still queued"):
+        merge_run(store.get_run(queued.id))
+
+
+def test_merge_errors_on_the_command_line_are_one_line(tmp_path: Path) -> None:
+    store = open_store()
+    full_dir = tmp_path / "full-run"
+    (full_dir / "model").mkdir(parents=True)
+    (full_dir / "model" / "config.json").write_text("{}")
+    config = ConfigBuilder().demo().method("full_finetuning").build().to_dict()
+    run = store.create_run(name="full", config=config, model="tuitune/demo", method="full_finetuning", dataset="tuitune/sample", output_dir=str(full_dir))
+    store.set_status(run.id, COMPLETED)
+
+    assert_one_line_error(cli("merge", "full", str(tmp_path / "out")), "fully fine-tuned", "no adapter to merge")
+    assert_one_line_error(cli("merge", str(tmp_path / "missing-adapter"), str(tmp_path / "out")), "neither a folder nor a run")
+    assert_one_line_error(cli("merge", "full", str(tmp_path / "out"), "--dtype", "int4"), "Unknown dtype 'int4'")

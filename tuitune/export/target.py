@@ -78,13 +78,17 @@ def _from_run(run: Run) -> UploadTarget:
 
 def _from_folder(folder: Path, store: Store) -> UploadTarget:
     folder = folder.resolve()
-    # A run's own folder: upload what it trained.
-    for child in ("adapter", "model"):
-        if not (folder / ADAPTER_CONFIG).is_file() and (folder / child).is_dir() and (folder / "config.yaml").is_file():
-            folder = folder / child
-            break
+    if not (folder / ADAPTER_CONFIG).is_file() and not (folder / "config.json").is_file():
+        # A run's own folder: upload what it trained.
+        owner = _run_with_output(folder, store)
+        if owner is not None:
+            return _from_run(owner)
+        for child in ("adapter", "model"):
+            if (folder / child).is_dir() and (folder / "config.yaml").is_file():
+                folder = folder / child
+                break
     kind = folder_kind(folder)
-    run = _run_owning(folder, store)
+    run = _run_with_output(folder.parent, store)
     if kind == "model" and run is not None and folder.name == "merged":
         kind = "merged"
     config = run.config if run is not None else _config_beside(folder)
@@ -96,11 +100,11 @@ def _from_folder(folder: Path, store: Store) -> UploadTarget:
     return UploadTarget(folder=folder, kind=kind, run=run, config=config or None, base_model=base)
 
 
-def _run_owning(folder: Path, store: Store) -> Run | None:
-    """The run whose output folder holds `folder` (its adapter/, model/ or merged/), if any."""
-    parent = str(folder.parent)
+def _run_with_output(folder: Path, store: Store) -> Run | None:
+    """The run whose output folder is `folder`, if any (the newest, should two share it)."""
+    target = str(folder.resolve())
     for run in store.list_runs():
-        if run.output_dir and str(Path(run.output_dir).resolve()) == parent:
+        if run.output_dir and str(Path(run.output_dir).resolve()) == target:
             return run
     return None
 

@@ -15,7 +15,7 @@ from tuitune.tui.screens.wizard_steps.dataset_step import DatasetStep
 from tuitune.tui.screens.wizard_steps.model_step import ModelStep
 from tuitune.tui.screens.wizard_steps.review_step import ReviewStep
 from tuitune.tui.testing import notifications, screen_text, settle, wait_until
-from tuitune.tui.widgets.data_tree import DataFileTree
+from tuitune.tui.widgets.data_tree import shows
 
 
 async def _type(pilot, selector: str, text: str) -> None:
@@ -135,5 +135,5 @@ def test_the_file_picker_shows_folders_and_data_files_only(tmp_path: Path):
         (tmp_path / name).write_text("x")
     (tmp_path / "sub").mkdir()
     (tmp_path / "__pycache__").mkdir()
-    shown = {path.name for path in DataFileTree(tmp_path).filter_paths(tmp_path.iterdir())}
+    shown = {path.name for path in tmp_path.iterdir() if shows(path)}
     assert shown == {"train.jsonl", "notes.txt", "table.parquet", "sub"}

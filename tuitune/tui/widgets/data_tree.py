@@ -12,15 +12,18 @@ DATA_SUFFIXES = frozenset({".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".parqu
 SKIPPED_FOLDERS = frozenset({"__pycache__", "node_modules", ".git", ".venv", "venv", "site-packages", "build", "dist"})
 
 
+def shows(path: Path) -> bool:
+    """Whether the picker lists `path`: a folder (not hidden, not a cache) or a data file."""
+    if path.name.startswith(".") or path.name in SKIPPED_FOLDERS or path.name.endswith(".egg-info"):
+        return False
+    try:
+        return path.is_dir() or path.suffix.lower() in DATA_SUFFIXES
+    except OSError:  # a broken link or a folder we may not read
+        return False
+
+
 class DataFileTree(DirectoryTree):
     """Folders (not hidden) and files ending in .json/.jsonl/.csv/.tsv/.parquet/.txt."""
 
     def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
-        for path in paths:
-            if path.name.startswith(".") or path.name in SKIPPED_FOLDERS or path.name.endswith(".egg-info"):
-                continue
-            try:
-                if path.is_dir() or path.suffix.lower() in DATA_SUFFIXES:
-                    yield path
-            except OSError:  # a broken link or a folder we may not read
-                continue
+        return [path for path in paths if shows(path)]

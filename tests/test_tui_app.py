@@ -1,0 +1,98 @@
+"""App-wide: modes and their keys, the command palette, help, themes, screenshots, crash detection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tuitune.store import open_store
+from tuitune.tui.app import create_app
+from tuitune.tui.sample_runs import SPECS, add_run, populate
+from tuitune.tui.screens.detail import RunDetailScreen
+from tuitune.tui.screens.help import HelpScreen, binding_reference
+from tuitune.tui.screens.history import HistoryScreen
+from tuitune.tui.screens.training import TrainingScreen
+from tuitune.tui.screens.wizard import WizardScreen
+from tuitune.tui.testing import notifications, screen_text, wait_until
+
+
+async def test_n_h_and_t_switch_between_the_three_modes():
+    populate(open_store())
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert isinstance(app.screen, HistoryScreen)
+        await pilot.press("n")
+        assert isinstance(app.screen, WizardScreen) and app.current_mode == "new"
+        await pilot.press("escape")  # first step: nowhere to go back to
+        await pilot.press("h")
+        assert isinstance(app.screen, HistoryScreen)
+        await pilot.press("t")
+        assert isinstance(app.screen, TrainingScreen)
+        await wait_until(pilot, lambda: app.screen.run is not None, what="the running run")
+        assert app.screen.run.name == "qwen-support-dora"
+
+
+async def test_typing_in_a_field_never_triggers_a_global_key():
+    app = create_app(mode="new", reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.screen.query_one("#model-input").focus()
+        await pilot.press("end", *"/qhtn")
+        assert isinstance(app.screen, WizardScreen)
+        assert app.screen.query_one("#model-input").value.endswith("/qhtn")
+
+
+async def test_the_command_palette_runs_actions_and_opens_runs_by_name():
+    runs = populate(open_store())
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.press(*"new run")
+        await wait_until(pilot, lambda: "New run" in screen_text(app), what="the hit")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, WizardScreen), what="the wizard")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"llama3")
+        await wait_until(pilot, lambda: "Open run 3 llama3-8b-qlora" in screen_text(app), what="the run hit")
+        await pilot.press("enter")
+        detail = await wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen, what="the detail")
+        assert detail.run_id == next(run.id for run in runs if run.name == "llama3-8b-qlora")
+
+
+async def test_help_lists_every_key_of_every_screen():
+    app = create_app(mode="new", reconcile_seconds=None)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = screen_text(app)
+        assert "New run" in text and "Screenshot" in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, WizardScreen)
+    sections = {section for section, *_ in binding_reference()}
+    assert sections == {"Everywhere", "New run (wizard)", "Training", "History", "Run detail", "Compare"}
+
+
+async def test_ctrl_t_switches_the_theme_and_ctrl_s_saves_an_svg(tmp_path: Path):
+    app = create_app(mode="new", screenshot_dir=tmp_path / "shots", reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        before = app.theme
+        await pilot.press("ctrl+t")
+        assert app.theme != before
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+    svgs = list((tmp_path / "shots").glob("*.svg"))
+    assert len(svgs) == 1 and svgs[0].read_text().startswith("<svg")
+    assert any("Screenshot saved" in text for text in notifications(app))
+
+
+async def test_a_run_whose_worker_vanished_is_marked_crashed():
+    spec = next(spec for spec in SPECS if spec.status == "running")
+    run = add_run(open_store(), spec)
+    # Its worker "ran" on this machine under a pid that no longer exists.
+    import socket
+
+    open_store().update_run(run.id, host=socket.gethostname(), pid=2**22 + 12345)
+    app = create_app(reconcile_seconds=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: open_store().get_run(run.id).status == "crashed", timeout=30, what="crash detection")
+        await wait_until(pilot, lambda: any("crashed" in t for t in notifications(app, "error")), what="the notice")
+        history = app.screen
+        await wait_until(pilot, lambda: history.table.get_row(run.id).cells[3] == "crashed", timeout=10, what="the row")

@@ -30,6 +30,11 @@ _LAZY = {
     "train": "tuitune.engine.api",
     "TrainResult": "tuitune.engine.api",
     "open_store": "tuitune.store",
+    "evaluate_run": "tuitune.evaluation",
+    "compare_runs": "tuitune.compare",
+    "merge_run": "tuitune.export",
+    "merge_adapter": "tuitune.export",
+    "upload": "tuitune.export",
 }
 
 if TYPE_CHECKING:
@@ -37,6 +42,9 @@ if TYPE_CHECKING:
     from tuitune.engine.api import TrainResult, train
     from tuitune.errors import TuituneError
     from tuitune.store import open_store
+    from tuitune.compare import compare_runs
+    from tuitune.evaluation import evaluate_run
+    from tuitune.export import merge_adapter, merge_run, upload
 
 
 def __getattr__(name: str) -> Any:

@@ -76,8 +76,7 @@ def eval_command(
 ) -> None:
     """Evaluate a run: ROUGE-1/2/L and BLEU of greedy answers, and perplexity, on held-out examples.
 
-    Improvements (with --compare-base) are positive when the fine-tuned model is better: fine-tuned
-    minus base for ROUGE and BLEU, base minus fine-tuned for perplexity (lower is better).
+    With --compare-base, an improvement is positive when the fine-tuned model is better: fine-tuned minus base for ROUGE and BLEU, base minus fine-tuned for perplexity (lower is better).
     """
     from tuitune.evaluation import evaluate_run, parse_metrics
 

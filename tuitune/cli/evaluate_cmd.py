@@ -57,6 +57,13 @@ def _with_progress(work: Callable[[Callable[[str, int, int], None]], Any]) -> An
         return work(progress)
 
 
+def _quiet_loading() -> None:
+    """No "Loading weights" bars from transformers: stderr carries our own progress only."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def _number(value: float | None) -> str:
     return "–" if value is None else f"{value:.4f}"
 
@@ -83,6 +90,7 @@ def eval_command(
     if metrics is not None:
         parse_metrics(metrics)  # an unknown metric fails before any model loads
     found, store = _lookup(run)
+    _quiet_loading()
     report = _with_progress(
         lambda progress: evaluate_run(
             found,

@@ -33,6 +33,9 @@ def merge_command(
     store = open_store()
     found = run_or_folder(target, store)
     run_id = None
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Loading weights" bars would only clutter stderr
     with err_console.status("merging…") if err_console.is_terminal else nullcontext():
         if isinstance(found, Path):
             merged = merge_adapter(found, output_dir, base_model=base_model, dtype=dtype)

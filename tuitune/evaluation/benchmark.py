@@ -206,9 +206,15 @@ def _load(config: Any, weights: Any) -> tuple[Any, Any]:
     except (OSError, ValueError):
         tokenizer = load_tokenizer(config.model)
     if weights.is_adapter:
+        import warnings
+
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(load_model(config.model, for_training=False), str(weights.path))
+        base = load_model(config.model, for_training=False)
+        with warnings.catch_warnings():
+            # peft calls a transformers API deprecated in v5; nothing a user can act on.
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            model = PeftModel.from_pretrained(base, str(weights.path))
     else:
         settings = config.model.model_copy(update={"name_or_path": str(weights.path), "revision": None})
         model = load_model(settings, for_training=False)

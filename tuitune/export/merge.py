@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -154,7 +155,10 @@ def _load_merged(adapter_dir: Path, base: str, *, dtype: str | None, revision: s
             f"The base model {base!r} is a quantized checkpoint, so its weights cannot take a merge: "
             "pass --base-model with the full-precision original."
         )
-    model = PeftModel.from_pretrained(model, str(adapter_dir))
+    with warnings.catch_warnings():
+        # peft calls a transformers API deprecated in v5; nothing a user can act on.
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        model = PeftModel.from_pretrained(model, str(adapter_dir))
     merged = model.merge_and_unload()
     merged.eval()
     return merged

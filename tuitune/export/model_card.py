@@ -51,6 +51,7 @@ class CardInfo:
     base_scores: dict[str, float] = field(default_factory=dict)
     evaluation_settings: dict[str, Any] = field(default_factory=dict)
     sample_count: int | None = None
+    lora_targets: list[str] | None = None  # what `auto` resolved to, from the adapter's config
 
 
 def is_hub_id(name: str | None) -> bool:
@@ -114,7 +115,7 @@ def _introduction(info: CardInfo) -> str:
         "model": f"A fine-tune of {_link(info.base_model)} ({method})",
     }.get(info.kind, f"A fine-tune of {_link(info.base_model)}")
     dataset = f", trained on {_link(info.dataset, 'dataset')}" if info.dataset else ""
-    return f"{title}\n\n{what}{dataset}, made with tuitune."
+    return f"{title}\n\n{what}{dataset}.\n\nMade with tuitune."
 
 
 def _usage(info: CardInfo) -> str:
@@ -173,7 +174,7 @@ def _training(info: CardInfo) -> str | None:
     if config.get("method") != "full_finetuning":
         rows += [
             ("LoRA rank / alpha / dropout", f"{lora.get('r')} / {lora.get('alpha')} / {lora.get('dropout')}"),
-            ("LoRA target modules", lora.get("target_modules")),
+            ("LoRA target modules", ", ".join(info.lora_targets) if info.lora_targets else lora.get("target_modules")),
         ]
     if model.get("load_in_4bit"):
         rows.append(("quantization", "4-bit NF4 (bitsandbytes)"))
@@ -214,7 +215,8 @@ def _evaluation(info: CardInfo) -> str | None:
         header = ("metric", "fine-tuned")
         rows = [(METRIC_NAMES.get(name, name), value) for name, value in info.finetuned_scores.items()]
     settings = info.evaluation_settings
-    source = public_name(settings.get("source")) if settings.get("source") else "held-out validation examples"
+    dataset = settings.get("dataset")
+    source = f"`{public_name(dataset)}`" if dataset else "the run's held-out validation split"
     count = f"{info.sample_count} " if info.sample_count else ""
     prose = (
         f"Scored on {count}examples from {source}, with greedy generation "
@@ -232,9 +234,11 @@ def _configuration(info: CardInfo) -> str | None:
     import yaml
 
     config = json.loads(json.dumps(info.config))  # a copy
-    for section, key in (("model", "name_or_path"), ("data", "source"), ("training", "output_dir")):
+    for section, key in (("model", "name_or_path"), ("data", "source")):
         if isinstance(config.get(section), dict) and config[section].get(key):
             config[section][key] = public_name(config[section][key])
+    if isinstance(config.get("training"), dict):
+        config["training"]["output_dir"] = None  # a folder of the machine that trained it
     text = yaml.safe_dump(config, sort_keys=False, allow_unicode=True).strip()
     return (
         "## Full configuration\n\nTrain the same way with `tuitune train --config config.yaml`:\n\n"

@@ -135,6 +135,10 @@ def card_info(target: UploadTarget, repo_id: str, store: Store) -> CardInfo:
         run_name=target.run.name if target.run else None,
         config=config or None,
     )
+    if target.kind == "adapter":
+        targets = adapter_config(target.folder).get("target_modules")
+        if isinstance(targets, (list, set, tuple)):
+            info.lora_targets = sorted(targets)
     run = target.run
     if run is not None:
         info.results = {

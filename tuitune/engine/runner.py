@@ -231,10 +231,12 @@ def _stopped_early(run_id: int, config: RunConfig, output: Path, store: Store) -
 
 
 def _merge_after_training(run_id: int, store: Store, note: Any) -> None:
+    """Merge when the config asks; a failed merge is a warning, the trained adapter stays good."""
+    from tuitune.export.merge import merge_run
+
     try:
-        from tuitune.export.merge import merge_run
-    except ImportError:
-        note("merge_after_training: merging is not available in this version", "warning")
+        merged = merge_run(store.get_run(run_id), store=store)
+    except Exception as error:  # noqa: BLE001 - the run itself succeeded
+        note(f"merge after training failed ({describe_failure(error)}); retry with `tuitune merge {run_id} OUT`", "warning")
         return
-    merged = merge_run(store.get_run(run_id), store=store)
     note(f"merged model saved to {merged}")

@@ -1,0 +1,69 @@
+"""The layering holds: light faces start without the training stack, nothing below tui/ uses textual."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("torch", "transformers", "peft", "datasets", "bitsandbytes", "accelerate")
+ROOT = Path(__file__).resolve().parent.parent
+
+# A light command runs in-process and then we look at what it imported.
+PROBE = """
+import sys, contextlib, io
+from tuitune.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        main({argv!r})
+    except SystemExit:
+        pass
+heavy = sorted(m for m in {heavy!r} if m in sys.modules)
+print(",".join(heavy))
+"""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["--version"],
+        ["runs", "--json"],
+        ["show", "last"],
+        ["compare", "1", "2"],
+        ["train", "--help"],
+        ["logs", "last"],
+    ],
+)
+def test_light_commands_never_import_the_training_stack(argv: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE.format(argv=argv, heavy=HEAVY)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1:] in ([""], []), f"{argv} imported {result.stdout}"
+
+
+def test_importing_the_package_and_the_tui_is_light() -> None:
+    code = (
+        "import sys, tuitune, tuitune.tui.app, tuitune.engine.launcher, tuitune.store, tuitune.config\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_import_contracts_hold() -> None:
+    """import-linter: light layers never import heavy libraries (even in functions); no textual below tui/."""
+    linter = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    if linter is None:
+        pytest.skip("import-linter is not installed (pip install -e '.[dev]')")
+    result = subprocess.run([linter, "--no-cache"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout

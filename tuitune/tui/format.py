@@ -74,7 +74,13 @@ def gigabytes(value: float | None) -> str:
 
 
 def short_model(name: str, width: int = 28) -> str:
-    """A model id or path shortened from the left, where the least telling part is."""
+    """A model or dataset id shortened from the left, where the least telling part is.
+
+    `Qwen/Qwen2.5-0.5B-Instruct` loses its owner first; a long path keeps its end.
+    """
     if len(name) <= width:
         return name
+    owner, _, rest = name.partition("/")
+    if rest and "/" not in rest and not name.startswith((".", "~")) and len(rest) <= width:
+        return rest
     return "…" + name[-(width - 1):]

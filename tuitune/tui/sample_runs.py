@@ -36,6 +36,7 @@ class RunSpec:
     tokens_per_second: float = 2400.0
     error: str | None = None
     evaluated: bool = False
+    gpu_memory_gb: float | None = 14.2
 
 
 # An afternoon of fine-tuning: a few completed runs, one still training, and each way a run can stop.
@@ -55,7 +56,7 @@ SPECS: tuple[RunSpec, ...] = (
             1200, 455, 1.66, 1.21, minutes_ago=60 * 3, seconds_per_step=1.6,
             error="Worker crashed (the worker process exited without reporting); see its log, then `tuitune resume 6`."),
     RunSpec("demo-lora", COMPLETED, "lora", "tuitune/demo", "tuitune/sample", 282, 282, 7.66, 3.91, lora_r=8,
-            minutes_ago=90, seconds_per_step=0.05, tokens_per_second=21000, evaluated=True),
+            minutes_ago=90, seconds_per_step=0.05, tokens_per_second=21000, evaluated=True, gpu_memory_gb=None),
     RunSpec("qwen-support-dora", RUNNING, "lora", "Qwen/Qwen2.5-1.5B-Instruct", "data/support-tickets.jsonl",
             1800, 1130, 2.29, 1.02, minutes_ago=18, seconds_per_step=0.95, tokens_per_second=4100),
 )
@@ -115,6 +116,7 @@ def add_run(store: Store, spec: RunSpec, *, now: datetime | None = None, seed: i
             "learning_rate": spec.learning_rate * 0.5 * (1 + math.cos(math.pi * step / spec.steps_total)),
             "grad_norm": abs(rng.gauss(1.2, 0.3)),
             "tokens_per_second": spec.tokens_per_second * rng.uniform(0.9, 1.1),
+            "gpu_memory_gb": spec.gpu_memory_gb * rng.uniform(0.97, 1.0) if spec.gpu_memory_gb else None,
             "time": started + timedelta(seconds=step * spec.seconds_per_step),
         }
         if step % 50 == 0:
@@ -158,6 +160,26 @@ def add_run(store: Store, spec: RunSpec, *, now: datetime | None = None, seed: i
 def populate(store: Store, *, output_root: str | None = None, now: datetime | None = None) -> list[Run]:
     """The afternoon of runs in `SPECS`, oldest first."""
     return [add_run(store, spec, now=now, output_root=output_root) for spec in SPECS]
+
+
+def write_log(run: Run, lines: int = 60) -> None:
+    """A worker.log like the engine writes, so the log panes have something to show."""
+    if not run.output_dir:
+        return
+    from pathlib import Path
+
+    folder = Path(run.output_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = next((s for s in SPECS if s.name == run.name), None)
+    rng = random.Random(run.name)
+    text = [f"tuitune worker: run {run.id} ({run.name}), {run.method} on {run.model}",
+            f"loading {run.model} … done", f"dataset {run.dataset}: alpaca, 9,812 rows, 9,321 train / 491 validation"]
+    last = run.steps_done
+    for step in range(max(10, last - 10 * lines), last + 1, 10):
+        loss = _loss(spec, step, rng) if spec else 1.0
+        text.append(f"[metrics] step={step} epoch={step / max(1, (run.steps_total or 1) / 3):.3f} loss={loss:.4f} "
+                    f"learning_rate={2e-4 * (1 - step / max(1, run.steps_total or 1)):.3e} grad_norm={abs(rng.gauss(1.2, .3)):.3f}")
+    (folder / "worker.log").write_text("\n".join(text) + "\n", encoding="utf-8")
 
 
 def many_runs(store: Store, count: int) -> None:

@@ -19,18 +19,20 @@ from tuitune.tui.widgets.task_bar import TaskBar
 # How often the table looks for new runs and status changes (only active and new rows are read).
 REFRESH_SECONDS = 2.0
 
+# Numbers first, long names last: at 80 columns the figures that compare runs stay in view, and
+# the rest is a scroll to the right away.
 COLUMNS = [
     TableColumn("mark", " ", max_width=1),
     TableColumn("id", "id", max_width=7, align_right=True),
-    TableColumn("name", "name", max_width=28),
+    TableColumn("name", "name", max_width=24),
     TableColumn("status", "status", max_width=9),
-    TableColumn("model", "model", max_width=22),
-    TableColumn("method", "method", max_width=18),
-    TableColumn("dataset", "dataset", max_width=22),
-    TableColumn("steps", "steps", max_width=13, align_right=True),
+    TableColumn("steps", "steps", max_width=11, align_right=True),
     TableColumn("loss", "loss", max_width=8, align_right=True),
     TableColumn("best_eval", "best eval", max_width=9, align_right=True),
     TableColumn("rouge", "ROUGE-L", max_width=7, align_right=True),
+    TableColumn("model", "model", max_width=24),
+    TableColumn("method", "method", max_width=18),
+    TableColumn("dataset", "dataset", max_width=24),
     TableColumn("started", "started", max_width=16),
     TableColumn("duration", "duration", max_width=8, align_right=True),
 ]
@@ -41,34 +43,34 @@ _STATUS_ORDER = {status: index for index, status in enumerate(ALL)}
 def history_row(run: Run, rouge: float | None) -> TableRow:
     """The table's view of a run: display text, colours, sort values and filter text."""
     steps = f"{run.steps_done}/{run.steps_total}" if run.steps_total else (str(run.steps_done) if run.steps_done else "–")
+    started = run.started_at or run.created_at
     cells = (
         "",
         str(run.id),
         run.name,
         run.status,
-        fmt.short_model(run.model, 22),
-        run.method,
-        fmt.short_model(run.dataset, 22),
         steps,
         fmt.number(run.last_loss),
         fmt.number(run.best_eval_loss),
         fmt.number(rouge, 3) if rouge is not None else "–",
-        fmt.moment(run.started_at or run.created_at),
+        fmt.short_model(run.model, 24),
+        run.method,
+        fmt.short_model(run.dataset, 24),
+        fmt.moment(started),
         fmt.duration(run.duration_seconds),
     )
-    started = run.started_at or run.created_at
     sort_values = (
         None,
         run.id,
         run.name.lower(),
         _STATUS_ORDER.get(run.status, 99),
-        run.model.lower(),
-        run.method,
-        run.dataset.lower(),
         run.steps_done,
         run.last_loss,
         run.best_eval_loss,
         rouge,
+        run.model.lower(),
+        run.method,
+        run.dataset.lower(),
         started.timestamp() if started else None,
         run.duration_seconds,
     )

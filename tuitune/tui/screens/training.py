@@ -59,12 +59,14 @@ class TrainingScreen(Screen[None]):
     ]
 
     class Update(Message):
-        def __init__(self, run_id: int, snapshot: Snapshot) -> None:
+        def __init__(self, generation: int, snapshot: Snapshot) -> None:
             super().__init__()
-            self.run_id, self.snapshot = run_id, snapshot
+            self.generation, self.snapshot = generation, snapshot
 
     class NothingToShow(Message):
-        pass
+        def __init__(self, generation: int) -> None:
+            super().__init__()
+            self.generation = generation
 
     def __init__(self) -> None:
         super().__init__()
@@ -72,7 +74,11 @@ class TrainingScreen(Screen[None]):
         self._requested: int | None = None
         self._shown = threading.Event()
         self._visible = True
-        self._loss_points: list[tuple[float, float]] = []  # (unix time, step) for the ETA
+        self._pace: list[tuple[float, float]] = []  # (unix time, step) for the ETA
+        # Bumped whenever the screen starts following a run, so a snapshot the previous poller
+        # posted just before it stopped is recognised and dropped (it would draw points twice).
+        self._generation = 0
+        self._live_memory = False  # NVML or process readings arrived (else: the worker's own)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -116,8 +122,9 @@ class TrainingScreen(Screen[None]):
 
     def _start(self, run_id: int | None) -> None:
         self.run = None
+        self._generation += 1
         self._reset_widgets()
-        self._poll(run_id)
+        self._poll(run_id, self._generation)
 
     def _run_changed(self, run_id: int) -> None:
         # A resume from here or elsewhere: the poller notices the status change by itself.
@@ -126,13 +133,13 @@ class TrainingScreen(Screen[None]):
 
     # --- polling (thread) ---------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="training-poll", exit_on_error=False)
-    def _poll(self, run_id: int | None) -> None:
+    def _poll(self, run_id: int | None, generation: int) -> None:
         worker = get_current_worker()
         service = self.app.service  # type: ignore[attr-defined]
         if run_id is None:
             latest = service.latest_running()
             if latest is None:
-                self.post_message(self.NothingToShow())
+                self.post_message(self.NothingToShow(generation))
                 return
             run_id = latest.id
         follower: LogFollower | None = None
@@ -143,7 +150,7 @@ class TrainingScreen(Screen[None]):
             try:
                 run = service.get_run(run_id)
             except RunNotFoundError:
-                self.post_message(self.NothingToShow())
+                self.post_message(self.NothingToShow(generation))
                 return
             reset = was_active is False and run.is_active  # resumed: points after the checkpoint were replaced
             if reset:
@@ -160,7 +167,7 @@ class TrainingScreen(Screen[None]):
                 memory, last_memory = service.memory_reading(run.pid), now
             snapshot = Snapshot(run, points, follower.read_new_lines(), memory, reset)
             self._shown.clear()
-            self.post_message(self.Update(run_id, snapshot))
+            self.post_message(self.Update(generation, snapshot))
             # Back-pressure: read again only once this snapshot is on screen.
             self._shown.wait(timeout=5)
             pause = POLL_SECONDS if (self._visible and run.is_active) else IDLE_POLL_SECONDS
@@ -170,7 +177,9 @@ class TrainingScreen(Screen[None]):
 
     # --- drawing (UI thread) ------------------------------------------------------------------
     @on(NothingToShow)
-    def _nothing(self) -> None:
+    def _nothing(self, message: NothingToShow) -> None:
+        if message.generation != self._generation:
+            return
         self.run = None
         self.query_one("#run-title", Static).update(
             Text("No run to show. Press n to start one, or h to pick one in the history.", style="bold")
@@ -179,7 +188,8 @@ class TrainingScreen(Screen[None]):
     @on(Update)
     def _update(self, message: Update) -> None:
         try:
-            self._draw(message.snapshot)
+            if message.generation == self._generation:
+                self._draw(message.snapshot)
         finally:
             self._shown.set()
 
@@ -204,7 +214,9 @@ class TrainingScreen(Screen[None]):
             return
         for panel in self.query(MetricPanel):
             panel.reset()
-        self._loss_points.clear()
+        self.query_one("#memory", MetricPanel).border_title = "memory"
+        self._live_memory = False
+        self._pace.clear()
         self.query_one("#summary", Static).update("")
         self.query_one("#summary").display = False
 
@@ -223,12 +235,14 @@ class TrainingScreen(Screen[None]):
         if run.steps_total:
             bar.update(total=run.steps_total, progress=run.steps_done)
         for point in points:
-            self._loss_points.append((point.time.timestamp(), float(point.step)))
-        del self._loss_points[:-30]
-        epochs = (run.config.get("training") or {}).get("epochs")
+            self._pace.append((point.time.timestamp(), float(point.step)))
+        del self._pace[:-30]
+        training = run.config.get("training") or {}
+        # With max_steps the run ends by steps, so a total of epochs would mislead.
+        epochs = None if training.get("max_steps") else training.get("epochs")
         parts = [f"step {run.steps_done}/{run.steps_total or '?'}"]
         if run.epoch is not None:
-            parts.append(f"epoch {run.epoch:.2f}" + (f"/{epochs:g}" if isinstance(epochs, (int, float)) and not (run.config.get('training') or {}).get('max_steps') else ""))
+            parts.append(f"epoch {run.epoch:.2f}" + (f"/{epochs:g}" if isinstance(epochs, (int, float)) else ""))
         if run.is_active:
             parts.append(f"ETA {fmt.duration(self._eta(run))}")
         parts.append(f"elapsed {fmt.duration(run.duration_seconds)}")
@@ -238,8 +252,8 @@ class TrainingScreen(Screen[None]):
         """Seconds left at the recent pace (last ~30 logged steps), else the average pace."""
         if not run.steps_total or run.steps_done >= run.steps_total:
             return None if not run.steps_total else 0.0
-        if len(self._loss_points) >= 2:
-            (t0, s0), (t1, s1) = self._loss_points[0], self._loss_points[-1]
+        if len(self._pace) >= 2:
+            (t0, s0), (t1, s1) = self._pace[0], self._pace[-1]
             if s1 > s0 and t1 > t0:
                 return (run.steps_total - run.steps_done) * (t1 - t0) / (s1 - s0)
         elapsed = run.duration_seconds
@@ -267,15 +281,19 @@ class TrainingScreen(Screen[None]):
                 panel.set_value(text)
         # Without NVML the worker's own readings are the best memory figure there is.
         reported = [p.gpu_memory_gb or p.cpu_memory_gb for p in points if (p.gpu_memory_gb or p.cpu_memory_gb)]
-        panel = self.query_one("#memory", MetricPanel)
-        if reported and not panel.values:
+        if reported and not self._live_memory:
+            panel = self.query_one("#memory", MetricPanel)
+            panel.extend(reported)
             panel.set_value(f"{reported[-1]:.2f} GB (worker)")
 
     def _draw_memory(self, memory: MemoryReading) -> None:
         panel = self.query_one("#memory", MetricPanel)
-        panel.border_title = memory.label
         if memory.used_gb is None:
             return
+        if not self._live_memory:
+            panel.reset()  # from now on, the live readings rather than the worker's own
+            self._live_memory = True
+        panel.border_title = memory.label
         panel.extend([memory.used_gb])
         total = f"/{memory.total_gb:.1f}" if memory.total_gb else ""
         util = f" · {memory.utilization_percent:.0f}% util" if memory.utilization_percent is not None else ""
@@ -291,16 +309,16 @@ class TrainingScreen(Screen[None]):
         text.append(
             f"after {run.steps_done} steps in {fmt.duration(run.duration_seconds)} · "
             f"train loss {fmt.number(run.train_loss if run.train_loss is not None else run.last_loss)} · "
-            f"best eval loss {fmt.number(run.best_eval_loss)}"
+            f"best eval {fmt.number(run.best_eval_loss)}"
         )
-        if run.error:
-            text.append(f"\n{run.error}", style="red")
-        if run.output_dir:
-            text.append(f"\n{run.output_dir}", style="dim")
         if run.status == "completed":
             text.append("\ne evaluate · m merge · u upload · r train further · o details", style="bold")
         elif run.is_resumable:
             text.append("\nr resume from the last checkpoint · o details", style="bold")
+        if run.error:
+            text.append(f"\n{run.error}", style="red")
+        if run.output_dir:
+            text.append(f"\n{run.output_dir}", style="dim")
         summary.update(text)
         summary.display = True
 

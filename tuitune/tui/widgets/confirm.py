@@ -29,8 +29,8 @@ class ConfirmModal(ModalScreen[bool]):
             yield Label(self._title, classes="dialog-title")
             yield Static(self._message, classes="dialog-body")
             with Horizontal(classes="dialog-buttons"):
-                yield Button(self._confirm_label, variant="error" if self._danger else "primary", id="yes")
-                yield Button("Cancel", id="no")
+                yield Button(self._confirm_label, variant="error" if self._danger else "primary", id="yes", compact=True)
+                yield Button("Cancel", id="no", compact=True)
 
     def on_mount(self) -> None:
         # The safe answer has the focus: enter alone never destroys anything.

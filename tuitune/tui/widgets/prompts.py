@@ -73,11 +73,12 @@ class ResumeModal(_FormModal):
                 validators=[Number(minimum=0.01, failure_description="Epochs must be a positive number.")],
                 valid_empty=not self._completed,
                 tooltip="The new total number of epochs, counted from the start of the run.",
+                compact=True,
             )
             yield Static("", id="error", classes="field-error")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Resume", variant="primary", id="submit")
-                yield Button("Cancel", id="cancel")
+                yield Button("Resume", variant="primary", id="submit", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#epochs", Input).focus()
@@ -116,8 +117,9 @@ class UploadModal(_FormModal):
                 id="repo",
                 validators=[Regex(REPO_ID, failure_description="Use owner/name with letters, digits, . _ -")],
                 tooltip="The model repository; it is created if it does not exist.",
+                compact=True,
             )
-            yield Checkbox("Private repository", id="private", value=True)
+            yield Checkbox("Private repository", id="private", value=True, compact=True)
             yield Label("Token (leave empty to use HF_TOKEN or your saved login)")
             yield Input(
                 placeholder="hf_…",
@@ -126,11 +128,12 @@ class UploadModal(_FormModal):
                 validators=[Function(lambda v: not v or v.startswith("hf_"), "A Hugging Face token starts with hf_.")],
                 valid_empty=True,
                 tooltip="Used for this upload only; never saved or shown.",
+                compact=True,
             )
             yield Static("", id="error", classes="field-error")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Upload", variant="primary", id="submit")
-                yield Button("Cancel", id="cancel")
+                yield Button("Upload", variant="primary", id="submit", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#repo", Input).focus()
@@ -171,10 +174,11 @@ class DeleteModal(_FormModal):
                 id="files",
                 value=False,
                 disabled=not self._output_dir,
+                compact=True,
             )
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Delete", variant="error", id="submit")
-                yield Button("Cancel", id="cancel")
+                yield Button("Delete", variant="error", id="submit", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()

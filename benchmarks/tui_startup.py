@@ -1,0 +1,273 @@
+"""The app's time to first screen against a bare Textual app, and the history with 10,000 runs.
+
+    .venv/bin/python benchmarks/tui_startup.py [--repeat 5] [--runs 10000] [--write-docs]
+
+1. Time to first screen: a fresh `python` process is started and the time until the first frame
+   of its first screen is rendered for the terminal (headless, 80x24) is measured from the parent:
+   interpreter start, imports, store, compose, layout, render. Baseline: a bare Textual app (Header, Static, Footer) in the same way.
+   Ours twice: a first-time user (empty store: the wizard) and a returning one (the history).
+2. History with 10,000 runs (store filled directly): from creating the app to every row in the
+   table, then a filter applied and cleared, and a sort (each with the repaint after it). Baseline: the same rows in Textual's DataTable
+   (what a first version would use), which measures every cell when rows are added.
+
+Runs in temporary TUITUNE_HOMEs; your own store is never touched. `--write-docs` appends (or
+replaces) the "TUI" section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+FIRST_SCREEN = textwrap.dedent(
+    """
+    import asyncio, sys, time
+    from textual.app import App
+
+    # The moment the first frame of a screen with widgets goes to the terminal: what a user sees.
+    first_frame = []
+    display = App._display
+
+    def timed_display(self, screen, renderable):
+        if renderable is not None and not first_frame and not self._batch_count and screen.children:
+            first_frame.append(time.time())
+        return display(self, screen, renderable)
+
+    App._display = timed_display
+    kind = sys.argv[1]
+    if kind == "bare":
+        from textual.widgets import Footer, Header, Static
+
+        class Bare(App):
+            def compose(self):
+                yield Header()
+                yield Static("hello")
+                yield Footer()
+
+        app = Bare()
+    else:
+        from tuitune.tui.app import create_app
+
+        app = create_app(reconcile_seconds=None)
+
+    async def main():
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+        print(first_frame[0], flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+def _first_screen_seconds(kind: str, home: Path) -> float:
+    env = {**os.environ, "TUITUNE_HOME": str(home)}
+    started = time.time()
+    result = subprocess.run([sys.executable, "-c", FIRST_SCREEN, kind], capture_output=True, text=True, env=env, check=True)
+    return float(result.stdout.strip().splitlines()[-1]) - started
+
+
+def first_screen(repeat: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as empty, tempfile.TemporaryDirectory() as with_runs:
+        subprocess.run(
+            [sys.executable, "-c", "from tuitune.store import open_store; from tuitune.tui.sample_runs import populate; populate(open_store())"],
+            env={**os.environ, "TUITUNE_HOME": with_runs}, check=True,
+        )
+        cases = {"bare Textual app": ("bare", empty), "tuitune, first time (wizard)": ("tuitune", empty),
+                 "tuitune, with runs (history)": ("tuitune", with_runs)}
+        _first_screen_seconds("bare", Path(empty))  # warm the OS file cache once
+        return {name: statistics.median(_first_screen_seconds(kind, Path(home)) for _ in range(repeat))
+                for name, (kind, home) in cases.items()}
+
+
+def fill(count: int) -> None:
+    """`count` finished runs inserted straight into the store's table (seconds, not minutes)."""
+    from tuitune.config import ConfigBuilder
+    from tuitune.store import open_store
+    from tuitune.store.clock import now
+    from tuitune.store.db import database
+    from tuitune.store.tables import RunRow
+
+    open_store()
+    config = json.dumps(ConfigBuilder().demo().build().to_dict())
+    start = now() - count
+    statuses = ("completed", "completed", "failed", "cancelled", "completed")
+    rows = [
+        dict(name=f"sweep-{i:05d}", status=statuses[i % 5], method="lora", model=f"org/model-{i % 7}",
+             dataset="tuitune/sample", config=config, output_dir=f"/runs/{i}", host="gpu-box",
+             created_at=start + i, started_at=start + i, finished_at=start + i + 60, steps_done=100 + i % 900,
+             steps_total=1000, epoch=3.0, last_loss=1.0 + (i % 97) / 50, best_eval_loss=1.1 + (i % 89) / 50,
+             cancel_requested=False, version="0.1.0")
+        for i in range(count)
+    ]
+    with database.atomic():
+        for first in range(0, count, 500):
+            RunRow.insert_many(rows[first:first + 500]).execute()
+
+
+async def _timed(pilot, action, repeat: int = 3) -> float:
+    """Median seconds for `action()` plus the repaint after it (the same pause for both tables)."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = action()
+        if hasattr(result, "__await__"):
+            await result
+        await pilot.pause()
+        times.append(time.perf_counter() - started)
+        await pilot.pause()
+    return statistics.median(times)
+
+
+async def _history(count: int) -> dict[str, float]:
+    from tuitune.tui.app import create_app
+    from tuitune.tui.testing import wait_until
+
+    started = time.perf_counter()  # app start included, as for the baseline
+    app = create_app(mode="history", reconcile_seconds=None)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.screen.table
+        await wait_until(pilot, lambda: table.total_count == count, timeout=300, what="all rows")
+        loaded = time.perf_counter() - started
+
+        def filter_then_clear() -> None:
+            table.set_filter("sweep-0004")
+            table.set_filter("")
+
+        filtered = await _timed(pilot, filter_then_clear)
+        sorted_ = await _timed(pilot, lambda: table.sort_by("loss"))
+    return {"load": loaded, "filter": filtered, "sort": sorted_}
+
+
+async def _datatable(count: int) -> dict[str, float]:
+    """The baseline: the same rows in a Textual DataTable, waiting until it has measured them."""
+    from textual.app import App
+    from textual.widgets import DataTable
+
+    from tuitune.store import open_store
+    from tuitune.tui.screens.history import COLUMNS, history_row
+
+    class Baseline(App):
+        def compose(self):
+            yield DataTable()
+
+    started = time.perf_counter()
+    app = Baseline()
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.query_one(DataTable)
+        table.add_columns(*[column.label for column in COLUMNS])
+
+        async def show(rows) -> None:
+            table.clear()
+            table.add_rows([row.cells for row in rows])
+            while table._require_update_dimensions or table._new_rows:
+                await pilot.pause()
+
+        runs = open_store().list_runs()
+        scores = open_store().latest_scores()
+        rows = [history_row(run, scores.get(run.id)) for run in runs]
+        await show(rows)
+        loaded = time.perf_counter() - started
+
+        async def filter_then_clear() -> None:
+            # A DataTable has no filter: the rows that match replace the table, then all return.
+            await show([row for row in rows if "sweep-0004" in row.search_text])
+            await show(rows)
+
+        filtered = await _timed(pilot, filter_then_clear)
+        sorted_ = await _timed(pilot, lambda: table.sort(table.ordered_columns[5].key))
+    return {"load": loaded, "filter": filtered, "sort": sorted_}
+
+
+def history(count: int) -> dict[str, dict[str, float]]:
+    import asyncio
+
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["TUITUNE_HOME"] = home
+        fill(count)
+        ours = asyncio.run(_history(count))
+        baseline = asyncio.run(_datatable(count))
+    return {"ours": ours, "baseline": baseline}
+
+
+def _machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
+
+
+def report(starts: dict[str, float], table: dict[str, dict[str, float]], count: int, repeat: int) -> str:
+    bare = starts["bare Textual app"]
+    lines = [
+        "## TUI",
+        "",
+        f"`benchmarks/tui_startup.py` on {_machine()} (medians of {repeat} fresh processes).",
+        "",
+        "Time to first screen, from starting `python` to the first painted screen (80x24, headless):",
+        "",
+        "| app | first screen | vs bare Textual |",
+        "| --- | ---: | ---: |",
+    ]
+    for name, seconds in starts.items():
+        lines.append(f"| {name} | {seconds * 1000:.0f} ms | {seconds / bare:.2f}x |")
+    ours, baseline = table["ours"], table["baseline"]
+    lines += [
+        "",
+        f"History with {count:,} runs (store filled directly): tuitune's virtual `RunTable` against the",
+        "same rows in Textual's `DataTable`, which measures every cell as rows are added:",
+        "",
+        "| step | tuitune | DataTable | speed-up |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for step, label in (("load", "open the history: every run in the table"), ("filter", "filter, then clear the filter"), ("sort", "sort by loss")):
+        lines.append(f"| {label} | {ours[step] * 1000:.0f} ms | {baseline[step] * 1000:.0f} ms | {baseline[step] / max(ours[step], 1e-9):.1f}x |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def write_docs(section: str) -> Path:
+    """Replace the TUI section of docs/benchmarks.md (or append it), leaving the others alone."""
+    path = REPO / "docs" / "benchmarks.md"
+    path.parent.mkdir(exist_ok=True)
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    start = text.find("\n## TUI\n")
+    if start == -1:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + 1)
+        text = text[: start + 1] + section + (text[end:] if end != -1 else "")
+    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args()
+    starts = first_screen(args.repeat)
+    bare = starts["bare Textual app"]
+    for name, seconds in starts.items():
+        print(f"first screen  {name:32s} {seconds * 1000:7.0f} ms  ({seconds / bare:.2f}x bare)")
+    table = history(args.runs)
+    for step in ("load", "filter", "sort"):
+        ours, base = table["ours"][step], table["baseline"][step]
+        print(f"history {args.runs:,} runs  {step:6s}  tuitune {ours * 1000:7.0f} ms   DataTable {base * 1000:7.0f} ms   ({base / max(ours, 1e-9):.1f}x)")
+    section = report(starts, table, args.runs, args.repeat)
+    if args.write_docs:
+        print(f"wrote {write_docs(section)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -96,3 +96,12 @@ async def test_a_run_whose_worker_vanished_is_marked_crashed():
         await wait_until(pilot, lambda: any("crashed" in t for t in notifications(app, "error")), what="the notice")
         history = app.screen
         await wait_until(pilot, lambda: history.table.get_row(run.id).cells[3] == "crashed", timeout=10, what="the row")
+
+
+async def test_a_damaged_store_is_explained_instead_of_crashing(tuitune_home):
+    (tuitune_home / "tuitune.db").write_bytes(b"this is not a database" * 100)
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: notifications(app, "error"), what="the error")
+        assert isinstance(app.screen, HistoryScreen)
+        assert any("damaged" in text for text in notifications(app, "error"))

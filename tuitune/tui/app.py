@@ -1,7 +1,7 @@
 """The terminal app: modes, global bindings, theme, palette. Screens live in `screens/`.
 
-Importing this module imports textual, the store and the launcher, never torch or transformers:
-the app paints its first screen fast, and every heavy step runs in a child process.
+Importing this module imports textual and the store, never torch or transformers: the app
+paints its first screen fast, and every heavy step runs in a child process.
 """
 
 from __future__ import annotations
@@ -11,13 +11,17 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from textual import on
 from textual.app import App
 from textual.binding import Binding
 from textual.theme import Theme
+from textual.worker import Worker, WorkerState
 
+from tuitune.errors import TuituneError
 from tuitune.tui.actions import RunActions
 from tuitune.tui.background import CHILDREN
 from tuitune.tui.commands import ActionCommands, RunCommands
+from tuitune.tui.failures import describe_failure
 from tuitune.tui.services import RunService
 
 if TYPE_CHECKING:
@@ -104,7 +108,13 @@ class TuituneApp(App[None]):
         self.theme = "tuitune"
 
     def on_mount(self) -> None:
-        mode = self._start_mode or ("history" if self.service.has_runs() else "new")
+        mode = self._start_mode
+        if mode is None:
+            try:
+                mode = "history" if self.service.has_runs() else "new"
+            except TuituneError as error:  # a damaged or unwritable store: say so, do not crash
+                self.notify(str(error), title="The run store cannot be read", severity="error", timeout=30)
+                mode = "history"
         self.switch_mode(mode)
         if self._reconcile_seconds:
             self.set_interval(self._reconcile_seconds, self._reconcile)
@@ -185,6 +195,17 @@ class TuituneApp(App[None]):
             self.notify(f"Could not save the screenshot in {folder}: {exc.strerror or exc}", severity="error")
             return
         self.notify(f"Screenshot saved: {path}", timeout=5)
+
+    # --- failures in the background, handled in one place ------------------------------------------
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        # The app's own workers (run actions, crash detection); screens forward theirs.
+        if event.state == WorkerState.ERROR:
+            self.report_failure(event.worker)
+
+    def report_failure(self, worker: Worker) -> None:
+        """Show what went wrong in a background worker, as one line."""
+        self.notify(describe_failure(worker.error), title="Something went wrong", severity="error", timeout=15)
 
     # --- crash detection ----------------------------------------------------------------------
     def _reconcile(self) -> None:

@@ -15,11 +15,12 @@ from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from tuitune.compare import Comparison, compare_runs
 from tuitune.tui import format as fmt
+from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.widgets.charts import LineChart, Series
 from tuitune.tui.widgets.task_bar import TaskBar
 
 
-class CompareScreen(Screen[None]):
+class CompareScreen(ReportsWorkerErrors, Screen[None]):
     """Two or more runs side by side."""
 
     BINDINGS = [

@@ -18,6 +18,7 @@ from textual.widgets import Footer, Header, Log, Static, TabbedContent, TabPane
 from tuitune.errors import RunNotFoundError
 from tuitune.store import Artifact, Evaluation, MetricPoint, Run
 from tuitune.tui import format as fmt
+from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.services import LogFollower
 from tuitune.tui.widgets.charts import LineChart, Series
 from tuitune.tui.widgets.task_bar import TaskBar
@@ -34,7 +35,7 @@ class RunDetails:
     log_lines: list[str] = field(default_factory=list)
 
 
-class RunDetailScreen(Screen[None]):
+class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
     """Everything about one run, in tabs (left/right on the tab bar, or click)."""
 
     BINDINGS = [

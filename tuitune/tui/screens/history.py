@@ -13,6 +13,7 @@ from textual.widgets import Footer, Header, Input, Static
 
 from tuitune.store import ALL, Run
 from tuitune.tui import format as fmt
+from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.widgets.run_table import RunTable, TableColumn, TableRow
 from tuitune.tui.widgets.task_bar import TaskBar
 
@@ -84,7 +85,7 @@ def history_row(run: Run, rouge: float | None) -> TableRow:
     )
 
 
-class HistoryScreen(Screen[None]):
+class HistoryScreen(ReportsWorkerErrors, Screen[None]):
     """Every run, newest first; stays responsive with 10,000 runs (see `RunTable`)."""
 
     BINDINGS = [

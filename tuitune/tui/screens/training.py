@@ -25,6 +25,7 @@ from textual.worker import get_current_worker
 from tuitune.errors import RunNotFoundError
 from tuitune.store import MetricPoint, Run
 from tuitune.tui import format as fmt
+from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.services import LogFollower, MemoryReading
 from tuitune.tui.widgets.metric_panel import MetricPanel
 from tuitune.tui.widgets.task_bar import TaskBar
@@ -45,7 +46,7 @@ class Snapshot:
     reset: bool = False  # the run restarted (resume): forget what was drawn
 
 
-class TrainingScreen(Screen[None]):
+class TrainingScreen(ReportsWorkerErrors, Screen[None]):
     """Live view of one run: progress, losses, learning rate, throughput, memory, log."""
 
     BINDINGS = [

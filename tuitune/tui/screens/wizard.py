@@ -17,6 +17,7 @@ from textual.widgets import Button, Footer, Header, TabbedContent, TabPane
 
 from tuitune.config import RunConfig, parse_config
 from tuitune.errors import TuituneError
+from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.screens.wizard_steps.dataset_step import DatasetStep
 from tuitune.tui.screens.wizard_steps.fields import collect
 from tuitune.tui.screens.wizard_steps.method_step import MethodStep
@@ -29,7 +30,7 @@ TITLES = {"model": "1 Model", "dataset": "2 Dataset", "method": "3 Method", "rev
 STEP_WIDGETS = {"model": ModelStep, "dataset": DatasetStep, "method": MethodStep, "review": ReviewStep}
 
 
-class WizardScreen(Screen[None]):
+class WizardScreen(ReportsWorkerErrors, Screen[None]):
     """The four steps of a new run, as tabs; Next/Back move between them."""
 
     BINDINGS = [

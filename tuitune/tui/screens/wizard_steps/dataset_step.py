@@ -19,10 +19,11 @@ from textual.widgets import DirectoryTree, Input, Label, Static
 from tuitune.config import SAMPLE_DATASET
 from tuitune.tui import format as fmt
 from tuitune.tui.background import run_tuitune
+from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.widgets.data_tree import DataFileTree
 
 
-class DatasetStep(Vertical):
+class DatasetStep(ReportsWorkerErrors, Vertical):
     """Pick a dataset and see it the way training will."""
 
     class Probed(Message):

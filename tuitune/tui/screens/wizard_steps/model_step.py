@@ -16,9 +16,10 @@ from textual.widgets.option_list import Option
 from tuitune.config import DEMO_MODEL
 from tuitune.tui import format as fmt
 from tuitune.tui.background import run_child
+from tuitune.tui.failures import ReportsWorkerErrors
 
 
-class ModelStep(Vertical):
+class ModelStep(ReportsWorkerErrors, Vertical):
     """Reads the model's config in a child process (no weights) and says what it found."""
 
     class Probed(Message):

@@ -31,7 +31,7 @@ def _sections() -> list[tuple[str, list[Binding]]]:
         ("Everywhere", own(TuituneApp.BINDINGS) + [Binding("ctrl+p", "command_palette", "Command palette", tooltip="Every action by name, and open any run.")]),
         ("New run (wizard)", own(WizardScreen.BINDINGS) + [Binding("tab", "", "Next field"), Binding("enter", "", "Press the focused button / read the typed model or dataset")]),
         ("Training", own(TrainingScreen.BINDINGS)),
-        ("History", own(RunTable.BINDINGS) + own(HistoryScreen.BINDINGS) + [Binding("up,down,pageup,pagedown,home,end", "", "Move the cursor")]),
+        ("History", own(RunTable.BINDINGS) + own(HistoryScreen.BINDINGS)),
         ("Run detail", own(RunDetailScreen.BINDINGS) + [Binding("left,right", "", "Switch tabs (when the tab bar has the focus)")]),
         ("Compare", own(CompareScreen.BINDINGS)),
     ]

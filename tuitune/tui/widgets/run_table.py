@@ -69,14 +69,14 @@ class RunTable(ScrollView, can_focus=True):
     COMPONENT_CLASSES = {"run-table--header", "run-table--cursor", "run-table--marked", "run-table--even"}
 
     BINDINGS = [
-        Binding("up,k", "cursor(-1)", "Up", show=False),
-        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("up,k", "cursor(-1)", "Cursor up", show=False),
+        Binding("down,j", "cursor(1)", "Cursor down", show=False),
         Binding("pageup", "page(-1)", "Page up", show=False),
         Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home,g", "first", "First", show=False),
-        Binding("end,G", "last", "Last", show=False),
-        Binding("left", "scroll_left", "Left", show=False),
-        Binding("right", "scroll_right", "Right", show=False),
+        Binding("home", "first", "First run", show=False),
+        Binding("end", "last", "Last run", show=False),
+        Binding("left", "scroll_left", "Scroll left", show=False, tooltip="Columns further left."),
+        Binding("right", "scroll_right", "Scroll right", show=False, tooltip="Columns further right."),
         Binding("enter", "select", "Open", tooltip="Open the run under the cursor.", id="table-open"),
         Binding("space", "toggle_mark", "Mark", tooltip="Mark or unmark the run (for compare).", id="table-mark"),
     ]

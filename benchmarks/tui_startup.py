@@ -223,7 +223,8 @@ def report(starts: dict[str, float], table: dict[str, dict[str, float]], count: 
     lines += [
         "",
         f"History with {count:,} runs (store filled directly): tuitune's virtual `RunTable` against the",
-        "same rows in Textual's `DataTable`, which measures every cell as rows are added:",
+        "same rows in Textual's `DataTable`, which measures every cell as rows are added (each figure",
+        "includes the repaint after it; opening includes starting the app and reading the store):",
         "",
         "| step | tuitune | DataTable | speed-up |",
         "| --- | ---: | ---: | ---: |",

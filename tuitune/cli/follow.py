@@ -35,7 +35,7 @@ def follow(run: Run, store: Store, console: Console) -> Run:
     speed: float | None = None
     columns = (
         TextColumn("[bold]{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=24),  # leaves room for the numbers at 80 columns
         MofNCompleteColumn(),
         TextColumn("{task.fields[loss]}"),
         TextColumn("{task.fields[speed]}"),
@@ -52,7 +52,7 @@ def follow(run: Run, store: Store, console: Console) -> Run:
     signal.signal(signal.SIGINT, on_interrupt)
     try:
         with Progress(*columns, console=console, transient=False, refresh_per_second=8) as bar:
-            task = bar.add_task(f"run {run.id} {run.name}", total=run.steps_total or None, **_fields(run, None, None))
+            task = bar.add_task(f"run {run.id}", total=run.steps_total or None, **_fields(run, None, None))
             while True:
                 if interrupted["count"] and not cancelled_once:
                     cancelled_once = True

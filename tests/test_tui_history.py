@@ -232,3 +232,43 @@ async def test_a_thousand_runs_filter_and_sort(tuitune_home: Path):
         assert history.table.cursor == 999
         assert "sweep-" in screen_text(app)
         await settle(pilot)
+
+
+@pytest.mark.slow
+async def test_a_finished_run_is_evaluated_then_merged_from_the_history(demo_model_path):
+    from tuitune.config import ConfigBuilder
+    from tuitune.engine import launcher
+
+    config = (
+        ConfigBuilder().demo().method("lora")
+        .training(max_steps=4, logging_steps=2)
+        .evaluation(samples=4, max_new_tokens=16)
+        .build()
+    )
+    run = launcher.wait(launcher.launch(config).id, timeout=240)
+    assert run.status == "completed"
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(120, 36)) as pilot:
+        history = await _history(pilot)
+        history.table.move_to(run.id)
+        await pilot.press("e")
+        await wait_until(pilot, lambda: app.run_actions.tasks, what="the task bar")
+        assert f"Evaluate {run.name}" in screen_text(app)  # progress above the footer
+        await wait_until(pilot, lambda: any(t.startswith(f"Evaluate {run.name}: Evaluated") for t in notifications(app)),
+                         timeout=240, what="the evaluation")
+        assert not notifications(app, "error")
+        await wait_until(pilot, lambda: history.table.get_row(run.id).cells[7] != "–", timeout=10, what="the ROUGE-L cell")
+        await pilot.press("m")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: any(t.startswith(f"Merge {run.name}: Merged") for t in notifications(app)),
+                         timeout=240, what="the merge")
+        assert not notifications(app, "error")
+        await pilot.press("enter")
+        detail = await wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail")
+        detail.query_one("#detail-tabs").active = "evaluations"
+        await pilot.pause()
+        assert "fine-tuned" in screen_text(app) and "rougeL" in screen_text(app)
+    store = open_store()
+    assert {e.label for e in store.evaluations(run.id)} == {"base", "finetuned"}
+    merged = [a for a in store.artifacts(run.id) if a.kind == "merged"]
+    assert merged and (Path(merged[0].path) / "config.json").is_file()

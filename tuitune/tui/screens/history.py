@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
+from tuitune.errors import RunNotFoundError
 from tuitune.store import ALL, Run
 from tuitune.tui import format as fmt
 from tuitune.tui.failures import ReportsWorkerErrors
@@ -161,7 +162,11 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
         changed.update({run.id: run for run in service.active_runs()})
         for run_id, run in list(self._runs.items()):
             if run.is_active and run_id not in changed:
-                changed[run_id] = service.get_run(run_id)  # it finished, failed or crashed
+                try:
+                    changed[run_id] = service.get_run(run_id)  # it finished, failed or crashed
+                except RunNotFoundError:  # deleted elsewhere meanwhile
+                    self.load()
+                    return
         if changed:
             self.app.call_from_thread(self._update_runs, list(changed.values()))
 
@@ -179,8 +184,6 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
 
     @work(thread=True, group="history-one", exit_on_error=False)
     def _refresh_one(self, run_id: int) -> None:
-        from tuitune.errors import RunNotFoundError
-
         service = self.app.service  # type: ignore[attr-defined]
         try:
             run = service.get_run(run_id)

@@ -7,11 +7,13 @@ from textual.widgets import Static
 
 
 class TaskBar(Static):
-    """Hidden while nothing runs in the background; every screen has one."""
+    """Hidden while nothing runs in the background; every screen has one, just above its footer.
+
+    In the layout flow rather than docked: two widgets docked to the bottom would overlap.
+    """
 
     DEFAULT_CSS = """
     TaskBar {
-        dock: bottom;
         height: 1;
         padding: 0 1;
         background: $boost;

@@ -7,7 +7,6 @@ and the form only catches typos early.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,8 +145,6 @@ def collect(values: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-FieldLookup = Callable[[str], Field]
-
-
-def field(key: str) -> Field:
+def field_for(key: str) -> Field:
+    """The form field for a dotted config key."""
     return next(f for f in FIELDS if f.key == key)

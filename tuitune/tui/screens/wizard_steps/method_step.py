@@ -15,7 +15,7 @@ from textual.containers import Grid, Vertical, VerticalScroll
 from textual.widgets import Checkbox, Collapsible, Input, Label, Select, Static
 
 from tuitune.config import METHODS
-from tuitune.tui.screens.wizard_steps.fields import FIELDS, RECOMMENDED, Field, default_text
+from tuitune.tui.screens.wizard_steps.fields import FIELDS, RECOMMENDED, Field, default_text, field_for
 
 METHOD_HELP = {
     "lora": "LoRA: train small adapter matrices; the base model stays frozen.",
@@ -119,7 +119,7 @@ class MethodStep(VerticalScroll):
             value = recommendation.get(attribute)
             if value is None:
                 continue
-            spec = next(f for f in FIELDS if f.key == key)
+            spec = field_for(key)
             widget_id = f"#{spec.widget_id}"
             if spec.kind == "bool":
                 switch = self.query_one(widget_id, Checkbox)
@@ -142,7 +142,7 @@ class MethodStep(VerticalScroll):
         """True while the field holds its default or what a recommendation put there."""
         if key == "method":
             return current == self._recommended.get("method", "lora")
-        spec = next(f for f in FIELDS if f.key == key)
+        spec = field_for(key)
         return current == self._recommended.get(key, default_text(spec) if spec.kind != "bool" else str(default_text(spec) == "True"))
 
     # --- feedback as you type -----------------------------------------------------------------

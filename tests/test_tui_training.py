@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import wait_for
 from tuitune.config import ConfigBuilder
 from tuitune.engine import launcher
 from tuitune.store import open_store
@@ -21,7 +22,7 @@ def _status(run_id: int) -> str:
 
 
 @pytest.mark.slow
-async def test_a_run_is_cancelled_from_its_training_screen_then_resumed_to_completion(demo_model_path):
+async def test_a_run_outlives_the_app_is_reattached_cancelled_and_resumed(demo_model_path):
     # Many short epochs, so the cancel lands mid-run; checkpoints every few steps.
     config = (
         ConfigBuilder().demo().method("lora")
@@ -38,6 +39,18 @@ async def test_a_run_is_cancelled_from_its_training_screen_then_resumed_to_compl
         await wait_until(pilot, lambda: training.run and training.run.steps_done >= 2, timeout=180, what="training steps")
         text = screen_text(app)
         assert f"#{run.id} demo-lora" in text and "running" in text and "step " in text and "ETA" in text
+    # The app is closed: the run goes on.
+    steps_at_exit = open_store().get_run(run.id).steps_done
+    wait_for(lambda: open_store().get_run(run.id).steps_done > steps_at_exit, timeout=60, what="more steps after the app closed")
+    assert _status(run.id) == "running"
+
+    # Reopened: the history, and `t` re-attaches to the running run.
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert isinstance(app.screen, HistoryScreen)
+        await pilot.press("t")
+        training = app.screen
+        await wait_until(pilot, lambda: training.run is not None and training.run.id == run.id, what="the re-attach")
         await wait_until(pilot, lambda: training.query_one("#loss").values, timeout=30, what="the loss sparkline")
 
         await pilot.press("c")

@@ -104,6 +104,9 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
         self.app.run_actions.run_changed.subscribe(self, self._run_changed)  # type: ignore[attr-defined]
         self._start(self._requested)
 
+    def on_unmount(self) -> None:
+        self._shown.set()  # a poller waiting for its snapshot to be drawn stops now, not in 5 s
+
     def on_screen_suspend(self) -> None:
         self._visible = False
 

@@ -69,14 +69,14 @@ class RunTable(ScrollView, can_focus=True):
     COMPONENT_CLASSES = {"run-table--header", "run-table--cursor", "run-table--marked", "run-table--even"}
 
     BINDINGS = [
-        Binding("up,k", "cursor(-1)", "Cursor up", show=False),
-        Binding("down,j", "cursor(1)", "Cursor down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "first", "First run", show=False),
-        Binding("end", "last", "Last run", show=False),
-        Binding("left", "scroll_left", "Scroll left", show=False, tooltip="Columns further left."),
-        Binding("right", "scroll_right", "Scroll right", show=False, tooltip="Columns further right."),
+        Binding("up,k", "cursor(-1)", "Cursor up", show=False, id="table-up"),
+        Binding("down,j", "cursor(1)", "Cursor down", show=False, id="table-down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="table-page-up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="table-page-down"),
+        Binding("home", "first", "First run", show=False, id="table-first"),
+        Binding("end", "last", "Last run", show=False, id="table-last"),
+        Binding("left", "scroll_left", "Scroll left", show=False, tooltip="Columns further left.", id="table-left"),
+        Binding("right", "scroll_right", "Scroll right", show=False, tooltip="Columns further right.", id="table-right"),
         Binding("enter", "select", "Open", tooltip="Open the run under the cursor.", id="table-open"),
         Binding("space", "toggle_mark", "Mark", tooltip="Mark or unmark the run (for compare).", id="table-mark"),
     ]

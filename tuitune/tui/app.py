@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from textual import on
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.theme import Theme
 from textual.worker import Worker, WorkerState
@@ -172,6 +173,12 @@ class TuituneApp(App[None]):
         """The screen at the bottom of `mode`'s stack (None until the mode first opens)."""
         stack = self._screen_stacks.get(mode)
         return stack[0] if stack else None
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        # Quit and Screenshot come from our own bindings (with their keys) in the palette.
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit", "Screenshot"):
+                yield command
 
     # --- help, theme, screenshot --------------------------------------------------------------
     def action_help(self) -> None:

@@ -31,6 +31,8 @@ class ActionCommands(Provider):
             binding = active.binding
             if not binding.description or binding.system or not active.enabled:
                 continue
+            if not binding.show and not binding.tooltip:
+                continue  # cursor movement and the like: keys, not commands
             identity = (id(active.node), binding.action)
             if identity in seen:
                 continue

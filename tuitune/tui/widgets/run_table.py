@@ -75,8 +75,8 @@ class RunTable(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False, id="table-page-down"),
         Binding("home", "first", "First run", show=False, id="table-first"),
         Binding("end", "last", "Last run", show=False, id="table-last"),
-        Binding("left", "scroll_left", "Scroll left", show=False, tooltip="Columns further left.", id="table-left"),
-        Binding("right", "scroll_right", "Scroll right", show=False, tooltip="Columns further right.", id="table-right"),
+        Binding("left", "scroll_left", "Scroll left", show=False, id="table-left"),
+        Binding("right", "scroll_right", "Scroll right", show=False, id="table-right"),
         Binding("enter", "select", "Open", tooltip="Open the run under the cursor.", id="table-open"),
         Binding("space", "toggle_mark", "Mark", tooltip="Mark or unmark the run (for compare).", id="table-mark"),
     ]

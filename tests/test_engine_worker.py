@@ -94,19 +94,28 @@ def test_cancel_from_the_command_line_saves_a_checkpoint(demo_model_path: Path) 
     assert_one_line_error(cli("cancel", "endless"), "not running")
 
 
-def test_killed_worker_is_crashed_and_resumes(demo_model_path: Path) -> None:
-    started = cli_json("train", *COMMON, "--max-steps", "60", "--name", "doomed", "--detach")
+def test_killed_worker_is_crashed_and_resumes(tmp_path: Path, demo_model_path: Path) -> None:
+    from tuitune.config import ConfigBuilder
+
+    config = tmp_path / "run.yaml"
+    ConfigBuilder().demo().data(max_length=128).training(
+        learning_rate=1e-3, batch_size=4, logging_steps=2, save_steps=4
+    ).build().save(config)
+    # An unreachable budget: the worker is surely still training when it is killed.
+    started = cli_json("train", "-c", str(config), "--max-steps", "100000", "--name", "doomed", "--detach")
     run_id = started["run_id"]
     store = open_store()
-    wait_for(lambda: store.get_run(run_id).steps_done >= 2, timeout=180, interval=0.05, what="two steps")
+    checkpoints = Path(started["output_dir"]) / "checkpoints"
+    wait_for(lambda: any(checkpoints.glob("checkpoint-*/trainer_state.json")), timeout=180, interval=0.02, what="a checkpoint")
     os.kill(started["pid"], signal.SIGKILL)
     run = wait_for_status(run_id, {CRASHED})
     assert "tuitune resume" in run.error
     listed = {r["id"]: r for r in cli_json("runs")}
     assert listed[run_id]["status"] == "crashed"
 
-    resumed = cli_json("resume", str(run_id), "--max-steps", "8")
-    assert resumed["status"] == "completed" and resumed["steps_completed"] == 8
+    resumed = cli_json("resume", str(run_id), "--max-steps", "40")
+    assert resumed["status"] == "completed" and resumed["steps_completed"] == 40
+    assert "resuming from checkpoint-" in cli("logs", str(run_id)).stdout
 
 
 def test_two_runs_and_a_reader_keep_the_store_consistent(demo_model_path: Path) -> None:

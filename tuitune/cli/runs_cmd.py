@@ -11,6 +11,7 @@ from rich.table import Table
 
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.cli.outcome import finish_run
+from tuitune.engine.launcher import METHOD_WORDS
 from tuitune.errors import UsageError
 from tuitune.store import ALL, Run, open_store
 
@@ -32,8 +33,10 @@ def _lookup(ref: str) -> Run:
     return launcher.check_alive(store.find_run(ref), store=store)
 
 
-def _when(moment) -> str:  # noqa: ANN001 - datetime | None
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M") if moment else "–"
+def _when(moment, short: bool = False) -> str:  # noqa: ANN001 - datetime | None
+    if moment is None:
+        return "–"
+    return moment.astimezone().strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M")
 
 
 def _duration(seconds: float | None) -> str:
@@ -61,26 +64,44 @@ def runs_command(
     if json_output:
         print_json([run.to_dict() for run in runs])
         return
+    if not runs and status:
+        console.print(f"No {status} runs.")
+        return
     if not runs:
         console.print("No runs yet. Start one with [bold]tuitune train --demo[/] or open [bold]tuitune[/].")
         return
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("id", "name", "status", "model", "method", "steps", "loss", "eval", "started", "time"):
-        table.add_column(column, justify="right" if column in ("id", "steps", "loss", "eval") else "left")
-    for run in runs:
-        steps = f"{run.steps_done or 0}/{run.steps_total}" if run.steps_total else str(run.steps_done or 0)
-        table.add_row(
+    headers = ("id", "name", "status", "method", "steps", "loss", "eval", "started", "time", "model")
+    rows = [
+        (
             str(run.id),
             run.name,
-            f"[{STATUS_STYLE.get(run.status, '')}]{run.status}[/]",
-            run.model,
-            run.method,
-            steps,
+            run.status,
+            METHOD_WORDS.get(run.method, run.method),
+            f"{run.steps_done or 0}/{run.steps_total}" if run.steps_total else str(run.steps_done or 0),
             f"{run.last_loss:.4f}" if run.last_loss is not None else "–",
             f"{run.best_eval_loss:.4f}" if run.best_eval_loss is not None else "–",
-            _when(run.started_at or run.created_at),
+            _when(run.started_at or run.created_at, short=True),
             _duration(run.duration_seconds),
+            run.model,
         )
+        for run in runs
+    ]
+    widths = [max(len(header), *(len(row[i]) for row in rows)) for i, header in enumerate(headers)]
+    # Every column keeps its full width; the model's, last, is shortened or left out in a narrow
+    # terminal, so the columns a user scans (name, status, loss) are never cut.
+    room = console.width - (sum(widths[:-1]) + 2 * (len(headers) - 1))
+    shown = len(headers) if room >= 12 else len(headers) - 1
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for index, header in enumerate(headers[:shown]):
+        if header == "model":
+            table.add_column(header, overflow="ellipsis", no_wrap=True, max_width=room)
+        else:
+            justify = "right" if header in ("id", "steps", "loss", "eval") else "left"
+            table.add_column(header, justify=justify, no_wrap=True, min_width=widths[index])
+    for row in rows:
+        styled = list(row[:shown])
+        styled[2] = f"[{STATUS_STYLE.get(row[2], '')}]{row[2]}[/]"
+        table.add_row(*styled)
     console.print(table)
 
 

@@ -40,14 +40,14 @@ STALE_AFTER_SECONDS = 120.0
 LOG_NAME = "worker.log"
 
 
-# Short words for names people type (`tuitune logs demo-full`).
-_METHOD_WORDS = {"full_finetuning": "full", "instruction_tuning": "instruct"}
+# Short words for names people type (`tuitune logs demo-full`) and for narrow tables.
+METHOD_WORDS = {"full_finetuning": "full", "instruction_tuning": "instruct"}
 
 
 def default_run_name(config: RunConfig) -> str:
     """`<model>-<method>`, e.g. `demo-lora` or `Qwen2.5-0.5B-qlora`; the store makes it unique."""
     model = config.model.name_or_path.rstrip("/").split("/")[-1] or "model"
-    return paths.slug(f"{model}-{_METHOD_WORDS.get(config.method, config.method)}")
+    return paths.slug(f"{model}-{METHOD_WORDS.get(config.method, config.method)}")
 
 
 def _check_writable(folder: Path) -> None:

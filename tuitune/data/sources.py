@@ -249,6 +249,10 @@ def _load_dataset(
     from datasets.exceptions import DataFilesNotFoundError, DatasetNotFoundError as HubNotFound
 
     where = "folder" if kind == "disk" else "Hugging Face dataset"
+    if kind == "hub":
+        from tuitune.hub import use_cache_only_if_unreachable
+
+        use_cache_only_if_unreachable()
     try:
         # Asking for the split downloads and prepares only that split.
         loaded = datasets.load_dataset(path, hub_config, split=split, data_files=data_files)
@@ -257,7 +261,7 @@ def _load_dataset(
             raise DatasetNotFoundError(f"{path}: no data files found ({_first_line(exc)}); check the folder or data_files.") from None
         raise DatasetNotFoundError(
             f"{path} is not a local file or folder and was not found on the Hugging Face Hub "
-            "(or the Hub cannot be reached): check the id or the path."
+            f"({_hub_state()}): check the id or the path."
         ) from None
     except ValueError as exc:
         message = _first_line(exc)
@@ -289,6 +293,16 @@ def _table_from_dataset(dataset: Any, origin: str, kind: str) -> RecordTable:
     if not records:
         raise EmptyDatasetError(f"{origin} has no rows in this split: choose another split or add data.")
     return RecordTable(records, list(dataset.column_names), origin, kind)
+
+
+def _hub_state() -> str:
+    from tuitune.hub import hub_offline, hub_reachable
+
+    if not hub_reachable():
+        return "the Hub cannot be reached from this machine and it is not in the local cache"
+    if hub_offline():
+        return "offline: HF_HUB_OFFLINE=1 is set and it is not in the local cache"
+    return "or it is private: log in with `hf auth login`"
 
 
 def _first_line(exc: BaseException) -> str:

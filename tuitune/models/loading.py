@@ -14,21 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from tuitune.config import DEMO_MODEL, ModelSettings
 from tuitune.errors import ModelLoadError
+from tuitune.hub import hub_offline, hub_reachable, local_files_only
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
-
-_TRUE = {"1", "on", "yes", "true"}
-
-
-def hub_offline() -> bool:
-    """Whether the Hugging Face Hub is switched off for this process (HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE).
-
-    Read from the environment now, not from huggingface_hub's constants (frozen when it was first
-    imported), and passed on as `local_files_only` so a late `HF_HUB_OFFLINE=1` still holds.
-    """
-    return any(os.environ.get(var, "").strip().lower() in _TRUE for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
 def _looks_like_path(name: str) -> bool:
@@ -104,8 +94,8 @@ def model_load_error(name: str, exc: BaseException, *, revision: str | None = No
         )
         return ModelLoadError(
             f"Model '{name}' was not found: no local folder of that name, and the Hugging Face Hub could not "
-            f"provide it ({why}). Check the id, or download it first with {download} "
-            "(unset HF_HUB_OFFLINE to let tuitune download it)."
+            f"provide it ({why}). Check the id, or download it first with {download}"
+            + (" (or unset HF_HUB_OFFLINE to let tuitune download it)." if hub_offline() else " on a machine with network access.")
         )
     if found(EntryNotFoundError):
         return ModelLoadError(
@@ -126,7 +116,7 @@ def load_model_config(name_or_path: str, *, revision: str | None = None, trust_r
     path = resolve_model_path(name_or_path)
     try:
         return AutoConfig.from_pretrained(
-            path, revision=revision, trust_remote_code=trust_remote_code, local_files_only=hub_offline()
+            path, revision=revision, trust_remote_code=trust_remote_code, local_files_only=local_files_only()
         )
     except ModelLoadError:
         raise
@@ -149,7 +139,7 @@ def load_tokenizer(settings: ModelSettings) -> PreTrainedTokenizerBase:
             path,
             revision=settings.revision,
             trust_remote_code=settings.trust_remote_code,
-            local_files_only=hub_offline(),
+            local_files_only=local_files_only(),
         )
     except (OSError, ValueError, KeyError) as exc:
         raise model_load_error(settings.name_or_path, exc, revision=settings.revision) from exc
@@ -261,10 +251,10 @@ def load_model(settings: ModelSettings, *, for_training: bool = True, device: st
         "dtype": dtype,
         "revision": settings.revision,
         "trust_remote_code": settings.trust_remote_code,
-        "local_files_only": hub_offline(),
+        "local_files_only": local_files_only(),
         "device_map": _device_map(device, for_training),
     }
-    if hub_offline():
+    if local_files_only():
         # transformers looks for an adapter_config.json without `local_files_only` (and retries
         # the network for half a minute): pass the flag to that lookup as well.
         kwargs["adapter_kwargs"] = {"local_files_only": True}

@@ -1,0 +1,56 @@
+"""Is the Hugging Face Hub usable from here? Light: no huggingface_hub import unless it must.
+
+On an air-gapped GPU box huggingface_hub and datasets retry a failed lookup five times with
+backoff (half a minute of waiting and warnings on stderr) before failing; one DNS query tells at
+once. When the Hub cannot be reached, tuitune works from the local cache only.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from urllib.parse import urlparse
+
+_TRUE = {"1", "on", "yes", "true"}
+
+
+def hub_offline() -> bool:
+    """Whether the Hub is switched off for this process (HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE).
+
+    Read from the environment now, not from huggingface_hub's constants (frozen when it was first
+    imported), so a late `HF_HUB_OFFLINE=1` still holds.
+    """
+    return any(os.environ.get(var, "").strip().lower() in _TRUE for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+@functools.lru_cache(maxsize=1)
+def hub_reachable() -> bool:
+    """Whether the Hub's host name resolves (asked once per process)."""
+    import socket
+
+    host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
+
+
+def local_files_only() -> bool:
+    """Use the local cache only: the Hub is switched off, or cannot be reached from here."""
+    return hub_offline() or not hub_reachable()
+
+
+def use_cache_only_if_unreachable() -> None:
+    """For libraries without a `local_files_only` switch (datasets): go offline for this process
+    when the Hub cannot be reached, so a cached dataset still loads and a missing one fails at once."""
+    if hub_offline() or hub_reachable():
+        return
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    # Both libraries froze the setting when imported: tell them too.
+    import datasets.config
+    import huggingface_hub.constants
+
+    huggingface_hub.constants.HF_HUB_OFFLINE = True
+    datasets.config.HF_HUB_OFFLINE = True

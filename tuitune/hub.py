@@ -40,17 +40,3 @@ def local_files_only() -> bool:
     """Use the local cache only: the Hub is switched off, or cannot be reached from here."""
     return hub_offline() or not hub_reachable()
 
-
-def use_cache_only_if_unreachable() -> None:
-    """For libraries without a `local_files_only` switch (datasets): go offline for this process
-    when the Hub cannot be reached, so a cached dataset still loads and a missing one fails at once."""
-    if hub_offline() or hub_reachable():
-        return
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["HF_DATASETS_OFFLINE"] = "1"
-    # Both libraries froze the setting when imported: tell them too.
-    import datasets.config
-    import huggingface_hub.constants
-
-    huggingface_hub.constants.HF_HUB_OFFLINE = True
-    datasets.config.HF_HUB_OFFLINE = True

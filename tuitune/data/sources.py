@@ -250,9 +250,7 @@ def _load_dataset(
 
     where = "folder" if kind == "disk" else "Hugging Face dataset"
     if kind == "hub":
-        from tuitune.hub import use_cache_only_if_unreachable
-
-        use_cache_only_if_unreachable()
+        _use_cache_only_if_unreachable()
     try:
         # Asking for the split downloads and prepares only that split.
         loaded = datasets.load_dataset(path, hub_config, split=split, data_files=data_files)
@@ -293,6 +291,25 @@ def _table_from_dataset(dataset: Any, origin: str, kind: str) -> RecordTable:
     if not records:
         raise EmptyDatasetError(f"{origin} has no rows in this split: choose another split or add data.")
     return RecordTable(records, list(dataset.column_names), origin, kind)
+
+
+def _use_cache_only_if_unreachable() -> None:
+    """datasets has no `local_files_only`: when the Hub cannot be reached, switch it (and
+    huggingface_hub) offline for this process, so a cached dataset still loads and a missing one
+    fails at once instead of after five retries."""
+    import os
+
+    from tuitune.hub import hub_offline, hub_reachable
+
+    if hub_offline() or hub_reachable():
+        return
+    import datasets.config
+    import huggingface_hub.constants
+
+    os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
+    # Both libraries read the setting once, when imported: tell them too.
+    huggingface_hub.constants.HF_HUB_OFFLINE = True
+    datasets.config.HF_HUB_OFFLINE = True
 
 
 def _hub_state() -> str:

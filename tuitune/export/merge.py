@@ -137,6 +137,7 @@ def _load_merged(adapter_dir: Path, base: str, *, dtype: str | None, revision: s
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
+    from tuitune.hub import local_files_only
     from tuitune.models.loading import model_load_error, resolve_model_path
 
     try:
@@ -145,7 +146,11 @@ def _load_merged(adapter_dir: Path, base: str, *, dtype: str | None, revision: s
         raise ExportError(f"Cannot load the base model to merge into. {error} Or pass --base-model.") from None
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=_torch_dtype(dtype), revision=revision, trust_remote_code=trust_remote_code
+            path,
+            dtype=_torch_dtype(dtype),
+            revision=revision,
+            trust_remote_code=trust_remote_code,
+            local_files_only=local_files_only(),
         )
     except (OSError, ValueError, KeyError) as error:
         problem = model_load_error(base, error, revision=revision)

@@ -80,7 +80,10 @@ def compare_command(
 
     console.print()
     if comparison.differences:
-        settings = Table(box=None, header_style="bold", pad_edge=False, title="settings that differ", title_justify="left")
+        # A table's title wraps to the table's width: a narrow table of two short keys would break
+        # it over lines, so the heading is printed on its own.
+        console.print("[bold]Settings that differ[/]")
+        settings = Table(box=None, header_style="bold", pad_edge=False)
         settings.add_column("key")
         for summary in summaries:
             settings.add_column(str(summary.run_id))

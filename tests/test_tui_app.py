@@ -105,3 +105,17 @@ async def test_a_damaged_store_is_explained_instead_of_crashing(tuitune_home):
         await wait_until(pilot, lambda: notifications(app, "error"), what="the error")
         assert isinstance(app.screen, HistoryScreen)
         assert any("damaged" in text for text in notifications(app, "error"))
+
+
+async def test_at_80_columns_the_footer_keeps_help_and_quit_and_cuts_no_key_in_half():
+    populate(open_store())
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.screen.query("FooterKey"), what="the footer")
+        footer = screen_text(app).splitlines()[-1]
+        assert "? Help" in footer and "q Quit" in footer and "^p palette" in footer
+        assert "⏎ Open" in footer  # the screen's own keys come first
+        shown = {key.key for key in app.screen.query("FooterKey")}
+        assert "d" not in shown  # no room at 80 columns: left out whole, still in the help
+        await pilot.resize_terminal(140, 36)
+        await wait_until(pilot, lambda: "d Delete" in screen_text(app).splitlines()[-1], what="the wider footer")

@@ -11,12 +11,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Header, Static, TabbedContent, TabPane
 
 from tuitune.compare import Comparison, compare_runs
 from tuitune.tui import format as fmt
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.widgets.charts import LineChart, Series
+from tuitune.tui.widgets.footer import FittingFooter
 from tuitune.tui.widgets.task_bar import TaskBar
 
 
@@ -48,7 +49,7 @@ class CompareScreen(ReportsWorkerErrors, Screen[None]):
                 with VerticalScroll():
                     yield Static("", id="diff-table")
         yield TaskBar()
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "compare " + ", ".join(f"#{i}" for i in self.run_ids)

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Log, Static, TabbedContent, TabPane
+from textual.widgets import Header, Log, Static, TabbedContent, TabPane
 
 from tuitune.errors import RunNotFoundError
 from tuitune.store import Artifact, Evaluation, MetricPoint, Run
@@ -21,6 +21,7 @@ from tuitune.tui import format as fmt
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.services import LogFollower
 from tuitune.tui.widgets.charts import LineChart, Series
+from tuitune.tui.widgets.footer import FittingFooter
 from tuitune.tui.widgets.task_bar import TaskBar
 
 REFRESH_SECONDS = 2.0  # while the run is active
@@ -76,7 +77,7 @@ class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
             with TabPane("Log", id="log-pane"):
                 yield Log(max_lines=5000, id="detail-log")
         yield TaskBar()
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"run {self.run_id}"

@@ -9,13 +9,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from tuitune.errors import RunNotFoundError
 from tuitune.store import ALL, Run
 from tuitune.tui import format as fmt
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.widgets.run_table import RunTable, TableColumn, TableRow
+from tuitune.tui.widgets.footer import FittingFooter
 from tuitune.tui.widgets.task_bar import TaskBar
 
 # How often the table looks for new runs and status changes (only active and new rows are read).
@@ -114,7 +115,7 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
         yield RunTable(COLUMNS, id="runs")
         yield Static("", id="selection")
         yield TaskBar()
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "history"

@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Label, Log, ProgressBar, Static
+from textual.widgets import Header, Label, Log, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from tuitune.errors import RunNotFoundError
@@ -28,6 +28,7 @@ from tuitune.tui import format as fmt
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.services import LogFollower, MemoryReading
 from tuitune.tui.widgets.metric_panel import MetricPanel
+from tuitune.tui.widgets.footer import FittingFooter
 from tuitune.tui.widgets.task_bar import TaskBar
 
 POLL_SECONDS = 0.25  # while the screen shows
@@ -97,7 +98,7 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
         yield Static("", id="summary")
         yield Log(max_lines=2000, id="log", auto_scroll=True)
         yield TaskBar()
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "training"

@@ -13,7 +13,7 @@ from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.lazy import Lazy
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, TabbedContent, TabPane
+from textual.widgets import Button, Header, TabbedContent, TabPane
 
 from tuitune.config import RunConfig, parse_config
 from tuitune.errors import TuituneError
@@ -23,6 +23,7 @@ from tuitune.tui.screens.wizard_steps.fields import collect
 from tuitune.tui.screens.wizard_steps.method_step import MethodStep
 from tuitune.tui.screens.wizard_steps.model_step import ModelStep
 from tuitune.tui.screens.wizard_steps.review_step import ReviewStep
+from tuitune.tui.widgets.footer import FittingFooter
 from tuitune.tui.widgets.task_bar import TaskBar
 
 STEPS = ("model", "dataset", "method", "review")
@@ -59,7 +60,7 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
             yield Button("‹ Back", id="back")
             yield Button("Next ›", variant="primary", id="next")
         yield TaskBar()
-        yield Footer(compact=True)
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "new run"

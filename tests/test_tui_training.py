@@ -97,3 +97,17 @@ async def test_without_runs_the_training_screen_says_what_to_do():
         await wait_until(pilot, lambda: "No run to show" in screen_text(app), what="the hint")
         await pilot.press("c")  # nothing to cancel: no modal
         assert isinstance(app.screen, TrainingScreen)
+
+
+async def test_at_80_columns_the_progress_line_is_read_in_full():
+    # Step, epoch, ETA and elapsed: the bar gives way, the figures never do.
+    spec = next(spec for spec in SPECS if spec.status == "running")
+    add_run(open_store(), spec)
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("t")
+        training = app.screen
+        await wait_until(pilot, lambda: training.run is not None and training.query_one("#loss").values, what="the metrics")
+        text = training.query_one("#progress-text").render().plain
+        assert "ETA" in text and "elapsed" in text
+        assert text in screen_text(app)

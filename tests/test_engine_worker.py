@@ -201,3 +201,59 @@ def test_delete_with_files(demo_model_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert not folder.exists()
     assert json.loads(cli("runs", "--json").stdout) == []
+
+
+def test_resuming_a_completed_run_needs_a_bigger_budget_and_is_not_taken_for_a_crash(demo_model_path: Path) -> None:
+    from tuitune.engine import launcher
+
+    done = cli_json("train", *COMMON, "--max-steps", "4", "--name", "short")
+    assert done["status"] == "completed"
+    # A budget the run has already spent would train one stray step and report 5/4.
+    assert_one_line_error(cli("resume", "short", "--max-steps", "4"), "--max-steps above 4")
+    assert_one_line_error(cli("resume", "short", "--epochs", "0.01"), "--epochs above")
+    assert open_store().get_run(done["run_id"]).status == COMPLETED
+
+    store = open_store()
+    queued = launcher.prepare_resume(store.get_run(done["run_id"]), max_steps=6, store=store)
+    # Between queueing and spawning the new worker, the old worker's dead pid is no crash.
+    assert launcher.check_alive(queued, store=store).status == "queued"
+    launcher.start_worker(queued, resume=True, store=store)
+    run = launcher.wait(done["run_id"], timeout=180, store=store)
+    assert run.status == COMPLETED and run.steps_done == 6
+
+
+def test_a_run_cancelled_while_queued_never_trains(demo_model_path: Path) -> None:
+    from tuitune.config import ConfigBuilder
+    from tuitune.engine import launcher
+
+    store = open_store()
+    config = ConfigBuilder().demo().training(max_steps=4).build()
+    run = launcher.create_run(config, store=store)
+    assert launcher.cancel(run, store=store).status == CANCELLED
+    # The worker that was about to start for it arrives late: the cancel must win.
+    launcher.start_worker(store.get_run(run.id), store=store)
+    wait_for(lambda: not launcher.pid_alive(store.get_run(run.id).pid), timeout=120, what="the late worker to exit")
+    run = store.get_run(run.id)
+    assert run.status == CANCELLED and not run.steps_done
+    assert not (Path(run.output_dir) / "checkpoints").exists()
+
+
+def test_cancelling_a_run_trained_in_a_python_program_stops_the_run_not_the_program(tmp_path: Path, demo_model_path: Path) -> None:
+    script = (
+        "from tuitune import train\n"
+        "from tuitune.config import ConfigBuilder\n"
+        "result = train(ConfigBuilder().demo().data(max_length=64).training(max_steps=100000, save_steps=100000).build())\n"
+        "print('program carried on:', result.status)\n"
+    )
+    program = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        store = open_store()
+        wait_for(lambda: store.list_runs() and store.list_runs()[0].steps_done, timeout=180, interval=0.05, what="a step")
+        cancelled = cli("cancel", "last")
+        assert cancelled.returncode == 0, cancelled.stderr
+        output, _ = program.communicate(timeout=120)
+    finally:
+        program.kill()
+    assert program.returncode == 0, output
+    assert "program carried on: cancelled" in output
+    assert open_store().list_runs()[0].status == CANCELLED

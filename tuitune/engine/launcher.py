@@ -92,6 +92,31 @@ def create_run(config: RunConfig, *, store: Store | None = None) -> Run:
     return store.get_run(run.id)
 
 
+def last_checkpoint(output_dir: Path) -> Path | None:
+    """The newest `checkpoint-N` folder that holds a complete trainer state."""
+    folder = output_dir / "checkpoints"
+    if not folder.is_dir():
+        return None
+    candidates = []
+    for child in folder.iterdir():
+        if child.name.startswith("checkpoint-") and (child / "trainer_state.json").exists():
+            try:
+                candidates.append((int(child.name.split("-")[-1]), child))
+            except ValueError:
+                continue
+    return max(candidates)[1] if candidates else None
+
+
+def _checkpoint_epoch(checkpoint: Path) -> float:
+    """How far (in epochs) the Trainer had got when it wrote this checkpoint."""
+    import json
+
+    try:
+        return float(json.loads((checkpoint / "trainer_state.json").read_text()).get("epoch") or 0.0)
+    except (OSError, ValueError, TypeError):
+        return 0.0
+
+
 def run_config(run: Run) -> RunConfig:
     return parse_config(run.config, f"run {run.id}")
 
@@ -153,6 +178,15 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
+def _is_worker(pid: int) -> bool:
+    """Whether `pid` runs our worker module, not `tuitune.train()` in someone's notebook or a reused pid."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return b"tuitune.engine.worker" in handle.read()
+    except OSError:
+        return True  # no /proc (macOS): trust the pid as before
+
+
 def _seconds_since(moment: datetime | None) -> float:
     if moment is None:
         return float("inf")
@@ -204,6 +238,10 @@ def cancel(run: Run, *, store: Store | None = None) -> Run:
         raise RunStateError(f"Run {run.id} ({run.name}) is {run.status}, not running: nothing to cancel.")
     store.request_cancel(run.id)
     if run.pid and run.host in (None, socket.gethostname()) and pid_alive(run.pid):
+        if not _is_worker(run.pid):
+            # Trained in-process (`tuitune.train()`): SIGTERM would kill the user's own program;
+            # its CancelCallback polls the store's flag and stops after the step instead.
+            return store.get_run(run.id)
         try:
             os.kill(run.pid, signal.SIGTERM)
         except ProcessLookupError:
@@ -232,13 +270,30 @@ def prepare_resume(
         )
     if run.status not in RESUMABLE and run.status != COMPLETED:
         raise RunStateError(f"Run {run.id} is {run.status} and cannot be resumed.")
+    checkpoint = last_checkpoint(Path(run.output_dir)) if run.output_dir else None
+    start = int(checkpoint.name.split("-")[-1]) if checkpoint else 0
+    if max_steps is not None and max_steps <= start:
+        # The Trainer would run one stray step past the budget and call it completed.
+        raise RunStateError(
+            f"Run {run.id} ({run.name}) resumes from step {start}: give --max-steps above {start} "
+            "(it is the total number of steps, not extra ones)."
+        )
+    reached = _checkpoint_epoch(checkpoint) if checkpoint else 0.0
+    if epochs is not None and epochs <= reached:
+        raise RunStateError(
+            f"Run {run.id} ({run.name}) resumes from epoch {reached:.2f}: give --epochs above that "
+            "(it is the total number of epochs, not extra ones)."
+        )
     config = run_config(run)
     if epochs is not None:
         config.training.epochs = epochs
         config.training.max_steps = None
     if max_steps is not None:
         config.training.max_steps = max_steps
-    store.update_run(run.id, config=config.to_dict(), cancel_requested=False, error=None)
+    # Forget the old worker's pid and start a fresh heartbeat: until the new worker is spawned,
+    # check_alive (from the TUI, say) must not take the dead old pid for a crash of this run.
+    store.update_run(run.id, config=config.to_dict(), cancel_requested=False, error=None, pid=None)
+    store.heartbeat(run.id)
     config.save(Path(run.output_dir) / "config.yaml")
     store.set_status(run.id, QUEUED)
     return store.get_run(run.id)
@@ -294,6 +349,7 @@ __all__ = [
     "create_run",
     "default_run_name",
     "delete",
+    "last_checkpoint",
     "launch",
     "log_path",
     "prepare_resume",

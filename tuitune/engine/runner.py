@@ -18,7 +18,7 @@ from tuitune.engine.callbacks import (
     StopRequest,
     StoreCallback,
 )
-from tuitune.engine.launcher import run_config
+from tuitune.engine.launcher import last_checkpoint, run_config
 from tuitune.errors import OutOfMemoryError, TrainingError, TuituneError
 from tuitune.store import CANCELLED, COMPLETED, FAILED, RUNNING, Store
 
@@ -48,21 +48,6 @@ class TrainResult:
         return dict(self.__dict__)
 
 
-def last_checkpoint(output_dir: Path) -> Path | None:
-    """The newest `checkpoint-N` folder that holds a complete trainer state."""
-    folder = output_dir / "checkpoints"
-    if not folder.is_dir():
-        return None
-    candidates = []
-    for child in folder.iterdir():
-        if child.name.startswith("checkpoint-") and (child / "trainer_state.json").exists():
-            try:
-                candidates.append((int(child.name.split("-")[-1]), child))
-            except ValueError:
-                continue
-    return max(candidates)[1] if candidates else None
-
-
 def describe_failure(error: BaseException) -> TuituneError:
     """Map any exception from the training stack to a one-line `TuituneError`."""
     if isinstance(error, TuituneError):
@@ -83,7 +68,11 @@ def execute(run_id: int, store: Store, *, resume: bool = False, stop: StopReques
     config = run_config(run)
     output = Path(run.output_dir)
     started = time.monotonic()
-    store.update_run(run_id, pid=os.getpid(), host=socket.gethostname(), cancel_requested=False)
+    if run.status == CANCELLED:
+        # Cancelled while queued, before this worker started: leave it cancelled, train nothing.
+        return TrainResult(run_id, run.name, CANCELLED, str(output), None, None, run.steps_done or 0, 0.0, None)
+    # A cancel requested while the run was queued stays set: the callbacks act on it.
+    store.update_run(run_id, pid=os.getpid(), host=socket.gethostname())
     store.set_status(run_id, RUNNING)
     progress = Progress()
     try:

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from tuitune.engine import launcher
+from tuitune.errors import RunStateError
 from tuitune.store import ACTIVE, Run, Store
 
 POLL_SECONDS = 0.25
@@ -58,7 +59,10 @@ def follow(run: Run, store: Store, console: Console) -> Run:
                     cancelled_once = True
                     console.print("[yellow]Cancelling: finishing the step and saving a checkpoint… "
                                   "(Ctrl+C again to stop waiting; the run keeps stopping on its own)[/]")
-                    launcher.cancel(store.get_run(run.id), store=store)
+                    try:
+                        launcher.cancel(store.get_run(run.id), store=store)
+                    except RunStateError:
+                        pass  # it ended on its own meanwhile: report how, below
                 elif interrupted["count"] > 1:
                     return store.get_run(run.id)
                 points = store.metric_points(run.id, after_id=last_point)

@@ -214,6 +214,8 @@ def test_resuming_a_completed_run_needs_a_bigger_budget_and_is_not_taken_for_a_c
     assert open_store().get_run(done["run_id"]).status == COMPLETED
 
     store = open_store()
+    old_pid = store.get_run(done["run_id"]).pid
+    wait_for(lambda: not launcher.pid_alive(old_pid), timeout=60, what="the old worker to exit")
     queued = launcher.prepare_resume(store.get_run(done["run_id"]), max_steps=6, store=store)
     # Between queueing and spawning the new worker, the old worker's dead pid is no crash.
     assert launcher.check_alive(queued, store=store).status == "queued"

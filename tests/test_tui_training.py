@@ -64,11 +64,13 @@ async def test_a_run_outlives_the_app_is_reattached_cancelled_and_resumed(demo_m
 
         await pilot.press("r")
         assert isinstance(app.screen, ResumeModal)
-        await pilot.press("2", "enter")  # two epochs in total: it finishes soon
+        # A total just above where it stopped (a total at or below it is refused): it finishes soon.
+        target = int(cancelled.epoch or 0) + 2
+        await pilot.press(*str(target), "enter")
         await wait_until(pilot, lambda: training.run.status == "completed", timeout=240, what="the resumed run to complete")
         await wait_until(pilot, lambda: "Completed after" in screen_text(app), timeout=10, what="the summary")
     finished = open_store().get_run(run.id)
-    assert finished.status == "completed" and finished.config["training"]["epochs"] == 2
+    assert finished.status == "completed" and finished.config["training"]["epochs"] == target
 
 
 async def test_escape_leaves_the_training_screen_while_the_run_goes_on(tuitune_home):

@@ -84,6 +84,20 @@ async def test_a_model_that_cannot_be_read_is_explained_and_blocks_the_next_step
         assert notifications(app, "error")[-1].startswith("Cannot go on yet:")
 
 
+async def test_typing_straight_away_goes_into_the_field_not_to_global_keys():
+    app = create_app(mode="new", reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        wizard = app.screen
+        await pilot.pause()
+        assert isinstance(app.focused, type(wizard.query_one("#next")))  # enter, enter, enter still works
+        # "h" (history), "t" (training) and "q" (quit) are global keys; here they are letters.
+        await pilot.press(*"microsoft/phi-tq")
+        await pilot.pause()
+        assert app.screen is wizard and wizard.step == "model"
+        field = wizard.query_one("#model-input")
+        assert field.value == "microsoft/phi-tq" and app.focused is field
+
+
 async def test_a_dataset_that_does_not_exist_is_explained(tmp_path: Path):
     app = create_app(mode="new", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:

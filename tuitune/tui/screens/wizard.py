@@ -6,14 +6,14 @@ a first-time user presses enter four times and watches a live run.
 
 from __future__ import annotations
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.lazy import Lazy
 from textual.screen import Screen
-from textual.widgets import Button, Header, TabbedContent, TabPane
+from textual.widgets import Button, Header, Input, TabbedContent, TabPane
 
 from tuitune.config import RunConfig, parse_config
 from tuitune.errors import TuituneError
@@ -105,6 +105,29 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
             return int(self.query_one("#field-data-max-length").value)  # type: ignore[attr-defined]
         except (ValueError, AttributeError, NoMatches):
             return 512
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing while Next has the focus goes into the step's field, replacing the preselection.
+
+        Next keeps the focus so that enter, enter, enter launches the demo; but a user who starts
+        typing a model id or a path means the field, and once it has the focus the rest of
+        "microsoft/phi" must not fire global keys (`h` history, `t` training). A first key that
+        is itself a binding the footer shows (`h`, `?`, `q`…) keeps its meaning.
+        """
+        field_id = {"model": "#model-input", "dataset": "#data-input"}.get(self.step)
+        if field_id is None or not isinstance(self.focused, Button) or not event.is_printable:
+            return
+        if event.key in self.active_bindings:
+            return
+        if event.character is None or event.character.isspace():
+            return
+        field = self.query_one(field_id, Input)
+        field.select_on_focus = False  # selecting on focus would let the next key replace this one
+        field.value = event.character
+        field.cursor_position = len(field.value)
+        field.focus()
+        event.stop()
+        event.prevent_default()
 
     def action_next_step(self) -> None:
         step = self.step

@@ -92,6 +92,11 @@ def create_run(config: RunConfig, *, store: Store | None = None) -> Run:
     return store.get_run(run.id)
 
 
+def checkpoint_step(checkpoint: Path) -> int:
+    """The global step a Trainer `checkpoint-N` folder was saved at (ValueError if not one)."""
+    return int(checkpoint.name.split("-")[-1])
+
+
 def last_checkpoint(output_dir: Path) -> Path | None:
     """The newest `checkpoint-N` folder that holds a complete trainer state."""
     folder = output_dir / "checkpoints"
@@ -101,7 +106,7 @@ def last_checkpoint(output_dir: Path) -> Path | None:
     for child in folder.iterdir():
         if child.name.startswith("checkpoint-") and (child / "trainer_state.json").exists():
             try:
-                candidates.append((int(child.name.split("-")[-1]), child))
+                candidates.append((checkpoint_step(child), child))
             except ValueError:
                 continue
     return max(candidates)[1] if candidates else None
@@ -271,7 +276,7 @@ def prepare_resume(
     if run.status not in RESUMABLE and run.status != COMPLETED:
         raise RunStateError(f"Run {run.id} is {run.status} and cannot be resumed.")
     checkpoint = last_checkpoint(Path(run.output_dir)) if run.output_dir else None
-    start = int(checkpoint.name.split("-")[-1]) if checkpoint else 0
+    start = checkpoint_step(checkpoint) if checkpoint else 0
     if max_steps is not None and max_steps <= start:
         # The Trainer would run one stray step past the budget and call it completed.
         raise RunStateError(

@@ -18,7 +18,7 @@ from tuitune.engine.callbacks import (
     StopRequest,
     StoreCallback,
 )
-from tuitune.engine.launcher import last_checkpoint, run_config
+from tuitune.engine.launcher import checkpoint_step, last_checkpoint, run_config
 from tuitune.errors import OutOfMemoryError, TrainingError, TuituneError
 from tuitune.store import CANCELLED, COMPLETED, FAILED, RUNNING, Store
 
@@ -164,7 +164,7 @@ def _train(
         note("no checkpoint to resume from: training starts over", "warning")
         store.delete_metric_points_after(run_id, -1)
     elif checkpoint is not None:
-        step = int(checkpoint.name.split("-")[-1])
+        step = checkpoint_step(checkpoint)
         store.delete_metric_points_after(run_id, step)
         note(f"resuming from {checkpoint.name}")
 

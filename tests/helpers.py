@@ -7,7 +7,9 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 from tuitune.store import Run, open_store
 
@@ -63,3 +65,35 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: 
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment.lower() in lines[0].lower(), lines[0]
+
+
+@contextmanager
+def small_disk(path: Path, megabytes: int) -> Iterator[Path]:
+    """A real, small filesystem (tmpfs) mounted at `path`, to fill up or make read-only.
+
+    Needs the right to mount (root, as on CI): the test is skipped, saying so, where it is missing.
+    """
+    import pytest
+
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={megabytes}m,mode=0700", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small disk here ({mounted.stderr.strip()}); CI runs this as root")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def make_read_only(path: Path) -> None:
+    """Remount a `small_disk` read-only (what a full quota or a read-only share looks like)."""
+    subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True, capture_output=True)
+
+
+def tuitune_script() -> str:
+    """The `tuitune` console script next to this interpreter: what a user runs."""
+    return str(Path(sys.executable).parent / "tuitune")

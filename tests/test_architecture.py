@@ -36,6 +36,8 @@ print(",".join(heavy))
         ["compare", "1", "2"],
         ["train", "--help"],
         ["logs", "last"],
+        ["store", "check"],
+        ["delete", "last", "--yes"],
     ],
 )
 def test_light_commands_never_import_the_training_stack(argv: list[str]) -> None:

@@ -101,7 +101,7 @@ def test_missing_dataset_fails_with_one_line_recorded_on_the_run(tmp_path: Path)
     assert "nope.jsonl" in run.error and "\n" not in run.error
 
 
-def test_unwritable_output_is_refused_before_the_model_loads(tmp_path: Path) -> None:
+def test_unwritable_output_is_refused_before_the_model_loads_and_leaves_nothing(tmp_path: Path) -> None:
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
@@ -113,7 +113,9 @@ def test_unwritable_output_is_refused_before_the_model_loads(tmp_path: Path) -> 
             config = ConfigBuilder().demo().training(max_steps=2, output_dir="/proc/tuitune-out").build()
         with pytest.raises(OutputNotWritableError, match="output folder"):
             tuitune.train(config)
-        assert open_store().find_run("last").status == FAILED
+        # Nothing half-made is left: no run in the history, no folder on disk.
+        assert open_store().count_runs() == 0
+        assert not (locked / "out").exists()
     finally:
         locked.chmod(0o700)
 

@@ -1,4 +1,8 @@
-"""Where tuitune keeps its things: `TUITUNE_HOME`, else the platform's user data folder."""
+"""Where tuitune keeps its things: `TUITUNE_HOME`, else the platform's user data folder.
+
+The store holds prompts and model outputs, so what tuitune creates is private to its user:
+folders 0700 and files 0600, whatever the umask. A folder the user made keeps the mode they gave it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import re
 from pathlib import Path
 
 HOME_ENV = "TUITUNE_HOME"
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
 
 
 def home() -> Path:
@@ -18,8 +24,37 @@ def home() -> Path:
         from platformdirs import user_data_dir
 
         root = Path(user_data_dir("tuitune", appauthor=False))
-    root.mkdir(parents=True, exist_ok=True)
+    make_private_dir(root)
     return root
+
+
+def make_private_dir(folder: Path) -> None:
+    """Create `folder` (and missing parents) readable by its owner only; existing ones are left as they are."""
+    if folder.is_dir():
+        return
+    missing = []
+    current = folder
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=PRIVATE_DIR_MODE)
+        except FileExistsError:
+            continue
+        # mkdir's mode is filtered by the umask: a umask of 077 is fine, 022 too; set it exactly.
+        os.chmod(path, PRIVATE_DIR_MODE)
+
+
+def open_private(path: Path, flags: int = os.O_WRONLY | os.O_CREAT | os.O_TRUNC) -> int:
+    """`os.open` that creates the file 0600 (an existing file keeps its mode)."""
+    return os.open(path, flags, PRIVATE_FILE_MODE)
+
+
+def write_private_text(path: Path, text: str) -> None:
+    """Write a text file that only its owner can read."""
+    with os.fdopen(open_private(path), "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def database_path() -> Path:

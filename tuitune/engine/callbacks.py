@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from tuitune.engine.stop import StopRequest
 from tuitune.store import Store
 from tuitune.system.memory import process_memory_gb
 
@@ -46,19 +47,6 @@ class Progress:
     epoch: float | None = None
     tokens_per_second: float | None = None
     changed: bool = True
-
-
-class StopRequest:
-    """Set by SIGTERM (worker) or by the store's cancel flag; the Trainer stops after the step."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def set(self) -> None:
-        self._event.set()
-
-    def is_set(self) -> bool:
-        return self._event.is_set()
 
 
 class Heartbeat:

@@ -7,8 +7,8 @@ writes the store and spawns processes.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -17,9 +17,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tuitune import paths
+from tuitune import child, paths
+from tuitune.engine import run_folder
 from tuitune.config import RunConfig, parse_config
-from tuitune.errors import OutputNotWritableError, RunStateError
+from tuitune.errors import RunStateError, StoreFullError, StoreReadOnlyError
 from tuitune.store import (
     ACTIVE,
     CANCELLED,
@@ -38,6 +39,7 @@ from tuitune.store import (
 HEARTBEAT_SECONDS = 5.0
 STALE_AFTER_SECONDS = 120.0
 LOG_NAME = "worker.log"
+CONFIG_NAME = "config.yaml"
 
 
 # Short words for names people type (`tuitune logs demo-full`) and for narrow tables.
@@ -50,24 +52,37 @@ def default_run_name(config: RunConfig) -> str:
     return paths.slug(f"{model}-{METHOD_WORDS.get(config.method, config.method)}")
 
 
-def _check_writable(folder: Path) -> None:
-    """Fail before the model loads, not after an hour of training."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".tuitune-write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as exc:
-        raise OutputNotWritableError(
-            f"Cannot write to the output folder {folder} ({exc.strerror or exc}): "
-            "choose another with --output or fix its permissions."
-        ) from None
+def with_local_paths(config: RunConfig) -> RunConfig:
+    """The config with a local model folder or data file made absolute.
+
+    Children run in the run's folder, not where the user typed the command, so `-d data.jsonl`
+    must name the file the user meant. A name that is not a local path (a Hub id) is left as is.
+    """
+    final = config.model_copy(deep=True)
+    for section, key in (("model", "name_or_path"), ("data", "source")):
+        value = getattr(getattr(final, section), key)
+        try:
+            local = Path(value).expanduser()
+            if not local.is_absolute() and local.exists():
+                setattr(getattr(final, section), key, str(local.resolve()))
+        except (OSError, ValueError):
+            continue  # not a path this system can even look at: the data layer explains it
+    return final
 
 
 def create_run(config: RunConfig, *, store: Store | None = None) -> Run:
-    """Record a queued run, give it its folder, and write the `config.yaml` that will run."""
+    """Record a queued run, make its own folder, and write the `config.yaml` that will run.
+
+    The folder is new (`<output>/<id>-<name>/`, `$TUITUNE_HOME/runs` by default): a run never
+    shares a folder nor writes into one it did not make. If anything fails here, neither the run
+    nor its folder is left behind.
+    """
     store = store or open_store()
+    config = with_local_paths(config)
     name = config.name or default_run_name(config)
+    parent = Path(config.training.output_dir).expanduser().absolute() if config.training.output_dir else paths.runs_dir()
+    if run_folder.is_run_folder(parent):
+        parent = parent.parent  # a config.yaml saved by an older version names the run's own folder
     run = store.create_run(
         name=name,
         config=config.to_dict(),
@@ -76,20 +91,26 @@ def create_run(config: RunConfig, *, store: Store | None = None) -> Run:
         dataset=config.data.source,
         status=QUEUED,
     )
-    output = Path(config.training.output_dir).expanduser() if config.training.output_dir else paths.run_dir(run.id, run.name)
+    folder: Path | None = None
     try:
-        _check_writable(output)
-    except OutputNotWritableError as error:
-        store.set_status(run.id, "failed", error=str(error))
+        folder = run_folder.make_run_folder(parent, run.id, run.name)
+        final = config.model_copy(deep=True)
+        final.name = run.name
+        if config.training.output_dir:
+            final.training.output_dir = str(parent)
+        paths.write_private_text(folder / CONFIG_NAME, final.to_yaml())
+        run_folder.record(folder, CONFIG_NAME)
+        store.update_run(run.id, config=final.to_dict(), output_dir=str(folder))
+        for note in config.notes:
+            store.add_event(run.id, note, level="warning")
+        return store.get_run(run.id)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            store.delete_run(run.id)
+        if folder is not None:
+            with contextlib.suppress(Exception):
+                run_folder.remove_run_files(folder, run.id)
         raise
-    final = config.model_copy(deep=True)
-    final.name = run.name
-    final.training.output_dir = str(output.resolve())
-    final.save(output / "config.yaml")
-    store.update_run(run.id, config=final.to_dict(), output_dir=str(output.resolve()))
-    for note in config.notes:
-        store.add_event(run.id, note, level="warning")
-    return store.get_run(run.id)
 
 
 def checkpoint_step(checkpoint: Path) -> int:
@@ -131,18 +152,17 @@ def log_path(run: Run) -> Path:
 
 
 def start_worker(run: Run, *, resume: bool = False, store: Store | None = None) -> int:
-    """Spawn the detached worker for a run and return its pid."""
+    """Spawn the detached worker for a run, in the run's folder, and return its pid."""
     store = store or open_store()
     log = log_path(run)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    env[paths.HOME_ENV] = str(paths.home())  # the worker must find the same store
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    command = [sys.executable, "-m", "tuitune.engine.worker", str(run.id)]
+    folder = log.parent
+    paths.make_private_dir(folder)
+    command = child.python_command("tuitune.engine.worker", str(run.id))
     if resume:
         command.append("--resume")
-    with open(log, "ab") as out:
+    descriptor = paths.open_private(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    run_folder.record(folder, LOG_NAME)
+    with os.fdopen(descriptor, "ab") as out:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             command,
             stdin=subprocess.DEVNULL,
@@ -150,7 +170,8 @@ def start_worker(run: Run, *, resume: bool = False, store: Store | None = None) 
             stderr=subprocess.STDOUT,
             start_new_session=True,  # survives the terminal, SSH and the TUI
             close_fds=True,
-            env=env,
+            cwd=folder,  # never the user's current folder (see tuitune.child)
+            env=child.child_environment(),
         )
     store.update_run(run.id, pid=process.pid, host=socket.gethostname())
     store.heartbeat(run.id)
@@ -215,12 +236,17 @@ def check_alive(run: Run, *, store: Store | None = None) -> Run:
     fresh = store.get_run(run.id)
     if fresh.status not in ACTIVE:
         return fresh
-    if fresh.cancel_requested:
-        # Killed before it could install its SIGTERM handler: the user asked for this.
-        store.set_status(run.id, CANCELLED)
-        return store.get_run(run.id)
-    reason = "the worker process exited without reporting" if local and run.pid else "no heartbeat for over two minutes"
-    store.set_status(run.id, CRASHED, error=f"Worker crashed ({reason}); see its log, then `tuitune resume {run.id}`.")
+    try:
+        if fresh.cancel_requested:
+            # Killed before it could install its SIGTERM handler: the user asked for this.
+            store.set_status(run.id, CANCELLED)
+        else:
+            reason = "the worker process exited without reporting" if local and run.pid else "no heartbeat for over two minutes"
+            store.set_status(run.id, CRASHED, error=f"Worker crashed ({reason}); see its log, then `tuitune resume {run.id}`.")
+    except (StoreReadOnlyError, StoreFullError):
+        # Reading commands keep working on a read-only or full store; the crash is recorded by
+        # the next command that can write.
+        return fresh
     return store.get_run(run.id)
 
 
@@ -275,6 +301,14 @@ def prepare_resume(
         )
     if run.status not in RESUMABLE and run.status != COMPLETED:
         raise RunStateError(f"Run {run.id} is {run.status} and cannot be resumed.")
+    # The new totals pass the config's own rules before anything about the run changes: a
+    # refused resume (`--epochs inf`, `--max-steps 2**63`) leaves the run exactly as it was.
+    values = run_config(run).to_dict()
+    if epochs is not None:
+        values["training"].update(epochs=epochs, max_steps=None)
+    if max_steps is not None:
+        values["training"]["max_steps"] = max_steps
+    config = parse_config(values, f"the resume of run {run.id}")
     checkpoint = last_checkpoint(Path(run.output_dir)) if run.output_dir else None
     start = checkpoint_step(checkpoint) if checkpoint else 0
     if max_steps is not None and max_steps <= start:
@@ -289,17 +323,13 @@ def prepare_resume(
             f"Run {run.id} ({run.name}) resumes from epoch {reached:.2f}: give --epochs above that "
             "(it is the total number of epochs, not extra ones)."
         )
-    config = run_config(run)
-    if epochs is not None:
-        config.training.epochs = epochs
-        config.training.max_steps = None
-    if max_steps is not None:
-        config.training.max_steps = max_steps
     # Forget the old worker's pid and start a fresh heartbeat: until the new worker is spawned,
     # check_alive (from the TUI, say) must not take the dead old pid for a crash of this run.
     store.update_run(run.id, config=config.to_dict(), cancel_requested=False, error=None, pid=None)
     store.heartbeat(run.id)
-    config.save(Path(run.output_dir) / "config.yaml")
+    folder = Path(run.output_dir)
+    paths.make_private_dir(folder)
+    paths.write_private_text(folder / CONFIG_NAME, config.to_yaml())
     store.set_status(run.id, QUEUED)
     return store.get_run(run.id)
 
@@ -331,20 +361,29 @@ def wait(run_id: int, *, timeout: float | None = None, poll: float = 0.5, store:
         time.sleep(poll)
 
 
-def delete(run: Run, *, files: bool = False, store: Store | None = None) -> None:
-    """Remove a run from the store (and its folder with `files`); an active run is refused."""
+def delete(run: Run, *, files: bool = False, store: Store | None = None) -> run_folder.Removal | None:
+    """Remove a run from the store; with `files`, also what tuitune wrote in its folder.
+
+    An active run is refused. Only entries recorded in the folder's manifest are deleted, and the
+    folder itself only when nothing else is left in it: never a folder tuitune did not make.
+    """
     import shutil
 
     store = store or open_store()
     run = check_alive(run, store=store)
     if run.status in ACTIVE:
         raise RunStateError(f"Run {run.id} ({run.name}) is {run.status}: cancel it before deleting it.")
+    removal = None
     if files and run.output_dir:
         folder = Path(run.output_dir)
-        # Only delete folders that look like ours: never a user's home or a repo by mistake.
-        if folder.is_dir() and ((folder / "config.yaml").exists() or re.match(r"^\d+-", folder.name)):
-            shutil.rmtree(folder, ignore_errors=True)
+        if folder.is_dir() and not run_folder.is_run_folder(folder) and run_folder.legacy_default_folder(folder, run.id):
+            # Made by a version without manifests, in tuitune's own runs folder: all of it is ours.
+            shutil.rmtree(folder)
+            removal = run_folder.Removal(removed=["(whole folder)"], folder_removed=True)
+        else:
+            removal = run_folder.remove_run_files(folder, run.id)
     store.delete_run(run.id)
+    return removal
 
 
 __all__ = [

@@ -1,28 +1,24 @@
 """The detached training process: `python -m tuitune.engine.worker RUN_ID [--resume]`.
 
-Started by the launcher in its own session with stdout/stderr going to the run's worker.log.
-SIGTERM asks for a graceful stop: finish the step, save a checkpoint, end `cancelled`.
+Started by the launcher in its own session, in the run's folder, with stdout/stderr going to the
+run's worker.log. SIGTERM asks for a graceful stop: finish the step, save a checkpoint, end
+`cancelled`. The signal handlers go in before anything heavy is imported, so a SIGTERM in the
+first seconds is a cancel too, not a crash.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import traceback
 
-from tuitune.engine.callbacks import StopRequest
-from tuitune.errors import TuituneError
+from tuitune.engine.stop import StopRequest
+from tuitune.errors import TuituneError, UnexpectedTrainingError
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tuitune.engine.worker")
-    parser.add_argument("run_id", type=int)
-    parser.add_argument("--resume", action="store_true")
-    args = parser.parse_args(argv)
-
-    stop = StopRequest()
-
+def _listen_for_stop(stop: StopRequest) -> None:
     def request_stop(signum: int, frame: object) -> None:
         print(f"[info] signal {signal.Signals(signum).name}: stopping after this step", flush=True)
         stop.set()
@@ -31,6 +27,28 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, request_stop)
     # No terminal to lose: the worker outlives the session that started it.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+def report_failure(error: TuituneError) -> None:
+    """One `[error]` line for a failure the user can fix; the traceback only for a real bug."""
+    cause = error.__cause__
+    try:
+        if isinstance(error, UnexpectedTrainingError) and cause is not None:
+            traceback.print_exception(type(cause), cause, cause.__traceback__)
+        print(f"[error] {error}", flush=True)
+    except OSError:
+        pass  # the log's disk is full: the run's row already says why
+
+
+def main(argv: list[str] | None = None) -> int:
+    stop = StopRequest()
+    _listen_for_stop(stop)
+    # Checkpoints, adapters and logs hold the user's data: private to them, whatever the umask.
+    os.umask(0o077)
+    parser = argparse.ArgumentParser(prog="python -m tuitune.engine.worker")
+    parser.add_argument("run_id", type=int)
+    parser.add_argument("--resume", action="store_true")
+    args = parser.parse_args(argv)
 
     import warnings
 
@@ -45,10 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = execute(args.run_id, store, resume=args.resume, stop=stop)
     except TuituneError as error:
-        traceback.print_exc()
-        print(f"[error] {error}", flush=True)
+        report_failure(error)
         return 1
-    print(f"[info] run {result.run_id} {result.status}: {result.steps_completed} steps, train loss {result.train_loss}", flush=True)
+    finally:
+        store.release()
+    print(
+        f"[info] run {result.run_id} {result.status}: {result.steps_completed} steps, "
+        f"train loss {result.train_loss}",
+        flush=True,
+    )
     return 0
 
 

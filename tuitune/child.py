@@ -1,0 +1,41 @@
+"""How tuitune starts its own Python child processes (workers, probes, eval/merge/upload, servers).
+
+`python -m module` puts the current folder first on `sys.path`, so training from a folder that
+holds a `secrets.py`, `datasets.py` or `logging.py` would run that file inside the child. Every
+child is started through `python_command`, which keeps the current folder off the import path
+(`-P`, and `PYTHONSAFEPATH` so grandchildren such as dataloader workers do the same), and with
+`child_environment`, which tells it where the store is. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+
+from tuitune import paths
+
+# Python 3.10 has no -P: run the module through runpy after dropping the path entry that
+# `-c` puts first (the current folder).
+_SAFE_RUNNER = (
+    "import runpy, sys; del sys.path[0]; "
+    "runpy.run_module(sys.argv[1], run_name='__main__', alter_sys=True)"
+)
+
+
+def python_command(module: str, *args: str) -> list[str]:
+    """`python -m module args…` with the current folder kept off the child's import path."""
+    if sys.version_info >= (3, 11):
+        return [sys.executable, "-P", "-m", module, *args]
+    return [sys.executable, "-c", _SAFE_RUNNER, module, *args]
+
+
+def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment, plus what every tuitune child needs."""
+    env = dict(os.environ)
+    env[paths.HOME_ENV] = str(paths.home())  # the child must find the same store
+    env["PYTHONSAFEPATH"] = "1"
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env.update(extra or {})
+    return env

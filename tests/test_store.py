@@ -353,7 +353,7 @@ def test_open_store_follows_tuitune_home(tuitune_home: Path, tmp_path: Path, mon
 
 def test_a_damaged_store_file_gives_one_line_that_says_what_to_do(tuitune_home: Path) -> None:
     (tuitune_home / "tuitune.db").write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StoreError, match="damaged.*Move it away"):
+    with pytest.raises(StoreError, match="damaged.*move the file away"):
         open_store()
 
 

@@ -78,6 +78,11 @@ class TrainingError(TuituneError):
     """Training failed."""
 
 
+class UnexpectedTrainingError(TrainingError):
+    """Something tuitune did not foresee went wrong (a bug, or a library's own error); the run's
+    log keeps the traceback."""
+
+
 class OutOfMemoryError(TrainingError):
     """The device ran out of memory."""
 
@@ -97,6 +102,22 @@ class ExportError(TuituneError):
 # --- runs and the store --------------------------------------------------------------------
 class StoreError(TuituneError):
     """The run store cannot be read or written."""
+
+
+class StoreDamagedError(StoreError):
+    """The store file is corrupt (`tuitune store check` says what is wrong)."""
+
+
+class StoreReadOnlyError(StoreError):
+    """The store can be read but not written (a read-only file, folder or disk)."""
+
+
+class DiskFullError(TuituneError):
+    """No space left on a device tuitune writes to (the store's, or a run's folder)."""
+
+
+class StoreFullError(StoreError, DiskFullError):
+    """No space left on the device holding the store."""
 
 
 class RunNotFoundError(StoreError):

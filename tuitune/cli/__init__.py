@@ -39,13 +39,31 @@ def _root(
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
     try:
-        app(args=argv, prog_name="tuitune", standalone_mode=True)
+        app(args=argv, prog_name="tuitune", standalone_mode=False)
     except TuituneError as error:
-        from rich.text import Text
-
-        # The message is plain text: brackets in paths must not be read as rich markup.
-        err_console.print(Text.assemble(("error: ", "bold red"), str(error)), soft_wrap=True)
-        sys.exit(error.exit_code)
+        _fail(str(error), error.exit_code)
+    except typer.Exit as done:  # --help, --version, typer.Exit
+        sys.exit(done.exit_code)
+    except typer.Abort:  # Ctrl+C or "no" at a confirmation prompt
+        err_console.print("aborted")
+        sys.exit(1)
+    except typer.TyperException as error:
+        context = getattr(error, "ctx", None)
+        if type(error).__name__ == "NoArgsIsHelpError" and context is not None:
+            typer.echo(context.get_help())  # `tuitune store` alone: what it can do
+            sys.exit(0)
+        # Usage errors in one line, like every other error, with where to find the right usage.
+        where = f" (see `{context.command_path} -h`)" if context is not None else ""
+        message = error.format_message() if hasattr(error, "format_message") else str(error)
+        _fail(message + where, getattr(error, "exit_code", 2))
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
+
+
+def _fail(message: str, code: int) -> None:
+    from rich.text import Text
+
+    # The message is plain text: brackets in paths or names must not be read as rich markup.
+    err_console.print(Text.assemble(("error: ", "bold red"), " ".join(message.split())), soft_wrap=True)
+    sys.exit(code)

@@ -8,4 +8,5 @@ from tuitune.cli import (  # noqa: F401
     evaluate_cmd,
     export_cmd,
     recommend_cmd,
+    store_cmd,
 )

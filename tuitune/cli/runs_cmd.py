@@ -9,13 +9,17 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from rich.text import Text
+
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.cli.outcome import finish_run
 from tuitune.engine.launcher import METHOD_WORDS
 from tuitune.errors import UsageError
+from tuitune.present import literal
 from tuitune.store import ALL, Run, open_store
 
 RUN_HELP = "A run id, a run name, or `last`."
+_MOST_RUNS = 2**62  # past SQLite's integer range a limit means "all of them" anyway
 STATUS_STYLE = {
     "queued": "cyan",
     "running": "bold blue",
@@ -56,11 +60,13 @@ def runs_command(
     """List runs, newest first."""
     from tuitune.engine import launcher
 
-    if status and status not in ALL:
-        raise UsageError(f"Unknown status {status!r}: use one of {', '.join(ALL)}.")
+    if status is not None and status not in ALL:
+        raise UsageError(f"Unknown status {literal(status)[:40]!r}: use one of {', '.join(ALL)}.")
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be at least 1 (got {limit}).")
     store = open_store()
     launcher.reconcile(store)
-    runs = store.list_runs(status=status, limit=limit)
+    runs = store.list_runs(status=status, limit=min(limit, _MOST_RUNS) if limit is not None else None)
     if json_output:
         print_json([run.to_dict() for run in runs])
         return
@@ -99,8 +105,9 @@ def runs_command(
             justify = "right" if header in ("id", "steps", "loss", "eval") else "left"
             table.add_column(header, justify=justify, no_wrap=True, min_width=widths[index])
     for row in rows:
-        styled = list(row[:shown])
-        styled[2] = f"[{STATUS_STYLE.get(row[2], '')}]{row[2]}[/]"
+        # Text, not str: a name like `exp[/]1` is shown as it is, never read as markup.
+        styled = [Text(literal(cell)) for cell in row[:shown]]
+        styled[2].stylize(STATUS_STYLE.get(row[2], ""))
         table.add_row(*styled)
     console.print(table)
 
@@ -131,7 +138,7 @@ def show_command(
         print_json({**run.to_dict(), "metrics": metrics, "artifacts": artifacts, "evaluations": evaluations})
         return
     style = STATUS_STYLE.get(run.status, "")
-    console.print(f"[bold]Run {run.id}[/] {run.name}  [{style}]{run.status}[/]")
+    console.print(Text.assemble((f"Run {run.id}", "bold"), " ", literal(run.name), "  ", (run.status, style)))
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="dim")
     grid.add_column()
@@ -149,21 +156,21 @@ def show_command(
         ("tokens/s", f"{run.tokens_per_second:,.0f}" if run.tokens_per_second else "–"),
         ("pid", f"{run.pid} on {run.host}" if run.pid else "–"),
     ):
-        grid.add_row(label, str(value))
+        grid.add_row(label, Text(literal(value)))
     if run.error:
-        grid.add_row("error", f"[red]{run.error}[/]")
+        grid.add_row("error", Text(literal(run.error), style="red"))
     console.print(grid)
     if artifacts:
         console.print("\n[bold]Artifacts[/]")
         for artifact in artifacts:
-            console.print(f"  {artifact['kind']:<11} {artifact['path']}")
+            console.print(Text(f"  {artifact['kind']:<11} {literal(artifact['path'])}"))
     for evaluation in evaluations[:2]:
         scores = ", ".join(f"{k} {v:.4g}" for k, v in evaluation["metrics"].items() if isinstance(v, (int, float)))
-        console.print(f"\n[bold]Evaluation ({evaluation['label']})[/] {scores}")
+        console.print(Text.assemble("\n", (f"Evaluation ({literal(evaluation['label'])})", "bold"), " ", scores))
     console.print("\n[bold]Configuration[/]")
     import yaml
 
-    console.print(yaml.safe_dump(run.config, sort_keys=False).rstrip(), markup=False, highlight=False)
+    console.print(Text(literal(yaml.safe_dump(run.config, sort_keys=False, allow_unicode=True).rstrip())), highlight=False)
 
 
 def _loss_line(metrics: dict[str, object]) -> str:
@@ -182,17 +189,19 @@ def logs_command(
     """Print a run's worker log."""
     from tuitune.engine import launcher
 
+    if lines is not None and lines < 0:
+        raise UsageError(f"--lines must be 0 or more (got {lines}).")
     run = _lookup(run_ref)
     path = launcher.log_path(run)
     if not path.exists():
         if not follow:
-            err_console.print(f"Run {run.id} has no log yet ({path}).")
+            err_console.print(Text(f"Run {run.id} has no log yet ({literal(path)})."))
             return
     store = open_store()
     position = 0
     if lines is not None and path.exists():
         content = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        for line in content[-lines:]:
+        for line in content[len(content) - min(lines, len(content)):]:
             typer.echo(line)
         position = path.stat().st_size
     while True:
@@ -229,7 +238,7 @@ def cancel_command(
     if json_output:
         print_json({"run_id": run.id, "status": run.status, "cancel_requested": True})
     else:
-        console.print(f"Cancellation requested for run {run.id} ({run.name}); status: {run.status}.")
+        console.print(Text(f"Cancellation requested for run {run.id} ({literal(run.name)}); status: {run.status}."))
 
 
 @app.command("resume")
@@ -251,7 +260,7 @@ def resume_command(
         if json_output:
             print_json({"run_id": run.id, "name": run.name, "status": run.status, "pid": run.pid})
         else:
-            console.print(f"Resumed run {run.id} ({run.name}) in the background, pid {run.pid}.")
+            console.print(Text(f"Resumed run {run.id} ({literal(run.name)}) in the background, pid {run.pid}."))
         return
     finish_run(run, store, json_output=json_output)
 
@@ -267,9 +276,14 @@ def delete_command(
 
     run = _lookup(run_ref)
     if not yes:
-        what = f"run {run.id} ({run.name})" + (f" and its folder {run.output_dir}" if files else "")
+        what = f"run {run.id} ({literal(run.name)})" + (f" and the files tuitune wrote in {literal(run.output_dir)}" if files else "")
         if not typer.confirm(f"Delete {what}?", default=False, err=True):
             raise typer.Exit(1)
-    launcher.delete(run, files=files)
-    kept = "" if files or not run.output_dir or not Path(run.output_dir).exists() else f" (files kept in {run.output_dir})"
-    console.print(f"Deleted run {run.id} ({run.name}){kept}.")
+    removal = launcher.delete(run, files=files)
+    message = f"Deleted run {run.id} ({literal(run.name)})"
+    if removal is not None and removal.kept:
+        shown = ", ".join(literal(name) for name in removal.kept[:5]) + (" …" if len(removal.kept) > 5 else "")
+        message += f" and its files; kept {run.output_dir} for what tuitune did not write there: {shown}"
+    elif not files and run.output_dir and Path(run.output_dir).exists():
+        message += f" (files kept in {literal(run.output_dir)})"
+    console.print(Text(message + "."))

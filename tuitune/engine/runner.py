@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -15,11 +16,21 @@ from tuitune.engine.callbacks import (
     CountingCollator,
     Heartbeat,
     Progress,
-    StopRequest,
     StoreCallback,
 )
+from tuitune.engine.stop import StopRequest
 from tuitune.engine.launcher import checkpoint_step, last_checkpoint, run_config
-from tuitune.errors import OutOfMemoryError, TrainingError, TuituneError
+from tuitune.engine import run_folder
+from tuitune.engine.space import free_reserve, keep_reserve
+from tuitune.errors import (
+    DiskFullError,
+    OutOfMemoryError,
+    StoreError,
+    StoreFullError,
+    TuituneError,
+    UnexpectedTrainingError,
+)
+from tuitune.system.disk import describe_disk, is_disk_full
 from tuitune.store import CANCELLED, COMPLETED, FAILED, RUNNING, Store
 
 OOM_HINT = (
@@ -50,14 +61,36 @@ class TrainResult:
 
 def describe_failure(error: BaseException) -> TuituneError:
     """Map any exception from the training stack to a one-line `TuituneError`."""
-    if isinstance(error, TuituneError):
+    if isinstance(error, TuituneError) and not isinstance(error, DiskFullError):
         return error
     text = str(error)
     name = type(error).__name__
+    if is_disk_full(error):
+        return DiskFullError("No space left on a disk tuitune writes to.")
     if name == "OutOfMemoryError" or "out of memory" in text.lower():
         return OutOfMemoryError(OOM_HINT)
     first = text.strip().splitlines()[0] if text.strip() else ""
-    return TrainingError(f"Training failed: {name}: {first[:400]} (full traceback in the run's worker.log).")
+    return UnexpectedTrainingError(f"Training failed: {name}: {first[:400]} (full traceback in the run's worker.log).")
+
+
+def _disk_full(run_id: int, error: BaseException, output: Path, store: Store) -> DiskFullError:
+    """Which disk filled up, and what to do, for a run stopped by it."""
+    where = store.path if isinstance(error, StoreFullError) else output
+    return DiskFullError(
+        f"No space left on {describe_disk(where)} (writing {where}): free some space, then "
+        f"`tuitune resume {run_id}` continues from the last checkpoint."
+    )
+
+
+def _record_failure(store: Store, run_id: int, failure: TuituneError) -> None:
+    if isinstance(failure, DiskFullError):
+        free_reserve(store.path)  # room for the lines that say what happened
+    try:
+        store.set_status(run_id, FAILED, error=str(failure))
+    except StoreError:
+        # Nothing more can be written: the run's log says why, and the run is marked crashed
+        # (resumable) once its worker is gone.
+        pass
 
 
 def execute(run_id: int, store: Store, *, resume: bool = False, stop: StopRequest | None = None) -> TrainResult:
@@ -75,18 +108,26 @@ def execute(run_id: int, store: Store, *, resume: bool = False, stop: StopReques
     store.update_run(run_id, pid=os.getpid(), host=socket.gethostname())
     store.set_status(run_id, RUNNING)
     progress = Progress()
+    keep_reserve(store.path)
     try:
-        with Heartbeat(store, run_id, progress):
+        # Everything written in the run's folder while it trains is recorded as tuitune's.
+        with run_folder.recording(output), Heartbeat(store, run_id, progress):
             result = _train(run_id, config, output, store, progress, stop, resume=resume)
     except BaseException as error:  # noqa: BLE001 - every failure is recorded, then re-raised
-        failure = describe_failure(error) if not isinstance(error, KeyboardInterrupt) else None
-        if failure is None:
+        if isinstance(error, KeyboardInterrupt):
             store.set_status(run_id, CANCELLED, error="Interrupted before a checkpoint was saved.")
             raise
-        store.set_status(run_id, FAILED, error=str(failure))
+        failure = describe_failure(error)
+        if isinstance(failure, DiskFullError):
+            failure = _disk_full(run_id, error, output, store)
+        _record_failure(store, run_id, failure)
         if failure is error:
             raise
         raise failure from error
+    finally:
+        # When a run ends its lines leave the write-ahead log for the store file itself.
+        with contextlib.suppress(StoreError):
+            store.checkpoint()
     result.elapsed_seconds = time.monotonic() - started
     return result
 

@@ -15,14 +15,15 @@ import difflib
 import functools
 import math
 import socket
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from peewee import DatabaseError, IntegrityError, OperationalError, fn
+from peewee import DatabaseError, OperationalError, fn
 
-from tuitune.errors import RunNotFoundError
+from tuitune.errors import RunNotFoundError, StoreError
 from tuitune.store import clock
 from tuitune.store.convert import (
     ARTIFACT_COLUMNS,
@@ -38,7 +39,7 @@ from tuitune.store.convert import (
     run_record,
     to_json,
 )
-from tuitune.store.db import activate, database, store_error
+from tuitune.store.db import activate, database, is_read_only, store_error
 from tuitune.store.records import (
     ARTIFACT_KINDS,
     EVALUATION_LABELS,
@@ -56,6 +57,7 @@ from tuitune.store.tables import ArtifactRow, EvaluationRow, EventRow, MetricPoi
 T = TypeVar("T")
 
 _ATTEMPTS = 5
+_MAX_ID = 2**63 - 1  # SQLite's largest integer
 _RUN_TIMES = ("created_at", "started_at", "finished_at", "heartbeat_at")
 # Columns `update_run` may set (everything but the id).
 _RUN_FIELDS = frozenset(RunRow._meta.fields) - {"id"}
@@ -81,7 +83,7 @@ def _transaction(write: bool) -> Callable[[Callable[..., T]], Callable[..., T]]:
                         return method(self, *args, **kwargs)
                     with database.atomic("IMMEDIATE"):
                         return method(self, *args, **kwargs)
-                except OperationalError as exc:
+                except (OperationalError, sqlite3.OperationalError) as exc:
                     # Inside an outer transaction the caller owns the retry; and after the last
                     # attempt the user gets one clear line instead of a traceback.
                     if not _is_busy(exc) or database.in_transaction():
@@ -89,9 +91,9 @@ def _transaction(write: bool) -> Callable[[Callable[..., T]], Callable[..., T]]:
                     if attempt == _ATTEMPTS - 1:
                         raise store_error(exc, str(self.path)) from exc
                     time.sleep(0.05 * 2**attempt)
-                except IntegrityError:
-                    raise
-                except DatabaseError as exc:
+                except (DatabaseError, sqlite3.Error) as exc:
+                    # Every other SQLite failure, from peewee or straight from a cursor (a damaged
+                    # page fails while rows are fetched), gets the same translation.
                     raise store_error(exc, str(self.path)) from exc
             raise AssertionError("unreachable")
 
@@ -185,7 +187,10 @@ class Store:
             if row is None:
                 raise RunNotFoundError("There are no runs yet. Start one with `tuitune train --demo`.")
             return run_record(row)
-        if text.isdigit():
+        # `isdecimal` and ASCII: '²' and '①' are digits to Python but not ids; an id past SQLite's
+        # integer range names no run (and must not reach SQLite).
+        is_id = text.isascii() and text.isdecimal()
+        if is_id and int(text) <= _MAX_ID:
             row = RunRow.select(*RUN_COLUMNS).where(RunRow.id == int(text)).tuples().first()
             if row is not None:
                 return run_record(row)
@@ -198,12 +203,12 @@ class Store:
         )
         if row is not None:
             return run_record(row)
-        if text.isdigit():
-            raise RunNotFoundError(f"No run with id {text}. List runs with `tuitune runs`.")
+        if is_id:
+            raise RunNotFoundError(f"No run with id {_excerpt(text)}. List runs with `tuitune runs`.")
         names = [n for (n,) in RunRow.select(RunRow.name).distinct().tuples()]
         close = difflib.get_close_matches(text, names, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise RunNotFoundError(f"No run named {text!r}.{hint} List runs with `tuitune runs`.")
+        raise RunNotFoundError(f"No run named {_excerpt(text)!r}.{hint} List runs with `tuitune runs`.")
 
     @_reads
     def list_runs(self, *, status: str | None = None, limit: int | None = None) -> list[Run]:
@@ -532,11 +537,39 @@ class Store:
         if not database.is_closed():
             database.close()
 
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log back into the store file, as far as readers allow (never waits).
+
+        Called when a run ends, so `tuitune.db` on its own (a backup, an scp) holds the history.
+        """
+        activate(self.path)
+        if is_read_only():
+            return
+        try:
+            database.execute_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        except (DatabaseError, sqlite3.Error) as exc:
+            raise store_error(exc, str(self.path)) from exc
+
+    def release(self) -> None:
+        """Checkpoint and close: what a process does with the store when its work is done."""
+        try:
+            self.checkpoint()
+        except StoreError:
+            pass  # closing still folds the log back when this is the last connection
+        finally:
+            self.close()
+
 
 def _rows(query: Any) -> list[tuple[Any, ...]]:
     # Straight from the sqlite3 cursor: peewee's per-column conversions cost more than the query
     # on long lists, and the converters in `convert.py` already produce the right types.
     return database.execute(query).fetchall()
+
+
+def _excerpt(text: str, limit: int = 60) -> str:
+    """A user's text as it may be echoed in a message: short, one line."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _number(value: Any) -> float | None:

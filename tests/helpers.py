@@ -89,9 +89,20 @@ def small_disk(path: Path, megabytes: int) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(path)], capture_output=True)
 
 
-def make_read_only(path: Path) -> None:
-    """Remount a `small_disk` read-only (what a full quota or a read-only share looks like)."""
-    subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True, capture_output=True)
+def make_read_only(path: Path, timeout: float = 60) -> None:
+    """Remount a `small_disk` read-only (what a read-only share looks like).
+
+    The kernel refuses while a process still has a file there open for writing (a worker that is
+    finishing), so this tries until it may.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = subprocess.run(["mount", "-o", "remount,ro", str(path)], capture_output=True, text=True)
+        if result.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"cannot remount {path} read-only: {result.stderr.strip()}")
+        time.sleep(0.2)
 
 
 def tuitune_script() -> str:

@@ -39,7 +39,10 @@ def _root(
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
     try:
-        app(args=argv, prog_name="tuitune", standalone_mode=False)
+        # Outside standalone mode click hands back the code of a `typer.Exit` instead of exiting.
+        code = app(args=argv, prog_name="tuitune", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except TuituneError as error:
         _fail(str(error), error.exit_code)
     except typer.Exit as done:  # --help, --version, typer.Exit

@@ -259,3 +259,22 @@ def test_cancelling_a_run_trained_in_a_python_program_stops_the_run_not_the_prog
     assert program.returncode == 0, output
     assert "program carried on: cancelled" in output
     assert open_store().list_runs()[0].status == CANCELLED
+
+
+def _catches_sigterm(pid: int) -> bool:
+    with open(f"/proc/{pid}/status") as handle:
+        caught = next(line for line in handle if line.startswith("SigCgt:"))
+    return bool(int(caught.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads signal masks from /proc")
+def test_a_sigterm_in_the_first_moments_cancels_the_run(demo_model_path: Path) -> None:
+    from tuitune.config import ConfigBuilder
+    from tuitune.engine import launcher
+
+    run = launcher.launch(ConfigBuilder().demo().training(max_steps=5).build())
+    wait_for(lambda: _catches_sigterm(run.pid), interval=0.005, what="the worker to listen for SIGTERM")
+    # It listens before the training stack (seconds of imports) is even loaded.
+    assert "libtorch" not in Path(f"/proc/{run.pid}/maps").read_text()
+    os.kill(run.pid, signal.SIGTERM)  # not through `tuitune cancel`: a shutdown, a `kill`
+    assert wait_for_status(run.id, {CANCELLED, CRASHED, COMPLETED, FAILED}).status == CANCELLED

@@ -8,5 +8,6 @@ from tuitune.cli import (  # noqa: F401
     evaluate_cmd,
     export_cmd,
     recommend_cmd,
+    queue_cmd,
     store_cmd,
 )

@@ -55,9 +55,10 @@ def _duration(seconds: float | None) -> str:
 def runs_command(
     status: Optional[str] = typer.Option(None, "--status", "-s", help=f"Only runs with this status ({', '.join(ALL)})."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Show at most this many (newest first)."),
+    sweep: Optional[int] = typer.Option(None, "--sweep", help="Only the runs of this sweep."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first (queued runs with their place in the queue)."""
     from tuitune.engine import launcher
 
     if status is not None and status not in ALL:
@@ -66,9 +67,11 @@ def runs_command(
         raise UsageError(f"--limit must be at least 1 (got {limit}).")
     store = open_store()
     launcher.reconcile(store)
-    runs = store.list_runs(status=status, limit=min(limit, _MOST_RUNS) if limit is not None else None)
+    runs = store.list_runs(status=status, limit=min(limit, _MOST_RUNS) if limit is not None else None, sweep_id=sweep)
+    line = [queued.id for queued in store.queued_runs()] if any(run.in_queue for run in runs) else []
+    places = {run_id: place for place, run_id in enumerate(line, start=1)}
     if json_output:
-        print_json([run.to_dict() for run in runs])
+        print_json([{**run.to_dict(), "queue_place": places.get(run.id)} for run in runs])
         return
     if not runs and status:
         console.print(f"No {status} runs.")
@@ -81,7 +84,7 @@ def runs_command(
         (
             str(run.id),
             run.name,
-            run.status,
+            f"{run.status} {places[run.id]}/{len(line)}" if run.id in places else run.status,
             METHOD_WORDS.get(run.method, run.method),
             f"{run.steps_done or 0}/{run.steps_total}" if run.steps_total else str(run.steps_done or 0),
             f"{run.last_loss:.4f}" if run.last_loss is not None else "–",
@@ -107,7 +110,7 @@ def runs_command(
     for row in rows:
         # Text, not str: a name like `exp[/]1` is shown as it is, never read as markup.
         styled = [Text(literal(cell)) for cell in row[:shown]]
-        styled[2].stylize(STATUS_STYLE.get(row[2], ""))
+        styled[2].stylize(STATUS_STYLE.get(row[2].split()[0], ""))
         table.add_row(*styled)
     console.print(table)
 
@@ -232,13 +235,17 @@ def cancel_command(
     from tuitune.engine import launcher
 
     run = _lookup(run_ref)
+    was_waiting = run.in_queue
     run = launcher.cancel(run)
     if wait:
         run = launcher.wait(run.id)
     if json_output:
         print_json({"run_id": run.id, "status": run.status, "cancel_requested": True})
     else:
-        console.print(Text(f"Cancellation requested for run {run.id} ({literal(run.name)}); status: {run.status}."))
+        if was_waiting:
+            console.print(Text(f"Run {run.id} ({literal(run.name)}) left the queue; status: {run.status}."))
+        else:
+            console.print(Text(f"Cancellation requested for run {run.id} ({literal(run.name)}); status: {run.status}."))
 
 
 @app.command("resume")
@@ -247,6 +254,7 @@ def resume_command(
     epochs: Optional[float] = typer.Option(None, "--epochs", "-e", help="Train to this many epochs in all."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Train to this many steps in all."),
     detach: bool = typer.Option(False, "--detach", help="Resume in the background and return at once."),
+    queue: bool = typer.Option(False, "--queue", help="Wait in the queue for a free slot (implies --detach)."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Resume a cancelled, failed or crashed run from its last checkpoint (or train a finished one further)."""
@@ -255,10 +263,12 @@ def resume_command(
     if epochs is not None and max_steps is not None:
         raise UsageError("Give --epochs or --max-steps, not both.")
     store = open_store()
-    run = launcher.resume(_lookup(run_ref), epochs=epochs, max_steps=max_steps, store=store)
-    if detach:
+    run = launcher.resume(_lookup(run_ref), epochs=epochs, max_steps=max_steps, queue=queue, store=store)
+    if detach or queue:
         if json_output:
-            print_json({"run_id": run.id, "name": run.name, "status": run.status, "pid": run.pid})
+            print_json({"run_id": run.id, "name": run.name, "status": run.status, "pid": run.pid, "in_queue": run.in_queue})
+        elif run.in_queue:
+            console.print(Text(f"Run {run.id} ({literal(run.name)}) waits in the queue to resume; see `tuitune queue`."))
         else:
             console.print(Text(f"Resumed run {run.id} ({literal(run.name)}) in the background, pid {run.pid}."))
         return

@@ -21,6 +21,7 @@ from tuitune import child, paths
 from tuitune.engine import run_folder
 from tuitune.config import RunConfig, parse_config
 from tuitune.errors import RunStateError, StoreFullError, StoreReadOnlyError
+from tuitune.system.gpu import GPUS_ENV, visible_gpus
 from tuitune.store import (
     ACTIVE,
     CANCELLED,
@@ -70,7 +71,14 @@ def with_local_paths(config: RunConfig) -> RunConfig:
     return final
 
 
-def create_run(config: RunConfig, *, store: Store | None = None) -> Run:
+def create_run(
+    config: RunConfig,
+    *,
+    store: Store | None = None,
+    in_queue: bool = False,
+    gpus: list[str] | None = None,
+    sweep_id: int | None = None,
+) -> Run:
     """Record a queued run, make its own folder, and write the `config.yaml` that will run.
 
     The folder is new (`<output>/<id>-<name>/`, `$TUITUNE_HOME/runs` by default): a run never
@@ -90,6 +98,9 @@ def create_run(config: RunConfig, *, store: Store | None = None) -> Run:
         method=config.method,
         dataset=config.data.source,
         status=QUEUED,
+        in_queue=in_queue,
+        gpus=gpus,
+        sweep_id=sweep_id,
     )
     folder: Path | None = None
     try:
@@ -151,8 +162,10 @@ def log_path(run: Run) -> Path:
     return Path(run.output_dir or paths.run_dir(run.id, run.name)) / LOG_NAME
 
 
-def start_worker(run: Run, *, resume: bool = False, store: Store | None = None) -> int:
-    """Spawn the detached worker for a run, in the run's folder, and return its pid."""
+def start_worker(
+    run: Run, *, resume: bool = False, devices: list[str] | None = None, store: Store | None = None
+) -> int:
+    """Spawn the detached worker for a run, in the run's folder, on `devices`; return its pid."""
     store = store or open_store()
     log = log_path(run)
     folder = log.parent
@@ -171,18 +184,31 @@ def start_worker(run: Run, *, resume: bool = False, store: Store | None = None) 
             start_new_session=True,  # survives the terminal, SSH and the TUI
             close_fds=True,
             cwd=folder,  # never the user's current folder (see tuitune.child)
-            env=child.child_environment(),
+            env=child.child_environment(_device_environment(devices)),
         )
     store.update_run(run.id, pid=process.pid, host=socket.gethostname())
     store.heartbeat(run.id)
     return process.pid
 
 
-def launch(config: RunConfig, *, store: Store | None = None) -> Run:
-    """Create a run and start its worker; returns at once."""
+def _device_environment(devices: list[str] | None) -> dict[str, str]:
+    """The worker sees only its run's GPUs; tuitune's children still know all of the machine's."""
+    gpus = visible_gpus()
+    environment = {GPUS_ENV: ",".join(gpus)}
+    if devices:
+        environment["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
+    return environment
+
+
+def launch(config: RunConfig, *, gpus: list[str] | None = None, store: Store | None = None) -> Run:
+    """Create a run and start its worker now, whatever the queue holds; returns at once."""
+    from tuitune.engine.queue import check_gpus
+
     store = store or open_store()
-    run = create_run(config, store=store)
-    start_worker(run, store=store)
+    wanted = check_gpus(gpus)
+    run = create_run(config, store=store, gpus=wanted)
+    devices = store.give_devices(run.id, wanted=wanted, gpus=visible_gpus())
+    start_worker(run, devices=devices, store=store)
     return store.get_run(run.id)
 
 
@@ -221,8 +247,8 @@ def _seconds_since(moment: datetime | None) -> float:
 
 def check_alive(run: Run, *, store: Store | None = None) -> Run:
     """Mark a run `crashed` if the store says it is active but its worker is gone."""
-    if run.status not in ACTIVE:
-        return run
+    if run.status not in ACTIVE or run.in_queue:
+        return run  # a run waiting in the queue has no worker yet: nothing can have died
     store = store or open_store()
     local = run.host in (None, socket.gethostname())
     gone = False
@@ -258,6 +284,11 @@ def reconcile(store: Store | None = None) -> list[Run]:
         checked = check_alive(run, store=store)
         if checked.status == CRASHED:
             crashed.append(checked)
+    # Whoever notices a free slot starts the next queued run: a crash frees one, and so does a
+    # run that ended while nobody was looking.
+    from tuitune.engine.queue import start_queued_quietly
+
+    start_queued_quietly(store)
     return crashed
 
 
@@ -339,13 +370,27 @@ def resume(
     *,
     epochs: float | None = None,
     max_steps: int | None = None,
+    queue: bool = False,
     store: Store | None = None,
 ) -> Run:
-    """Resume a cancelled, failed or crashed run (or train a completed one further) in a new worker."""
+    """Resume a cancelled, failed or crashed run (or train a completed one further) in a new
+    worker, now or (`queue`) when a slot is free."""
     store = store or open_store()
     run = prepare_resume(run, epochs=epochs, max_steps=max_steps, store=store)
-    start_worker(run, resume=True, store=store)
+    if queue:
+        from tuitune.engine.queue import start_queued
+
+        store.put_in_queue(run.id)
+        start_queued(store)
+        return store.get_run(run.id)
+    devices = store.give_devices(run.id, wanted=store_gpus(run), gpus=visible_gpus())
+    start_worker(run, resume=True, devices=devices, store=store)
     return store.get_run(run.id)
+
+
+def store_gpus(run: Run) -> list[str]:
+    """The GPUs a run asked for when it was created."""
+    return [gpu for gpu in (run.gpus or "").split(",") if gpu]
 
 
 def wait(run_id: int, *, timeout: float | None = None, poll: float = 0.5, store: Store | None = None) -> Run:

@@ -40,6 +40,15 @@ def report_failure(error: TuituneError) -> None:
         pass  # the log's disk is full: the run's row already says why
 
 
+def _release_gpu_memory() -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        import gc
+
+        gc.collect()
+        torch.cuda.empty_cache()
+
+
 def main(argv: list[str] | None = None) -> int:
     stop = StopRequest()
     _listen_for_stop(stop)
@@ -66,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         report_failure(error)
         return 1
     finally:
+        # This run's slot is free: start the next queued run (no daemon does it for us), after
+        # handing back the GPU memory this process still caches.
+        _release_gpu_memory()
+        from tuitune.engine.queue import start_queued_quietly
+
+        start_queued_quietly(store)
         store.release()
     print(
         f"[info] run {result.run_id} {result.status}: {result.steps_completed} steps, "

@@ -40,6 +40,10 @@ RUN_COLUMNS = (
     RunRow.checkpoint,
     RunRow.version,
     RunRow.notes,
+    RunRow.queue_position,
+    RunRow.gpus,
+    RunRow.devices,
+    RunRow.sweep_id,
     RunRow.config,
 )
 
@@ -49,7 +53,8 @@ def run_record(row: tuple[Any, ...]) -> Run:
         id_, name, status, method, model, dataset, output_dir, pid, host,
         created_at, started_at, finished_at, heartbeat_at,
         steps_done, steps_total, epoch, last_loss, last_eval_loss, best_eval_loss, train_loss,
-        tokens_per_second, error, cancel_requested, checkpoint, version, notes, config,
+        tokens_per_second, error, cancel_requested, checkpoint, version, notes,
+        queue_position, gpus, devices, sweep_id, config,
     ) = row  # fmt: skip
     return Run(
         id=id_,
@@ -78,6 +83,10 @@ def run_record(row: tuple[Any, ...]) -> Run:
         checkpoint=checkpoint,
         version=version,
         notes=notes,
+        queue_position=queue_position,
+        gpus=gpus,
+        devices=devices,
+        sweep_id=sweep_id,
         config_json=config or "{}",
     )
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from peewee import SqliteDatabase, TextField
+from peewee import FloatField, IntegerField, SqliteDatabase, TextField
 from playhouse.migrate import SqliteMigrator, migrate
 
 from tuitune.errors import StoreError
@@ -114,7 +114,30 @@ def v2_add_run_notes(db: SqliteDatabase) -> None:
     migrate(migrator.add_column("runs", "notes", TextField(null=True)))
 
 
-MIGRATIONS: list[Callable[[SqliteDatabase], None]] = [v1_create_tables, v2_add_run_notes]
+def v3_queue_and_sweeps(db: SqliteDatabase) -> None:
+    """The run queue (a place in line, requested and given GPUs), sweeps, and store-wide settings."""
+    migrator = SqliteMigrator(db)
+    migrate(
+        migrator.add_column("runs", "queue_position", FloatField(null=True)),
+        migrator.add_column("runs", "gpus", TextField(null=True)),
+        migrator.add_column("runs", "devices", TextField(null=True)),
+        migrator.add_column("runs", "sweep_id", IntegerField(null=True)),
+    )
+    db.execute_sql("CREATE INDEX runs_queue_position ON runs (queue_position)")
+    db.execute_sql("CREATE INDEX runs_sweep_id ON runs (sweep_id)")
+    db.execute_sql(
+        """CREATE TABLE sweeps (
+            id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL,
+            base_config TEXT NOT NULL DEFAULT '{}',
+            grid TEXT NOT NULL DEFAULT '{}',
+            created_at REAL NOT NULL
+        )"""
+    )
+    db.execute_sql("CREATE TABLE settings (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL)")
+
+
+MIGRATIONS: list[Callable[[SqliteDatabase], None]] = [v1_create_tables, v2_add_run_notes, v3_queue_and_sweeps]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

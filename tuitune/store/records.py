@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any
 
-from tuitune.store.status import ACTIVE, FINISHED, RESUMABLE
+from tuitune.store.status import ACTIVE, FINISHED, QUEUED, RESUMABLE
 
 # Evaluation labels: the model before and after fine-tuning.
 BASE = "base"
@@ -65,6 +65,10 @@ class Run:
     checkpoint: str | None
     version: str | None
     notes: str | None = None
+    queue_position: float | None = None  # set while the run waits in the queue
+    gpus: str | None = None  # the GPUs it asked for, "0,1"
+    devices: str | None = None  # the GPUs it was given (its CUDA_VISIBLE_DEVICES)
+    sweep_id: int | None = None
     # The config as stored (JSON text). Parsed on first use of `config`, so listing thousands of
     # runs for the history table does not pay for parsing configs nobody looks at.
     config_json: str = field(default="{}", repr=False, compare=False)
@@ -78,6 +82,11 @@ class Run:
     def is_active(self) -> bool:
         """Queued or running."""
         return self.status in ACTIVE
+
+    @property
+    def in_queue(self) -> bool:
+        """Waiting in the queue for a free slot (not a run that is just starting)."""
+        return self.status == QUEUED and self.queue_position is not None
 
     @property
     def is_finished(self) -> bool:
@@ -133,6 +142,10 @@ class Run:
             "checkpoint": self.checkpoint,
             "version": self.version,
             "notes": self.notes,
+            "in_queue": self.in_queue,
+            "requested_gpus": self.gpus,
+            "devices": self.devices,
+            "sweep_id": self.sweep_id,
             "config": self.config,
         }
 

@@ -12,16 +12,13 @@ with `after_id`: ids only grow, and SQLite commits one writer at a time, so a re
 from __future__ import annotations
 
 import difflib
-import functools
 import math
 import socket
 import sqlite3
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from peewee import DatabaseError, OperationalError, fn
+from peewee import DatabaseError, fn
 
 from tuitune.errors import RunNotFoundError, StoreError
 from tuitune.store import clock
@@ -40,6 +37,11 @@ from tuitune.store.convert import (
     to_json,
 )
 from tuitune.store.db import activate, database, is_read_only, store_error
+from tuitune.store.run_queue import QueueStore
+from tuitune.store.sweeps import SweepStore
+from tuitune.store.transactions import reads as _reads
+from tuitune.store.transactions import rows as _rows
+from tuitune.store.transactions import writes as _writes
 from tuitune.store.records import (
     ARTIFACT_KINDS,
     EVALUATION_LABELS,
@@ -56,7 +58,6 @@ from tuitune.store.tables import ArtifactRow, EvaluationRow, EventRow, MetricPoi
 
 T = TypeVar("T")
 
-_ATTEMPTS = 5
 _MAX_ID = 2**63 - 1  # SQLite's largest integer
 _RUN_TIMES = ("created_at", "started_at", "finished_at", "heartbeat_at")
 # Columns `update_run` may set (everything but the id).
@@ -65,48 +66,7 @@ _EVENT_LEVELS = ("debug", "info", "warning", "error")
 _MEASUREMENTS = tuple(name for name in METRIC_FIELDS if name not in ("step", "time"))
 
 
-def _is_busy(exc: Exception) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
-def _transaction(write: bool) -> Callable[[Callable[..., T]], Callable[..., T]]:
-    """Run the method in one transaction (IMMEDIATE for writes), with a last-resort retry."""
-
-    def decorate(method: Callable[..., T]) -> Callable[..., T]:
-        @functools.wraps(method)
-        def wrapper(self: Store, *args: Any, **kwargs: Any) -> T:
-            activate(self.path)
-            for attempt in range(_ATTEMPTS):
-                try:
-                    if not write:
-                        return method(self, *args, **kwargs)
-                    with database.atomic("IMMEDIATE"):
-                        return method(self, *args, **kwargs)
-                except (OperationalError, sqlite3.OperationalError) as exc:
-                    # Inside an outer transaction the caller owns the retry; and after the last
-                    # attempt the user gets one clear line instead of a traceback.
-                    if not _is_busy(exc) or database.in_transaction():
-                        raise store_error(exc, str(self.path)) from exc
-                    if attempt == _ATTEMPTS - 1:
-                        raise store_error(exc, str(self.path)) from exc
-                    time.sleep(0.05 * 2**attempt)
-                except (DatabaseError, sqlite3.Error) as exc:
-                    # Every other SQLite failure, from peewee or straight from a cursor (a damaged
-                    # page fails while rows are fetched), gets the same translation.
-                    raise store_error(exc, str(self.path)) from exc
-            raise AssertionError("unreachable")
-
-        return wrapper
-
-    return decorate
-
-
-_reads = _transaction(write=False)
-_writes = _transaction(write=True)
-
-
-class Store:
+class Store(QueueStore, SweepStore):
     """The run store at one SQLite file. Safe to use from several threads and processes."""
 
     def __init__(self, path: Path) -> None:
@@ -127,8 +87,14 @@ class Store:
         dataset: str,
         output_dir: str | None = None,
         status: str = QUEUED,
+        in_queue: bool = False,
+        gpus: list[str] | None = None,
+        sweep_id: int | None = None,
     ) -> Run:
-        """A new run; a name already taken gets `-2`, `-3`… appended so names stay unique."""
+        """A new run; a name already taken gets `-2`, `-3`… appended so names stay unique.
+
+        `in_queue`: it waits at the end of the queue for a free slot instead of starting now.
+        """
         from tuitune import __version__
 
         check_status(status)
@@ -148,8 +114,12 @@ class Store:
             steps_done=0,
             cancel_requested=False,
             version=__version__,
+            queue_position=self._next_position() if in_queue and status == QUEUED else None,
+            gpus=",".join(gpus) if gpus else None,
+            sweep_id=sweep_id,
         ).execute()
-        self._event(run_id, f"Created ({status}): {method} on {model} with {dataset}", "info", now)
+        where = " in the queue" if in_queue else ""
+        self._event(run_id, f"Created ({status}{where}): {method} on {model} with {dataset}", "info", now)
         return self._run(run_id)
 
     def _unique_name(self, name: str) -> str:
@@ -211,11 +181,13 @@ class Store:
         raise RunNotFoundError(f"No run named {_excerpt(text)!r}.{hint} List runs with `tuitune runs`.")
 
     @_reads
-    def list_runs(self, *, status: str | None = None, limit: int | None = None) -> list[Run]:
-        """Runs, newest first, optionally only those with `status`."""
+    def list_runs(self, *, status: str | None = None, limit: int | None = None, sweep_id: int | None = None) -> list[Run]:
+        """Runs, newest first, optionally only those with `status` or of one sweep."""
         query = RunRow.select(*RUN_COLUMNS)
         if status is not None:
             query = query.where(RunRow.status == check_status(status))
+        if sweep_id is not None:
+            query = query.where(RunRow.sweep_id == sweep_id)
         query = query.order_by(RunRow.id.desc())
         if limit is not None:
             query = query.limit(limit)
@@ -269,6 +241,8 @@ class Store:
         old = self._run(run_id)
         now = clock.now()
         values: dict[str, Any] = {"status": status}
+        if status != QUEUED:
+            values["queue_position"] = None  # out of the line: running, or finished
         if status in ACTIVE:
             values["finished_at"] = None
             values["error"] = None
@@ -558,12 +532,6 @@ class Store:
             pass  # closing still folds the log back when this is the last connection
         finally:
             self.close()
-
-
-def _rows(query: Any) -> list[tuple[Any, ...]]:
-    # Straight from the sqlite3 cursor: peewee's per-column conversions cost more than the query
-    # on long lists, and the converters in `convert.py` already produce the right types.
-    return database.execute(query).fetchall()
 
 
 def _excerpt(text: str, limit: int = 60) -> str:

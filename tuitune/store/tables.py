@@ -57,6 +57,12 @@ class RunRow(BaseRow):
     checkpoint = TextField(null=True)
     version = TextField(null=True)
     notes = TextField(null=True)  # added by migration v2
+    # Added by migration v3: the run's place in the queue (set only while it waits there), the
+    # GPUs it asked for and the ones it was given ("0,1"), and the sweep it belongs to.
+    queue_position = FloatField(null=True)
+    gpus = TextField(null=True)
+    devices = TextField(null=True)
+    sweep_id = IntegerField(null=True)
 
     class Meta:
         table_name = "runs"
@@ -119,4 +125,29 @@ class ArtifactRow(BaseRow):
         table_name = "artifacts"
 
 
-MODELS: tuple[type[BaseRow], ...] = (RunRow, MetricPointRow, EventRow, EvaluationRow, ArtifactRow)
+class SweepRow(BaseRow):
+    """A grid of settings queued as runs (added by migration v3)."""
+
+    id = AutoIncrementField()
+    name = TextField()
+    base_config = TextField(default="{}")
+    grid = TextField(default="{}")
+    created_at = FloatField()
+
+    class Meta:
+        table_name = "sweeps"
+
+
+class SettingRow(BaseRow):
+    """Store-wide settings such as the queue's slots and whether it is paused (migration v3)."""
+
+    key = TextField(primary_key=True)
+    value = TextField()
+
+    class Meta:
+        table_name = "settings"
+
+
+MODELS: tuple[type[BaseRow], ...] = (
+    RunRow, MetricPointRow, EventRow, EvaluationRow, ArtifactRow, SweepRow, SettingRow,
+)

@@ -84,3 +84,26 @@ def total_vram_gb(index: int = 0) -> float | None:
 
 
 __all__ = ["GIB", "GpuReading", "gpus", "total_vram_gb"]
+
+
+# What tuitune's own children are told the box has, since a worker's own CUDA_VISIBLE_DEVICES is
+# only the GPUs its run was given (and a worker that ends starts the next queued run).
+GPUS_ENV = "TUITUNE_GPUS"
+
+
+def visible_gpus() -> list[str]:
+    """The GPU ids runs may be given: `TUITUNE_GPUS`, else `CUDA_VISIBLE_DEVICES`, else every GPU NVML sees."""
+    import os
+
+    for variable in (GPUS_ENV, "CUDA_VISIBLE_DEVICES"):
+        value = os.environ.get(variable)
+        if value is not None:
+            ids = [part.strip() for part in value.split(",") if part.strip()]
+            # CUDA stops at the first invalid id ("-1" hides every GPU).
+            valid = []
+            for gpu in ids:
+                if gpu.startswith("-"):
+                    break
+                valid.append(gpu)
+            return valid
+    return [str(reading.index) for reading in gpus()]

@@ -1,0 +1,126 @@
+"""`tuitune queue`: the runs waiting for a free slot; slots, order, pause. Light: no torch."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from tuitune.cli.app import JSON_HELP, app, console, print_json
+from tuitune.engine.launcher import METHOD_WORDS
+from tuitune.errors import UsageError
+from tuitune.present import literal
+from tuitune.store import RUNNING, open_store
+
+queue_app = typer.Typer(
+    help="The run queue: list what waits, set the slots, reorder, pause.",
+    add_completion=False,
+    invoke_without_command=True,
+)
+app.add_typer(queue_app, name="queue")
+
+RUN_HELP = "A run id, a run name, or `last`."
+
+
+def queue_state() -> dict[str, object]:
+    """The queue as `--json` shows it (and the service will)."""
+    from tuitune.engine import launcher, queue
+
+    store = open_store()
+    launcher.reconcile(store)  # notices crashes and starts what fits
+    waiting = store.queued_runs()
+    return {
+        "slots": queue.slots(store),
+        "slots_in_use": store.slots_in_use(),
+        "paused": queue.is_paused(store),
+        "running": [run.id for run in store.list_runs(status=RUNNING)],
+        "queued": [
+            {"position": place, "id": run.id, "name": run.name, "requested_gpus": run.gpus, "sweep_id": run.sweep_id,
+             "method": run.method, "model": run.model, "created_at": run.created_at.isoformat()}
+            for place, run in enumerate(waiting, start=1)
+        ],
+    }
+
+
+@queue_app.callback()
+def queue_command(
+    ctx: typer.Context,
+    slots: Optional[str] = typer.Option(None, "--slots", help="How many runs train at once: a number, or `auto` (one per GPU, one without)."),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """List the queued runs in order (and set the number of slots)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from tuitune.engine import queue
+
+    if slots is not None:
+        if slots == "auto":
+            queue.set_slots(None)
+        elif slots.isascii() and slots.isdecimal() and len(slots) < 4:
+            queue.set_slots(int(slots))
+        else:
+            raise UsageError(f"--slots takes a number from 1 to {queue.MAX_SLOTS} or `auto` (got {literal(slots)[:20]!r}).")
+    state = queue_state()
+    if json_output:
+        print_json(state)
+        return
+    paused = "  [bold yellow]paused[/]: nothing new starts (tuitune queue unpause)" if state["paused"] else ""
+    console.print(f"Slots: {state['slots_in_use']} of {state['slots']} in use, {len(state['queued'])} waiting.{paused}")  # type: ignore[arg-type]
+    queued = state["queued"]
+    if not queued:
+        console.print("Nothing waits in the queue. Add a run with [bold]tuitune train … --queue[/].")
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for header in ("#", "id", "name", "gpus", "method", "model"):
+        table.add_column(header, justify="right" if header in ("#", "id") else "left", no_wrap=True)
+    for entry in queued:  # type: ignore[union-attr]
+        table.add_row(
+            str(entry["position"]), str(entry["id"]), Text(literal(entry["name"])), entry["requested_gpus"] or "any",
+            METHOD_WORDS.get(entry["method"], entry["method"]), Text(literal(entry["model"])),
+        )
+    console.print(table)
+
+
+@queue_app.command("move")
+def move_command(
+    run_ref: str = typer.Argument(..., metavar="RUN", help=RUN_HELP),
+    to: int = typer.Option(..., "--to", help="The new place in line (1 starts next)."),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Move a queued run to another place in line."""
+    from tuitune.engine import queue
+
+    store = open_store()
+    run = store.find_run(run_ref)
+    place = queue.move(run, to, store)
+    if json_output:
+        print_json({"id": run.id, "position": place})
+    else:
+        console.print(Text(f"Run {run.id} ({literal(run.name)}) is now number {place} in the queue."))
+
+
+@queue_app.command("pause")
+def pause_command(json_output: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Start nothing new from the queue; running runs go on."""
+    from tuitune.engine import queue
+
+    queue.pause()
+    if json_output:
+        print_json({"paused": True})
+    else:
+        console.print("Queue paused: running runs go on, nothing new starts. `tuitune queue unpause` resumes it.")
+
+
+@queue_app.command("unpause")
+def unpause_command(json_output: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """Let the queue start runs again (at once, if slots are free)."""
+    from tuitune.engine import queue
+
+    started = queue.unpause()
+    if json_output:
+        print_json({"paused": False, "started": [run.id for run in started]})
+    else:
+        names = ", ".join(f"{run.id} ({literal(run.name)})" for run in started)
+        console.print(Text("Queue unpaused." + (f" Started run {names}." if started else "")))

@@ -20,7 +20,7 @@ def full_config() -> RunConfig:
               max_length=1024, packing=True, data_files=["a.jsonl", "b.jsonl"])
         .lora(r=16, alpha=32, dropout=0.1, target_modules=["q_proj", "v_proj"], use_rslora=True)
         .training(epochs=2.5, batch_size=8, gradient_accumulation_steps=4, learning_rate=1e-4,
-                  lr_scheduler="linear", bf16=True, gradient_checkpointing=True, report_to=["tensorboard"])
+                  lr_scheduler="linear", bf16=True, gradient_checkpointing=True, report_to=["none"])
         .evaluation(metrics=["rougeL", "bleu"], samples=10, max_new_tokens=32)
         .merge_after_training()
         .build()

@@ -7,13 +7,22 @@ exactly, and the `config.yaml` in a run's folder is what ran. Nothing here impor
 from __future__ import annotations
 
 import difflib
+import functools
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from tuitune.errors import IncompatibleConfigError, InvalidConfigError, MissingConfigError
+from tuitune.errors import (
+    IncompatibleConfigError,
+    InvalidConfigError,
+    MissingConfigError,
+    OutputNotWritableError,
+)
+from tuitune.present import has_control_characters
+from tuitune.user_text import decode_text, excerpt, shorten
 
 # The built-in demo model and the bundled sample dataset. They look like Hub ids on purpose: they
 # are names in tuitune's own namespace, resolved locally and never downloaded.
@@ -30,11 +39,63 @@ Scheduler = Literal[
 ]
 Metric = Literal["rouge1", "rouge2", "rougeL", "bleu", "perplexity"]
 
+# Upper limits: far above any real run, low enough that no value overflows the int64 and C long
+# arithmetic of torch, numpy and the Trainer (steps x batch x accumulation x tokens), so a typo
+# such as 1e30 is refused here, in one line, instead of crashing a worker.
+MAX_STEPS = 10**9  # max_steps, warmup and logging/eval/save intervals
+MAX_EPOCHS = 100_000
+MAX_BATCH_SIZE = 65_536  # batch_size and gradient_accumulation_steps
+MAX_TOKENS = 1_048_576  # data.max_length and evaluation.max_new_tokens
+MAX_LORA_RANK = 32_768
+MAX_LORA_ALPHA = 65_536
+MAX_SEED = 2**32 - 1  # numpy seeds are 32-bit
+# A config file tuitune writes is about 2 KB; anything near this size is not one.
+MAX_CONFIG_BYTES = 1_000_000
+
+# The integrations `training.report_to` may name (transformers' reporting callbacks), with the
+# modules (any one will do) and the pip package each needs: a run naming one that is not
+# installed would fail only once its worker starts.
+REPORTERS: dict[str, tuple[tuple[str, ...], str]] = {
+    "tensorboard": (("tensorboard", "tensorboardX"), "tensorboard"),
+    "wandb": (("wandb",), "wandb"),
+    "mlflow": (("mlflow",), "mlflow"),
+    "comet_ml": (("comet_ml",), "comet-ml"),
+    "clearml": (("clearml",), "clearml"),
+    "neptune": (("neptune",), "neptune"),
+    "azure_ml": (("azureml",), "azureml-core"),
+    "codecarbon": (("codecarbon",), "codecarbon"),
+    "dvclive": (("dvclive",), "dvclive"),
+    "dagshub": (("dagshub",), "dagshub"),
+    "flyte": (("flytekit",), "flytekit"),
+    "swanlab": (("swanlab",), "swanlab"),
+    "trackio": (("trackio",), "trackio"),
+    "kubeflow": ((), ""),  # no package: it reports to KUBEFLOW_TRAINER_SERVER_URL
+}
+REPORT_TO_SPECIAL = ("all", "none")
+
 
 class _Section(BaseModel):
     # Unknown keys are rejected (and explained with the closest valid key by `_explain`);
-    # assignment is validated so the builder and the TUI cannot store a bad value either.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    # assignment is validated so the builder and the TUI cannot store a bad value either; no
+    # float may be inf or nan (an infinite epoch count cannot become a number of steps).
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False
+    )
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _writable_text(cls, value: Any) -> Any:
+        # A lone UTF-16 surrogate (a "\ud83d" escape in JSON, or an undecodable byte of a file
+        # name) cannot be written to config.yaml or to the store: refuse it while it is a value.
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ValueError(
+                        "holds a character that is not valid Unicode (a lone surrogate such as \\ud83d): fix the text"
+                    ) from None
+        return value
 
 
 class ModelSettings(_Section):
@@ -69,9 +130,9 @@ class DataSettings(_Section):
     template: TemplateName = Field("auto", description="auto: the tokenizer's chat template, else chatml")
     max_samples: int | None = Field(None, ge=1, description="use at most this many rows")
     shuffle: bool = True
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=MAX_SEED, description="shuffle and split seed")
     validation_split: float = Field(0.1, ge=0, description="fraction (< 1) or row count (>= 1) held out")
-    max_length: int = Field(512, ge=8, description="tokens per training sequence")
+    max_length: int = Field(512, ge=8, le=MAX_TOKENS, description="tokens per training sequence")
     packing: bool = Field(False, description="pack several samples into one sequence")
     train_on_responses_only: bool = Field(True, description="loss only on assistant/response tokens")
 
@@ -79,8 +140,8 @@ class DataSettings(_Section):
 class LoraSettings(_Section):
     """LoRA adapter settings (used by lora, qlora and instruction_tuning)."""
 
-    r: int = Field(8, description="rank, at least 1")
-    alpha: int = Field(16, ge=1, description="scaling numerator (alpha / r)")
+    r: int = Field(8, le=MAX_LORA_RANK, description="rank, at least 1")
+    alpha: int = Field(16, ge=1, le=MAX_LORA_ALPHA, description="scaling numerator (alpha / r)")
     dropout: float = Field(0.05, description="in [0, 1)")
     target_modules: Union[Literal["auto"], list[str]] = Field("auto", description="auto: detected from the architecture")
     bias: Literal["none", "all", "lora_only"] = "none"
@@ -104,25 +165,27 @@ class LoraSettings(_Section):
 class TrainingSettings(_Section):
     """The optimisation loop."""
 
-    epochs: float = Field(3.0, gt=0, description="passes over the training data")
-    max_steps: int | None = Field(None, ge=1, description="stop after this many steps (overrides epochs)")
-    batch_size: int = Field(4, ge=1, description="samples per device per step")
-    gradient_accumulation_steps: int = Field(1, ge=1)
+    epochs: float = Field(3.0, gt=0, le=MAX_EPOCHS, description="passes over the training data")
+    max_steps: int | None = Field(None, ge=1, le=MAX_STEPS, description="stop after this many steps (overrides epochs)")
+    batch_size: int = Field(4, ge=1, le=MAX_BATCH_SIZE, description="samples per device per step")
+    gradient_accumulation_steps: int = Field(1, ge=1, le=MAX_BATCH_SIZE)
     learning_rate: float = Field(2e-4, gt=0)
     lr_scheduler: Scheduler = "cosine"
     warmup_ratio: float = Field(0.03, ge=0, lt=1)
-    warmup_steps: int = Field(0, ge=0, description="overrides warmup_ratio when > 0")
+    warmup_steps: int = Field(0, ge=0, le=MAX_STEPS, description="overrides warmup_ratio when > 0")
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
     fp16: bool | None = Field(None, description="None: automatic from the device")
     bf16: bool | None = Field(None, description="None: automatic from the device")
     gradient_checkpointing: bool = False
-    logging_steps: int = Field(10, ge=1)
-    eval_steps: int | None = Field(None, ge=1, description="None: every logging_steps * 5")
-    save_steps: int = Field(100, ge=1)
+    logging_steps: int = Field(10, ge=1, le=MAX_STEPS)
+    eval_steps: int | None = Field(None, ge=1, le=MAX_STEPS, description="None: every logging_steps * 5")
+    save_steps: int = Field(100, ge=1, le=MAX_STEPS)
     save_total_limit: int | None = Field(2, ge=1)
-    seed: int = 42
-    output_dir: str | None = Field(None, description="None: $TUITUNE_HOME/runs/<id>-<name>")
+    seed: int = Field(42, ge=0, le=MAX_SEED)
+    output_dir: str | None = Field(
+        None, description="folder the run's own folder <id>-<name> is made in; None: $TUITUNE_HOME/runs"
+    )
     report_to: list[str] = Field(default_factory=list, description="e.g. [tensorboard, wandb]")
 
     @model_validator(mode="after")
@@ -134,13 +197,44 @@ class TrainingSettings(_Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _reporters_installed(self) -> TrainingSettings:
+        special = [name for name in self.report_to if name in REPORT_TO_SPECIAL]
+        if special and len(self.report_to) > 1:
+            raise InvalidConfigError(
+                f"training.report_to: {special[0]} stands alone; list integrations, or give {special[0]} by itself."
+            )
+        for name in self.report_to:
+            if name in REPORT_TO_SPECIAL:
+                continue
+            if name not in REPORTERS:
+                raise InvalidConfigError(
+                    f"training.report_to: {excerpt(name)} is not an integration transformers reports to; "
+                    f"use {', '.join(sorted(REPORTERS))}, or none."
+                )
+            modules, package = REPORTERS[name]
+            if modules and not any(_installed(module) for module in modules):
+                raise InvalidConfigError(
+                    f"training.report_to names {name}, which is not installed here: "
+                    f"install it (pip install {package}) or take it out of report_to."
+                )
+        return self
+
+
+def _installed(module: str) -> bool:
+    # find_spec looks the module up without importing it (wandb alone takes a second to import).
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
 
 class EvaluationSettings(_Section):
     """How `tuitune eval` scores a run."""
 
     metrics: list[Metric] = Field(default_factory=lambda: ["rouge1", "rouge2", "rougeL", "bleu", "perplexity"])
     samples: int = Field(50, ge=1, description="held-out prompts to generate for")
-    max_new_tokens: int = Field(64, ge=1)
+    max_new_tokens: int = Field(64, ge=1, le=MAX_TOKENS)
 
 
 class RunConfig(_Section):
@@ -157,6 +251,15 @@ class RunConfig(_Section):
 
     # What validation changed on the user's behalf, said back to them (never saved).
     _notes: list[str] = PrivateAttr(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _printable_name(cls, name: str | None) -> str | None:
+        # A run's name is shown in every list, title and log line: an ESC in it would reach the
+        # terminal as an escape sequence, a newline would break the line.
+        if name is not None and has_control_characters(name):
+            raise ValueError("a run name cannot hold control characters (tabs, newlines, escapes): choose another name")
+        return name
 
     @model_validator(mode="after")
     def _method_rules(self) -> RunConfig:
@@ -202,9 +305,20 @@ class RunConfig(_Section):
     def save(self, path: str | Path) -> Path:
         """Write YAML (or JSON for a `.json` path); `load_config` reads it back unchanged."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         text = self.to_json() if path.suffix.lower() == ".json" else self.to_yaml()
-        path.write_text(text + ("\n" if not text.endswith("\n") else ""), encoding="utf-8")
+        try:
+            if path.is_dir():
+                raise IsADirectoryError(21, "it is a folder")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text + ("\n" if not text.endswith("\n") else ""), encoding="utf-8")
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a valid path"
+            if isinstance(exc, (FileExistsError, NotADirectoryError)):
+                reason = "a file stands where a folder of that path should be"
+            raise OutputNotWritableError(
+                f"Cannot write the configuration to {shorten(path)} ({reason}): give a file path such as run.yaml "
+                "in a folder you can write to."
+            ) from None
         return path
 
     @classmethod
@@ -229,19 +343,59 @@ def parse_config(data: Any, source: str = "config") -> RunConfig:
 def load_config(path: str | Path) -> RunConfig:
     """Read a YAML or JSON run configuration."""
     path = Path(path)
-    if not path.is_file():
-        raise MissingConfigError(f"Config file {path} does not exist: check the path.")
-    text = path.read_text(encoding="utf-8")
+    shown = shorten(path)
     try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
+        if path.is_dir():
+            raise MissingConfigError(f"{shown} is a folder, not a config file: give the YAML or JSON file in it.")
+        if not path.is_file():
+            raise MissingConfigError(f"Config file {shown} does not exist: check the path.")
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise InvalidConfigError(
+                f"{shown} is {size:,} bytes, too big for a run configuration "
+                f"(at most {MAX_CONFIG_BYTES:,}): check that it is the right file."
+            )
+        raw = path.read_bytes()
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a valid path"
+        raise MissingConfigError(f"Config file {shown} cannot be read ({reason}): check the path and its permissions.") from None
+    text = decode_text(raw, shown, InvalidConfigError)
+    language = "JSON" if path.suffix.lower() == ".json" else "YAML"
+    try:
+        data = json.loads(text) if language == "JSON" else _load_yaml(text)
+    except RecursionError:
+        raise InvalidConfigError(f"{shown} is nested too deeply to be a run configuration: check that it is the right file.") from None
+    except ValueError as exc:
+        if "integer string conversion" not in str(exc):  # json.JSONDecodeError: it says where
+            raise InvalidConfigError(f"{shown} is not valid {language}: {exc}.") from None
+        raise InvalidConfigError(f"{shown} holds a number of more than 4,300 digits: fix that value.") from None
+    except Exception as exc:  # yaml.YAMLError: the parser says where
+        raise InvalidConfigError(f"{shown} is not valid {language}: {exc}") from None
+    return parse_config(data, shown)
 
-            data = yaml.safe_load(text)
-    except Exception as exc:  # yaml.YAMLError / json.JSONDecodeError: the parser says where
-        raise InvalidConfigError(f"{path} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from None
-    return parse_config(data, str(path))
+
+def _load_yaml(text: str) -> Any:
+    import yaml
+
+    return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+
+
+@functools.lru_cache(maxsize=1)
+def _yaml_loader() -> Any:
+    """PyYAML's safe loader, refusing aliases: tuitune never writes them, and a few hundred bytes
+    of nested aliases expand to gigabytes (the "billion laughs")."""
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                raise yaml.composer.ComposerError(
+                    None, None, "aliases (*name) are not allowed in a run configuration: write the value out",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader
 
 
 def _section_for(loc: tuple[Any, ...]) -> type[BaseModel]:
@@ -267,18 +421,20 @@ def _explain(exc: ValidationError, source: str) -> Exception:
         close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
         hint = f" Did you mean {'.'.join([*map(str, loc[:-1]), close[0]])!r}?" if close else ""
         return InvalidConfigError(
-            f"Unknown key {key!r} in {source}.{hint} Valid keys here: {', '.join(valid)}."
+            f"Unknown key {excerpt(key)} in {source}.{hint} Valid keys here: {', '.join(valid)}."
         )
     ctx_error = (error.get("ctx") or {}).get("error")
     if isinstance(ctx_error, (InvalidConfigError, IncompatibleConfigError, MissingConfigError)):
         return ctx_error
     message = error.get("msg", "invalid value")
+    if error["type"] == "value_error" and ctx_error is not None:
+        message = str(ctx_error)  # our own validators' words, without pydantic's "Value error, "
     if error["type"] == "literal_error":
         expected = (error.get("ctx") or {}).get("expected", "")
         message = f"must be one of {expected}"
     given = error.get("input")
-    shown = "" if isinstance(given, dict) else f" (got {given!r})"
-    return InvalidConfigError(f"{key} in {source}: {message}{shown}.")
+    shown = "" if isinstance(given, dict) else f" (got {excerpt(given)})"
+    return InvalidConfigError(f"{shorten(key)} in {source}: {message}{shown}.")
 
 
 class ConfigBuilder:

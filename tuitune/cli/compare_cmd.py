@@ -7,9 +7,11 @@ from typing import Any, List
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from tuitune.cli.app import JSON_HELP, app, console, print_json
 from tuitune.errors import UsageError
+from tuitune.present import literal
 
 RUNS_HELP = "Two or more runs: ids, names, or `last`."
 
@@ -58,10 +60,11 @@ def compare_command(
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("")
     for summary in comparison.runs:
-        table.add_column(f"{summary.run_id} {summary.name}", justify="right")
+        table.add_column(Text(f"{summary.run_id} {literal(summary.name)}"), justify="right")
 
+    # Names, models, datasets and settings are the user's text, never markup ("[/x]" in a name).
     def row(label: str, cells: list[str], style: str | None = None) -> None:
-        table.add_row(label, *cells, style=style)
+        table.add_row(Text(label), *(Text(literal(cell)) for cell in cells), style=style)
 
     summaries = comparison.runs
     row("status", [s.status for s in summaries])
@@ -88,7 +91,7 @@ def compare_command(
         for summary in summaries:
             settings.add_column(str(summary.run_id))
         for key, values in comparison.differences.items():
-            settings.add_row(key, *[_value(v) for v in values])
+            settings.add_row(Text(literal(key)), *[Text(literal(_value(v))) for v in values])
         console.print(settings)
     else:
         console.print("The runs have the same settings.")

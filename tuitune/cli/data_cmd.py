@@ -13,6 +13,8 @@ from rich.text import Text
 
 from tuitune.cli.app import JSON_HELP, app, console, print_json
 from tuitune.errors import ModelLoadError, UsageError
+from tuitune.present import literal
+from tuitune.user_text import excerpt
 
 _FORMATS = ("auto", "alpaca", "chat", "sharegpt", "completion", "text")
 _TEMPLATES = ("auto", "chatml", "alpaca", "llama2", "plain")
@@ -50,32 +52,34 @@ def data_command(
         _check_choice("--to", to, _TARGETS)
         _convert(path, to, output, format, text_columns, hf_config, split, data_files, as_json)
         return
-    if max_length < 8:
-        raise UsageError(f"--max-length must be at least 8 (got {max_length}).")
-    if max_samples is not None and max_samples < 1:
-        raise UsageError(f"--max-samples must be at least 1 (got {max_samples}).")
-    if batch_size < 1:
-        raise UsageError(f"--batch-size must be at least 1 (got {batch_size}).")
-
-    from tuitune.config import DataSettings
+    from tuitune.config import parse_config
     from tuitune.data.prepare import prepare_loaded
     from tuitune.data.split import load_examples
 
-    settings = DataSettings(
-        source=path,
-        format=format,
-        template=template,
-        hub_config=hf_config,
-        split=split,
-        data_files=data_files or None,
-        text_columns=text_columns or None,
-        max_length=max_length,
-        max_samples=max_samples,
-        packing=packing,
+    # Checked by the run configuration's own rules, so `data` and `train` accept the same values.
+    config = parse_config(
+        {
+            "model": {"name_or_path": model} if model is not None else {},
+            "data": {
+                "source": path,
+                "format": format,
+                "template": template,
+                "hub_config": hf_config,
+                "split": split,
+                "data_files": data_files or None,
+                "text_columns": text_columns or None,
+                "max_length": max_length,
+                "max_samples": max_samples,
+                "packing": packing,
+            },
+            "training": {"batch_size": batch_size},
+        },
+        "command line",
     )
+    settings = config.data
     # Read the data before loading a tokenizer: a broken file is reported at once.
     loaded = load_examples(settings, method=method)
-    tokenizer, tokenizer_name = _tokenizer(model)
+    tokenizer, tokenizer_name = _tokenizer(config.model)
     prepared = prepare_loaded(loaded, settings, tokenizer, method=method, batch_size=batch_size)
     previews = prepared.preview(3)
     document = prepared.stats.to_dict()
@@ -93,20 +97,20 @@ def data_command(
 
 def _check_choice(option: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise UsageError(f"{option} {value!r} is not one of {', '.join(allowed)}.")
+        raise UsageError(f"{option} {excerpt(value)} is not one of {', '.join(allowed)}.")
 
 
-def _tokenizer(model: Optional[str]) -> tuple[Any, str]:
-    """The tokenizer to count with: the model's, else the demo model's."""
-    from tuitune.config import DEMO_MODEL, ModelSettings
+def _tokenizer(model: Any) -> tuple[Any, str]:
+    """The tokenizer to count with: the model's (`ModelSettings`; the demo model's by default)."""
+    from tuitune.config import DEMO_MODEL
 
-    name = model or DEMO_MODEL
+    name = model.name_or_path
     try:
         from tuitune.models.loading import load_tokenizer
     except ImportError:
         load_tokenizer = None
     if load_tokenizer is not None:
-        return load_tokenizer(ModelSettings(name_or_path=name)), name
+        return load_tokenizer(model), name
     from transformers import AutoTokenizer
 
     if name == DEMO_MODEL:
@@ -156,19 +160,20 @@ def _convert(
         return
     skipped = sum(result.skipped.values())
     note = f" ({skipped} skipped: {', '.join(f'{n} {why}' for why, n in result.skipped.items())})" if skipped else ""
-    console.print(Text(f"Converted {result.rows} rows from {result.from_format} to {to}: {result.path}{note}"))
+    console.print(Text(f"Converted {result.rows} rows from {result.from_format} to {to}: {literal(result.path)}{note}"))
 
 
 def _print_report(doc: dict[str, Any], previews: list[Any]) -> None:
     header = Table.grid(padding=(0, 2))
     header.add_column(style="bold")
     header.add_column()
-    header.add_row("Dataset", doc["source"])
-    header.add_row("Format", doc["format"] + (f" (text from {', '.join(doc['text_columns'])})" if doc.get("text_columns") else ""))
-    header.add_row("Columns", ", ".join(doc["columns"]))
+    # Paths, column names and model ids are the user's text, never markup ("[/x]" in a column).
+    header.add_row("Dataset", Text(literal(doc["source"])))
+    header.add_row("Format", Text(literal(doc["format"] + (f" (text from {', '.join(doc['text_columns'])})" if doc.get("text_columns") else ""))))
+    header.add_row("Columns", Text(literal(", ".join(doc["columns"]))))
     dropped = ", ".join(f"{n} {why}" for why, n in doc["dropped"].items()) or "none"
-    header.add_row("Rows", f"{doc['rows']} read, {doc['train_rows']} train + {doc['validation_rows']} validation; dropped: {dropped}")
-    header.add_row("Template", f"{doc['template_description']} · tokens counted with {doc['tokenizer']}")
+    header.add_row("Rows", Text(f"{doc['rows']} read, {doc['train_rows']} train + {doc['validation_rows']} validation; dropped: {dropped}"))
+    header.add_row("Template", Text(f"{doc['template_description']} · tokens counted with {literal(doc['tokenizer'])}"))
     console.print(header)
 
     for number, sample in enumerate(previews, start=1):

@@ -7,8 +7,11 @@ from typing import Any, Callable, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
+from tuitune.config import MAX_BATCH_SIZE, MAX_TOKENS
+from tuitune.present import literal
 
 METRIC_LABELS = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "bleu": "BLEU", "perplexity": "perplexity"}
 
@@ -77,8 +80,8 @@ def eval_command(
     samples: Optional[int] = typer.Option(None, "--samples", "-n", min=1, help="Held-out examples to score (default: the run's evaluation.samples)."),
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Score this dataset (file, folder or Hub id) instead of the run's validation split."),
     compare_base: bool = typer.Option(False, "--compare-base", "-b", help="Also score the base model on the same examples and report the improvements."),
-    max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", min=1, help="Longest generated answer (default: the run's evaluation.max_new_tokens)."),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Prompts generated (and sequences scored) at once."),
+    max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", min=1, max=MAX_TOKENS, help="Longest generated answer (default: the run's evaluation.max_new_tokens)."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, max=MAX_BATCH_SIZE, help="Prompts generated (and sequences scored) at once."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Evaluate a run: ROUGE-1/2/L and BLEU of greedy answers, and perplexity, on held-out examples.
@@ -108,7 +111,7 @@ def eval_command(
         print_json(report.to_dict())
         return
     for note in report.notes:
-        err_console.print(f"[yellow]note:[/] {note}")
+        err_console.print(Text.assemble(("note: ", "yellow"), literal(note)))
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("metric")
     if report.base is not None:
@@ -126,13 +129,11 @@ def eval_command(
             style = "green" if gain is not None and gain > 0 else "red" if gain is not None and gain < 0 else ""
             cells.append(f"[{style}]{gain:+.4f}[/]" if gain is not None and style else _number(gain))
         table.add_row(*cells)
-    console.print(f"Run {found.id} ({found.name}): {report.sample_count} examples from {report.settings['source']}")
+    console.print(Text(f"Run {found.id} ({literal(found.name)}): {report.sample_count} examples from {literal(report.settings['source'])}"))
     console.print(table)
     if report.base is not None:
         console.print("[dim]improvement > 0: the fine-tuned model is better (for perplexity, lower is better).[/]")
     if report.samples:
-        from rich.text import Text
-
         # Model text is shown as plain text: brackets in it ([INST]) must not be read as markup.
         first = report.samples[0]
         console.print()

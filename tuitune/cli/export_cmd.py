@@ -7,8 +7,26 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.text import Text
 
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
+from tuitune.errors import ExportError
+from tuitune.present import literal
+from tuitune.user_text import excerpt, shorten
+
+
+def _check_ref(ref: str) -> None:
+    """Refuse a RUN|PATH that no file system can hold (a 10,000-character name, an unknown ~user)
+    before `run_or_folder` asks the file system about it and gets an OSError back."""
+    try:
+        Path(ref).expanduser().is_dir()
+    except (OSError, ValueError, RuntimeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a valid path"
+        if isinstance(exc, RuntimeError):
+            reason = "no such user for ~"
+        raise ExportError(
+            f"{shorten(ref)} is neither a run nor a folder ({reason}): give a run (id, name or last) or a folder."
+        ) from None
 
 
 @app.command("merge")
@@ -23,13 +41,13 @@ def merge_command(
 
     A QLoRA adapter is merged into the base loaded in full precision, not into 4-bit weights.
     """
-    from tuitune.errors import ExportError
     from tuitune.export.merge import DTYPES, merge_adapter, merge_run
     from tuitune.export.target import run_or_folder
     from tuitune.store import open_store
 
     if dtype is not None and dtype not in DTYPES:
-        raise ExportError(f"Unknown dtype {dtype!r}: use one of {', '.join(DTYPES)}.")
+        raise ExportError(f"Unknown dtype {excerpt(dtype)}: use one of {', '.join(DTYPES)}.")
+    _check_ref(target)
     store = open_store()
     found = run_or_folder(target, store)
     run_id = None
@@ -46,7 +64,7 @@ def merge_command(
     if json_output:
         print_json(document)
         return
-    console.print(f"[green]Merged model saved to[/] {document['output_dir']}")
+    console.print(Text.assemble(("Merged model saved to ", "green"), literal(document["output_dir"])))
     console.print(f"Load it with AutoModelForCausalLM.from_pretrained({str(merged)!r}).", highlight=False, markup=False)
 
 
@@ -67,6 +85,7 @@ def upload_command(
     from tuitune.export.upload import upload
     from tuitune.store import open_store
 
+    _check_ref(target)
     store = open_store()
     subject = run_or_folder(target, store)
     with err_console.status("uploading…") if err_console.is_terminal and not dry_run else nullcontext():
@@ -85,14 +104,14 @@ def upload_command(
         print_json(result.to_dict())
         return
     for note in result.notes:
-        err_console.print(f"[yellow]note:[/] {note}")
+        err_console.print(Text.assemble(("note: ", "yellow"), literal(note)))
     if dry_run:
-        console.print(f"[bold]Dry run[/]: would upload the {result.kind} in {result.folder} to {repo_id}" + (" (private)" if private else ""), highlight=False)
+        console.print(Text.assemble(("Dry run", "bold"), f": would upload the {result.kind} in {literal(result.folder)} to {literal(repo_id)}" + (" (private)" if private else "")))
         for name in result.files:
             console.print(f"  {name}", highlight=False, markup=False)
         console.print()
         console.print("[bold]README.md[/]")
         console.print(result.card, markup=False, highlight=False)
         return
-    console.print(f"[green]Uploaded the {result.kind} to[/] {result.url}", highlight=False)
+    console.print(Text.assemble((f"Uploaded the {result.kind} to ", "green"), literal(result.url)))
 

@@ -33,7 +33,7 @@ def recommend_command(
     from tuitune.errors import UsageError
     from tuitune.models.recommend import recommend
 
-    if vram is not None and vram <= 0:
+    if vram is not None and not 0 < vram < float("inf"):  # nan fails both comparisons
         raise UsageError(f"--vram must be a positive number of GB (got {vram:g}).")
     advice = recommend(
         model, vram_gb=vram, dataset=dataset, max_length=max_length,
@@ -63,6 +63,9 @@ def _size(gb: float) -> str:
 
 def _print_human(advice, written: Path | None) -> None:  # advice: Recommendation (imported lazily)
     from rich.table import Table
+    from rich.text import Text
+
+    from tuitune.present import literal
 
     if advice.vram_gb is None:
         available = "no GPU detected: assuming CPU (RAM)"
@@ -71,8 +74,8 @@ def _print_human(advice, written: Path | None) -> None:  # advice: Recommendatio
         available = f"{advice.vram_gb:.1f} GB GPU memory ({source})"
     r = advice.lora_r or 8
     table = Table(
-        title=(
-            f"{advice.model}: {advice.parameters:,} parameters · batch size {advice.batch_size} · "
+        title=Text(
+            f"{literal(advice.model)}: {advice.parameters:,} parameters · batch size {advice.batch_size} · "
             f"{advice.max_length} tokens · LoRA r {r} · checkpointing {'on' if advice.gradient_checkpointing else 'off'}"
         ),
         title_justify="left",

@@ -6,11 +6,13 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.text import Text
 
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.cli.outcome import finish_run
 from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, METHODS, RunConfig, load_config, parse_config
 from tuitune.errors import UsageError
+from tuitune.present import literal
 
 # What --demo means beyond the model and data. The demo model is tiny and randomly initialised:
 # LoRA on random weights barely moves the loss, while full fine-tuning (what `tuitune recommend`
@@ -80,7 +82,7 @@ def train_command(
     load_in_4bit: bool = typer.Option(False, "--4bit", help="Load the model in 4-bit NF4 (QLoRA)."),
     fp16: bool = typer.Option(False, "--fp16", help="fp16 mixed precision (older GPUs)."),
     bf16: bool = typer.Option(False, "--bf16", help="bf16 mixed precision (Ampere and newer)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output folder (default: $TUITUNE_HOME/runs/<id>-<name>)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder to make the run's own folder <id>-<name> in (default: $TUITUNE_HOME/runs)."),
     name: Optional[str] = typer.Option(None, "--name", help="Run name (default: <model>-<method>)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
     demo: bool = typer.Option(False, "--demo", help="Built-in demo model and sample dataset (-m/-d replace either)."),
@@ -116,10 +118,10 @@ def train_command(
     flags = {k: v for k, v in flags.items() if v is not None}
     config = build_config(config_file=config_file, demo=demo, flags=flags)
     for note in config.notes:
-        err_console.print(f"[yellow]note:[/] {note}")
+        err_console.print(Text.assemble(("note: ", "yellow"), literal(note)))
     if save_config:
         config.save(save_config)
-        err_console.print(f"Configuration written to {save_config}")
+        err_console.print(Text(f"Configuration written to {literal(save_config)}"))
         return
 
     from tuitune.engine import launcher
@@ -131,7 +133,7 @@ def train_command(
         if json_output:
             print_json({"run_id": run.id, "name": run.name, "status": run.status, "pid": run.pid, "output_dir": run.output_dir})
         else:
-            console.print(f"Started run [bold]{run.id}[/] ({run.name}) in the background, pid {run.pid}.")
+            console.print(Text.assemble("Started run ", (str(run.id), "bold"), f" ({literal(run.name)}) in the background, pid {run.pid}."))
             console.print(f"Follow it with [bold]tuitune logs {run.id} -f[/] or open [bold]tuitune[/].")
         return
     finish_run(run, store, json_output=json_output)

@@ -18,6 +18,7 @@ from tuitune.data.examples import Conversation, Document, Example, Message
 from tuitune.data.formats import parse_records
 from tuitune.data.sources import RecordTable, read_source
 from tuitune.errors import DataError, OutputNotWritableError, UnknownFormatError
+from tuitune.user_text import excerpt, shorten
 
 if TYPE_CHECKING:
     from tuitune.config import DataSettings
@@ -57,7 +58,7 @@ def convert_dataset(
     """Read `source` (a path, Hub id, DataSettings or a list of records), convert every row to
     `to_format`, and write JSONL to `out_path` when given."""
     if to_format not in CONVERT_TARGETS:
-        raise UnknownFormatError(f"Cannot convert to {to_format!r}: choose one of {', '.join(CONVERT_TARGETS)}.")
+        raise UnknownFormatError(f"Cannot convert to {excerpt(to_format)}: choose one of {', '.join(CONVERT_TARGETS)}.")
     table = _table(source, hub_config=hub_config, split=split, data_files=data_files)
     if not isinstance(source, (str, Path, RecordTable, list)):
         format = source.format if format == "auto" else format
@@ -82,14 +83,16 @@ def _table(source: Source, **hub: Any) -> RecordTable:
 
 
 def write_jsonl(records: list[dict[str, Any]], out_path: str | Path) -> Path:
-    path = Path(out_path).expanduser()
+    path = Path(out_path)
     try:
+        path = path.expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8") as handle:
             for record in records:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    except OSError as exc:
-        raise OutputNotWritableError(f"Cannot write {path}: {exc.strerror or exc}; choose another output path.") from None
+    except (OSError, ValueError, RuntimeError) as exc:  # ValueError: a NUL; RuntimeError: ~unknown-user
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a valid path"
+        raise OutputNotWritableError(f"Cannot write {shorten(path)} ({reason}): choose another output path.") from None
     return path
 
 

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 from tuitune.data.examples import Conversation, Document, Example, Message, join_instruction_input
 from tuitune.data.sources import RecordTable
 from tuitune.errors import EmptyDatasetError, MalformedDataError, NoTextColumnsError, UnknownFormatError
+from tuitune.user_text import excerpt, shorten
 
 FORMATS: tuple[str, ...] = ("alpaca", "chat", "sharegpt", "completion", "text")
 
@@ -129,7 +130,7 @@ def parse_records(table: RecordTable, format: str = "auto", text_columns: list[s
             detected = _fallback_text(table)
         format = detected
     elif format not in FORMATS:
-        raise UnknownFormatError(f"Unknown format {format!r}: use one of auto, {', '.join(FORMATS)}.")
+        raise UnknownFormatError(f"Unknown format {excerpt(format)}: use one of auto, {', '.join(FORMATS)}.")
     else:
         _check_named_format(format, columns, text_columns)
 
@@ -167,7 +168,7 @@ def _fallback_text(table: RecordTable) -> str:
     """Rows matching no known format train as text when some columns hold text; else say what was found."""
     if text_columns_of(table.records, table.columns):
         return "text"
-    columns = ", ".join(table.columns) or "(none)"
+    columns = _names(table.columns) or "(none)"
     nested = [c for c in table.columns if any(isinstance(r.get(c), (list, dict)) for r in table.records[:50])]
     if nested:
         raise UnknownFormatError(
@@ -178,6 +179,11 @@ def _fallback_text(table: RecordTable) -> str:
         f"{table.origin} has no column with text to train on (columns: {columns}); known formats: "
         f"{', '.join(FORMATS)}. Add a text column or name one with data.text_columns."
     )
+
+
+def _names(columns: Iterable[str]) -> str:
+    # Column names are the data's own text: a CSV header can hold a 100,000-character "name".
+    return shorten(", ".join(map(str, columns)), limit=200)
 
 
 def _check_named_format(format: str, columns: list[str], text_columns: list[str] | None) -> None:
@@ -199,7 +205,7 @@ def _check_named_format(format: str, columns: list[str], text_columns: list[str]
         detected = detect_format([], columns)
         hint = f" The data looks like {detected}: use --format {detected} or auto." if detected else ""
         raise UnknownFormatError(
-            f"Format {format} needs {needed[format]}, but the columns are {', '.join(columns)}.{hint}"
+            f"Format {format} needs {needed[format]}, but the columns are {_names(columns)}.{hint}"
         )
 
 
@@ -208,7 +214,7 @@ def _text_columns(table: RecordTable, named: list[str] | None) -> list[str]:
         missing = [c for c in named if c not in table.columns]
         if missing:
             raise NoTextColumnsError(
-                f"Text column(s) {', '.join(missing)} not in {table.origin}: columns are {', '.join(table.columns)}."
+                f"Text column(s) {_names(missing)} not in {table.origin}: columns are {_names(table.columns)}."
             )
         return list(named)
     if "text" in table.columns:
@@ -216,7 +222,7 @@ def _text_columns(table: RecordTable, named: list[str] | None) -> list[str]:
     found = text_columns_of(table.records, table.columns)
     if not found:
         raise NoTextColumnsError(
-            f"{table.origin} has no column with text (columns: {', '.join(table.columns)}): "
+            f"{table.origin} has no column with text (columns: {_names(table.columns)}): "
             "name the columns to use with data.text_columns."
         )
     return found
@@ -244,7 +250,7 @@ def _role(name: Any) -> str:
     role = ROLE_ALIASES.get(str(name).strip().lower())
     if role is None:
         known = ", ".join(sorted(ROLE_ALIASES))
-        raise MalformedDataError(f"unknown role {name!r}; known roles: {known}.")
+        raise MalformedDataError(f"unknown role {excerpt(name)}; known roles: {known}.")
     return role
 
 

@@ -8,20 +8,29 @@ detection never cares where the rows came from. Local text files are parsed here
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import logging
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from tuitune.config import SAMPLE_DATASET
 from tuitune.errors import DataError, DatasetNotFoundError, EmptyDatasetError, MalformedDataError
+from tuitune.user_text import decode_text, excerpt, shorten
 
 FILE_SUFFIXES: tuple[str, ...] = (".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet", ".txt")
 # Keys under which a JSON object commonly nests its list of records.
 _NESTING_KEYS = ("data", "train", "rows", "records", "examples", "instances", "items")
+# A chat row with tool schemas nests about ten levels; deeper is not training data, and would
+# overflow the stack of whatever walks it next (json.dumps, pyarrow, the tokenizer).
+MAX_NESTING = 64
+# Entries a dataset folder may hold before it is refused rather than walked (`tuitune data /`).
+MAX_FOLDER_ENTRIES = 10_000
 
 
 @dataclass
@@ -58,14 +67,43 @@ def read_source(
         table = read_file(sample_dataset_path())
         table.origin, table.kind = SAMPLE_DATASET, "sample"
         return table
-    path = Path(text).expanduser()
-    if path.is_file():
+    if not text.strip():
+        raise DatasetNotFoundError("No dataset given: name a data file or folder, a Hugging Face dataset id, or tuitune/sample.")
+    path = _expand(text)
+    kind = _probe(path, text)
+    if kind == "file":
         return read_file(path)
-    if path.is_dir():
+    if kind == "folder":
         return read_folder(path, hub_config=hub_config, split=split, data_files=data_files)
     if _looks_like_path(text):
-        raise DatasetNotFoundError(f"{text} does not exist: check the path (or give a Hugging Face dataset id).")
+        raise DatasetNotFoundError(f"{shorten(text)} does not exist: check the path (or give a Hugging Face dataset id).")
     return read_hub(text, hub_config=hub_config, split=split, data_files=data_files)
+
+
+def _expand(text: str) -> Path:
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:  # ~name of a user this machine does not have
+        return Path(text)
+
+
+def _probe(path: Path, text: str) -> str | None:
+    """"file", "folder", or None when nothing is there; a path that cannot even be looked at
+    (too long, a NUL in it, a folder on the way that cannot be entered) is refused."""
+    try:
+        if path.is_file():
+            return "file"
+        if path.is_dir():
+            return "folder"
+    except (OSError, ValueError) as exc:
+        raise DatasetNotFoundError(f"{shorten(text)} cannot be opened ({_reason(exc)}): check the path.") from None
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return "not a valid path" if isinstance(exc, ValueError) else type(exc).__name__
 
 
 def _looks_like_path(text: str) -> bool:
@@ -86,7 +124,7 @@ def read_file(path: Path) -> RecordTable:
     else:
         if suffix not in FILE_SUFFIXES:
             raise DataError(
-                f"{path} has an unsupported file type {suffix or '(none)'}: "
+                f"{path} has an unsupported file type {shorten(suffix) or '(none)'}: "
                 f"use one of {', '.join(FILE_SUFFIXES)}, or a dataset folder."
             )
         content = _read_text(path)
@@ -107,23 +145,58 @@ def read_file(path: Path) -> RecordTable:
 
 
 def _read_text(path: Path) -> str:
-    data = path.read_bytes()
     try:
-        # utf-8-sig: files saved by Excel and Notepad start with a byte-order mark.
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise MalformedDataError(
-            f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}): re-save it with UTF-8 encoding."
-        ) from None
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path} cannot be read ({_reason(exc)}): check that it is a file you can read.") from None
+    # Excel and Notepad save UTF-8 and UTF-16 with a byte-order mark; other encodings are refused.
+    return decode_text(data, str(path), MalformedDataError)
+
+
+def _load_json(text: str, path: Path, line: int | None, fix: str) -> Any:
+    """One JSON document (the whole file, or line `line` of a JSONL file); what is wrong with it
+    said as a `MalformedDataError`."""
+    where = f"{path} line {line}" if line is not None else str(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"{path} line {line if line is not None else exc.lineno}"
+        raise MalformedDataError(f"{where}: invalid JSON ({exc.msg}); {fix}.") from None
+    except RecursionError:
+        raise MalformedDataError(f"{where}: nested more than {MAX_NESTING} levels deep; {fix}.") from None
+    except ValueError:  # json reads integers with int(), which stops at 4,300 digits
+        raise MalformedDataError(f"{where}: a number has more than 4,300 digits; {fix}.") from None
+
+
+def _check_row(record: dict[str, Any], path: Path, where: str) -> None:
+    """Refuse what parsed as JSON but cannot be trained on: absurd nesting, and strings with a
+    lone UTF-16 surrogate (`"\\ud83d"`), which no tokenizer or file encoding accepts."""
+    stack: list[tuple[Any, int]] = [(record, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise MalformedDataError(
+                        f"{path} {where}: a string holds a lone UTF-16 surrogate (an escape such as \\ud83d "
+                        "without its pair); fix or remove that escape."
+                    ) from None
+        elif isinstance(value, (dict, list)):
+            if depth > MAX_NESTING:
+                raise MalformedDataError(f"{path} {where}: nested more than {MAX_NESTING} levels deep; flatten it.")
+            if isinstance(value, dict):
+                stack.extend((key, depth) for key in value)
+            stack.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
 
 
 def _parse_json(content: str, path: Path) -> list[dict[str, Any]]:
-    try:
-        data = json.loads(content)
-    except json.JSONDecodeError as exc:
-        raise MalformedDataError(f"{path} line {exc.lineno}: invalid JSON ({exc.msg}); fix the file.") from None
-    return _records_from_json(data, path)
+    data = _load_json(content, path, None, "fix the file")
+    records = _records_from_json(data, path)
+    for number, record in enumerate(records, start=1):
+        _check_row(record, path, f"row {number}")
+    return records
 
 
 def _records_from_json(data: Any, path: Path) -> list[dict[str, Any]]:
@@ -162,11 +235,10 @@ def _parse_jsonl(content: str, path: Path) -> list[dict[str, Any]]:
     for number, line in enumerate(content.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise MalformedDataError(f"{path} line {number}: invalid JSON ({exc.msg}); fix or remove that line.") from None
-        records.append(_as_record(item, path, f"line {number}"))
+        where = f"line {number}"
+        record = _as_record(_load_json(line, path, number, "fix or remove that line"), path, where)
+        _check_row(record, path, where)
+        records.append(record)
     return records
 
 
@@ -220,7 +292,8 @@ def read_folder(
     path: Path, *, hub_config: str | None, split: str, data_files: str | list[str] | None
 ) -> RecordTable:
     """A folder written by `save_to_disk`, or laid out like a Hub dataset repository."""
-    if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
+    saved = _probe(path / "dataset_dict.json", str(path)) == "file" or _probe(path / "state.json", str(path)) == "file"
+    if saved:
         from datasets import load_from_disk
 
         try:
@@ -229,10 +302,32 @@ def read_folder(
             raise MalformedDataError(f"{path} looks like a saved dataset but cannot be loaded ({exc}).") from None
         dataset = _pick_split(loaded, split, str(path))
         return _table_from_dataset(dataset, str(path), "disk")
-    files = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FILE_SUFFIXES + (".arrow",)]
-    if not files and data_files is None:
+    if not _holds_data_files(path) and data_files is None:
         raise EmptyDatasetError(f"{path} holds no data files ({', '.join(FILE_SUFFIXES)}): check the folder.")
     return _load_dataset(str(path), hub_config, split, data_files, kind="disk")
+
+
+def _holds_data_files(folder: Path) -> bool:
+    """Whether `folder` holds data files anywhere below it, as `datasets` will look for them.
+
+    The whole tree is walked (as `datasets` walks it), but never more than `MAX_FOLDER_ENTRIES`
+    entries: `tuitune data /` is refused in a moment instead of crawling the disk and /proc.
+    """
+    def unreadable(exc: OSError) -> None:
+        where = shorten(exc.filename or folder)
+        raise DataError(f"{where} cannot be read ({_reason(exc)}): check its permissions, or point at the dataset's own folder.")
+
+    seen, found = 0, False
+    for _root, folders, files in os.walk(folder, onerror=unreadable):
+        folders[:] = [name for name in folders if not name.startswith(".")]  # .git, .cache: never data
+        seen += len(folders) + len(files)
+        if seen > MAX_FOLDER_ENTRIES:
+            raise DataError(
+                f"{shorten(folder)} holds more than {MAX_FOLDER_ENTRIES:,} files and folders: "
+                "point at the dataset's own folder or at a data file."
+            )
+        found = found or any(os.path.splitext(name)[1].lower() in FILE_SUFFIXES + (".arrow",) for name in files)
+    return found
 
 
 def read_hub(
@@ -249,29 +344,60 @@ def _load_dataset(
     from datasets.exceptions import DataFilesNotFoundError, DatasetNotFoundError as HubNotFound
 
     where = "folder" if kind == "disk" else "Hugging Face dataset"
+    shown = shorten(path)
     if kind == "hub":
         _use_cache_only_if_unreachable()
     try:
         # Asking for the split downloads and prepares only that split.
-        loaded = datasets.load_dataset(path, hub_config, split=split, data_files=data_files)
+        with _datasets_quiet(local=kind == "disk"):
+            loaded = datasets.load_dataset(path, hub_config, split=split, data_files=data_files)
     except (HubNotFound, DataFilesNotFoundError, FileNotFoundError, ConnectionError) as exc:
         if kind == "disk":
-            raise DatasetNotFoundError(f"{path}: no data files found ({_first_line(exc)}); check the folder or data_files.") from None
+            raise DatasetNotFoundError(f"{shown}: no data files found ({_first_line(exc)}); check the folder or data_files.") from None
         raise DatasetNotFoundError(
-            f"{path} is not a local file or folder and was not found on the Hugging Face Hub "
+            f"{shown} is not a local file or folder and was not found on the Hugging Face Hub "
             f"({_hub_state()}): check the id or the path."
         ) from None
     except ValueError as exc:
         message = _first_line(exc)
         if "unknown split" in message.lower():
-            raise DataError(f"{where} {path}: {message.rstrip('.')} (set data.split / --split).") from None
+            raise DataError(f"{where} {shown}: {message.rstrip('.')} (set data.split / --split).") from None
         if "config" in message.lower():
-            raise DataError(f"{where} {path}: {message} (set data.hub_config / --hf-config).") from None
-        raise DataError(f"{where} {path} cannot be loaded: {message}") from None
+            raise DataError(f"{where} {shown}: {message} (set data.hub_config / --hf-config).") from None
+        raise DataError(f"{where} {shown} cannot be loaded: {message}") from None
     except Exception as exc:  # builders raise many types for unreadable files
-        raise MalformedDataError(f"{where} {path} cannot be read: {_first_line(exc)}") from None
+        # "An error occurred while generating the dataset" says nothing: the cause says what.
+        raise MalformedDataError(f"{where} {shown} cannot be read: {_first_line(_root_cause(exc))}") from None
     dataset = _pick_split(loaded, split, path)
     return _table_from_dataset(dataset, path, kind)
+
+
+@contextlib.contextmanager
+def _datasets_quiet(*, local: bool) -> Iterator[None]:
+    """`datasets` logs an unreadable file as an ERROR before raising, and draws progress bars for
+    a local folder's few rows; the one-line error said here is all a user should see."""
+    from datasets.utils import logging as datasets_logging
+
+    verbosity = datasets_logging.get_verbosity()
+    bars = datasets_logging.is_progress_bar_enabled()
+    datasets_logging.set_verbosity(logging.CRITICAL)
+    if local:
+        datasets_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        datasets_logging.set_verbosity(verbosity)
+        if local and bars:
+            datasets_logging.enable_progress_bar()
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    for _ in range(20):  # a chain, not a cycle: bounded all the same
+        cause = exc.__cause__ or exc.__context__
+        if cause is None:
+            break
+        exc = cause
+    return exc
 
 
 def _pick_split(loaded: Any, split: str, origin: str) -> Any:
@@ -283,7 +409,7 @@ def _pick_split(loaded: Any, split: str, origin: str) -> Any:
         return loaded[split]
     if len(loaded) == 1 and split == "train":
         return next(iter(loaded.values()))
-    raise DataError(f"{origin} has no split {split!r}: choose one of {', '.join(loaded)} (data.split / --split).")
+    raise DataError(f"{shorten(origin)} has no split {excerpt(split)}: choose one of {', '.join(loaded)} (data.split / --split).")
 
 
 def _table_from_dataset(dataset: Any, origin: str, kind: str) -> RecordTable:
@@ -324,4 +450,4 @@ def _hub_state() -> str:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]
+    return text.splitlines()[0][:200]

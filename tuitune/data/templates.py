@@ -22,6 +22,7 @@ from typing import Any, Sequence, Union
 
 from tuitune.data.examples import Conversation, Document, Example, Message, join_instruction_input
 from tuitune.errors import DataError, InvalidConfigError
+from tuitune.user_text import excerpt
 
 TEMPLATES: tuple[str, ...] = ("chatml", "alpaca", "llama2", "plain")
 
@@ -296,7 +297,7 @@ def get_template(name: str, tokenizer: Any, *, format: str | None = None, method
     """The template to use: the one named, else alpaca for instruction tuning, plain for
     prompt/completion data, the tokenizer's own chat template when it has one, else chatml."""
     if name not in ("auto", "tokenizer") and name not in _BY_NAME:
-        raise InvalidConfigError(f"Unknown template {name!r}: use auto, {', '.join(TEMPLATES)}.")
+        raise InvalidConfigError(f"Unknown template {excerpt(name)}: use auto, {', '.join(TEMPLATES)}.")
     if name == "tokenizer":
         if not getattr(tokenizer, "chat_template", None):
             raise InvalidConfigError("This tokenizer has no chat template: choose chatml, alpaca, llama2 or plain.")

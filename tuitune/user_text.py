@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import reprlib
+from pathlib import Path
 
 from tuitune.errors import TuituneError
 from tuitune.present import literal
@@ -88,3 +89,18 @@ def shorten(text: object, limit: int = EXCERPT_LENGTH) -> str:
         return text
     half = (limit - 1) // 2
     return text[:half] + "…" + text[-half:]
+
+
+def path_problem(text: str) -> str | None:
+    """Why `text` cannot even be looked up as a path here (too long, a NUL in it, an unknown
+    `~user`, bytes that are not text), or None when the file system can answer for it."""
+    try:
+        text.encode("utf-8")
+        Path(text).expanduser().exists()
+    except RuntimeError:
+        return "no such user for ~"
+    except UnicodeEncodeError:
+        return "not valid text"
+    except (OSError, ValueError) as exc:
+        return exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a valid path"
+    return None

@@ -12,6 +12,7 @@ import typer
 from tuitune import __version__
 from tuitune.cli.app import app, err_console
 from tuitune.errors import TuituneError
+from tuitune.user_text import shorten
 
 # Command modules register themselves on `app` when imported; each keeps heavy imports inside
 # its functions so `tuitune --help` and the light commands start fast.
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         # Usage errors in one line, like every other error, with where to find the right usage.
         where = f" (see `{context.command_path} -h`)" if context is not None else ""
         message = error.format_message() if hasattr(error, "format_message") else str(error)
-        _fail(message + where, getattr(error, "exit_code", 2))
+        _fail(shorten(message, 300) + where, getattr(error, "exit_code", 2))
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)

@@ -12,21 +12,7 @@ from rich.text import Text
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.errors import ExportError
 from tuitune.present import literal
-from tuitune.user_text import excerpt, shorten
-
-
-def _check_ref(ref: str) -> None:
-    """Refuse a RUN|PATH that no file system can hold (a 10,000-character name, an unknown ~user)
-    before `run_or_folder` asks the file system about it and gets an OSError back."""
-    try:
-        Path(ref).expanduser().is_dir()
-    except (OSError, ValueError, RuntimeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a valid path"
-        if isinstance(exc, RuntimeError):
-            reason = "no such user for ~"
-        raise ExportError(
-            f"{shorten(ref)} is neither a run nor a folder ({reason}): give a run (id, name or last) or a folder."
-        ) from None
+from tuitune.user_text import excerpt
 
 
 @app.command("merge")
@@ -47,7 +33,6 @@ def merge_command(
 
     if dtype is not None and dtype not in DTYPES:
         raise ExportError(f"Unknown dtype {excerpt(dtype)}: use one of {', '.join(DTYPES)}.")
-    _check_ref(target)
     store = open_store()
     found = run_or_folder(target, store)
     run_id = None
@@ -85,7 +70,6 @@ def upload_command(
     from tuitune.export.upload import upload
     from tuitune.store import open_store
 
-    _check_ref(target)
     store = open_store()
     subject = run_or_folder(target, store)
     with err_console.status("uploading…") if err_console.is_terminal and not dry_run else nullcontext():

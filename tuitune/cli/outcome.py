@@ -5,11 +5,13 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.text import Text
 
 from tuitune.cli.app import console, err_console, print_json
 from tuitune.cli.follow import follow
 from tuitune.errors import TrainingError
-from tuitune.store import CANCELLED, COMPLETED, Run, Store
+from tuitune.present import literal
+from tuitune.store import CANCELLED, COMPLETED, QUEUED, RUNNING, Run, Store
 
 
 def run_summary(run: Run) -> dict[str, object]:
@@ -37,21 +39,25 @@ def finish_run(run: Run, store: Store, *, json_output: bool) -> None:
     if final.status == COMPLETED:
         if not json_output:
             loss = summary["train_loss"]
+            done = f"in {summary['elapsed_seconds']:.1f}s" if isinstance(loss, float) else ""
             console.print(
-                f"[green]Run {final.id} ({final.name}) completed[/]: {summary['steps_completed']} steps, "
-                f"train loss {loss:.4f} in {summary['elapsed_seconds']:.1f}s." if isinstance(loss, float)
-                else f"[green]Run {final.id} ({final.name}) completed[/]."
+                Text.assemble(
+                    (f"Run {final.id} ({literal(final.name)}) completed", "green"),
+                    f": {summary['steps_completed']} steps, train loss {loss:.4f} {done}." if isinstance(loss, float) else ".",
+                )
             )
-            console.print(f"Output: {final.output_dir}")
+            console.print(Text(f"Output: {literal(final.output_dir)}"))
         return
     if final.status == CANCELLED:
         err_console.print(
-            f"Run {final.id} ({final.name}) cancelled at step {final.steps_done or 0}. "
-            f"Resume it with: tuitune resume {final.id}"
+            Text(
+                f"Run {final.id} ({literal(final.name)}) cancelled at step {final.steps_done or 0}. "
+                f"Resume it with: tuitune resume {final.id}"
+            )
         )
         sys.stdout.flush()
         raise typer.Exit(130)
-    if final.status in ("queued", "running"):
+    if final.status in (QUEUED, RUNNING):
         err_console.print(f"Stopped following run {final.id}; it is still {final.status}. See `tuitune logs {final.id} -f`.")
         raise typer.Exit(130)
     raise TrainingError(final.error or f"Run {final.id} ended {final.status}: see `tuitune logs {final.id}`.")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tuitune.user_text import path_problem, shorten
 from tuitune.errors import ExportError, RunNotFoundError
 from tuitune.export.model_card import CardInfo
 from tuitune.export.weights import ADAPTER_CONFIG, adapter_config, run_weights
@@ -41,6 +42,11 @@ def run_or_folder(target: Run | str | Path, store: Store) -> Run | Path:
     """A folder that exists, else a run by id, name or `last` (checked for a dead worker)."""
     if isinstance(target, Run):
         return target
+    problem = path_problem(str(target))
+    if problem is not None:
+        raise ExportError(
+            f"{shorten(str(target))} is neither a run nor a folder ({problem}): give a run (id, name or last) or a folder."
+        )
     path = Path(target).expanduser()
     if path.is_dir():
         return path
@@ -51,7 +57,7 @@ def run_or_folder(target: Run | str | Path, store: Store) -> Run | Path:
     except RunNotFoundError:
         if isinstance(target, Path) or any(mark in str(target) for mark in ("/", "\\")) or path.exists():
             raise ExportError(
-                f"{target} is neither a folder nor a run: give a run (id, name or last) or a folder."
+                f"{shorten(str(target))} is neither a folder nor a run: give a run (id, name or last) or a folder."
             ) from None
         raise
 

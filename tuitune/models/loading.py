@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuitune.config import DEMO_MODEL, ModelSettings
+from tuitune.user_text import path_problem, shorten
 from tuitune.errors import ModelLoadError
 from tuitune.hub import hub_offline, hub_reachable, local_files_only
 
@@ -34,6 +35,9 @@ def resolve_model_path(name_or_path: str) -> str:
         from tuitune.models.demo import ensure_demo_model
 
         return str(ensure_demo_model())
+    problem = path_problem(name_or_path)
+    if problem is not None:
+        raise ModelLoadError(f"Model {shorten(name_or_path)} is neither a folder nor a Hub id ({problem}): check it.")
     local = Path(name_or_path).expanduser()
     if local.exists():
         if not local.is_dir():
@@ -42,7 +46,7 @@ def resolve_model_path(name_or_path: str) -> str:
             )
         return os.path.abspath(local)
     if _looks_like_path(name_or_path):
-        raise ModelLoadError(f"Model folder {name_or_path} does not exist: check the path.")
+        raise ModelLoadError(f"Model folder {shorten(name_or_path)} does not exist: check the path.")
     return name_or_path
 
 

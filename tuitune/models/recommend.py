@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, RunConfig, parse_config
+from tuitune.user_text import path_problem, shorten
 from tuitune.errors import DatasetNotFoundError, UsageError
 from tuitune.models.inspect import ModelInfo, describe_model
 from tuitune.models.memory import ESTIMATED_METHODS, MemoryEstimate, estimate_memory
@@ -147,10 +148,13 @@ def dataset_max_length(dataset: str, limit: int, rows: int = 2000) -> int | None
 
         path = sample_dataset_path()
     else:
+        problem = path_problem(dataset)
+        if problem is not None:
+            raise DatasetNotFoundError(f"Dataset {shorten(dataset)} cannot be opened ({problem}): check the path.")
         path = Path(dataset).expanduser()
         if not path.exists():
             if dataset.startswith(("/", ".", "~")) or Path(dataset).suffix in (".json", ".jsonl", ".csv", ".tsv", ".txt"):
-                raise DatasetNotFoundError(f"Dataset {dataset} does not exist: check the path.")
+                raise DatasetNotFoundError(f"Dataset {shorten(dataset)} does not exist: check the path.")
             return None  # a Hub id: measuring it would mean downloading it
     if not path.is_file():
         return None
@@ -180,7 +184,7 @@ def dataset_max_length(dataset: str, limit: int, rows: int = 2000) -> int | None
                 lengths = [len(line) for line, _ in zip(handle, range(rows)) if line.strip()]
             else:
                 return None
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return None  # the data layer reports unreadable files properly when training starts
     if not lengths:
         return None

@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 from peewee import DatabaseError, SqliteDatabase
 
+from tuitune.user_text import shorten
 from tuitune.errors import (
     StoreDamagedError,
     StoreError,
@@ -242,11 +243,6 @@ def _root_cause(exc: BaseException) -> BaseException:
     return best
 
 
-def _excerpt(text: str, limit: int = 80) -> str:
-    printable = "".join(ch if ch.isprintable() else "?" for ch in text)
-    return printable if len(printable) <= limit else printable[: limit - 1] + "…"
-
-
 def store_error(exc: BaseException, location: str) -> StoreError:
     """The one translation of every SQLite failure on the store at `location` into a user message."""
     root = _root_cause(exc)
@@ -266,22 +262,22 @@ def store_error(exc: BaseException, location: str) -> StoreError:
         )
     if "readonly" in lowered or "read-only" in lowered or "query_only" in lowered or _read_only:
         return StoreReadOnlyError(
-            f"The run store {location} is read-only here ({_excerpt(text)}): listing and showing runs "
+            f"The run store {location} is read-only here ({shorten(text)}): listing and showing runs "
             "works, changing them needs write access to the file and its folder (or set TUITUNE_HOME "
             "to a folder you can write)."
         )
     damaged = ("not a database", "malformed", "could not decode", "corrupt", "constraint failed")
     if isinstance(root, sqlite3.IntegrityError) or any(word in lowered for word in damaged):
         return StoreDamagedError(
-            f"The run store {location} is damaged ({_excerpt(text)}). Run `tuitune store check` to "
+            f"The run store {location} is damaged ({shorten(text)}). Run `tuitune store check` to "
             "see what is wrong; restore a backup, or move the file away and tuitune starts a new one."
         )
     if "unable to open" in lowered:
         return StoreError(
-            f"Cannot open the run store {location} ({_excerpt(text)}). Set TUITUNE_HOME to a folder "
+            f"Cannot open the run store {location} ({shorten(text)}). Set TUITUNE_HOME to a folder "
             "you can write."
         )
-    return StoreError(f"The run store {location} failed: {_excerpt(text, 200)}.")
+    return StoreError(f"The run store {location} failed: {shorten(text, 200)}.")
 
 
 def close_connection() -> None:

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from peewee import DatabaseError, fn
 
 from tuitune.errors import RunNotFoundError, StoreError
+from tuitune.user_text import shorten
 from tuitune.store import clock
 from tuitune.store.convert import (
     ARTIFACT_COLUMNS,
@@ -152,6 +153,8 @@ class Store(QueueStore, SweepStore):
         if isinstance(ref, int):
             return self._run(ref)
         text = str(ref).strip()
+        if not _is_text(text):
+            raise RunNotFoundError(f"No run named {shorten(text.encode('utf-8', 'replace').decode())!r}: a run name is text. List runs with `tuitune runs`.")
         if text.lower() == "last":
             row = RunRow.select(*RUN_COLUMNS).order_by(RunRow.id.desc()).tuples().first()
             if row is None:
@@ -174,11 +177,11 @@ class Store(QueueStore, SweepStore):
         if row is not None:
             return run_record(row)
         if is_id:
-            raise RunNotFoundError(f"No run with id {_excerpt(text)}. List runs with `tuitune runs`.")
+            raise RunNotFoundError(f"No run with id {shorten(text)}. List runs with `tuitune runs`.")
         names = [n for (n,) in RunRow.select(RunRow.name).distinct().tuples()]
         close = difflib.get_close_matches(text, names, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise RunNotFoundError(f"No run named {_excerpt(text)!r}.{hint} List runs with `tuitune runs`.")
+        raise RunNotFoundError(f"No run named {shorten(text)!r}.{hint} List runs with `tuitune runs`.")
 
     @_reads
     def list_runs(self, *, status: str | None = None, limit: int | None = None, sweep_id: int | None = None) -> list[Run]:
@@ -534,10 +537,13 @@ class Store(QueueStore, SweepStore):
             self.close()
 
 
-def _excerpt(text: str, limit: int = 60) -> str:
-    """A user's text as it may be echoed in a message: short, one line."""
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _is_text(text: str) -> bool:
+    """False for a command-line argument holding bytes that are not UTF-8 (surrogate escapes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _number(value: Any) -> float | None:

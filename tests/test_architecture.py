@@ -37,6 +37,8 @@ print(",".join(heavy))
         ["train", "--help"],
         ["logs", "last"],
         ["store", "check"],
+        ["queue", "--json"],
+        ["sweep", "--demo", "--set", "lora.r=8,16", "--dry-run"],
         ["delete", "last", "--yes"],
     ],
 )

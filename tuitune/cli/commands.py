@@ -9,5 +9,6 @@ from tuitune.cli import (  # noqa: F401
     export_cmd,
     recommend_cmd,
     queue_cmd,
+    sweep_cmd,
     store_cmd,
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, List
+from typing import Any, List, Optional
 
 import typer
 from rich.table import Table
@@ -38,7 +38,8 @@ def _value(value: Any) -> str:
 
 @app.command("compare")
 def compare_command(
-    runs: List[str] = typer.Argument(..., help=RUNS_HELP, metavar="RUN RUN [RUN…]"),
+    runs: Optional[List[str]] = typer.Argument(None, help=RUNS_HELP, metavar="RUN RUN [RUN…]"),
+    sweep: Optional[int] = typer.Option(None, "--sweep", help="Compare every run of this sweep (with any RUNs given)."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Compare runs: the settings that differ, final losses, time, speed and evaluation scores."""
@@ -46,10 +47,13 @@ def compare_command(
     from tuitune.engine import launcher
     from tuitune.store import open_store
 
-    if len(runs) < 2:
-        raise UsageError("Give at least two runs to compare, e.g. `tuitune compare 1 2`.")
     store = open_store()
-    found = [launcher.check_alive(store.find_run(ref), store=store) for ref in runs]
+    found = [launcher.check_alive(store.find_run(ref), store=store) for ref in runs or []]
+    if sweep is not None:
+        store.get_sweep(sweep)  # a clear error for a sweep that does not exist
+        found += sorted(store.list_runs(sweep_id=sweep), key=lambda run: run.id)
+    if len(found) < 2:
+        raise UsageError("Give at least two runs to compare, e.g. `tuitune compare 1 2` or `--sweep 3`.")
     if len({run.id for run in found}) < len(found):
         raise UsageError("The same run is named twice: give different runs to compare.")
     comparison = compare_runs(found, store, curves=json_output)

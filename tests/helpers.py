@@ -108,3 +108,36 @@ def make_read_only(path: Path, timeout: float = 60) -> None:
 def tuitune_script() -> str:
     """The `tuitune` console script next to this interpreter: what a user runs."""
     return str(Path(sys.executable).parent / "tuitune")
+
+
+@contextmanager
+def running_server(*args: str, home: Path | None = None) -> Iterator[str]:
+    """A real `tuitune serve` on a free loopback port; yields its URL, stops it afterwards."""
+    import re
+    import signal
+
+    env = {**os.environ, **({"TUITUNE_HOME": str(home)} if home else {})}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tuitune", "serve", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        url = None
+        for line in process.stdout:
+            found = re.search(r"(http://127\.0\.0\.1:\d+)/", line)
+            if found:
+                url = found.group(1)
+                break
+        if url is None:
+            raise AssertionError(f"the server did not start: {process.stdout.read()[-2000:]}")
+        yield url
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -411,7 +411,14 @@ def _section_for(loc: tuple[Any, ...]) -> type[BaseModel]:
 
 
 def _explain(exc: ValidationError, source: str) -> Exception:
-    """The first problem, named by its dotted key, with what is allowed."""
+    """The first problem, named by its dotted key, with what is allowed (the key also as `.field`)."""
+    error = _first_problem(exc, source)
+    loc = tuple(exc.errors()[0].get("loc", ()))
+    error.field = ".".join(str(p) for p in loc) or None  # type: ignore[attr-defined]
+    return error
+
+
+def _first_problem(exc: ValidationError, source: str) -> Exception:
     error = exc.errors()[0]
     loc = tuple(error.get("loc", ()))
     key = ".".join(str(p) for p in loc) or "(top level)"

@@ -23,7 +23,9 @@ class TuituneError(Exception):
 
 # --- configuration -------------------------------------------------------------------------
 class ConfigError(TuituneError):
-    """A run configuration is wrong."""
+    """A run configuration is wrong; `field` names the dotted key at fault, where one is."""
+
+    field: str | None = None
 
 
 class InvalidConfigError(ConfigError):

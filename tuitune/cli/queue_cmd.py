@@ -12,7 +12,7 @@ from tuitune.cli.app import JSON_HELP, app, console, print_json
 from tuitune.engine.launcher import METHOD_WORDS
 from tuitune.errors import UsageError
 from tuitune.present import literal
-from tuitune.store import RUNNING, open_store
+from tuitune.store import open_store
 
 queue_app = typer.Typer(
     help="The run queue: list what waits, set the slots, reorder, pause.",
@@ -22,26 +22,6 @@ queue_app = typer.Typer(
 app.add_typer(queue_app, name="queue")
 
 RUN_HELP = "A run id, a run name, or `last`."
-
-
-def queue_state() -> dict[str, object]:
-    """The queue as `--json` shows it (and the service will)."""
-    from tuitune.engine import launcher, queue
-
-    store = open_store()
-    launcher.reconcile(store)  # notices crashes and starts what fits
-    waiting = store.queued_runs()
-    return {
-        "slots": queue.slots(store),
-        "slots_in_use": store.slots_in_use(),
-        "paused": queue.is_paused(store),
-        "running": [run.id for run in store.list_runs(status=RUNNING)],
-        "queued": [
-            {"position": place, "id": run.id, "name": run.name, "requested_gpus": run.gpus, "sweep_id": run.sweep_id,
-             "method": run.method, "model": run.model, "created_at": run.created_at.isoformat()}
-            for place, run in enumerate(waiting, start=1)
-        ],
-    }
 
 
 @queue_app.callback()
@@ -62,7 +42,7 @@ def queue_command(
             queue.set_slots(int(slots))
         else:
             raise UsageError(f"--slots takes a number from 1 to {queue.MAX_SLOTS} or `auto` (got {literal(slots)[:20]!r}).")
-    state = queue_state()
+    state = queue.state()
     if json_output:
         print_json(state)
         return

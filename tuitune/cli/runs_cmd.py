@@ -121,25 +121,16 @@ def show_command(
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Show a run: configuration, status, loss summary, artifacts and error."""
+    from tuitune.reports import run_report
+
     run = _lookup(run_ref)
     store = open_store()
-    points = store.metric_points(run.id)
-    losses = [p.loss for p in points if p.loss is not None]
-    evals = [p.eval_loss for p in points if p.eval_loss is not None]
-    metrics = {
-        "first_loss": losses[0] if losses else None,
-        "last_loss": losses[-1] if losses else None,
-        "min_loss": min(losses) if losses else None,
-        "last_eval_loss": evals[-1] if evals else None,
-        "best_eval_loss": min(evals) if evals else None,
-        "points": len(points),
-        "tokens_per_second": run.tokens_per_second,
-    }
-    artifacts = [{"kind": a.kind, "path": a.path, "meta": a.meta} for a in store.artifacts(run.id)]
-    evaluations = [{"label": e.label, "metrics": e.metrics, "samples": e.sample_count, "created_at": e.created_at.isoformat()} for e in store.evaluations(run.id)]
+    report = run_report(run, store)
     if json_output:
-        print_json({**run.to_dict(), "metrics": metrics, "artifacts": artifacts, "evaluations": evaluations})
+        print_json(report)
         return
+    metrics, artifacts, evaluations = report["metrics"], report["artifacts"], report["evaluations"]
+    evals = metrics["best_eval_loss"] is not None
     style = STATUS_STYLE.get(run.status, "")
     console.print(Text.assemble((f"Run {run.id}", "bold"), " ", literal(run.name), "  ", (run.status, style)))
     grid = Table.grid(padding=(0, 2))

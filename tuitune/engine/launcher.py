@@ -12,7 +12,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -135,10 +134,10 @@ def last_checkpoint(output_dir: Path) -> Path | None:
     if not folder.is_dir():
         return None
     candidates = []
-    for child in folder.iterdir():
-        if child.name.startswith("checkpoint-") and (child / "trainer_state.json").exists():
+    for entry in folder.iterdir():
+        if entry.name.startswith("checkpoint-") and (entry / "trainer_state.json").exists():
             try:
-                candidates.append((checkpoint_step(child), child))
+                candidates.append((checkpoint_step(entry), entry))
             except ValueError:
                 continue
     return max(candidates)[1] if candidates else None

@@ -117,3 +117,22 @@ def move(run: Run, to: int, store: Store | None = None) -> int:
     if run.status != QUEUED:
         raise RunStateError(f"Run {run.id} ({run.name}) is {run.status}: only a waiting run can be moved in the queue.")
     return (store or open_store()).move_in_queue(run.id, to)
+
+
+def state(store: Store | None = None) -> dict[str, object]:
+    """The queue as `tuitune queue --json` and `GET /queue` show it (noticing crashes first)."""
+    from tuitune.store import RUNNING
+
+    store = store or open_store()
+    launcher.reconcile(store)  # notices crashes and starts what fits
+    return {
+        "slots": slots(store),
+        "slots_in_use": store.slots_in_use(),
+        "paused": is_paused(store),
+        "running": [run.id for run in store.list_runs(status=RUNNING)],
+        "queued": [
+            {"position": place, "id": run.id, "name": run.name, "requested_gpus": run.gpus, "sweep_id": run.sweep_id,
+             "method": run.method, "model": run.model, "created_at": run.created_at.isoformat()}
+            for place, run in enumerate(store.queued_runs(), start=1)
+        ],
+    }

@@ -1,0 +1,82 @@
+"""`tuitune serve` (REST API, live stream, web dashboard) and `tuitune web` (the app in a browser).
+
+Both bind to 127.0.0.1 by default. Any other address needs a token (`serve`) or an explicit
+`--insecure-no-auth` (`web`, which has no authentication of its own). Light at import.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.text import Text
+
+from tuitune.cli.app import app, console, err_console
+from tuitune.errors import UsageError
+from tuitune.present import literal
+
+DEFAULT_HOST = "127.0.0.1"
+
+
+@app.command("serve")
+def serve_command(
+    host: str = typer.Option(DEFAULT_HOST, "--host", help="Address to listen on; anything but loopback requires a token."),
+    port: int = typer.Option(8765, "--port", "-p", min=0, max=65535, help="Port to listen on (0: any free port)."),
+    token: Optional[str] = typer.Option(None, "--token", envvar="TUITUNE_API_TOKEN", help="API token clients must send (Authorization: Bearer …); made up and printed once when needed."),
+    data_roots: Optional[list[Path]] = typer.Option(None, "--data-root", help="A folder requests may name (repeatable; default: the current folder and TUITUNE_HOME)."),
+) -> None:
+    """Serve the REST API, the live event stream and the web dashboard."""
+    import uvicorn
+
+    from tuitune.serve import ServeSettings, create_app
+    from tuitune.serve.settings import is_loopback, token_for
+
+    chosen, generated = token_for(host, token)
+    settings = ServeSettings(host=host, port=port, token=chosen, data_roots=tuple(data_roots or ()))
+    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+
+    # Say where it listens once the socket is bound (port 0 picks one).
+    original_startup = server.startup
+
+    async def startup(sockets=None):  # noqa: ANN001, ANN202 - uvicorn's own signature
+        await original_startup(sockets)
+        bound = server.servers[0].sockets[0].getsockname()[1] if server.servers else port
+        shown = f"[{host}]" if ":" in host else host
+        console.print(Text(f"tuitune serve: http://{shown}:{bound}/  (API docs at /docs)"), highlight=False)
+        if generated:
+            err_console.print(Text(f"API token (shown once, not stored): {chosen}"), soft_wrap=True)
+        elif chosen is None and is_loopback(host):
+            console.print("No token: only this machine can connect.")
+        roots = ", ".join(literal(root) for root in settings.roots())
+        console.print(Text(f"Requests may name files under: {roots}"))
+
+    server.startup = startup  # type: ignore[method-assign]
+    server.run()
+
+
+@app.command("web")
+def web_command(
+    host: str = typer.Option(DEFAULT_HOST, "--host", help="Address to listen on; anything but loopback needs --insecure-no-auth."),
+    port: int = typer.Option(8766, "--port", "-p", min=1, max=65535, help="Port to listen on."),
+    insecure_no_auth: bool = typer.Option(False, "--insecure-no-auth", help="Serve on a non-loopback address without any authentication."),
+) -> None:
+    """The terminal app in a browser (textual-serve), on this machine by default."""
+    from tuitune.serve.settings import is_loopback
+
+    if not is_loopback(host) and not insecure_no_auth:
+        raise UsageError(
+            f"`tuitune web` has no login of its own, so anyone who can reach {host}:{port} could start and "
+            "delete runs: keep the default 127.0.0.1 (and use an SSH tunnel), or add --insecure-no-auth."
+        )
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise UsageError("`tuitune web` needs textual-serve: pip install 'tuitune[web]'.") from None
+    import shlex
+
+    from tuitune import child
+
+    command = shlex.join(child.python_command("tuitune"))
+    Server(command, host=host, port=port, title="tuitune").serve()

@@ -1,0 +1,105 @@
+"""The FastAPI application: routes, token checks, request limits, the live stream and the dashboard."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from importlib import resources
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from tuitune import __version__
+from tuitune.serve import errors
+from tuitune.serve.auth import check_token
+from tuitune.serve.routes import machine, runs, seed
+from tuitune.serve.settings import ServeSettings
+from tuitune.serve.stream import StreamHub
+from tuitune.serve.tasks import Tasks
+
+STATIC = resources.files("tuitune.serve") / "static"
+
+
+class BodyLimit:
+    """Refuse a request body over `limit` bytes (413) before it is read into memory."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> dict[str, Any]:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        response = JSONResponse(
+            {"detail": f"The request body is over {self.limit:,} bytes: a run configuration is a few KB.", "error": "TooLarge"},
+            status_code=413,
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: ServeSettings | None = None) -> FastAPI:
+    """The service for `settings` (default: loopback, no token, the current folder and TUITUNE_HOME)."""
+    settings = settings or ServeSettings()
+    hub = StreamHub(settings.poll_seconds)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hub.start()
+        yield
+        await hub.stop()
+
+    app = FastAPI(
+        title="tuitune",
+        version=__version__,
+        description="Fine-tune language models: start, watch and manage runs. The same store as the CLI and the terminal app.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.hub = hub
+    app.state.tasks = Tasks()
+    errors.install(app)
+    protected = [Depends(check_token)]
+    app.include_router(runs.router, dependencies=protected)
+    app.include_router(machine.router, dependencies=protected)
+    app.include_router(seed.router, dependencies=protected)
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> dict[str, Any]:
+        # Says nothing about runs: a load balancer or a test may ask without the token.
+        return {"ok": True, "version": __version__, "token_required": settings.token is not None}
+
+    # The dashboard's files hold no data (the page asks for the token and calls the API with it).
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def dashboard() -> FileResponse:
+        return FileResponse(str(STATIC / "index.html"))
+
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app

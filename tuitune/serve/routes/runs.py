@@ -1,0 +1,207 @@
+"""`/runs`: start, list, watch, stop, resume, delete, evaluate, merge and upload runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
+from sse_starlette.sse import EventSourceResponse
+
+from tuitune.config import MAX_EPOCHS, MAX_STEPS, parse_config
+from tuitune.engine import launcher, queue
+from tuitune.errors import RunStateError, UsageError
+from tuitune.reports import run_report
+from tuitune.serve.guard import check_config_paths, check_inside
+from tuitune.store import ALL, Run, open_store
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+
+
+def urls(run_id: int) -> dict[str, str]:
+    base = f"/runs/{run_id}"
+    return {
+        "self": base,
+        "stream": f"{base}/stream",
+        "metrics": f"{base}/metrics",
+        "events": f"{base}/events",
+        "log": f"{base}/log",
+        "page": f"/#/runs/{run_id}",
+    }
+
+
+def created(run: Run) -> dict[str, Any]:
+    return {"id": run.id, "name": run.name, "status": run.status, "in_queue": run.in_queue, "urls": urls(run.id)}
+
+
+def find(run_id: int) -> Run:
+    store = open_store()
+    return launcher.check_alive(store.get_run(run_id), store=store)
+
+
+def start_run(request: Request, config_data: Any, *, in_queue: bool, source: str = "request") -> Run:
+    """Validate a configuration as the CLI does, check its paths, then queue or start the run."""
+    config = parse_config(config_data, source)
+    check_config_paths(config, request.app.state.settings.roots())
+    if in_queue:
+        return queue.enqueue(config)
+    return launcher.launch(config)
+
+
+@router.post("", status_code=201, summary="Start a run (through the queue by default)")
+def create_run(
+    request: Request,
+    config: dict[str, Any] = Body(..., description="A run configuration: the same schema as a config file."),
+    queue_run: bool = Query(True, alias="queue", description="Wait in the queue for a free slot (false: start now)."),
+) -> dict[str, Any]:
+    return created(start_run(request, config, in_queue=queue_run))
+
+
+@router.get("", summary="List runs, newest first")
+def list_runs(
+    request: Request,
+    status: Optional[str] = Query(None, description=f"One of {', '.join(ALL)}."),
+    sweep: Optional[int] = Query(None, description="Only the runs of this sweep."),
+    text: Optional[str] = Query(None, max_length=200, description="Words that must all appear in the name, model, method or dataset."),
+    limit: int = Query(50, ge=1, description="Page size."),
+    offset: int = Query(0, ge=0, le=10**9),
+) -> dict[str, Any]:
+    if status is not None and status not in ALL:
+        raise UsageError(f"Unknown status {status[:40]!r}: use one of {', '.join(ALL)}.")
+    limit = min(limit, request.app.state.settings.max_page)
+    store = open_store()
+    launcher.reconcile(store)
+    runs = store.list_runs(status=status, sweep_id=sweep)
+    if text:
+        words = text.lower().split()
+        runs = [run for run in runs if all(word in f"{run.name} {run.model} {run.method} {run.dataset}".lower() for word in words)]
+    page = runs[offset : offset + limit]
+    return {"total": len(runs), "offset": offset, "limit": limit, "runs": [run.to_dict() for run in page]}
+
+
+@router.get("/{run_id}", summary="One run: status, progress, losses, artifacts, evaluations")
+def get_run(run_id: int) -> dict[str, Any]:
+    run = find(run_id)
+    return {**run_report(run, open_store()), "urls": urls(run.id)}
+
+
+@router.get("/{run_id}/metrics", summary="A run's metric points")
+def metrics(
+    run_id: int,
+    after: int = Query(-1, ge=-1, le=MAX_STEPS, description="Only points after this step."),
+    after_id: int = Query(0, ge=0, description="Only points with an id above this one (for polling)."),
+) -> dict[str, Any]:
+    store = open_store()
+    store.get_run(run_id)
+    points = [point.to_dict() for point in store.metric_points(run_id, after_id=after_id) if point.step > after]
+    return {"run_id": run_id, "points": points}
+
+
+@router.get("/{run_id}/events", summary="A run's events: loading, data, checkpoints, warnings, errors")
+def events(run_id: int, after: int = Query(0, ge=0, description="Only events with an id above this one.")) -> dict[str, Any]:
+    store = open_store()
+    store.get_run(run_id)
+    return {"run_id": run_id, "events": [event.to_dict() for event in store.events(run_id, after_id=after)]}
+
+
+@router.get("/{run_id}/log", response_class=PlainTextResponse, summary="The run's worker.log")
+def log(run_id: int, tail: Optional[int] = Query(None, ge=0, le=100_000, description="Only the last N lines.")) -> str:
+    path = launcher.log_path(find(run_id))
+    if not path.exists():
+        return ""
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+    return "".join(lines if tail is None else lines[len(lines) - min(tail, len(lines)) :])
+
+
+@router.get("/{run_id}/stream", summary="Server-sent events: metric points, events and status, live")
+async def stream(request: Request, run_id: int) -> EventSourceResponse:
+    open_store().get_run(run_id)  # 404 before the stream opens
+    after_point, after_event = _resume_from(request.headers.get("last-event-id"))
+    hub = request.app.state.hub
+
+    async def messages():  # noqa: ANN202 - an async generator of SSE dicts
+        async for message in hub.watch(run_id, after_point=after_point, after_event=after_event):
+            yield message.to_sse()
+
+    return EventSourceResponse(messages(), ping=15)
+
+
+def _resume_from(last_event_id: str | None) -> tuple[int, int]:
+    """A reconnecting EventSource sends the last id it saw; start after it (points and events)."""
+    if not last_event_id or not last_event_id[1:].isdigit():
+        return 0, 0
+    number = int(last_event_id[1:])
+    return (number, 0) if last_event_id[0] == "p" else (0, number)
+
+
+@router.post("/{run_id}/cancel", summary="Cancel: the run finishes its step, saves a checkpoint and stops")
+def cancel(run_id: int) -> dict[str, Any]:
+    run = launcher.cancel(find(run_id))
+    return {"id": run.id, "status": run.status, "cancel_requested": True}
+
+
+class ResumeRequest(BaseModel):
+    epochs: Optional[float] = Field(None, gt=0, le=MAX_EPOCHS, description="Train to this many epochs in all.")
+    max_steps: Optional[int] = Field(None, ge=1, le=MAX_STEPS, description="Train to this many steps in all.")
+    queue: bool = Field(False, description="Wait in the queue for a free slot.")
+
+
+@router.post("/{run_id}/resume", summary="Resume from the last checkpoint (or train a finished run further)")
+def resume(run_id: int, body: ResumeRequest = Body(default_factory=ResumeRequest)) -> dict[str, Any]:
+    if body.epochs is not None and body.max_steps is not None:
+        raise UsageError("Give epochs or max_steps, not both.")
+    run = launcher.resume(find(run_id), epochs=body.epochs, max_steps=body.max_steps, queue=body.queue)
+    return created(run)
+
+
+@router.delete("/{run_id}", summary="Delete a run (refused while it is active)")
+def delete(run_id: int, files: bool = Query(False, description="Also delete what tuitune wrote in its folder.")) -> dict[str, Any]:
+    removal = launcher.delete(find(run_id), files=files)
+    return {"id": run_id, "deleted": True, "kept_files": removal.kept if removal else []}
+
+
+class EvaluateRequest(BaseModel):
+    samples: Optional[int] = Field(None, ge=1, le=100_000)
+    compare_base: bool = Field(True, description="Also score the base model, for the before/after comparison.")
+
+
+@router.post("/{run_id}/evaluate", status_code=202, summary="Evaluate in the background (a task)")
+def evaluate(request: Request, run_id: int, body: EvaluateRequest = Body(default_factory=EvaluateRequest)) -> dict[str, Any]:
+    run = _finished(run_id)
+    argv = ["eval", str(run.id)] + (["--samples", str(body.samples)] if body.samples else []) + (["--compare-base"] if body.compare_base else [])
+    return request.app.state.tasks.start("evaluation", run.id, argv).to_dict()
+
+
+class MergeRequest(BaseModel):
+    output: Optional[str] = Field(None, max_length=4096, description="Folder for the merged model (default: the run's merged/).")
+
+
+@router.post("/{run_id}/merge", status_code=202, summary="Merge the adapter into its base in the background")
+def merge(request: Request, run_id: int, body: MergeRequest = Body(default_factory=MergeRequest)) -> dict[str, Any]:
+    run = _finished(run_id)
+    output = body.output or str(Path(run.output_dir or ".") / "merged")
+    check_inside(output, request.app.state.settings.roots() + ((Path(run.output_dir).resolve(),) if run.output_dir else ()), "The merge output", always_local=True)
+    return request.app.state.tasks.start("merge", run.id, ["merge", str(run.id), output]).to_dict()
+
+
+class UploadRequest(BaseModel):
+    repo_id: str = Field(..., max_length=200)
+    private: bool = True
+    token: Optional[str] = Field(None, max_length=400, description="A Hugging Face token, used once, never stored.")
+
+
+@router.post("/{run_id}/upload", status_code=202, summary="Upload to the Hugging Face Hub in the background")
+def upload(request: Request, run_id: int, body: UploadRequest) -> dict[str, Any]:
+    run = _finished(run_id)
+    argv = ["upload", str(run.id), body.repo_id] + (["--private"] if body.private else [])
+    secrets = {"HF_TOKEN": body.token} if body.token else None
+    return request.app.state.tasks.start("upload", run.id, argv, secrets).to_dict()
+
+
+def _finished(run_id: int) -> Run:
+    run = find(run_id)
+    if run.is_active:
+        raise RunStateError(f"Run {run.id} ({run.name}) is {run.status}: wait for it to finish.")
+    return run

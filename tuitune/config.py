@@ -11,7 +11,7 @@ import functools
 import importlib.util
 import json
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
@@ -229,6 +229,38 @@ def _installed(module: str) -> bool:
         return False
 
 
+Strategy = Literal["auto", "ddp", "fsdp", "deepspeed-zero2", "deepspeed-zero3"]
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
+MAX_PROCESSES = 64  # per machine: far above the GPUs one box holds
+MAX_NODES = 1024
+
+
+class DistributedSettings(_Section):
+    """Training with several processes: GPUs of one machine, or several machines (accelerate launch)."""
+
+    nproc: int | None = Field(None, ge=1, le=MAX_PROCESSES, description="processes on this machine; None: one per GPU given to the run (one on a CPU)")
+    strategy: Strategy = Field("auto", description="ddp copies the model to every GPU; fsdp and deepspeed-zero3 shard it; auto: ddp")
+    nnodes: int = Field(1, ge=1, le=MAX_NODES, description="machines in the job")
+    node_rank: int = Field(0, ge=0, lt=MAX_NODES, description="this machine's number in the job (0: the main one)")
+    master_addr: str = Field("127.0.0.1", max_length=253, description="address of machine 0")
+    master_port: int | None = Field(None, ge=1024, le=65535, description="port on machine 0; None: a free one on one machine, 29500 on several")
+    timeout_seconds: int = Field(1800, ge=10, le=86_400, description="how long a process waits for the others before the job fails")
+
+    @model_validator(mode="after")
+    def _group(self) -> DistributedSettings:
+        if self.node_rank >= self.nnodes:
+            raise InvalidConfigError(
+                f"distributed.node_rank is {self.node_rank} but the job has {self.nnodes} machine(s): "
+                "number them from 0 to nnodes-1."
+            )
+        if self.strategy.startswith("deepspeed") and importlib.util.find_spec("deepspeed") is None:
+            raise IncompatibleConfigError(
+                f"distributed.strategy {self.strategy} needs DeepSpeed: pip install deepspeed (on a machine with CUDA), "
+                "or use ddp or fsdp."
+            )
+        return self
+
+
 class EvaluationSettings(_Section):
     """How `tuitune eval` scores a run."""
 
@@ -247,6 +279,7 @@ class RunConfig(_Section):
     lora: LoraSettings = Field(default_factory=LoraSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    distributed: DistributedSettings = Field(default_factory=DistributedSettings)
     merge_after_training: bool = Field(False, description="merge the adapter into the base when training completes")
 
     # What validation changed on the user's behalf, said back to them (never saved).
@@ -274,6 +307,11 @@ class RunConfig(_Section):
             if self.model.load_in_8bit:
                 object.__setattr__(self.model, "load_in_8bit", False)
             self._notes.append("method qlora loads the model in 4-bit: model.load_in_4bit turned on.")
+        if self.method == "qlora" and self.distributed.strategy in ("fsdp", "deepspeed-zero3"):
+            raise IncompatibleConfigError(
+                f"qlora with distributed.strategy {self.distributed.strategy} is not supported by tuitune yet: "
+                "use strategy ddp (each GPU holds the 4-bit base), or method lora with fsdp."
+            )
         if self.method == "instruction_tuning" and self.data.format not in ("auto", "alpaca"):
             raise IncompatibleConfigError(
                 f"instruction_tuning trains on alpaca-style data, but data.format is {self.data.format!r}: "

@@ -22,6 +22,7 @@ def recommend_command(
         None, "--vram", help="GPU memory in GB (default: detected through NVML; none found: CPU)."
     ),
     max_length: Optional[int] = typer.Option(None, "--max-length", min=8, help="Tokens per training sequence."),
+    gpus: Optional[int] = typer.Option(None, "--gpus", min=1, max=64, help="GPUs that train together (default: every visible one); with several, a strategy is picked too."),
     output: Optional[Path] = typer.Option(
         None, "--output", "-o", help="Write the recommended run config here (YAML; .json for JSON)."
     ),
@@ -37,7 +38,7 @@ def recommend_command(
         raise UsageError(f"--vram must be a positive number of GB (got {vram:g}).")
     advice = recommend(
         model, vram_gb=vram, dataset=dataset, max_length=max_length,
-        revision=revision, trust_remote_code=trust_remote_code,
+        revision=revision, trust_remote_code=trust_remote_code, gpus=gpus,
     )
     written: Path | None = None
     if output is not None:

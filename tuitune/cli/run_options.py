@@ -60,6 +60,12 @@ RUN_FLAGS: tuple[RunFlag, ...] = (
     RunFlag("seed", ("--seed",), "training.seed", int, "Random seed."),
     RunFlag("demo", ("--demo",), None, bool, "Built-in demo model and sample dataset (-m/-d replace either).", when_given=True),
     RunFlag("gpus", ("--gpus",), None, str, "GPUs to train on, e.g. 0,1 (default: a free one, or the CPU)."),
+    RunFlag("nproc", ("--nproc",), "distributed.nproc", int),
+    RunFlag("strategy", ("--strategy",), "distributed.strategy", str),
+    RunFlag("nnodes", ("--nnodes",), "distributed.nnodes", int),
+    RunFlag("node_rank", ("--node-rank",), "distributed.node_rank", int),
+    RunFlag("master_addr", ("--master-addr",), "distributed.master_addr", str),
+    RunFlag("master_port", ("--master-port",), "distributed.master_port", int),
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from transformers import TrainingArguments
@@ -29,18 +30,60 @@ def resolve_precision(config: RunConfig) -> tuple[bool, bool]:
     return bool(fp16), bool(bf16)
 
 
+def sharding(config: RunConfig) -> dict[str, object]:
+    """TrainingArguments that shard the model across the group (FSDP, DeepSpeed ZeRO), from the
+    run's strategy; nothing for DDP. Told to the Trainer itself, which sets accelerate up."""
+    strategy = config.distributed.strategy
+    if strategy == "fsdp":
+        checkpointing = config.training.gradient_checkpointing
+        return {
+            "fsdp": "full_shard auto_wrap",
+            "fsdp_config": {
+                "version": 2,
+                "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+                "reshard_after_forward": True,
+                # Whole weights in checkpoints and in the final folder: the standard layout every
+                # tool loads (gathered on rank 0 when saving).
+                "state_dict_type": "FULL_STATE_DICT",
+                # FSDP checkpoints activations itself; the model's own checkpointing would clash.
+                "activation_checkpointing": checkpointing,
+            },
+            "activation_checkpointing": False,
+        }
+    if strategy.startswith("deepspeed"):
+        stage = 3 if strategy.endswith("3") else 2
+        zero: dict[str, object] = {"stage": stage, "overlap_comm": True, "contiguous_gradients": True}
+        if stage == 3:
+            zero["stage3_gather_16bit_weights_on_model_save"] = True
+        return {
+            "deepspeed": {
+                "zero_optimization": zero,
+                "train_micro_batch_size_per_gpu": "auto",
+                "gradient_accumulation_steps": "auto",
+                "gradient_clipping": "auto",
+                "bf16": {"enabled": "auto"},
+                "fp16": {"enabled": "auto"},
+            }
+        }
+    return {}
+
+
 def training_arguments(config: RunConfig, output_dir: Path, *, has_validation: bool) -> TrainingArguments:
     t = config.training
     fp16, bf16 = resolve_precision(config)
     eval_steps = t.eval_steps or t.logging_steps * 5
-    cuda_args: dict[str, object] = {}
-    try:
-        import torch
+    import torch
 
-        cuda_args["dataloader_pin_memory"] = torch.cuda.is_available()
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
-    return TrainingArguments(
+    cuda_args: dict[str, object] = {"dataloader_pin_memory": torch.cuda.is_available()}
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # One rank of a group (accelerate launch): how long to wait for the others, and the
+        # collective backend. LoRA leaves no parameter unused, so DDP need not look for them.
+        cuda_args["ddp_timeout"] = config.distributed.timeout_seconds
+        cuda_args["ddp_find_unused_parameters"] = False
+        if not torch.cuda.is_available():
+            cuda_args.update(use_cpu=True, ddp_backend="gloo")
+        cuda_args.update(sharding(config))
+    arguments: dict[str, object] = dict(
         output_dir=str(output_dir / "checkpoints"),
         per_device_train_batch_size=t.batch_size,
         per_device_eval_batch_size=t.batch_size,
@@ -76,5 +119,7 @@ def training_arguments(config: RunConfig, output_dir: Path, *, has_validation: b
         remove_unused_columns=False,
         label_names=["labels"],
         disable_tqdm=True,
-        **cuda_args,
     )
+    arguments.update(cuda_args)  # a group's settings win (FSDP takes over activation checkpointing)
+    return TrainingArguments(**arguments)  # type: ignore[arg-type]
+

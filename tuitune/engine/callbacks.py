@@ -15,11 +15,12 @@ from typing import Any, Callable
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from tuitune.engine.collective import any_rank, group_sum
+from tuitune.engine.launcher import HEARTBEAT_SECONDS
 from tuitune.engine.stop import StopRequest
 from tuitune.store import Store
 from tuitune.system.memory import process_memory_gb
 
-HEARTBEAT_SECONDS = 2.0
 CANCEL_POLL_SECONDS = 2.0
 
 
@@ -107,11 +108,12 @@ class StoreCallback(TrainerCallback):
         self.progress.epoch = state.epoch
 
     def _throughput(self) -> float | None:
+        """Trained tokens per second since the last log, of the whole group (every rank calls this)."""
         if self.counter is None:
             return None
         now = time.perf_counter()
         elapsed = now - self._last_time
-        tokens = self.counter.tokens - self._last_tokens
+        tokens = group_sum(self.counter.tokens - self._last_tokens)
         self._last_time, self._last_tokens = now, self.counter.tokens
         return tokens / elapsed if elapsed > 0 and tokens > 0 else None
 
@@ -139,8 +141,9 @@ class StoreCallback(TrainerCallback):
             point["eval_loss"] = logs["eval_loss"]
         point.update(_memory_readings())
         self.store.add_metric_points(self.run_id, [point])
-        shown = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in point.items() if v is not None)
-        print(f"[metrics] {shown}", flush=True)
+        if state.is_world_process_zero:
+            shown = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in point.items() if v is not None)
+            print(f"[metrics] {shown}", flush=True)
 
 
 def _memory_readings() -> dict[str, float | None]:
@@ -177,6 +180,7 @@ class CancelCallback(TrainerCallback):
         return self.stop.is_set()
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
-        if self.requested():
+        if any_rank(self.requested()):
+            self.stop.set()
             control.should_save = True
             control.should_training_stop = True

@@ -36,7 +36,7 @@ from tuitune.store import (
 
 # A worker writes its heartbeat every few seconds from a thread, even while a model loads;
 # one silent for this long is dead (or on a host whose clock we cannot trust).
-HEARTBEAT_SECONDS = 5.0
+HEARTBEAT_SECONDS = 2.0
 STALE_AFTER_SECONDS = 120.0
 LOG_NAME = "worker.log"
 CONFIG_NAME = "config.yaml"

@@ -25,6 +25,7 @@ from tuitune.engine.space import free_reserve, keep_reserve
 from tuitune.errors import (
     DiskFullError,
     OutOfMemoryError,
+    TrainingError,
     StoreError,
     StoreFullError,
     TuituneError,
@@ -69,8 +70,31 @@ def describe_failure(error: BaseException) -> TuituneError:
         return DiskFullError("No space left on a disk tuitune writes to.")
     if name == "OutOfMemoryError" or "out of memory" in text.lower():
         return OutOfMemoryError(OOM_HINT)
+    lost = _lost_peer(text)
+    if lost:
+        return TrainingError(
+            f"This process lost the rest of its group ({lost}): another process stopped or cannot be reached. "
+            "The run's events name which; resume it once the machines can reach each other."
+        )
     first = text.strip().splitlines()[0] if text.strip() else ""
     return UnexpectedTrainingError(f"Training failed: {name}: {first[:400]} (full traceback in the run's worker.log).")
+
+
+# What gloo and NCCL say when a peer process is gone or silent.
+_PEER_SIGNS = (
+    ("connection reset by peer", "connection reset by peer"),
+    ("connection closed by peer", "connection closed by peer"),
+    ("timed out", "timed out waiting for the others"),
+    ("watchdog", "NCCL watchdog timeout"),
+    ("nccl error", "NCCL error"),
+)
+
+
+def _lost_peer(text: str) -> str | None:
+    lowered = text.lower()
+    if "gloo" not in lowered and "nccl" not in lowered and "distributed" not in lowered:
+        return None
+    return next((words for sign, words in _PEER_SIGNS if sign in lowered), None)
 
 
 def _disk_full(run_id: int, error: BaseException, output: Path, store: Store) -> DiskFullError:
@@ -93,9 +117,21 @@ def _record_failure(store: Store, run_id: int, failure: TuituneError) -> None:
         pass
 
 
-def execute(run_id: int, store: Store, *, resume: bool = False, stop: StopRequest | None = None) -> TrainResult:
+def execute(
+    run_id: int,
+    store: Store,
+    *,
+    resume: bool = False,
+    stop: StopRequest | None = None,
+    in_group: bool = False,
+    progress: Progress | None = None,
+) -> TrainResult:
     """Train run `run_id` in this process, reporting into `store`. Raises `TuituneError` on failure,
-    after recording it on the run."""
+    after recording it on the run.
+
+    `in_group`: this process is one rank of a group (`tuitune.engine.group`), whose supervisor is
+    the run's process: its pid is not recorded, and `store` lets it write only what its rank may.
+    """
     stop = stop or StopRequest()
     run = store.get_run(run_id)
     config = run_config(run)
@@ -105,9 +141,10 @@ def execute(run_id: int, store: Store, *, resume: bool = False, stop: StopReques
         # Cancelled while queued, before this worker started: leave it cancelled, train nothing.
         return TrainResult(run_id, run.name, CANCELLED, str(output), None, None, run.steps_done or 0, 0.0, None)
     # A cancel requested while the run was queued stays set: the callbacks act on it.
-    store.update_run(run_id, pid=os.getpid(), host=socket.gethostname())
+    if not in_group:
+        store.update_run(run_id, pid=os.getpid(), host=socket.gethostname())
     store.set_status(run_id, RUNNING)
-    progress = Progress()
+    progress = progress or Progress()
     keep_reserve(store.path)
     try:
         # Everything written in the run's folder while it trains is recorded as tuitune's.
@@ -133,8 +170,11 @@ def execute(run_id: int, store: Store, *, resume: bool = False, stop: StopReques
 
 
 def _note(store: Store, run_id: int):
+    quiet = getattr(store, "quiet", False)  # a rank that does not tell the run's story
+
     def note(message: str, level: str = "info") -> None:
-        print(f"[{level}] {message}", flush=True)
+        if not quiet:
+            print(f"[{level}] {message}", flush=True)
         store.add_event(run_id, message, level=level)
 
     return note
@@ -227,8 +267,13 @@ def _train(
                            state.global_step, 0.0, None, runtime, counter.tokens)
 
     weights = output / ("model" if config.method == "full_finetuning" else "adapter")
-    trainer.model.save_pretrained(str(weights))
-    tokenizer.save_pretrained(str(weights))
+    if trainer.args.world_size > 1:
+        # Every rank takes part (FSDP and ZeRO-3 gather the shards); the main process writes.
+        trainer.save_model(str(weights))
+    else:
+        trainer.model.save_pretrained(str(weights))
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(weights))
     kind = "model" if config.method == "full_finetuning" else "adapter"
     store.add_artifact(run_id, kind=kind, path=str(weights))
     saved = last_checkpoint(output)
@@ -239,7 +284,7 @@ def _train(
     store.update_run(run_id, train_loss=train_loss, steps_done=state.global_step, steps_total=state.max_steps)
     note(f"saved {kind} to {weights}")
 
-    if config.merge_after_training and config.method != "full_finetuning":
+    if config.merge_after_training and config.method != "full_finetuning" and trainer.is_world_process_zero():
         _merge_after_training(run_id, store, note)
 
     store.set_status(run_id, COMPLETED)

@@ -49,6 +49,13 @@ def _release_gpu_memory() -> None:
         torch.cuda.empty_cache()
 
 
+def _in_group(run_id: int, store: object) -> bool:
+    from tuitune.engine.group import visible_devices, world_size
+    from tuitune.engine.launcher import run_config
+
+    return world_size(run_config(store.get_run(run_id)), visible_devices()) > 1  # type: ignore[attr-defined]
+
+
 def main(argv: list[str] | None = None) -> int:
     stop = StopRequest()
     _listen_for_stop(stop)
@@ -70,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
 
     store = open_store()
     try:
+        if _in_group(args.run_id, store):
+            # Several processes: this worker supervises the group (`accelerate launch`).
+            from tuitune.engine.group import run_group
+            from tuitune.store import CANCELLED, COMPLETED
+
+            return 0 if run_group(args.run_id, store, resume=args.resume, stop=stop) in (COMPLETED, CANCELLED) else 1
         result = execute(args.run_id, store, resume=args.resume, stop=stop)
     except TuituneError as error:
         report_failure(error)

@@ -122,4 +122,19 @@ def estimate_memory(
     )
 
 
-__all__ = ["ESTIMATED_METHODS", "MemoryEstimate", "activations_bytes", "estimate_memory"]
+def per_gpu_gb(estimate: MemoryEstimate, strategy: str, gpus: int) -> float:
+    """Each GPU's share of `estimate` when `gpus` GPUs train with `strategy`.
+
+    DDP keeps a whole copy on every GPU; ZeRO-2 shards the gradients and optimizer state; FSDP and
+    ZeRO-3 shard the weights too. Activations are each GPU's own.
+    """
+    if gpus <= 1 or strategy == "ddp":
+        return estimate.total_gb
+    sharded = estimate.gradients_gb + estimate.optimizer_gb
+    if strategy in ("fsdp", "deepspeed-zero3"):
+        sharded += estimate.weights_gb
+    subtotal = estimate.total_gb - estimate.overhead_gb - sharded + sharded / gpus
+    return subtotal + _FIXED_OVERHEAD_GB + _FRAGMENTATION * subtotal
+
+
+__all__ = ["ESTIMATED_METHODS", "MemoryEstimate", "activations_bytes", "estimate_memory", "per_gpu_gb"]

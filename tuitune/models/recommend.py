@@ -32,7 +32,7 @@ from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, RunConfig, parse_config
 from tuitune.user_text import path_problem, shorten
 from tuitune.errors import DatasetNotFoundError, UsageError
 from tuitune.models.inspect import ModelInfo, describe_model
-from tuitune.models.memory import ESTIMATED_METHODS, MemoryEstimate, estimate_memory
+from tuitune.models.memory import ESTIMATED_METHODS, MemoryEstimate, estimate_memory, per_gpu_gb
 
 BILLION = 1_000_000_000
 MILLION = 1_000_000
@@ -60,6 +60,9 @@ class Recommendation:
     vram_source: str = "given"  # given, detected, or none
     fits: bool = True
     estimates: dict[str, MemoryEstimate] = field(default_factory=dict)
+    gpus: int = 1  # GPUs to train on together
+    strategy: str | None = None  # ddp, fsdp… with several GPUs; None with one
+    per_gpu_gb: float | None = None  # each GPU's share of the estimate under `strategy`
 
     @property
     def device(self) -> str:
@@ -84,6 +87,7 @@ class Recommendation:
                 "data": data,
                 "lora": {"r": r, "alpha": 2 * r},
                 "training": {"batch_size": self.batch_size, "gradient_checkpointing": self.gradient_checkpointing},
+                "distributed": {"nproc": self.gpus, "strategy": self.strategy} if self.strategy else {},
             },
             "recommendation",
         )
@@ -116,6 +120,17 @@ def choose_method(parameters: int, vram_gb: float | None) -> tuple[str, int | No
     if _meets(vram_gb, 4):
         return "lora", 8, False, "LoRA rank 8 trains a model under 300M quickly and leaves the base model untouched"
     return "full_finetuning", None, False, "a model under 300M is small enough to fine-tune fully, which learns the most per step"
+
+
+def choose_strategy(estimate: MemoryEstimate, method: str, gpus: int, vram_gb: float) -> tuple[str, float, str]:
+    """(strategy, per-GPU GB, why) for `gpus` GPUs: DDP when a whole copy fits each GPU (the
+    fastest), else FSDP, which shards weights, gradients and optimizer state across them."""
+    ddp = per_gpu_gb(estimate, "ddp", gpus)
+    if ddp <= vram_gb * _SLACK or method == "qlora":
+        because = "QLoRA runs with DDP only" if method == "qlora" and ddp > vram_gb * _SLACK else "a whole copy fits each GPU"
+        return "ddp", ddp, f"ddp ({because}), about {ddp:.1f} GB per GPU"
+    fsdp = per_gpu_gb(estimate, "fsdp", gpus)
+    return "fsdp", fsdp, f"fsdp (a whole copy would need {ddp:.1f} GB per GPU; sharded, about {fsdp:.1f} GB)"
 
 
 def _estimates(info: ModelInfo, *, batch_size: int, max_length: int, lora_r: int | None, checkpointing: bool, dtype_bytes: int) -> dict[str, MemoryEstimate]:
@@ -210,12 +225,14 @@ def recommend(
     revision: str | None = None,
     trust_remote_code: bool = False,
     detect_gpu: bool = True,
+    gpus: int | None = None,
 ) -> Recommendation:
     """Recommend a method, LoRA rank, batch size and checkpointing for `model`.
 
     `vram_gb`: the GPU's memory; None detects it through NVML (`detect_gpu=False` skips that), and
     with no GPU training is assumed on the CPU. `dataset` (optional) is written into the config and,
-    when it is a local file, sets max_length to cover ~95% of its rows.
+    when it is a local file, sets max_length to cover ~95% of its rows. `gpus`: how many GPUs train
+    together (default: every visible one); with more than one, a strategy is picked too.
     """
     if vram_gb is not None and vram_gb <= 0:
         raise UsageError(f"--vram must be a positive number of GB (got {vram_gb}).")
@@ -274,6 +291,15 @@ def recommend(
             note = f"; batch size {batch} keeps the estimate at {estimates[method].total_gb:.1f} of {vram_gb:.0f} GB"
         reason = f"For {_size(info.parameters)} parameters on {vram_gb:.0f} GB, {why}{note}."
 
+    if gpus is None:
+        from tuitune.system.gpu import visible_gpus
+
+        gpus = max(1, len(visible_gpus())) if detect_gpu and on_gpu else 1
+    strategy, share = None, None
+    if gpus > 1 and on_gpu:
+        strategy, share, how = choose_strategy(estimates[method], method, gpus, vram_gb)
+        reason = f"{reason[:-1]}; on {gpus} GPUs: {how}."
+
     return Recommendation(
         model=_model_name_for_config(model),
         parameters=info.parameters,
@@ -289,7 +315,10 @@ def recommend(
         vram_source=source,
         fits=fits,
         estimates=estimates,
+        gpus=gpus,
+        strategy=strategy,
+        per_gpu_gb=share,
     )
 
 
-__all__ = ["Recommendation", "choose_method", "dataset_max_length", "recommend"]
+__all__ = ["Recommendation", "choose_method", "choose_strategy", "dataset_max_length", "recommend"]

@@ -137,7 +137,28 @@ def v3_queue_and_sweeps(db: SqliteDatabase) -> None:
     db.execute_sql("CREATE TABLE settings (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL)")
 
 
-MIGRATIONS: list[Callable[[SqliteDatabase], None]] = [v1_create_tables, v2_add_run_notes, v3_queue_and_sweeps]
+def v4_run_processes(db: SqliteDatabase) -> None:
+    """One row per process of a run's group (rank, pid, host, device, memory, last heartbeat)."""
+    db.execute_sql(
+        """CREATE TABLE run_processes (
+            id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+            run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            rank INTEGER NOT NULL,
+            pid INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            device TEXT,
+            step INTEGER NOT NULL DEFAULT 0,
+            gpu_memory_gb REAL,
+            cpu_memory_gb REAL,
+            heartbeat_at REAL NOT NULL
+        )"""
+    )
+    db.execute_sql("CREATE UNIQUE INDEX run_processes_run_rank ON run_processes (run_id, rank)")
+
+
+MIGRATIONS: list[Callable[[SqliteDatabase], None]] = [
+    v1_create_tables, v2_add_run_notes, v3_queue_and_sweeps, v4_run_processes,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -40,6 +40,12 @@ def split_gpus(value: str | None) -> list[str]:
     return [part for part in (value or "").split(",") if part]
 
 
+def _processes(run: Run) -> int:
+    """How many GPUs a run needs when it names none: one per process it asks for."""
+    distributed = run.config.get("distributed") or {}
+    return max(1, int(distributed.get("nproc") or 1))
+
+
 def _in_queue() -> Any:
     return (RunRow.status == QUEUED) & RunRow.queue_position.is_null(False)
 
@@ -104,15 +110,16 @@ class QueueStore:
         used_slots = sum(max(1, len(devices)) for devices in busy)
         used_gpus = {gpu for devices in busy for gpu in devices}
         wanted = split_gpus(run.gpus)
+        count = _processes(run)
         if wanted:
             if used_gpus & set(wanted):
                 return None
             devices = wanted
         elif gpus:
             free = [gpu for gpu in gpus if gpu not in used_gpus]
-            if not free:
+            if len(free) < min(count, len(gpus)):
                 return None
-            devices = free[:1]
+            devices = free[: min(count, len(gpus))]
         else:
             devices = []
         if used_slots + max(1, len(devices)) > slots:
@@ -127,17 +134,19 @@ class QueueStore:
 
     @writes
     def give_devices(self, run_id: int, *, wanted: list[str], gpus: list[str]) -> list[str]:
-        """GPUs for a run started directly (not queued): the ones it asks for, else a free one."""
+        """GPUs for a run started directly (not queued): the ones it asks for, else free ones
+        (one per process it asks for)."""
         if wanted or not gpus:
             devices = wanted
         else:
+            count = min(_processes(self._run(run_id)), len(gpus))
             busy = {gpu for row in RunRow.select(RunRow.devices).where(_occupying() & (RunRow.id != run_id)).tuples() for gpu in split_gpus(row[0])}
             free = [gpu for gpu in gpus if gpu not in busy]
-            devices = free[:1] or gpus[:1]
-            if not free:
+            devices = free[:count] if len(free) >= count else gpus[:count]
+            if len(free) < count:
                 EventRow.insert(
                     run=run_id, time=clock.now(), level="warning",
-                    message=f"Every GPU is in use by another run: sharing GPU {devices[0]}. Queue runs (--queue) to give each its own.",
+                    message=f"Not enough free GPUs: sharing GPU {', '.join(devices)} with another run. Queue runs (--queue) to give each its own.",
                 ).execute()
         RunRow.update(devices=",".join(devices) or None).where(RunRow.id == run_id).execute()
         return devices

@@ -148,6 +148,24 @@ class SettingRow(BaseRow):
         table_name = "settings"
 
 
+class RunProcessRow(BaseRow):
+    """A process of a run's group: its rank, where it runs, and its last heartbeat (migration v4)."""
+
+    id = AutoIncrementField()
+    run = ForeignKeyField(RunRow, on_delete="CASCADE", index=False, column_name="run_id")
+    rank = IntegerField()
+    pid = IntegerField()
+    host = TextField()
+    device = TextField(null=True)
+    step = IntegerField(default=0)
+    gpu_memory_gb = FloatField(null=True)
+    cpu_memory_gb = FloatField(null=True)
+    heartbeat_at = FloatField()
+
+    class Meta:
+        table_name = "run_processes"
+
+
 MODELS: tuple[type[BaseRow], ...] = (
-    RunRow, MetricPointRow, EventRow, EvaluationRow, ArtifactRow, SweepRow, SettingRow,
+    RunRow, MetricPointRow, EventRow, EvaluationRow, ArtifactRow, SweepRow, SettingRow, RunProcessRow,
 )

@@ -1,0 +1,128 @@
+"""One process of a run's group: `accelerate launch … -m tuitune.engine.rank RUN_ID [--resume]`.
+
+Every rank trains (the Trainer speaks torch.distributed through accelerate) and heartbeats into
+the store with its rank, pid, device and memory. Only rank 0 writes the run's metrics, events,
+checkpoint records and artifacts; on the other machines of a multi-machine job, the local rank 0
+records its own run's status. The rest only read (the cancel flag).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+import threading
+from typing import Any
+
+from tuitune.engine.launcher import HEARTBEAT_SECONDS
+from tuitune.engine.stop import StopRequest
+from tuitune.errors import TuituneError
+
+# What a rank other than 0 may not write: the run's story is told once.
+_RUN_WRITES = frozenset({
+    "set_status", "add_event", "update_run", "heartbeat", "add_metric_points",
+    "delete_metric_points_after", "add_artifact", "add_evaluation", "request_cancel",
+})
+_MAIN_ONLY = frozenset({"add_metric_points", "delete_metric_points_after", "add_artifact", "add_evaluation"})
+
+
+class RankStore:
+    """The store as one rank sees it: writes it must not make are dropped, reads go through."""
+
+    def __init__(self, store: Any, *, run_writes: bool, metric_writes: bool) -> None:
+        self._store = store
+        self._run_writes, self._metric_writes = run_writes, metric_writes
+        self.quiet = not run_writes  # nor does it print the run's story into the shared log
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._store, name)
+        if name in _MAIN_ONLY and not self._metric_writes:
+            return _ignore
+        if name in _RUN_WRITES and not self._run_writes:
+            return _ignore
+        return attribute
+
+
+def _ignore(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+class RankHeartbeat:
+    """A thread that says, every few seconds, that this rank is alive and how far it got."""
+
+    def __init__(self, store: Any, run_id: int, rank: int, progress: Any) -> None:
+        self.store, self.run_id, self.rank, self.progress = store, run_id, rank, progress
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="tuitune-rank-heartbeat", daemon=True)
+
+    def __enter__(self) -> RankHeartbeat:
+        self.beat()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+
+    def beat(self) -> None:
+        from tuitune.system.memory import process_memory_gb
+
+        gpu, device = None, None
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            gpu = torch.cuda.max_memory_allocated() / 2**30
+            device = f"cuda:{torch.cuda.current_device()}"
+        try:
+            self.store.process_heartbeat(
+                self.run_id, rank=self.rank, pid=os.getpid(), host=socket.gethostname(), device=device,
+                step=self.progress.steps_done, gpu_memory_gb=gpu, cpu_memory_gb=process_memory_gb(),
+            )
+        except Exception:  # noqa: BLE001 - a missed heartbeat must never kill training
+            pass
+
+    def _loop(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            self.beat()
+
+
+def main(argv: list[str] | None = None) -> int:
+    stop = StopRequest()
+    # torchrun stops the group with SIGTERM: finish the step like a cancel, never mid-write.
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    os.umask(0o077)
+    parser = argparse.ArgumentParser(prog="python -m tuitune.engine.rank")
+    parser.add_argument("run_id", type=int)
+    parser.add_argument("--resume", action="store_true")
+    args = parser.parse_args(argv)
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+    from tuitune.engine.callbacks import Progress
+    from tuitune.engine.runner import execute
+    from tuitune.engine.worker import report_failure
+    from tuitune.store import open_store
+
+    store = open_store()
+    seen = RankStore(store, run_writes=local_rank == 0, metric_writes=rank == 0)
+    progress = Progress()
+    try:
+        with RankHeartbeat(store, args.run_id, rank, progress):
+            execute(args.run_id, seen, resume=args.resume, stop=stop, in_group=True, progress=progress)  # type: ignore[arg-type]
+    except TuituneError as error:
+        report_failure(error)
+        return 1
+    finally:
+        store.release()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

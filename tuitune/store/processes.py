@@ -1,0 +1,72 @@
+"""The processes of a run's group, each heartbeating on its own. Mixed into `Store`.
+
+A run trained by several processes (ranks) has one row per rank; the supervisor that launched the
+group watches them to notice a rank that died or stopped beating, and the faces show them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tuitune.store import clock
+from tuitune.store.tables import RunProcessRow
+from tuitune.store.transactions import reads, writes
+
+
+@dataclass(frozen=True)
+class RunProcess:
+    """One rank of a run's group, as of its last heartbeat."""
+
+    rank: int
+    pid: int
+    host: str
+    device: str | None
+    step: int
+    gpu_memory_gb: float | None
+    cpu_memory_gb: float | None
+    heartbeat_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["heartbeat_at"] = self.heartbeat_at.isoformat()
+        return data
+
+
+_COLUMNS = (
+    RunProcessRow.rank, RunProcessRow.pid, RunProcessRow.host, RunProcessRow.device, RunProcessRow.step,
+    RunProcessRow.gpu_memory_gb, RunProcessRow.cpu_memory_gb, RunProcessRow.heartbeat_at,
+)
+
+
+class ProcessStore:
+    path: Path
+
+    @writes
+    def process_heartbeat(
+        self, run_id: int, *, rank: int, pid: int, host: str, device: str | None = None, step: int = 0,
+        gpu_memory_gb: float | None = None, cpu_memory_gb: float | None = None,
+    ) -> None:
+        """A rank is alive (and where it is), in one upsert."""
+        values = dict(
+            run=run_id, rank=rank, pid=pid, host=host, device=device, step=step,
+            gpu_memory_gb=gpu_memory_gb, cpu_memory_gb=cpu_memory_gb, heartbeat_at=clock.now(),
+        )
+        (
+            RunProcessRow.insert(**values)
+            .on_conflict(conflict_target=[RunProcessRow.run, RunProcessRow.rank], preserve=list(RunProcessRow._meta.fields.values())[2:])
+            .execute()
+        )
+
+    @reads
+    def processes(self, run_id: int) -> list[RunProcess]:
+        """The ranks of a run's group, rank 0 first."""
+        query = RunProcessRow.select(*_COLUMNS).where(RunProcessRow.run == run_id).order_by(RunProcessRow.rank)
+        return [RunProcess(*row[:-1], heartbeat_at=clock.to_datetime(row[-1])) for row in query.tuples()]  # type: ignore[misc]
+
+    @writes
+    def clear_processes(self, run_id: int) -> None:
+        """Forget a group's processes (a resumed run starts a new group)."""
+        RunProcessRow.delete().where(RunProcessRow.run == run_id).execute()

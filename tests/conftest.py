@@ -7,6 +7,7 @@ through a symlinked `models/` folder, so each test still sees a private store an
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ def shared_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def tuitune_home(tmp_path: Path, shared_models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def tuitune_home(tmp_path: Path, shared_models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A private TUITUNE_HOME whose models/ is shared across the session."""
     home = tmp_path / "home"
     home.mkdir()
@@ -37,7 +38,29 @@ def tuitune_home(tmp_path: Path, shared_models_dir: Path, monkeypatch: pytest.Mo
     monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
-    return home
+    yield home
+    stop_leftover_processes(tmp_path)
+
+
+def stop_leftover_processes(folder: Path) -> None:
+    """A test that failed half-way must not leave a run training for hours behind it: kill the
+    detached processes (workers, ranks, chat and server children) still working for a
+    TUITUNE_HOME inside the test's `folder`."""
+    import psutil
+
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        command = " ".join(process.info["cmdline"] or [])
+        if "tuitune" not in command or process.pid == os.getpid():
+            continue
+        try:
+            working_for = process.environ().get("TUITUNE_HOME")
+        except (psutil.Error, OSError):
+            continue
+        if working_for and Path(working_for).is_relative_to(folder):
+            try:
+                process.kill()
+            except psutil.Error:
+                pass
 
 
 @pytest.fixture(scope="session")

@@ -35,6 +35,7 @@ _LAZY = {
     "merge_run": "tuitune.export",
     "merge_adapter": "tuitune.export",
     "upload": "tuitune.export",
+    "chat": "tuitune.chats",
 }
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from tuitune.compare import compare_runs
     from tuitune.evaluation import evaluate_run
     from tuitune.export import merge_adapter, merge_run, upload
+    from tuitune.chats import chat
 
 
 def __getattr__(name: str) -> Any:

@@ -9,6 +9,7 @@ from tuitune.cli import (  # noqa: F401
     export_cmd,
     recommend_cmd,
     queue_cmd,
+    chat_cmd,
     serve_cmd,
     sweep_cmd,
     store_cmd,

@@ -275,7 +275,8 @@ def _train(
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(weights))
     kind = "model" if config.method == "full_finetuning" else "adapter"
-    store.add_artifact(run_id, kind=kind, path=str(weights))
+    # The chat template the run trained with: chatting with it later must format prompts the same way.
+    store.add_artifact(run_id, kind=kind, path=str(weights), meta={"template": prepared.template.name, "format": prepared.format})
     saved = last_checkpoint(output)
     if saved is not None:
         store.update_run(run_id, checkpoint=str(saved))

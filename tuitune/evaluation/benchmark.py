@@ -15,6 +15,7 @@ from tuitune.errors import EvaluationError
 from tuitune.evaluation.metrics import TEXT_METRICS, improvements, parse_metrics, text_scores
 from tuitune.evaluation.report import KEPT_SAMPLES, EvaluationReport, ProgressCallback, report_progress
 from tuitune.store import BASE, FINETUNED, Run, Store
+from tuitune.models.trained import load_base, load_trained, stop_token_ids
 
 DEFAULT_BATCH_SIZE = 8
 
@@ -52,7 +53,7 @@ def evaluate_run(
         raise EvaluationError("--samples, --max-new-tokens and the batch size must be at least 1.")
 
     report_progress(progress, "loading model", 0, 1)
-    model, tokenizer = _load(config, weights)
+    model, tokenizer = load_trained(config, weights)
     report_progress(progress, "loading model", 1, 1)
 
     from tuitune.evaluation.heldout import held_out
@@ -97,7 +98,7 @@ def evaluate_run(
         batch_size=batch_size,
         max_prompt_length=config.data.max_length,
         add_special_tokens=heldout.template.add_special_tokens,
-        eos_token_ids=_stop_ids(model, tokenizer, heldout.template.name),
+        eos_token_ids=stop_token_ids(model, tokenizer, heldout.template.name),
         pad_id=pad_token_id(tokenizer),
         progress=progress,
     )
@@ -111,7 +112,7 @@ def evaluate_run(
         else:
             del model
             gc.collect()
-            base_model = _load_base(config)
+            base_model = load_base(config)
             base, base_outputs = _score(base_model, label="base", **options)
 
     kept = []
@@ -192,57 +193,6 @@ def _precision(config: Any) -> str:
     from tuitune.models.loading import describe_precision
 
     return describe_precision(config.model)
-
-
-def _load(config: Any, weights: Any) -> tuple[Any, Any]:
-    """The fine-tuned model (base + adapter, or the saved full model) and the run's tokenizer."""
-    from transformers import AutoTokenizer
-
-    from tuitune.models.loading import load_model, load_tokenizer
-
-    try:
-        # The tokenizer saved with the weights is exactly the one training used.
-        tokenizer = AutoTokenizer.from_pretrained(str(weights.path))
-    except (OSError, ValueError):
-        tokenizer = load_tokenizer(config.model)
-    if weights.is_adapter:
-        import warnings
-
-        from peft import PeftModel
-
-        base = load_model(config.model, for_training=False)
-        with warnings.catch_warnings():
-            # peft calls a transformers API deprecated in v5; nothing a user can act on.
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-            model = PeftModel.from_pretrained(base, str(weights.path))
-    else:
-        settings = config.model.model_copy(update={"name_or_path": str(weights.path), "revision": None})
-        model = load_model(settings, for_training=False)
-    model.eval()
-    return model, tokenizer
-
-
-def _load_base(config: Any) -> Any:
-    from tuitune.models.loading import load_model
-
-    model = load_model(config.model, for_training=False)
-    model.eval()
-    return model
-
-
-def _stop_ids(model: Any, tokenizer: Any, template: str) -> list[int]:
-    """Token ids that end an answer: the model's configured EOS ids, the tokenizer's, and the
-    end-of-turn marker of the chatml template when it is one token."""
-    ids: list[int] = []
-    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    for value in (configured if isinstance(configured, list) else [configured]) + [tokenizer.eos_token_id]:
-        if isinstance(value, int) and value not in ids:
-            ids.append(value)
-    if template == "chatml":
-        marker = tokenizer.convert_tokens_to_ids("<|im_end|>")
-        if isinstance(marker, int) and marker != tokenizer.unk_token_id and marker not in ids:
-            ids.append(marker)
-    return ids
 
 
 __all__ = ["evaluate_run"]

@@ -156,8 +156,24 @@ def v4_run_processes(db: SqliteDatabase) -> None:
     db.execute_sql("CREATE UNIQUE INDEX run_processes_run_rank ON run_processes (run_id, rank)")
 
 
+def v5_conversations(db: SqliteDatabase) -> None:
+    """Chats with a run's model: the settings and every turn (prompt, each pane's answer, timings)."""
+    db.execute_sql(
+        """CREATE TABLE conversations (
+            id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+            run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            title TEXT NOT NULL DEFAULT '',
+            settings TEXT NOT NULL DEFAULT '{}',
+            turns TEXT NOT NULL DEFAULT '[]',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )"""
+    )
+    db.execute_sql("CREATE INDEX conversations_run_id ON conversations (run_id, id)")
+
+
 MIGRATIONS: list[Callable[[SqliteDatabase], None]] = [
-    v1_create_tables, v2_add_run_notes, v3_queue_and_sweeps, v4_run_processes,
+    v1_create_tables, v2_add_run_notes, v3_queue_and_sweeps, v4_run_processes, v5_conversations,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

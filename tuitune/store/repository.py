@@ -38,6 +38,7 @@ from tuitune.store.convert import (
     to_json,
 )
 from tuitune.store.db import activate, database, is_read_only, store_error
+from tuitune.store.conversations import ConversationStore
 from tuitune.store.processes import ProcessStore
 from tuitune.store.run_queue import QueueStore
 from tuitune.store.sweeps import SweepStore
@@ -68,7 +69,7 @@ _EVENT_LEVELS = ("debug", "info", "warning", "error")
 _MEASUREMENTS = tuple(name for name in METRIC_FIELDS if name not in ("step", "time"))
 
 
-class Store(QueueStore, SweepStore, ProcessStore):
+class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
     """The run store at one SQLite file. Safe to use from several threads and processes."""
 
     def __init__(self, path: Path) -> None:

@@ -166,6 +166,22 @@ class RunProcessRow(BaseRow):
         table_name = "run_processes"
 
 
+class ConversationRow(BaseRow):
+    """A chat with a run's model (migration v5); `turns` is JSON."""
+
+    id = AutoIncrementField()
+    run = ForeignKeyField(RunRow, on_delete="CASCADE", index=False, column_name="run_id")
+    title = TextField(default="")
+    settings = TextField(default="{}")
+    turns = TextField(default="[]")
+    created_at = FloatField()
+    updated_at = FloatField()
+
+    class Meta:
+        table_name = "conversations"
+
+
 MODELS: tuple[type[BaseRow], ...] = (
     RunRow, MetricPointRow, EventRow, EvaluationRow, ArtifactRow, SweepRow, SettingRow, RunProcessRow,
+    ConversationRow,
 )

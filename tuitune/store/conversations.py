@@ -1,0 +1,92 @@
+"""Chats kept with their run: the settings and every turn. Mixed into `Store`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tuitune.errors import RunNotFoundError
+from tuitune.store import clock
+from tuitune.store.tables import ConversationRow
+from tuitune.store.transactions import reads, writes
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A saved chat: `turns` are {"prompt", "answers": {pane: {"text", "tokens", "seconds", …}}}."""
+
+    id: int
+    run_id: int
+    title: str
+    settings: dict[str, Any]
+    turns: list[dict[str, Any]]
+    created_at: datetime
+    updated_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "run_id": self.run_id, "title": self.title, "settings": self.settings, "turns": self.turns,
+            "created_at": self.created_at.isoformat(), "updated_at": self.updated_at.isoformat(),
+        }
+
+    def training_rows(self, pane: str = "finetuned") -> dict[str, Any]:
+        """The chat in the `messages` format tuitune trains on, with `pane`'s answers."""
+        messages: list[dict[str, str]] = []
+        if self.settings.get("system_prompt"):
+            messages.append({"role": "system", "content": self.settings["system_prompt"]})
+        for turn in self.turns:
+            answer = (turn.get("answers") or {}).get(pane)
+            if answer is None:
+                continue
+            messages += [{"role": "user", "content": turn["prompt"]}, {"role": "assistant", "content": answer["text"]}]
+        return {"messages": messages}
+
+
+_COLUMNS = (
+    ConversationRow.id, ConversationRow.run, ConversationRow.title, ConversationRow.settings,
+    ConversationRow.turns, ConversationRow.created_at, ConversationRow.updated_at,
+)
+
+
+def _record(row: tuple[Any, ...]) -> Conversation:
+    id_, run_id, title, settings, turns, created, updated = row
+    return Conversation(
+        id_, run_id, title, json.loads(settings or "{}"), json.loads(turns or "[]"),
+        clock.to_datetime(created), clock.to_datetime(updated),  # type: ignore[arg-type]
+    )
+
+
+class ConversationStore:
+    path: Path
+
+    def _run(self, run_id: int) -> Any:  # provided by Store
+        raise NotImplementedError
+
+    @writes
+    def save_conversation(
+        self, run_id: int, *, turns: list[dict[str, Any]], settings: dict[str, Any], conversation_id: int | None = None
+    ) -> Conversation:
+        """Create a conversation, or replace the turns of an existing one (it grows turn by turn)."""
+        self._run(run_id)
+        now = clock.now()
+        title = (turns[0]["prompt"] if turns else "")[:80]
+        if conversation_id is None:
+            conversation_id = ConversationRow.insert(
+                run=run_id, title=title, settings=json.dumps(settings), turns=json.dumps(turns), created_at=now, updated_at=now
+            ).execute()
+        else:
+            updated = ConversationRow.update(turns=json.dumps(turns), settings=json.dumps(settings), updated_at=now).where(
+                (ConversationRow.id == conversation_id) & (ConversationRow.run == run_id)
+            ).execute()
+            if not updated:
+                raise RunNotFoundError(f"Run {run_id} has no conversation {conversation_id}.")
+        return _record(ConversationRow.select(*_COLUMNS).where(ConversationRow.id == conversation_id).tuples().get())
+
+    @reads
+    def conversations(self, run_id: int) -> list[Conversation]:
+        """The run's conversations, newest first."""
+        query = ConversationRow.select(*_COLUMNS).where(ConversationRow.run == run_id).order_by(ConversationRow.id.desc())
+        return [_record(row) for row in query.tuples()]

@@ -1,0 +1,85 @@
+"""Screenshots of the web dashboard: a real server, real demo runs, the system's headless Chromium.
+
+    python scripts/dashboard_screenshot.py [--out screenshots]
+
+Writes dashboard-run.png (a run's page while it trains) and dashboard-runs.png (the runs page:
+a finished run, the one training, two waiting in the queue). Everything happens in a temporary
+TUITUNE_HOME and every figure on the images comes from the runs trained here. Needs Chromium
+(`apt-get install chromium`) and Playwright for Python (`pip install -e '.[dev]'`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.browser import chromium
+from tests.helpers import running_server, wait_for
+from tuitune.client import Client
+
+LIMIT_BYTES = 300_000
+
+
+def config(name: str, steps: int, learning_rate: float, **lora: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "method": "lora",
+        "lora": {"r": 8, "alpha": 16, **lora},
+        "data": {"max_length": 128},
+        "training": {"max_steps": steps, "logging_steps": 1, "eval_steps": 10, "save_steps": 1000, "learning_rate": learning_rate},
+    }
+
+
+def shoot(browser: Any, url: str, path: Path, *, height: int, wait_for_points: int = 0) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": height})
+    page.goto(url)
+    if wait_for_points:
+        page.wait_for_function("n => Number(document.querySelector('#loss-chart')?.dataset.points) >= n", arg=wait_for_points, timeout=120_000)
+    else:
+        page.wait_for_selector("#runs table", timeout=60_000)
+    time.sleep(0.5)  # let the last frame paint
+    page.screenshot(path=str(path), full_page=True)
+    page.close()
+    size = path.stat().st_size
+    print(f"{path} ({size / 1000:.0f} KB)")
+    if size > LIMIT_BYTES:
+        raise SystemExit(f"{path} is over {LIMIT_BYTES / 1000:.0f} KB: too big to commit")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "screenshots")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    home = Path(tempfile.mkdtemp(prefix="tuitune-dashboard-"))
+    os.environ.pop("HF_TOKEN", None)
+    with running_server(home=home) as url, Client(url) as client, chromium() as browser:
+        finished = client.create_run(config("baseline lr=2e-4", 40, 2e-4))
+        client.wait(finished["id"], timeout=600)
+        watched = client.create_run(config("lora r=16 lr=5e-4", 120, 5e-4, r=16, alpha=32))
+        client.create_run(config("lora r=32 lr=5e-4", 120, 5e-4, r=32, alpha=64))
+        client.create_run(config("lora r=16 lr=1e-3", 120, 1e-3, r=16, alpha=32))
+        wait_for(lambda: client.run(watched["id"])["steps_done"] >= 70, timeout=600, interval=0.5, what="the run to be well under way")
+        try:
+            shoot(browser, f"{url}/#/runs/{watched['id']}", args.out / "dashboard-run.png", height=900, wait_for_points=70)
+            shoot(browser, f"{url}/", args.out / "dashboard-runs.png", height=420)
+        finally:
+            for run in client.runs(limit=50):
+                if run["status"] in ("queued", "running"):
+                    client.cancel(run["id"])
+            for run in client.runs(limit=50):
+                client.wait(run["id"], timeout=600)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+// What the run page knows about one run, built from the stream's messages. No drawing here.
+
+const RECENT_EVENTS = 200;
+// The ETA's pace is measured over this many logged steps: enough to average out evaluations,
+// few enough to forget a pause (a cancel and a resume) soon.
+const PACE_WINDOW = 50;
+
+/** A stream id ("p12", "e7") as its number; 0 when absent. */
+const number = (id) => Number(String(id || "").slice(1)) || 0;
+
+export class RunData {
+  constructor(run) {
+    this.run = run; // GET /runs/{id}, then kept current by `status` messages
+    this.byStep = new Map(); // step -> {loss, eval_loss, learning_rate}
+    this.pace = []; // {step, time} of the latest training points, for the ETA
+    this.events = [];
+    this.lastPoint = 0;
+    this.lastEvent = 0;
+    this.gpu = null; // {now, peak} in GB, from the points' gpu_memory_gb
+    this.cpu = null;
+    this.lastTime = null;
+  }
+
+  /** Apply one stream message; returns what changed ("points", "events", "status") or null. */
+  apply({ event, data, id }) {
+    if (event === "point") return this.point(data, number(id) || data.id) ? "points" : null;
+    if (event === "event") return this.event(data, number(id) || data.id) ? "events" : null;
+    if (event === "status" || event === "end") {
+      if (data.status === "running" && this.run.status !== "running") this.pace = []; // the wait is not training time
+      Object.assign(this.run, data);
+      return "status";
+    }
+    return null;
+  }
+
+  // A reconnect resends what came before the Last-Event-ID of the other kind: skip what was seen.
+  point(point, id) {
+    if (id <= this.lastPoint) return false;
+    this.lastPoint = id;
+    const entry = this.byStep.get(point.step) || { loss: null, eval_loss: null, learning_rate: null };
+    for (const key of ["loss", "eval_loss", "learning_rate"]) if (point[key] !== null && point[key] !== undefined) entry[key] = point[key];
+    this.byStep.set(point.step, entry);
+    if (point.loss !== null) {
+      const last = this.pace[this.pace.length - 1];
+      if (last && point.step <= last.step) this.pace = []; // resumed from an earlier checkpoint
+      this.pace.push({ step: point.step, time: Date.parse(point.time) });
+      if (this.pace.length > PACE_WINDOW) this.pace.shift();
+    }
+    if (point.gpu_memory_gb !== null && point.gpu_memory_gb !== undefined) {
+      this.gpu = { now: point.gpu_memory_gb, peak: Math.max(point.gpu_memory_gb, this.gpu ? this.gpu.peak : 0) };
+    }
+    if (point.cpu_memory_gb !== null && point.cpu_memory_gb !== undefined) this.cpu = point.cpu_memory_gb;
+    this.lastTime = Date.parse(point.time);
+    return true;
+  }
+
+  event(event, id) {
+    if (id <= this.lastEvent) return false;
+    this.lastEvent = id;
+    this.events.push(event);
+    if (this.events.length > RECENT_EVENTS) this.events.shift();
+    return true;
+  }
+
+  /** Columns for the charts: steps ascending, then loss, eval loss and learning rate. */
+  columns() {
+    const steps = [...this.byStep.keys()].sort((a, b) => a - b);
+    const column = (key) => steps.map((step) => this.byStep.get(step)[key]);
+    return { steps, loss: column("loss"), evalLoss: column("eval_loss"), learningRate: column("learning_rate") };
+  }
+
+  /** Seconds left at the recent pace, evaluations included (server clock only); null when unknown. */
+  eta() {
+    const { steps_done: done, steps_total: total, status } = this.run;
+    if (status !== "running" || !total || this.pace.length < 2) return null;
+    const first = this.pace[0];
+    const last = this.pace[this.pace.length - 1];
+    const perStep = (last.time - first.time) / 1000 / (last.step - first.step);
+    return Number.isFinite(perStep) ? Math.max(0, (total - done) * perStep) : null;
+  }
+
+  /** Seconds since the run started: to its end, or to its latest point while it runs. */
+  elapsed() {
+    const started = Date.parse(this.run.started_at || "");
+    if (Number.isNaN(started)) return null;
+    const end = this.run.finished_at ? Date.parse(this.run.finished_at) : this.lastTime;
+    return end ? Math.max(0, (end - started) / 1000) : null;
+  }
+
+  /** The id to reconnect after, so the points already drawn are not sent again. */
+  resumeId() {
+    return this.lastPoint ? `p${this.lastPoint}` : "";
+  }
+}

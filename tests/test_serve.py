@@ -179,3 +179,24 @@ def test_queue_pause_and_system_through_the_api(tuitune_home: Path) -> None:
         assert client.run(created["id"])["in_queue"] is True
         client.cancel(created["id"])
         assert client.run(created["id"])["status"] == CANCELLED and client.queue()["queued"] == []
+
+
+def test_a_reconnecting_client_misses_nothing_and_gets_nothing_twice(tuitune_home: Path) -> None:
+    store = open_store()
+    run = store.create_run(name="r", config={}, model="m", method="lora", dataset="d")
+    store.add_metric_points(run.id, [{"step": step, "loss": 1.0} for step in (1, 2, 3)])
+    store.add_event(run.id, "middle")
+    store.set_status(run.id, COMPLETED)
+    with running_server() as url:
+        def ids(last: str | None) -> list[str]:
+            headers = {"Last-Event-ID": last} if last else {}
+            with httpx.stream("GET", f"{url}/runs/{run.id}/stream", headers=headers, timeout=30) as response:
+                return [line[3:].strip() for line in response.iter_lines() if line.startswith("id:")]
+
+        everything = ids(None)
+        assert len(everything) == 3 + len(store.events(run.id))
+        # Break after the second message: the rest comes once, with nothing before it.
+        assert ids(everything[1]) == everything[2:]
+        assert ids(everything[-1]) == []
+        response = httpx.get(f"{url}/runs")
+        assert response.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in response.headers["content-security-policy"]

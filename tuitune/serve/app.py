@@ -63,6 +63,33 @@ class _TooLarge(Exception):
     pass
 
 
+# Every response: never framed by another site, content types taken as declared.
+SECURITY_HEADERS = (
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
+
+
+class SecurityHeaders:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                present = {name for name, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []), *((n, v) for n, v in SECURITY_HEADERS if n not in present)]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
     """The service for `settings` (default: loopback, no token, the current folder and TUITUNE_HOME)."""
     settings = settings or ServeSettings()
@@ -102,4 +129,5 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         return FileResponse(str(STATIC / "index.html"))
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     return app

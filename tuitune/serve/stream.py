@@ -152,9 +152,18 @@ class StreamHub:
             if watcher.run_id not in updates:
                 continue
             run, points, events = updates[watcher.run_id]
-            messages = [
-                Message("point", point.to_dict(), f"p{point.id}") for point in points if point.id > watcher.after_point
-            ] + [Message("event", event.to_dict(), f"e{event.id}") for event in events if event.id > watcher.after_event]
+            # Each id is the watcher's place in both lists after that message ("points.events"), so
+            # a client that reconnects with Last-Event-ID misses nothing and gets nothing twice.
+            messages: list[Message] = []
+            seen_point, seen_event = watcher.after_point, watcher.after_event
+            for point in points:
+                if point.id > seen_point:
+                    seen_point = point.id
+                    messages.append(Message("point", point.to_dict(), f"{seen_point}.{seen_event}"))
+            for event in events:
+                if event.id > seen_event:
+                    seen_event = event.id
+                    messages.append(Message("event", event.to_dict(), f"{seen_point}.{seen_event}"))
             status = status_data(run)
             if status != watcher.last_status:
                 messages.append(Message("status", status))

@@ -16,11 +16,18 @@ from datetime import datetime, timezone
 from typing import Any
 
 from tuitune import child, paths
+from tuitune.errors import RunStateError
 from tuitune.store import open_store
 
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
 # Longest a background task may take before it is stopped (a 7B evaluation on a slow GPU).
 TIMEOUT_SECONDS = 6 * 3600
+# Evaluations and merges load whole models: a few at a time, or the box runs out of memory.
+MAX_RUNNING = 2
+
+
+class TasksBusyError(RunStateError):
+    """Too many background tasks run already."""
 
 
 @dataclass
@@ -57,6 +64,12 @@ class Tasks:
     def start(self, kind: str, run_id: int, argv: list[str], secrets: dict[str, str] | None = None) -> Task:
         """Run `tuitune ARGV --json` in a child process, in a thread; returns the task at once."""
         with self._lock:
+            running = sum(1 for task in self._tasks.values() if task.status == RUNNING)
+            if running >= MAX_RUNNING:
+                raise TasksBusyError(
+                    f"{running} background tasks are already running on this server: wait for one to end "
+                    "(GET /tasks) and ask again."
+                )
             task = Task(next(self._ids), kind, run_id)
             self._tasks[task.id] = task
         open_store().add_event(run_id, f"{kind.capitalize()} started from the service (task {task.id})")

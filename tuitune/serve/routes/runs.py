@@ -78,7 +78,11 @@ def list_runs(
         words = text.lower().split()
         runs = [run for run in runs if all(word in f"{run.name} {run.model} {run.method} {run.dataset}".lower() for word in words)]
     page = runs[offset : offset + limit]
-    return {"total": len(runs), "offset": offset, "limit": limit, "runs": [run.to_dict() for run in page]}
+    line = {run.id: place for place, run in enumerate(store.queued_runs(), start=1)} if any(run.in_queue for run in page) else {}
+    return {
+        "total": len(runs), "offset": offset, "limit": limit,
+        "runs": [{**run.to_dict(), "queue_place": line.get(run.id)} for run in page],
+    }
 
 
 @router.get("/{run_id}", summary="One run: status, progress, losses, artifacts, evaluations")
@@ -111,8 +115,25 @@ def log(run_id: int, tail: Optional[int] = Query(None, ge=0, le=100_000, descrip
     path = launcher.log_path(find(run_id))
     if not path.exists():
         return ""
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
-    return "".join(lines if tail is None else lines[len(lines) - min(tail, len(lines)) :])
+    if tail is None:
+        return path.read_text(encoding="utf-8", errors="replace")
+    return "".join(_last_lines(path, tail))
+
+
+def _last_lines(path: Path, count: int, block: int = 64 * 1024) -> list[str]:
+    """The last `count` lines of a file, read from its end (a long log is not read whole)."""
+    with path.open("rb") as handle:
+        handle.seek(0, 2)
+        end = position = handle.tell()
+        data = b""
+        while position > 0 and data.count(b"\n") <= count:
+            position = max(0, position - block)
+            handle.seek(position)
+            data = handle.read(end - position)
+    lines = data.decode("utf-8", errors="replace").splitlines(keepends=True)
+    if position > 0:
+        lines = lines[1:]  # the first line read may be cut
+    return lines[len(lines) - min(count, len(lines)) :]
 
 
 @router.get("/{run_id}/stream", summary="Server-sent events: metric points, events and status, live")
@@ -129,11 +150,11 @@ async def stream(request: Request, run_id: int) -> EventSourceResponse:
 
 
 def _resume_from(last_event_id: str | None) -> tuple[int, int]:
-    """A reconnecting EventSource sends the last id it saw; start after it (points and events)."""
-    if not last_event_id or not last_event_id[1:].isdigit():
+    """A reconnecting client sends the last id it saw, "POINT.EVENT": start after both."""
+    points, _, events = (last_event_id or "").partition(".")
+    if not (points.isascii() and points.isdecimal() and events.isascii() and events.isdecimal()):
         return 0, 0
-    number = int(last_event_id[1:])
-    return (number, 0) if last_event_id[0] == "p" else (0, number)
+    return min(int(points), 2**62), min(int(events), 2**62)
 
 
 @router.post("/{run_id}/cancel", summary="Cancel: the run finishes its step, saves a checkpoint and stops")

@@ -5,9 +5,6 @@ const RECENT_EVENTS = 200;
 // few enough to forget a pause (a cancel and a resume) soon.
 const PACE_WINDOW = 50;
 
-/** A stream id ("p12", "e7") as its number; 0 when absent. */
-const number = (id) => Number(String(id || "").slice(1)) || 0;
-
 export class RunData {
   constructor(run) {
     this.run = run; // GET /runs/{id}, then kept current by `status` messages
@@ -22,9 +19,9 @@ export class RunData {
   }
 
   /** Apply one stream message; returns what changed ("points", "events", "status") or null. */
-  apply({ event, data, id }) {
-    if (event === "point") return this.point(data, number(id) || data.id) ? "points" : null;
-    if (event === "event") return this.event(data, number(id) || data.id) ? "events" : null;
+  apply({ event, data }) {
+    if (event === "point") return this.point(data, data.id) ? "points" : null;
+    if (event === "event") return this.event(data, data.id) ? "events" : null;
     if (event === "status" || event === "end") {
       if (data.status === "running" && this.run.status !== "running") this.pace = []; // the wait is not training time
       Object.assign(this.run, data);
@@ -33,7 +30,7 @@ export class RunData {
     return null;
   }
 
-  // A reconnect resends what came before the Last-Event-ID of the other kind: skip what was seen.
+  // Points and events carry their store ids: anything seen already (a reconnect's overlap) is skipped.
   point(point, id) {
     if (id <= this.lastPoint) return false;
     this.lastPoint = id;
@@ -87,8 +84,8 @@ export class RunData {
     return end ? Math.max(0, (end - started) / 1000) : null;
   }
 
-  /** The id to reconnect after, so the points already drawn are not sent again. */
+  /** The id to reconnect after ("points.events"), so nothing drawn already is sent again. */
   resumeId() {
-    return this.lastPoint ? `p${this.lastPoint}` : "";
+    return this.lastPoint || this.lastEvent ? `${this.lastPoint}.${this.lastEvent}` : "";
   }
 }

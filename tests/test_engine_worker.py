@@ -278,3 +278,44 @@ def test_a_sigterm_in_the_first_moments_cancels_the_run(demo_model_path: Path) -
     assert "libtorch" not in Path(f"/proc/{run.pid}/maps").read_text()
     os.kill(run.pid, signal.SIGTERM)  # not through `tuitune cancel`: a shutdown, a `kill`
     assert wait_for_status(run.id, {CANCELLED, CRASHED, COMPLETED, FAILED}).status == CANCELLED
+
+
+def test_cancel_never_signals_a_process_it_cannot_tell_is_a_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A notebook that runs `tuitune.train()` has the run's pid; where the command line cannot be
+    read (macOS without permission, no /proc), cancel must use the store's flag, not SIGTERM."""
+    import psutil
+
+    from tuitune.engine import launcher
+
+    notebook = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        store = open_store()
+        run = store.create_run(name="in-a-notebook", config={}, model="m", method="lora", dataset="d")
+        store.set_status(run.id, "running")
+        store.update_run(run.id, pid=notebook.pid)
+        store.heartbeat(run.id)
+
+        def no_command_line(self: psutil.Process) -> list[str]:
+            raise psutil.AccessDenied(self.pid)
+
+        monkeypatch.setattr(psutil.Process, "cmdline", no_command_line)
+        cancelled = launcher.cancel(store.get_run(run.id))
+        assert cancelled.cancel_requested and notebook.poll() is None  # asked through the store only
+    finally:
+        notebook.kill()
+
+
+def test_a_reused_pid_is_not_taken_for_the_runs_worker() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from tuitune.engine import launcher
+
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        an_hour_ago = datetime.now(timezone.utc) - timedelta(hours=1)
+        assert launcher.pid_alive(alive.pid)
+        assert not launcher.pid_alive(alive.pid, started_before=an_hour_ago)  # younger than the run
+    finally:
+        alive.kill()
+        alive.wait()
+    assert not launcher.pid_alive(alive.pid)

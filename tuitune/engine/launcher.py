@@ -211,31 +211,35 @@ def launch(config: RunConfig, *, gpus: list[str] | None = None, store: Store | N
     return store.get_run(run.id)
 
 
-def pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None, *, started_before: datetime | None = None) -> bool:
+    """Whether process `pid` runs (a zombie does not). With `started_before`, a process that
+    started after that moment is not the one we knew: its pid was reused."""
+    import psutil
+
     if not pid:
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        if started_before is not None and process.create_time() > started_before.timestamp() + 1.0:
+            return False
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    # A zombie (our own child that exited but was not reaped yet) is not alive.
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            state = handle.read().rsplit(b")", 1)[-1].split()[0]
-        return state != b"Z"
-    except (OSError, IndexError):
-        return True
+    except psutil.AccessDenied:
+        return True  # another user's process: it exists
+    return True
 
 
 def _is_worker(pid: int) -> bool:
-    """Whether `pid` runs our worker module, not `tuitune.train()` in someone's notebook or a reused pid."""
+    """Whether `pid` runs our worker module, not `tuitune.train()` in someone's notebook or a
+    reused pid. When that cannot be told (no permission), it is not: a signal could hurt."""
+    import psutil
+
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return b"tuitune.engine.worker" in handle.read()
-    except OSError:
-        return True  # no /proc (macOS): trust the pid as before
+        return "tuitune.engine.worker" in " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:
+        return False
 
 
 def _seconds_since(moment: datetime | None) -> float:
@@ -251,7 +255,8 @@ def check_alive(run: Run, *, store: Store | None = None) -> Run:
     store = store or open_store()
     local = run.host in (None, socket.gethostname())
     gone = False
-    if local and run.pid and not pid_alive(run.pid):
+    # The heartbeat comes after the worker started; a process younger than it reuses the pid.
+    if local and run.pid and not pid_alive(run.pid, started_before=run.heartbeat_at):
         gone = True
     elif _seconds_since(run.heartbeat_at or run.created_at) > STALE_AFTER_SECONDS:
         gone = True

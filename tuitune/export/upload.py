@@ -11,19 +11,18 @@ into an adapter folder without touching the run's files on disk.
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tuitune.user_text import excerpt
 from tuitune.errors import ExportError
 from tuitune.export.model_card import model_card
 from tuitune.export.target import UploadTarget, card_info, resolve_target
 from tuitune.store import Run, Store
 
-_REPO_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]{0,95}/)?[A-Za-z0-9][\w.-]{0,95}$")
 CARD = "README.md"
 LOGIN_HINT = "run `hf auth login`, set HF_TOKEN, or pass --token"
 
@@ -117,10 +116,18 @@ def upload(
 
 
 def check_repo_id(repo_id: str) -> None:
-    if not _REPO_ID.match(repo_id or "") or ".." in repo_id or repo_id.endswith((".git", "-", ".")):
+    """Refuse a repository id the Hub would refuse, with its reason (huggingface_hub's own rule)."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id or "")
+    except HFValidationError as error:
+        reason = str(error).split(":")[0].rstrip(".")
         raise ExportError(
-            f"{repo_id!r} is not a valid repository id: use `your-name/model-name` (letters, digits, '-', '_', '.')."
-        )
+            f"{excerpt(repo_id)} is not a valid repository id ({reason}): use `your-name/model-name` "
+            "(letters, digits, '-', '_', '.')."
+        ) from None
 
 
 def resolve_token(token: str | None) -> str:

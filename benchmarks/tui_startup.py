@@ -1,6 +1,7 @@
-"""The app's time to first screen against a bare Textual app, and the history with 10,000 runs.
+"""The app's time to first screen against a bare Textual app, the history with 10,000 runs, the
+wizard's probes, and the first visit to each area, against the app as it was before (`--before`).
 
-    .venv/bin/python benchmarks/tui_startup.py [--repeat 5] [--runs 10000] [--write-docs]
+    .venv/bin/python benchmarks/tui_startup.py [--repeat 5] [--runs 10000] [--before e96c66d] [--write-docs]
 
 1. Time to first screen: a fresh `python` process is started and the time until the first frame
    of its first screen is rendered for the terminal (headless, 80x24) is measured from the parent:
@@ -9,6 +10,15 @@
 2. History with 10,000 runs (store filled directly): from creating the app to every row in the
    table, then a filter applied and cleared, and a sort (each with the repaint after it). Baseline: the same rows in Textual's DataTable
    (what a first version would use), which measures every cell when rows are added.
+
+3. The wizard's probes: describing the demo model, and previewing a 1,000-row local alpaca file
+   with the demo model's tokenizer. Before: one fresh child process per probe (`python -m
+   tuitune.tui.probe MODEL`, `tuitune data FILE --json`), each importing the training stack. Now:
+   the app's one warm helper process (`tuitune.tui.helper`): its start, the time to the preview's
+   first rows and to the whole preview of a file it has not seen, and the same file again (cached).
+4. First visits: pressing `n` (the wizard) and `t` (the training screen) in the history, until
+   the screen has settled (lazy parts mounted), in a fresh process; this tree against the tree of
+   `--before COMMIT` (unpacked with `git archive` into a temporary folder).
 
 Runs in temporary TUITUNE_HOMEs; your own store is never touched. `--write-docs` appends (or
 replaces) the "TUI" section of docs/benchmarks.md.
@@ -201,11 +211,121 @@ def history(count: int) -> dict[str, dict[str, float]]:
     return {"ours": ours, "baseline": baseline}
 
 
+# --- 3. the wizard's probes ------------------------------------------------------------------
+def _rows_file(folder: Path, count: int = 1000) -> Path:
+    path = folder / f"rows-{count}.jsonl"
+    with path.open("w", encoding="utf-8") as handle:
+        for n in range(count):
+            handle.write(json.dumps({"instruction": f"Say hello to person {n}.", "input": "",
+                                     "output": f"Hello person {n}, nice to meet you."}) + "\n")
+    return path
+
+
+def _child_seconds(args: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(args, capture_output=True, env=env, check=True)
+    return time.perf_counter() - started
+
+
+def probes(repeat: int) -> dict[str, float]:
+    """Seconds for each way of probing (medians of `repeat`), in a home with the demo model built."""
+    from tuitune.tui.helper import Helper
+
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "TUITUNE_HOME": home, "HF_HUB_OFFLINE": "1"}
+        os.environ.update(TUITUNE_HOME=home, HF_HUB_OFFLINE="1")
+        _child_seconds([sys.executable, "-m", "tuitune.tui.probe", "tuitune/demo"], env)  # builds the demo model once
+        rows = [_rows_file(Path(home), 1000 + i) for i in range(repeat)]  # a file the helper has not seen, each time
+        results = {
+            "model, one child per probe (before)": statistics.median(
+                _child_seconds([sys.executable, "-m", "tuitune.tui.probe", "tuitune/demo"], env) for _ in range(repeat)),
+            "preview, one child per probe (before)": statistics.median(
+                _child_seconds([sys.executable, "-m", "tuitune", "data", str(rows[0]), "--json", "--model", "tuitune/demo"], env)
+                for _ in range(repeat)),
+        }
+        helper = Helper()
+        try:
+            started = time.perf_counter()
+            helper.request("model", {"name": "tuitune/demo"})
+            results["model, helper's first probe (start included)"] = time.perf_counter() - started
+            helper.stop()
+            helper = Helper()
+            helper.request("data", {"source": str(_rows_file(Path(home), 10))})  # warm: its first preview is done
+            firsts, wholes, again = [], [], []
+            for path in rows:
+                started = time.perf_counter()
+                helper.request("data", {"source": str(path)}, on_partial=lambda _rows, t=started: firsts.append(time.perf_counter() - t))
+                wholes.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                helper.request("data", {"source": str(path)})
+                again.append(time.perf_counter() - started)
+            results["preview, warm helper: first rows"] = statistics.median(firsts)
+            results["preview, warm helper: whole preview"] = statistics.median(wholes)
+            results["preview, warm helper: same file again (cached)"] = statistics.median(again)
+        finally:
+            helper.stop()
+    return results
+
+
+# --- 4. first visits --------------------------------------------------------------------------
+FIRST_VISITS = textwrap.dedent(
+    """
+    import asyncio, json, time
+    from tuitune.store import open_store
+    from tuitune.tui.app import create_app
+    from tuitune.tui.sample_runs import populate
+
+    populate(open_store())
+
+    async def visit(key, screen):
+        app = create_app(reconcile_seconds=None)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.5)
+            started = time.perf_counter()
+            await pilot.press(key)
+            while type(app.screen).__name__ != screen:
+                await pilot.pause(0.01)
+            await pilot.pause()  # settled: lazily mounted parts included
+            return time.perf_counter() - started
+
+    async def main():
+        print(json.dumps({"wizard": await visit("n", "WizardScreen"), "training": await visit("t", "TrainingScreen")}))
+
+    asyncio.run(main())
+    """
+)
+
+
+def _visits_in(tree: Path | None) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "TUITUNE_HOME": home}
+        if tree is not None:
+            env["PYTHONPATH"] = str(tree)
+        result = subprocess.run([sys.executable, "-c", FIRST_VISITS], capture_output=True, text=True, env=env,
+                                cwd=str(tree or REPO), check=True, timeout=600)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def first_visits(repeat: int, before: str) -> dict[str, dict[str, float]]:
+    """Median first-visit seconds, now and at commit `before`."""
+    with tempfile.TemporaryDirectory() as old:
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", before], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
+        runs: dict[str, list[dict[str, float]]] = {"now": [], "before": []}
+        for _ in range(repeat):  # alternated, so a busy moment of the machine weighs on both alike
+            runs["now"].append(_visits_in(None))
+            runs["before"].append(_visits_in(Path(old)))
+    return {which: {area: statistics.median(r[area] for r in results) for area in ("wizard", "training")}
+            for which, results in runs.items()}
+
+
 def _machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
 
 
-def report(starts: dict[str, float], table: dict[str, dict[str, float]], count: int, repeat: int) -> str:
+def report(starts: dict[str, float], table: dict[str, dict[str, float]], count: int, repeat: int,
+           probe_times: dict[str, float] | None = None, visits: dict[str, dict[str, float]] | None = None,
+           before: str = "") -> str:
     bare = starts["bare Textual app"]
     lines = [
         "## TUI",
@@ -231,6 +351,31 @@ def report(starts: dict[str, float], table: dict[str, dict[str, float]], count: 
     ]
     for step, label in (("load", "open the history: every run in the table"), ("filter", "filter, then clear the filter"), ("sort", "sort by loss")):
         lines.append(f"| {label} | {ours[step] * 1000:.0f} ms | {baseline[step] * 1000:.0f} ms | {baseline[step] / max(ours[step], 1e-9):.1f}x |")
+    if probe_times:
+        model_before = probe_times["model, one child per probe (before)"]
+        preview_before = probe_times["preview, one child per probe (before)"]
+        lines += [
+            "",
+            "The wizard's probes (the demo model; a 1,000-row local alpaca file, demo tokenizer). Before, each",
+            "probe was a fresh child process importing the training stack; now one warm helper answers them:",
+            "",
+            "| probe | time | vs before |",
+            "| --- | ---: | ---: |",
+        ]
+        for name, seconds in probe_times.items():
+            baseline_seconds = model_before if name.startswith("model") else preview_before
+            lines.append(f"| {name} | {seconds * 1000:.0f} ms | {baseline_seconds / max(seconds, 1e-9):.1f}x faster |")
+    if visits:
+        lines += [
+            "",
+            f"First visit from the history, until the screen has settled (this tree against `{before}`):",
+            "",
+            "| area | now | before | speed-up |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for area, key in (("wizard (`n`)", "wizard"), ("training screen (`t`)", "training")):
+            now, old = visits["now"][key], visits["before"][key]
+            lines.append(f"| {area} | {now * 1000:.0f} ms | {old * 1000:.0f} ms | {old / max(now, 1e-9):.2f}x |")
     lines.append("")
     return "\n".join(lines)
 
@@ -254,8 +399,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--before", default="e96c66d", help="The commit to compare first visits with.")
+    parser.add_argument("--only", choices=("startup", "history", "probes", "visits"), action="append",
+                        help="Run only these parts (repeatable); default: all.")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
+    only = set(args.only or ("startup", "history", "probes", "visits"))
+    if only != {"startup", "history", "probes", "visits"}:
+        if "probes" in only:
+            for name, seconds in probes(args.repeat).items():
+                print(f"probe  {name:48s} {seconds * 1000:7.0f} ms")
+        if "visits" in only:
+            visits = first_visits(args.repeat, args.before)
+            for area in ("wizard", "training"):
+                now, old = visits["now"][area], visits["before"][area]
+                print(f"first visit  {area:10s} now {now * 1000:6.0f} ms   before ({args.before}) {old * 1000:6.0f} ms   ({old / max(now, 1e-9):.2f}x)")
+        return 0
     starts = first_screen(args.repeat)
     bare = starts["bare Textual app"]
     for name, seconds in starts.items():
@@ -264,7 +423,14 @@ def main() -> int:
     for step in ("load", "filter", "sort"):
         ours, base = table["ours"][step], table["baseline"][step]
         print(f"history {args.runs:,} runs  {step:6s}  tuitune {ours * 1000:7.0f} ms   DataTable {base * 1000:7.0f} ms   ({base / max(ours, 1e-9):.1f}x)")
-    section = report(starts, table, args.runs, args.repeat)
+    probe_times = probes(args.repeat)
+    for name, seconds in probe_times.items():
+        print(f"probe  {name:48s} {seconds * 1000:7.0f} ms")
+    visits = first_visits(args.repeat, args.before)
+    for area in ("wizard", "training"):
+        now, old = visits["now"][area], visits["before"][area]
+        print(f"first visit  {area:10s} now {now * 1000:6.0f} ms   before ({args.before}) {old * 1000:6.0f} ms   ({old / max(now, 1e-9):.2f}x)")
+    section = report(starts, table, args.runs, args.repeat, probe_times, visits, args.before)
     if args.write_docs:
         print(f"wrote {write_docs(section)}")
     return 0

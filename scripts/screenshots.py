@@ -1,47 +1,115 @@
-"""Drive the app through every screen and save SVG snapshots at 120x36 and 80x24 in screenshots/.
+"""Train real runs of the demo model, then drive the app through every screen and save SVGs.
 
     python scripts/screenshots.py [--out screenshots] [--size 120x36 --size 80x24]
 
-Everything happens in a temporary TUITUNE_HOME: realistic runs are written straight into its
-store (`tuitune.tui.sample_runs`), the demo model is built there for the wizard, and a small
-folder of data files is the wizard's file picker. No Hugging Face token is read or typed: the
-script clears HF_TOKEN, and the upload form is shot with its token field empty.
+What the screenshots show really happened, in a temporary TUITUNE_HOME: the built-in demo model is
+built there, and the runs are trained by real workers on the bundled sample data (LoRA at two
+ranks on a small greetings file, a full fine-tune on the sample data, one cancelled midway, one
+that fails because instruction tuning needs alpaca data and was given conversations), the first
+two evaluated against the base model, and a long run is still training while the live screen is
+shot. A CPU has no GPU memory to show: there
+the memory panel shows the worker's RAM (say so in a caption). It takes a few minutes.
+
+No Hugging Face token is read or typed: the script clears HF_TOKEN, and the upload form is shot
+with its token field empty.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _prepare(home: Path) -> None:
-    """Sample runs (with logs) in the store, the demo model built, data files to pick from."""
-    from tuitune.store import open_store
-    from tuitune.tui.sample_runs import populate, write_log
-
-    for run in populate(open_store(), output_root=str(home / "runs")):
-        write_log(run)
-    # Build the demo model in a child (it needs torch), so the wizard's first probe is quick.
-    subprocess.run([sys.executable, "-m", "tuitune.tui.probe", "tuitune/demo"], check=True, capture_output=True)
-    data = home / "workspace" / "data"
-    data.mkdir(parents=True)
+def _data_files(folder: Path) -> None:
+    """The wizard's file picker: the sample as a user's file, a CSV, a text file, conversations."""
+    folder.mkdir(parents=True)
     sample = REPO / "tuitune" / "data" / "sample" / "sample.jsonl"
-    (data / "support-tickets.jsonl").write_text(sample.read_text(encoding="utf-8"), encoding="utf-8")
-    (data / "recipes.csv").write_text("question,answer\nHow long do I boil an egg?,Nine minutes for a firm yolk.\n")
-    (data / "notes.txt").write_text("Plain text documents, one per blank-line-separated block.\n")
+    (folder / "support-tickets.jsonl").write_text(sample.read_text(encoding="utf-8"), encoding="utf-8")
+    (folder / "recipes.csv").write_text("question,answer\nHow long do I boil an egg?,Nine minutes for a firm yolk.\n")
+    (folder / "notes.txt").write_text("Plain text documents, one per blank-line-separated block.\n")
+    with (folder / "chats.jsonl").open("w", encoding="utf-8") as handle:
+        for n in range(24):
+            turns = [{"from": "human", "value": f"What is {n} plus {n}?"}, {"from": "gpt", "value": f"{2 * n}."}]
+            handle.write(json.dumps({"conversations": turns}) + "\n")
+    # One clear pattern, so a LoRA adapter on the tiny demo model learns it in a few dozen steps
+    # and the evaluation has something to show (the sample data needs far longer on a CPU).
+    with (folder / "greetings.jsonl").open("w", encoding="utf-8") as handle:
+        for name in ("Ada", "Linus", "Grace", "Ken", "Dennis", "Barbara", "Alan", "Edsger", "Donald", "Margaret", "Guido", "Bjarne"):
+            for topic in ("the weather", "music", "books", "the sea", "coffee"):
+                row = {"instruction": f"Greet {name} and mention {topic}.",
+                       "output": f"Hello {name}, it is good to see you. Let us talk about {topic}."}
+                handle.write(json.dumps(row) + "\n")
 
 
-async def _shoot_all(out: Path, size: tuple[int, int]) -> list[Path]:
+def _train(data: Path) -> dict[str, int]:
+    """Real runs, one after the other (two CPU cores: side by side they would only be slower)."""
+    from tuitune.config import ConfigBuilder
+    from tuitune.engine import launcher
     from tuitune.store import open_store
+
+    greetings = str(data / "greetings.jsonl")
+
+    def short(name: str, method: str = "lora", steps: int = 60, source: str = greetings, **training):
+        builder = (
+            ConfigBuilder().demo().name(name).method(method)
+            .data(source, max_length=64, validation_split=0.2)
+            .training(max_steps=steps, batch_size=8, logging_steps=3, eval_steps=12, save_steps=30,
+                      lr_scheduler="constant", warmup_ratio=0.0, **training)
+            .evaluation(samples=8, max_new_tokens=24)
+        )
+        return builder if method == "full_finetuning" else builder.lora(r=8, alpha=16)
+
+    runs: dict[str, int] = {}
+    for name, builder in (
+        ("greet-lora-r8", short("greet-lora-r8", learning_rate=5e-3)),
+        ("greet-lora-r16", short("greet-lora-r16", learning_rate=2e-3).lora(r=16, alpha=32)),
+        ("sample-full", short("sample-full", method="full_finetuning", source="tuitune/sample", learning_rate=1e-3)),
+        ("chats-instructions", short("chats-instructions", method="instruction_tuning", source=str(data / "chats.jsonl"))),
+    ):
+        run = launcher.launch(builder.build())
+        runs[name] = launcher.wait(run.id, timeout=900).id
+        print(f"  {name}: {open_store().get_run(run.id).status}", flush=True)
+    # One stopped midway, after its first checkpoint: it resumes from there.
+    run = launcher.launch(short("greet-cancelled", steps=400, learning_rate=2e-3).training(save_steps=20).build())
+    while open_store().get_run(run.id).steps_done < 45 and open_store().get_run(run.id).is_active:
+        time.sleep(0.5)
+    launcher.cancel(open_store().get_run(run.id))
+    runs["greet-cancelled"] = launcher.wait(run.id, timeout=300).id
+    print(f"  greet-cancelled: {open_store().get_run(run.id).status}", flush=True)
+    # Real evaluations, fine-tuned against base, exactly as `e` runs them.
+    for name in ("greet-lora-r8", "greet-lora-r16"):
+        subprocess.run([sys.executable, "-m", "tuitune", "eval", str(runs[name]), "--compare-base", "--json"],
+                       check=True, capture_output=True)
+        print(f"  {name}: evaluated", flush=True)
+    return runs
+
+
+def _live_run() -> int:
+    """A long run that keeps training while the live screen is shot; cancelled at the end."""
+    from tuitune.config import ConfigBuilder
+    from tuitune.engine import launcher
+
+    config = (
+        ConfigBuilder().demo().name("demo-live").method("lora").lora(r=16, alpha=32)
+        .data(max_length=128, validation_split=0.1)
+        .training(max_steps=3000, batch_size=8, logging_steps=2, eval_steps=10, save_steps=3000, learning_rate=2e-3)
+        .build()
+    )
+    return launcher.launch(config).id
+
+
+async def _shoot_all(out: Path, size: tuple[int, int], runs: dict[str, int], live: int) -> list[Path]:
     from tuitune.tui.app import create_app
     from tuitune.tui.testing import settle, wait_until
 
@@ -50,11 +118,11 @@ async def _shoot_all(out: Path, size: tuple[int, int]) -> list[Path]:
 
     async def shoot(app, name: str) -> None:
         await asyncio.sleep(0.3)
+        app.clear_notifications()
+        await asyncio.sleep(0.1)
         path = out / f"{name}-{width}x{height}.svg"
         app.save_screenshot(path.name, str(out))
         saved.append(path)
-
-    runs = {run.name: run for run in open_store().list_runs()}
 
     # --- the wizard -------------------------------------------------------------------------
     app = create_app(mode="new", reconcile_seconds=None)
@@ -68,36 +136,62 @@ async def _shoot_all(out: Path, size: tuple[int, int]) -> list[Path]:
         await pilot.press("enter")
         await shoot(app, "wizard-3-method")
         wizard.query_one("#advanced").collapsed = False
+        await pilot.pause()
         wizard.query_one("#method-step").scroll_end(animate=False)
         await shoot(app, "wizard-3-method-advanced")
         await pilot.press("ctrl+n")
+        await settle(pilot, names=["_run_check"])
         await shoot(app, "wizard-4-review")
 
-    # --- history, detail, compare, modals -----------------------------------------------------
+    # --- training: a live run and a finished one ----------------------------------------------
+    app = create_app(mode="training", reconcile_seconds=None)
+    async with app.run_test(size=size) as pilot:
+        training = app.screen
+        app.show_training(live)
+        await wait_until(pilot, lambda: training.run is not None and len(training.query_one("#loss").values) > 8, timeout=300, what="the live run")
+        await pilot.pause(1.0)
+        await shoot(app, "training-live")
+        await pilot.press("c")
+        await shoot(app, "modal-cancel")
+        await pilot.press("n")
+        app.show_training(runs["greet-lora-r8"])
+        await wait_until(pilot, lambda: training.run is not None and training.run.id == runs["greet-lora-r8"] and training.query_one("#loss").values, what="the finished run")
+        await pilot.pause(1.0)
+        await shoot(app, "training-finished")
+        app.show_training(runs["chats-instructions"])
+        await wait_until(pilot, lambda: training.run is not None and training.run.id == runs["chats-instructions"], what="the failed run")
+        await pilot.pause(1.0)
+        await shoot(app, "training-failed")
+
+    # --- history, detail, compare, dialogs ---------------------------------------------------
     app = create_app(mode="history", reconcile_seconds=None)
     async with app.run_test(size=size) as pilot:
         history = app.screen
         await wait_until(pilot, lambda: history.table.total_count, what="the runs")
         await shoot(app, "history")
-        for name in ("qwen-support-lora", "qwen-support-r32", "llama3-8b-qlora"):
-            history.table.move_to(runs[name].id)
+        for name in ("greet-lora-r8", "greet-lora-r16", "sample-full"):
+            history.table.move_to(runs[name])
             await pilot.press("space")
         history.table.sort_by("best_eval")
         await shoot(app, "history-marked-sorted")
-        history.query_one("#filter").value = "qlora"
+        await pilot.press("s")
+        await shoot(app, "history-sort-menu")
+        await pilot.press("escape")
+        history.query_one("#filter").value = "lora"
         await pilot.pause()
         await shoot(app, "history-filtered")
         history.query_one("#filter").value = ""
-        history.table.move_to(runs["qwen-support-lora"].id)
+        history.table.move_to(runs["greet-lora-r8"])
         await pilot.press("c")
         compare = await wait_until(pilot, lambda: getattr(app.screen, "comparison", None) and app.screen, what="the comparison")
+        await pilot.pause(0.5)
         await shoot(app, "compare-curves")
         compare.query_one("#compare-tabs").active = "metrics-pane"
         await shoot(app, "compare-metrics")
         compare.query_one("#compare-tabs").active = "diff"
         await shoot(app, "compare-config-diff")
         await pilot.press("escape")
-        history.table.move_to(runs["qwen-support-lora"].id)
+        history.table.move_to(runs["greet-lora-r8"])
         await pilot.press("enter")
         detail = await wait_until(pilot, lambda: getattr(app.screen, "run", None) and app.screen, what="the detail")
         await shoot(app, "detail-overview")
@@ -109,34 +203,22 @@ async def _shoot_all(out: Path, size: tuple[int, int]) -> list[Path]:
         await shoot(app, "modal-upload")
         await pilot.press("escape")
         await pilot.press("r")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ResumeModal", what="the resume dialog")
         await shoot(app, "modal-resume")
         await pilot.press("escape", "escape")
-        history.table.move_to(runs["smollm-full"].id)
+        history.table.move_to(runs["greet-cancelled"])
         await pilot.press("d")
         await shoot(app, "modal-delete")
         await pilot.press("escape")
         await pilot.press("question_mark")
         await shoot(app, "help")
         await pilot.press("escape")
+        await pilot.press("exclamation_mark")
+        await shoot(app, "messages")
+        await pilot.press("escape")
         await pilot.press("ctrl+p")
         await shoot(app, "command-palette")
         await pilot.press("escape")
-
-    # --- training: a live run and a finished one ----------------------------------------------
-    app = create_app(mode="training", reconcile_seconds=None)
-    async with app.run_test(size=size) as pilot:
-        training = app.screen
-        app.show_training(runs["qwen-support-dora"].id)
-        await wait_until(pilot, lambda: training.run is not None and training.query_one("#loss").values, what="the live run")
-        await pilot.pause(1.0)
-        await shoot(app, "training-live")
-        await pilot.press("c")
-        await shoot(app, "modal-cancel")
-        await pilot.press("n")
-        app.show_training(runs["qwen-support-lora"].id)
-        await wait_until(pilot, lambda: training.run is not None and training.run.name == "qwen-support-lora" and training.query_one("#loss").values, what="the finished run")
-        await pilot.pause(1.0)
-        await shoot(app, "training-finished")
     return saved
 
 
@@ -152,18 +234,36 @@ def main() -> int:
     for secret in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
         os.environ.pop(secret, None)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    # A fixed folder rather than a random one, so the screenshots come out the same every time.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # A fixed folder rather than a random one, so the paths on screen are the same every time.
     home = Path(tempfile.gettempdir()) / "tuitune-screenshots"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir()
+    live = None
     try:
         os.environ["TUITUNE_HOME"] = str(home)
-        _prepare(home)
+        os.environ["HF_HOME"] = str(home / "hf-home")
+        data = home / "workspace" / "data"
+        _data_files(data)
+        print("building the demo model…", flush=True)
+        subprocess.run([sys.executable, "-m", "tuitune.tui.probe", "tuitune/demo"], check=True, capture_output=True)
+        print("training the runs (a few minutes on a CPU)…", flush=True)
+        runs = _train(data)
+        live = _live_run()
         os.chdir(home / "workspace")  # the wizard's file picker starts here
         saved = []
         for size in sizes:
-            saved += asyncio.run(_shoot_all(out, size))  # type: ignore[arg-type]
+            print(f"shooting at {size[0]}x{size[1]}…", flush=True)
+            saved += asyncio.run(_shoot_all(out, size, runs, live))  # type: ignore[arg-type]
     finally:
+        if live is not None:
+            from tuitune.engine import launcher
+            from tuitune.store import open_store
+
+            run = open_store().get_run(live)
+            if run.is_active:
+                launcher.cancel(run)
+                launcher.wait(live, timeout=120)
         os.chdir(REPO)
         shutil.rmtree(home, ignore_errors=True)
     for path in saved:

@@ -13,8 +13,16 @@ from tuitune.tui.sample_runs import many_runs, populate
 from tuitune.tui.screens.compare import CompareScreen
 from tuitune.tui.screens.detail import RunDetailScreen
 from tuitune.tui.screens.history import HistoryScreen
+from tuitune.tui.screens.messages import MessagesScreen
 from tuitune.tui.testing import notifications, screen_text, settle, wait_until
-from tuitune.tui.widgets.prompts import DeleteModal, UploadModal, UploadRequest
+from tuitune.tui.widgets.confirm import ConfirmModal
+from tuitune.tui.widgets.prompts import (
+    DeleteModal,
+    ResumeModal,
+    UploadModal,
+    UploadRequest,
+)
+from tuitune.tui.widgets.sort_menu import SortMenu
 
 
 @pytest.fixture
@@ -33,25 +41,36 @@ def _by_name(runs, name):
     return next(run for run in runs if run.name == name)
 
 
-async def test_sorting_by_any_column_and_back(runs):
+async def _sort_with_the_menu(pilot, label: str) -> None:
+    """`s`, then the column by its label (down the list), then enter."""
+    await pilot.press("s")
+    menu = pilot.app.screen
+    assert isinstance(menu, SortMenu)
+    options = menu.query_one("#sort-columns")
+    while str(options.get_option_at_index(options.highlighted).prompt).split("  ")[0] != label:
+        await pilot.press("down")
+    await pilot.press("enter")
+
+
+async def test_sorting_by_any_column_from_the_menu_and_back(runs):
     app = create_app(reconcile_seconds=None)
-    async with app.run_test(size=(200, 36)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         history = await _history(pilot)
         table = history.table
         assert table.shown_keys == sorted(table.shown_keys, reverse=True)  # newest first
-        await pilot.press("s")  # id, ascending
-        assert table.sort_column == "id" and table.shown_keys == sorted(table.shown_keys)
-        await pilot.press("s")  # id, descending
-        assert table.sort_reverse and table.shown_keys == sorted(table.shown_keys, reverse=True)
-        await pilot.press("s")  # the next column: name
+        await _sort_with_the_menu(pilot, "name")
         names = [table.get_row(key).cells[2] for key in table.shown_keys]
         assert table.sort_column == "name" and names == sorted(names, key=str.lower)
-        # Clicking a header sorts by it: best eval loss, missing values last.
-        history.table.sort_by("best_eval")
+        await pilot.press("S")  # shift+s: the same column, the other way
+        assert table.sort_column == "name" and table.sort_reverse
+        await _sort_with_the_menu(pilot, "best eval")  # one press of s and a pick, not 12 presses
         best = [_by_name(runs, table.get_row(k).cells[2]).best_eval_loss for k in table.shown_keys]
         present = [b for b in best if b is not None]
         assert present == sorted(present) and best[len(present):] == [None] * (len(best) - len(present))
-        assert "best eval▲" in screen_text(app)
+        await pilot.press("s", "enter")  # the current column again: descending
+        assert table.sort_column == "best_eval" and table.sort_reverse
+        await pilot.press("s", "escape")  # changed my mind: the order stays
+        assert table.sort_column == "best_eval" and table.sort_reverse and isinstance(app.screen, HistoryScreen)
 
 
 async def test_clicking_a_column_header_sorts_by_it(runs):
@@ -272,3 +291,206 @@ async def test_a_finished_run_is_evaluated_then_merged_from_the_history(demo_mod
     assert {e.label for e in store.evaluations(run.id)} == {"base", "finetuned"}
     merged = [a for a in store.artifacts(run.id) if a.kind == "merged"]
     assert merged and (Path(merged[0].path) / "config.json").is_file()
+
+
+def _lines_of(app, widget) -> list[str]:
+    """What a widget shows on screen, line by line."""
+    region = widget.region
+    return [line[region.x:region.right] for line in screen_text(app).splitlines()[region.y:region.bottom]]
+
+
+async def test_chart_legends_sit_on_a_line_above_the_plot_never_over_the_curves(runs):
+    first, second = _by_name(runs, "qwen-support-lora"), _by_name(runs, "qwen-support-r32")
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        history = await _history(pilot)
+        for run in (first, second):
+            history.table.move_to(run.id)
+            await pilot.press("space")
+        await pilot.press("c")
+        compare = await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison and app.screen, what="the comparison")
+        await pilot.pause(0.3)
+        chart = compare.query_one("#train-chart")
+        legend, *plot = _lines_of(app, chart)
+        assert f"#{first.id} qwen-support-lora" in legend and f"#{second.id} qwen-support-r32" in legend
+        assert not any("qwen-support" in line for line in plot)  # the plot area shows curves only
+
+        await pilot.press("escape")
+        history.table.move_to(first.id)
+        await pilot.press("enter")
+        detail = await wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail")
+        detail.query_one("#detail-tabs").active = "charts"
+        await pilot.pause(0.3)
+        legend, *plot = _lines_of(app, detail.query_one("#loss-chart"))
+        assert "train" in legend and "eval" in legend
+        assert not any("train" in line or "eval" in line for line in plot)
+
+
+async def test_every_confirm_dialog_takes_y_n_and_escape_says_what_happens_and_fits_80x24(runs, tuitune_home: Path):
+    doomed, running = _by_name(runs, "smollm-full"), _by_name(runs, "qwen-support-dora")
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        history = await _history(pilot)
+        history.table.move_to(doomed.id)
+        await pilot.press("d")
+        assert isinstance(app.screen, DeleteModal)
+        text = screen_text(app)
+        assert "Delete the run (y)" in text and "Keep it (n)" in text
+        assert "Also delete its folder" in text
+        unwrapped = "".join(line.strip(" │") for line in text.splitlines())
+        assert doomed.output_dir in unwrapped  # the whole folder, wrapped, never cut
+        await pilot.press("n")
+        assert isinstance(app.screen, HistoryScreen) and open_store().get_run(doomed.id)
+        await pilot.press("d", "escape")
+        assert isinstance(app.screen, HistoryScreen) and open_store().get_run(doomed.id)
+
+        history.table.move_to(running.id)
+        await pilot.press("x")
+        assert isinstance(app.screen, ConfirmModal)
+        text = screen_text(app)
+        assert "Stop the run (y)" in text and "Keep running (n)" in text and "Cancel" not in text
+        await pilot.press("n")
+        assert isinstance(app.screen, HistoryScreen) and not open_store().get_run(running.id).cancel_requested
+
+        history.table.move_to(doomed.id)
+        await pilot.press("d", "y")  # y deletes, as the README says
+        await wait_until(pilot, lambda: doomed.id not in history.table.shown_keys, what="the row to go")
+    with pytest.raises(RunNotFoundError):
+        open_store().get_run(doomed.id)
+
+
+async def test_a_background_failure_stays_in_the_messages_and_the_runs_events_in_the_apps_words(runs):
+    run = _by_name(runs, "qwen-support-lora")
+    adapter = Path(run.output_dir) / "adapter"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text("{}")
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        history = await _history(pilot)
+        history.table.move_to(run.id)
+        await pilot.press("u")
+        app.screen.query_one("#repo").value = "someone/qwen-support"
+        await pilot.press("enter")  # no token typed, none saved
+        await wait_until(pilot, lambda: notifications(app, "error"), timeout=120, what="the upload to fail")
+        error = notifications(app, "error")[-1]
+        assert error.startswith("Upload qwen-support-lora failed: No Hugging Face token")
+        assert "--token" not in error and "type a token in the upload dialog (u)" in error  # the app's words
+        # Long after the toast has gone: `!` lists every message of the session, newest first.
+        await pilot.press("exclamation_mark")
+        assert isinstance(app.screen, MessagesScreen)
+        text = " ".join(screen_text(app).split())
+        assert "Upload qwen-support-lora failed" in text and "No Hugging Face token" in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, HistoryScreen)
+        # And in the run's own story, where its events show.
+        await wait_until(pilot, lambda: [e for e in open_store().events(run.id) if e.level == "error"], what="the event")
+    event = [e for e in open_store().events(run.id) if e.level == "error"][-1]
+    assert event.message.startswith("Upload qwen-support-lora failed: No Hugging Face token")
+
+
+async def test_the_messages_are_a_palette_command_too():
+    app = create_app(mode="new", reconcile_seconds=None)
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.notify("Something to read again", severity="warning")
+        await pilot.press("ctrl+p", *"messages")
+        await wait_until(pilot, lambda: "Every message the app showed" in screen_text(app), what="the command")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, MessagesScreen), what="the messages")
+        assert "Something to read again" in screen_text(app)
+
+
+# --- the small things a user reads (issue 8, item 11) -----------------------------------------
+def _plain_run(name: str, *, method: str = "lora", status: str = "completed", config: dict | None = None, **fields):
+    from tuitune.config import ConfigBuilder
+
+    store = open_store()
+    config = config or ConfigBuilder().demo().method(method).build().to_dict()
+    run = store.create_run(name=name, config=config, model="tuitune/demo", method=method, dataset="tuitune/sample", status="running")
+    store.update_run(run.id, host="another-host", **fields)
+    if status != "running":
+        store.set_status(run.id, status)
+    return store.get_run(run.id)
+
+
+async def test_one_run_is_one_run_and_a_fully_fine_tuned_run_offers_no_merge():
+    run = _plain_run("full-demo", method="full_finetuning")
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(140, 36)) as pilot:
+        history = await _history(pilot)
+        text = screen_text(app)
+        assert "1 run ·" in text and "1 runs" not in text
+        assert "m" not in {key.key for key in history.query("FooterKey")}  # no adapter to merge
+        await pilot.press("enter")
+        detail = await wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail")
+        assert "e" in {key.key for key in detail.query("FooterKey")} and "m" not in {key.key for key in detail.query("FooterKey")}
+        app.show_training(run.id)
+        training = await wait_until(pilot, lambda: app.screen.run if hasattr(app.screen, "follow") else None, what="the training screen")
+        await wait_until(pilot, lambda: "Completed after" in screen_text(app), what="the summary")
+        assert "m merge" not in screen_text(app) and "m" not in {key.key for key in app.screen.query("FooterKey")}
+        assert training.id == run.id
+
+
+async def test_the_detail_shows_the_live_train_loss_and_says_which_way_a_score_moved():
+    # Resumed: the saved final loss is from the earlier session, the live one is newer.
+    run = _plain_run("resumed-run", status="running", train_loss=7.4989, last_loss=7.51, steps_done=30, steps_total=60)
+    open_store().add_evaluation(run.id, label="base", metrics={"perplexity": 400.0, "rougeL": 0.2}, sample_count=4, settings={}, samples=[])
+    open_store().add_evaluation(run.id, label="finetuned", metrics={"perplexity": 7.44, "rougeL": 0.25}, sample_count=4, settings={}, samples=[])
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.open_run(run.id)
+        detail = await wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail")
+        text = screen_text(app)
+        assert "train 7.5100" in text and "7.4989" not in text
+        detail.query_one("#detail-tabs").active = "evaluations"
+        await pilot.pause()
+        text = screen_text(app)
+        assert "▼ 392.5600 better" in text  # perplexity fell: an improvement, said as one
+        assert "▲ 0.0500 better" in text
+        assert "-392" not in text
+
+
+async def test_compare_at_80_columns_keeps_the_end_of_paths_the_start_of_keys_and_writes_values_as_written():
+    from tuitune.config import ConfigBuilder
+
+    folder = "/data/projects/customer-support/2024/exports"
+    configs = [
+        ConfigBuilder().demo().data(f"{folder}/tickets-cleaned-{version}.jsonl").training(learning_rate=rate, epochs=epochs).build().to_dict()
+        for version, rate, epochs in (("v2", 2e-4, 2.0), ("v3", 2e-3, 3.0))
+    ]
+    first = _plain_run("support-v2", config=configs[0])
+    second = _plain_run("support-v3", config=configs[1])
+    for run, config in ((first, configs[0]), (second, configs[1])):
+        open_store().update_run(run.id, dataset=config["data"]["source"])
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        history = await _history(pilot)
+        for run in (first, second):
+            history.table.move_to(run.id)
+            await pilot.press("space")
+        await pilot.press("c")
+        compare = await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison and app.screen, what="the comparison")
+        compare.query_one("#compare-tabs").active = "metrics-pane"
+        await pilot.pause()
+        text = screen_text(app)
+        assert "cleaned-v2.jsonl" in text and "cleaned-v3.jsonl" in text and "/data/projects" not in text  # the path's end
+        compare.query_one("#compare-tabs").active = "diff"
+        await pilot.pause()
+        text = screen_text(app)
+        assert "training.learning_rate" in text and "training.epochs" in text  # keys whole
+        assert "0.0002" in text and "0.002 " in text and "2.00e-04" not in text and "0.0020" not in text
+        assert "cleaned-v3.jsonl" in text and "/data/projects" not in text
+
+
+async def test_resume_asks_for_a_total_of_steps_when_steps_decide_the_length():
+    from tuitune.config import ConfigBuilder
+
+    config = ConfigBuilder().demo().training(max_steps=40).build().to_dict()
+    run = _plain_run("forty-steps", config=config, steps_done=40, steps_total=40)
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        history = await _history(pilot)
+        history.table.move_to(run.id)
+        await pilot.press("r")
+        await wait_until(pilot, lambda: isinstance(app.screen, ResumeModal), what="the resume dialog")
+        text = screen_text(app)
+        assert "Total steps (now 40)" in text and "epochs" not in text.lower()

@@ -68,8 +68,8 @@ async def test_a_first_time_user_lands_in_the_wizard_with_the_demo_preselected()
         text = screen_text(app)
         assert "tuitune/demo" in text
         assert "1 Model" in text and "4 Review" in text
-        # The focus is on Next, so enter moves on.
-        assert app.focused is not None and app.focused.id == "next"
+        # The focus is in the model field with the demo selected: typing replaces it, enter moves on.
+        assert app.focused is not None and app.focused.id == "model-input"
 
 
 async def test_with_runs_in_the_store_the_app_opens_on_the_history():

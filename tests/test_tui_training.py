@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.helpers import wait_for
@@ -12,7 +14,7 @@ from tuitune.tui.app import create_app
 from tuitune.tui.sample_runs import SPECS, add_run
 from tuitune.tui.screens.history import HistoryScreen
 from tuitune.tui.screens.training import TrainingScreen
-from tuitune.tui.testing import screen_text, wait_until
+from tuitune.tui.testing import notifications, screen_text, wait_until
 from tuitune.tui.widgets.confirm import ConfirmModal
 from tuitune.tui.widgets.prompts import ResumeModal
 
@@ -113,3 +115,126 @@ async def test_at_80_columns_the_progress_line_is_read_in_full():
         text = training.query_one("#progress-text").render().plain
         assert "ETA" in text and "elapsed" in text
         assert text in screen_text(app)
+
+
+def _story_run(tuitune_home, name: str, status: str, messages: list[str], **progress):
+    """A run written into the real store with its events, as a worker would leave them."""
+    store = open_store()
+    run = store.create_run(name=name, config=ConfigBuilder().demo().build().to_dict(), model="tuitune/demo",
+                           method="lora", dataset="tuitune/sample", status="running")
+    store.update_run(run.id, output_dir=str(tuitune_home / "runs" / f"{run.id}-{name}"), host="another-host", **progress)
+    for message in messages:
+        store.add_event(run.id, message)
+    if status != "running":
+        store.set_status(run.id, status)
+    return store.get_run(run.id)
+
+
+async def test_the_training_screen_shows_only_the_run_it_follows_with_its_last_events_in_view(tuitune_home):
+    # A finished run with a long story, then a run that has just been launched.
+    first_story = [f"checkpoint {n} of the first run saved" for n in range(1, 31)] + ["the first run's final words"]
+    first = _story_run(tuitune_home, "first-run", "completed", first_story, steps_done=40, steps_total=40)
+    open_store().add_metric_points(first.id, [{"step": 20, "loss": 2.5}, {"step": 40, "loss": 2.1, "eval_loss": 2.3}])
+    second = _story_run(tuitune_home, "second-run", "running", ["loading tokenizer tuitune/demo"])
+    app = create_app(mode="training", reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        training = app.screen
+        app.show_training(first.id)
+        await wait_until(pilot, lambda: "Completed after" in screen_text(app), what="the first run's summary")
+        await pilot.pause(0.3)
+        text = screen_text(app)
+        # The end of the story stays in view above the summary, not hidden under it.
+        assert "the first run's final words" in text
+        assert "evaluation at step 40: eval loss 2.3000" in text
+        assert "[metrics]" not in text  # metric lines belong in the panels above
+
+        app.show_training(second.id)
+        await wait_until(pilot, lambda: training.run is not None and training.run.id == second.id, what="the second run")
+        await wait_until(pilot, lambda: "loading tokenizer tuitune/demo" in screen_text(app), what="its events")
+        text = screen_text(app)
+        assert "first run" not in text  # no line of the other run
+        assert "100%" not in text and "step 0/?" not in text
+        assert "starting: loading the model and data" in text
+
+
+async def test_a_run_that_failed_before_its_first_step_shows_its_whole_error_and_offers_no_resume(tuitune_home):
+    error = (
+        "instruction_tuning trains on alpaca data (instruction/input/output), but "
+        f"{tuitune_home}/data/conversations-with-tools.jsonl is sharegpt: convert it with "
+        f"`tuitune data {tuitune_home}/data/conversations-with-tools.jsonl --to alpaca -o out.jsonl`, or use method lora."
+    )
+    run = _story_run(tuitune_home, "sharegpt-instructions", "running", ["loading tokenizer tuitune/demo"])
+    open_store().set_status(run.id, "failed", error=error)
+    app = create_app(mode="training", reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        training = app.screen
+        app.show_training(run.id)
+        await wait_until(pilot, lambda: "Failed after 0 steps" in screen_text(app), what="the summary")
+        text = screen_text(app)
+        # The whole message, wrapped inside the summary box: every word of it is on screen.
+        on_screen = "".join(text.replace("│", "").split())
+        assert "".join(error.split()) in on_screen
+        # Resuming would fail the same way: no resume is offered, and nothing claims a checkpoint.
+        assert "checkpoint" not in text and "r resume" not in text.lower()
+        assert "r" not in {key.key for key in training.query("FooterKey")}
+        assert "n start a new run with the problem fixed" in text
+
+
+def _crashed_before_a_checkpoint(max_steps: int = 40):
+    """A real run (folder, config.yaml) whose worker died at step 12, before its first save."""
+    config = (
+        ConfigBuilder().demo().method("lora")
+        .data(max_samples=16, validation_split=0)
+        .training(max_steps=max_steps, batch_size=4, logging_steps=1, save_steps=1000)
+        .build()
+    )
+    run = launcher.create_run(config)
+    store = open_store()
+    store.set_status(run.id, "running")
+    store.update_run(run.id, steps_done=12, steps_total=max_steps, host="another-host", pid=None)
+    store.set_status(run.id, "crashed", error="The worker process exited without reporting; see its log.")
+    return store.get_run(run.id)
+
+
+async def test_resume_says_where_it_starts_from_a_checkpoint_or_from_step_0():
+    run = _crashed_before_a_checkpoint()
+    app = create_app(mode="training", reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.show_training(run.id)
+        await wait_until(pilot, lambda: "Crashed after 12 steps" in screen_text(app), what="the summary")
+        text = screen_text(app)
+        assert "r resume: no checkpoint yet, it starts from step 0" in text
+        assert "last checkpoint" not in text
+        await pilot.press("r")
+        modal = await wait_until(pilot, lambda: isinstance(app.screen, ResumeModal) and app.screen, what="the resume dialog")
+        assert "No checkpoint yet: resume starts from step 0" in " ".join(screen_text(app).split())
+        await pilot.press("escape")
+        # A checkpoint appears (saved by an earlier session): both now say it resumes from there.
+        checkpoint = Path(run.output_dir) / "checkpoints" / "checkpoint-10"
+        checkpoint.mkdir(parents=True)
+        (checkpoint / "trainer_state.json").write_text('{"global_step": 10, "epoch": 2.5}')
+        await wait_until(pilot, lambda: "from the checkpoint at step 10" in screen_text(app), timeout=10, what="the new summary")
+        await pilot.press("r")
+        await wait_until(pilot, lambda: isinstance(app.screen, ResumeModal), what="the resume dialog")
+        assert "It continues from its checkpoint at step 10" in " ".join(screen_text(app).split())
+        assert modal is not app.screen
+
+
+@pytest.mark.slow
+async def test_resuming_without_a_checkpoint_says_so_and_starts_from_step_0(demo_model_path):
+    run = _crashed_before_a_checkpoint(max_steps=3)
+    app = create_app(mode="training", reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        training = app.screen
+        app.show_training(run.id)
+        await wait_until(pilot, lambda: "Crashed after 12 steps" in screen_text(app), what="the summary")
+        await pilot.press("r")
+        await wait_until(pilot, lambda: isinstance(app.screen, ResumeModal), what="the resume dialog")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: any("Resuming" in text for text in notifications(app)), timeout=30, what="the toast")
+        assert f"Resuming {run.name} from step 0 (no checkpoint yet)." in notifications(app)
+        await wait_until(pilot, lambda: training.run.status == "completed", timeout=240, what="the resumed run")
+    finished = open_store().get_run(run.id)
+    # What it said is what happened: the run trained from step 0, its old points were dropped.
+    assert finished.steps_done == 3
+    assert [p.step for p in open_store().metric_points(run.id)] == [1, 2, 3]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from textual import events
 
 from tuitune.config import load_config
 from tuitune.store import open_store
@@ -16,6 +18,18 @@ from tuitune.tui.screens.wizard_steps.model_step import ModelStep
 from tuitune.tui.screens.wizard_steps.review_step import ReviewStep
 from tuitune.tui.testing import notifications, screen_text, settle, wait_until
 from tuitune.tui.widgets.data_tree import shows
+
+
+def _said(wizard, field: str) -> str:
+    """The message shown under a form field ("" while the field is fine or hidden)."""
+    shown = [message for message in wizard.query(f"{field}-error") if message.display]
+    return str(shown[0].render()) if shown else ""
+
+
+def _in_view(wizard, selector: str) -> bool:
+    """Whether the whole widget is on screen inside the method step (not scrolled away)."""
+    widget = wizard.query_one(selector)
+    return widget.display and wizard.query_one("#method-step").region.contains_region(widget.region)
 
 
 async def _type(pilot, selector: str, text: str) -> None:
@@ -48,6 +62,7 @@ async def test_pressing_through_the_wizard_launches_a_real_demo_run_that_complet
         assert wizard.step == "method"
         assert "Recommended:" in screen_text(app)
         wizard.query_one("#advanced").collapsed = False
+        await pilot.pause()  # its fields mount as it unfolds
         await _type(pilot, "#field-training-max-steps", "6")
         await _type(pilot, "#field-training-logging-steps", "2")
         await pilot.press("ctrl+n")
@@ -84,18 +99,49 @@ async def test_a_model_that_cannot_be_read_is_explained_and_blocks_the_next_step
         assert notifications(app, "error")[-1].startswith("Cannot go on yet:")
 
 
-async def test_typing_straight_away_goes_into_the_field_not_to_global_keys():
+def _keys(text: str) -> list[events.Key]:
+    names = {"/": "slash", ".": "full_stop", "-": "minus", " ": "space"}
+    return [events.Key(names.get(c, c), c) for c in text]
+
+
+async def test_the_model_field_has_the_focus_and_takes_a_paste_a_burst_of_keys_and_backspace():
     app = create_app(mode="new", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
         wizard = app.screen
         await pilot.pause()
-        assert isinstance(app.focused, type(wizard.query_one("#next")))  # enter, enter, enter still works
-        # "h" (history), "t" (training) and "q" (quit) are global keys; here they are letters.
-        await pilot.press(*"microsoft/phi-tq")
+        field = wizard.query_one("#model-input")
+        assert app.focused is field and field.selected_text == "tuitune/demo"  # preselected
+        # A bracketed paste replaces the preselected default.
+        app.post_message(events.Paste("Qwen/Qwen2.5-0.5B"))
+        await pilot.pause()
+        assert field.value == "Qwen/Qwen2.5-0.5B"
+        # Backspace edits.
+        await pilot.press("backspace", "backspace")
+        assert field.value == "Qwen/Qwen2.5-0."
+        # A burst of keys, as fast typing or a terminal without bracketed paste sends them, all arrives;
+        # "h" (history), "t" (training) and "q" (quit) are letters here.
+        field.value = ""
+        for key in _keys("microsoft/phi-tq"):
+            app.post_message(key)
         await pilot.pause()
         assert app.screen is wizard and wizard.step == "model"
-        field = wizard.query_one("#model-input")
-        assert field.value == "microsoft/phi-tq" and app.focused is field
+        assert field.value == "microsoft/phi-tq"
+
+
+async def test_enter_on_the_unchanged_default_goes_on_and_on_a_typed_model_reads_it_first():
+    app = create_app(mode="new", reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        wizard = app.screen
+        await pilot.pause()
+        await pilot.press("enter")  # the preselected demo: on to the dataset
+        assert wizard.step == "dataset"
+        assert app.focused is wizard.query_one("#data-input")
+        await pilot.press("escape")
+        assert wizard.step == "model"
+        await pilot.press(*"no-such-org/no-such-model", "enter")  # typed: read it, stay
+        assert wizard.step == "model"
+        model = wizard.query_one(ModelStep)
+        assert model.requested == "no-such-org/no-such-model"
 
 
 async def test_a_dataset_that_does_not_exist_is_explained(tmp_path: Path):
@@ -122,13 +168,13 @@ async def test_fields_are_checked_as_you_type_and_the_config_saves_to_a_file(tmp
         wizard.go_to("method")
         await pilot.pause()
         await _type(pilot, "#field-training-epochs", "abc")
-        assert "Epochs must be a number > 0." in screen_text(app)
+        assert _said(wizard, "#field-training-epochs") == "Epochs must be a number > 0."
         await pilot.press("ctrl+n")
         assert wizard.step == "method"
         assert notifications(app, "error")[-1] == "Cannot go on yet: Epochs must be a number > 0."
         await _type(pilot, "#field-training-epochs", "2")
         await _type(pilot, "#field-lora-r", "0")
-        assert "LoRA rank must be a whole number ≥ 1." in screen_text(app)
+        assert _said(wizard, "#field-lora-r") == "LoRA rank must be a whole number ≥ 1."
         await _type(pilot, "#field-lora-r", "16")
         await _type(pilot, "#field-name", "my-first-run")
         await pilot.press("ctrl+n")
@@ -151,3 +197,193 @@ def test_the_file_picker_shows_folders_and_data_files_only(tmp_path: Path):
     (tmp_path / "__pycache__").mkdir()
     shown = {path.name for path in tmp_path.iterdir() if shows(path)}
     assert shown == {"train.jsonl", "notes.txt", "table.parquet", "sub"}
+
+
+def _sharegpt_with_tools(path: Path) -> Path:
+    """Conversations in the sharegpt layout, one with a tool call, as a user brings them."""
+    rows = [
+        {"conversations": [{"from": "human", "value": f"What is {n} plus {n}?"}, {"from": "gpt", "value": f"{2 * n}."}]}
+        for n in range(10)
+    ]
+    rows.append({"conversations": [
+        {"from": "human", "value": "What's the weather in Oslo?"},
+        {"from": "function_call", "value": '{"name": "weather", "arguments": {"city": "Oslo"}}'},
+        {"from": "observation", "value": '{"temperature": 4}'},
+        {"from": "gpt", "value": "It is 4 degrees in Oslo."},
+    ]})
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+async def test_instruction_tuning_on_sharegpt_data_is_refused_before_launch_with_the_engines_reason(tmp_path: Path, demo_model_path):
+    data = _sharegpt_with_tools(tmp_path / "chats.jsonl")
+    app = create_app(mode="new", reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        wizard = app.screen
+        wizard.go_to("dataset")
+        await pilot.pause()
+        wizard.query_one("#data-input").value = str(data)
+        wizard.go_to("method")
+        await pilot.pause()
+        wizard.query_one("#method-step #method").value = "instruction_tuning"
+        await pilot.press("ctrl+n")
+        assert wizard.step == "review"
+        await wait_until(pilot, lambda: "would fail at once" in screen_text(app), timeout=120, what="the check")
+        text = " ".join(screen_text(app).split())
+        assert "instruction_tuning trains on alpaca data" in text and "use method lora" in text
+        assert wizard.query_one("#launch").disabled
+        await pilot.press("ctrl+l")
+        assert "would fail at once" in notifications(app, "error")[-1]
+        assert open_store().list_runs() == []  # nothing was launched
+        # The same data with LoRA passes the same check, and says what the run will train on.
+        wizard.go_to("method")
+        await pilot.pause()
+        wizard.query_one("#method-step #method").value = "lora"
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: "✓ Checked: sharegpt data" in screen_text(app), timeout=120, what="the check")
+        assert not wizard.query_one("#launch").disabled
+
+
+async def test_every_invalid_field_says_why_next_to_it_and_a_refused_next_goes_to_the_first():
+    app = create_app(mode="new", reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        wizard = app.screen
+        wizard.go_to("method")
+        await pilot.pause()
+        form = wizard.query_one("#method-step")
+        wizard.query_one("#advanced").collapsed = False
+        await pilot.pause()  # its fields mount as it unfolds
+        await _type(pilot, "#field-training-save-steps", "0")
+        await _type(pilot, "#field-evaluation-samples", "0")  # the last field: below the fold at 80x24
+        # Both fields say why, each under itself.
+        assert _said(wizard, "#field-training-save-steps") == "Save steps must be a whole number ≥ 1."
+        assert _said(wizard, "#field-evaluation-samples") == "Eval samples must be a whole number ≥ 1."
+        form.scroll_home(animate=False)
+        wizard.query_one("#next").focus()
+        await pilot.press("enter")  # Next, refused
+        assert wizard.step == "method"
+        # The focus goes to the first invalid field (not the button), its message in view.
+        await wait_until(pilot, lambda: _in_view(wizard, "#field-training-save-steps-error"), timeout=5, what="the message in view")
+        assert app.focused is wizard.query_one("#field-training-save-steps")
+        assert notifications(app, "error")[-1].endswith("Save steps must be a whole number ≥ 1. (and 1 more field to fix)")
+        # A fix clears its own message only; the next refusal goes to the one left, scrolled into view.
+        await _type(pilot, "#field-training-save-steps", "100")
+        assert _said(wizard, "#field-training-save-steps") == ""
+        form.scroll_home(animate=False)
+        await pilot.pause()
+        assert not _in_view(wizard, "#field-evaluation-samples-error")
+        wizard.query_one("#next").focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: _in_view(wizard, "#field-evaluation-samples-error"), timeout=5, what="the message in view")
+        assert app.focused is wizard.query_one("#field-evaluation-samples")
+
+
+async def _launch_short_run(pilot, wizard, name: str) -> TrainingScreen:
+    """From the method step: two steps, a name, Launch; returns the training screen once it runs."""
+    app = pilot.app
+    wizard.query_one("#advanced").collapsed = False
+    await pilot.pause()  # its fields mount as it unfolds
+    await _type(pilot, "#field-training-max-steps", "2")
+    await _type(pilot, "#field-name", name)
+    await pilot.press("ctrl+l")
+    return await wait_until(pilot, lambda: isinstance(app.screen, TrainingScreen) and app.screen.run and app.screen.run.name == name and app.screen,
+                            timeout=120, what=f"the training screen of {name}")
+
+
+@pytest.mark.slow
+async def test_n_after_a_launch_opens_a_fresh_wizard_with_the_last_choices(demo_model_path):
+    app = create_app(mode="new", reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        first_wizard = app.screen
+        await pilot.press("enter", "enter")  # the demo model, the sample data
+        assert first_wizard.step == "method"
+        first_wizard.query_one("#method-step #method").value = "full_finetuning"  # a choice to keep
+        training = await _launch_short_run(pilot, first_wizard, "first-run")
+        await wait_until(pilot, lambda: training.run.status == "completed", timeout=240, what="the first run")
+
+        await pilot.press("n")
+        wizard = app.screen
+        assert isinstance(wizard, WizardScreen) and wizard is not first_wizard
+        assert wizard.step == "model" and app.focused is wizard.query_one("#model-input")
+        await pilot.press("enter", "enter")
+        assert wizard.step == "method"
+        assert wizard.query_one("#method-step #method").value == "full_finetuning"
+        assert wizard.query_one("#field-name").value == ""  # a new run gets a new name
+        training = await _launch_short_run(pilot, wizard, "second-run")
+        # The training screen follows the new run, with none of the first run's story.
+        await wait_until(pilot, lambda: training.run.status == "completed", timeout=240, what="the second run")
+        await wait_until(pilot, lambda: "Completed after 2 steps" in screen_text(app), timeout=10, what="the summary")
+        assert "first-run" not in screen_text(app)
+        assert not any("first-run" in line for line in training.query_one("#log").messages)
+
+
+async def test_one_warm_helper_reads_the_model_and_every_preview_and_a_changed_file_is_read_again(tmp_path: Path, demo_model_path):
+    import psutil
+
+    from tests.test_tui_helper import alpaca_rows
+
+    thousand = alpaca_rows(tmp_path / "thousand.jsonl", 1000)
+    twenty = alpaca_rows(tmp_path / "twenty.jsonl", 20)
+    app = create_app(mode="new", reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        wizard = app.screen
+        model = wizard.query_one(ModelStep)
+        await wait_until(pilot, lambda: model.document, timeout=120, what="the model's description")
+        helper = app.helper.pid
+        assert helper is not None
+        wizard.go_to("dataset")
+        await pilot.pause()
+        data = wizard.query_one(DatasetStep)
+
+        async def preview(path: Path) -> str:
+            field = wizard.query_one("#data-input")
+            field.value = str(path)
+            field.focus()
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: data.document and data.probed[0] == str(path), timeout=120, what=f"the preview of {path.name}")
+            return screen_text(app)
+
+        assert "1,000 rows" in await preview(thousand)
+        assert "20 rows" in await preview(twenty)
+        alpaca_rows(thousand, 10, start=1000)
+        assert "1,010 rows" in await preview(thousand)  # changed on disk: read again, not cached
+        # Every probe went to the same warm child: no process per probe, no `tuitune data` child.
+        assert app.helper.pid == helper
+        ours = [child for child in psutil.Process().children(recursive=True) if "tuitune" in " ".join(child.cmdline())]
+        assert [child.pid for child in ours if "tuitune.tui.probe" in child.cmdline() or "data" in child.cmdline()] == [helper]
+
+
+async def test_enter_in_the_model_list_picks_the_highlighted_model_at_once():
+    app = create_app(mode="new", reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        wizard = app.screen
+        choices = wizard.query_one("#model-choices")
+        await wait_until(pilot, lambda: choices.option_count, what="the model list")
+        field = wizard.query_one("#model-input")
+        field.value = "something/typed-but-not-read"
+        choices.focus()
+        await pilot.press("enter")  # no `down` needed first
+        assert field.value == "tuitune/demo"
+
+
+async def test_a_model_that_is_not_found_names_the_current_hub_command():
+    app = create_app(mode="new", reconcile_seconds=None)
+    async with app.run_test(size=(120, 36)) as pilot:
+        wizard = app.screen
+        await _type(pilot, "#model-input", "no-such-org/no-such-model")
+        await pilot.press("enter")
+        model = wizard.query_one(ModelStep)
+        await wait_until(pilot, lambda: model.error and model.probed == "no-such-org/no-such-model", timeout=120, what="the probe")
+        text = " ".join(screen_text(app).split())
+        assert "hf download no-such-org/no-such-model" in text and "huggingface-cli" not in text
+
+
+async def test_escape_in_the_first_field_gives_the_single_keys_back():
+    app = create_app(mode="new", reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        wizard = app.screen
+        await pilot.pause()
+        await pilot.press("h")  # a letter in the field
+        assert app.screen is wizard and wizard.query_one("#model-input").value == "h"
+        await pilot.press("escape", "h")  # out of the field: h is the history again
+        assert type(app.screen).__name__ == "HistoryScreen"

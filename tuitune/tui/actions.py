@@ -18,8 +18,17 @@ from textual.worker import Worker
 from tuitune.errors import TuituneError
 from tuitune.store import Run
 from tuitune.tui.background import CliOutcome, run_tuitune
+from tuitune.tui.offers import can_resume, resume_from, resume_hint
 from tuitune.tui.widgets.confirm import ConfirmModal
-from tuitune.tui.widgets.prompts import DeleteModal, DeleteRequest, ResumeModal, ResumeRequest, UploadModal, UploadRequest
+from tuitune.tui.widgets.prompts import (
+    DeleteModal,
+    DeleteRequest,
+    ResumeModal,
+    ResumeRequest,
+    UploadModal,
+    UploadRequest,
+)
+from tuitune.tui.wording import for_the_app
 
 if TYPE_CHECKING:
     from tuitune.tui.app import TuituneApp
@@ -38,7 +47,7 @@ class RunActions:
         self.run_changed: Signal[int] = Signal(app, "run-changed")
 
     @property
-    def service(self):  # noqa: ANN201 - RunService, typed on the app
+    def service(self):
         return self.app.service
 
     # --- quick actions through the launcher -------------------------------------------------
@@ -54,33 +63,53 @@ class RunActions:
 
         self.app.push_screen(
             ConfirmModal(
-                f"Cancel {run.name}?",
+                f"Stop {run.name}?",
                 "The run finishes its current step, saves a checkpoint and stops. You can resume it later.",
-                confirm_label="Cancel run",
+                confirm_label="Stop the run",
+                cancel_label="Keep running",
             ),
             answered,
         )
 
     def resume(self, run: Run, then: Callable[[Run], None] | None = None) -> None:
-        """Ask for more epochs (optional), then resume from the last checkpoint."""
+        """Find where it would resume, ask (optionally for a new total), then resume."""
         if run.is_active:
             self.app.notify(f"Run {run.id} is still {run.status}.", severity="warning")
             return
-        if run.status == "completed" or run.is_resumable:
-            epochs = (run.config.get("training") or {}).get("epochs")
+        if not can_resume(run):
+            why = (
+                "it failed before its first step, so it would fail the same way: start a new run (n) with the problem fixed."
+                if run.status == "failed" else f"it is {run.status}."
+            )
+            self.app.notify(f"Run {run.id} cannot be resumed: {why}", severity="warning")
+            return
 
-            def answered(request: ResumeRequest | None) -> None:
-                if request is not None:
-                    self._quick(
-                        lambda: self.service.resume(run.id, epochs=request.epochs),
-                        f"Resuming {run.name} from its last checkpoint.",
-                        run.id,
-                        then,
-                    )
+        def find_checkpoint() -> None:
+            step = self.service.resume_step(run)
+            self.app.call_from_thread(self._ask_resume, run, step, then)
 
-            self.app.push_screen(ResumeModal(run.name, epochs, completed=run.status == "completed"), answered)
-        else:
-            self.app.notify(f"Run {run.id} is {run.status} and cannot be resumed.", severity="warning")
+        self.app.run_worker(find_checkpoint, thread=True, group="run-actions", exit_on_error=False, name="resume-point")
+
+    def _ask_resume(self, run: Run, step: int | None, then: Callable[[Run], None] | None) -> None:
+        training = run.config.get("training") or {}
+
+        def answered(request: ResumeRequest | None) -> None:
+            if request is not None:
+                self._quick(
+                    lambda: self.service.resume(run.id, epochs=request.epochs, max_steps=request.max_steps),
+                    f"Resuming {run.name} {resume_from(step)}.",
+                    run.id,
+                    then,
+                )
+
+        modal = ResumeModal(
+            run.name,
+            training.get("epochs"),
+            max_steps=training.get("max_steps"),
+            completed=run.status == "completed",
+            hint=resume_hint(run, step),
+        )
+        self.app.push_screen(modal, answered)
 
     def delete(self, run: Run, then: Callable[[Run], None] | None = None) -> None:
         if run.is_active:
@@ -152,7 +181,8 @@ class RunActions:
                 f"Merge {run.name}?",
                 f"Loads the base model in full precision, merges the adapter into it and saves a "
                 f"standalone model in {target}.",
-                confirm_label="Merge",
+                confirm_label="Merge it",
+                cancel_label="Not now",
                 danger=False,
             ),
             answered,
@@ -215,9 +245,17 @@ class RunActions:
         self._set_task(task_id, None)
         if outcome.ok:
             self.app.notify(summary(outcome.document), title=title, timeout=10)
-        else:
-            self.app.notify(outcome.error or "failed", title=f"{title} failed", severity="error", timeout=15)
-        self.run_changed.publish(run_id)
+            self.run_changed.publish(run_id)
+            return
+        error = for_the_app(outcome.error or "it failed without saying why")
+        self.app.notify(error, title=f"{title} failed", severity="error")
+
+        # Kept in the run's story too, where its events show, long after the toast has gone.
+        def record() -> None:
+            self.service.add_event(run_id, f"{title} failed: {error}", level="error")
+            self.app.call_from_thread(self.run_changed.publish, run_id)
+
+        self.app.run_worker(record, thread=True, group="run-actions", exit_on_error=False, name="record-failure")
 
 
 def _evaluation_summary(run: Run, document: object) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Iterable
+from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -23,10 +25,15 @@ from tuitune.tui.actions import RunActions
 from tuitune.tui.background import CHILDREN
 from tuitune.tui.commands import ActionCommands, RunCommands
 from tuitune.tui.failures import describe_failure
+from tuitune.tui.helper import Helper
+from tuitune.tui.screens.messages import AppMessage, MessagesScreen
 from tuitune.tui.services import RunService
+from tuitune.tui.wording import for_the_app
 
 if TYPE_CHECKING:
     from textual.screen import Screen
+
+    from tuitune.config import RunConfig
 
 Mode = Literal["new", "training", "history"]
 
@@ -50,10 +57,10 @@ THEME_CYCLE = ("tuitune", "textual-light", "nord", "gruvbox", "tokyo-night")
 
 # Each mode's screen is imported when the mode first opens: a returning user who lands on the
 # history never pays for the wizard's imports (the run configuration's pydantic models).
-def _wizard() -> Screen:
+def _wizard(last: RunConfig | None = None) -> Screen:
     from tuitune.tui.screens.wizard import WizardScreen
 
-    return WizardScreen()
+    return WizardScreen(last=last)
 
 
 def _training() -> Screen:
@@ -70,6 +77,8 @@ def _history() -> Screen:
 
 # How often the app checks that running runs still have a live worker.
 RECONCILE_SECONDS = 10.0
+# An error stays on screen at least this long (and `!` lists it afterwards).
+ERROR_SECONDS = 30.0
 
 
 class TuituneApp(App[None]):
@@ -85,6 +94,7 @@ class TuituneApp(App[None]):
         Binding("t", "training", "Training", tooltip="Live view of the selected or latest running run.", id="training"),
         Binding("question_mark", "help", "Help", tooltip="Every key on every screen.", id="help"),
         Binding("q", "quit", "Quit", tooltip="Leave the app; running runs keep going.", id="quit"),
+        Binding("exclamation_mark", "messages", "Messages", tooltip="Every message the app showed: toasts vanish, this list does not.", id="messages"),
         Binding("ctrl+t", "next_theme", "Theme", show=False, tooltip="Switch to the next colour theme.", id="theme"),
         Binding("ctrl+s", "save_svg", "Screenshot", show=False, tooltip="Save an SVG screenshot of the screen.", id="screenshot"),
     ]
@@ -100,8 +110,10 @@ class TuituneApp(App[None]):
         super().__init__()
         self.service = service or RunService()
         self.run_actions = RunActions(self)
-        # Every notification shown, newest last (toasts vanish; this does not).
-        self.messages: deque[tuple[str, str, str]] = deque(maxlen=200)
+        # The one warm child process that probes models, previews data and checks configs.
+        self.helper = Helper()
+        # Every notification shown, newest last (toasts vanish; `!` shows these again).
+        self.messages: deque[AppMessage] = deque(maxlen=500)
         self._start_mode = mode
         self._screenshot_dir = Path(screenshot_dir) if screenshot_dir else None
         self._reconcile_seconds = reconcile_seconds
@@ -122,12 +134,22 @@ class TuituneApp(App[None]):
 
     def on_unmount(self) -> None:
         # Evaluations and merges the app started stop with it; training runs never do.
+        self.helper.stop()
         CHILDREN.terminate_all()
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout=None, markup: bool = False) -> None:  # type: ignore[override]
+        # Advice meant for a shell (`pass --token`) is worded for the app, and kept for `!`.
+        message, title = for_the_app(message), for_the_app(title)
+        self.messages.append(AppMessage(datetime.now(timezone.utc), severity, title, message))
+        if severity == "error":
+            timeout = max(timeout or 0, ERROR_SECONDS)
         # Messages quote paths, configs and errors; square brackets there are not markup.
-        self.messages.append((severity, title, message))
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
+    def action_messages(self) -> None:
+        """Every message of this session, newest first."""
+        if not isinstance(self.screen, MessagesScreen):
+            self.push_screen(MessagesScreen(self.messages))
 
     # --- modes ------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -138,6 +160,12 @@ class TuituneApp(App[None]):
         return True
 
     def action_new_run(self) -> None:
+        wizard = self._mode_base("new")
+        last = getattr(wizard, "launched", None)
+        if last is not None and self.current_mode != "new":
+            # That wizard did its job: a new run starts on step 1 of a fresh one, its choices preselected.
+            self.remove_mode("new")
+            self.add_mode("new", partial(_wizard, last))
         self._to_mode("new")
 
     def action_history(self) -> None:

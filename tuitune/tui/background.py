@@ -80,7 +80,7 @@ def run_child(
     child_env.pop("TEXTUAL", None)
     child_env.update(env or {})
     try:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        process = subprocess.Popen(
             list(command),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -10,7 +10,11 @@ from collections.abc import Iterator
 from functools import partial
 from typing import TYPE_CHECKING
 
+from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+from textual.fuzzy import Matcher
+from textual.markup import escape
 
 if TYPE_CHECKING:
     from textual.dom import DOMNode
@@ -19,6 +23,17 @@ if TYPE_CHECKING:
 
 # How many of the newest runs the palette offers to open by name.
 RUNS_OFFERED = 200
+
+
+def highlighted(matcher: Matcher, text: str) -> Content:
+    """`text` as plain content (a run named `[red]x` is not markup), the matched letters marked."""
+    content = Content(text)
+    score, offsets = matcher.fuzzy_search.match(matcher.query, text)
+    if score:
+        for offset in offsets:
+            if not text[offset].isspace():
+                content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content
 
 
 class ActionCommands(Provider):
@@ -39,17 +54,27 @@ class ActionCommands(Provider):
             seen.add(identity)
             key = self.app.get_key_display(binding)
             yield binding.description, binding.tooltip or binding.description, active.node, binding.action, key
+        # The app's own actions, also while a field has the focus (it takes their keys as text).
+        for binding in self.app.BINDINGS:
+            if not isinstance(binding, Binding) or not binding.description or not binding.tooltip:
+                continue
+            if (id(self.app), binding.action) in seen:
+                continue
+            if self.app.check_action(binding.action, ()) is not True:
+                continue
+            seen.add((id(self.app), binding.action))
+            yield binding.description, binding.tooltip, self.app, binding.action, self.app.get_key_display(binding)
 
     async def discover(self) -> Hits:
         for name, help_text, node, action, key in self._commands():
-            yield DiscoveryHit(f"{name}  ({key})", partial(node.run_action, action), text=name, help=help_text)
+            yield DiscoveryHit(Content(f"{name}  ({key})"), partial(node.run_action, action), text=name, help=escape(help_text))
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for name, help_text, node, action, key in self._commands():
             score = max(matcher.match(name), matcher.match(help_text) * 0.8)
             if score > 0:
-                yield Hit(score, matcher.highlight(f"{name}  ({key})"), partial(node.run_action, action), text=name, help=help_text)
+                yield Hit(score, highlighted(matcher, f"{name}  ({key})"), partial(node.run_action, action), text=name, help=escape(help_text))
 
 
 class RunCommands(Provider):
@@ -67,4 +92,5 @@ class RunCommands(Provider):
             text = f"Open run {run.id} {run.name} ({run.status})"
             score = matcher.match(text)
             if score > 0:
-                yield Hit(score, matcher.highlight(text), partial(app.open_run, run.id), text=text, help=f"{run.method} on {run.model}")
+                # Run names, models and datasets are the user's text: never markup.
+                yield Hit(score, highlighted(matcher, text), partial(app.open_run, run.id), text=text, help=escape(f"{run.method} on {run.model}"))

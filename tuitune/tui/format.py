@@ -7,6 +7,8 @@ from datetime import datetime
 
 from rich.text import Text
 
+from tuitune.store import Run
+
 # One colour per status, the same on every screen (history table, training header, detail).
 STATUS_STYLES: dict[str, str] = {
     "queued": "bold yellow",
@@ -32,6 +34,19 @@ def number(value: float | int | None, digits: int = 4) -> str:
     if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
         return f"{value:.2e}"
     return f"{value:.{digits}f}"
+
+
+def plural(amount: int, noun: str) -> str:
+    """`1 run`, `2 runs`, `1,024 steps`."""
+    return f"{amount:,} {noun}" + ("" if amount == 1 else "s")
+
+
+def latest_train_loss(run: Run) -> float | None:
+    """The train loss to show: the last logged one while a run trains (the saved final one is from
+    an earlier session after a resume), the final one once it has finished."""
+    if run.is_active or run.train_loss is None:
+        return run.last_loss
+    return run.train_loss
 
 
 def count(value: int | float | None) -> str:
@@ -67,6 +82,11 @@ def moment(value: datetime | None) -> str:
     if value is None:
         return "–"
     return value.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def clock_time(value: datetime) -> str:
+    """A moment of today in the viewer's local time: `09:26:14`."""
+    return value.astimezone().strftime("%H:%M:%S")
 
 
 def gigabytes(value: float | None) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from tuitune.store import (
@@ -92,10 +91,31 @@ class RunService:
     def latest_scores(self) -> dict[int, float]:
         return self.store.latest_scores("rougeL")
 
+    def resume_step(self, run: Run) -> int | None:
+        """The step a resume would start from: its last complete checkpoint's, None when it has none."""
+        from tuitune.engine.launcher import checkpoint_step, last_checkpoint
+
+        if not run.output_dir:
+            return None
+        try:
+            checkpoint = last_checkpoint(Path(run.output_dir))
+        except OSError:  # a folder we may not read (or that went away): no checkpoint to claim
+            return None
+        return checkpoint_step(checkpoint) if checkpoint is not None else None
+
     def log_path(self, run: Run) -> Path:
         from tuitune.engine.launcher import log_path
 
         return log_path(run)
+
+    def add_event(self, run_id: int, message: str, level: str = "info") -> None:
+        """A line in the run's story (a failed evaluation, merge or upload); a deleted run is skipped."""
+        from tuitune.errors import RunNotFoundError
+
+        try:
+            self.store.add_event(run_id, message, level=level)
+        except RunNotFoundError:
+            pass
 
     # --- acting (through the launcher: the worker is always a detached process) ------------
     def launch(self, config: RunConfig) -> Run:
@@ -108,10 +128,10 @@ class RunService:
 
         return launcher.cancel(self.store.get_run(run_id), store=self.store)
 
-    def resume(self, run_id: int, *, epochs: float | None = None) -> Run:
+    def resume(self, run_id: int, *, epochs: float | None = None, max_steps: int | None = None) -> Run:
         from tuitune.engine import launcher
 
-        return launcher.resume(self.store.get_run(run_id), epochs=epochs, store=self.store)
+        return launcher.resume(self.store.get_run(run_id), epochs=epochs, max_steps=max_steps, store=self.store)
 
     def delete(self, run_id: int, *, files: bool = False) -> None:
         from tuitune.engine import launcher

@@ -68,7 +68,7 @@ def screen_text(app: App) -> str:
 def notifications(app: App, severity: str | None = None) -> list[str]:
     """Every notification the app showed so far, as "title: message" (optionally one severity)."""
     return [
-        f"{title}: {message}" if title else message
-        for level, title, message in getattr(app, "messages", [])
-        if severity is None or level == severity
+        f"{item.title}: {item.message}" if item.title else item.message
+        for item in getattr(app, "messages", [])
+        if severity is None or item.severity == severity
     ]

@@ -64,9 +64,18 @@ class CompareScreen(ReportsWorkerErrors, Screen[None]):
 
     def _show(self, comparison: Comparison) -> None:
         self.comparison = comparison
-        self.query_one("#metrics-table", Static).update(metrics_table(comparison))
-        self.query_one("#diff-table", Static).update(diff_table(comparison))
+        self._draw_tables()
         self._draw_curves()
+
+    def _draw_tables(self) -> None:
+        if self.comparison is None:
+            return
+        width = self.size.width - 2  # room for the scroll bar
+        self.query_one("#metrics-table", Static).update(metrics_table(self.comparison, width))
+        self.query_one("#diff-table", Static).update(diff_table(self.comparison, width))
+
+    def on_resize(self) -> None:
+        self._draw_tables()  # cells are fitted to the width
 
     def action_toggle_x(self) -> None:
         self.x_axis = "epoch" if self.x_axis == "step" else "step"
@@ -89,45 +98,76 @@ class CompareScreen(ReportsWorkerErrors, Screen[None]):
             self.query_one(chart_id, LineChart).show(series, xlabel=self.x_axis, ylabel="loss")
 
 
-def _value(value: Any) -> str:
-    if isinstance(value, float):
-        return fmt.number(value)
-    if isinstance(value, list):
-        return ", ".join(map(str, value)) or "[]"
-    return "–" if value is None else str(value)
+# Cells that do not fit lose the part that tells least, by one rule on every screen: a path or a
+# model id keeps its end (the file, the model), a name or a key keeps its start.
+LABEL_WIDTH = 16
 
 
-def metrics_table(comparison: Comparison) -> Table:
+def _value(value: Any, width: int) -> Text:
+    """A config value as written (2e-04 and 0.002 alike as `0.0002`, `0.002`), fitted to `width`."""
+    if isinstance(value, bool) or value is None:
+        text = "–" if value is None else str(value).lower()
+    elif isinstance(value, float):
+        text = f"{value:g}"
+    elif isinstance(value, list):
+        text = ", ".join(map(str, value)) or "[]"
+    else:
+        text = str(value)
+    return fitted(text, width)
+
+
+def fitted(text: str, width: int) -> Text:
+    """`text` as plain Text that fits `width`: a path keeps its end, anything else its start."""
+    if "/" in text and " " not in text:
+        return Text(fmt.short_model(text, max(width, 4)), no_wrap=True)
+    return Text(text, no_wrap=True, overflow="ellipsis")
+
+
+def run_column_width(width: int, runs: int, label: int = LABEL_WIDTH) -> int:
+    """Cells per run column when a table of `runs` columns and a label column fills `width`."""
+    borders = 1 + 3 * (runs + 1)  # outer edge, then a rule and one space each side per column
+    return max(6, (width - borders - label) // max(runs, 1))
+
+
+def _table(label: str, comparison: Comparison, width: int, header: Any, label_width: int = LABEL_WIDTH) -> tuple[Table, int]:
+    cell = run_column_width(width, len(comparison.runs), label_width)
     table = Table(expand=True)
-    table.add_column("", style="bold")
+    table.add_column(label, style="bold", width=label_width, no_wrap=True, overflow="ellipsis")
     for summary in comparison.runs:
-        table.add_column(f"#{summary.run_id} {summary.name}", justify="right")
+        table.add_column(fitted(header(summary), cell), ratio=1, no_wrap=True)
+    return table, cell
+
+
+def metrics_table(comparison: Comparison, width: int = 120) -> Table:
+    table, cell = _table("", comparison, width, lambda s: f"#{s.run_id} {s.name}")
+    for column in table.columns[1:]:
+        column.justify = "right"
+    runs = comparison.runs
     rows: list[tuple[str, list[Any]]] = [
-        ("status", [fmt.status_text(s.status) for s in comparison.runs]),
-        ("method", [s.method for s in comparison.runs]),
-        ("model", [s.model for s in comparison.runs]),
-        ("dataset", [s.dataset for s in comparison.runs]),
-        ("steps", [f"{s.steps:,}" for s in comparison.runs]),
-        ("train loss", [fmt.number(s.train_loss) for s in comparison.runs]),
-        ("eval loss", [fmt.number(s.eval_loss) for s in comparison.runs]),
-        ("best eval loss", [fmt.number(s.best_eval_loss) for s in comparison.runs]),
-        ("duration", [fmt.duration(s.duration_seconds) for s in comparison.runs]),
-        ("tokens/s", [f"{s.tokens_per_second:,.0f}" if s.tokens_per_second else "–" for s in comparison.runs]),
+        ("status", [fmt.status_text(s.status) for s in runs]),
+        ("method", [s.method for s in runs]),
+        ("model", [s.model for s in runs]),
+        ("dataset", [s.dataset for s in runs]),
+        ("steps", [f"{s.steps:,}" for s in runs]),
+        ("train loss", [fmt.number(s.train_loss) for s in runs]),
+        ("eval loss", [fmt.number(s.eval_loss) for s in runs]),
+        ("best eval loss", [fmt.number(s.best_eval_loss) for s in runs]),
+        ("duration", [fmt.duration(s.duration_seconds) for s in runs]),
+        ("tokens/s", [f"{s.tokens_per_second:,.0f}" if s.tokens_per_second else "–" for s in runs]),
     ]
     for metric in comparison.metrics:
-        rows.append((metric, [fmt.number(s.scores.get(metric)) for s in comparison.runs]))
+        rows.append((metric, [fmt.number(s.scores.get(metric)) for s in runs]))
     for label, cells in rows:
-        table.add_row(label, *cells)
+        table.add_row(Text(label), *(cell_text if isinstance(cell_text, Text) else fitted(str(cell_text), cell) for cell_text in cells))
     return table
 
 
-def diff_table(comparison: Comparison) -> Table | Text:
+def diff_table(comparison: Comparison, width: int = 120) -> Table | Text:
     if not comparison.differences:
         return Text("The configurations are the same (apart from names and folders).", style="dim")
-    table = Table(expand=True)
-    table.add_column("setting", style="bold")
-    for summary in comparison.runs:
-        table.add_column(f"#{summary.run_id}")
+    # The keys are what this table is about: as wide as the longest, up to a third of the width.
+    key_width = min(max(len("setting"), *(len(key) for key in comparison.differences)), max(LABEL_WIDTH, width // 3))
+    table, cell = _table("setting", comparison, width, lambda s: f"#{s.run_id}", key_width)
     for key, values in comparison.differences.items():
-        table.add_row(key, *(_value(v) for v in values))
+        table.add_row(fitted(key, key_width), *(_value(v, cell) for v in values))
     return table

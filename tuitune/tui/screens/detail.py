@@ -19,10 +19,12 @@ from tuitune.errors import RunNotFoundError
 from tuitune.store import Artifact, Evaluation, MetricPoint, Run
 from tuitune.tui import format as fmt
 from tuitune.tui.failures import ReportsWorkerErrors
+from tuitune.tui.offers import offers
 from tuitune.tui.services import LogFollower
 from tuitune.tui.widgets.charts import LineChart, Series
 from tuitune.tui.widgets.footer import FittingFooter
 from tuitune.tui.widgets.task_bar import TaskBar
+from tuitune.tui.wording import for_the_app
 
 REFRESH_SECONDS = 2.0  # while the run is active
 
@@ -42,7 +44,7 @@ class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", tooltip="Back to the history.", id="detail-back"),
         Binding("t", "training", "Live view", tooltip="The training screen of this run.", id="detail-training"),
-        Binding("r", "resume", "Resume", tooltip="Resume from the last checkpoint, optionally with more epochs.", id="detail-resume"),
+        Binding("r", "resume", "Resume", tooltip="Resume from the last checkpoint, optionally with a new total of epochs or steps.", id="detail-resume"),
         Binding("e", "evaluate", "Eval", tooltip="Evaluate against the base model.", id="detail-evaluate"),
         Binding("m", "merge", "Merge", tooltip="Merge the adapter into the base model.", id="detail-merge"),
         Binding("u", "upload", "Upload", tooltip="Upload to the Hugging Face Hub.", id="detail-upload"),
@@ -149,18 +151,7 @@ class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
     # --- actions ----------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # False hides what does not apply to the run's status, so the footer fits 80 columns.
-        run = self.run
-        if run is None:
-            return action not in ("cancel_run", "resume", "evaluate", "merge", "upload", "delete")
-        if action == "cancel_run":
-            return run.is_active
-        if action == "resume":
-            return run.is_resumable or run.status == "completed"
-        if action in ("evaluate", "merge", "upload"):
-            return run.status == "completed"
-        if action == "delete":
-            return not run.is_active
-        return True
+        return offers(action, self.run)
 
     def action_training(self) -> None:
         self.app.show_training(self.run_id)  # type: ignore[attr-defined]
@@ -195,21 +186,22 @@ def overview(run: Run) -> Group:
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
-    facts.add_row("run", f"#{run.id} {run.name}")
+    # Every cell is Text: names, models, paths and errors are the user's text, never markup.
+    facts.add_row("run", Text(f"#{run.id} {run.name}"))
     facts.add_row("status", fmt.status_text(run.status))
     if run.error:
-        facts.add_row("error", Text(run.error, style="red"))
-    facts.add_row("method", f"{run.method} on {run.model}")
-    facts.add_row("dataset", run.dataset)
-    facts.add_row("steps", f"{run.steps_done}/{run.steps_total or '?'}" + (f" · epoch {run.epoch:.2f}" if run.epoch is not None else ""))
-    facts.add_row("losses", f"train {fmt.number(run.train_loss if run.train_loss is not None else run.last_loss)} · "
-                  f"last eval {fmt.number(run.last_eval_loss)} · best eval {fmt.number(run.best_eval_loss)}")
-    facts.add_row("speed", f"{run.tokens_per_second:,.0f} tokens/s" if run.tokens_per_second else "–")
-    facts.add_row("started", fmt.moment(run.started_at or run.created_at))
-    facts.add_row("duration", fmt.duration(run.duration_seconds))
-    facts.add_row("folder", run.output_dir or "–")
+        facts.add_row("error", Text(for_the_app(run.error), style="red"))
+    facts.add_row("method", Text(f"{run.method} on {run.model}"))
+    facts.add_row("dataset", Text(run.dataset))
+    facts.add_row("steps", Text(f"{run.steps_done}/{run.steps_total or '?'}" + (f" · epoch {run.epoch:.2f}" if run.epoch is not None else "")))
+    facts.add_row("losses", Text(f"train {fmt.number(fmt.latest_train_loss(run))} · "
+                                 f"last eval {fmt.number(run.last_eval_loss)} · best eval {fmt.number(run.best_eval_loss)}"))
+    facts.add_row("speed", Text(f"{run.tokens_per_second:,.0f} tokens/s" if run.tokens_per_second else "–"))
+    facts.add_row("started", Text(fmt.moment(run.started_at or run.created_at)))
+    facts.add_row("duration", Text(fmt.duration(run.duration_seconds)))
+    facts.add_row("folder", Text(run.output_dir or "–"))
     if run.checkpoint:
-        facts.add_row("checkpoint", run.checkpoint)
+        facts.add_row("checkpoint", Text(run.checkpoint))
     import yaml
 
     config = yaml.safe_dump(run.config, sort_keys=False, allow_unicode=True)
@@ -233,11 +225,8 @@ def evaluations_view(evaluations: list[Evaluation]) -> Group | Text:
     for name in names:
         after = tuned.metrics.get(name) if tuned else None
         before = base.metrics.get(name) if base else None
-        change = Text("–")
-        if isinstance(after, (int, float)) and isinstance(before, (int, float)):
-            better = after < before if name == "perplexity" else after > before
-            change = Text(f"{after - before:+.4f}", style="green" if better else "red")
-        scores.add_row(name, fmt.number(before) if isinstance(before, (int, float)) else "–",
+        change = score_change(name, before, after)
+        scores.add_row(Text(name), fmt.number(before) if isinstance(before, (int, float)) else "–",
                        fmt.number(after) if isinstance(after, (int, float)) else "–", change)
     parts: list = [scores]
     source = tuned or base
@@ -250,9 +239,28 @@ def evaluations_view(evaluations: list[Evaluation]) -> Group | Text:
         for sample in samples:
             prompt = str(sample.get("prompt", ""))
             table.add_row(Text(prompt, style="bold"), "", "")
-            table.add_row(str(sample.get("reference", "")), Text(str(sample.get("base", "–")), style="dim"), Text(str(sample.get("finetuned", "–")), style="green"))
+            table.add_row(Text(str(sample.get("reference", ""))), Text(str(sample.get("base", "–")), style="dim"), Text(str(sample.get("finetuned", "–")), style="green"))
         parts.append(table)
     return Group(*parts)
+
+
+# Scores where lower is better; every other score is better higher.
+LOWER_IS_BETTER = frozenset({"perplexity", "loss", "eval_loss"})
+
+
+def score_change(metric: str, before: object, after: object) -> Text:
+    """`▼ 392.6 better`: which way the score moved, by how much, and whether that is good.
+
+    A signed difference read wrongly for perplexity, where a drop is the improvement.
+    """
+    if not isinstance(after, (int, float)) or not isinstance(before, (int, float)):
+        return Text("–")
+    difference = after - before
+    if difference == 0:
+        return Text("same", style="dim")
+    better = difference < 0 if metric in LOWER_IS_BETTER else difference > 0
+    arrow = "▼" if difference < 0 else "▲"
+    return Text(f"{arrow} {fmt.number(abs(difference))} {'better' if better else 'worse'}", style="green" if better else "red")
 
 
 def artifacts_view(run: Run, artifacts: list[Artifact]) -> Table | Text:
@@ -263,5 +271,5 @@ def artifacts_view(run: Run, artifacts: list[Artifact]) -> Table | Text:
     table.add_column("path")
     table.add_column("recorded")
     for artifact in artifacts:
-        table.add_row(artifact.kind, artifact.path, fmt.moment(artifact.created_at))
+        table.add_row(Text(artifact.kind), Text(artifact.path), Text(fmt.moment(artifact.created_at)))
     return table

@@ -29,7 +29,7 @@ def _sections() -> list[tuple[str, list[Binding]]]:
 
     return [
         ("Everywhere", own(TuituneApp.BINDINGS) + [Binding("ctrl+p", "command_palette", "Command palette", tooltip="Every action by name, and open any run.")]),
-        ("New run (wizard)", own(WizardScreen.BINDINGS) + [Binding("tab", "", "Next field"), Binding("enter", "", "Press the focused button / read the typed model or dataset")]),
+        ("New run (wizard)", own(WizardScreen.BINDINGS) + [Binding("tab", "", "Next field"), Binding("enter", "", "In the model or dataset field: read what you typed; again (or unchanged): go on. Elsewhere: press the focused button")]),
         ("Training", own(TrainingScreen.BINDINGS)),
         ("History", own(RunTable.BINDINGS) + own(HistoryScreen.BINDINGS)),
         ("Run detail", own(RunDetailScreen.BINDINGS) + [Binding("left,right", "", "Switch tabs (when the tab bar has the focus)")]),
@@ -46,7 +46,7 @@ def binding_reference() -> Iterator[tuple[str, str, str, str]]:
 
 
 def _key(key: str) -> str:
-    return {"question_mark": "?", "slash": "/", "space": "space", "escape": "esc"}.get(key, key)
+    return {"question_mark": "?", "exclamation_mark": "!", "slash": "/", "space": "space", "escape": "esc"}.get(key, key)
 
 
 class HelpScreen(ModalScreen[None]):

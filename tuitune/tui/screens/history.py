@@ -15,9 +15,10 @@ from tuitune.errors import RunNotFoundError
 from tuitune.store import ALL, Run
 from tuitune.tui import format as fmt
 from tuitune.tui.failures import ReportsWorkerErrors
-from tuitune.tui.widgets.run_table import RunTable, TableColumn, TableRow
 from tuitune.tui.widgets.footer import FittingFooter
+from tuitune.tui.widgets.run_table import RunTable, TableColumn, TableRow
 from tuitune.tui.widgets.task_bar import TaskBar
+from tuitune.tui.wording import for_the_app
 
 # How often the table looks for new runs and status changes (only active and new rows are read).
 REFRESH_SECONDS = 2.0
@@ -92,9 +93,10 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
 
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter", tooltip="Type to filter runs by id, name, status, model, method or dataset.", id="history-filter"),
-        Binding("s", "cycle_sort", "Sort", tooltip="Sort by the next column (again: reverse). Clicking a header sorts too.", id="history-sort"),
+        Binding("s", "sort_menu", "Sort", tooltip="Pick the column to sort by (again: reverse). Clicking a header sorts too.", id="history-sort"),
+        Binding("S", "reverse_sort", "Reverse", show=False, tooltip="Reverse the order of the current sort.", id="history-reverse-sort"),
         Binding("c", "compare", "Compare", tooltip="Compare the marked runs (mark with space).", id="history-compare"),
-        Binding("r", "resume", "Resume", tooltip="Resume the run from its last checkpoint, optionally with more epochs.", id="history-resume"),
+        Binding("r", "resume", "Resume", tooltip="Resume the run from its last checkpoint, optionally with a new total of epochs or steps.", id="history-resume"),
         Binding("e", "evaluate", "Eval", tooltip="Evaluate the run against its base model (ROUGE, BLEU, perplexity).", id="history-evaluate"),
         Binding("m", "merge", "Merge", tooltip="Merge the run's adapter into its base model.", id="history-merge"),
         Binding("u", "upload", "Upload", tooltip="Upload the run to the Hugging Face Hub.", id="history-upload"),
@@ -224,7 +226,8 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
             line.append("No runs yet. Press n to start one (the demo trains in seconds).", style="bold")
         else:
             run = self.selected_run()
-            shown = f"{table.row_count:,} of {table.total_count:,} runs" if table.row_count != table.total_count else f"{table.total_count:,} runs"
+            total = fmt.plural(table.total_count, "run")
+            shown = f"{table.row_count:,} of {total}" if table.row_count != table.total_count else total
             line.append(shown, style="bold")
             if table.marked:
                 line.append(f" · {len(table.marked)} marked", style="bold yellow")
@@ -232,10 +235,18 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
                 line.append(f" · #{run.id} {run.name} ")
                 line.append(run.status, style=fmt.STATUS_STYLES.get(run.status, ""))
                 if run.error:
-                    line.append(f" · {run.error}", style="red")
+                    line.append(f" · {for_the_app(run.error)}", style="red")
                 elif run.output_dir:
                     line.append(f" · {run.output_dir}", style="dim")
         self.query_one("#selection", Static).update(line)
+        self.refresh_bindings()  # what the footer offers depends on the run under the cursor
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Merge is not offered for a fully fine-tuned run: there is no adapter to merge.
+        if action == "merge":
+            run = self.selected_run()
+            return run is None or run.method != "full_finetuning"
+        return True
 
     @on(RunTable.Selected)
     def _open(self, event: RunTable.Selected) -> None:
@@ -260,8 +271,22 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
             field.value = ""
         self.table.focus()
 
-    def action_cycle_sort(self) -> None:
-        self.table.cycle_sort()
+    def action_sort_menu(self) -> None:
+        from tuitune.tui.widgets.sort_menu import SortMenu
+
+        table = self.table
+        columns = [(column.key, column.label) for column in COLUMNS if column.key != "mark"]
+
+        def chosen(choice: tuple[str, bool] | None) -> None:
+            if choice is not None:
+                table.sort_by(*choice)
+
+        self.app.push_screen(SortMenu(columns, table.sort_column, table.sort_reverse), chosen)
+
+    def action_reverse_sort(self) -> None:
+        table = self.table
+        # Unsorted means newest first (by id, descending): reversed, oldest first.
+        table.sort_by(table.sort_column or "id", not table.sort_reverse if table.sort_column else False)
 
     @on(RunTable.SortChanged)
     def _sorted(self, event: RunTable.SortChanged) -> None:

@@ -19,17 +19,20 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Header, Label, Log, ProgressBar, Static
+from textual.widgets import Header, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from tuitune.errors import RunNotFoundError
-from tuitune.store import MetricPoint, Run
+from tuitune.store import Event, MetricPoint, Run
 from tuitune.tui import format as fmt
 from tuitune.tui.failures import ReportsWorkerErrors
-from tuitune.tui.services import LogFollower, MemoryReading
-from tuitune.tui.widgets.metric_panel import MetricPanel
+from tuitune.tui.offers import offers
+from tuitune.tui.services import MemoryReading
+from tuitune.tui.widgets.event_log import EventLog, story
 from tuitune.tui.widgets.footer import FittingFooter
+from tuitune.tui.widgets.metric_panel import MetricPanel
 from tuitune.tui.widgets.task_bar import TaskBar
+from tuitune.tui.wording import for_the_app
 
 POLL_SECONDS = 0.25  # while the screen shows
 IDLE_POLL_SECONDS = 2.0  # while another screen shows, or the run has finished
@@ -42,9 +45,11 @@ class Snapshot:
 
     run: Run
     points: list[MetricPoint] = field(default_factory=list)
-    log_lines: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    evaluations: list[MetricPoint] = field(default_factory=list)  # points with an eval loss, not shown before
     memory: MemoryReading | None = None
     reset: bool = False  # the run restarted (resume): forget what was drawn
+    resume_step: int | None = None  # a stopped run's last checkpoint (None: it has none)
 
 
 class TrainingScreen(ReportsWorkerErrors, Screen[None]):
@@ -53,7 +58,7 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
     BINDINGS = [
         Binding("c", "cancel_run", "Cancel run", tooltip="Stop the run after this step, saving a checkpoint (asks first).", id="training-cancel"),
         Binding("escape", "leave", "Leave", tooltip="Back to the history; the run goes on.", id="training-leave"),
-        Binding("r", "resume", "Resume", tooltip="Resume a stopped run from its last checkpoint.", id="training-resume"),
+        Binding("r", "resume", "Resume", tooltip="Resume a stopped run from its last checkpoint (step 0 if it has none), or train a completed one further.", id="training-resume"),
         Binding("e", "evaluate", "Eval", tooltip="Evaluate the finished run against its base model.", id="training-evaluate"),
         Binding("m", "merge", "Merge", tooltip="Merge the adapter into its base model.", id="training-merge"),
         Binding("u", "upload", "Upload", tooltip="Upload the run to the Hugging Face Hub.", id="training-upload"),
@@ -96,7 +101,7 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
             yield MetricPanel("tokens/s", id="throughput")
             yield MetricPanel("memory", id="memory")
         yield Static("", id="summary")
-        yield Log(max_lines=2000, id="log", auto_scroll=True)
+        yield EventLog(id="log")
         yield TaskBar()
         yield FittingFooter()
 
@@ -128,7 +133,7 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
     def _start(self, run_id: int | None) -> None:
         self.run = None
         self._generation += 1
-        self._reset_widgets()
+        self._reset_widgets(another_run=True)
         self._poll(run_id, self._generation)
 
     def _run_changed(self, run_id: int) -> None:
@@ -147,8 +152,9 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
                 self.post_message(self.NothingToShow(generation))
                 return
             run_id = latest.id
-        follower: LogFollower | None = None
         last_point = 0
+        last_event = 0
+        last_evaluation = 0  # points are re-read after a resume; their evaluations are told once
         last_memory = 0.0
         was_active: bool | None = None
         while not worker.is_cancelled:
@@ -161,16 +167,21 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
             if reset:
                 last_point = 0
             was_active = run.is_active
-            if follower is None:
-                follower = LogFollower(service.log_path(run))
             points = service.metric_points(run_id, after_id=last_point)
             if points:
                 last_point = points[-1].id
+            events = service.events(run_id, after_id=last_event)
+            if events:
+                last_event = events[-1].id
+            evaluations = [p for p in points if p.eval_loss is not None and p.id > last_evaluation]
+            if evaluations:
+                last_evaluation = evaluations[-1].id
             memory = None
             now = time.monotonic()
             if run.is_active and now - last_memory >= MEMORY_SECONDS:
                 memory, last_memory = service.memory_reading(run.pid), now
-            snapshot = Snapshot(run, points, follower.read_new_lines(), memory, reset)
+            resume_step = None if run.is_active else service.resume_step(run)
+            snapshot = Snapshot(run, points, events, evaluations, memory, reset, resume_step)
             self._shown.clear()
             self.post_message(self.Update(generation, snapshot))
             # Back-pressure: read again only once this snapshot is on screen.
@@ -200,8 +211,9 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
 
     def _draw(self, snap: Snapshot) -> None:
         run = snap.run
-        if snap.reset or (self.run is not None and self.run.id != run.id):
-            self._reset_widgets()
+        another_run = self.run is not None and self.run.id != run.id
+        if snap.reset or another_run:
+            self._reset_widgets(another_run=another_run)
         previous, self.run = self.run, run
         if previous is None or previous.status != run.status:
             self.refresh_bindings()
@@ -210,15 +222,23 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
         self._draw_points(snap.points)
         if snap.memory is not None:
             self._draw_memory(snap.memory)
-        if snap.log_lines:
-            self.query_one(Log).write_lines(snap.log_lines)
-        self._draw_summary(run)
+        if snap.events or snap.evaluations:
+            self.query_one(EventLog).add(story(snap.events, snap.evaluations))
+        # A run that stopped before logging anything has empty panels: give their room to its story.
+        self.query_one("#metrics").display = run.is_active or any(panel.values for panel in self.query(MetricPanel))
+        self._draw_summary(run, snap.resume_step)
 
-    def _reset_widgets(self) -> None:
+    def _reset_widgets(self, *, another_run: bool = False) -> None:
+        """Forget what was drawn: the charts after a resume; everything for another run."""
         if not self.is_mounted:
             return
         for panel in self.query(MetricPanel):
             panel.reset()
+        if another_run:
+            self.query_one(EventLog).reset()
+            # No total until the worker knows it: an empty, pulsing bar, never the last run's.
+            self.query_one(ProgressBar).update(total=None, progress=0)
+            self.query_one("#progress-text", Label).update("")
         self.query_one("#memory", MetricPanel).border_title = "memory"
         self._live_memory = False
         self._pace.clear()
@@ -226,10 +246,12 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
         self.query_one("#summary").display = False
 
     def _draw_title(self, run: Run) -> None:
+        # Ids and paths keep their end; wider terminals show more of them.
+        room = max(30, (self.size.width - len(run.name) - 30) // 2)
         title = Text.assemble(
             (f"#{run.id} {run.name}  ", "bold"),
             fmt.status_text(run.status),
-            (f"  {run.method} on {fmt.short_model(run.model, 30)} with {fmt.short_model(run.dataset, 30)}", "dim"),
+            (f"  {run.method} on {fmt.short_model(run.model, room)} with {fmt.short_model(run.dataset, room)}", "dim"),
         )
         if run.cancel_requested and run.is_active:
             title.append("  cancelling: finishing the step, saving a checkpoint…", style="bold magenta")
@@ -239,19 +261,25 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
         bar = self.query_one(ProgressBar)
         if run.steps_total:
             bar.update(total=run.steps_total, progress=run.steps_done)
+        elif not run.is_active:
+            bar.update(total=1, progress=0)  # stopped before it knew its length: empty, not pulsing
         for point in points:
             self._pace.append((point.time.timestamp(), float(point.step)))
         del self._pace[:-30]
         training = run.config.get("training") or {}
         # With max_steps the run ends by steps, so a total of epochs would mislead.
         epochs = None if training.get("max_steps") else training.get("epochs")
-        parts = [f"step {run.steps_done}/{run.steps_total or '?'}"]
+        if not run.steps_total and run.is_active:
+            # The worker is still loading: there is no step to count yet.
+            parts = ["queued: waiting for a free slot" if run.status == "queued" else "starting: loading the model and data"]
+        else:
+            parts = [f"step {run.steps_done}/{run.steps_total or '?'}"]
         if run.epoch is not None:
             parts.append(f"epoch {run.epoch:.2f}" + (f"/{epochs:g}" if isinstance(epochs, (int, float)) else ""))
-        if run.is_active:
+        if run.is_active and run.steps_total:
             parts.append(f"ETA {fmt.duration(self._eta(run))}")
         parts.append(f"elapsed {fmt.duration(run.duration_seconds)}")
-        self.query_one("#progress-text", Label).update(" · ".join(parts))
+        self.query_one("#progress-text", Label).update(Text(" · ".join(parts)))
 
     def _eta(self, run: Run) -> float | None:
         """Seconds left at the recent pace (last ~30 logged steps), else the average pace."""
@@ -298,13 +326,13 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
         if not self._live_memory:
             panel.reset()  # from now on, the live readings rather than the worker's own
             self._live_memory = True
-        panel.border_title = memory.label
+        panel.border_title = Text(memory.label)
         panel.extend([memory.used_gb])
         total = f"/{memory.total_gb:.1f}" if memory.total_gb else ""
         util = f" · {memory.utilization_percent:.0f}% util" if memory.utilization_percent is not None else ""
         panel.set_value(f"{memory.used_gb:.2f}{total} GB{util}")
 
-    def _draw_summary(self, run: Run) -> None:
+    def _draw_summary(self, run: Run, resume_step: int | None) -> None:
         summary = self.query_one("#summary", Static)
         if run.is_active:
             summary.display = False
@@ -312,34 +340,27 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
         text = Text()
         text.append(f"{run.status.capitalize()} ", style=fmt.STATUS_STYLES.get(run.status, ""))
         text.append(
-            f"after {run.steps_done} steps in {fmt.duration(run.duration_seconds)} · "
-            f"train loss {fmt.number(run.train_loss if run.train_loss is not None else run.last_loss)} · "
+            f"after {fmt.plural(run.steps_done, 'step')} in {fmt.duration(run.duration_seconds)} · "
+            f"train loss {fmt.number(fmt.latest_train_loss(run))} · "
             f"best eval {fmt.number(run.best_eval_loss)}"
         )
-        if run.status == "completed":
-            text.append("\ne evaluate · m merge · u upload · r train further · o details", style="bold")
-        elif run.is_resumable:
-            text.append("\nr resume from the last checkpoint · o details", style="bold")
-        if run.error:
-            text.append(f"\n{run.error}", style="red")
+        if run.error:  # the whole message, wrapped: it says what to do next
+            text.append("\n")
+            text.append(for_the_app(run.error), style="red")
+        text.append("\n" + next_steps(run, resume_step), style="bold")
         if run.output_dir:
-            text.append(f"\n{run.output_dir}", style="dim")
+            text.append("\n")
+            text.append(run.output_dir, style="dim")
         summary.update(text)
+        summary.set_class(run.status != "completed", "-stopped")
         summary.display = True
 
     # --- actions ------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # False hides what does not apply to the run's status, so the footer fits 80 columns.
-        run = self.run
-        if run is None:
-            return action not in ("cancel_run", "resume", "evaluate", "merge", "upload", "details")
-        if action == "cancel_run":
-            return run.is_active
-        if action == "resume":
-            return run.is_resumable or run.status == "completed"
-        if action in ("evaluate", "merge", "upload"):
-            return run.status == "completed"
-        return True
+        if action == "details":
+            return self.run is not None
+        return offers(action, self.run)
 
     def action_leave(self) -> None:
         self.app.action_history()  # type: ignore[attr-defined]
@@ -367,3 +388,15 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
     def action_details(self) -> None:
         if self.run is not None:
             self.app.open_run(self.run.id)  # type: ignore[attr-defined]
+
+
+def next_steps(run: Run, resume_step: int | None) -> str:
+    """The keys that make sense now that the run has stopped, and what they do."""
+    if run.status == "completed":
+        keys = ["e evaluate"] + (["m merge"] if offers("merge", run) else []) + ["u upload", "r train further"]
+    elif offers("resume", run):
+        keys = ["r resume: " + ("no checkpoint yet, it starts from step 0" if not resume_step
+                                else f"from the checkpoint at step {resume_step:,}")]
+    else:
+        keys = ["n start a new run with the problem fixed"]
+    return " · ".join(keys + ["o details"])

@@ -1,12 +1,15 @@
 """New run: model → dataset → method → review, then Launch opens the run's training screen.
 
-The demo model and the sample data are preselected and each step's Next button has the focus, so
-a first-time user presses enter four times and watches a live run.
+The demo model and the sample data are preselected: the model and dataset steps open with the
+focus in their field, the default selected (typing or pasting replaces it), and enter on an
+unchanged field goes on; so a first-time user presses enter four times and watches a live run.
 """
 
 from __future__ import annotations
 
-from textual import events, on, work
+import json
+
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -15,7 +18,7 @@ from textual.lazy import Lazy
 from textual.screen import Screen
 from textual.widgets import Button, Header, Input, TabbedContent, TabPane
 
-from tuitune.config import RunConfig, parse_config
+from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, RunConfig, parse_config
 from tuitune.errors import TuituneError
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.screens.wizard_steps.dataset_step import DatasetStep
@@ -28,6 +31,7 @@ from tuitune.tui.widgets.task_bar import TaskBar
 
 STEPS = ("model", "dataset", "method", "review")
 TITLES = {"model": "1 Model", "dataset": "2 Dataset", "method": "3 Method", "review": "4 Review"}
+STEP_FIELDS = {"model": "#model-input", "dataset": "#data-input"}  # the step's field, focused on arrival
 STEP_WIDGETS = {"model": ModelStep, "dataset": DatasetStep, "method": MethodStep, "review": ReviewStep}
 
 
@@ -36,24 +40,31 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
 
     BINDINGS = [
         Binding("ctrl+n", "next_step", "Next", tooltip="Go to the next step.", id="wizard-next", priority=True),
-        Binding("escape", "previous_step", "Back", tooltip="Go back one step.", id="wizard-back"),
+        Binding("escape", "previous_step", "Back", tooltip="Go back one step; on the first, leave the field so single keys (h, t, q) work.", id="wizard-back"),
         Binding("ctrl+l", "launch", "Launch", tooltip="Build the configuration and start the run.", id="wizard-launch", priority=True),
     ]
 
-    def __init__(self, *, data_root: str | None = None) -> None:
+    def __init__(self, *, data_root: str | None = None, last: RunConfig | None = None) -> None:
+        """`last`: the run launched from the previous wizard; its model, data and method come preselected."""
         super().__init__()
         self._data_root = data_root
+        self._last = last
+        self.launched: RunConfig | None = None  # set once this wizard has launched its run
+        # Checks of configurations, by `config_key`: (what the run would train on, or why it would fail).
+        self._checks: dict[str, tuple[dict | None, str | None]] = {}
+        self._checking: set[str] = set()
+        self._launch_when_checked: RunConfig | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         with TabbedContent(id="steps"):
             with TabPane(TITLES["model"], id="model"):
-                yield ModelStep(id="model-step")
+                yield ModelStep(model=self._last.model.name_or_path if self._last else DEMO_MODEL, id="model-step")
             # The hidden steps mount just after the first paint: the wizard shows up in half the time.
             with TabPane(TITLES["dataset"], id="dataset"):
-                yield Lazy(DatasetStep(root=self._data_root, id="dataset-step"))
+                yield Lazy(DatasetStep(source=self._last.data.source if self._last else SAMPLE_DATASET, root=self._data_root, id="dataset-step"))
             with TabPane(TITLES["method"], id="method"):
-                yield Lazy(MethodStep(id="method-step"))
+                yield Lazy(MethodStep(method=self._last.method if self._last else "lora", id="method-step"))
             with TabPane(TITLES["review"], id="review"):
                 yield Lazy(ReviewStep(id="review-step"))
         with Horizontal(id="wizard-nav"):
@@ -97,6 +108,9 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
             self._build_review()
         if step == "review":
             self.query_one("#launch", Button).focus()
+        elif step in STEP_FIELDS:
+            # The field, its text selected: typing or a paste replaces it, enter goes on.
+            self.query_one(STEP_FIELDS[step], Input).focus()
         else:
             nav_next.focus()
 
@@ -105,29 +119,6 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
             return int(self.query_one("#field-data-max-length").value)  # type: ignore[attr-defined]
         except (ValueError, AttributeError, NoMatches):
             return 512
-
-    def on_key(self, event: events.Key) -> None:
-        """Typing while Next has the focus goes into the step's field, replacing the preselection.
-
-        Next keeps the focus so that enter, enter, enter launches the demo; but a user who starts
-        typing a model id or a path means the field, and once it has the focus the rest of
-        "microsoft/phi" must not fire global keys (`h` history, `t` training). A first key that
-        is itself a binding the footer shows (`h`, `?`, `q`…) keeps its meaning.
-        """
-        field_id = {"model": "#model-input", "dataset": "#data-input"}.get(self.step)
-        if field_id is None or not isinstance(self.focused, Button) or not event.is_printable:
-            return
-        if event.key in self.active_bindings:
-            return
-        if event.character is None or event.character.isspace():
-            return
-        field = self.query_one(field_id, Input)
-        field.select_on_focus = False  # selecting on focus would let the next key replace this one
-        field.value = event.character
-        field.cursor_position = len(field.value)
-        field.focus()
-        event.stop()
-        event.prevent_default()
 
     def action_next_step(self) -> None:
         step = self.step
@@ -142,6 +133,9 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
         step = self.step
         if step != "model":
             self.go_to(STEPS[STEPS.index(step) - 1])
+        elif isinstance(self.focused, Input):
+            # Nowhere to go back to: leave the field, so single keys (h, t, ?, q) are keys again.
+            self.query_one("#next", Button).focus()
 
     def _blocking_problem(self, step: str) -> str | None:
         """Why the user cannot leave `step` (None: they can); a probe still running never blocks."""
@@ -171,6 +165,11 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
         event.stop()
         self.action_previous_step()
 
+    @on(ModelStep.Confirmed)
+    @on(DatasetStep.Confirmed)
+    def _confirmed(self) -> None:
+        self.action_next_step()
+
     @on(ModelStep.Probed)
     def _model_probed(self, message: ModelStep.Probed) -> None:
         if not self.query(MethodStep):
@@ -191,9 +190,41 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
     def _build_review(self) -> None:
         review = self.query_one(ReviewStep)
         try:
-            review.show(self.build_config())
+            config = self.build_config()
         except (TuituneError, ValueError) as error:
             review.show(None, str(error))
+            return
+        review.show(config)
+        self._check(config)
+
+    # --- the check: what the engine would refuse at step 0, refused here ---------------------------
+    def _check(self, config: RunConfig) -> None:
+        # Asked again on every visit: the helper answers at once unless the data file changed.
+        key = config_key(config)
+        if key not in self._checking:
+            self._checking.add(key)
+            self._run_check(key, config.to_dict())
+
+    @work(thread=True, group="config-check", exit_on_error=False)
+    def _run_check(self, key: str, config: dict) -> None:
+        try:
+            result, error = self.app.helper.request("check", {"config": config}), None  # type: ignore[attr-defined]
+        except TuituneError as failure:
+            result, error = None, str(failure)
+        self.app.call_from_thread(self._checked, key, result, error)
+
+    def _checked(self, key: str, result: dict | None, error: str | None) -> None:
+        self._checking.discard(key)
+        self._checks[key] = (result, error)
+        review = self.query_one(ReviewStep)
+        if review.config is not None and config_key(review.config) == key:
+            review.show_check(result, error)
+        if self._launch_when_checked is not None and config_key(self._launch_when_checked) == key:
+            config, self._launch_when_checked = self._launch_when_checked, None
+            if error is None:
+                self._start(config)
+            else:
+                self.notify(error, title="Cannot launch: a run with these settings would fail at once", severity="error", timeout=15)
 
     # --- launch -----------------------------------------------------------------------------------
     def action_launch(self) -> None:
@@ -209,6 +240,23 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
             self.go_to("review")
             self.notify(str(error), title="Cannot launch", severity="error")
             return
+        checked = self._checks.get(config_key(config))
+        if checked is None:
+            # Launch as soon as the check passes (it takes a second once the helper is warm).
+            self._launch_when_checked = config
+            if self.step != "review":
+                self.go_to("review")
+            else:
+                self._check(config)
+            self.notify("Checking the data and settings first; the run starts when they pass.", title="Launch")
+            return
+        if checked[1] is not None:
+            self.go_to("review")
+            self.notify(checked[1], title="Cannot launch: a run with these settings would fail at once", severity="error", timeout=15)
+            return
+        self._start(config)
+
+    def _start(self, config: RunConfig) -> None:
         self.query_one("#launch", Button).disabled = True
         self._launch(config)
 
@@ -223,14 +271,20 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
         except TuituneError as error:
             self.app.call_from_thread(self._launch_failed, str(error))
             return
-        self.app.call_from_thread(self._launched, run.id, run.name)
+        self.app.call_from_thread(self._launched, run.id, run.name, config)
 
     def _launch_failed(self, error: str) -> None:
         self.query_one("#launch", Button).disabled = False
         self.notify(error, title="Could not launch", severity="error", timeout=15)
 
-    def _launched(self, run_id: int, name: str) -> None:
+    def _launched(self, run_id: int, name: str, config: RunConfig) -> None:
         self.query_one("#launch", Button).disabled = False
+        self.launched = config  # `n` now opens a fresh wizard (with these choices preselected)
         self.notify(f"Run {run_id} ({name}) started; it keeps going if you leave the app.", title="Launched")
         self.app.run_actions.run_changed.publish(run_id)  # type: ignore[attr-defined]
         self.app.show_training(run_id)  # type: ignore[attr-defined]
+
+
+def config_key(config: RunConfig) -> str:
+    """A configuration as one string, so a check's answer is matched to exactly what it checked."""
+    return json.dumps(config.to_dict(), sort_keys=True, default=str)

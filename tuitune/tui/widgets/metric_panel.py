@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label, Sparkline
@@ -45,7 +46,7 @@ class MetricPanel(Vertical):
             self.query_one(Sparkline).data = list(self._values)
 
     def set_value(self, text: str) -> None:
-        self.query_one(".metric-value", Label).update(text)
+        self.query_one(".metric-value", Label).update(Text(text))
 
     def reset(self) -> None:
         self._values.clear()

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.validation import Function, Number, Regex
+from textual.validation import Function, Integer, Number, Regex
 from textual.widgets import Button, Checkbox, Input, Label, Static
+
+from tuitune.tui.widgets.confirm import button_label
 
 
 @dataclass(frozen=True)
 class ResumeRequest:
-    epochs: float | None  # None: finish the epochs the run was configured for
+    """A new total for the run (None: finish as configured); in steps when steps decide its length."""
+
+    epochs: float | None = None
+    max_steps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -49,30 +55,46 @@ class _FormModal(ModalScreen):
 
 
 class ResumeModal(_FormModal):
-    """Resume a run from its checkpoint, optionally with a new total of epochs."""
+    """Resume a run from its checkpoint, optionally with a new total of epochs, or of steps when
+    `max_steps` decides the run's length (a total of epochs would change nothing)."""
 
-    def __init__(self, run_name: str, epochs: float | None, *, completed: bool = False) -> None:
+    def __init__(
+        self,
+        run_name: str,
+        epochs: float | None,
+        *,
+        max_steps: int | None = None,
+        completed: bool = False,
+        hint: str = "",
+    ) -> None:
         super().__init__(classes="modal")
         self._run_name = run_name
         self._epochs = epochs
+        self._max_steps = max_steps
         self._completed = completed
+        self._hint = hint
+
+    @property
+    def _unit(self) -> str:
+        return "steps" if self._max_steps else "epochs"
 
     def compose(self) -> ComposeResult:
-        hint = (
-            "It completed: give a larger total of epochs to train it further."
-            if self._completed
-            else "It continues from its last checkpoint. Leave epochs empty to finish as configured."
-        )
+        hint = self._hint + ("" if self._completed else " Leave the total empty to finish as configured.")
+        now = self._max_steps if self._max_steps else self._epochs
+        if self._max_steps:
+            validator = Integer(minimum=1, failure_description="The total of steps must be a whole number of at least 1.")
+        else:
+            validator = Number(minimum=0.01, failure_description="The total of epochs must be a positive number.")
         with Vertical(classes="dialog"):
-            yield Label(f"Resume {self._run_name}", classes="dialog-title")
-            yield Static(hint, classes="dialog-body")
-            yield Label("Total epochs" + (f" (now {self._epochs:g})" if self._epochs else ""))
+            yield Label(Text(f"Resume {self._run_name}"), classes="dialog-title")
+            yield Static(Text(hint), classes="dialog-body")
+            yield Label(f"Total {self._unit}" + (f" (now {now:g})" if now else ""))
             yield Input(
-                placeholder="e.g. 5",
-                id="epochs",
-                validators=[Number(minimum=0.01, failure_description="Epochs must be a positive number.")],
+                placeholder="e.g. 500" if self._max_steps else "e.g. 5",
+                id="total",
+                validators=[validator],
                 valid_empty=not self._completed,
-                tooltip="The new total number of epochs, counted from the start of the run.",
+                tooltip=f"The new total number of {self._unit}, counted from the start of the run.",
                 compact=True,
             )
             yield Static("", id="error", classes="field-error")
@@ -81,18 +103,23 @@ class ResumeModal(_FormModal):
                 yield Button("Cancel", id="cancel", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#epochs", Input).focus()
+        self.query_one("#total", Input).focus()
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#submit")
     def _submit(self) -> None:
-        field = self.query_one("#epochs", Input)
+        field = self.query_one("#total", Input)
         result = field.validate(field.value)
         if result is not None and not result.is_valid:
             self.query_one("#error", Static).update(result.failure_descriptions[0])
             return
         text = field.value.strip()
-        self.dismiss(ResumeRequest(epochs=float(text) if text else None))
+        if not text:
+            self.dismiss(ResumeRequest())
+        elif self._max_steps:
+            self.dismiss(ResumeRequest(max_steps=int(text)))
+        else:
+            self.dismiss(ResumeRequest(epochs=float(text)))
 
 
 # A Hub repo id: `name` or `owner/name`, the characters the Hub accepts.
@@ -109,7 +136,7 @@ class UploadModal(_FormModal):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(f"Upload {self._run_name} to the Hugging Face Hub", classes="dialog-title")
+            yield Label(Text(f"Upload {self._run_name} to the Hugging Face Hub"), classes="dialog-title")
             yield Label("Repository id")
             yield Input(
                 value=self._suggested,
@@ -158,7 +185,12 @@ class UploadModal(_FormModal):
 
 
 class DeleteModal(_FormModal):
-    """Confirm deleting a run, and say whether its folder goes too."""
+    """Confirm deleting a run, and say whether its folder goes too: `y` deletes, `n`/`escape` keeps it."""
+
+    BINDINGS = [
+        Binding("y", "delete", "Delete", tooltip="Delete the run.", id="delete-yes"),
+        Binding("n,escape", "cancel", "Keep it", tooltip="Close without deleting anything.", id="delete-no"),
+    ]
 
     def __init__(self, run_name: str, output_dir: str | None) -> None:
         super().__init__(classes="modal")
@@ -167,22 +199,19 @@ class DeleteModal(_FormModal):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(f"Delete {self._run_name}?", classes="dialog-title")
+            yield Label(Text(f"Delete {self._run_name}?"), classes="dialog-title")
             yield Static("The run leaves the store: its metrics, evaluations and history.", classes="dialog-body")
-            yield Checkbox(
-                f"Also delete its files ({self._output_dir})" if self._output_dir else "Also delete its files",
-                id="files",
-                value=False,
-                disabled=not self._output_dir,
-                compact=True,
-            )
+            # The label stays short so it is never cut; the folder is on its own lines below, wrapped.
+            yield Checkbox("Also delete its folder (space)", id="files", value=False, disabled=not self._output_dir, compact=True)
+            if self._output_dir:
+                yield Static(Text(self._output_dir), id="folder", classes="dialog-path")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Delete", variant="error", id="submit", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+                yield Button(button_label("Delete the run", "y"), variant="error", id="submit", compact=True)
+                yield Button(button_label("Keep it", "n"), id="cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
 
     @on(Button.Pressed, "#submit")
-    def _submit(self) -> None:
+    def action_delete(self) -> None:
         self.dismiss(DeleteRequest(files=self.query_one("#files", Checkbox).value))

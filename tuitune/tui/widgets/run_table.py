@@ -197,16 +197,6 @@ class RunTable(ScrollView, can_focus=True):
         if column is not None:
             self.post_message(self.SortChanged(self, column, reverse))
 
-    def cycle_sort(self) -> None:
-        """Next column ascending, then the same column descending, then the next one."""
-        keys = [c.key for c in self.columns if c.key != "mark"]
-        if self.sort_column not in keys:
-            self.sort_by(keys[0])
-        elif not self.sort_reverse:
-            self.sort_by(self.sort_column, reverse=True)
-        else:
-            self.sort_by(keys[(keys.index(self.sort_column) + 1) % len(keys)])
-
     def toggle_mark(self, key: Hashable | None = None) -> None:
         key = self.cursor_key if key is None else key
         if key is None:

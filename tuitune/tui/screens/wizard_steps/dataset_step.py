@@ -1,7 +1,8 @@
 """Wizard step 2: which data. A file picker (data files only) or a Hub id, then a preview.
 
-The preview is `tuitune data SOURCE --json` in a child process: the detected format, statistics
-and three samples formatted with the model's template, the prompt dim and the trained part bold.
+The preview is what `tuitune data SOURCE --json` reports, from the app's warm helper process: the
+detected format and the first rows as soon as they are read, then the statistics and three
+samples formatted with the model's template, the prompt dim and the trained part bold.
 """
 
 from __future__ import annotations
@@ -17,22 +18,34 @@ from textual.message import Message
 from textual.widgets import DirectoryTree, Input, Label, Static
 
 from tuitune.config import SAMPLE_DATASET
+from tuitune.errors import TuituneError
 from tuitune.tui import format as fmt
-from tuitune.tui.background import run_tuitune
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.widgets.data_tree import DataFileTree
+from tuitune.tui.wording import for_the_app
 
 
 class DatasetStep(ReportsWorkerErrors, Vertical):
     """Pick a dataset and see it the way training will."""
+
+    class Confirmed(Message):
+        """Enter on the dataset already previewed (or being read): go on to the next step."""
+
+    class FirstRows(Message):
+        """The format and first rows, read before the tokens are counted."""
+
+        def __init__(self, key: tuple[str, str | None, int], document: dict[str, Any]) -> None:
+            super().__init__()
+            self.key, self.document = key, document
 
     class Probed(Message):
         def __init__(self, key: tuple[str, str | None, int], document: dict[str, Any] | None, error: str | None) -> None:
             super().__init__()
             self.key, self.document, self.error = key, document, error
 
-    def __init__(self, *, root: str | Path | None = None, id: str | None = None) -> None:
+    def __init__(self, *, source: str = SAMPLE_DATASET, root: str | Path | None = None, id: str | None = None) -> None:
         super().__init__(id=id)
+        self._default = source
         self._root = Path(root) if root else Path.cwd()
         self.model: str | None = None  # whose tokenizer and template the preview uses
         self.max_length = 512
@@ -41,8 +54,8 @@ class DatasetStep(ReportsWorkerErrors, Vertical):
         self.error: str | None = None
 
     def compose(self) -> ComposeResult:
-        yield Label("Dataset: a file, a folder, a Hugging Face dataset id, or tuitune/sample (enter reads it)")
-        yield Input(value=SAMPLE_DATASET, placeholder="data.jsonl, ./folder, or user/dataset", id="data-input",
+        yield Label("Dataset: a file, a folder, a Hub dataset id or tuitune/sample (enter reads it)")
+        yield Input(value=self._default, placeholder="data.jsonl, ./folder, or user/dataset", id="data-input",
                     tooltip="A .json/.jsonl/.csv/.tsv/.parquet/.txt file, a dataset folder, a Hub id, or tuitune/sample.")
         with Horizontal(id="data-body"):
             yield DataFileTree(self._root, id="data-tree")
@@ -54,7 +67,8 @@ class DatasetStep(ReportsWorkerErrors, Vertical):
         return self.query_one("#data-input", Input).value.strip()
 
     def on_mount(self) -> None:
-        self.query_one(DataFileTree).border_title = str(self._root)
+        # A path keeps its end (the folder you are in); as Text, since a path is not markup.
+        self.query_one(DataFileTree).border_title = Text(fmt.short_model(str(self._root), 22))
 
     @on(DirectoryTree.FileSelected)
     def _picked(self, event: DirectoryTree.FileSelected) -> None:
@@ -68,8 +82,12 @@ class DatasetStep(ReportsWorkerErrors, Vertical):
         self.probe()
 
     @on(Input.Submitted, "#data-input")
-    def _submitted(self) -> None:
-        self.probe()
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if self.source and self.probed is not None and self.probed[0] == self.source:
+            self.post_message(self.Confirmed())
+        else:
+            self.probe()
 
     def probe(self, *, force: bool = False) -> None:
         """Preview the current source with the current model (skipped when already shown)."""
@@ -87,13 +105,20 @@ class DatasetStep(ReportsWorkerErrors, Vertical):
     @work(thread=True, exclusive=True, group="data-probe", exit_on_error=False)
     def _probe(self, key: tuple[str, str | None, int]) -> None:
         source, model, max_length = key
-        args = ["data", source, "--json", "--max-length", str(max_length)]
-        if model:
-            args += ["--model", model]
-        outcome = run_tuitune(*args, timeout=600)
-        document = outcome.document if outcome.ok and isinstance(outcome.document, dict) else None
-        error = None if document is not None else (outcome.error or "The dataset could not be read.")
+        args = {"source": source, "model": model, "max_length": max_length}
+        try:
+            document = self.app.helper.request(  # type: ignore[attr-defined]
+                "data", args, on_partial=lambda rows: self.post_message(self.FirstRows(key, rows)), timeout=600
+            )
+            error = None
+        except TuituneError as failure:
+            document, error = None, str(failure) or "The dataset could not be read."
         self.post_message(self.Probed(key, document, error))
+
+    @on(FirstRows)
+    def _first_rows(self, message: FirstRows) -> None:
+        if message.key == self.probed and self.document is None and self.error is None:
+            self.query_one("#data-info", Static).update(describe_first_rows(message.document))
 
     @on(Probed)
     def _probed(self, message: Probed) -> None:
@@ -107,7 +132,22 @@ class DatasetStep(ReportsWorkerErrors, Vertical):
 
     def _show_error(self, error: str) -> None:
         self.error = error
-        self.query_one("#data-info", Static).update(Text(f"✗ {error}", style="bold red"))
+        self.query_one("#data-info", Static).update(Text(f"✗ {for_the_app(error)}", style="bold red"))
+
+
+def describe_first_rows(document: dict[str, Any]) -> Text:
+    """The format and the first rows as read, while the tokens are being counted."""
+    text = Text()
+    text.append(f"✓ {document.get('format', '?')}", style="bold green")
+    text.append(f" · {document.get('rows', 0):,} rows")
+    text.append(" · counting tokens…", style="italic")
+    if document.get("columns"):
+        text.append(f"\ncolumns: {', '.join(map(str, document['columns']))}", style="dim")
+    for index, sample in enumerate(document.get("samples") or [], start=1):
+        text.append(f"\n\n── sample {index} (as read, before the template) ", style="bold")
+        text.append("\n")
+        text.append(str(sample), style="dim")
+    return text
 
 
 def describe(document: dict[str, Any]) -> Text:

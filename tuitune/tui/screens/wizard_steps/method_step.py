@@ -1,7 +1,8 @@
 """Wizard step 3: method and hyperparameters, prefilled from the recommendation.
 
-Common fields are validated as you type; the rest fold away under "Advanced". A value the user
-changed is never overwritten when a (new) recommendation arrives.
+Common fields are validated as you type; the rest fold away under "Advanced". Every invalid
+field says why just below itself, and a refused Next puts the focus (and the view) on the first
+one. A value the user changed is never overwritten when a (new) recommendation arrives.
 """
 
 from __future__ import annotations
@@ -12,10 +13,17 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical, VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Checkbox, Collapsible, Input, Label, Select, Static
 
 from tuitune.config import METHODS
-from tuitune.tui.screens.wizard_steps.fields import FIELDS, RECOMMENDED, Field, default_text, field_for
+from tuitune.tui.screens.wizard_steps.fields import (
+    FIELDS,
+    RECOMMENDED,
+    Field,
+    default_text,
+    field_for,
+)
 
 METHOD_HELP = {
     "lora": "LoRA: train small adapter matrices; the base model stays frozen.",
@@ -26,81 +34,154 @@ METHOD_HELP = {
 
 
 class MethodStep(VerticalScroll):
-    """The method, the recommendation it came from, and the hyperparameter form."""
+    """The method, the recommendation it came from, and the hyperparameter form.
 
-    def __init__(self, *, id: str | None = None) -> None:
+    The advanced fields are mounted when Advanced first unfolds (they are most of the form's
+    widgets, and most users never open it); until then their values live in `_folded`.
+    """
+
+    def __init__(self, *, method: str = "lora", id: str | None = None) -> None:
         super().__init__(id=id)
+        self._default_method = method
         self._recommended: dict[str, str] = {}  # field key -> text the recommendation put there
+        self._folded: dict[str, str] = {spec.key: _default(spec) for spec in FIELDS if spec.advanced}
 
     def compose(self) -> ComposeResult:
         yield Static("Recommendation: waiting for the model's description…", id="recommendation")
         with Grid(classes="form"):
             yield Label("Method")
-            yield Select([(m, m) for m in METHODS], value="lora", allow_blank=False, id="method", compact=True,
+            yield Select([(m, m) for m in METHODS], value=self._default_method, allow_blank=False, id="method", compact=True,
                          classes="widest",
                          tooltip="How to fine-tune: adapters (lora, qlora), all weights, or instruction tuning.")
             for spec in FIELDS:
                 if not spec.advanced:
-                    yield from self._field(spec)
+                    yield from field_widgets(spec, _default(spec))
         yield Static("", id="method-help")
         with Collapsible(title="Advanced", collapsed=True, id="advanced"):
-            with Grid(classes="form"):
-                for spec in FIELDS:
-                    if spec.advanced:
-                        yield from self._field(spec)
-        yield Static("", id="field-error", classes="field-error")
-
-    def _field(self, spec: Field) -> ComposeResult:
-        if spec.kind == "bool":
-            # A checkbox carries its own label, across the label and value columns.
-            yield Checkbox(spec.label, value=default_text(spec) == "True", id=spec.widget_id, tooltip=spec.help,
-                           compact=True, classes="wide")
-            return
-        yield Label(spec.label)
-        if spec.kind == "choice":
-            yield Select([(c, c) for c in spec.choices], value=default_text(spec), allow_blank=False,
-                         id=spec.widget_id, compact=True, tooltip=spec.help)
-        else:
-            yield Input(value=default_text(spec), id=spec.widget_id, compact=True, tooltip=spec.help,
-                        placeholder="(not set)" if spec.optional else "",
-                        validators=spec.validators(), valid_empty=spec.optional)
+            yield Grid(classes="form", id="advanced-form")
 
     def on_mount(self) -> None:
-        self._show_method_help("lora")
+        self._show_method_help(self._default_method)
+        self.watch(self.query_one("#advanced", Collapsible), "collapsed", self._unfolded, init=False)
+
+    def _unfolded(self, collapsed: bool) -> None:
+        # Synchronously, so the fields can be queried as soon as Advanced is open.
+        if collapsed or not self._folded:
+            return
+        widgets = [widget for spec in FIELDS if spec.advanced for widget in field_widgets(spec, self._folded[spec.key])]
+        self._folded.clear()
+        self.query_one("#advanced-form", Grid).mount_all(widgets)
 
     # --- values ---------------------------------------------------------------------------------
     @property
     def method(self) -> str:
         return str(self.query_one("#method", Select).value)
 
+    def text_of(self, spec: Field) -> str:
+        """A field's value as text (`True`/`False` for a checkbox), mounted or still folded away."""
+        if spec.key in self._folded:
+            return self._folded[spec.key]
+        widget = self.query_one(f"#{spec.widget_id}")
+        return str(widget.value)  # type: ignore[attr-defined]
+
+    def set_text(self, spec: Field, text: str) -> None:
+        if spec.key in self._folded:
+            self._folded[spec.key] = text
+        elif spec.kind == "bool":
+            self.query_one(f"#{spec.widget_id}", Checkbox).value = text == "True"
+        else:
+            self.query_one(f"#{spec.widget_id}").value = text  # type: ignore[attr-defined]
+
     def values(self) -> dict[str, Any]:
         """Every field's value by dotted key (raises ValueError naming the first bad field)."""
+        problems = self.problems()
+        if problems:
+            raise ValueError(problems[0][1])
         values: dict[str, Any] = {}
         for spec in FIELDS:
+            text = self.text_of(spec)
             if spec.kind == "bool":
-                values[spec.key] = self.query_one(f"#{spec.widget_id}", Checkbox).value
+                values[spec.key] = text == "True"
             elif spec.kind == "choice":
-                values[spec.key] = str(self.query_one(f"#{spec.widget_id}", Select).value)
+                values[spec.key] = text
             else:
-                field = self.query_one(f"#{spec.widget_id}", Input)
-                result = field.validate(field.value)
-                if result is not None and not result.is_valid:
-                    raise ValueError(result.failure_descriptions[0])
-                value = spec.parse(field.value)
-                if value is None and not spec.optional:
-                    raise ValueError(f"{spec.label} is needed.")
+                value = spec.parse(text)
                 if value is not None or spec.optional:
                     values[spec.key] = value
         if values.get("name") is None:
             values.pop("name", None)
         return values
 
+    def problems(self) -> list[tuple[Field, str]]:
+        """Every invalid field with its message, in form order; each message shows under its field."""
+        found = []
+        for spec in FIELDS:
+            if spec.kind in ("bool", "choice"):
+                continue
+            message = self._problem(spec, self.text_of(spec))
+            self._show_problem(spec, message)
+            if message:
+                found.append((spec, message))
+        return found
+
     def first_error(self) -> str | None:
-        try:
-            self.values()
-        except ValueError as error:
-            return str(error)
+        """The first invalid field's message (and how many more), after moving the focus to it."""
+        problems = self.problems()
+        if not problems:
+            return None
+        spec, message = problems[0]
+        self.reveal(spec)
+        more = len(problems) - 1
+        return message + (f" (and {more} more field{'s' if more > 1 else ''} to fix)" if more else "")
+
+    def reveal(self, spec: Field) -> None:
+        """Focus the field, unfolding Advanced if it is there, and scroll it into view."""
+        if spec.advanced:
+            self.query_one("#advanced", Collapsible).collapsed = False
+        self.call_after_refresh(self._focus_and_show, spec)  # once mounted and laid out
+
+    def _focus_and_show(self, spec: Field) -> None:
+        field = self.query_one(f"#{spec.widget_id}")
+        field.focus(scroll_visible=False)
+        # The field with its message below it, not just the field. Textual's scroll_to_widget
+        # gets it roughly into view (it sums virtual regions through the Collapsible and the grid,
+        # and was a line or two short here); the screen regions then settle the last lines.
+        box = field.parent if isinstance(field.parent, Widget) else field
+        self.scroll_to_widget(box, animate=False, immediate=True)
+        self.call_after_refresh(self._scroll_into_view, box)
+
+    def _scroll_into_view(self, box: Widget) -> None:
+        region, visible = box.region, self.scrollable_content_region
+        if not region:
+            return
+        if region.bottom > visible.bottom:
+            self.scroll_to(y=self.scroll_y + min(region.bottom - visible.bottom, region.y - visible.y), animate=False, immediate=True)
+        elif region.y < visible.y:
+            self.scroll_to(y=self.scroll_y - (visible.y - region.y), animate=False, immediate=True)
+
+    @staticmethod
+    def _problem(spec: Field, text: str) -> str | None:
+        """Why `text` is refused for `spec` (None: it is fine); the field's own validators decide."""
+        if not text.strip():
+            return None if spec.optional else f"{spec.label} is needed."
+        for validator in spec.validators():
+            result = validator.validate(text)
+            if not result.is_valid:
+                return result.failure_descriptions[0]
         return None
+
+    def _show_problem(self, spec: Field, message: str | None) -> None:
+        if spec.key in self._folded:
+            return  # not on screen (and a folded value is a default or a recommendation)
+        box = self.query_one(f"#{spec.widget_id}").parent
+        errors = box.query(".field-error") if box is not None else []
+        if message and not errors and box is not None:
+            # Mounted on the first problem only: most fields never need one.
+            box.mount(Static(Text(message), id=f"{spec.widget_id}-error", classes="field-error"))
+        elif errors:
+            errors.first(Static).update(Text(message or ""))
+            errors.first().display = bool(message)
+        self.query_one(f"#{spec.widget_id}-label").set_class(bool(message), "-invalid")
 
     # --- recommendation ---------------------------------------------------------------------------
     def apply_recommendation(self, recommendation: dict[str, Any] | None, error: str | None = None) -> None:
@@ -115,35 +196,23 @@ class MethodStep(VerticalScroll):
         if method in METHODS and self._untouched("method", str(select.value)):
             select.value = method
             self._recommended["method"] = method
-        for attribute, key in RECOMMENDED.items():
-            value = recommendation.get(attribute)
-            if value is None:
+        suggested = {key: recommendation.get(attribute) for attribute, key in RECOMMENDED.items()}
+        suggested["data.max_length"] = recommendation.get("max_length")
+        for key, value in suggested.items():
+            if value is None or (key == "data.max_length" and not isinstance(value, int)):
                 continue
             spec = field_for(key)
-            widget_id = f"#{spec.widget_id}"
-            if spec.kind == "bool":
-                switch = self.query_one(widget_id, Checkbox)
-                if self._untouched(key, str(switch.value)):
-                    switch.value = bool(value)
-                    self._recommended[key] = str(bool(value))
-            else:
-                field = self.query_one(widget_id, Input)
-                if self._untouched(key, field.value):
-                    field.value = str(value)
-                    self._recommended[key] = str(value)
-        max_length = recommendation.get("max_length")
-        if isinstance(max_length, int):
-            field = self.query_one("#field-data-max-length", Input)
-            if self._untouched("data.max_length", field.value):
-                field.value = str(max_length)
-                self._recommended["data.max_length"] = str(max_length)
+            text = str(bool(value)) if spec.kind == "bool" else str(value)
+            if self._untouched(key, self.text_of(spec)):
+                self.set_text(spec, text)
+                self._recommended[key] = text
 
     def _untouched(self, key: str, current: str) -> bool:
         """True while the field holds its default or what a recommendation put there."""
         if key == "method":
-            return current == self._recommended.get("method", "lora")
-        spec = field_for(key)
-        return current == self._recommended.get(key, default_text(spec) if spec.kind != "bool" else str(default_text(spec) == "True"))
+            # The method picked for the last run is a choice, not a default to recommend over.
+            return current == self._recommended.get("method", "lora") and self._default_method == "lora"
+        return current == self._recommended.get(key, _default(field_for(key)))
 
     # --- feedback as you type -----------------------------------------------------------------
     @on(Select.Changed, "#method")
@@ -155,9 +224,28 @@ class MethodStep(VerticalScroll):
 
     @on(Input.Changed)
     def _validated(self, event: Input.Changed) -> None:
-        result = event.validation_result
-        message = "" if result is None or result.is_valid else result.failure_descriptions[0]
-        self.query_one("#field-error", Static).update(Text(message, style="bold red"))
+        spec = next((f for f in FIELDS if f.widget_id == event.input.id), None)
+        if spec is not None:
+            self._show_problem(spec, self._problem(spec, event.value))
+
+
+def _default(spec: Field) -> str:
+    """A field's default as its text (`True`/`False` for a checkbox)."""
+    text = default_text(spec)
+    return str(text == "True") if spec.kind == "bool" else text
+
+
+def field_widgets(spec: Field, text: str) -> list[Widget]:
+    """A field's widgets: a checkbox across both columns, or a label and a select or an input."""
+    if spec.kind == "bool":
+        return [Checkbox(spec.label, value=text == "True", id=spec.widget_id, tooltip=spec.help, compact=True, classes="wide")]
+    label = Label(spec.label, id=f"{spec.widget_id}-label")
+    if spec.kind == "choice":
+        return [label, Select([(c, c) for c in spec.choices], value=text, allow_blank=False, id=spec.widget_id, compact=True, tooltip=spec.help)]
+    field = Input(value=text, id=spec.widget_id, compact=True, tooltip=spec.help, placeholder="(not set)" if spec.optional else "",
+                  validators=spec.validators(), valid_empty=spec.optional)
+    # The field and, once it has one, why its value is refused, below it.
+    return [label, Vertical(field, classes="form-field")]
 
 
 def recommendation_text(recommendation: dict[str, Any]) -> Text:

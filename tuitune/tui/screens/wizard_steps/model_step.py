@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from rich.text import Text
@@ -14,13 +13,17 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tuitune.config import DEMO_MODEL
+from tuitune.errors import TuituneError
 from tuitune.tui import format as fmt
-from tuitune.tui.background import run_child
 from tuitune.tui.failures import ReportsWorkerErrors
+from tuitune.tui.wording import for_the_app
 
 
 class ModelStep(ReportsWorkerErrors, Vertical):
     """Reads the model's config in a child process (no weights) and says what it found."""
+
+    class Confirmed(Message):
+        """Enter on the model already read (or being read): go on to the next step."""
 
     class Probed(Message):
         """The probe finished: `document` on success, `error` otherwise."""
@@ -29,15 +32,17 @@ class ModelStep(ReportsWorkerErrors, Vertical):
             super().__init__()
             self.model, self.document, self.error = model, document, error
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, model: str = DEMO_MODEL, id: str | None = None) -> None:
         super().__init__(id=id)
+        self._default = model
         self.probed: str | None = None  # the model the info below describes
+        self.requested: str | None = None  # the model last sent to be read
         self.document: dict[str, Any] | None = None
         self.error: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Label("Model: a Hugging Face id, a local folder, or pick one below (enter reads it)")
-        yield Input(value=DEMO_MODEL, placeholder="e.g. Qwen/Qwen2.5-0.5B or ./my-model", id="model-input",
+        yield Input(value=self._default, placeholder="e.g. Qwen/Qwen2.5-0.5B or ./my-model", id="model-input",
                     tooltip="A Hub id, a local folder, or tuitune/demo (the built-in demo model).")
         yield OptionList(id="model-choices")
         yield Static("", id="model-info")
@@ -64,6 +69,10 @@ class ModelStep(ReportsWorkerErrors, Vertical):
         options.clear_options()
         for model, origin in choices:
             options.add_option(Option(Text.assemble((model, "bold"), ("  " + origin, "dim")), id=model))
+        # A highlighted choice, so enter in the list picks at once (the one in the field, else the first).
+        chosen = [index for index, (model, _origin) in enumerate(choices) if model == self.model]
+        if choices:
+            options.highlighted = chosen[0] if chosen else 0
 
     @on(OptionList.OptionSelected, "#model-choices")
     def _picked(self, event: OptionList.OptionSelected) -> None:
@@ -72,8 +81,12 @@ class ModelStep(ReportsWorkerErrors, Vertical):
         self.probe(model)
 
     @on(Input.Submitted, "#model-input")
-    def _submitted(self) -> None:
-        self.probe(self.model)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if self.model and self.model == self.requested:
+            self.post_message(self.Confirmed())
+        else:
+            self.probe(self.model)
 
     def probe(self, model: str) -> None:
         """Read `model`'s config and recommendation (in a child process: it imports transformers)."""
@@ -82,14 +95,17 @@ class ModelStep(ReportsWorkerErrors, Vertical):
             self._show_error("Type a model id or a local folder.")
             return
         self.probed, self.document, self.error = None, None, None
+        self.requested = model
         self.query_one("#model-info", Static).update(Text(f"Reading {model}'s config…", style="italic"))
         self._probe(model)
 
     @work(thread=True, exclusive=True, group="model-probe", exit_on_error=False)
     def _probe(self, model: str) -> None:
-        outcome = run_child([sys.executable, "-m", "tuitune.tui.probe", model], timeout=300)
-        document = outcome.document if outcome.ok and isinstance(outcome.document, dict) else None
-        error = None if document is not None else (outcome.error or "The model could not be read.")
+        # The app's warm helper process: transformers is imported there once, not per probe.
+        try:
+            document, error = self.app.helper.request("model", {"name": model}, timeout=300), None  # type: ignore[attr-defined]
+        except TuituneError as failure:
+            document, error = None, str(failure) or "The model could not be read."
         self.post_message(self.Probed(model, document, error))
 
     @on(Probed)
@@ -103,7 +119,7 @@ class ModelStep(ReportsWorkerErrors, Vertical):
             self.query_one("#model-info", Static).update(describe(message.document or {}))
 
     def _show_error(self, error: str) -> None:
-        self.query_one("#model-info", Static).update(Text(f"✗ {error}", style="bold red"))
+        self.query_one("#model-info", Static).update(Text(f"✗ {for_the_app(error)}", style="bold red"))
 
 
 def describe(document: dict[str, Any]) -> Text:

@@ -1,4 +1,9 @@
-"""Wizard step 4: the run's configuration as YAML, saved to a file on request, and Launch."""
+"""Wizard step 4: the run's configuration as YAML, checked the way the run will use it, and Launch.
+
+The check is the engine's own work before a first step (tokenizer, data read against the method,
+templated, tokenized, split; the Trainer's arguments), done by the wizard's helper process: what
+would fail a launched run at step 0 is refused here, with the engine's message.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from textual.widgets import Button, Input, Static
 
 from tuitune.config import RunConfig
 from tuitune.errors import TuituneError
+from tuitune.tui.wording import for_the_app
 
 
 class ReviewStep(Vertical):
@@ -29,6 +35,7 @@ class ReviewStep(Vertical):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="review-yaml"):
             yield Static("", id="review-config")
+        yield Static("", id="review-check")
         yield Static("", id="review-notes")
         with Horizontal(id="review-actions"):
             yield Input(value="tuitune-run.yaml", id="save-path", compact=True,
@@ -44,12 +51,42 @@ class ReviewStep(Vertical):
         launch = self.query_one("#launch", Button)
         if config is None:
             view.update(Text(f"✗ {error}", style="bold red"))
+            self.query_one("#review-check", Static).update("")
             notes.update(Text("Go back (escape) and fix it, then come here again.", style="dim"))
             launch.disabled = True
             return
+        self.show_check(None, None, pending=True)
         view.update(Syntax(config.to_yaml(), "yaml", theme="ansi_dark", background_color="default"))
         hints = list(config.notes) + ["Launch starts a background worker: it keeps training if you close the app."]
         notes.update(Text("\n".join(hints), style="dim"))
+        launch.disabled = False
+
+    def show_check(self, result: dict | None, error: str | None, *, pending: bool = False) -> None:
+        """How the check of the shown config went: running, passed (what the run will train on), or why not."""
+        line = self.query_one("#review-check", Static)
+        launch = self.query_one("#launch", Button)
+        if pending:
+            line.update(Text("⟳ Checking the data and settings the way the run will use them…", style="italic"))
+            return
+        if error is not None:
+            text = Text("✗ A run with these settings would fail at once: ", style="bold red")
+            text.append(for_the_app(error), style="red")
+            text.append("\nGo back (escape) to change the method or the data, then come here again.", style="dim")
+            line.update(text)
+            launch.disabled = True
+            self.query_one("#review-notes", Static).display = False
+            return
+        self.query_one("#review-notes", Static).display = True
+        result = result or {}
+        dropped = sum((result.get("dropped") or {}).values())
+        text = Text("✓ Checked: ", style="bold green")
+        text.append(
+            f"{result.get('format', '?')} data, template {result.get('template', '?')}, "
+            f"{result.get('train', 0):,} training and {result.get('validation', 0):,} validation samples"
+            + (f", {dropped:,} dropped" if dropped else "")
+            + "."
+        )
+        line.update(text)
         launch.disabled = False
 
     @on(Button.Pressed, "#save")

@@ -1,0 +1,59 @@
+"""The wizard's warm helper process: one child for every probe, first rows sent ahead, answers cached per file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import wait_for
+from tuitune.tui.helper import Helper, HelperError
+
+
+def alpaca_rows(path: Path, count: int, start: int = 0) -> Path:
+    """`count` alpaca rows, appended to `path`."""
+    with path.open("a", encoding="utf-8") as handle:
+        for n in range(start, start + count):
+            handle.write(json.dumps({"instruction": f"Say hello to person {n}.", "input": "", "output": f"Hello person {n}, nice to meet you."}) + "\n")
+    return path
+
+
+@pytest.fixture
+def helper():
+    helper = Helper()
+    yield helper
+    helper.stop()
+
+
+def test_the_first_rows_come_ahead_and_an_unchanged_file_is_answered_from_the_cache(tmp_path: Path, helper: Helper, demo_model_path):
+    data = alpaca_rows(tmp_path / "rows.jsonl", 1000)
+    first_rows: list[dict] = []
+    preview = helper.request("data", {"source": str(data)}, on_partial=first_rows.append)
+    # The format, the count and the rows as read arrive before the tokens are counted.
+    assert [(rows["format"], rows["rows"]) for rows in first_rows] == [("alpaca", 1000)]
+    assert "Say hello to person 0." in first_rows[0]["samples"][0]
+    assert preview["rows"] == 1000 and preview["format"] == "alpaca" and len(preview["previews"]) == 3
+
+    again: list[dict] = []
+    assert helper.request("data", {"source": str(data)}, on_partial=again.append) == preview
+    assert again == []  # nothing was read again
+
+    alpaca_rows(data, 10, start=1000)  # the file changes: its size and time say so
+    assert helper.request("data", {"source": str(data)})["rows"] == 1010
+
+
+def test_one_child_answers_every_probe_says_why_in_one_line_and_comes_back_if_killed(tmp_path: Path, helper: Helper, demo_model_path):
+    described = helper.request("model", {"name": "tuitune/demo"})
+    assert described["model"]["architecture"] == "LlamaForCausalLM"
+    pid = helper.pid
+    with pytest.raises(HelperError, match="does not exist"):
+        helper.request("data", {"source": str(tmp_path / "missing.jsonl")})
+    assert helper.pid == pid  # a failed probe does not cost the warm process
+
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: helper.pid is None, timeout=10, what="the helper to go")
+    assert helper.request("model", {"name": "tuitune/demo"}) == described
+    assert helper.pid not in (None, pid)

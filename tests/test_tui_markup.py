@@ -1,0 +1,152 @@
+"""User text is shown as it was typed: a run called `[red]x` is not red, `exp[/]1` does not crash.
+
+Run names, errors, paths, model and dataset ids, samples and log lines reach Textual as plain
+text on every screen: history, detail, training, compare, dialogs, notifications and the palette.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tuitune.config import ConfigBuilder
+from tuitune.store import open_store
+from tuitune.tui.app import create_app
+from tuitune.tui.screens.compare import CompareScreen
+from tuitune.tui.screens.detail import RunDetailScreen
+from tuitune.tui.screens.history import HistoryScreen
+from tuitune.tui.screens.messages import MessagesScreen
+from tuitune.tui.screens.training import TrainingScreen
+from tuitune.tui.testing import notifications, screen_text, wait_until
+from tuitune.tui.widgets.confirm import ConfirmModal
+from tuitune.tui.widgets.prompts import DeleteModal, ResumeModal, UploadModal
+
+CLOSING = "exp[/]1"
+RED = "[red]x"
+LINK = "[link=file:///etc/passwd]y"
+ERROR = "CUDA error [/INST] in <s>[INST] prompt [/] at step 3 [bold]boom"
+DATASET = "data/[bold]chats[/].jsonl"
+MODEL = "org/[i]model[/i]"
+
+
+def _unwrapped(text: str) -> str:
+    return "".join(line.strip(" │┃") for line in text.splitlines())
+
+
+@pytest.fixture
+def hostile_runs(tuitune_home: Path):
+    """Runs whose names, error, model, dataset, samples, paths and events look like markup."""
+    store = open_store()
+    config = ConfigBuilder().demo().build().to_dict()
+    runs = {}
+    for name, status in ((CLOSING, "completed"), (RED, "failed"), (LINK, "running")):
+        run = store.create_run(name=name, config=config, model=MODEL, method="lora", dataset=DATASET, status="running")
+        folder = tuitune_home / "runs" / f"{run.id}-[dim]folder[/]"
+        store.update_run(run.id, output_dir=str(folder), host="another-host", steps_done=3, steps_total=10, last_loss=2.5)
+        store.add_metric_points(run.id, [{"step": 1, "loss": 3.0}, {"step": 3, "loss": 2.5, "eval_loss": 2.7}])
+        store.add_event(run.id, f"loading model {MODEL} [/] from [b]cache")
+        if status == "failed":
+            store.set_status(run.id, "failed", error=ERROR)
+        elif status == "completed":
+            store.set_status(run.id, "completed")
+            store.add_artifact(run.id, kind="adapter", path=f"{folder}/adapter[/]")
+            sample = {"prompt": "<s>[INST] hi [/INST]", "reference": "[/] ref", "base": "[red]b", "finetuned": "[/INST] f"}
+            store.add_evaluation(run.id, label="base", metrics={"rougeL": 0.1}, sample_count=1, settings={}, samples=[sample])
+            store.add_evaluation(run.id, label="finetuned", metrics={"rougeL": 0.2}, sample_count=1, settings={}, samples=[sample])
+        runs[name] = store.get_run(run.id)
+    return runs
+
+
+async def test_names_errors_paths_and_samples_that_look_like_markup_show_literally_everywhere(hostile_runs):
+    closing, red, link = hostile_runs[CLOSING], hostile_runs[RED], hostile_runs[LINK]
+    app = create_app(reconcile_seconds=None)
+    # Wide enough that no long path wraps; with toasts, which tests do not show by default.
+    async with app.run_test(size=(160, 40), notifications=True) as pilot:
+        # History: the table and the line about the run under the cursor.
+        history = app.screen
+        assert isinstance(history, HistoryScreen)
+        await wait_until(pilot, lambda: history.table.total_count == 3, what="the runs")
+        text = screen_text(app)
+        assert CLOSING in text and RED in text
+        history.table.move_to(red.id)
+        await pilot.pause()
+        assert ERROR in _unwrapped(screen_text(app))
+        history.table.move_to(link.id)
+        await pilot.pause()
+        assert LINK in screen_text(app)
+
+        # Detail: overview (name, model, dataset, folder, error), evaluations (samples), artifacts, log.
+        for run in (red, closing):
+            app.open_run(run.id)
+            detail = await wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail")
+            text = _unwrapped(screen_text(app))
+            assert f"#{run.id} {run.name}" in text and MODEL in text and DATASET in text and "[dim]folder[/]" in text
+            if run is red:
+                assert ERROR in text
+            else:
+                detail.query_one("#detail-tabs").active = "evaluations"
+                await pilot.pause()
+                text = screen_text(app)
+                assert "<s>[INST] hi [/INST]" in text and "[/] ref" in text and "[red]b" in text and "[/INST] f" in text
+                detail.query_one("#detail-tabs").active = "artifacts"
+                await pilot.pause()
+                assert "adapter[/]" in screen_text(app)
+            await pilot.press("escape")
+
+        # Training: title, summary with the error, the events.
+        app.show_training(red.id)
+        training = app.screen
+        assert isinstance(training, TrainingScreen)
+        await wait_until(pilot, lambda: "Failed after" in screen_text(app), what="the summary")
+        text = _unwrapped(screen_text(app))
+        assert f"#{red.id} {RED}" in text and ERROR in text
+        assert f"loading model {MODEL} [/] from [b]cache" in text
+
+        # Confirm dialogs and their notifications.
+        app.show_training(link.id)
+        await wait_until(pilot, lambda: training.run is not None and training.run.id == link.id, what="the running run")
+        await pilot.press("c")
+        assert isinstance(app.screen, ConfirmModal) and f"Stop {LINK}?" in screen_text(app)
+        await pilot.press("n")
+        await pilot.press("h")
+        history.table.move_to(closing.id)
+        await pilot.press("m")
+        assert isinstance(app.screen, ConfirmModal) and f"Merge {CLOSING}?" in screen_text(app)
+        await pilot.press("n")
+        await pilot.press("u")
+        assert isinstance(app.screen, UploadModal) and f"Upload {CLOSING} to the Hugging Face Hub" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.press("r")
+        await wait_until(pilot, lambda: isinstance(app.screen, ResumeModal), what="the resume dialog")
+        assert f"Resume {CLOSING}" in screen_text(app)
+        await pilot.press("escape")
+        history.table.move_to(red.id)
+        await pilot.press("d")
+        assert isinstance(app.screen, DeleteModal) and f"Delete {RED}?" in screen_text(app)
+        await pilot.press("y")
+        await wait_until(pilot, lambda: any(f"Deleted {RED}." in str(toast.render()) for toast in app.screen.query("Toast")),
+                         what="the notification, as a toast")
+        await pilot.press("exclamation_mark")
+        assert isinstance(app.screen, MessagesScreen) and f"Deleted {RED}." in screen_text(app)
+        await pilot.press("escape")
+
+        # Compare: column heads, model, dataset, curves' legend.
+        for run in (closing, link):
+            history.table.move_to(run.id)
+            await pilot.press("space")
+        await pilot.press("c")
+        compare = await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison and app.screen, what="the comparison")
+        await pilot.pause(0.3)
+        assert f"#{closing.id} {CLOSING}" in screen_text(app) and f"#{link.id} {LINK}" in screen_text(app)
+        compare.query_one("#compare-tabs").active = "metrics-pane"
+        await pilot.pause()
+        assert CLOSING in screen_text(app) and "[i]model[/i]" in screen_text(app)
+        await pilot.press("escape")
+
+        # The palette: runs by name, and their model in the help line.
+        await pilot.press("ctrl+p", *"exp")
+        await wait_until(pilot, lambda: f"Open run {closing.id} {CLOSING}" in screen_text(app), what="the palette hit")
+        assert f"lora on {MODEL}" in screen_text(app)
+        await pilot.press("escape")
+    assert not notifications(app, "error")

@@ -85,7 +85,7 @@ def test_an_unknown_hub_id_says_where_it_looked_and_mentions_offline_mode() -> N
         load_model(ModelSettings(name_or_path="no-such-owner/no-such-model"), device="cpu")
     message = str(caught.value)
     assert "no local folder" in message and "Hugging Face Hub" in message
-    assert "HF_HUB_OFFLINE" in message and "huggingface-cli download no-such-owner/no-such-model" in message
+    assert "HF_HUB_OFFLINE" in message and "hf download no-such-owner/no-such-model" in message
     assert "\n" not in message
 
 

@@ -107,6 +107,13 @@ class StoreCallback(TrainerCallback):
         self.progress.steps_done = state.global_step
         self.progress.epoch = state.epoch
 
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        # A line in the run's story: where a resume would start from now.
+        try:
+            self.store.add_event(self.run_id, f"checkpoint saved at step {state.global_step}")
+        except Exception:  # noqa: BLE001 - a busy store must not fail the save
+            pass
+
     def _throughput(self) -> float | None:
         """Trained tokens per second since the last log, of the whole group (every rank calls this)."""
         if self.counter is None:

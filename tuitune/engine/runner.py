@@ -192,10 +192,11 @@ def _train(
 ) -> TrainResult:
     from transformers import PrinterCallback, Trainer, set_seed
 
-    from tuitune.data import make_collator, prepare_dataset
+    from tuitune.data import make_collator
     from tuitune.engine.arguments import training_arguments
+    from tuitune.engine.preflight import preflight
     from tuitune.engine.methods import prepare_for_method
-    from tuitune.models.loading import load_model, load_tokenizer
+    from tuitune.models.loading import load_model
 
     from transformers.utils import logging as hf_logging
 
@@ -204,8 +205,9 @@ def _train(
     note = _note(store, run_id)
     set_seed(config.training.seed)
     note(f"loading tokenizer {config.model.name_or_path}")
-    tokenizer = load_tokenizer(config.model)
-    prepared = prepare_dataset(config.data, tokenizer, method=config.method, batch_size=config.training.batch_size)
+    # The same checks the app's wizard runs before Launch (tuitune.engine.preflight).
+    checked = preflight(config)
+    tokenizer, prepared = checked.tokenizer, checked.prepared
     note(
         f"data: {prepared.format} format, template {prepared.template.name}, {len(prepared.train)} training and "
         f"{len(prepared.validation)} validation samples"

@@ -70,7 +70,7 @@ def model_load_error(name: str, exc: BaseException, *, revision: str | None = No
         return any(isinstance(error, kind) for error in chain)
 
     local = Path(name).expanduser()
-    download = f"`huggingface-cli download {name}`"
+    download = f"`hf download {name}`"
     if local.is_dir():
         if not (local / "config.json").is_file():
             return ModelLoadError(
@@ -81,14 +81,14 @@ def model_load_error(name: str, exc: BaseException, *, revision: str | None = No
     if found(GatedRepoError):
         return ModelLoadError(
             f"Model '{name}' is gated: accept its license on https://huggingface.co/{name} and log in "
-            "with `huggingface-cli login` (or set HF_TOKEN)."
+            "with `hf auth login` (or set HF_TOKEN)."
         )
     if found(RevisionNotFoundError):
         return ModelLoadError(f"Model '{name}' has no revision {revision!r}: check the branch, tag or commit.")
     if found(RepositoryNotFoundError):
         return ModelLoadError(
             f"Model '{name}' was not found: no local folder of that name, and the Hugging Face Hub has no "
-            "such repository (or it is private: log in with `huggingface-cli login`). Check the id."
+            "such repository (or it is private: log in with `hf auth login`). Check the id."
         )
     if found(LocalEntryNotFoundError) or "couldn't connect" in str(exc).lower():
         why = (

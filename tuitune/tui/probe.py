@@ -180,8 +180,6 @@ class Helper:
         machine, the tokenizer, the data read, checked against the method, templated, tokenized
         and split, and the Trainer's arguments.
         """
-        import tempfile
-
         from tuitune.config import parse_config
 
         config = parse_config(args["config"], "the new-run form")
@@ -190,15 +188,9 @@ class Helper:
         if cached is not None:
             return cached
         self.warm.wait()
-        from tuitune.data import prepare_dataset
-        from tuitune.engine.arguments import resolve_precision, training_arguments
+        from tuitune.engine.preflight import preflight
 
-        resolve_precision(config)
-        prepared = prepare_dataset(
-            config.data, self.tokenizer(config.model.name_or_path), method=config.method, batch_size=config.training.batch_size
-        )
-        with tempfile.TemporaryDirectory() as scratch:
-            training_arguments(config, Path(scratch), has_validation=len(prepared.validation) > 0)
+        prepared = preflight(config, tokenizer=self.tokenizer(config.model.name_or_path)).prepared
         result = {
             "format": prepared.format,
             "template": prepared.template.name,

@@ -19,8 +19,6 @@ APP_WORDS: tuple[tuple[str, str], ...] = (
     (r"give --epochs above that", "give a total of epochs above that in the resume dialog"),
     (r"(?:resume with |then )?`tuitune resume \d+`", "resume it with r"),
     # The Hub's command-line tool was renamed; the layers below may still name the old one.
-    (r"huggingface-cli download", "hf download"),
-    (r"huggingface-cli login", "hf auth login"),
     (r"--batch-size", "Batch size"),
     (r"--grad-accum", "Grad accumulation"),
     (r"--max-length", "Max length"),

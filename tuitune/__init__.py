@@ -45,7 +45,8 @@ if TYPE_CHECKING:
     from tuitune.store import open_store
     from tuitune.compare import compare_runs
     from tuitune.evaluation import evaluate_run
-    from tuitune.export import merge_adapter, merge_run, upload
+    from tuitune.export.merge import merge_adapter, merge_run
+    from tuitune.export.upload import upload
     from tuitune.chats import chat
 
 
@@ -58,4 +59,21 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [
+    "DEMO_MODEL",
+    "SAMPLE_DATASET",
+    "ConfigBuilder",
+    "RunConfig",
+    "TrainResult",
+    "TuituneError",
+    "__version__",
+    "chat",
+    "compare_runs",
+    "evaluate_run",
+    "load_config",
+    "merge_adapter",
+    "merge_run",
+    "open_store",
+    "train",
+    "upload",
+]

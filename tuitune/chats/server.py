@@ -75,9 +75,9 @@ class Server:
         if op == "load":
             store = open_store()
             run = store.get_run(int(request["run_id"]))
-            pane = open_pane(run, store, request.get("which", "finetuned"), device=request.get("device"), template=request.get("template"))
-            self.panes[request["pane"]] = pane
-            self.emit(event="loaded", pane=request["pane"], description=pane.description, template=pane.template.describe(), device=pane.device)
+            opened = open_pane(run, store, request.get("which", "finetuned"), device=request.get("device"), template=request.get("template"))
+            self.panes[request["pane"]] = opened
+            self.emit(event="loaded", pane=request["pane"], description=opened.description, template=opened.template.describe(), device=opened.device)
         elif op == "generate":
             pane = self.panes.get(request["pane"])
             if pane is None:
@@ -90,7 +90,7 @@ class Server:
             )
             self.emit(event="done", id=request.get("id"), pane=request["pane"], answer=result.to_dict())
         elif op == "close":
-            self.panes.pop(request.get("pane"), None)
+            self.panes.pop(str(request.get("pane")), None)
             self.emit(event="closed", pane=request.get("pane"))
         else:
             raise TuituneError(f"Unknown chat request {str(op)[:40]!r}.")

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tuitune.cli.app import JSON_HELP, app, console, print_json
-from tuitune.errors import ModelLoadError, UsageError
+from tuitune.errors import UsageError
 from tuitune.present import literal
 from tuitune.user_text import excerpt
 
@@ -102,26 +102,9 @@ def _check_choice(option: str, value: str, allowed: tuple[str, ...]) -> None:
 
 def _tokenizer(model: Any) -> tuple[Any, str]:
     """The tokenizer to count with: the model's (`ModelSettings`; the demo model's by default)."""
-    from tuitune.config import DEMO_MODEL
+    from tuitune.models.loading import load_tokenizer
 
-    name = model.name_or_path
-    try:
-        from tuitune.models.loading import load_tokenizer
-    except ImportError:
-        load_tokenizer = None
-    if load_tokenizer is not None:
-        return load_tokenizer(model), name
-    from transformers import AutoTokenizer
-
-    if name == DEMO_MODEL:
-        from tuitune.models.demo import ensure_demo_model
-
-        return AutoTokenizer.from_pretrained(str(ensure_demo_model())), name
-    try:
-        return AutoTokenizer.from_pretrained(name), name
-    except Exception as exc:  # OSError, ValueError, HTTP errors: all mean "cannot load it"
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise ModelLoadError(f"Cannot load the tokenizer of {name} ({first}): check the model id or path.") from None
+    return load_tokenizer(model), model.name_or_path
 
 
 def _convert(

@@ -47,7 +47,7 @@ def queue_command(
         print_json(state)
         return
     paused = "  [bold yellow]paused[/]: nothing new starts (tuitune queue unpause)" if state["paused"] else ""
-    console.print(f"Slots: {state['slots_in_use']} of {state['slots']} in use, {len(state['queued'])} waiting.{paused}")  # type: ignore[arg-type]
+    console.print(f"Slots: {state['slots_in_use']} of {state['slots']} in use, {len(state['queued'])} waiting.{paused}")
     queued = state["queued"]
     if not queued:
         console.print("Nothing waits in the queue. Add a run with [bold]tuitune train … --queue[/].")
@@ -55,7 +55,7 @@ def queue_command(
     table = Table(box=None, header_style="bold", pad_edge=False)
     for header in ("#", "id", "name", "gpus", "method", "model"):
         table.add_column(header, justify="right" if header in ("#", "id") else "left", no_wrap=True)
-    for entry in queued:  # type: ignore[union-attr]
+    for entry in queued:
         table.add_row(
             str(entry["position"]), str(entry["id"]), Text(literal(entry["name"])), entry["requested_gpus"] or "any",
             METHOD_WORDS.get(entry["method"], entry["method"]), Text(literal(entry["model"])),

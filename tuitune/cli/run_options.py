@@ -14,7 +14,7 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Optional, Union, get_args, get_origin
+from typing import Any, Literal, Optional, Union, cast, get_args, get_origin
 
 import typer
 from pydantic import BaseModel
@@ -52,6 +52,8 @@ RUN_FLAGS: tuple[RunFlag, ...] = (
     RunFlag("max_length", ("--max-length",), "data.max_length", int),
     RunFlag("packing", ("--packing/--no-packing",), "data.packing", bool),
     RunFlag("gradient_checkpointing", ("--gradient-checkpointing/--no-gradient-checkpointing",), "training.gradient_checkpointing", bool, "Trade compute for memory."),
+    RunFlag("use_liger_kernel", ("--liger-kernel/--no-liger-kernel",), "training.use_liger_kernel", bool),
+    RunFlag("torch_compile", ("--torch-compile/--no-torch-compile",), "training.torch_compile", bool),
     RunFlag("load_in_4bit", ("--4bit",), "model.load_in_4bit", bool, "Load the model in 4-bit NF4 (QLoRA).", when_given=True),
     RunFlag("fp16", ("--fp16",), "training.fp16", bool, "fp16 mixed precision (older GPUs).", when_given=True),
     RunFlag("bf16", ("--bf16",), "training.bf16", bool, "bf16 mixed precision (Ampere and newer).", when_given=True),
@@ -74,7 +76,7 @@ def config_field(key: str) -> Any:
     model: type[BaseModel] = RunConfig
     parts = key.split(".")
     for part in parts[:-1]:
-        model = model.model_fields[part].annotation  # type: ignore[assignment]
+        model = cast("type[BaseModel]", model.model_fields[part].annotation)
     return model.model_fields[parts[-1]]
 
 
@@ -150,6 +152,7 @@ def with_run_flags(command: Callable[..., Any]) -> Callable[..., Any]:
         return command(**kwargs, run_flags=_collect(given))
 
     parameters = [*(_parameter(flag) for flag in RUN_FLAGS), *own]
-    wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    # Typer reads the command's parameters from its signature.
+    setattr(wrapper, "__signature__", signature.replace(parameters=parameters))  # noqa: B010
     wrapper.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
     return wrapper

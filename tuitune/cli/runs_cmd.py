@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import typer
 from rich.table import Table
@@ -105,7 +105,7 @@ def runs_command(
         if header == "model":
             table.add_column(header, overflow="ellipsis", no_wrap=True, max_width=room)
         else:
-            justify = "right" if header in ("id", "steps", "loss", "eval") else "left"
+            justify: Literal["right", "left"] = "right" if header in ("id", "steps", "loss", "eval") else "left"
             table.add_column(header, justify=justify, no_wrap=True, min_width=widths[index])
     for row in rows:
         # Text, not str: a name like `exp[/]1` is shown as it is, never read as markup.

@@ -7,7 +7,7 @@ Both bind to 127.0.0.1 by default. Any other address needs a token (`serve`) or 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.text import Text
@@ -35,25 +35,22 @@ def serve_command(
     chosen, generated = token_for(host, token)
     settings = ServeSettings(host=host, port=port, token=chosen, data_roots=tuple(data_roots or ()))
     config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
 
-    # Say where it listens once the socket is bound (port 0 picks one).
-    original_startup = server.startup
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            # Say where it listens once the socket is bound (port 0 picks one).
+            bound = self.servers[0].sockets[0].getsockname()[1] if self.servers else port
+            shown = f"[{host}]" if ":" in host else host
+            console.print(Text(f"tuitune serve: http://{shown}:{bound}/  (API docs at /docs)"), highlight=False)
+            if generated:
+                err_console.print(Text(f"API token (shown once, not stored): {chosen}"), soft_wrap=True)
+            elif chosen is None and is_loopback(host):
+                console.print("No token: only this machine can connect.")
+            roots = ", ".join(literal(root) for root in settings.roots())
+            console.print(Text(f"Requests may name files under: {roots}"))
 
-    async def startup(sockets=None):  # noqa: ANN001, ANN202 - uvicorn's own signature
-        await original_startup(sockets)
-        bound = server.servers[0].sockets[0].getsockname()[1] if server.servers else port
-        shown = f"[{host}]" if ":" in host else host
-        console.print(Text(f"tuitune serve: http://{shown}:{bound}/  (API docs at /docs)"), highlight=False)
-        if generated:
-            err_console.print(Text(f"API token (shown once, not stored): {chosen}"), soft_wrap=True)
-        elif chosen is None and is_loopback(host):
-            console.print("No token: only this machine can connect.")
-        roots = ", ".join(literal(root) for root in settings.roots())
-        console.print(Text(f"Requests may name files under: {roots}"))
-
-    server.startup = startup  # type: ignore[method-assign]
-    server.run()
+    Server(config).run()
 
 
 @app.command("web")

@@ -108,7 +108,7 @@ def text_columns_of(records: list[dict[str, Any]], columns: list[str]) -> list[s
         if column.lower() in _NOT_TEXT or column.lower().endswith("_id"):
             continue
         values = [r.get(column) for r in sample if r.get(column) not in (None, "")]
-        if values and all(isinstance(v, str) for v in values) and not all(_is_number(v) for v in values):
+        if values and all(isinstance(v, str) for v in values) and not all(_is_number(str(v)) for v in values):
             found.append(column)
     return found
 

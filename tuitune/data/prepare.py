@@ -65,9 +65,12 @@ def prepare_loaded(
 ) -> PreparedDataset:
     """`prepare_dataset` for examples already read (so a caller can report bad data before loading a tokenizer)."""
     template = get_template(settings.template, tokenizer, format=loaded.format, method=method)
-    options = dict(max_length=settings.max_length, train_on_responses_only=settings.train_on_responses_only)
-    train = tokenize_examples(loaded.train, template, tokenizer, **options)
-    validation = tokenize_examples(loaded.validation, template, tokenizer, **options)
+    train = tokenize_examples(
+        loaded.train, template, tokenizer, max_length=settings.max_length, train_on_responses_only=settings.train_on_responses_only
+    )
+    validation = tokenize_examples(
+        loaded.validation, template, tokenizer, max_length=settings.max_length, train_on_responses_only=settings.train_on_responses_only
+    )
     if not train.examples:
         reasons = ", ".join(f"{n} {why}" for why, n in train.dropped.most_common())
         raise EmptyDatasetError(
@@ -122,7 +125,7 @@ def _stats(
     trained_tokens = sum(e.trained_tokens for e in kept)
     lengths = [len(e.input_ids) for e in train.examples]
     padding = all_padding_fractions(lengths, batch_size, seed=settings.seed)
-    batching = "packing" if settings.packing else "grouped_by_length"
+    batching = "packing" if settings.packing is True else "grouped_by_length"
     return DatasetStats(
         source=loaded.table.origin,
         format=loaded.format,

@@ -362,7 +362,7 @@ def prepare_resume(
     # check_alive (from the TUI, say) must not take the dead old pid for a crash of this run.
     store.update_run(run.id, config=config.to_dict(), cancel_requested=False, error=None, pid=None)
     store.heartbeat(run.id)
-    folder = Path(run.output_dir)
+    folder = Path(run.output_dir or paths.run_dir(run.id, run.name))
     paths.make_private_dir(folder)
     paths.write_private_text(folder / CONFIG_NAME, config.to_yaml())
     store.set_status(run.id, QUEUED)

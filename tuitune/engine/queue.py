@@ -9,6 +9,8 @@ default to one per visible GPU (one on a CPU-only machine); a run is given the G
 
 from __future__ import annotations
 
+from typing_extensions import TypedDict  # pydantic (the service) needs this one on Python < 3.12
+
 from tuitune.config import RunConfig
 from tuitune.engine import launcher
 from tuitune.errors import RunStateError, StoreError, UsageError
@@ -119,7 +121,28 @@ def move(run: Run, to: int, store: Store | None = None) -> int:
     return (store or open_store()).move_in_queue(run.id, to)
 
 
-def state(store: Store | None = None) -> dict[str, object]:
+class QueuedEntry(TypedDict):
+    position: int
+    id: int
+    name: str
+    requested_gpus: str | None
+    sweep_id: int | None
+    method: str
+    model: str
+    created_at: str
+
+
+class QueueState(TypedDict):
+    """The queue as a face shows it."""
+
+    slots: int
+    slots_in_use: int
+    paused: bool
+    running: list[int]
+    queued: list[QueuedEntry]
+
+
+def state(store: Store | None = None) -> QueueState:
     """The queue as `tuitune queue --json` and `GET /queue` show it (noticing crashes first)."""
     from tuitune.store import RUNNING
 

@@ -14,11 +14,14 @@ import signal
 import socket
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from tuitune.engine.launcher import HEARTBEAT_SECONDS
 from tuitune.engine.stop import StopRequest
 from tuitune.errors import TuituneError
+
+if TYPE_CHECKING:
+    from tuitune.store import Store
 
 # What a rank other than 0 may not write: the run's story is told once.
 _RUN_WRITES = frozenset({
@@ -115,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress()
     try:
         with RankHeartbeat(store, args.run_id, rank, progress):
-            execute(args.run_id, seen, resume=args.resume, stop=stop, in_group=True, progress=progress)  # type: ignore[arg-type]
+            # A Store in all but what this rank may write (duck-typed on purpose).
+            execute(args.run_id, cast("Store", seen), resume=args.resume, stop=stop, in_group=True, progress=progress)
     except TuituneError as error:
         report_failure(error)
         return 1

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tuitune import paths
 from tuitune.config import RunConfig
 from tuitune.engine.callbacks import (
     CancelCallback,
@@ -135,7 +136,7 @@ def execute(
     stop = stop or StopRequest()
     run = store.get_run(run_id)
     config = run_config(run)
-    output = Path(run.output_dir)
+    output = Path(run.output_dir or paths.run_dir(run.id, run.name))
     started = time.monotonic()
     if run.status == CANCELLED:
         # Cancelled while queued, before this worker started: leave it cancelled, train nothing.
@@ -196,6 +197,7 @@ def _train(
     from tuitune.engine.arguments import training_arguments
     from tuitune.engine.preflight import preflight
     from tuitune.engine.methods import prepare_for_method
+    from tuitune.engine.speed import tune_for_speed
     from tuitune.models.loading import load_model
 
     from transformers.utils import logging as hf_logging
@@ -220,6 +222,7 @@ def _train(
     note(f"loading model {config.model.name_or_path} ({config.method})")
     model = load_model(config.model, for_training=True)
     model = prepare_for_method(model, config, note)
+    config = tune_for_speed(config, model, note)  # packing, attention and kernels for this machine, said in the events
     if stop.is_set():
         return _stopped_early(run_id, config, output, store)
 

@@ -120,8 +120,8 @@ def plan_sweep(base: dict[str, Any], sets: list[str], *, max_runs: int = DEFAULT
             raise UsageError(f"--set {shorten(key)} is given twice: list all its values in one --set.")
         grid[key] = values
     total = 1
-    for values in grid.values():
-        total *= len(values)
+    for choices in grid.values():
+        total *= len(choices)
     if total > max_runs:
         raise UsageError(
             f"This grid makes {total} runs, more than --max-runs {max_runs}: "
@@ -129,8 +129,8 @@ def plan_sweep(base: dict[str, Any], sets: list[str], *, max_runs: int = DEFAULT
         )
     plan = SweepPlan(grid=grid)
     problems: list[str] = []
-    for values in itertools.product(*grid.values()):
-        combination = dict(zip(grid, values))
+    for picked in itertools.product(*grid.values()):
+        combination = dict(zip(grid, picked, strict=True))
         label = _label(combination)
         data = copy.deepcopy(base)
         try:
@@ -196,7 +196,13 @@ def sweep_results(sweep_id: int, *, by: str = "eval_loss", store: Store | None =
             }
         )
     lower_is_better = RANKINGS[by]
-    rows.sort(key=lambda row: (row[by] is None, row[by] if lower_is_better or row[by] is None else -row[by], row["id"]))
+    def order(row: dict[str, Any]) -> tuple[bool, float, int]:
+        value = row[by]
+        if value is None:
+            return True, 0.0, row["id"]
+        return False, float(value) if lower_is_better else -float(value), row["id"]
+
+    rows.sort(key=order)
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank if row[by] is not None else None
     return sweep, rows

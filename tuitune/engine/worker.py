@@ -14,8 +14,13 @@ import signal
 import sys
 import traceback
 
+from typing import TYPE_CHECKING
+
 from tuitune.engine.stop import StopRequest
 from tuitune.errors import TuituneError, UnexpectedTrainingError
+
+if TYPE_CHECKING:
+    from tuitune.store import Store
 
 
 def _listen_for_stop(stop: StopRequest) -> None:
@@ -49,11 +54,11 @@ def _release_gpu_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def _in_group(run_id: int, store: object) -> bool:
+def _in_group(run_id: int, store: Store) -> bool:
     from tuitune.engine.group import visible_devices, world_size
     from tuitune.engine.launcher import run_config
 
-    return world_size(run_config(store.get_run(run_id)), visible_devices()) > 1  # type: ignore[attr-defined]
+    return world_size(run_config(store.get_run(run_id)), visible_devices()) > 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -83,7 +83,7 @@ def model_card(info: CardInfo) -> str:
         base_model=info.base_model if is_hub_id(info.base_model) else None,
         library_name="peft" if info.kind == "adapter" else "transformers",
         license=info.license,
-        datasets=[info.dataset] if is_hub_id(info.dataset) else None,
+        datasets=[info.dataset] if info.dataset and is_hub_id(info.dataset) else None,
         pipeline_tag="text-generation",
         tags=list(dict.fromkeys(tags)),
     )
@@ -207,7 +207,7 @@ def _evaluation(info: CardInfo) -> str | None:
     gains = improvements(info.finetuned_scores, info.base_scores) if info.base_scores else {}
     if info.base_scores:
         header: tuple[str, ...] = ("metric", "base", "fine-tuned", "improvement")
-        rows = [
+        rows: list[tuple[Any, ...]] = [
             (METRIC_NAMES.get(name, name), info.base_scores.get(name), value, gains.get(name))
             for name, value in info.finetuned_scores.items()
         ]

@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any
 from tuitune.config import DEMO_MODEL, ModelSettings
 from tuitune.user_text import path_problem, shorten
 from tuitune.errors import ModelLoadError
-from tuitune.hub import hub_offline, hub_reachable, local_files_only
+from tuitune.hub import hub_offline, local_files_only
 
 if TYPE_CHECKING:  # pragma: no cover
-    import torch
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 

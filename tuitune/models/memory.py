@@ -85,6 +85,7 @@ def estimate_memory(
 
         raise InvalidConfigError(f"Unknown method {method!r}: use one of {', '.join(ESTIMATED_METHODS)}.")
     params = info.parameters
+    weights: float
     if method == "full_finetuning":
         trainable = params
         weights = params * dtype_bytes

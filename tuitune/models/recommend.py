@@ -266,6 +266,7 @@ def recommend(
             note += " (a model this size trains very slowly on a CPU)"
         reason = f"No GPU detected: assuming CPU, and for {_size(info.parameters)} parameters {why}{note}."
     else:
+        assert vram_gb is not None  # on_gpu
         chosen: tuple[int, bool, dict[str, MemoryEstimate]] | None = None
         for gc in ((False, True) if not checkpointing else (True,)):
             for batch in _BATCH_SIZES:
@@ -296,7 +297,7 @@ def recommend(
 
         gpus = max(1, len(visible_gpus())) if detect_gpu and on_gpu else 1
     strategy, share = None, None
-    if gpus > 1 and on_gpu:
+    if gpus > 1 and vram_gb is not None:
         strategy, share, how = choose_strategy(estimates[method], method, gpus, vram_gb)
         reason = f"{reason[:-1]}; on {gpus} GPUs: {how}."
 

@@ -21,6 +21,11 @@ def to_datetime(seconds: float | None) -> datetime | None:
     return datetime.fromtimestamp(seconds, tz=timezone.utc)
 
 
+def moment(seconds: float) -> datetime:
+    """A NOT NULL timestamp column as an aware UTC datetime."""
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
 def to_seconds(value: datetime | float | int | None) -> float | None:
     """A datetime (naive means UTC) or unix seconds as stored seconds."""
     if value is None:

@@ -55,7 +55,7 @@ def _record(row: tuple[Any, ...]) -> Conversation:
     id_, run_id, title, settings, turns, created, updated = row
     return Conversation(
         id_, run_id, title, json.loads(settings or "{}"), json.loads(turns or "[]"),
-        clock.to_datetime(created), clock.to_datetime(updated),  # type: ignore[arg-type]
+        clock.moment(created), clock.moment(updated),
     )
 
 

@@ -6,10 +6,11 @@ thousand runs fast; the column lists below and the record constructors must stay
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
-from tuitune.store.clock import to_datetime
+from tuitune.store.clock import moment, to_datetime
 from tuitune.store.records import Artifact, Evaluation, Event, MetricPoint, Run
 from tuitune.store.tables import ArtifactRow, EvaluationRow, EventRow, MetricPointRow, RunRow
 
@@ -66,7 +67,7 @@ def run_record(row: tuple[Any, ...]) -> Run:
         output_dir=output_dir,
         pid=pid,
         host=host,
-        created_at=to_datetime(created_at),  # type: ignore[arg-type]  # NOT NULL column
+        created_at=moment(created_at),
         started_at=to_datetime(started_at),
         finished_at=to_datetime(finished_at),
         heartbeat_at=to_datetime(heartbeat_at),
@@ -108,7 +109,10 @@ METRIC_COLUMNS = (
 
 
 def metric_record(row: tuple[Any, ...]) -> MetricPoint:
-    return MetricPoint(*row[:-1], time=to_datetime(row[-1]))  # type: ignore[arg-type]
+    names = [field.name for field in dataclasses.fields(MetricPoint)]
+    values: dict[str, Any] = dict(zip(names, row, strict=True))
+    values["time"] = moment(row[-1])
+    return MetricPoint(**values)
 
 
 EVENT_COLUMNS = (EventRow.id, EventRow.run, EventRow.time, EventRow.level, EventRow.message)
@@ -116,7 +120,7 @@ EVENT_COLUMNS = (EventRow.id, EventRow.run, EventRow.time, EventRow.level, Event
 
 def event_record(row: tuple[Any, ...]) -> Event:
     id_, run_id, time, level, message = row
-    return Event(id=id_, run_id=run_id, time=to_datetime(time), level=level, message=message)  # type: ignore[arg-type]
+    return Event(id=id_, run_id=run_id, time=moment(time), level=level, message=message)
 
 
 EVALUATION_COLUMNS = (
@@ -141,7 +145,7 @@ def evaluation_record(row: tuple[Any, ...]) -> Evaluation:
         sample_count=sample_count or 0,
         settings=from_json(settings, {}),
         samples=from_json(samples, []),
-        created_at=to_datetime(created_at),  # type: ignore[arg-type]
+        created_at=moment(created_at),
     )
 
 
@@ -163,7 +167,7 @@ def artifact_record(row: tuple[Any, ...]) -> Artifact:
         kind=kind,
         path=path,
         meta=from_json(meta, {}),
-        created_at=to_datetime(created_at),  # type: ignore[arg-type]
+        created_at=moment(created_at),
     )
 
 

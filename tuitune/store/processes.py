@@ -7,7 +7,7 @@ group watches them to notice a rank that died or stopped beating, and the faces 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,10 @@ class ProcessStore:
     def processes(self, run_id: int) -> list[RunProcess]:
         """The ranks of a run's group, rank 0 first."""
         query = RunProcessRow.select(*_COLUMNS).where(RunProcessRow.run == run_id).order_by(RunProcessRow.rank)
-        return [RunProcess(*row[:-1], heartbeat_at=clock.to_datetime(row[-1])) for row in query.tuples()]  # type: ignore[misc]
+        return [
+            RunProcess(rank, pid, host, device, step, gpu, cpu, clock.to_datetime(beat) or datetime.fromtimestamp(0, timezone.utc))
+            for rank, pid, host, device, step, gpu, cpu, beat in query.tuples()
+        ]
 
     @writes
     def clear_processes(self, run_id: int) -> None:

@@ -36,7 +36,7 @@ class Sweep:
 
 def _sweep(row: tuple[Any, ...]) -> Sweep:
     id_, name, base, grid, created = row
-    return Sweep(id_, name, json.loads(base or "{}"), json.loads(grid or "{}"), clock.to_datetime(created))  # type: ignore[arg-type]
+    return Sweep(id_, name, json.loads(base or "{}"), json.loads(grid or "{}"), clock.moment(created))
 
 
 _COLUMNS = (SweepRow.id, SweepRow.name, SweepRow.base_config, SweepRow.grid, SweepRow.created_at)

@@ -15,7 +15,7 @@ router = APIRouter(tags=["machine"])
 
 
 @router.get("/queue", summary="The queue: slots, pause, what waits in order")
-def get_queue() -> dict[str, Any]:
+def get_queue() -> queue.QueueState:
     return queue.state()
 
 

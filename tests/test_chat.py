@@ -12,7 +12,7 @@ import pytest
 
 import tuitune
 from tests.helpers import assert_one_line_error, cli, cli_json
-from tests.trained_runs import greeting_config, home_env, new_home, write_greetings
+from tests.trained_runs import train_greeter
 from tuitune.chats import ChatChild, Sampling
 from tuitune.store import COMPLETED, Run, open_store
 
@@ -24,12 +24,7 @@ GREEDY = Sampling(temperature=0, max_new_tokens=24)
 
 @pytest.fixture(scope="module")
 def trained_home(tmp_path_factory: pytest.TempPathFactory, shared_models_dir: Path, demo_model_path: Path) -> tuple[Path, int]:
-    home = new_home(tmp_path_factory, shared_models_dir, "chat-home")
-    with home_env(home):
-        data = write_greetings(home / "greetings.jsonl")
-        result = tuitune.train(greeting_config(data).name("greeter").build())
-    assert result.status == COMPLETED
-    return home, result.run_id
+    return train_greeter(tmp_path_factory, shared_models_dir, "chat-home")
 
 
 @pytest.fixture

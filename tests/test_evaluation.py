@@ -8,27 +8,21 @@ from pathlib import Path
 
 import pytest
 
-import tuitune
 from tests.helpers import assert_one_line_error, cli
-from tests.trained_runs import greeting_config, home_env, new_home, write_greetings
+from tests.trained_runs import train_greeter
 from tuitune.config import ConfigBuilder
 from tuitune.data import validation_examples
 from tuitune.engine.launcher import run_config
 from tuitune.errors import RunStateError
 from tuitune.evaluation import evaluate_run
-from tuitune.store import COMPLETED, FAILED, QUEUED, Run, open_store
+from tuitune.store import FAILED, QUEUED, Run, open_store
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def trained_home(tmp_path_factory: pytest.TempPathFactory, shared_models_dir: Path, demo_model_path: Path) -> tuple[Path, int]:
-    home = new_home(tmp_path_factory, shared_models_dir, "evaluation-home")
-    with home_env(home):
-        data = write_greetings(home / "greetings.jsonl")
-        result = tuitune.train(greeting_config(data).name("greeter").build())
-    assert result.status == COMPLETED
-    return home, result.run_id
+    return train_greeter(tmp_path_factory, shared_models_dir, "evaluation-home")
 
 
 @pytest.fixture

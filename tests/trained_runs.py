@@ -90,3 +90,16 @@ def home_env(home: Path) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def train_greeter(tmp_path_factory: pytest.TempPathFactory, shared_models_dir: Path, name: str) -> tuple[Path, int]:
+    """A module's own home with one completed LoRA run on the greetings ("greeter"): (home, run id)."""
+    import tuitune
+    from tuitune.store import COMPLETED
+
+    home = new_home(tmp_path_factory, shared_models_dir, name)
+    with home_env(home):
+        data = write_greetings(home / "greetings.jsonl")
+        result = tuitune.train(greeting_config(data).name("greeter").build())
+    assert result.status == COMPLETED
+    return home, result.run_id

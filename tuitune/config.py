@@ -16,6 +16,7 @@ from typing import Any, Literal, Union, get_args
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from tuitune.errors import (
+    ConfigError,
     IncompatibleConfigError,
     InvalidConfigError,
     MissingConfigError,
@@ -98,6 +99,23 @@ class _Section(BaseModel):
         return value
 
 
+SwitchOrAuto = Union[bool, Literal["auto"]]
+
+
+# The words pydantic reads as booleans.
+_BOOL_WORDS = ("true", "false", "yes", "no", "on", "off", "1", "0", "y", "n", "t", "f")
+
+
+def _switch_or_auto(value: Any) -> Any:
+    """true, false or auto, refused in one line (pydantic would name each member of the union)."""
+    word = value.strip().lower() if isinstance(value, str) else None
+    if word == "auto":
+        return "auto"
+    if isinstance(value, bool) or (type(value) is int and value in (0, 1)) or word in _BOOL_WORDS:
+        return value
+    raise ValueError("must be true, false or auto")
+
+
 class ModelSettings(_Section):
     """Which model to fine-tune and how to load it."""
 
@@ -133,8 +151,14 @@ class DataSettings(_Section):
     seed: int = Field(42, ge=0, le=MAX_SEED, description="shuffle and split seed")
     validation_split: float = Field(0.1, ge=0, description="fraction (< 1) or row count (>= 1) held out")
     max_length: int = Field(512, ge=8, le=MAX_TOKENS, description="tokens per training sequence")
-    packing: bool = Field(False, description="pack several samples into one sequence")
+    packing: SwitchOrAuto = Field(
+        "auto",
+        description="pack several samples into one sequence; auto: packing or padding, whichever trains faster "
+        "here (the run's events say which)",
+    )
     train_on_responses_only: bool = Field(True, description="loss only on assistant/response tokens")
+
+    _packing = field_validator("packing", mode="before")(_switch_or_auto)
 
 
 class LoraSettings(_Section):
@@ -178,6 +202,12 @@ class TrainingSettings(_Section):
     fp16: bool | None = Field(None, description="None: automatic from the device")
     bf16: bool | None = Field(None, description="None: automatic from the device")
     gradient_checkpointing: bool = False
+    use_liger_kernel: SwitchOrAuto = Field(
+        "auto",
+        description="Liger's fused kernels (cross-entropy, RMSNorm, RoPE, SwiGLU) on a CUDA GPU; auto: on where "
+        "liger-kernel is installed",
+    )
+    torch_compile: bool = Field(False, description="compile the model with torch.compile: a slower start, faster steps")
     logging_steps: int = Field(10, ge=1, le=MAX_STEPS)
     eval_steps: int | None = Field(None, ge=1, le=MAX_STEPS, description="None: every logging_steps * 5")
     save_steps: int = Field(100, ge=1, le=MAX_STEPS)
@@ -194,6 +224,17 @@ class TrainingSettings(_Section):
             raise IncompatibleConfigError(
                 "training.fp16 and training.bf16 cannot both be on: choose one "
                 "(bf16 on Ampere or newer GPUs, fp16 on older ones)."
+            )
+        return self
+
+    _liger = field_validator("use_liger_kernel", mode="before")(_switch_or_auto)
+
+    @model_validator(mode="after")
+    def _liger_installed(self) -> TrainingSettings:
+        if self.use_liger_kernel is True and not _installed("liger_kernel"):
+            raise IncompatibleConfigError(
+                "training.use_liger_kernel is on but liger-kernel is not installed: pip install 'tuitune[gpu]' "
+                "on a machine with a CUDA GPU, or set it to auto."
             )
         return self
 
@@ -452,7 +493,8 @@ def _explain(exc: ValidationError, source: str) -> Exception:
     """The first problem, named by its dotted key, with what is allowed (the key also as `.field`)."""
     error = _first_problem(exc, source)
     loc = tuple(exc.errors()[0].get("loc", ()))
-    error.field = ".".join(str(p) for p in loc) or None  # type: ignore[attr-defined]
+    if isinstance(error, ConfigError):
+        error.field = ".".join(str(p) for p in loc) or None
     return error
 
 

@@ -12,7 +12,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tuitune.data.tokenize import IGNORE_INDEX
 
@@ -39,7 +40,7 @@ class PaddingCollator:
         if self.pad_to_multiple_of:
             width = -(-width // self.pad_to_multiple_of) * self.pad_to_multiple_of
         batch_ids, batch_mask, batch_labels = [], [], []
-        for row, row_labels in zip(ids, labels):
+        for row, row_labels in zip(ids, labels, strict=True):
             pad = width - len(row)
             batch_ids.append(row + [self.pad_token_id] * pad)
             batch_mask.append([1] * len(row) + [0] * pad)
@@ -80,8 +81,45 @@ def pad_token_id(tokenizer: Any) -> int:
     return 0
 
 
-def make_collator(tokenizer: Any, packing: bool = False, *, pad_to_multiple_of: int | None = None) -> Collator:
-    """The Trainer's data collator: padding-free packing, or dynamic padding to the batch's longest."""
-    if packing:
+def make_collator(tokenizer: Any, packing: bool | str = False, *, pad_to_multiple_of: int | None = None) -> Collator:
+    """The Trainer's data collator: padding-free packing, or dynamic padding to the batch's longest.
+
+    Only `packing=True` packs: an `auto` not yet decided for a loaded model (`choose_packing`) pads.
+    """
+    if packing is True:
         return PackingCollator()
     return PaddingCollator(pad_token_id(tokenizer), pad_to_multiple_of)
+
+
+# Attention kernels that keep packed samples apart without scoring across them, on a CUDA GPU:
+# flash attention's varlen kernels take the boundaries from the restarting position ids, and flex
+# attention's block mask skips the blocks between samples. Packing then removes the padding's
+# work and adds none.
+SPARSE_PACKED_ATTENTION = ("flash_attention_2", "flash_attention_3", "flex_attention")
+
+
+def choose_packing(*, device: str, attention: str | None, parameters: int) -> tuple[bool, str]:
+    """Whether `packing: auto` packs, and why, for a model of `parameters` on `device` ("cpu",
+    "cuda") whose attention implementation is `attention`. The figures behind it are in
+    docs/benchmarks.md, "Packing or padding".
+
+    Every other attention (sdpa, eager, and anything on a CPU) sees a packed batch as one row of
+    all its samples under a dense block-diagonal mask: it scores every token against every other
+    token of the batch, about batch-size times the work of scoring within samples, while packing
+    saves only the little padding that length-grouped batches leave. Measured on a CPU, padding
+    trained 1.6-1.8x more tokens/s than packing on a real-world length mix (4M to 19M
+    parameters) and 1.05-1.1x on short samples; the gap narrows as models grow (the attention's
+    share of the work shrinks) but by the FLOP count packing only breaks even around 70B.
+    """
+    attention = attention or "sdpa"
+    sparse = any(attention.startswith(kernel) for kernel in SPARSE_PACKED_ATTENTION)
+    if device == "cuda" and sparse:
+        return True, f"{attention} keeps packed samples apart without scoring across them"
+    return False, (
+        f"{attention} on {device} scores a packed batch as one long row, so length-grouped padding is faster "
+        f"at {_size(parameters)} parameters"
+    )
+
+
+def _size(parameters: int) -> str:
+    return f"{parameters / 1e9:.1f}B" if parameters >= 1e9 else f"{max(parameters / 1e6, 1):,.0f}M"

@@ -8,6 +8,7 @@ from pathlib import Path
 from transformers import TrainingArguments
 
 from tuitune.config import RunConfig
+from tuitune.engine.speed import use_liger_kernel
 from tuitune.errors import IncompatibleConfigError
 
 
@@ -114,8 +115,11 @@ def training_arguments(config: RunConfig, output_dir: Path, *, has_validation: b
         seed=t.seed,
         data_seed=t.seed,
         report_to=t.report_to or "none",
-        # Length-grouped batches keep dynamic padding small; packed batches have no padding.
-        train_sampling_strategy="random" if config.data.packing else "group_by_length",
+        # Length-grouped batches keep dynamic padding small; packed batches have no padding. An
+        # `auto` not yet decided for a loaded model (tuitune.engine.speed) trains padded.
+        train_sampling_strategy="random" if config.data.packing is True else "group_by_length",
+        use_liger_kernel=use_liger_kernel(config),
+        torch_compile=t.torch_compile,
         remove_unused_columns=False,
         label_names=["labels"],
         disable_tqdm=True,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from tuitune.evaluation.report import ProgressCallback, report_progress
 
@@ -19,12 +20,15 @@ def generate(
     eos_token_ids: Sequence[int] | None = None,
     stage: str = "generating",
     progress: ProgressCallback | None = None,
+    use_cache: bool = True,
 ) -> list[str]:
     """The model's greedy continuation of each prompt (special tokens removed, whitespace stripped).
 
     Decoder-only models continue from the last position of each row, so rows are padded on the
     left; a prompt longer than `max_prompt_length` keeps its end (where the answer cue is).
-    Generation stops at any of `eos_token_ids` (default: the tokenizer's EOS).
+    Generation stops at any of `eos_token_ids` (default: the tokenizer's EOS). Each new token
+    reuses the keys and values of those before it (`use_cache`), whatever the model's config says
+    (a model saved from training says `use_cache: false`). benchmarks/eval_speed.py measures both.
     """
     import torch
     from transformers import GenerationConfig
@@ -46,6 +50,7 @@ def generate(
         pad_token_id=pad_id,
         eos_token_id=list(eos_token_ids) if eos_token_ids else tokenizer.eos_token_id,
         bos_token_id=tokenizer.bos_token_id,
+        use_cache=use_cache,
     )
     # Similar lengths together: less padding, and the same batches whatever the input order.
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
@@ -71,7 +76,7 @@ def generate(
                 )
                 new_tokens = generated[:, encoded["input_ids"].shape[1] :]
                 texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-                for i, text in zip(indices, texts):
+                for i, text in zip(indices, texts, strict=True):
                     outputs[i] = text.strip()
                 report_progress(progress, stage, min(start + batch_size, len(order)), len(prompts))
     finally:

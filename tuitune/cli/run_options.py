@@ -62,12 +62,12 @@ RUN_FLAGS: tuple[RunFlag, ...] = (
     RunFlag("seed", ("--seed",), "training.seed", int, "Random seed."),
     RunFlag("demo", ("--demo",), None, bool, "Built-in demo model and sample dataset (-m/-d replace either).", when_given=True),
     RunFlag("gpus", ("--gpus",), None, str, "GPUs to train on, e.g. 0,1 (default: a free one, or the CPU)."),
-    RunFlag("nproc", ("--nproc",), "distributed.nproc", int),
-    RunFlag("strategy", ("--strategy",), "distributed.strategy", str),
-    RunFlag("nnodes", ("--nnodes",), "distributed.nnodes", int),
-    RunFlag("node_rank", ("--node-rank",), "distributed.node_rank", int),
-    RunFlag("master_addr", ("--master-addr",), "distributed.master_addr", str),
-    RunFlag("master_port", ("--master-port",), "distributed.master_port", int),
+    RunFlag("nproc", ("--nproc",), "distributed.nproc", int, "Processes on this machine (default: one per GPU given to the run, one on a CPU)."),
+    RunFlag("strategy", ("--strategy",), "distributed.strategy", str, "ddp (a whole model per GPU), fsdp or deepspeed-zero3 (sharded), deepspeed-zero2; default ddp."),
+    RunFlag("nnodes", ("--nnodes",), "distributed.nnodes", int, "Machines in the job."),
+    RunFlag("node_rank", ("--node-rank",), "distributed.node_rank", int, "This machine's number in the job (0: the main one)."),
+    RunFlag("master_addr", ("--master-addr",), "distributed.master_addr", str, "Address of machine 0."),
+    RunFlag("master_port", ("--master-port",), "distributed.master_port", int, "Port on machine 0 (default: a free one on one machine, 29500 on several)."),
 )
 
 

@@ -8,7 +8,9 @@ ranks on a small greetings file, a full fine-tune on the sample data, one cancel
 that fails because instruction tuning needs alpaca data and was given conversations), the first
 two evaluated against the base model, and a long run is still training while the live screen is
 shot. A CPU has no GPU memory to show: there
-the memory panel shows the worker's RAM (say so in a caption). It takes a few minutes.
+the memory panel shows the worker's RAM (say so in a caption). The chat screens are real too:
+the LoRA run and its base answer a prompt side by side in the chat child process, and two runs
+queue behind the live one. It takes a few minutes.
 
 No Hugging Face token is read or typed: the script clears HF_TOKEN, and the upload form is shot
 with its token field empty.
@@ -219,7 +221,69 @@ async def _shoot_all(out: Path, size: tuple[int, int], runs: dict[str, int], liv
         await pilot.press("ctrl+p")
         await shoot(app, "command-palette")
         await pilot.press("escape")
+
+        # --- chat: the fine-tuned run and its base, side by side, greedy --------------------------
+        history.table.clear_marks()  # `a` with two runs marked chats with both; here, one run and its base
+        history.table.move_to(runs["greet-lora-r8"])
+        await pilot.press("a")
+        chat = await wait_until(pilot, lambda: type(app.screen).__name__ == "ChatScreen" and app.screen, what="the chat")
+        await wait_until(pilot, lambda: chat.session is not None and len(chat.session.loaded) == 2, timeout=300, what="the models")
+        await pilot.press("ctrl+o")
+        await pilot.press("ctrl+u", "0")  # temperature 0: greedy, the same answer on every machine
+        app.screen.query_one("#max_new_tokens").value = "32"
+        await shoot(app, "chat-settings")
+        await pilot.press("ctrl+s")
+        for prompt in ("Greet Ada and mention music.", "Greet Grace and mention the sea."):
+            turns = len(chat.session.turns)
+            await pilot.press(*prompt, "enter")
+            await wait_until(pilot, lambda turns=turns: not chat.generating and len(chat.session.turns) > turns,
+                             timeout=300, what="the answers")
+        await pilot.pause(0.5)
+        await shoot(app, "chat-side-by-side")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "HistoryScreen", what="the history")
+        history.table.move_to(runs["greet-lora-r8"])
+        await pilot.press("enter")
+        detail = await wait_until(pilot, lambda: getattr(app.screen, "conversations", None) and app.screen, what="the chats")
+        detail.query_one("#detail-tabs").active = "chats"
+        await pilot.pause(0.3)
+        await shoot(app, "detail-chats")
+        await pilot.press("escape")
+
+        # --- the queue: two runs wait behind the live one ------------------------------------------
+        from tuitune.engine import queue
+
+        queued = _queue_two()
+        await wait_until(pilot, lambda: all(history.table.get_row(run_id) for run_id in queued), what="the queued runs")
+        history.table.move_to(queued[1])
+        await pilot.pause(0.5)
+        await shoot(app, "history-queue")
+        await pilot.press("t")
+        def place() -> bool:
+            return any("position 2 of 2" in str(label.render()) for label in app.screen.query("#progress-text"))
+
+        await wait_until(pilot, place, what="its place")
+        await pilot.pause(0.5)
+        await shoot(app, "training-queued")
+        from tuitune.engine import launcher
+        from tuitune.store import open_store
+
+        for run_id in queued:  # gone again: the next size queues its own, and shoots the same history
+            launcher.delete(launcher.cancel(open_store().get_run(run_id)), files=True)
+        queue.unpause()
     return saved
+
+
+def _queue_two() -> list[int]:
+    """Two runs at the end of a paused queue (the live run holds the only slot of a CPU box)."""
+    from tuitune.config import ConfigBuilder
+    from tuitune.engine import queue
+
+    queue.pause()
+    return [
+        queue.enqueue(ConfigBuilder().demo().name(name).method("lora").training(max_steps=200).build()).id
+        for name in ("night-lr-1e-4", "night-lr-5e-4")
+    ]
 
 
 def main() -> int:

@@ -71,3 +71,15 @@ def test_import_contracts_hold() -> None:
     result = subprocess.run([linter, "--no-cache"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
+
+
+def test_the_cli_reference_is_current() -> None:
+    """docs/cli.md is generated from the commands: regenerate it when a command changes."""
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "cli_reference.py"), "--check"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_package_exports_what_it_lazily_provides() -> None:
+    import tuitune
+
+    assert set(tuitune.__all__) == {"__version__", *tuitune._LAZY}

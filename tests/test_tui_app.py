@@ -68,7 +68,7 @@ async def test_help_lists_every_key_of_every_screen():
         await pilot.press("escape")
         assert isinstance(app.screen, WizardScreen)
     sections = {section for section, *_ in binding_reference()}
-    assert sections == {"Everywhere", "New run (wizard)", "Training", "History", "Run detail", "Compare"}
+    assert sections == {"Everywhere", "New run (wizard)", "Training", "History", "Run detail", "Compare", "Chat"}
 
 
 async def test_ctrl_t_switches_the_theme_and_ctrl_s_saves_an_svg(tmp_path: Path):

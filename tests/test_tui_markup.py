@@ -150,3 +150,37 @@ async def test_names_errors_paths_and_samples_that_look_like_markup_show_literal
         assert f"lora on {MODEL}" in screen_text(app)
         await pilot.press("escape")
     assert not notifications(app, "error")
+
+
+async def test_the_chat_shows_run_names_load_errors_prompts_and_answers_literally(hostile_runs):
+    from tuitune.tui.screens.chat import ChatScreen
+    from tuitune.tui.widgets.chat_pane import ChatPane
+
+    closing = hostile_runs[CLOSING]
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(160, 40), notifications=True) as pilot:
+        history = app.screen
+        await wait_until(pilot, lambda: history.table.total_count == 3, what="the runs")
+        history.table.move_to(closing.id)
+        await pilot.press("a")
+        chat = await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen, what="the chat")
+        await wait_until(pilot, lambda: chat.session is not None and len(chat.session.loaded) == 2, timeout=120, what="the loads")
+        await pilot.pause()
+        text = screen_text(app)
+        assert f"#{closing.id} {CLOSING} · fine-tuned" in text and f"#{closing.id} {CLOSING} · base" in text
+        finetuned, base = chat.query(ChatPane)
+        header = str(finetuned.query_one(".pane-header").render())
+        assert header.startswith("Could not load: ") and "[dim]folder[/]" in header  # its folder, literally
+        assert str(base.query_one(".pane-header").render()).startswith("base tuitune/demo, no adapter")
+        # What a model writes (and a user types) is text, whatever brackets it holds.
+        finetuned.ask(RED)
+        finetuned.add("<s>[INST] [/] ")
+        finetuned.add("[bold]boom")
+        await pilot.pause()
+        assert RED in screen_text(app) and "<s>[INST] [/] [bold]boom" in screen_text(app)
+        finetuned.done({"text": LINK, "tokens": 3, "stopped": "eos"})
+        await pilot.pause()
+        assert LINK in screen_text(app) and "3 tokens · end of answer" in screen_text(app)
+        await pilot.press("escape")
+        assert isinstance(app.screen, HistoryScreen)
+    assert any("[dim]folder[/]" in message for message in notifications(app, "error"))

@@ -131,8 +131,10 @@ def _training(run_name: str):
         await _history_loaded(pilot)
         app = pilot.app
         app.show_training(app.service.store.find_run(run_name).id)
-        summary = lambda: [str(widget.render()) for widget in app.screen.query("#summary")]
-        await wait_until(pilot, lambda: any("after" in text for text in summary()), what="the summary")
+        def summarised() -> bool:
+            return any("after" in str(widget.render()) for widget in app.screen.query("#summary"))
+
+        await wait_until(pilot, summarised, what="the summary")
         await pilot.pause(0.2)
 
     return run_before
@@ -184,3 +186,39 @@ def test_wizard_method_step_with_two_invalid_fields(snap_compare, frozen_clock, 
 
 def test_wizard_review_step(snap_compare, frozen_clock, demo_model_path):
     assert snap_compare(create_app(mode="new", reconcile_seconds=None), terminal_size=SIZE, run_before=_wizard("review"))
+
+
+# --- the queue: places in line, and a queued run's training screen ------------------------------
+@pytest.fixture
+def night_queue(afternoon):
+    """Three runs waiting in a paused queue, behind the afternoon's finished runs."""
+    from tuitune.config import ConfigBuilder
+    from tuitune.engine import queue
+
+    queue.set_slots(1)
+    queue.pause()
+    config = ConfigBuilder().demo().method("lora").training(max_steps=100)
+    return [queue.enqueue(config.name(f"night-{index}").build()) for index in (1, 2, 3)]
+
+
+def test_history_with_a_queue(snap_compare, night_queue):
+    async def run_before(pilot):
+        history = await _history_loaded(pilot)
+        history.table.move_to(night_queue[1].id)
+        await pilot.pause()
+
+    assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_training_queued(snap_compare, night_queue):
+    async def run_before(pilot):
+        await _history_loaded(pilot)
+        app = pilot.app
+        app.show_training(night_queue[1].id)
+        def place() -> bool:
+            return any("position 2 of 3" in str(label.render()) for label in app.screen.query("#progress-text"))
+
+        await wait_until(pilot, place, what="its place")
+        await pilot.pause(0.2)
+
+    assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)

@@ -34,6 +34,12 @@ def test_importing_the_app_never_imports_the_training_stack():
     assert _heavy_modules_after("import tuitune.tui.app") == []
 
 
+def test_the_chat_screen_leaves_the_models_to_its_child_process():
+    # The chat screen, its session and its settings panel: the models load in `tuitune.chats.server`.
+    code = "import tuitune.tui.screens.chat, tuitune.tui.chat_session, tuitune.tui.widgets.chat_settings"
+    assert _heavy_modules_after(code) == []
+
+
 def test_the_first_screens_paint_without_the_training_stack():
     # Both first screens, in a fresh process: the history (runs exist) and the wizard (none).
     code = textwrap.dedent(

@@ -23,9 +23,10 @@ from textual.worker import Worker, WorkerState
 from tuitune.errors import TuituneError
 from tuitune.tui.actions import RunActions
 from tuitune.tui.background import CHILDREN
-from tuitune.tui.commands import ActionCommands, RunCommands
+from tuitune.tui.commands import ActionCommands, QueueCommands, RunCommands
 from tuitune.tui.failures import describe_failure
 from tuitune.tui.helper import Helper
+from tuitune.tui.queue_actions import QueueActions
 from tuitune.tui.screens.messages import AppMessage, MessagesScreen
 from tuitune.tui.services import RunService
 from tuitune.tui.wording import for_the_app
@@ -87,7 +88,7 @@ class TuituneApp(App[None]):
     TITLE = "tuitune"
     CSS_PATH = "app.tcss"
     MODES = {"new": _wizard, "training": _training, "history": _history}
-    COMMANDS = App.COMMANDS | {ActionCommands, RunCommands}
+    COMMANDS = App.COMMANDS | {ActionCommands, RunCommands, QueueCommands}
     BINDINGS = [
         Binding("n", "new_run", "New run", tooltip="Start the new-run wizard.", id="new-run"),
         Binding("h", "history", "History", tooltip="Every run in a table.", id="history"),
@@ -110,6 +111,7 @@ class TuituneApp(App[None]):
         super().__init__()
         self.service = service or RunService()
         self.run_actions = RunActions(self)
+        self.queue_actions = QueueActions(self)
         # The one warm child process that probes models, previews data and checks configs.
         self.helper = Helper()
         # Every notification shown, newest last (toasts vanish; `!` shows these again).
@@ -190,6 +192,15 @@ class TuituneApp(App[None]):
 
         self._to_mode("history")
         self.push_screen(RunDetailScreen(run_id))
+
+    def open_chat(self, run_ids: list[int]) -> None:
+        """Chat with a run's model beside its base, or with two runs' models side by side."""
+        from tuitune.tui.screens.chat import ChatScreen
+
+        self.push_screen(ChatScreen(run_ids))
+
+    def compare_sweep(self, sweep_id: int) -> None:
+        self.queue_actions.compare_sweep(sweep_id)
 
     def _to_mode(self, mode: Mode) -> None:
         # Leaving a pushed screen (detail, compare) first keeps each mode's stack shallow.

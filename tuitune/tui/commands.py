@@ -1,4 +1,5 @@
-"""The command palette (ctrl+p): every action of the current screen and the app, by name, and runs.
+"""The command palette (ctrl+p): every action of the current screen and the app, by name, runs,
+and the queue's commands (pause, unpause, slots, compare a sweep).
 
 Actions are read from the live bindings, so a binding added to a screen appears here with no
 extra code, and its description and tooltip are the palette's text.
@@ -6,7 +7,7 @@ extra code, and its description and tooltip are the palette's text.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -94,3 +95,40 @@ class RunCommands(Provider):
             if score > 0:
                 # Run names, models and datasets are the user's text: never markup.
                 yield Hit(score, highlighted(matcher, text), partial(app.open_run, run.id), text=text, help=escape(f"{run.method} on {run.model}"))
+
+
+# How many of the newest sweeps the palette offers to compare.
+SWEEPS_OFFERED = 50
+
+
+class QueueCommands(Provider):
+    """Pause or unpause the queue, set its slots, compare a sweep: commands with no key."""
+
+    async def startup(self) -> None:
+        app: TuituneApp = self.app  # type: ignore[assignment]
+        worker = app.run_worker(lambda: (app.service.queue_state(), app.service.sweeps()[:SWEEPS_OFFERED]), thread=True)
+        self._state, self._sweeps = await worker.wait()
+
+    def _commands(self) -> Iterator[tuple[str, str, Callable[[], None]]]:
+        app: TuituneApp = self.app  # type: ignore[assignment]
+        state = getattr(self, "_state", None)
+        if state is not None:
+            if state.paused:
+                yield "Unpause the queue", f"Start queued runs again as slots free up ({state.waiting} waiting).", app.queue_actions.unpause
+            else:
+                yield "Pause the queue", "Start no queued run until you unpause; running runs go on.", app.queue_actions.pause
+            yield f"Queue slots (now {state.slots})", "How many runs train at once (default: one per GPU).", app.queue_actions.set_slots
+        for sweep in getattr(self, "_sweeps", []):
+            # Sweep names are the user's text: never markup.
+            yield f"Compare sweep {sweep.id} {sweep.name}", "Every run of the sweep: curves, metrics, config diff.", partial(app.compare_sweep, sweep.id)
+
+    async def discover(self) -> Hits:
+        for name, help_text, call in self._commands():
+            yield DiscoveryHit(Content(name), call, text=name, help=escape(help_text))
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, help_text, call in self._commands():
+            score = max(matcher.match(name), matcher.match(help_text) * 0.8)
+            if score > 0:
+                yield Hit(score, highlighted(matcher, name), call, text=name, help=escape(help_text))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 
 from rich.text import Text
@@ -20,9 +21,56 @@ STATUS_STYLES: dict[str, str] = {
 }
 
 
+# What a chat pane's model is called on screen, by what the chat child loads.
+MODEL_LABELS: dict[str, str] = {"finetuned": "fine-tuned", "base": "base", "merged": "merged"}
+
+
 def status_text(status: str) -> Text:
     """A run status in its colour."""
     return Text(status, style=STATUS_STYLES.get(status, ""))
+
+
+def queue_status(run: Run, place: tuple[int, int] | None) -> str:
+    """A run's status as the history shows it: `queued 2/5` while it waits in line, `starting`
+    once claimed (queued, no place), else the status itself."""
+    if run.status == "queued":
+        if run.in_queue:
+            return f"queued {place[0]}/{place[1]}" if place else "queued"
+        return "starting"
+    return run.status
+
+
+def queue_place(place: tuple[int, int]) -> str:
+    """`queued, position 2 of 3 (waiting for a free slot)`."""
+    return f"queued, position {place[0]} of {place[1]} (waiting for a free slot)"
+
+
+# More than one process or machine asked for, in a stored config's JSON text.
+_SEVERAL = re.compile(r'"(?:nproc|nnodes)":\s*(?:[2-9]|[1-9]\d+)')
+
+
+def process_group(run: Run) -> tuple[int, str] | None:
+    """(processes, strategy) of a run trained by a group of processes; None for a single process.
+
+    The engine's rule (tuitune.engine.group.world_size), read from the stored config without
+    parsing it: nproc as asked, else one per GPU given to the run, times the machines.
+    """
+    given = [gpu for gpu in (run.devices or run.gpus or "").split(",") if gpu]
+    if len(given) <= 1 and not _SEVERAL.search(run.config_json):
+        return None  # the history asks for every run: most are single processes, never parse those
+    distributed = run.config.get("distributed") or {}
+    nproc = distributed.get("nproc") or max(1, len(given))
+    world = int(nproc) * int(distributed.get("nnodes") or 1)
+    if world <= 1:
+        return None
+    strategy = distributed.get("strategy") or "auto"
+    return world, "ddp" if strategy == "auto" else strategy
+
+
+def group_label(run: Run) -> str:
+    """`4×ddp` for a group run, empty for a single process."""
+    group = process_group(run)
+    return f"{group[0]}×{group[1]}" if group else ""
 
 
 def number(value: float | int | None, digits: int = 4) -> str:
@@ -64,7 +112,7 @@ def duration(seconds: float | None) -> str:
     """`42s`, `3m 05s`, `2h 14m`, `–`."""
     if seconds is None or not math.isfinite(seconds):
         return "–"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     if seconds < 60:
         return f"{seconds}s"
     minutes, seconds = divmod(seconds, 60)
@@ -100,7 +148,7 @@ def short_model(name: str, width: int = 28) -> str:
     """
     if len(name) <= width:
         return name
-    owner, _, rest = name.partition("/")
+    _, _, rest = name.partition("/")
     if rest and "/" not in rest and not name.startswith((".", "~")) and len(rest) <= width:
         return rest
     return "…" + name[-(width - 1):]

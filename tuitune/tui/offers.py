@@ -10,7 +10,7 @@ from __future__ import annotations
 from tuitune.store import COMPLETED, FAILED, Run
 
 # The actions that depend on a run's status, by the name the screens' bindings use.
-RUN_ACTIONS = ("cancel_run", "resume", "evaluate", "merge", "upload", "delete")
+RUN_ACTIONS = ("cancel_run", "resume", "evaluate", "merge", "upload", "delete", "chat")
 
 
 def can_resume(run: Run) -> bool:
@@ -34,8 +34,8 @@ def offers(action: str, run: Run | None) -> bool:
         return can_resume(run)
     if action == "merge":
         return run.status == COMPLETED and run.method != "full_finetuning"
-    if action in ("evaluate", "upload"):
-        return run.status == COMPLETED
+    if action in ("evaluate", "upload", "chat"):
+        return run.status == COMPLETED  # a completed run has saved its adapter or model
     return not run.is_active  # delete
 
 

@@ -62,13 +62,17 @@ def one_line(error: BaseException) -> str:
 def probe_model(name: str, vram_gb: float | None = None) -> dict[str, Any]:
     """The model's description and, when it can be made, a recommendation."""
     from tuitune.models.inspect import describe_model
+    from tuitune.system.gpu import visible_gpus
 
     info = describe_model(name)
-    document: dict[str, Any] = {"model": _plain(info), "recommendation": None, "recommendation_error": None}
+    # The GPUs runs may be given (TUITUNE_GPUS, CUDA_VISIBLE_DEVICES, NVML): with more than one,
+    # the wizard offers a process group, with the strategy and per-GPU memory recommended for them.
+    gpus = visible_gpus()
+    document: dict[str, Any] = {"model": _plain(info), "recommendation": None, "recommendation_error": None, "gpus": gpus}
     try:
         from tuitune.models.recommend import recommend
 
-        document["recommendation"] = _plain(recommend(name, vram_gb=vram_gb))
+        document["recommendation"] = _plain(recommend(name, vram_gb=vram_gb, gpus=max(1, len(gpus))))
     except Exception as exc:  # a missing recommendation must not hide the model's description
         document["recommendation_error"] = str(exc) or type(exc).__name__
     return document
@@ -88,11 +92,11 @@ class Helper:
     def warm_up(self) -> None:
         """Import the training stack before the first request needs it (most of a cold probe)."""
         try:
-            import transformers
+            import transformers  # noqa: F401 - imported for its import time only
 
             import tuitune.data.prepare
             import tuitune.models.inspect
-            import tuitune.models.loading
+            import tuitune.models.loading  # noqa: F401
         except Exception:
             pass
         finally:

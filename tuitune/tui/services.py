@@ -24,6 +24,18 @@ from tuitune.store import (
 
 if TYPE_CHECKING:
     from tuitune.config import RunConfig
+    from tuitune.store.conversations import Conversation
+    from tuitune.store.processes import RunProcess
+    from tuitune.store.sweeps import Sweep
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """The queue as the history's status line shows it."""
+
+    waiting: int
+    slots: int
+    paused: bool
 
 
 @dataclass(frozen=True)
@@ -103,6 +115,10 @@ class RunService:
             return None
         return checkpoint_step(checkpoint) if checkpoint is not None else None
 
+    def processes(self, run_id: int) -> list[RunProcess]:
+        """The ranks of a run's process group, rank 0 first ([] for a single-process run)."""
+        return self.store.processes(run_id)
+
     def log_path(self, run: Run) -> Path:
         from tuitune.engine.launcher import log_path
 
@@ -143,6 +159,78 @@ class RunService:
         from tuitune.engine import launcher
 
         return launcher.reconcile(store=self.store)
+
+    # --- the queue and sweeps ------------------------------------------------------------------
+    def queue_places(self) -> dict[int, tuple[int, int]]:
+        """(place, length of the line) of every run waiting in the queue, by run id."""
+        line = self.store.queued_runs()
+        return {run.id: (place, len(line)) for place, run in enumerate(line, start=1)}
+
+    def queue_state(self) -> QueueState:
+        from tuitune.engine import queue
+
+        return QueueState(len(self.store.queued_runs()), queue.slots(self.store), queue.is_paused(self.store))
+
+    def queue_paused(self) -> bool:
+        from tuitune.engine import queue
+
+        return queue.is_paused(self.store)
+
+    def enqueue(self, config: RunConfig) -> Run:
+        """Add a run at the end of the queue; it starts at once when a slot is free."""
+        from tuitune.engine import queue
+
+        return queue.enqueue(config, store=self.store)
+
+    def move_in_queue(self, run_id: int, to: int) -> int:
+        """Move a waiting run to place `to` (1: next to start); returns the place it got."""
+        from tuitune.engine import queue
+
+        return queue.move(self.store.get_run(run_id), to, store=self.store)
+
+    def pause_queue(self) -> None:
+        from tuitune.engine import queue
+
+        queue.pause(self.store)
+
+    def unpause_queue(self) -> list[Run]:
+        """Let the queue move again; returns the runs that started at once."""
+        from tuitune.engine import queue
+
+        return queue.unpause(self.store)
+
+    def set_slots(self, count: int | None) -> list[Run]:
+        """How many runs train at once (None: one per GPU); returns the runs that started at once."""
+        from tuitune.engine import queue
+
+        return queue.set_slots(count, self.store)
+
+    def sweeps(self) -> list[Sweep]:
+        return self.store.list_sweeps()
+
+    def sweep_runs(self, sweep_id: int) -> list[Run]:
+        return self.store.list_runs(sweep_id=sweep_id)
+
+    # --- chats ----------------------------------------------------------------------------
+    def conversations(self, run_id: int) -> list[Conversation]:
+        """The run's saved chats, newest first."""
+        return self.store.conversations(run_id)
+
+    def save_conversation(self, run_id: int, turns: list[dict], settings: dict, conversation_id: int | None) -> int:
+        """Keep a chat with its run after a turn; returns the conversation's id."""
+        return self.store.save_conversation(run_id, turns=turns, settings=settings, conversation_id=conversation_id).id
+
+    def export_conversations(self, run_id: int, path: Path) -> int:
+        """Write the run's saved chats to `path` as JSONL in the messages format; returns how many."""
+        import json
+
+        rows = [conversation.training_rows() for conversation in reversed(self.store.conversations(run_id))]
+        rows = [row for row in rows if row["messages"]]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return len(rows)
 
     # --- what the wizard offers -----------------------------------------------------------
     def known_models(self) -> list[tuple[str, str]]:

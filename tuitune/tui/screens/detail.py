@@ -1,8 +1,10 @@
-"""Run detail: overview and config, charts with axes, evaluations with samples, artifacts, log."""
+"""Run detail: overview and config, charts with axes, evaluations with samples, artifacts, the
+chats kept with the run (exported as training data), log."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rich.console import Group
 from rich.syntax import Syntax
@@ -17,12 +19,15 @@ from textual.widgets import Header, Log, Static, TabbedContent, TabPane
 
 from tuitune.errors import RunNotFoundError
 from tuitune.store import Artifact, Evaluation, MetricPoint, Run
+from tuitune.store.conversations import Conversation
+from tuitune.store.processes import RunProcess
 from tuitune.tui import format as fmt
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.offers import offers
 from tuitune.tui.services import LogFollower
 from tuitune.tui.widgets.charts import LineChart, Series
 from tuitune.tui.widgets.footer import FittingFooter
+from tuitune.tui.widgets.process_group import group_summary, group_table
 from tuitune.tui.widgets.task_bar import TaskBar
 from tuitune.tui.wording import for_the_app
 
@@ -36,6 +41,8 @@ class RunDetails:
     evaluations: list[Evaluation] = field(default_factory=list)
     artifacts: list[Artifact] = field(default_factory=list)
     log_lines: list[str] = field(default_factory=list)
+    processes: list[RunProcess] = field(default_factory=list)  # a group run's ranks
+    conversations: list[Conversation] = field(default_factory=list)  # newest first
 
 
 class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
@@ -50,6 +57,8 @@ class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
         Binding("u", "upload", "Upload", tooltip="Upload to the Hugging Face Hub.", id="detail-upload"),
         Binding("d", "delete", "Delete", tooltip="Delete the run (and optionally its files).", id="detail-delete"),
         Binding("c", "cancel_run", "Cancel run", tooltip="Cancel the run (it saves a checkpoint).", id="detail-cancel"),
+        Binding("a", "chat", "Chat", tooltip="Chat with the run's model beside its base; the chat is kept with the run.", id="detail-chat"),
+        Binding("x", "export_chats", "Export chats", tooltip="Write the run's saved chats to a file you name, as JSONL training data (messages format).", id="detail-export-chats"),
     ]
 
     def __init__(self, run_id: int) -> None:
@@ -59,6 +68,7 @@ class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
         self._follower: LogFollower | None = None
         self._last_point = 0
         self._points: list[MetricPoint] = []
+        self.conversations: list[Conversation] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -76,6 +86,9 @@ class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
             with TabPane("Artifacts", id="artifacts"):
                 with VerticalScroll():
                     yield Static("", id="artifacts-text")
+            with TabPane("Chats", id="chats"):
+                with VerticalScroll():
+                    yield Static("", id="chats-text")
             with TabPane("Log", id="log-pane"):
                 yield Log(max_lines=5000, id="detail-log")
         yield TaskBar()
@@ -86,6 +99,10 @@ class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
         self.app.run_actions.run_changed.subscribe(self, self._changed)  # type: ignore[attr-defined]
         self.load()
         self.set_interval(REFRESH_SECONDS, self._tick)
+
+    def on_screen_resume(self) -> None:
+        if self.run is not None:
+            self.load()  # back from a chat: it was saved with the run
 
     def _tick(self) -> None:
         if self.run is not None and self.run.is_active:
@@ -111,6 +128,8 @@ class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
             evaluations=service.evaluations(run.id),
             artifacts=service.artifacts(run.id),
             log_lines=self._follower.read_new_lines(),
+            processes=service.processes(run.id) if fmt.process_group(run) else [],
+            conversations=service.conversations(run.id),
         )
         self.app.call_from_thread(self._show, details)
 
@@ -130,9 +149,13 @@ class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
             self._draw_charts()
         elif status_changed and not self._points:
             self._draw_charts()
-        self.query_one("#overview-text", Static).update(overview(run))
+        self.query_one("#overview-text", Static).update(overview(run, details.processes))
         self.query_one("#evaluations-text", Static).update(evaluations_view(details.evaluations))
         self.query_one("#artifacts-text", Static).update(artifacts_view(run, details.artifacts))
+        if bool(self.conversations) != bool(details.conversations):
+            self.refresh_bindings()  # x (export) is offered once there is a chat to export
+        self.conversations = details.conversations
+        self.query_one("#chats-text", Static).update(chats_view(details.conversations))
         if details.log_lines:
             self.query_one("#detail-log", Log).write_lines(details.log_lines)
 
@@ -151,6 +174,8 @@ class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
     # --- actions ----------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # False hides what does not apply to the run's status, so the footer fits 80 columns.
+        if action == "export_chats":
+            return bool(self.conversations)
         return offers(action, self.run)
 
     def action_training(self) -> None:
@@ -180,9 +205,52 @@ class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
         if self.run:
             self.app.run_actions.cancel(self.run)  # type: ignore[attr-defined]
 
+    def action_chat(self) -> None:
+        if self.run:
+            self.app.open_chat([self.run.id])  # type: ignore[attr-defined]
 
-def overview(run: Run) -> Group:
-    """Status, numbers and the configuration that ran."""
+    def action_export_chats(self) -> None:
+        """Ask where, then write the saved chats as JSONL in the messages format."""
+        from tuitune.tui.widgets.prompts import AskModal
+
+        run = self.run
+        if run is None:
+            return
+        if not self.conversations:
+            self.notify(f"Run {run.id} has no saved chats yet: chat with it first (a).", severity="warning")
+            return
+
+        def answered(text: str | None) -> None:
+            if text is not None:
+                self._export(run.id, Path(text).expanduser())
+
+        count = len(self.conversations)
+        self.app.push_screen(
+            AskModal(
+                f"Export the chats of {run.name}",
+                f"{count} saved chat{'s' if count != 1 else ''}, one JSON line each in the messages format "
+                "(system, user, assistant): a dataset the wizard can train on.",
+                "File",
+                value=f"chats-{run.id}.jsonl",
+                submit="Export",
+            ),
+            answered,
+        )
+
+    @work(thread=True, group="detail-export", exit_on_error=False)
+    def _export(self, run_id: int, path: Path) -> None:
+        try:
+            written = self.app.service.export_conversations(run_id, path)  # type: ignore[attr-defined]
+        except OSError as error:
+            self.app.call_from_thread(self.notify, f"Could not write {path}: {error.strerror or error}", severity="error")
+            return
+        self.app.call_from_thread(
+            self.notify, f"Wrote {written} chat{'s' if written != 1 else ''} to {path.resolve()}: train on it with n (dataset step).", title="Exported"
+        )
+
+
+def overview(run: Run, processes: list[RunProcess] | None = None) -> Group:
+    """Status, numbers, the process group (when several processes train it) and the configuration that ran."""
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
@@ -204,8 +272,12 @@ def overview(run: Run) -> Group:
         facts.add_row("checkpoint", Text(run.checkpoint))
     import yaml
 
+    parts: list = [facts]
+    if fmt.process_group(run):
+        parts += [Text("\nprocesses", style="bold"), group_summary(run, processes or []), group_table(run, processes or [])]
     config = yaml.safe_dump(run.config, sort_keys=False, allow_unicode=True)
-    return Group(facts, Text("\nconfig.yaml", style="bold"), Syntax(config, "yaml", theme="ansi_dark", background_color="default"))
+    parts += [Text("\nconfig.yaml", style="bold"), Syntax(config, "yaml", theme="ansi_dark", background_color="default")]
+    return Group(*parts)
 
 
 def evaluations_view(evaluations: list[Evaluation]) -> Group | Text:
@@ -261,6 +333,29 @@ def score_change(metric: str, before: object, after: object) -> Text:
     better = difference < 0 if metric in LOWER_IS_BETTER else difference > 0
     arrow = "▼" if difference < 0 else "▲"
     return Text(f"{arrow} {fmt.number(abs(difference))} {'better' if better else 'worse'}", style="green" if better else "red")
+
+
+def chats_view(conversations: list[Conversation]) -> Group | Text:
+    """The chats kept with the run, newest first: each prompt and the answers beside it."""
+    if not conversations:
+        return Text("No chats yet. Press a to chat with this run's model (beside its base); every answer is kept here.", style="dim")
+    parts: list = [Text(f"{len(conversations)} saved chat{'s' if len(conversations) != 1 else ''} · x exports them as training data\n", style="bold")]
+    for conversation in conversations:
+        heading = Text(f"#{conversation.id} ", style="bold cyan")
+        heading.append(conversation.title, style="bold")
+        heading.append(f" · {len(conversation.turns)} turn{'s' if len(conversation.turns) != 1 else ''} · {fmt.moment(conversation.updated_at)}", style="dim")
+        parts.append(heading)
+        if conversation.settings.get("system_prompt"):
+            parts.append(Text(f"system: {conversation.settings['system_prompt']}", style="dim"))
+        for turn in conversation.turns:
+            parts.append(Text(f"you: {turn.get('prompt', '')}", style="bold"))
+            for which, answer in (turn.get("answers") or {}).items():
+                label = fmt.MODEL_LABELS.get(which, which)
+                line = Text(f"{label}: ", style="green" if which != "base" else "dim")
+                line.append(str(answer.get("text", "")))
+                parts.append(line)
+        parts.append(Text(""))
+    return Group(*parts)
 
 
 def artifacts_view(run: Run, artifacts: list[Artifact]) -> Table | Text:

@@ -17,6 +17,7 @@ from textual.widgets import Static
 def _sections() -> list[tuple[str, list[Binding]]]:
     # Imported here: the help screen is the only place that needs every screen class at once.
     from tuitune.tui.app import TuituneApp
+    from tuitune.tui.screens.chat import ChatScreen
     from tuitune.tui.screens.compare import CompareScreen
     from tuitune.tui.screens.detail import RunDetailScreen
     from tuitune.tui.screens.history import HistoryScreen
@@ -28,12 +29,16 @@ def _sections() -> list[tuple[str, list[Binding]]]:
         return [b for b in bindings if isinstance(b, Binding) and b.description]
 
     return [
-        ("Everywhere", own(TuituneApp.BINDINGS) + [Binding("ctrl+p", "command_palette", "Command palette", tooltip="Every action by name, and open any run.")]),
-        ("New run (wizard)", own(WizardScreen.BINDINGS) + [Binding("tab", "", "Next field"), Binding("enter", "", "In the model or dataset field: read what you typed; again (or unchanged): go on. Elsewhere: press the focused button")]),
+        ("Everywhere", [*own(TuituneApp.BINDINGS), Binding("ctrl+p", "command_palette", "Command palette", tooltip="Every action by name, and open any run.")]),
+        ("New run (wizard)", [*own(WizardScreen.BINDINGS), Binding("tab", "", "Next field"), Binding("enter", "", "In the model or dataset field: read what you typed; again (or unchanged): go on. Elsewhere: press the focused button")]),
         ("Training", own(TrainingScreen.BINDINGS)),
-        ("History", own(RunTable.BINDINGS) + own(HistoryScreen.BINDINGS)),
-        ("Run detail", own(RunDetailScreen.BINDINGS) + [Binding("left,right", "", "Switch tabs (when the tab bar has the focus)")]),
+        ("History", [
+            *own(RunTable.BINDINGS), *own(HistoryScreen.BINDINGS),
+            Binding("ctrl+p", "", "The queue: Pause the queue, Unpause the queue, Queue slots; Compare sweep N (palette commands)"),
+        ]),
+        ("Run detail", [*own(RunDetailScreen.BINDINGS), Binding("left,right", "", "Switch tabs (when the tab bar has the focus)")]),
         ("Compare", own(CompareScreen.BINDINGS)),
+        ("Chat", [Binding("enter", "", "Send the prompt: every pane answers it, with the same settings and seed"), *own(ChatScreen.BINDINGS)]),
     ]
 
 
@@ -46,7 +51,8 @@ def binding_reference() -> Iterator[tuple[str, str, str, str]]:
 
 
 def _key(key: str) -> str:
-    return {"question_mark": "?", "exclamation_mark": "!", "slash": "/", "space": "space", "escape": "esc"}.get(key, key)
+    return {"question_mark": "?", "exclamation_mark": "!", "slash": "/", "space": "space", "escape": "esc",
+            "left_square_bracket": "[", "right_square_bracket": "]"}.get(key, key)
 
 
 class HelpScreen(ModalScreen[None]):

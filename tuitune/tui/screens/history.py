@@ -1,8 +1,14 @@
-"""History: every run in one table; sort, filter, mark, and act on the run under the cursor."""
+"""History: every run in one table; sort, filter, mark, and act on the run under the cursor.
+
+Queued runs show their place in line (`queued 2/5`) and move with `[` and `]`; a sweep is a
+filter (`sweep:3`), and `c` with that filter and nothing marked compares the whole sweep.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -15,10 +21,15 @@ from tuitune.errors import RunNotFoundError
 from tuitune.store import ALL, Run
 from tuitune.tui import format as fmt
 from tuitune.tui.failures import ReportsWorkerErrors
+from tuitune.tui.offers import offers
 from tuitune.tui.widgets.footer import FittingFooter
 from tuitune.tui.widgets.run_table import RunTable, TableColumn, TableRow
 from tuitune.tui.widgets.task_bar import TaskBar
 from tuitune.tui.wording import for_the_app
+
+if TYPE_CHECKING:
+    from tuitune.store.sweeps import Sweep
+    from tuitune.tui.services import QueueState
 
 # How often the table looks for new runs and status changes (only active and new rows are read).
 REFRESH_SECONDS = 2.0
@@ -29,36 +40,41 @@ COLUMNS = [
     TableColumn("mark", " ", max_width=1),
     TableColumn("id", "id", max_width=7, align_right=True),
     TableColumn("name", "name", max_width=24),
-    TableColumn("status", "status", max_width=9),
+    TableColumn("status", "status", max_width=12),
     TableColumn("steps", "steps", max_width=11, align_right=True),
     TableColumn("loss", "loss", max_width=8, align_right=True),
     TableColumn("best_eval", "best eval", max_width=9, align_right=True),
     TableColumn("rouge", "ROUGE-L", max_width=7, align_right=True),
     TableColumn("model", "model", max_width=24),
-    TableColumn("method", "method", max_width=18),
+    TableColumn("method", "method", max_width=24),
     TableColumn("dataset", "dataset", max_width=24),
     TableColumn("started", "started", max_width=16),
     TableColumn("duration", "duration", max_width=8, align_right=True),
 ]
 _STATUS_INDEX = {column.key: index for index, column in enumerate(COLUMNS)}["status"]
 _STATUS_ORDER = {status: index for index, status in enumerate(ALL)}
+# `sweep:3` in the filter: that sweep's runs.
+SWEEP_FILTER = re.compile(r"(?:^|\s)sweep:(\d+)(?:\s|$)")
 
 
-def history_row(run: Run, rouge: float | None) -> TableRow:
-    """The table's view of a run: display text, colours, sort values and filter text."""
+def history_row(run: Run, rouge: float | None, place: tuple[int, int] | None = None) -> TableRow:
+    """The table's view of a run: display text, colours, sort values and filter text.
+
+    `place`: (place, length of the line) while the run waits in the queue.
+    """
     steps = f"{run.steps_done}/{run.steps_total}" if run.steps_total else (str(run.steps_done) if run.steps_done else "–")
     started = run.started_at or run.created_at
     cells = (
         "",
         str(run.id),
         run.name,
-        run.status,
+        fmt.queue_status(run, place),
         steps,
         fmt.number(run.last_loss),
         fmt.number(run.best_eval_loss),
         fmt.number(rouge, 3) if rouge is not None else "–",
         fmt.short_model(run.model, 24),
-        run.method,
+        f"{run.method} {group}" if (group := fmt.group_label(run)) else run.method,
         fmt.short_model(run.dataset, 24),
         fmt.moment(started),
         fmt.duration(run.duration_seconds),
@@ -78,7 +94,10 @@ def history_row(run: Run, rouge: float | None) -> TableRow:
         started.timestamp() if started else None,
         run.duration_seconds,
     )
-    search = " ".join((str(run.id), run.name, run.status, run.model, run.method, run.dataset)).lower()
+    words = [str(run.id), run.name, run.status, run.model, run.method, run.dataset]
+    if run.sweep_id is not None:
+        words.append(f"sweep:{run.sweep_id}")
+    search = " ".join(words).lower()
     return TableRow(
         key=run.id,
         cells=cells,
@@ -92,11 +111,15 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
     """Every run, newest first; stays responsive with 10,000 runs (see `RunTable`)."""
 
     BINDINGS = [
-        Binding("slash", "focus_filter", "Filter", tooltip="Type to filter runs by id, name, status, model, method or dataset.", id="history-filter"),
+        # Shown only while a waiting run is under the cursor (check_action).
+        Binding("left_square_bracket", "move_in_queue(-1)", "Earlier", tooltip="Move the queued run one place earlier in the line.", id="history-queue-earlier"),
+        Binding("right_square_bracket", "move_in_queue(1)", "Later", tooltip="Move the queued run one place later in the line.", id="history-queue-later"),
+        Binding("slash", "focus_filter", "Filter", tooltip="Type to filter runs by id, name, status, model, method or dataset; sweep:N shows sweep N.", id="history-filter"),
         Binding("s", "sort_menu", "Sort", tooltip="Pick the column to sort by (again: reverse). Clicking a header sorts too.", id="history-sort"),
         Binding("S", "reverse_sort", "Reverse", show=False, tooltip="Reverse the order of the current sort.", id="history-reverse-sort"),
-        Binding("c", "compare", "Compare", tooltip="Compare the marked runs (mark with space).", id="history-compare"),
+        Binding("c", "compare", "Compare", tooltip="Compare the marked runs (mark with space); with a sweep:N filter and nothing marked, the whole sweep.", id="history-compare"),
         Binding("r", "resume", "Resume", tooltip="Resume the run from its last checkpoint, optionally with a new total of epochs or steps.", id="history-resume"),
+        Binding("a", "chat", "Chat", tooltip="Chat with the run's model beside its base; with two runs marked, with both side by side.", id="history-chat"),
         Binding("e", "evaluate", "Eval", tooltip="Evaluate the run against its base model (ROUGE, BLEU, perplexity).", id="history-evaluate"),
         Binding("m", "merge", "Merge", tooltip="Merge the run's adapter into its base model.", id="history-merge"),
         Binding("u", "upload", "Upload", tooltip="Upload the run to the Hugging Face Hub.", id="history-upload"),
@@ -109,11 +132,14 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
         super().__init__()
         self._runs: dict[int, Run] = {}
         self._scores: dict[int, float] = {}
+        self._places: dict[int, tuple[int, int]] = {}  # runs waiting in the queue: (place, length)
+        self._queue: QueueState | None = None
+        self._sweeps: dict[int, Sweep] = {}
         self._loaded = False
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(placeholder="/ filter: id, name, status, model, method, dataset", id="filter")
+        yield Input(placeholder="/ filter: id, name, status, model, method, dataset, sweep:N", id="filter")
         yield RunTable(COLUMNS, id="runs")
         yield Static("", id="selection")
         yield TaskBar()
@@ -123,6 +149,7 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
         self.sub_title = "history"
         self.query_one(RunTable).focus()
         self.app.run_actions.run_changed.subscribe(self, self._run_changed)  # type: ignore[attr-defined]
+        self.app.queue_actions.changed.subscribe(self, lambda _: self.refresh_active())  # type: ignore[attr-defined]
         self.load()
         self.set_interval(REFRESH_SECONDS, self.refresh_active)
 
@@ -141,12 +168,24 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
         service = self.app.service  # type: ignore[attr-defined]
         runs = service.list_runs()
         scores = service.latest_scores()
-        rows = [history_row(run, scores.get(run.id)) for run in runs]
-        self.app.call_from_thread(self._show_all, runs, scores, rows)
+        places = service.queue_places()
+        queue = service.queue_state()
+        sweeps = {sweep.id: sweep for sweep in service.sweeps()}
+        rows = [history_row(run, scores.get(run.id), places.get(run.id)) for run in runs]
+        self.app.call_from_thread(self._show_all, runs, scores, places, queue, sweeps, rows)
 
-    def _show_all(self, runs: list[Run], scores: dict[int, float], rows: list[TableRow]) -> None:
+    def _show_all(
+        self,
+        runs: list[Run],
+        scores: dict[int, float],
+        places: dict[int, tuple[int, int]],
+        queue: QueueState,
+        sweeps: dict[int, Sweep],
+        rows: list[TableRow],
+    ) -> None:
         self._runs = {run.id: run for run in runs}
         self._scores = scores
+        self._places, self._queue, self._sweeps = places, queue, sweeps
         self.table.set_rows(rows)
         self._loaded = True
         self._show_selection()
@@ -161,6 +200,9 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
         if service.count_runs() != len(self._runs) + len(new):
             self.load()  # runs were deleted elsewhere, or many appeared at once
             return
+        if any(run.sweep_id is not None and run.sweep_id not in self._sweeps for run in new):
+            self.load()  # a new sweep: its name is needed for the filter line
+            return
         changed = {run.id: run for run in new}
         changed.update({run.id: run for run in service.active_runs()})
         for run_id, run in list(self._runs.items()):
@@ -170,16 +212,22 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
                 except RunNotFoundError:  # deleted elsewhere meanwhile
                     self.load()
                     return
-        if changed:
-            self.app.call_from_thread(self._update_runs, list(changed.values()))
+        # Places in line move when a run starts, is moved or leaves the queue: cheap to read.
+        places = service.queue_places()
+        queue = service.queue_state()
+        if changed or places != self._places or queue != self._queue:
+            self.app.call_from_thread(self._update_runs, list(changed.values()), places, queue)
 
-    def _update_runs(self, runs: Iterable[Run]) -> None:
-        runs = [run for run in runs if run != self._runs.get(run.id)]
-        if not runs:
-            return
-        for run in runs:
-            self._runs[run.id] = run
-        self.table.upsert(history_row(run, self._scores.get(run.id)) for run in runs)
+    def _update_runs(self, runs: Iterable[Run], places: dict[int, tuple[int, int]], queue: QueueState) -> None:
+        moved = {run_id for run_id in set(places) | set(self._places) if places.get(run_id) != self._places.get(run_id)}
+        self._places, self._queue = places, queue
+        fresh = {run.id: run for run in runs if run != self._runs.get(run.id)}
+        for run_id in moved - fresh.keys():
+            if run_id in self._runs:
+                fresh[run_id] = self._runs[run_id]
+        self._runs.update(fresh)
+        if fresh:
+            self.table.upsert(history_row(run, self._scores.get(run.id), places.get(run.id)) for run in fresh.values())
         self._show_selection()
 
     def _run_changed(self, run_id: int) -> None:
@@ -194,14 +242,16 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
             self.app.call_from_thread(self._removed, run_id)
             return
         score = service.latest_scores().get(run_id)
-        self.app.call_from_thread(self._refreshed, run, score)
+        places = service.queue_places()
+        queue = service.queue_state()
+        self.app.call_from_thread(self._refreshed, run, score, places, queue)
 
-    def _refreshed(self, run: Run, score: float | None) -> None:
+    def _refreshed(self, run: Run, score: float | None, places: dict[int, tuple[int, int]], queue: QueueState) -> None:
         if score is not None:
             self._scores[run.id] = score
         self._runs[run.id] = run
-        self.table.upsert([history_row(run, self._scores.get(run.id))])
-        self._show_selection()
+        self.table.upsert([history_row(run, self._scores.get(run.id), places.get(run.id))])
+        self._update_runs([], places, queue)
 
     def _removed(self, run_id: int) -> None:
         self._runs.pop(run_id, None)
@@ -229,11 +279,21 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
             total = fmt.plural(table.total_count, "run")
             shown = f"{table.row_count:,} of {total}" if table.row_count != table.total_count else total
             line.append(shown, style="bold")
+            sweep = self.sweep_filter()
+            if sweep is not None:
+                named = self._sweeps.get(sweep)
+                line.append(f" · sweep {sweep}" + (f" {named.name}" if named else ""), style="bold cyan")
+                if not table.marked and table.row_count > 1:
+                    line.append(" (c compares them all)")
             if table.marked:
                 line.append(f" · {len(table.marked)} marked", style="bold yellow")
+            queue = self._queue
+            if queue is not None and (queue.waiting or queue.paused):
+                state = f" · queue: {queue.waiting} waiting for {fmt.plural(queue.slots, 'slot')}"
+                line.append(state + (", paused" if queue.paused else ""), style="bold magenta" if queue.paused else "yellow")
             if run is not None:
                 line.append(f" · #{run.id} {run.name} ")
-                line.append(run.status, style=fmt.STATUS_STYLES.get(run.status, ""))
+                line.append(fmt.queue_status(run, self._places.get(run.id)), style=fmt.STATUS_STYLES.get(run.status, ""))
                 if run.error:
                     line.append(f" · {for_the_app(run.error)}", style="red")
                 elif run.output_dir:
@@ -246,7 +306,17 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
         if action == "merge":
             run = self.selected_run()
             return run is None or run.method != "full_finetuning"
+        if action == "move_in_queue":
+            run = self.selected_run()
+            return run is not None and run.in_queue
         return True
+
+    def sweep_filter(self) -> int | None:
+        """The sweep the filter asks for (`sweep:3`), if it does."""
+        if not self.is_mounted:
+            return None
+        found = SWEEP_FILTER.search(self.query_one("#filter", Input).value.lower())
+        return int(found.group(1)) if found else None
 
     @on(RunTable.Selected)
     def _open(self, event: RunTable.Selected) -> None:
@@ -326,9 +396,34 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
 
     def action_compare(self) -> None:
         marked = [key for key in self.table.marked if key in self._runs]
+        sweep = self.sweep_filter()
+        if not marked and sweep is not None:
+            self.app.compare_sweep(sweep)  # type: ignore[attr-defined]
+            return
         if len(marked) < 2:
-            self.notify("Mark two or more runs with space, then press c to compare them.", severity="warning")
+            self.notify("Mark two or more runs with space, then press c to compare them (or filter sweep:N to compare a sweep).", severity="warning")
             return
         from tuitune.tui.screens.compare import CompareScreen
 
-        self.app.push_screen(CompareScreen([int(key) for key in marked]))  # type: ignore[arg-type]
+        self.app.push_screen(CompareScreen([int(key) for key in marked]))
+
+    def action_move_in_queue(self, delta: int) -> None:
+        run = self.selected_run()
+        place = self._places.get(run.id) if run is not None else None
+        if run is None or place is None:
+            self.notify("Only a run waiting in the queue moves in the line.", severity="warning")
+            return
+        self.app.queue_actions.move(run, place[0] + delta)  # type: ignore[attr-defined]
+
+    def action_chat(self) -> None:
+        marked = [self._runs[key] for key in self.table.marked if key in self._runs]
+        if len(marked) > 2:
+            self.notify("Chat side by side with two runs: mark exactly two (space), or none to chat with the run under the cursor.", severity="warning")
+            return
+        runs = marked if len(marked) == 2 else [run] if (run := self._with_run()) else []
+        for run in runs:
+            if not offers("chat", run):
+                self.notify(f"Run {run.id} ({run.name}) is {run.status}: chat with a completed run, which has saved its model.", severity="warning")
+                return
+        if runs:
+            self.app.open_chat([run.id for run in runs])  # type: ignore[attr-defined]

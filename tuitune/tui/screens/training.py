@@ -4,6 +4,9 @@ A thread worker polls the store for the run's row, the metric points after the l
 the new lines of its log, then posts one `Snapshot`; the screen updates its widgets in place. The
 worker waits for each snapshot to be shown before reading again, so a slow terminal never builds
 a backlog. The run itself is a separate process: leaving this screen or the app never stops it.
+
+A run waiting in the queue shows its place in line instead of a progress bar, and is followed
+as it starts; a run trained by a group of processes shows each rank's device and memory.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from textual.worker import get_current_worker
 
 from tuitune.errors import RunNotFoundError
 from tuitune.store import Event, MetricPoint, Run
+from tuitune.store.processes import RunProcess
 from tuitune.tui import format as fmt
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.offers import offers
@@ -31,6 +35,7 @@ from tuitune.tui.services import MemoryReading
 from tuitune.tui.widgets.event_log import EventLog, story
 from tuitune.tui.widgets.footer import FittingFooter
 from tuitune.tui.widgets.metric_panel import MetricPanel
+from tuitune.tui.widgets.process_group import group_summary, group_table
 from tuitune.tui.widgets.task_bar import TaskBar
 from tuitune.tui.wording import for_the_app
 
@@ -50,6 +55,9 @@ class Snapshot:
     memory: MemoryReading | None = None
     reset: bool = False  # the run restarted (resume): forget what was drawn
     resume_step: int | None = None  # a stopped run's last checkpoint (None: it has none)
+    place: tuple[int, int] | None = None  # (place, length of the line) while it waits in the queue
+    queue_paused: bool = False
+    processes: list[RunProcess] | None = None  # a group run's ranks (None: not read this time)
 
 
 class TrainingScreen(ReportsWorkerErrors, Screen[None]):
@@ -63,6 +71,7 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
         Binding("m", "merge", "Merge", tooltip="Merge the adapter into its base model.", id="training-merge"),
         Binding("u", "upload", "Upload", tooltip="Upload the run to the Hugging Face Hub.", id="training-upload"),
         Binding("o", "details", "Details", tooltip="The run's detail: config, charts, evaluations, artifacts.", id="training-details"),
+        Binding("a", "chat", "Chat", tooltip="Chat with the finished run's model beside its base.", id="training-chat"),
     ]
 
     class Update(Message):
@@ -100,6 +109,7 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
             yield MetricPanel("grad norm", id="grad-norm")
             yield MetricPanel("tokens/s", id="throughput")
             yield MetricPanel("memory", id="memory")
+        yield Static("", id="group")
         yield Static("", id="summary")
         yield EventLog(id="log")
         yield TaskBar()
@@ -156,6 +166,7 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
         last_event = 0
         last_evaluation = 0  # points are re-read after a resume; their evaluations are told once
         last_memory = 0.0
+        last_group = 0.0
         was_active: bool | None = None
         while not worker.is_cancelled:
             try:
@@ -181,7 +192,12 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
             if run.is_active and now - last_memory >= MEMORY_SECONDS:
                 memory, last_memory = service.memory_reading(run.pid), now
             resume_step = None if run.is_active else service.resume_step(run)
-            snapshot = Snapshot(run, points, events, evaluations, memory, reset, resume_step)
+            place = service.queue_places().get(run.id) if run.in_queue else None
+            paused = service.queue_paused() if run.in_queue else False
+            processes = None
+            if fmt.process_group(run) is not None and (now - last_group >= MEMORY_SECONDS or not run.is_active):
+                processes, last_group = service.processes(run.id), now
+            snapshot = Snapshot(run, points, events, evaluations, memory, reset, resume_step, place, paused, processes)
             self._shown.clear()
             self.post_message(self.Update(generation, snapshot))
             # Back-pressure: read again only once this snapshot is on screen.
@@ -218,14 +234,18 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
         if previous is None or previous.status != run.status:
             self.refresh_bindings()
         self._draw_title(run)
-        self._draw_progress(run, snap.points)
+        self._draw_progress(run, snap.points, snap.place, snap.queue_paused)
         self._draw_points(snap.points)
         if snap.memory is not None:
             self._draw_memory(snap.memory)
+        if snap.processes is not None:
+            self._draw_group(run, snap.processes)
         if snap.events or snap.evaluations:
             self.query_one(EventLog).add(story(snap.events, snap.evaluations))
-        # A run that stopped before logging anything has empty panels: give their room to its story.
-        self.query_one("#metrics").display = run.is_active or any(panel.values for panel in self.query(MetricPanel))
+        # A run waiting in the queue, or one that stopped before logging anything, has empty
+        # panels: give their room to its story.
+        shown = (run.is_active and not run.in_queue) or any(panel.values for panel in self.query(MetricPanel))
+        self.query_one("#metrics").display = shown
         self._draw_summary(run, snap.resume_step)
 
     def _reset_widgets(self, *, another_run: bool = False) -> None:
@@ -244,6 +264,8 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
         self._pace.clear()
         self.query_one("#summary", Static).update("")
         self.query_one("#summary").display = False
+        if another_run:
+            self.query_one("#group").display = False
 
     def _draw_title(self, run: Run) -> None:
         # Ids and paths keep their end; wider terminals show more of them.
@@ -257,8 +279,23 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
             title.append("  cancelling: finishing the step, saving a checkpoint…", style="bold magenta")
         self.query_one("#run-title", Static).update(title)
 
-    def _draw_progress(self, run: Run, points: list[MetricPoint]) -> None:
+    def _draw_group(self, run: Run, processes: list[RunProcess]) -> None:
+        from rich.console import Group
+
+        group = self.query_one("#group", Static)
+        group.update(Group(group_summary(run, processes), group_table(run, processes)))
+        group.display = True
+
+    def _draw_progress(self, run: Run, points: list[MetricPoint], place: tuple[int, int] | None = None, paused: bool = False) -> None:
         bar = self.query_one(ProgressBar)
+        # Waiting in line: where it stands rather than an empty bar.
+        bar.display = not run.in_queue
+        if run.in_queue:
+            text = Text(fmt.queue_place(place) if place else "queued (waiting for a free slot)", style="bold yellow")
+            if paused:
+                text.append("\nthe queue is paused: nothing starts until ctrl+p → Unpause the queue", style="bold magenta")
+            self.query_one("#progress-text", Label).update(text)
+            return
         if run.steps_total:
             bar.update(total=run.steps_total, progress=run.steps_done)
         elif not run.is_active:
@@ -271,7 +308,7 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
         epochs = None if training.get("max_steps") else training.get("epochs")
         if not run.steps_total and run.is_active:
             # The worker is still loading: there is no step to count yet.
-            parts = ["queued: waiting for a free slot" if run.status == "queued" else "starting: loading the model and data"]
+            parts = ["starting: loading the model and data"]
         else:
             parts = [f"step {run.steps_done}/{run.steps_total or '?'}"]
         if run.epoch is not None:
@@ -389,14 +426,18 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
         if self.run is not None:
             self.app.open_run(self.run.id)  # type: ignore[attr-defined]
 
+    def action_chat(self) -> None:
+        if self.run is not None:
+            self.app.open_chat([self.run.id])  # type: ignore[attr-defined]
+
 
 def next_steps(run: Run, resume_step: int | None) -> str:
     """The keys that make sense now that the run has stopped, and what they do."""
     if run.status == "completed":
-        keys = ["e evaluate"] + (["m merge"] if offers("merge", run) else []) + ["u upload", "r train further"]
+        keys = ["a chat", "e evaluate"] + (["m merge"] if offers("merge", run) else []) + ["u upload", "r train further"]
     elif offers("resume", run):
         keys = ["r resume: " + ("no checkpoint yet, it starts from step 0" if not resume_step
                                 else f"from the checkpoint at step {resume_step:,}")]
     else:
         keys = ["n start a new run with the problem fixed"]
-    return " · ".join(keys + ["o details"])
+    return " · ".join([*keys, "o details"])

@@ -20,6 +20,7 @@ from textual.widgets import Button, Header, Input, TabbedContent, TabPane
 
 from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, RunConfig, parse_config
 from tuitune.errors import TuituneError
+from tuitune.tui import format as fmt
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.screens.wizard_steps.dataset_step import DatasetStep
 from tuitune.tui.screens.wizard_steps.fields import collect
@@ -42,6 +43,7 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
         Binding("ctrl+n", "next_step", "Next", tooltip="Go to the next step.", id="wizard-next", priority=True),
         Binding("escape", "previous_step", "Back", tooltip="Go back one step; on the first, leave the field so single keys (h, t, q) work.", id="wizard-back"),
         Binding("ctrl+l", "launch", "Launch", tooltip="Build the configuration and start the run.", id="wizard-launch", priority=True),
+        Binding("ctrl+g", "enqueue", "Add to queue", tooltip="Build the configuration and put the run at the end of the queue: it starts when a slot is free.", id="wizard-enqueue", priority=True),
     ]
 
     def __init__(self, *, data_root: str | None = None, last: RunConfig | None = None) -> None:
@@ -53,7 +55,8 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
         # Checks of configurations, by `config_key`: (what the run would train on, or why it would fail).
         self._checks: dict[str, tuple[dict | None, str | None]] = {}
         self._checking: set[str] = set()
-        self._launch_when_checked: RunConfig | None = None
+        # Launch (False) or add to the queue (True) as soon as this config's check passes.
+        self._launch_when_checked: tuple[RunConfig, bool] | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -176,7 +179,9 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
             self.call_after_refresh(self._model_probed, message)  # still mounting (lazily)
             return
         document = message.document or {}
-        self.query_one(MethodStep).apply_recommendation(document.get("recommendation"), document.get("recommendation_error") or message.error)
+        self.query_one(MethodStep).apply_recommendation(
+            document.get("recommendation"), document.get("recommendation_error") or message.error, gpus=document.get("gpus")
+        )
 
     # --- the config -------------------------------------------------------------------------------
     def build_config(self) -> RunConfig:
@@ -219,15 +224,18 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
         review = self.query_one(ReviewStep)
         if review.config is not None and config_key(review.config) == key:
             review.show_check(result, error)
-        if self._launch_when_checked is not None and config_key(self._launch_when_checked) == key:
-            config, self._launch_when_checked = self._launch_when_checked, None
+        if self._launch_when_checked is not None and config_key(self._launch_when_checked[0]) == key:
+            (config, queued), self._launch_when_checked = self._launch_when_checked, None
             if error is None:
-                self._start(config)
+                self._start(config, queued)
             else:
                 self.notify(error, title="Cannot launch: a run with these settings would fail at once", severity="error", timeout=15)
 
     # --- launch -----------------------------------------------------------------------------------
-    def action_launch(self) -> None:
+    def action_enqueue(self) -> None:
+        self.action_launch(queued=True)
+
+    def action_launch(self, queued: bool = False) -> None:
         for step in STEPS[:-1]:
             problem = self._blocking_problem(step)
             if problem:
@@ -243,44 +251,54 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
         checked = self._checks.get(config_key(config))
         if checked is None:
             # Launch as soon as the check passes (it takes a second once the helper is warm).
-            self._launch_when_checked = config
+            self._launch_when_checked = (config, queued)
             if self.step != "review":
                 self.go_to("review")
             else:
                 self._check(config)
-            self.notify("Checking the data and settings first; the run starts when they pass.", title="Launch")
+            self.notify("Checking the data and settings first; the run " + ("is queued" if queued else "starts") + " when they pass.",
+                        title="Add to queue" if queued else "Launch")
             return
         if checked[1] is not None:
             self.go_to("review")
             self.notify(checked[1], title="Cannot launch: a run with these settings would fail at once", severity="error", timeout=15)
             return
-        self._start(config)
+        self._start(config, queued)
 
-    def _start(self, config: RunConfig) -> None:
-        self.query_one("#launch", Button).disabled = True
-        self._launch(config)
+    def _start(self, config: RunConfig, queued: bool = False) -> None:
+        self._buttons(disabled=True)
+        self._launch(config, queued)
+
+    def _buttons(self, *, disabled: bool) -> None:
+        for button in self.query("#launch, #enqueue").results(Button):
+            button.disabled = disabled
 
     @on(ReviewStep.LaunchRequested)
-    def _launch_pressed(self) -> None:
-        self.action_launch()
+    def _launch_pressed(self, message: ReviewStep.LaunchRequested) -> None:
+        self.action_launch(queued=message.queued)
 
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
-    def _launch(self, config: RunConfig) -> None:
+    def _launch(self, config: RunConfig, queued: bool = False) -> None:
+        service = self.app.service  # type: ignore[attr-defined]
         try:
-            run = self.app.service.launch(config)  # type: ignore[attr-defined]
+            run = service.enqueue(config) if queued else service.launch(config)
+            place = service.queue_places().get(run.id) if queued else None
         except TuituneError as error:
-            self.app.call_from_thread(self._launch_failed, str(error))
+            self.app.call_from_thread(self._launch_failed, str(error), queued)
             return
-        self.app.call_from_thread(self._launched, run.id, run.name, config)
+        self.app.call_from_thread(self._launched, run.id, run.name, config, place)
 
-    def _launch_failed(self, error: str) -> None:
-        self.query_one("#launch", Button).disabled = False
-        self.notify(error, title="Could not launch", severity="error", timeout=15)
+    def _launch_failed(self, error: str, queued: bool = False) -> None:
+        self._buttons(disabled=False)
+        self.notify(error, title="Could not add it to the queue" if queued else "Could not launch", severity="error", timeout=15)
 
-    def _launched(self, run_id: int, name: str, config: RunConfig) -> None:
-        self.query_one("#launch", Button).disabled = False
+    def _launched(self, run_id: int, name: str, config: RunConfig, place: tuple[int, int] | None = None) -> None:
+        self._buttons(disabled=False)
         self.launched = config  # `n` now opens a fresh wizard (with these choices preselected)
-        self.notify(f"Run {run_id} ({name}) started; it keeps going if you leave the app.", title="Launched")
+        if place is not None:
+            self.notify(f"Run {run_id} ({name}) is {fmt.queue_place(place)}; it starts on its own, with or without the app.", title="Queued")
+        else:
+            self.notify(f"Run {run_id} ({name}) started; it keeps going if you leave the app.", title="Launched")
         self.app.run_actions.run_changed.publish(run_id)  # type: ignore[attr-defined]
         self.app.show_training(run_id)  # type: ignore[attr-defined]
 

@@ -1,4 +1,4 @@
-"""Small typed forms over the current screen: resume, upload, delete."""
+"""Small typed forms over the current screen: resume, upload, delete, and one typed value."""
 
 from __future__ import annotations
 
@@ -215,3 +215,42 @@ class DeleteModal(_FormModal):
     @on(Button.Pressed, "#submit")
     def action_delete(self) -> None:
         self.dismiss(DeleteRequest(files=self.query_one("#files", Checkbox).value))
+
+
+class AskModal(_FormModal):
+    """One typed value (a number of slots, a file to write): enter or the button submits it once
+    every validator agrees; escape closes without doing anything. Dismisses with the text."""
+
+    def __init__(self, title: str, body: str, label: str, *, value: str = "", submit: str = "OK",
+                 validators: list | None = None, placeholder: str = "") -> None:
+        super().__init__(classes="modal")
+        self._title, self._body, self._label, self._value = title, body, label, value
+        self._submit, self._validators, self._placeholder = submit, validators or [], placeholder
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(Text(self._title), classes="dialog-title")
+            if self._body:
+                yield Static(Text(self._body), classes="dialog-body")
+            yield Label(Text(self._label))
+            yield Input(value=self._value, placeholder=self._placeholder, id="answer", validators=self._validators, compact=True)
+            yield Static("", id="error", classes="field-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self._submit, variant="primary", id="submit", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#answer", Input).focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#submit")
+    def _submit_pressed(self) -> None:
+        field = self.query_one("#answer", Input)
+        result = field.validate(field.value)
+        if result is not None and not result.is_valid:
+            self.query_one("#error", Static).update(Text(result.failure_descriptions[0]))
+            return
+        if not field.value.strip():
+            self.query_one("#error", Static).update(Text(f"{self._label} is needed."))
+            return
+        self.dismiss(field.value.strip())

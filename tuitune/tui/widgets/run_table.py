@@ -46,6 +46,14 @@ class TableRow:
     search_text: str = ""  # lower-case text the filter matches against
 
 
+def _matches(row: TableRow, word: str) -> bool:
+    """A word matches anywhere in the row's text; a `key:value` word (`sweep:3`) matches only that
+    whole token, so `sweep:3` never shows sweep 31."""
+    if ":" in word:
+        return word in row.search_text.split()
+    return word in row.search_text
+
+
 def _sort_key(value: Any) -> tuple[bool, Any]:
     # None sorts after everything; the flag keeps None from being compared with numbers.
     return (value is None, value if value is not None else 0)
@@ -187,7 +195,8 @@ class RunTable(ScrollView, can_focus=True):
         self.cursor = min(index, max(0, len(self._view) - 1))
 
     def set_filter(self, text: str) -> None:
-        """Show only rows whose text contains every word of `text` (case-insensitive)."""
+        """Show only rows whose text contains every word of `text` (case-insensitive; a
+        `key:value` word matches that token whole)."""
         self._filter = text.strip().lower()
         self._rebuild(self.cursor_key)
 
@@ -237,7 +246,7 @@ class RunTable(ScrollView, can_focus=True):
         rows = [self._rows[key] for key in self._order]
         if self._filter:
             words = self._filter.split()
-            rows = [row for row in rows if all(word in row.search_text for word in words)]
+            rows = [row for row in rows if all(_matches(row, word) for word in words)]
         if self.sort_column is not None:
             index = next(i for i, c in enumerate(self.columns) if c.key == self.sort_column)
             column = self.columns[index]
@@ -292,7 +301,7 @@ class RunTable(ScrollView, can_focus=True):
     def _header_segments(self) -> list[Segment]:
         style = self.get_component_rich_style("run-table--header")
         segments = []
-        for column, width in zip(self.columns, self._widths):
+        for column, width in zip(self.columns, self._widths, strict=True):
             label = column.label
             if column.key == self.sort_column:
                 label = f"{label}{'▼' if self.sort_reverse else '▲'}"
@@ -310,7 +319,7 @@ class RunTable(ScrollView, can_focus=True):
         if index == self.cursor:
             style += self.get_component_rich_style("run-table--cursor", partial=True)
         segments = []
-        for column_index, (column, width) in enumerate(zip(self.columns, self._widths)):
+        for column_index, (column, width) in enumerate(zip(self.columns, self._widths, strict=True)):
             text = MARK if column.key == "mark" and marked else row.cells[column_index]
             cell_style = style
             extra = row.styles.get(column_index)
@@ -351,7 +360,7 @@ class RunTable(ScrollView, can_focus=True):
         x, y = event.x + round(self.scroll_x), event.y
         if y == 0:
             edge = 0
-            for column, width in zip(self.columns, self._widths):
+            for column, width in zip(self.columns, self._widths, strict=True):
                 edge += width + 1
                 if x < edge:
                     if column.key != "mark":

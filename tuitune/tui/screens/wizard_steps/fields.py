@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
 from textual.validation import Function, Integer, Number, Validator
 
-from tuitune.config import RunConfig
+from tuitune.config import STRATEGIES, DistributedSettings, RunConfig
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,7 @@ class Field:
                 return False
             if low is not None and (value <= low if self.exclusive_minimum else value < low):
                 return False
-            if high is not None and (value >= high if self.exclusive_maximum else value > high):
-                return False
-            return True
+            return not (high is not None and (value >= high if self.exclusive_maximum else value > high))
 
         base: Validator = Integer(failure_description=description) if self.kind == "int" else Number(failure_description=description)
         return [base, Function(in_range, description)]
@@ -102,6 +101,28 @@ FIELDS: tuple[Field, ...] = (
     Field("merge_after_training", "Merge after training", "bool", "Merge the adapter into the base model when done.", advanced=True),
 )
 
+def from_model(model: type[BaseModel], name: str, key: str, label: str, kind: str, help: str, **options: Any) -> Field:
+    """A form field whose limits are the pydantic model's own (`ge`, `gt`, `le`, `lt`), so a
+    limit is declared once, in the model, and every face derives it."""
+    limits: dict[str, Any] = {}
+    for rule in model.model_fields[name].metadata:
+        for attribute, (bound, exclusive) in {"ge": ("minimum", False), "gt": ("minimum", True),
+                                              "le": ("maximum", False), "lt": ("maximum", True)}.items():
+            value = getattr(rule, attribute, None)
+            if value is not None:
+                limits[bound] = value
+                limits[f"exclusive_{bound}"] = exclusive
+    return Field(key, label, kind, help, **limits, **options)
+
+
+# Shown only on a machine with more than one GPU: the run trains with a group of processes.
+DISTRIBUTED_FIELDS: tuple[Field, ...] = (
+    from_model(DistributedSettings, "nproc", "distributed.nproc", "Processes", "int",
+               "Processes that train the run together, one per GPU (empty: one per GPU the run is given).", optional=True),
+    Field("distributed.strategy", "Strategy", "choice",
+          "ddp copies the model to every GPU; fsdp and deepspeed-zero3 shard it (auto: ddp).", choices=STRATEGIES),
+)
+
 # What a recommendation may fill in, from its attribute names to field keys.
 RECOMMENDED: dict[str, str] = {
     "lora_r": "lora.r",
@@ -147,4 +168,4 @@ def collect(values: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
 
 def field_for(key: str) -> Field:
     """The form field for a dotted config key."""
-    return next(f for f in FIELDS if f.key == key)
+    return next(f for f in (*FIELDS, *DISTRIBUTED_FIELDS) if f.key == key)

@@ -2,7 +2,9 @@
 
 Common fields are validated as you type; the rest fold away under "Advanced". Every invalid
 field says why just below itself, and a refused Next puts the focus (and the view) on the first
-one. A value the user changed is never overwritten when a (new) recommendation arrives.
+one. A value the user changed is never overwritten when a (new) recommendation arrives. On a
+machine with more than one GPU, the number of processes and the strategy of the group appear,
+prefilled from the recommendation for that many GPUs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from textual.widgets import Checkbox, Collapsible, Input, Label, Select, Static
 
 from tuitune.config import METHODS
 from tuitune.tui.screens.wizard_steps.fields import (
+    DISTRIBUTED_FIELDS,
     FIELDS,
     RECOMMENDED,
     Field,
@@ -45,6 +48,12 @@ class MethodStep(VerticalScroll):
         self._default_method = method
         self._recommended: dict[str, str] = {}  # field key -> text the recommendation put there
         self._folded: dict[str, str] = {spec.key: _default(spec) for spec in FIELDS if spec.advanced}
+        self._gpus: list[str] = []  # the GPUs runs may be given; the group's fields show for two or more
+
+    @property
+    def fields(self) -> tuple[Field, ...]:
+        """The fields of the form as it is now (the group's only on a machine with several GPUs)."""
+        return FIELDS + (DISTRIBUTED_FIELDS if len(self._gpus) > 1 else ())
 
     def compose(self) -> ComposeResult:
         yield Static("Recommendation: waiting for the model's description…", id="recommendation")
@@ -56,6 +65,8 @@ class MethodStep(VerticalScroll):
             for spec in FIELDS:
                 if not spec.advanced:
                     yield from field_widgets(spec, _default(spec))
+        yield Grid(classes="form", id="gpu-form")
+        yield Static("", id="gpu-help")
         yield Static("", id="method-help")
         with Collapsible(title="Advanced", collapsed=True, id="advanced"):
             yield Grid(classes="form", id="advanced-form")
@@ -98,7 +109,7 @@ class MethodStep(VerticalScroll):
         if problems:
             raise ValueError(problems[0][1])
         values: dict[str, Any] = {}
-        for spec in FIELDS:
+        for spec in self.fields:
             text = self.text_of(spec)
             if spec.kind == "bool":
                 values[spec.key] = text == "True"
@@ -115,7 +126,7 @@ class MethodStep(VerticalScroll):
     def problems(self) -> list[tuple[Field, str]]:
         """Every invalid field with its message, in form order; each message shows under its field."""
         found = []
-        for spec in FIELDS:
+        for spec in self.fields:
             if spec.kind in ("bool", "choice"):
                 continue
             message = self._problem(spec, self.text_of(spec))
@@ -184,8 +195,10 @@ class MethodStep(VerticalScroll):
         self.query_one(f"#{spec.widget_id}-label").set_class(bool(message), "-invalid")
 
     # --- recommendation ---------------------------------------------------------------------------
-    def apply_recommendation(self, recommendation: dict[str, Any] | None, error: str | None = None) -> None:
-        """Prefill method, rank, batch and checkpointing, unless the user changed them."""
+    def apply_recommendation(self, recommendation: dict[str, Any] | None, error: str | None = None, gpus: list[str] | None = None) -> None:
+        """Prefill method, rank, batch and checkpointing (and the group's processes and strategy
+        when `gpus` has two or more), unless the user changed them."""
+        self._show_gpus(gpus or [], recommendation or {})
         panel = self.query_one("#recommendation", Static)
         if not recommendation:
             panel.update(Text(f"No recommendation: {error}" if error else "No recommendation for this model.", style="yellow"))
@@ -207,6 +220,39 @@ class MethodStep(VerticalScroll):
                 self.set_text(spec, text)
                 self._recommended[key] = text
 
+    def _show_gpus(self, gpus: list[str], recommendation: dict[str, Any]) -> None:
+        """The group's fields, mounted once when the machine has two or more GPUs."""
+        if len(gpus) < 2:
+            return
+        first = len(self._gpus) < 2
+        self._gpus = list(gpus)
+        if first:
+            widgets = [widget for spec in DISTRIBUTED_FIELDS for widget in field_widgets(spec, _default(spec))]
+            form = self.query_one("#gpu-form", Grid)
+            form.mount_all(widgets)
+            form.display = self.query_one("#gpu-help").display = True
+            self.call_after_refresh(self._prefill_gpus, recommendation)
+        else:
+            self._prefill_gpus(recommendation)
+
+    def _prefill_gpus(self, recommendation: dict[str, Any]) -> None:
+        suggested = {"distributed.nproc": str(len(self._gpus)), "distributed.strategy": recommendation.get("strategy") or "auto"}
+        for key, text in suggested.items():
+            spec = field_for(key)
+            if self._untouched(key, self.text_of(spec)):
+                self.set_text(spec, text)
+                self._recommended[key] = text
+        help_text = Text(f"{len(self._gpus)} GPUs visible ({', '.join(self._gpus)}): ", style="dim")
+        per_gpu = recommendation.get("per_gpu_gb")
+        if recommendation.get("strategy"):
+            help_text.append(f"recommended {recommendation['strategy']}", style="bold green")
+            if isinstance(per_gpu, (int, float)):
+                help_text.append(f", about {per_gpu:.1f} GB per GPU", style="green")
+            help_text.append(".")
+        else:
+            help_text.append("no GPU memory reading, so no strategy recommended; ddp copies the model to every GPU.")
+        self.query_one("#gpu-help", Static).update(help_text)
+
     def _untouched(self, key: str, current: str) -> bool:
         """True while the field holds its default or what a recommendation put there."""
         if key == "method":
@@ -224,7 +270,7 @@ class MethodStep(VerticalScroll):
 
     @on(Input.Changed)
     def _validated(self, event: Input.Changed) -> None:
-        spec = next((f for f in FIELDS if f.widget_id == event.input.id), None)
+        spec = next((f for f in self.fields if f.widget_id == event.input.id), None)
         if spec is not None:
             self._show_problem(spec, self._problem(spec, event.value))
 

@@ -23,10 +23,12 @@ from tuitune.tui.wording import for_the_app
 
 
 class ReviewStep(Vertical):
-    """Shows exactly what will run; `Launch` is enabled only for a valid configuration."""
+    """Shows exactly what will run; `Launch` and `Add to queue` are enabled only for a valid configuration."""
 
     class LaunchRequested(Message):
-        pass
+        def __init__(self, queued: bool = False) -> None:
+            super().__init__()
+            self.queued = queued  # add it to the end of the queue rather than start it now
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -41,6 +43,7 @@ class ReviewStep(Vertical):
             yield Input(value="tuitune-run.yaml", id="save-path", compact=True,
                         tooltip="Where `Save` writes the configuration (YAML, or JSON for .json).")
             yield Button("Save config", id="save")
+            yield Button("Add to queue", id="enqueue")
             yield Button("Launch ▶", variant="success", id="launch")
 
     def show(self, config: RunConfig | None, error: str | None = None) -> None:
@@ -48,23 +51,25 @@ class ReviewStep(Vertical):
         self.config = config
         view = self.query_one("#review-config", Static)
         notes = self.query_one("#review-notes", Static)
-        launch = self.query_one("#launch", Button)
         if config is None:
             view.update(Text(f"✗ {error}", style="bold red"))
             self.query_one("#review-check", Static).update("")
             notes.update(Text("Go back (escape) and fix it, then come here again.", style="dim"))
-            launch.disabled = True
+            self._enable(False)
             return
         self.show_check(None, None, pending=True)
         view.update(Syntax(config.to_yaml(), "yaml", theme="ansi_dark", background_color="default"))
-        hints = list(config.notes) + ["Launch starts a background worker: it keeps training if you close the app."]
+        hints = [
+            *config.notes,
+            "Launch starts a background worker: it keeps training if you close the app. "
+            "Add to queue puts it at the end of the line: it starts when a slot is free.",
+        ]
         notes.update(Text("\n".join(hints), style="dim"))
-        launch.disabled = False
+        self._enable(True)
 
     def show_check(self, result: dict | None, error: str | None, *, pending: bool = False) -> None:
         """How the check of the shown config went: running, passed (what the run will train on), or why not."""
         line = self.query_one("#review-check", Static)
-        launch = self.query_one("#launch", Button)
         if pending:
             line.update(Text("⟳ Checking the data and settings the way the run will use them…", style="italic"))
             return
@@ -73,7 +78,7 @@ class ReviewStep(Vertical):
             text.append(for_the_app(error), style="red")
             text.append("\nGo back (escape) to change the method or the data, then come here again.", style="dim")
             line.update(text)
-            launch.disabled = True
+            self._enable(False)
             self.query_one("#review-notes", Static).display = False
             return
         self.query_one("#review-notes", Static).display = True
@@ -87,7 +92,11 @@ class ReviewStep(Vertical):
             + "."
         )
         line.update(text)
-        launch.disabled = False
+        self._enable(True)
+
+    def _enable(self, enabled: bool) -> None:
+        for button in self.query("#launch, #enqueue").results(Button):
+            button.disabled = not enabled
 
     @on(Button.Pressed, "#save")
     def _save(self) -> None:
@@ -105,3 +114,8 @@ class ReviewStep(Vertical):
     def _launch(self, event: Button.Pressed) -> None:
         event.stop()
         self.post_message(self.LaunchRequested())
+
+    @on(Button.Pressed, "#enqueue")
+    def _enqueue(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.post_message(self.LaunchRequested(queued=True))

@@ -1,0 +1,244 @@
+"""After training, a user talks to the model in the app: the fine-tuned model and its base answer
+the same prompt side by side, tokens stream in, ctrl+c stops an answer, two runs chat side by
+side, every answered turn is kept with its run, listed in the run detail and exported as training
+data; a model that does not fit the free memory is refused in plain words. The models run in the
+chat child process; the app's own process never loads them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psutil
+import pytest
+
+import tuitune
+from tests.trained_runs import greeting_config, new_home, write_greetings
+from tuitune.store import COMPLETED, open_store
+from tuitune.tui.app import create_app
+from tuitune.tui.screens.chat import ChatScreen
+from tuitune.tui.screens.detail import RunDetailScreen
+from tuitune.tui.screens.history import HistoryScreen
+from tuitune.tui.testing import notifications, screen_text, wait_until
+from tuitune.tui.widgets.chat_pane import ChatPane
+from tuitune.tui.widgets.chat_settings import ChatSettingsModal
+from tuitune.tui.widgets.prompts import AskModal
+
+PROMPT = "Greet Ada and mention music."
+
+
+@pytest.fixture(scope="module")
+def trained_home(tmp_path_factory: pytest.TempPathFactory, shared_models_dir: Path, demo_model_path: Path) -> tuple[Path, int, int]:
+    """A LoRA run that learned the greetings (its greedy answer starts "Hello "), and a short one."""
+    from tests.trained_runs import home_env
+
+    home = new_home(tmp_path_factory, shared_models_dir, "tui-chat-home")
+    with home_env(home):
+        data = write_greetings(home / "greetings.jsonl")
+        greeter = tuitune.train(greeting_config(data).name("greeter").build())
+        short = tuitune.train(greeting_config(data, max_steps=2).name("greeter-short").build())
+    assert greeter.status == COMPLETED and short.status == COMPLETED
+    return home, greeter.run_id, short.run_id
+
+
+@pytest.fixture
+def runs(trained_home: tuple[Path, int, int], monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
+    home, greeter, short = trained_home
+    monkeypatch.setenv("TUITUNE_HOME", str(home))
+    yield greeter, short
+    from tests.conftest import stop_leftover_processes
+
+    stop_leftover_processes(home)  # a chat child a failed test left behind
+
+
+async def _chat_with(pilot, *run_ids: int) -> ChatScreen:
+    """From the history: mark the runs (two) or put the cursor on one, press a, wait for the models."""
+    app = pilot.app
+    history = app.screen
+    assert isinstance(history, HistoryScreen)
+    await wait_until(pilot, lambda: history.table.total_count >= len(run_ids), what="the runs")
+    for run_id in run_ids:
+        history.table.move_to(run_id)
+        if len(run_ids) > 1:
+            await pilot.press("space")
+    await pilot.press("a")
+    chat = await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen, what="the chat")
+    await wait_until(pilot, lambda: chat.session is not None and len(chat.session.loaded) == len(chat.session.panes),
+                     timeout=180, what="the models to load")
+    await pilot.pause()
+    return chat
+
+
+async def _greedy(pilot, max_new_tokens: str = "24") -> None:
+    """The settings panel: temperature 0 (greedy), a short answer."""
+    await pilot.press("ctrl+o")
+    assert isinstance(pilot.app.screen, ChatSettingsModal)
+    await pilot.press("ctrl+u", "0")  # the temperature field has the focus
+    pilot.app.screen.query_one("#max_new_tokens").value = max_new_tokens
+    await pilot.press("ctrl+s")
+    assert isinstance(pilot.app.screen, ChatScreen)
+
+
+async def _answered(pilot, chat: ChatScreen, turns: int) -> None:
+    """Every pane answered: the turn is kept (a demo model's answer can take less than a poll)."""
+    await wait_until(pilot, lambda: not chat.generating and len(chat.session.turns) == turns, timeout=120, what=f"turn {turns}")
+
+
+def _panes(chat: ChatScreen) -> list[ChatPane]:
+    return list(chat.query(ChatPane))
+
+
+@pytest.mark.slow
+async def test_the_fine_tuned_model_and_its_base_answer_side_by_side_as_they_write_and_the_chat_is_kept(runs, tmp_path: Path, monkeypatch):
+    greeter, _ = runs
+    kept_before = len(open_store().conversations(greeter))
+    pieces: list[tuple[str, int]] = []
+    original_add = ChatPane.add
+    monkeypatch.setattr(ChatPane, "add", lambda pane, text: (pieces.append((pane.id, len(text))), original_add(pane, text)))
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(120, 36)) as pilot:
+        chat = await _chat_with(pilot, greeter)
+        finetuned, base = _panes(chat)
+        text = screen_text(app)
+        # Each header says exactly what it loaded.
+        assert f"#{greeter} greeter · fine-tuned" in text and f"#{greeter} greeter · base" in text
+        run = open_store().get_run(greeter)
+        headers = [str(pane.query_one(".pane-header").render()) for pane in (finetuned, base)]
+        assert headers[0] == f"tuitune/demo + adapter {run.output_dir}/adapter\ntemplate chatml · cpu"
+        assert headers[1] == "base tuitune/demo, no adapter\ntemplate chatml · cpu"
+        assert "base tuitune/demo, no adapter" in text and "template chatml · cpu" in text
+        child = psutil.Process(chat.session._child.pid)  # the models live in the chat child
+        assert "tuitune.chats.server" in " ".join(child.cmdline())
+
+        await _greedy(pilot)
+        assert "greedy · max 24 tokens · seed 0" in screen_text(app)
+        await pilot.press(*PROMPT, "enter")
+        await _answered(pilot, chat, 1)
+        # Streamed: the fine-tuned answer arrived in several pieces, then the base one.
+        mine = [piece for piece in pieces if piece[0] == "pane-a"]
+        assert len(mine) > 3 and [piece[0] for piece in pieces].index("pane-b") > len(mine) - 1
+        assert finetuned.answer_text.strip().startswith("Hello ") and "good to see you" in finetuned.answer_text
+        assert base.answer_text and base.answer_text != finetuned.answer_text
+        text = screen_text(app)
+        assert PROMPT in text and "tokens/s" in text and "saved with run" in text
+
+        kept = open_store().conversations(greeter)
+        assert len(kept) == kept_before + 1
+        turn = kept[0].turns[0]
+        assert turn["prompt"] == PROMPT and set(turn["answers"]) == {"finetuned", "base"}
+        assert turn["answers"]["finetuned"]["text"] == finetuned.answer_text.strip()
+        assert kept[0].settings["temperature"] == 0 and kept[0].settings["max_new_tokens"] == 24
+
+        # A second turn carries the first as history, into the same saved conversation.
+        await pilot.press(*"And Grace?", "enter")
+        await _answered(pilot, chat, 2)
+        kept = open_store().conversations(greeter)
+        assert len(kept) == kept_before + 1 and [turn["prompt"] for turn in kept[0].turns] == [PROMPT, "And Grace?"]
+
+        # Back in the history, the run detail lists the chat and exports it as training data.
+        await pilot.press("escape")
+        assert isinstance(app.screen, HistoryScreen)
+        await wait_until(pilot, lambda: chat.session is None, what="the chat to close")
+        await wait_until(pilot, lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, timeout=30, what="the chat child to stop")
+        await pilot.press("enter")
+        detail = await wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail")
+        detail.query_one("#detail-tabs").active = "chats"
+        await wait_until(pilot, lambda: detail.conversations, what="the chats")
+        await pilot.pause()
+        text = screen_text(app)
+        assert f"you: {PROMPT}" in text and "fine-tuned: Hello " in text and "x exports them as training data" in text
+        await pilot.press("x")
+        assert isinstance(app.screen, AskModal)
+        target = tmp_path / "exported" / "chats.jsonl"
+        await pilot.press("ctrl+u", *str(target), "enter")
+        await wait_until(pilot, lambda: target.exists() and any("Wrote" in m for m in notifications(app)), what="the export")
+    rows = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == kept_before + 1
+    assert rows[-1]["messages"][:2] == [{"role": "user", "content": PROMPT}, {"role": "assistant", "content": turn["answers"]["finetuned"]["text"]}]
+    assert [message["role"] for message in rows[-1]["messages"]] == ["user", "assistant", "user", "assistant"]
+    assert not notifications(app, "error")
+
+
+@pytest.mark.slow
+async def test_ctrl_c_stops_an_answer_which_is_not_kept_and_the_chat_goes_on(runs):
+    greeter, _ = runs
+    kept_before = len(open_store().conversations(greeter))
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        chat = await _chat_with(pilot, greeter)
+        # Sampled and long: the base model rambles until it is stopped.
+        await pilot.press("ctrl+o")
+        pilot.app.screen.query_one("#max_new_tokens").value = "4000"
+        pilot.app.screen.query_one("#layout").value = "base"  # the base model alone
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: len(_panes(chat)) == 1 and chat.session.loaded, timeout=120, what="the base alone")
+        assert "base tuitune/demo, no adapter" in screen_text(app)
+        await pilot.press(*"Tell me a long story.", "enter")
+        pane = _panes(chat)[0]
+        conversation = pane.conversation
+        await wait_until(pilot, lambda: conversation.max_scroll_y > 5, timeout=60, what="more answer than the pane holds")
+        assert conversation.scroll_y == conversation.max_scroll_y  # it follows the answer as it is written
+        assert "^c Stop" in screen_text(app)
+        await pilot.press("pageup")  # to read something above: the pane stops following
+        read_at, written = conversation.scroll_y, len(pane.answer_text)
+        await wait_until(pilot, lambda: len(pane.answer_text) > written + 200, timeout=60, what="more of the answer")
+        assert conversation.scroll_y == read_at < conversation.max_scroll_y
+        await pilot.press("ctrl+c")
+        await wait_until(pilot, lambda: not chat.generating, timeout=60, what="the stop")
+        assert len(open_store().conversations(greeter)) == kept_before  # a cut answer is no training data
+        for _ in range(40):  # back to the end: it follows again
+            await pilot.press("pagedown")
+        assert conversation.scroll_y == conversation.max_scroll_y
+        assert "stopped: not kept" in screen_text(app)
+        # The child serves on: the next prompt is answered and kept.
+        await _greedy(pilot, "8")
+        await pilot.press(*"Hi", "enter")
+        await _answered(pilot, chat, 1)
+        await wait_until(pilot, lambda: conversation.scroll_y == conversation.max_scroll_y, timeout=10, what="the pane to follow again")
+        kept = open_store().conversations(greeter)
+        assert len(kept) == kept_before + 1 and kept[0].turns[0]["prompt"] == "Hi" and set(kept[0].turns[0]["answers"]) == {"base"}
+    assert not notifications(app, "error")
+
+
+@pytest.mark.slow
+async def test_two_marked_runs_chat_side_by_side_and_each_keeps_its_own_answers(runs):
+    greeter, short = runs
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        chat = await _chat_with(pilot, greeter, short)
+        text = screen_text(app)
+        assert f"#{greeter} greeter · fine-tuned" in text and f"#{short} greeter-short · fine-tuned" in text
+        await _greedy(pilot, "12")
+        await pilot.press(*PROMPT, "enter")
+        await _answered(pilot, chat, 1)
+        left, right = _panes(chat)
+        assert left.answer_text.strip().startswith("Hello ")
+        for run_id, pane in ((greeter, left), (short, right)):
+            saved = open_store().conversations(run_id)[0]
+            assert saved.turns[-1]["prompt"] == PROMPT
+            assert saved.turns[-1]["answers"]["finetuned"]["text"] == pane.answer_text.strip()
+    assert not notifications(app, "error")
+
+
+async def test_a_model_bigger_than_the_free_memory_is_refused_in_plain_words(tuitune_home: Path, tmp_path: Path):
+    huge = tmp_path / "llama-70b-like"
+    huge.mkdir()
+    (huge / "config.json").write_text(json.dumps({
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 8192, "intermediate_size": 28672,
+        "num_hidden_layers": 80, "num_attention_heads": 64, "num_key_value_heads": 8, "vocab_size": 128256,
+        "max_position_embeddings": 8192,
+    }))
+    store = open_store()
+    run = store.create_run(name="huge", config={"model": {"name_or_path": str(huge)}}, model=str(huge), method="lora", dataset="d")
+    store.set_status(run.id, COMPLETED)
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        chat = await _chat_with(pilot, run.id)
+        finetuned, base = (str(pane.query_one(".pane-header").render()) for pane in _panes(chat))
+        assert base.startswith("Could not load: The base model") and "needs about" in base and "of RAM free" in base
+        assert "has no saved adapter yet" in finetuned  # the fine-tuned side: never trained to the end
+        assert "Could not load" in screen_text(app)
+        await pilot.press(*"hello", "enter")
+        assert not chat.generating
+        assert any("No model could be loaded" in message for message in notifications(app, "warning"))
+        assert any("needs about" in message for message in notifications(app, "error"))  # also kept in the messages (!)

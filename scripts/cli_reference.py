@@ -61,7 +61,7 @@ def reference() -> str:
         if path != ["tuitune"]:
             lines.extend(_command_section(path, command))
         if subcommands:
-            for name in subcommands:
+            for name in sorted(subcommands):
                 walk([*path, name], subcommands[name])
 
     walk(["tuitune"], root)

@@ -147,3 +147,11 @@ def test_a_run_folder_made_by_tuitune_is_never_reused(tmp_path: Path) -> None:
     with pytest.raises(RunStateError, match="belongs to run 1, not run 7"):
         run_folder.remove_run_files(first, 7)
     assert (first / "stale.txt").exists()
+
+
+def test_the_apps_children_keep_the_current_folder_off_their_import_path() -> None:
+    """The app's probe helper and its evaluate/merge/upload children start like the worker."""
+    from tuitune.tui.background import tuitune_command
+
+    command = tuitune_command("eval", "1")
+    assert command[1:3] == ["-P", "-m"] or "runpy" in command[2]

@@ -22,8 +22,7 @@ from tuitune.errors import (
     MissingConfigError,
     OutputNotWritableError,
 )
-from tuitune.present import has_control_characters
-from tuitune.user_text import decode_text, excerpt, shorten
+from tuitune.user_text import decode_text, excerpt, has_control_characters, shorten
 
 # The built-in demo model and the bundled sample dataset. They look like Hub ids on purpose: they
 # are names in tuitune's own namespace, resolved locally and never downloaded.

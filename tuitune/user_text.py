@@ -7,11 +7,25 @@ short excerpt of it, never the whole. Standard library only: config, data and th
 from __future__ import annotations
 
 import codecs
+import re
 import reprlib
 from pathlib import Path
 
 from tuitune.errors import TuituneError
-from tuitune.present import literal
+
+# C0 and C1 control characters but tab and newline: an ESC in a run name must not reach the
+# terminal as an escape sequence (colours, cursor moves, hyperlinks, window titles).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def literal(value: object) -> str:
+    """`value` as text that shows what it holds: control characters as `\\x1b`-style escapes."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", str(value))
+
+
+def has_control_characters(value: str) -> bool:
+    return bool(_CONTROL.search(value)) or "\n" in value or "\t" in value
+
 
 # The most characters of a user's value an error message repeats.
 EXCERPT_LENGTH = 80

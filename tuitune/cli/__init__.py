@@ -10,13 +10,13 @@ import sys
 import typer
 
 from tuitune import __version__
-from tuitune.cli.app import app, err_console
-from tuitune.errors import TuituneError
-from tuitune.user_text import shorten
 
 # Command modules register themselves on `app` when imported; each keeps heavy imports inside
 # its functions so `tuitune --help` and the light commands start fast.
 from tuitune.cli import commands as _commands  # noqa: E402,F401
+from tuitune.cli.app import app, err_console
+from tuitune.errors import TuituneError
+from tuitune.user_text import shorten
 
 
 def _version(value: bool) -> None:

@@ -1,16 +1,16 @@
 """Imports every command module so each registers itself on `app` (order = order in --help)."""
 
 from tuitune.cli import (  # noqa: F401
-    train_cmd,
-    runs_cmd,
+    chat_cmd,
     compare_cmd,
     data_cmd,
     evaluate_cmd,
     export_cmd,
-    recommend_cmd,
     queue_cmd,
-    chat_cmd,
+    recommend_cmd,
+    runs_cmd,
     serve_cmd,
-    sweep_cmd,
     store_cmd,
+    sweep_cmd,
+    train_cmd,
 )

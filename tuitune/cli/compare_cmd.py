@@ -9,23 +9,12 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from tuitune import present as fmt
 from tuitune.cli.app import JSON_HELP, app, console, print_json
 from tuitune.errors import UsageError
 from tuitune.present import literal
 
 RUNS_HELP = "Two or more runs: ids, names, or `last`."
-
-
-def _number(value: float | None, digits: int = 4) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 def _value(value: Any) -> str:
@@ -76,13 +65,13 @@ def compare_command(
     row("model", [s.model for s in summaries])
     row("dataset", [s.dataset for s in summaries])
     row("steps", [str(s.steps) for s in summaries])
-    row("time", [_duration(s.duration_seconds) for s in summaries])
-    row("tokens/s", [_number(s.tokens_per_second, 0) for s in summaries])
-    row("train loss", [_number(s.train_loss) for s in summaries])
-    row("eval loss", [_number(s.eval_loss) for s in summaries])
-    row("best eval loss", [_number(s.best_eval_loss) for s in summaries])
+    row("time", [fmt.duration(s.duration_seconds) for s in summaries])
+    row("tokens/s", [fmt.number(s.tokens_per_second, 0) for s in summaries])
+    row("train loss", [fmt.number(s.train_loss) for s in summaries])
+    row("eval loss", [fmt.number(s.eval_loss) for s in summaries])
+    row("best eval loss", [fmt.number(s.best_eval_loss) for s in summaries])
     for metric in comparison.metrics:
-        row(metric, [_number(s.scores.get(metric)) for s in summaries])
+        row(metric, [fmt.number(s.scores.get(metric)) for s in summaries])
     console.print(table)
 
     console.print()

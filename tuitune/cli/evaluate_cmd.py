@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from tuitune import present as fmt
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.config import MAX_BATCH_SIZE, MAX_TOKENS
 from tuitune.present import literal
@@ -67,10 +68,6 @@ def _quiet_loading() -> None:
     hf_logging.disable_progress_bar()
 
 
-def _number(value: float | None) -> str:
-    return "–" if value is None else f"{value:.4f}"
-
-
 @app.command("eval")
 def eval_command(
     run: str = typer.Argument(..., help="A run id, a run name, or `last`."),
@@ -122,12 +119,12 @@ def eval_command(
     for name, value in report.finetuned.items():
         cells = [METRIC_LABELS.get(name, name)]
         if report.base is not None:
-            cells.append(_number(report.base.get(name)))
-        cells.append(_number(value))
+            cells.append(fmt.number(report.base.get(name)))
+        cells.append(fmt.number(value))
         if report.base is not None:
             gain = (report.improvements or {}).get(name)
             style = "green" if gain is not None and gain > 0 else "red" if gain is not None and gain < 0 else ""
-            cells.append(f"[{style}]{gain:+.4f}[/]" if gain is not None and style else _number(gain))
+            cells.append(f"[{style}]{gain:+.4f}[/]" if gain is not None and style else fmt.number(gain))
         table.add_row(*cells)
     console.print(Text(f"Run {found.id} ({literal(found.name)}): {report.sample_count} examples from {literal(report.settings['source'])}"))
     console.print(table)

@@ -8,9 +8,9 @@ from typing import Literal, Optional
 
 import typer
 from rich.table import Table
-
 from rich.text import Text
 
+from tuitune import present as fmt
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.cli.outcome import finish_run
 from tuitune.engine.launcher import METHOD_WORDS
@@ -20,35 +20,11 @@ from tuitune.store import ALL, Run, open_store
 
 RUN_HELP = "A run id, a run name, or `last`."
 _MOST_RUNS = 2**62  # past SQLite's integer range a limit means "all of them" anyway
-STATUS_STYLE = {
-    "queued": "cyan",
-    "running": "bold blue",
-    "completed": "green",
-    "failed": "red",
-    "cancelled": "yellow",
-    "crashed": "bold red",
-}
-
-
 def _lookup(ref: str) -> Run:
     from tuitune.engine import launcher
 
     store = open_store()
     return launcher.check_alive(store.find_run(ref), store=store)
-
-
-def _when(moment, short: bool = False) -> str:  # noqa: ANN001 - datetime | None
-    if moment is None:
-        return "–"
-    return moment.astimezone().strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M")
-
-
-def _duration(seconds: float | None) -> str:
-    if not seconds:
-        return "–"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 @app.command("runs")
@@ -84,13 +60,13 @@ def runs_command(
         (
             str(run.id),
             run.name,
-            f"{run.status} {places[run.id]}/{len(line)}" if run.id in places else run.status,
+            fmt.queue_status(run, (places[run.id], len(line)) if run.id in places else None),
             METHOD_WORDS.get(run.method, run.method),
             f"{run.steps_done or 0}/{run.steps_total}" if run.steps_total else str(run.steps_done or 0),
             f"{run.last_loss:.4f}" if run.last_loss is not None else "–",
             f"{run.best_eval_loss:.4f}" if run.best_eval_loss is not None else "–",
-            _when(run.started_at or run.created_at, short=True),
-            _duration(run.duration_seconds),
+            fmt.short_moment(run.started_at or run.created_at),
+            fmt.duration(run.duration_seconds),
             run.model,
         )
         for run in runs
@@ -110,7 +86,7 @@ def runs_command(
     for row in rows:
         # Text, not str: a name like `exp[/]1` is shown as it is, never read as markup.
         styled = [Text(literal(cell)) for cell in row[:shown]]
-        styled[2].stylize(STATUS_STYLE.get(row[2].split()[0], ""))
+        styled[2].stylize(fmt.STATUS_STYLES.get(row[2].split()[0], ""))
         table.add_row(*styled)
     console.print(table)
 
@@ -131,7 +107,7 @@ def show_command(
         return
     metrics, artifacts, evaluations = report["metrics"], report["artifacts"], report["evaluations"]
     evals = metrics["best_eval_loss"] is not None
-    style = STATUS_STYLE.get(run.status, "")
+    style = fmt.STATUS_STYLES.get(run.status, "")
     console.print(Text.assemble((f"Run {run.id}", "bold"), " ", literal(run.name), "  ", (run.status, style)))
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="dim")
@@ -143,8 +119,8 @@ def show_command(
         ("dataset", run.dataset),
         ("output", run.output_dir or "–"),
         ("steps", f"{steps}  epoch {run.epoch:.2f}" if run.epoch is not None else steps),
-        ("created", _when(run.created_at)),
-        ("duration", _duration(run.duration_seconds)),
+        ("created", fmt.moment(run.created_at)),
+        ("duration", fmt.duration(run.duration_seconds)),
         ("loss", _loss_line(metrics)),
         ("eval loss", f"last {metrics['last_eval_loss']:.4f}, best {metrics['best_eval_loss']:.4f}" if evals else "–"),
         ("tokens/s", f"{run.tokens_per_second:,.0f}" if run.tokens_per_second else "–"),

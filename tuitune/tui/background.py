@@ -10,13 +10,13 @@ Nothing here imports textual.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from tuitune import child, paths
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,9 @@ CHILDREN = ChildProcesses()
 
 
 def tuitune_command(*args: str) -> list[str]:
-    """`python -m tuitune ARGS` with this interpreter, so the child sees the same install."""
-    return [sys.executable, "-m", "tuitune", *args]
+    """`python -m tuitune ARGS` with this interpreter (the same install), the current folder kept
+    off the child's import path (see tuitune.child)."""
+    return child.python_command("tuitune", *args)
 
 
 def run_child(
@@ -72,16 +73,13 @@ def run_child(
     `env` entries are added to this process's environment (a secret such as HF_TOKEN goes here,
     never into argv where `ps` would show it).
     """
-    child_env = dict(os.environ)
-    child_env.setdefault("PYTHONUNBUFFERED", "1")
-    child_env.setdefault("TOKENIZERS_PARALLELISM", "false")
     # Rich would wrap JSON and progress to an 80-column guess; the TUI wants plain lines.
-    child_env.setdefault("NO_COLOR", "1")
+    child_env = child.child_environment({"NO_COLOR": "1", **(env or {})})
     child_env.pop("TEXTUAL", None)
-    child_env.update(env or {})
     try:
         process = subprocess.Popen(
             list(command),
+            cwd=paths.home(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

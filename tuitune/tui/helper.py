@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import queue
 import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from tuitune import child, paths
 from tuitune.errors import TuituneError
 from tuitune.tui.background import CHILDREN
 
@@ -93,10 +92,12 @@ class Helper:
     def _started(self) -> subprocess.Popen[str]:
         if self._process is not None and self._process.poll() is None:
             return self._process
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false", "NO_COLOR": "1"}
+        env = child.child_environment({"NO_COLOR": "1"})
         env.pop("TEXTUAL", None)
         process = subprocess.Popen(
-            [sys.executable, "-m", "tuitune.tui.probe"],
+            # The current folder stays off its import path; it runs in TUITUNE_HOME (see tuitune.child).
+            child.python_command("tuitune.tui.probe"),
+            cwd=paths.home(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

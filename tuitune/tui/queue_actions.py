@@ -13,7 +13,7 @@ from textual.validation import Integer
 
 from tuitune.errors import TuituneError
 from tuitune.store import Run
-from tuitune.tui import format as fmt
+from tuitune import present as fmt
 from tuitune.tui.widgets.prompts import AskModal
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Header, Static, TabbedContent, TabPane
 
 from tuitune.compare import Comparison, compare_runs
-from tuitune.tui import format as fmt
+from tuitune import present as fmt
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.widgets.charts import LineChart, Series
 from tuitune.tui.widgets.footer import FittingFooter

@@ -21,7 +21,7 @@ from tuitune.errors import RunNotFoundError
 from tuitune.store import Artifact, Evaluation, MetricPoint, Run
 from tuitune.store.conversations import Conversation
 from tuitune.store.processes import RunProcess
-from tuitune.tui import format as fmt
+from tuitune import present as fmt
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.offers import offers
 from tuitune.tui.services import LogFollower

@@ -19,7 +19,7 @@ from textual.widgets import Header, Input, Static
 
 from tuitune.errors import RunNotFoundError
 from tuitune.store import ALL, Run
-from tuitune.tui import format as fmt
+from tuitune import present as fmt
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.offers import offers
 from tuitune.tui.widgets.footer import FittingFooter

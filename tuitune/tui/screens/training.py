@@ -28,7 +28,7 @@ from textual.worker import get_current_worker
 from tuitune.errors import RunNotFoundError
 from tuitune.store import Event, MetricPoint, Run
 from tuitune.store.processes import RunProcess
-from tuitune.tui import format as fmt
+from tuitune import present as fmt
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.offers import offers
 from tuitune.tui.services import MemoryReading

@@ -15,7 +15,7 @@ from rich.text import Text
 from textual.widgets import RichLog
 
 from tuitune.store import Event, MetricPoint
-from tuitune.tui import format as fmt
+from tuitune import present as fmt
 from tuitune.tui.wording import for_the_app
 
 LEVEL_STYLES = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from tuitune.store import Run
 from tuitune.store.processes import RunProcess
-from tuitune.tui import format as fmt
+from tuitune import present as fmt
 
 
 def stale_after_seconds() -> float:

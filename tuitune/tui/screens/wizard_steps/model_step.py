@@ -14,7 +14,7 @@ from textual.widgets.option_list import Option
 
 from tuitune.config import DEMO_MODEL
 from tuitune.errors import TuituneError
-from tuitune.tui import format as fmt
+from tuitune import present as fmt
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.wording import for_the_app
 

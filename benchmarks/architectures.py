@@ -19,39 +19,116 @@ from typing import Any
 # for the small ones, and the real vocabulary for the others.
 ARCHITECTURES: dict[str, tuple[str, dict[str, Any]]] = {
     # ~4M: the size at which packing lost to padding on the CPU.
-    "llama-4m": ("llama", dict(hidden_size=256, intermediate_size=688, num_hidden_layers=4, num_attention_heads=4,
-                               num_key_value_heads=2, vocab_size=2048, max_position_embeddings=1024,
-                               tie_word_embeddings=False)),
+    "llama-4m": (
+        "llama",
+        dict(
+            hidden_size=256,
+            intermediate_size=688,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            vocab_size=2048,
+            max_position_embeddings=1024,
+            tie_word_embeddings=False,
+        ),
+    ),
     # ~11M: the benchmark's default, where the work is in the model rather than the loop.
-    "llama-11m": ("llama", dict(hidden_size=384, intermediate_size=1024, num_hidden_layers=6, num_attention_heads=6,
-                                num_key_value_heads=2, vocab_size=2048, max_position_embeddings=1024,
-                                tie_word_embeddings=False)),
+    "llama-11m": (
+        "llama",
+        dict(
+            hidden_size=384,
+            intermediate_size=1024,
+            num_hidden_layers=6,
+            num_attention_heads=6,
+            num_key_value_heads=2,
+            vocab_size=2048,
+            max_position_embeddings=1024,
+            tie_word_embeddings=False,
+        ),
+    ),
     # ~19M
-    "llama-19m": ("llama", dict(hidden_size=512, intermediate_size=1376, num_hidden_layers=6, num_attention_heads=8,
-                                num_key_value_heads=2, vocab_size=2048, max_position_embeddings=1024,
-                                tie_word_embeddings=False)),
+    "llama-19m": (
+        "llama",
+        dict(
+            hidden_size=512,
+            intermediate_size=1376,
+            num_hidden_layers=6,
+            num_attention_heads=8,
+            num_key_value_heads=2,
+            vocab_size=2048,
+            max_position_embeddings=1024,
+            tie_word_embeddings=False,
+        ),
+    ),
     # Qwen/Qwen2.5-0.5B's config.json (0.49B parameters).
-    "qwen2.5-0.5b": ("qwen2", dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-                                   num_key_value_heads=2, vocab_size=151936, max_position_embeddings=32768,
-                                   rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=True,
-                                   hidden_act="silu", attention_dropout=0.0, use_sliding_window=False)),
+    "qwen2.5-0.5b": (
+        "qwen2",
+        dict(
+            hidden_size=896,
+            intermediate_size=4864,
+            num_hidden_layers=24,
+            num_attention_heads=14,
+            num_key_value_heads=2,
+            vocab_size=151936,
+            max_position_embeddings=32768,
+            rope_theta=1000000.0,
+            rms_norm_eps=1e-6,
+            tie_word_embeddings=True,
+            hidden_act="silu",
+            attention_dropout=0.0,
+            use_sliding_window=False,
+        ),
+    ),
     # Qwen/Qwen2.5-1.5B's config.json (1.54B parameters).
-    "qwen2.5-1.5b": ("qwen2", dict(hidden_size=1536, intermediate_size=8960, num_hidden_layers=28, num_attention_heads=12,
-                                   num_key_value_heads=2, vocab_size=151936, max_position_embeddings=131072,
-                                   rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=True,
-                                   hidden_act="silu", attention_dropout=0.0, use_sliding_window=False)),
+    "qwen2.5-1.5b": (
+        "qwen2",
+        dict(
+            hidden_size=1536,
+            intermediate_size=8960,
+            num_hidden_layers=28,
+            num_attention_heads=12,
+            num_key_value_heads=2,
+            vocab_size=151936,
+            max_position_embeddings=131072,
+            rope_theta=1000000.0,
+            rms_norm_eps=1e-6,
+            tie_word_embeddings=True,
+            hidden_act="silu",
+            attention_dropout=0.0,
+            use_sliding_window=False,
+        ),
+    ),
     # meta-llama/Meta-Llama-3-8B's config.json (8.03B parameters).
-    "llama-3-8b": ("llama", dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
-                                 num_key_value_heads=8, vocab_size=128256, max_position_embeddings=8192,
-                                 rope_theta=500000.0, rms_norm_eps=1e-5, tie_word_embeddings=False,
-                                 hidden_act="silu")),
+    "llama-3-8b": (
+        "llama",
+        dict(
+            hidden_size=4096,
+            intermediate_size=14336,
+            num_hidden_layers=32,
+            num_attention_heads=32,
+            num_key_value_heads=8,
+            vocab_size=128256,
+            max_position_embeddings=8192,
+            rope_theta=500000.0,
+            rms_norm_eps=1e-5,
+            tie_word_embeddings=False,
+            hidden_act="silu",
+        ),
+    ),
 }
 
 
 # What `--dry-run`s shrink every architecture to: the same model type and wiring (a Qwen2 stays a
 # Qwen2, with its biases and tied head), a few hundred thousand parameters.
-TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-            vocab_size=2048, max_position_embeddings=1024)
+TINY = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    vocab_size=2048,
+    max_position_embeddings=1024,
+)
 
 
 def tiny(name: str) -> str:

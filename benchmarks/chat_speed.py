@@ -41,7 +41,9 @@ def main() -> int:
     from tuitune.store import COMPLETED, open_store
 
     store = open_store()
-    run = store.create_run(name="bench", config={"model": {"name_or_path": args.model}}, model=args.model, method="lora", dataset="-")
+    run = store.create_run(
+        name="bench", config={"model": {"name_or_path": args.model}}, model=args.model, method="lora", dataset="-"
+    )
     store.set_status(run.id, COMPLETED)
     # A fixed answer length: no stop token, so every repeat generates exactly --tokens tokens.
     sampling = Sampling(temperature=0, max_new_tokens=args.tokens, repetition_penalty=1.0)
@@ -80,7 +82,9 @@ def main() -> int:
     print("| --- | --- | --- |")
     print(f"| in-process generate | {local_first * 1000:.1f} ms | {local_speed:,.1f} |")
     print(f"| chat child (seen from the app) | {remote_first * 1000:.1f} ms | {remote_speed:,.1f} |")
-    print(f"| child / in-process | {remote_first / local_first:.2f}x | {remote_speed / local_speed:.3f}x (overhead {100 * (1 - remote_speed / local_speed):.1f}%) |")
+    print(
+        f"| child / in-process | {remote_first / local_first:.2f}x | {remote_speed / local_speed:.3f}x (overhead {100 * (1 - remote_speed / local_speed):.1f}%) |"
+    )
     return 0
 
 

@@ -72,13 +72,17 @@ def main(argv: list[str] | None = None) -> int:
     template = get_template("auto", tokenizer, format=loaded.format, method="lora")
     prompts = [template.prompt(example) for example in loaded.train][: args.samples]
     base = load_model(config.model, for_training=False)
-    model = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, target_modules=lora_target_modules(base), task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        base, LoraConfig(r=8, lora_alpha=16, target_modules=lora_target_modules(base), task_type="CAUSAL_LM")
+    )
     model.eval()
     lengths = sorted(len(tokenizer(p)["input_ids"]) for p in prompts)
-    print(f"{args.model} ({parameter_count(args.model) / 1e6:.1f}M parameters) + LoRA r8, {len(prompts)} prompts of "
-          f"{lengths[0]}-{lengths[-1]} tokens (median {lengths[len(lengths) // 2]}), {args.max_new_tokens} new tokens; "
-          f"torch {torch.__version__}, {'cuda ' + torch.cuda.get_device_name() if cuda else f'cpu x{torch.get_num_threads()}'}",
-          flush=True)
+    print(
+        f"{args.model} ({parameter_count(args.model) / 1e6:.1f}M parameters) + LoRA r8, {len(prompts)} prompts of "
+        f"{lengths[0]}-{lengths[-1]} tokens (median {lengths[len(lengths) // 2]}), {args.max_new_tokens} new tokens; "
+        f"torch {torch.__version__}, {'cuda ' + torch.cuda.get_device_name() if cuda else f'cpu x{torch.get_num_threads()}'}",
+        flush=True,
+    )
 
     variants: dict[str, dict] = {}
     for size in [int(b) for b in args.batch_sizes.split(",")]:
@@ -91,13 +95,22 @@ def main(argv: list[str] | None = None) -> int:
         for name, options in variants.items():
             use_cache = options.get("use_cache", True)
             started = time.perf_counter()
-            outputs = generate(model, tokenizer, prompts, max_new_tokens=args.max_new_tokens,
-                               batch_size=options["batch_size"], add_special_tokens=template.add_special_tokens,
-                               use_cache=use_cache)
+            outputs = generate(
+                model,
+                tokenizer,
+                prompts,
+                max_new_tokens=args.max_new_tokens,
+                batch_size=options["batch_size"],
+                add_special_tokens=template.add_special_tokens,
+                use_cache=use_cache,
+            )
             seconds = time.perf_counter() - started
             rates[name].append(len(prompts) / seconds)
             answers[name] = outputs
-            print(f"  repeat {repeat + 1} {name:24s} {len(prompts) / seconds:7.2f} samples/s ({seconds:.1f} s)", flush=True)
+            print(
+                f"  repeat {repeat + 1} {name:24s} {len(prompts) / seconds:7.2f} samples/s ({seconds:.1f} s)",
+                flush=True,
+            )
 
     loop = statistics.median(rates["one at a time"]) if "one at a time" in rates else None
     print()

@@ -51,9 +51,24 @@ MEMORY_GOAL = 0.15
 
 # Peak dense bf16 tensor FLOP/s (no sparsity) from the vendors' data sheets, by a part of the name.
 PEAK_BF16_TFLOPS = {
-    "H200": 989.0, "H100 SXM": 989.0, "H100 80GB HBM3": 989.0, "H100 NVL": 835.0, "H100 PCIe": 756.0, "H100": 756.0,
-    "GH200": 989.0, "B200": 2250.0, "A100": 312.0, "A800": 312.0, "L40S": 362.0, "L40": 181.0, "L4": 121.0,
-    "A10G": 70.0, "A10": 125.0, "A6000": 155.0, "RTX 4090": 165.0, "RTX 3090": 71.0,
+    "H200": 989.0,
+    "H100 SXM": 989.0,
+    "H100 80GB HBM3": 989.0,
+    "H100 NVL": 835.0,
+    "H100 PCIe": 756.0,
+    "H100": 756.0,
+    "GH200": 989.0,
+    "B200": 2250.0,
+    "A100": 312.0,
+    "A800": 312.0,
+    "L40S": 362.0,
+    "L40": 181.0,
+    "L4": 121.0,
+    "A10G": 70.0,
+    "A10": 125.0,
+    "A6000": 155.0,
+    "RTX 4090": 165.0,
+    "RTX 3090": 71.0,
 }
 
 
@@ -125,13 +140,23 @@ class MemoryRow:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=None, help="markdown file to write (default: $OUT or benchmarks/results)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="markdown file to write (default: $OUT or benchmarks/results)"
+    )
     parser.add_argument("--budget-seconds", type=float, default=400.0, help="skip runs that would end after this")
-    parser.add_argument("--peak-tflops", type=float, default=None, help="the GPU's peak dense bf16 TFLOP/s, if not in the table")
+    parser.add_argument(
+        "--peak-tflops", type=float, default=None, help="the GPU's peak dense bf16 TFLOP/s, if not in the table"
+    )
     parser.add_argument("--steps", type=int, default=None, help="steps per run (default: 20 on a GPU, 2 in a dry run)")
-    parser.add_argument("--work", type=Path, default=os.environ.get("TUITUNE_GPU_SUITE_WORK"),
-                        help="where models are built, kept between runs (default: $TUITUNE_GPU_SUITE_WORK or the temp folder)")
-    parser.add_argument("--dry-run", action="store_true", help="tiny twins on the CPU: check the suite runs, measure nothing")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=os.environ.get("TUITUNE_GPU_SUITE_WORK"),
+        help="where models are built, kept between runs (default: $TUITUNE_GPU_SUITE_WORK or the temp folder)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="tiny twins on the CPU: check the suite runs, measure nothing"
+    )
     return parser.parse_args(argv)
 
 
@@ -241,12 +266,19 @@ def main(argv: list[str] | None = None) -> int:
         name = tiny(case.architecture) if args.dry_run else case.architecture
         left = args.budget_seconds - (time.monotonic() - started)
         if left < _minimum_seconds(case, args.dry_run):
-            rows += [Row(case.architecture, case.method, v, skipped=f"time budget ({left:.0f} s left)") for v in case.variants]
+            rows += [
+                Row(case.architecture, case.method, v, skipped=f"time budget ({left:.0f} s left)")
+                for v in case.variants
+            ]
             if case.memory:
-                memory_rows.append(MemoryRow(case.architecture, case.method, 0, 0, False, 0.0, None, None, skipped="time budget"))
+                memory_rows.append(
+                    MemoryRow(case.architecture, case.method, 0, 0, False, 0.0, None, None, skipped="time budget")
+                )
             continue
         print(f"== {name} {case.method} ({parameter_count(name) / 1e9:.2f}B parameters)", flush=True)
-        folder = build_model(name, work / name, device="cuda" if cuda else "cpu", dtype="bfloat16" if cuda else "float32")
+        folder = build_model(
+            name, work / name, device="cuda" if cuda else "cpu", dtype="bfloat16" if cuda else "float32"
+        )
         batch, max_length, checkpointing, estimate = _fit(folder, case.method, vram_gb)
         mean_length = _mean_length(folder, mix, max_length)
         for variant in case.variants:
@@ -256,8 +288,9 @@ def main(argv: list[str] | None = None) -> int:
             if why or time.monotonic() - started > args.budget_seconds:
                 row.skipped = why or "time budget"
                 continue
-            _, points, chose, _ = _train(folder, case.method, variant, mix, batch, max_length, checkpointing,
-                                         steps, logging_steps, memory)
+            _, points, chose, _ = _train(
+                folder, case.method, variant, mix, batch, max_length, checkpointing, steps, logging_steps, memory
+            )
             row.chose = chose
             rates = [p.tokens_per_second for p in points if p.tokens_per_second and p.step > logging_steps]
             rates = rates or [p.tokens_per_second for p in points if p.tokens_per_second]
@@ -268,15 +301,41 @@ def main(argv: list[str] | None = None) -> int:
             row.peak_allocated_gb = max(allocated) if allocated else None
             if row.tokens_per_second and peak:
                 row.mfu = row.tokens_per_second * flops_per_token(model_config(name), case.method, mean_length) / peak
-            print(f"   {variant:8s} {row.tokens_per_second or 0:10,.0f} tokens/s  MFU {100 * (row.mfu or 0):5.1f}%  "
-                  f"{'; '.join(chose)}", flush=True)
+            print(
+                f"   {variant:8s} {row.tokens_per_second or 0:10,.0f} tokens/s  MFU {100 * (row.mfu or 0):5.1f}%  "
+                f"{'; '.join(chose)}",
+                flush=True,
+            )
         if case.memory and time.monotonic() - started > args.budget_seconds:
-            memory_rows.append(MemoryRow(case.architecture, case.method, batch, max_length, checkpointing, estimate, None, None,
-                                         skipped="time budget"))
+            memory_rows.append(
+                MemoryRow(
+                    case.architecture,
+                    case.method,
+                    batch,
+                    max_length,
+                    checkpointing,
+                    estimate,
+                    None,
+                    None,
+                    skipped="time budget",
+                )
+            )
         elif case.memory:
-            _, _, _, measured = _train(folder, case.method, "plain", long_rows, batch, max_length, checkpointing,
-                                       max(2, steps // 4), logging_steps, memory)
-            memory_rows.append(MemoryRow(case.architecture, case.method, batch, max_length, checkpointing, estimate, *measured))
+            _, _, _, measured = _train(
+                folder,
+                case.method,
+                "plain",
+                long_rows,
+                batch,
+                max_length,
+                checkpointing,
+                max(2, steps // 4),
+                logging_steps,
+                memory,
+            )
+            memory_rows.append(
+                MemoryRow(case.architecture, case.method, batch, max_length, checkpointing, estimate, *measured)
+            )
             print(f"   memory   estimate {estimate:.1f} GiB, measured {_gib(measured[0])}", flush=True)
         # Written after every case: a suite stopped from outside still leaves what it measured.
         write(out, render(rows, memory_rows, args, peak, time.monotonic() - started), rows, memory_rows)
@@ -292,8 +351,9 @@ def main(argv: list[str] | None = None) -> int:
 def write(out: Path, table: str, rows: list[Row], memory_rows: list[MemoryRow]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(table + "\n", encoding="utf-8")
-    out.with_suffix(".json").write_text(json.dumps({"rows": [r.__dict__ for r in rows],
-                                                    "memory": [m.__dict__ for m in memory_rows]}, indent=2))
+    out.with_suffix(".json").write_text(
+        json.dumps({"rows": [r.__dict__ for r in rows], "memory": [m.__dict__ for m in memory_rows]}, indent=2)
+    )
 
 
 def _minimum_seconds(case: Case, dry_run: bool) -> float:
@@ -325,8 +385,15 @@ def _fit(folder: Path, method: str, vram_gb: float | None) -> tuple[int, int, bo
     max_length = 512
     for checkpointing in (False, True):
         for batch in (8, 4, 2, 1):
-            estimate = estimate_memory(info, method, batch_size=batch, max_length=max_length, lora_r=16,
-                                       gradient_checkpointing=checkpointing, dtype_bytes=2).total_gb
+            estimate = estimate_memory(
+                info,
+                method,
+                batch_size=batch,
+                max_length=max_length,
+                lora_r=16,
+                gradient_checkpointing=checkpointing,
+                dtype_bytes=2,
+            ).total_gb
             if vram_gb is None or estimate <= 0.9 * vram_gb:
                 return batch, max_length, checkpointing, estimate
     return 1, max_length, True, estimate
@@ -342,8 +409,18 @@ def _mean_length(folder: Path, data: Path, max_length: int) -> float:
     return statistics.fmean(prepared.train["length"])
 
 
-def _train(folder: Path, method: str, variant: str, data: Path, batch: int, max_length: int, checkpointing: bool,
-           steps: int, logging_steps: int, memory: DeviceMemory) -> tuple[Any, list[Any], list[str], tuple[float | None, float | None]]:
+def _train(
+    folder: Path,
+    method: str,
+    variant: str,
+    data: Path,
+    batch: int,
+    max_length: int,
+    checkpointing: bool,
+    steps: int,
+    logging_steps: int,
+    memory: DeviceMemory,
+) -> tuple[Any, list[Any], list[str], tuple[float | None, float | None]]:
     """Train one variant through `tuitune.train`; its result, metric points, choices and memory peaks."""
     import torch
 
@@ -352,15 +429,24 @@ def _train(folder: Path, method: str, variant: str, data: Path, batch: int, max_
     from tuitune.store import open_store
 
     settings = VARIANTS[variant]
-    config = parse_config({
-        "name": f"{folder.name}-{method}-{variant}",
-        "method": method,
-        "model": {"name_or_path": str(folder)},
-        "data": {"source": str(data), "max_length": max_length, "validation_split": 0, **settings.get("data", {})},
-        "lora": {"r": 16, "alpha": 32},
-        "training": {"max_steps": steps, "batch_size": batch, "logging_steps": logging_steps, "save_steps": 10**6,
-                     "gradient_checkpointing": checkpointing, "seed": 7, **settings.get("training", {})},
-    })
+    config = parse_config(
+        {
+            "name": f"{folder.name}-{method}-{variant}",
+            "method": method,
+            "model": {"name_or_path": str(folder)},
+            "data": {"source": str(data), "max_length": max_length, "validation_split": 0, **settings.get("data", {})},
+            "lora": {"r": 16, "alpha": 32},
+            "training": {
+                "max_steps": steps,
+                "batch_size": batch,
+                "logging_steps": logging_steps,
+                "save_steps": 10**6,
+                "gradient_checkpointing": checkpointing,
+                "seed": 7,
+                **settings.get("training", {}),
+            },
+        }
+    )
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -400,12 +486,17 @@ def _version(package: str) -> str:
         return "not installed"
 
 
-def render(rows: list[Row], memory_rows: list[MemoryRow], args: argparse.Namespace, peak: float | None, seconds: float) -> str:
+def render(
+    rows: list[Row], memory_rows: list[MemoryRow], args: argparse.Namespace, peak: float | None, seconds: float
+) -> str:
     """The suite's figures as markdown, in the format of docs/benchmarks.md."""
     import torch
 
-    device = f"{torch.cuda.get_device_name()} ({torch.cuda.get_device_properties(0).total_memory / GIB:.0f} GiB)" \
-        if torch.cuda.is_available() else "CPU (dry run: tiny twins, 2 steps; the figures mean nothing)"
+    device = (
+        f"{torch.cuda.get_device_name()} ({torch.cuda.get_device_properties(0).total_memory / GIB:.0f} GiB)"
+        if torch.cuda.is_available()
+        else "CPU (dry run: tiny twins, 2 steps; the figures mean nothing)"
+    )
     lines = [
         f"`bash benchmarks/gpu_suite.sh` on {device}, {platform.machine()}, Python {platform.python_version()}, "
         f"torch {torch.__version__} (CUDA {torch.version.cuda or '-'}), transformers {_version('transformers')}, peft {_version('peft')}, "
@@ -441,10 +532,14 @@ def render(rows: list[Row], memory_rows: list[MemoryRow], args: argparse.Namespa
             lines.append(f"| {m.architecture} | {m.method} | | not run: {m.skipped} | | | |")
             continue
         error = m.error
-        verdict = "-" if error is None else f"{100 * error:+.0f}%{'' if abs(error) <= MEMORY_GOAL else ' (outside the goal)'}"
-        lines.append(f"| {m.architecture} | {m.method} | {m.batch_size} x {m.max_length}"
-                     f"{' (checkpointing)' if m.gradient_checkpointing else ''} | {_gib(m.estimate_gb)} | "
-                     f"{_gib(m.measured_gb)} | {_gib(m.reserved_gb)} | {verdict} |")
+        verdict = (
+            "-" if error is None else f"{100 * error:+.0f}%{'' if abs(error) <= MEMORY_GOAL else ' (outside the goal)'}"
+        )
+        lines.append(
+            f"| {m.architecture} | {m.method} | {m.batch_size} x {m.max_length}"
+            f"{' (checkpointing)' if m.gradient_checkpointing else ''} | {_gib(m.estimate_gb)} | "
+            f"{_gib(m.measured_gb)} | {_gib(m.reserved_gb)} | {verdict} |"
+        )
     return "\n".join(lines)
 
 

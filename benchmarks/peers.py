@@ -82,12 +82,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--rows", type=int, default=800, help="rows of the length-mix training set")
-    parser.add_argument("--data", choices=("mix", "sample"), default="mix",
-                        help="mix: the real-world length mix; sample: the bundled sample set (short answers only)")
+    parser.add_argument(
+        "--data",
+        choices=("mix", "sample"),
+        default="mix",
+        help="mix: the real-world length mix; sample: the bundled sample set (short answers only)",
+    )
     parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS))
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--learning-rate", type=float, default=2e-4,
-                        help="a higher one (1e-3) makes the held-out loss move far enough to compare objectives")
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        default=2e-4,
+        help="a higher one (1e-3) makes the held-out loss move far enough to compare objectives",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = parser.parse_args(argv)
@@ -135,8 +143,16 @@ def main(argv: list[str] | None = None) -> int:
             .model(str(model_dir))
             .data(str(data), max_length=args.max_length, validation_split=0, packing=packing)
             .lora(r=8, alpha=16, dropout=0.05)
-            .training(max_steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate, logging_steps=10,
-                      save_steps=10**6, seed=args.seed, lr_scheduler="cosine", warmup_ratio=0.03)
+            .training(
+                max_steps=args.steps,
+                batch_size=args.batch_size,
+                learning_rate=args.learning_rate,
+                logging_steps=10,
+                save_steps=10**6,
+                seed=args.seed,
+                lr_scheduler="cosine",
+                warmup_ratio=0.03,
+            )
             .build()
         )
 
@@ -209,12 +225,14 @@ def main(argv: list[str] | None = None) -> int:
                 disable_tqdm=True,
                 train_sampling_strategy="group_by_length" if grouped else "random",
             )
-            lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, target_modules=lora_target_modules(model),
-                              task_type="CAUSAL_LM")
+            lora = LoraConfig(
+                r=8, lora_alpha=16, lora_dropout=0.05, target_modules=lora_target_modules(model), task_type="CAUSAL_LM"
+            )
             # The length column is what group_by_length reads; TRL keeps only its model's inputs otherwise.
             train = prepared.train if grouped else prepared.train.remove_columns(["length"])
-            trainer = SFTTrainer(model=model, args=settings, train_dataset=train, processing_class=tokenizer,
-                                 peft_config=lora)
+            trainer = SFTTrainer(
+                model=model, args=settings, train_dataset=train, processing_class=tokenizer, peft_config=lora
+            )
             counter = CountingCollator(trainer.data_collator)
             trainer.data_collator = counter
             runtime = trainer.train().metrics["train_runtime"]
@@ -246,9 +264,12 @@ def main(argv: list[str] | None = None) -> int:
             m.tokens_per_step.append(tokens / max(steps, 1))
             m.held_out_loss.append(loss)
             m.chose = chose or m.chose
-            print(f"  repeat {repeat + 1} {name:16s} {tokens / runtime:9,.0f} tokens/s {tokens / cpu:9,.0f} per CPU-s  "
-                  f"{tokens / max(steps, 1):7,.0f} tokens/step  held-out loss {loss:.4f}  "
-                  f"({time.monotonic() - started:.0f} s){'  ' + chose if chose else ''}", flush=True)
+            print(
+                f"  repeat {repeat + 1} {name:16s} {tokens / runtime:9,.0f} tokens/s {tokens / cpu:9,.0f} per CPU-s  "
+                f"{tokens / max(steps, 1):7,.0f} tokens/step  held-out loss {loss:.4f}  "
+                f"({time.monotonic() - started:.0f} s){'  ' + chose if chose else ''}",
+                flush=True,
+            )
     print_table(measured)
     if args.json:
         args.json.write_text(json.dumps({name: m.__dict__ for name, m in measured.items()}, indent=2))
@@ -304,19 +325,26 @@ def print_table(measured: dict[str, Measured]) -> None:
     trl_best = max((m.median() for name, m in measured.items() if name.startswith("trl")), default=None)
     print()
     cpu_best = max((m.cpu_median() for name, m in measured.items() if name.startswith("trl")), default=None)
-    print("| variant | trained tokens/s (median) | range | vs TRL's best | tokens per CPU-s (median) | range | vs TRL's best | tokens/step | held-out loss |")
+    print(
+        "| variant | trained tokens/s (median) | range | vs TRL's best | tokens per CPU-s (median) | range | vs TRL's best | tokens/step | held-out loss |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, m in measured.items():
         ratio = f"{m.median() / trl_best:.2f}x" if trl_best else "-"
         cpu_ratio = f"{m.cpu_median() / cpu_best:.2f}x" if cpu_best else "-"
         loss = statistics.median(m.held_out_loss)
-        print(f"| {name}{' (' + m.chose + ')' if m.chose else ''} | {m.median():,.0f} | "
-              f"{min(m.rates):,.0f}–{max(m.rates):,.0f} | {ratio} | {m.cpu_median():,.0f} | "
-              f"{min(m.cpu_rates):,.0f}–{max(m.cpu_rates):,.0f} | {cpu_ratio} | "
-              f"{statistics.median(m.tokens_per_step):,.0f} | {loss:.4f} |")
+        print(
+            f"| {name}{' (' + m.chose + ')' if m.chose else ''} | {m.median():,.0f} | "
+            f"{min(m.rates):,.0f}–{max(m.rates):,.0f} | {ratio} | {m.cpu_median():,.0f} | "
+            f"{min(m.cpu_rates):,.0f}–{max(m.cpu_rates):,.0f} | {cpu_ratio} | "
+            f"{statistics.median(m.tokens_per_step):,.0f} | {loss:.4f} |"
+        )
     for name in ("tuitune", "tuitune-padding", "tuitune-packing"):
         if name in measured and "trl" in measured:
-            ours, theirs = statistics.median(measured[name].held_out_loss), statistics.median(measured["trl"].held_out_loss)
+            ours, theirs = (
+                statistics.median(measured[name].held_out_loss),
+                statistics.median(measured["trl"].held_out_loss),
+            )
             print(f"held-out loss {name} vs trl: {ours:.4f} vs {theirs:.4f} ({100 * (ours - theirs) / theirs:+.1f}%)")
 
 

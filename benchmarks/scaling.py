@@ -49,9 +49,25 @@ def gpu_ids(choice: str) -> list[str]:
 
 def run_one(home: Path, args: argparse.Namespace, *, gpus: list[str] | None, nproc: int) -> dict[str, object]:
     command = [
-        sys.executable, "-m", "tuitune", "train", "--model", args.model, "--dataset", "tuitune/sample",
-        "--method", args.method, "--strategy", args.strategy, "--max-steps", str(args.steps),
-        "--batch-size", str(args.batch_size), "--max-length", str(args.max_length), "--json",
+        sys.executable,
+        "-m",
+        "tuitune",
+        "train",
+        "--model",
+        args.model,
+        "--dataset",
+        "tuitune/sample",
+        "--method",
+        args.method,
+        "--strategy",
+        args.strategy,
+        "--max-steps",
+        str(args.steps),
+        "--batch-size",
+        str(args.batch_size),
+        "--max-length",
+        str(args.max_length),
+        "--json",
     ]
     command += ["--gpus", ",".join(gpus)] if gpus else ["--nproc", str(nproc)]
     env = {**os.environ, "TUITUNE_HOME": str(home), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -91,7 +107,9 @@ def main() -> int:
             for count in range(1, args.cpu + 1):
                 results.append(run_one(Path(scratch) / f"cpu-{count}", args, gpus=None, nproc=count))
     base = results[0]["tokens_per_second"]
-    print(f"| processes | tokens/s | speed-up | efficiency | peak GPU memory per rank | train loss |  ({args.model}, {args.method}, {args.strategy}, batch {args.batch_size}/process, {args.steps} steps)")
+    print(
+        f"| processes | tokens/s | speed-up | efficiency | peak GPU memory per rank | train loss |  ({args.model}, {args.method}, {args.strategy}, batch {args.batch_size}/process, {args.steps} steps)"
+    )
     print("| --- | --- | --- | --- | --- | --- |")
     for row in results:
         n, speed = row["processes"], row["tokens_per_second"]

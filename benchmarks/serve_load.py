@@ -63,7 +63,9 @@ class Phase:
 def start_server(home: Path) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "tuitune", "serve", "--host", "127.0.0.1", "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={**os.environ, "TUITUNE_HOME": str(home), "HF_HUB_OFFLINE": "1"},
     )
     assert process.stdout is not None
@@ -116,13 +118,23 @@ async def watch(client: httpx.AsyncClient, run_id: int, watcher: Watcher) -> Non
         watcher.errors.append(repr(error))
 
 
-async def measure(url: str, server: psutil.Process, clients: int, seconds: float, idle_seconds: float) -> tuple[list[Phase], list[Watcher], dict[str, list[int]]]:
+async def measure(
+    url: str, server: psutil.Process, clients: int, seconds: float, idle_seconds: float
+) -> tuple[list[Phase], list[Watcher], dict[str, list[int]]]:
     limits = httpx.Limits(max_connections=clients + 10, max_keepalive_connections=clients + 10)
     async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(30.0, read=120.0), limits=limits) as http:
-        run = (await http.post("/runs", params={"queue": "false"}, json={
-            "name": "serve-load", "method": "lora", "data": {"max_length": 64},
-            "training": {"max_steps": 100_000, "logging_steps": 1, "save_steps": 100_000},
-        })).json()
+        run = (
+            await http.post(
+                "/runs",
+                params={"queue": "false"},
+                json={
+                    "name": "serve-load",
+                    "method": "lora",
+                    "data": {"max_length": 64},
+                    "training": {"max_steps": 100_000, "logging_steps": 1, "save_steps": 100_000},
+                },
+            )
+        ).json()
         run_id = run["id"]
         try:
             # Measure only once it trains (the demo model is built on first use).
@@ -165,13 +177,17 @@ def report(phases: list[Phase], watchers: list[Watcher], store: dict[str, list[i
     print(f"| server CPU (1.00 = one core) | {idle.cpu_share:.2f} | {loaded.cpu_share:.2f} |")
     print(f"| errors | {idle.errors} | {loaded.errors + stream_errors} |")
     print(f"\nstream: {len(store['points'])} metric points and {len(store['events'])} events in the store for the run;")
-    print(f"  {clients} clients: missed points {missed_points}, missed events {missed_events}, "
-          f"out of order or twice {out_of_order}, ended without `end` {not_ended}")
+    print(
+        f"  {clients} clients: missed points {missed_points}, missed events {missed_events}, "
+        f"out of order or twice {out_of_order}, ended without `end` {not_ended}"
+    )
     ratio = loaded.percentile(0.50) / idle.percentile(0.50)
-    print(f"\nsummary: GET /runs p50 with {clients} live clients / idle = {ratio:.2f}x; "
-          f"p99 {loaded.percentile(0.99) / idle.percentile(0.99):.2f}x; "
-          f"server CPU {loaded.cpu_share:.2f} vs {idle.cpu_share:.2f} of a core; "
-          f"{clients * len(store['points']):,} point deliveries, {missed_points} missed; errors {errors}")
+    print(
+        f"\nsummary: GET /runs p50 with {clients} live clients / idle = {ratio:.2f}x; "
+        f"p99 {loaded.percentile(0.99) / idle.percentile(0.99):.2f}x; "
+        f"server CPU {loaded.cpu_share:.2f} vs {idle.cpu_share:.2f} of a core; "
+        f"{clients * len(store['points']):,} point deliveries, {missed_points} missed; errors {errors}"
+    )
     if stream_errors:
         print("stream errors:", sorted({e for w in watchers for e in w.errors})[:5])
     return 1 if errors or missed_points or missed_events or out_of_order or not_ended else 0
@@ -183,12 +199,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="Length of the loaded phase.")
     parser.add_argument("--idle-seconds", type=float, default=10.0, help="Length of the baseline phase.")
     args = parser.parse_args()
-    if not 1 <= args.clients <= MAX_CLIENTS or not 0 < args.seconds <= MAX_SECONDS or not 0 < args.idle_seconds <= MAX_SECONDS:
+    if (
+        not 1 <= args.clients <= MAX_CLIENTS
+        or not 0 < args.seconds <= MAX_SECONDS
+        or not 0 < args.idle_seconds <= MAX_SECONDS
+    ):
         raise SystemExit(f"--clients 1..{MAX_CLIENTS}, --seconds and --idle-seconds up to {MAX_SECONDS}")
     home = Path(tempfile.mkdtemp(prefix="tuitune-serve-load-"))
     server, url = start_server(home)
     try:
-        phases, watchers, store = asyncio.run(measure(url, psutil.Process(server.pid), args.clients, args.seconds, args.idle_seconds))
+        phases, watchers, store = asyncio.run(
+            measure(url, psutil.Process(server.pid), args.clients, args.seconds, args.idle_seconds)
+        )
     finally:
         server.send_signal(signal.SIGINT)
         try:

@@ -40,13 +40,30 @@ def fill(count: int) -> None:
     start = now()
     rows = [
         dict(
-            name=f"run-{i}", status="completed", method="lora", model="tuitune/demo",
-            dataset="tuitune/sample", config=config, output_dir=f"/runs/{i}", pid=1000 + i,
-            host="gpu-box", created_at=start + i, started_at=start + i, finished_at=start + i + 60,
-            heartbeat_at=start + i + 59, steps_done=100, steps_total=100, epoch=3.0, last_loss=1.1,
-            last_eval_loss=1.2, best_eval_loss=1.15, train_loss=1.3, tokens_per_second=2500.0,
-            checkpoint=f"/runs/{i}/checkpoints/checkpoint-100", version="0.1.0",
-        )  # fmt: skip
+            name=f"run-{i}",
+            status="completed",
+            method="lora",
+            model="tuitune/demo",
+            dataset="tuitune/sample",
+            config=config,
+            output_dir=f"/runs/{i}",
+            pid=1000 + i,
+            host="gpu-box",
+            created_at=start + i,
+            started_at=start + i,
+            finished_at=start + i + 60,
+            heartbeat_at=start + i + 59,
+            steps_done=100,
+            steps_total=100,
+            epoch=3.0,
+            last_loss=1.1,
+            last_eval_loss=1.2,
+            best_eval_loss=1.15,
+            train_loss=1.3,
+            tokens_per_second=2500.0,
+            checkpoint=f"/runs/{i}/checkpoints/checkpoint-100",
+            version="0.1.0",
+        )
         for i in range(count)
     ]
     with database.atomic():
@@ -62,17 +79,34 @@ def naive_list() -> list[Any]:
     runs = []
     for row in RunRow.select().order_by(RunRow.id.desc()):
         run = Run(
-            id=row.id, name=row.name, status=row.status, method=row.method, model=row.model,
-            dataset=row.dataset, output_dir=row.output_dir, pid=row.pid, host=row.host,
-            created_at=to_datetime(row.created_at), started_at=to_datetime(row.started_at),
-            finished_at=to_datetime(row.finished_at), heartbeat_at=to_datetime(row.heartbeat_at),
-            steps_done=row.steps_done, steps_total=row.steps_total, epoch=row.epoch,
-            last_loss=row.last_loss, last_eval_loss=row.last_eval_loss,
-            best_eval_loss=row.best_eval_loss, train_loss=row.train_loss,
-            tokens_per_second=row.tokens_per_second, error=row.error,
-            cancel_requested=row.cancel_requested, checkpoint=row.checkpoint, version=row.version,
-            notes=row.notes, config_json=row.config,
-        )  # fmt: skip
+            id=row.id,
+            name=row.name,
+            status=row.status,
+            method=row.method,
+            model=row.model,
+            dataset=row.dataset,
+            output_dir=row.output_dir,
+            pid=row.pid,
+            host=row.host,
+            created_at=to_datetime(row.created_at),
+            started_at=to_datetime(row.started_at),
+            finished_at=to_datetime(row.finished_at),
+            heartbeat_at=to_datetime(row.heartbeat_at),
+            steps_done=row.steps_done,
+            steps_total=row.steps_total,
+            epoch=row.epoch,
+            last_loss=row.last_loss,
+            last_eval_loss=row.last_eval_loss,
+            best_eval_loss=row.best_eval_loss,
+            train_loss=row.train_loss,
+            tokens_per_second=row.tokens_per_second,
+            error=row.error,
+            cancel_requested=row.cancel_requested,
+            checkpoint=row.checkpoint,
+            version=row.version,
+            notes=row.notes,
+            config_json=row.config,
+        )
         run.config  # noqa: B018  (eager parse, as a naive version with `config: dict` would)
         runs.append(run)
     return runs

@@ -70,8 +70,9 @@ def main() -> int:
         if not grouped:
             training.train_sampling_strategy = "random"
         counter = CountingCollator(collator)
-        trainer = Trainer(model=model, args=training, data_collator=counter, train_dataset=prepared.train,
-                          processing_class=tokenizer)
+        trainer = Trainer(
+            model=model, args=training, data_collator=counter, train_dataset=prepared.train, processing_class=tokenizer
+        )
         # The Trainer's own clock, as `tuitune.train` reports it: the training loop, not the setup.
         runtime = trainer.train().metrics["train_runtime"]
         return runtime, counter.tokens
@@ -93,9 +94,11 @@ def main() -> int:
         result = tuitune.train(config.model_copy(update={"name": "bench"}))
         return result.train_runtime, result.tokens_trained
 
-    print(f"model {args.model}, {args.steps} steps of batch {args.batch_size}, max_length {args.max_length}, "
-          f"torch {torch.__version__}, {'cuda ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}",
-          flush=True)
+    print(
+        f"model {args.model}, {args.steps} steps of batch {args.batch_size}, max_length {args.max_length}, "
+        f"torch {torch.__version__}, {'cuda ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}",
+        flush=True,
+    )
     baseline_s, baseline_tokens = plain_trainer(pad_to_max, grouped=False)
     rates: dict[str, list[float]] = {"b": [], "c": []}
     for _ in range(args.repeats):
@@ -107,8 +110,12 @@ def main() -> int:
     b = statistics.median(rates["b"])
     c = statistics.median(rates["c"])
     print(f"(a) Trainer, padded to {args.max_length}:        {a:10,.0f} trained tokens/s")
-    print(f"(b) tuitune engine:                   {b:10,.0f} trained tokens/s   (median of {', '.join(f'{r:,.0f}' for r in rates['b'])})")
-    print(f"(c) Trainer + tuitune collator, no store: {c:8,.0f} trained tokens/s   (median of {', '.join(f'{r:,.0f}' for r in rates['c'])})")
+    print(
+        f"(b) tuitune engine:                   {b:10,.0f} trained tokens/s   (median of {', '.join(f'{r:,.0f}' for r in rates['b'])})"
+    )
+    print(
+        f"(c) Trainer + tuitune collator, no store: {c:8,.0f} trained tokens/s   (median of {', '.join(f'{r:,.0f}' for r in rates['c'])})"
+    )
     print(f"speed-up (b)/(a): {b / a:.2f}x")
     print(f"store overhead 1 - (b)/(c): {100 * (1 - b / c):+.2f}%")
     return 0

@@ -84,21 +84,33 @@ FIRST_SCREEN = textwrap.dedent(
 def _first_screen_seconds(kind: str, home: Path) -> float:
     env = {**os.environ, "TUITUNE_HOME": str(home)}
     started = time.time()
-    result = subprocess.run([sys.executable, "-c", FIRST_SCREEN, kind], capture_output=True, text=True, env=env, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", FIRST_SCREEN, kind], capture_output=True, text=True, env=env, check=True
+    )
     return float(result.stdout.strip().splitlines()[-1]) - started
 
 
 def first_screen(repeat: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as empty, tempfile.TemporaryDirectory() as with_runs:
         subprocess.run(
-            [sys.executable, "-c", "from tuitune.store import open_store; from tuitune.tui.sample_runs import populate; populate(open_store())"],
-            env={**os.environ, "TUITUNE_HOME": with_runs}, check=True,
+            [
+                sys.executable,
+                "-c",
+                "from tuitune.store import open_store; from tuitune.tui.sample_runs import populate; populate(open_store())",
+            ],
+            env={**os.environ, "TUITUNE_HOME": with_runs},
+            check=True,
         )
-        cases = {"bare Textual app": ("bare", empty), "tuitune, first time (wizard)": ("tuitune", empty),
-                 "tuitune, with runs (history)": ("tuitune", with_runs)}
+        cases = {
+            "bare Textual app": ("bare", empty),
+            "tuitune, first time (wizard)": ("tuitune", empty),
+            "tuitune, with runs (history)": ("tuitune", with_runs),
+        }
         _first_screen_seconds("bare", Path(empty))  # warm the OS file cache once
-        return {name: statistics.median(_first_screen_seconds(kind, Path(home)) for _ in range(repeat))
-                for name, (kind, home) in cases.items()}
+        return {
+            name: statistics.median(_first_screen_seconds(kind, Path(home)) for _ in range(repeat))
+            for name, (kind, home) in cases.items()
+        }
 
 
 def fill(count: int) -> None:
@@ -114,16 +126,31 @@ def fill(count: int) -> None:
     start = now() - count
     statuses = ("completed", "completed", "failed", "cancelled", "completed")
     rows = [
-        dict(name=f"sweep-{i:05d}", status=statuses[i % 5], method="lora", model=f"org/model-{i % 7}",
-             dataset="tuitune/sample", config=config, output_dir=f"/runs/{i}", host="gpu-box",
-             created_at=start + i, started_at=start + i, finished_at=start + i + 60, steps_done=100 + i % 900,
-             steps_total=1000, epoch=3.0, last_loss=1.0 + (i % 97) / 50, best_eval_loss=1.1 + (i % 89) / 50,
-             cancel_requested=False, version="0.1.0")
+        dict(
+            name=f"sweep-{i:05d}",
+            status=statuses[i % 5],
+            method="lora",
+            model=f"org/model-{i % 7}",
+            dataset="tuitune/sample",
+            config=config,
+            output_dir=f"/runs/{i}",
+            host="gpu-box",
+            created_at=start + i,
+            started_at=start + i,
+            finished_at=start + i + 60,
+            steps_done=100 + i % 900,
+            steps_total=1000,
+            epoch=3.0,
+            last_loss=1.0 + (i % 97) / 50,
+            best_eval_loss=1.1 + (i % 89) / 50,
+            cancel_requested=False,
+            version="0.1.0",
+        )
         for i in range(count)
     ]
     with database.atomic():
         for first in range(0, count, 500):
-            RunRow.insert_many(rows[first:first + 500]).execute()
+            RunRow.insert_many(rows[first : first + 500]).execute()
 
 
 async def _timed(pilot, action, repeat: int = 3) -> float:
@@ -216,8 +243,16 @@ def _rows_file(folder: Path, count: int = 1000) -> Path:
     path = folder / f"rows-{count}.jsonl"
     with path.open("w", encoding="utf-8") as handle:
         for n in range(count):
-            handle.write(json.dumps({"instruction": f"Say hello to person {n}.", "input": "",
-                                     "output": f"Hello person {n}, nice to meet you."}) + "\n")
+            handle.write(
+                json.dumps(
+                    {
+                        "instruction": f"Say hello to person {n}.",
+                        "input": "",
+                        "output": f"Hello person {n}, nice to meet you.",
+                    }
+                )
+                + "\n"
+            )
     return path
 
 
@@ -238,10 +273,14 @@ def probes(repeat: int) -> dict[str, float]:
         rows = [_rows_file(Path(home), 1000 + i) for i in range(repeat)]  # a file the helper has not seen, each time
         results = {
             "model, one child per probe (before)": statistics.median(
-                _child_seconds([sys.executable, "-m", "tuitune.tui.probe", "tuitune/demo"], env) for _ in range(repeat)),
+                _child_seconds([sys.executable, "-m", "tuitune.tui.probe", "tuitune/demo"], env) for _ in range(repeat)
+            ),
             "preview, one child per probe (before)": statistics.median(
-                _child_seconds([sys.executable, "-m", "tuitune", "data", str(rows[0]), "--json", "--model", "tuitune/demo"], env)
-                for _ in range(repeat)),
+                _child_seconds(
+                    [sys.executable, "-m", "tuitune", "data", str(rows[0]), "--json", "--model", "tuitune/demo"], env
+                )
+                for _ in range(repeat)
+            ),
         }
         helper = Helper()
         try:
@@ -254,7 +293,11 @@ def probes(repeat: int) -> dict[str, float]:
             firsts, wholes, again = [], [], []
             for path in rows:
                 started = time.perf_counter()
-                helper.request("data", {"source": str(path)}, on_partial=lambda _rows, t=started: firsts.append(time.perf_counter() - t))
+                helper.request(
+                    "data",
+                    {"source": str(path)},
+                    on_partial=lambda _rows, t=started: firsts.append(time.perf_counter() - t),
+                )
                 wholes.append(time.perf_counter() - started)
                 started = time.perf_counter()
                 helper.request("data", {"source": str(path)})
@@ -301,8 +344,15 @@ def _visits_in(tree: Path | None) -> dict[str, float]:
         env = {**os.environ, "TUITUNE_HOME": home}
         if tree is not None:
             env["PYTHONPATH"] = str(tree)
-        result = subprocess.run([sys.executable, "-c", FIRST_VISITS], capture_output=True, text=True, env=env,
-                                cwd=str(tree or REPO), check=True, timeout=600)
+        result = subprocess.run(
+            [sys.executable, "-c", FIRST_VISITS],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=str(tree or REPO),
+            check=True,
+            timeout=600,
+        )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -315,17 +365,25 @@ def first_visits(repeat: int, before: str) -> dict[str, dict[str, float]]:
         for _ in range(repeat):  # alternated, so a busy moment of the machine weighs on both alike
             runs["now"].append(_visits_in(None))
             runs["before"].append(_visits_in(Path(old)))
-    return {which: {area: statistics.median(r[area] for r in results) for area in ("wizard", "training")}
-            for which, results in runs.items()}
+    return {
+        which: {area: statistics.median(r[area] for r in results) for area in ("wizard", "training")}
+        for which, results in runs.items()
+    }
 
 
 def _machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
 
 
-def report(starts: dict[str, float], table: dict[str, dict[str, float]], count: int, repeat: int,
-           probe_times: dict[str, float] | None = None, visits: dict[str, dict[str, float]] | None = None,
-           before: str = "") -> str:
+def report(
+    starts: dict[str, float],
+    table: dict[str, dict[str, float]],
+    count: int,
+    repeat: int,
+    probe_times: dict[str, float] | None = None,
+    visits: dict[str, dict[str, float]] | None = None,
+    before: str = "",
+) -> str:
     bare = starts["bare Textual app"]
     lines = [
         "## TUI",
@@ -349,8 +407,14 @@ def report(starts: dict[str, float], table: dict[str, dict[str, float]], count: 
         "| step | tuitune | DataTable | speed-up |",
         "| --- | ---: | ---: | ---: |",
     ]
-    for step, label in (("load", "open the history: every run in the table"), ("filter", "filter, then clear the filter"), ("sort", "sort by loss")):
-        lines.append(f"| {label} | {ours[step] * 1000:.0f} ms | {baseline[step] * 1000:.0f} ms | {baseline[step] / max(ours[step], 1e-9):.1f}x |")
+    for step, label in (
+        ("load", "open the history: every run in the table"),
+        ("filter", "filter, then clear the filter"),
+        ("sort", "sort by loss"),
+    ):
+        lines.append(
+            f"| {label} | {ours[step] * 1000:.0f} ms | {baseline[step] * 1000:.0f} ms | {baseline[step] / max(ours[step], 1e-9):.1f}x |"
+        )
     if probe_times:
         model_before = probe_times["model, one child per probe (before)"]
         preview_before = probe_times["preview, one child per probe (before)"]
@@ -400,8 +464,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--before", default="e96c66d", help="The commit to compare first visits with.")
-    parser.add_argument("--only", choices=("startup", "history", "probes", "visits"), action="append",
-                        help="Run only these parts (repeatable); default: all.")
+    parser.add_argument(
+        "--only",
+        choices=("startup", "history", "probes", "visits"),
+        action="append",
+        help="Run only these parts (repeatable); default: all.",
+    )
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
     only = set(args.only or ("startup", "history", "probes", "visits"))
@@ -413,7 +481,9 @@ def main() -> int:
             visits = first_visits(args.repeat, args.before)
             for area in ("wizard", "training"):
                 now, old = visits["now"][area], visits["before"][area]
-                print(f"first visit  {area:10s} now {now * 1000:6.0f} ms   before ({args.before}) {old * 1000:6.0f} ms   ({old / max(now, 1e-9):.2f}x)")
+                print(
+                    f"first visit  {area:10s} now {now * 1000:6.0f} ms   before ({args.before}) {old * 1000:6.0f} ms   ({old / max(now, 1e-9):.2f}x)"
+                )
         return 0
     starts = first_screen(args.repeat)
     bare = starts["bare Textual app"]
@@ -422,14 +492,18 @@ def main() -> int:
     table = history(args.runs)
     for step in ("load", "filter", "sort"):
         ours, base = table["ours"][step], table["baseline"][step]
-        print(f"history {args.runs:,} runs  {step:6s}  tuitune {ours * 1000:7.0f} ms   DataTable {base * 1000:7.0f} ms   ({base / max(ours, 1e-9):.1f}x)")
+        print(
+            f"history {args.runs:,} runs  {step:6s}  tuitune {ours * 1000:7.0f} ms   DataTable {base * 1000:7.0f} ms   ({base / max(ours, 1e-9):.1f}x)"
+        )
     probe_times = probes(args.repeat)
     for name, seconds in probe_times.items():
         print(f"probe  {name:48s} {seconds * 1000:7.0f} ms")
     visits = first_visits(args.repeat, args.before)
     for area in ("wizard", "training"):
         now, old = visits["now"][area], visits["before"][area]
-        print(f"first visit  {area:10s} now {now * 1000:6.0f} ms   before ({args.before}) {old * 1000:6.0f} ms   ({old / max(now, 1e-9):.2f}x)")
+        print(
+            f"first visit  {area:10s} now {now * 1000:6.0f} ms   before ({args.before}) {old * 1000:6.0f} ms   ({old / max(now, 1e-9):.2f}x)"
+        )
     section = report(starts, table, args.runs, args.repeat, probe_times, visits, args.before)
     if args.write_docs:
         print(f"wrote {write_docs(section)}")

@@ -35,7 +35,13 @@ def config(name: str, steps: int, learning_rate: float, **lora: int) -> dict[str
         "method": "lora",
         "lora": {"r": 8, "alpha": 16, **lora},
         "data": {"max_length": 128},
-        "training": {"max_steps": steps, "logging_steps": 1, "eval_steps": 10, "save_steps": 1000, "learning_rate": learning_rate},
+        "training": {
+            "max_steps": steps,
+            "logging_steps": 1,
+            "eval_steps": 10,
+            "save_steps": 1000,
+            "learning_rate": learning_rate,
+        },
     }
 
 
@@ -43,7 +49,11 @@ def shoot(browser: Any, url: str, path: Path, *, height: int, wait_for_points: i
     page = browser.new_page(viewport={"width": 1280, "height": height})
     page.goto(url)
     if wait_for_points:
-        page.wait_for_function("n => Number(document.querySelector('#loss-chart')?.dataset.points) >= n", arg=wait_for_points, timeout=120_000)
+        page.wait_for_function(
+            "n => Number(document.querySelector('#loss-chart')?.dataset.points) >= n",
+            arg=wait_for_points,
+            timeout=120_000,
+        )
     else:
         page.wait_for_selector("#runs table", timeout=60_000)
     time.sleep(0.5)  # let the last frame paint
@@ -68,9 +78,16 @@ def main() -> None:
         watched = client.create_run(config("lora r=16 lr=5e-4", 120, 5e-4, r=16, alpha=32))
         client.create_run(config("lora r=32 lr=5e-4", 120, 5e-4, r=32, alpha=64))
         client.create_run(config("lora r=16 lr=1e-3", 120, 1e-3, r=16, alpha=32))
-        wait_for(lambda: client.run(watched["id"])["steps_done"] >= 70, timeout=600, interval=0.5, what="the run to be well under way")
+        wait_for(
+            lambda: client.run(watched["id"])["steps_done"] >= 70,
+            timeout=600,
+            interval=0.5,
+            what="the run to be well under way",
+        )
         try:
-            shoot(browser, f"{url}/#/runs/{watched['id']}", args.out / "dashboard-run.png", height=900, wait_for_points=70)
+            shoot(
+                browser, f"{url}/#/runs/{watched['id']}", args.out / "dashboard-run.png", height=900, wait_for_points=70
+            )
             shoot(browser, f"{url}/", args.out / "dashboard-runs.png", height=420)
         finally:
             for run in client.runs(limit=50):

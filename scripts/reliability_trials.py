@@ -27,7 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def tuitune(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TUITUNE_HOME": str(home), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    return subprocess.run([sys.executable, "-m", "tuitune", *args], capture_output=True, text=True, env=env, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "tuitune", *args], capture_output=True, text=True, env=env, timeout=900
+    )
 
 
 def final_loss(home: Path, run_id: int, step: int) -> float | None:
@@ -49,8 +51,14 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="tuitune-trials-"))
     config = home / "job.yaml"
     ConfigBuilder().demo().method("full_finetuning").data(max_length=64).training(
-        max_steps=args.steps, learning_rate=1e-3, lr_scheduler="constant", warmup_ratio=0.0,
-        logging_steps=1, save_steps=4, save_total_limit=None, seed=7,
+        max_steps=args.steps,
+        learning_rate=1e-3,
+        lr_scheduler="constant",
+        warmup_ratio=0.0,
+        logging_steps=1,
+        save_steps=4,
+        save_total_limit=None,
+        seed=7,
     ).build().save(config)
     reference = json.loads(tuitune(home, "train", "-c", str(config), "--json").stdout)
     expected = final_loss(home, reference["run_id"], args.steps)
@@ -76,15 +84,21 @@ def main() -> int:
             resumed, loss = "(it had finished)", final_loss(home, run_id, args.steps)
         else:
             done = tuitune(home, "resume", str(run_id), "--json")
-            resumed = json.loads(done.stdout)["status"] if done.returncode == 0 else f"failed: {done.stderr.strip()[:60]}"
+            resumed = (
+                json.loads(done.stdout)["status"] if done.returncode == 0 else f"failed: {done.stderr.strip()[:60]}"
+            )
             loss = final_loss(home, run_id, args.steps)
         delta = abs(loss - expected) if loss is not None else float("nan")
         worst = max(worst, delta) if loss is not None else worst
         right = status == ("crashed" if kill else "cancelled") or status == "completed"
         good += right and loss is not None
-        print(f"| {trial + 1} | {'SIGKILL' if kill else 'SIGTERM'} | {delay:.1f} s | {stopped_at} | {status} | {resumed} | "
-              f"{loss if loss is None else f'{loss:.6f}'} | {delta:.2e} |")
-    print(f"{good} of {args.trials} trials ended as expected and resumed to step {args.steps}; largest |Δloss| {worst:.2e}")
+        print(
+            f"| {trial + 1} | {'SIGKILL' if kill else 'SIGTERM'} | {delay:.1f} s | {stopped_at} | {status} | {resumed} | "
+            f"{loss if loss is None else f'{loss:.6f}'} | {delta:.2e} |"
+        )
+    print(
+        f"{good} of {args.trials} trials ended as expected and resumed to step {args.steps}; largest |Δloss| {worst:.2e}"
+    )
     return 0 if good == args.trials else 1
 
 

@@ -47,10 +47,25 @@ def _data_files(folder: Path) -> None:
     # One clear pattern, so a LoRA adapter on the tiny demo model learns it in a few dozen steps
     # and the evaluation has something to show (the sample data needs far longer on a CPU).
     with (folder / "greetings.jsonl").open("w", encoding="utf-8") as handle:
-        for name in ("Ada", "Linus", "Grace", "Ken", "Dennis", "Barbara", "Alan", "Edsger", "Donald", "Margaret", "Guido", "Bjarne"):
+        for name in (
+            "Ada",
+            "Linus",
+            "Grace",
+            "Ken",
+            "Dennis",
+            "Barbara",
+            "Alan",
+            "Edsger",
+            "Donald",
+            "Margaret",
+            "Guido",
+            "Bjarne",
+        ):
             for topic in ("the weather", "music", "books", "the sea", "coffee"):
-                row = {"instruction": f"Greet {name} and mention {topic}.",
-                       "output": f"Hello {name}, it is good to see you. Let us talk about {topic}."}
+                row = {
+                    "instruction": f"Greet {name} and mention {topic}.",
+                    "output": f"Hello {name}, it is good to see you. Let us talk about {topic}.",
+                }
                 handle.write(json.dumps(row) + "\n")
 
 
@@ -64,10 +79,21 @@ def _train(data: Path) -> dict[str, int]:
 
     def short(name: str, method: str = "lora", steps: int = 60, source: str = greetings, **training):
         builder = (
-            ConfigBuilder().demo().name(name).method(method)
+            ConfigBuilder()
+            .demo()
+            .name(name)
+            .method(method)
             .data(source, max_length=64, validation_split=0.2)
-            .training(max_steps=steps, batch_size=8, logging_steps=3, eval_steps=12, save_steps=30,
-                      lr_scheduler="constant", warmup_ratio=0.0, **training)
+            .training(
+                max_steps=steps,
+                batch_size=8,
+                logging_steps=3,
+                eval_steps=12,
+                save_steps=30,
+                lr_scheduler="constant",
+                warmup_ratio=0.0,
+                **training,
+            )
             .evaluation(samples=8, max_new_tokens=24)
         )
         return builder if method == "full_finetuning" else builder.lora(r=8, alpha=16)
@@ -77,7 +103,10 @@ def _train(data: Path) -> dict[str, int]:
         ("greet-lora-r8", short("greet-lora-r8", learning_rate=5e-3)),
         ("greet-lora-r16", short("greet-lora-r16", learning_rate=2e-3).lora(r=16, alpha=32)),
         ("sample-full", short("sample-full", method="full_finetuning", source="tuitune/sample", learning_rate=1e-3)),
-        ("chats-instructions", short("chats-instructions", method="instruction_tuning", source=str(data / "chats.jsonl"))),
+        (
+            "chats-instructions",
+            short("chats-instructions", method="instruction_tuning", source=str(data / "chats.jsonl")),
+        ),
     ):
         run = launcher.launch(builder.build())
         runs[name] = launcher.wait(run.id, timeout=900).id
@@ -91,8 +120,11 @@ def _train(data: Path) -> dict[str, int]:
     print(f"  greet-cancelled: {open_store().get_run(run.id).status}", flush=True)
     # Real evaluations, fine-tuned against base, exactly as `e` runs them.
     for name in ("greet-lora-r8", "greet-lora-r16"):
-        subprocess.run([sys.executable, "-m", "tuitune", "eval", str(runs[name]), "--compare-base", "--json"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "tuitune", "eval", str(runs[name]), "--compare-base", "--json"],
+            check=True,
+            capture_output=True,
+        )
         print(f"  {name}: evaluated", flush=True)
     return runs
 
@@ -103,7 +135,11 @@ def _live_run() -> int:
     from tuitune.engine import launcher
 
     config = (
-        ConfigBuilder().demo().name("demo-live").method("lora").lora(r=16, alpha=32)
+        ConfigBuilder()
+        .demo()
+        .name("demo-live")
+        .method("lora")
+        .lora(r=16, alpha=32)
         .data(max_length=128, validation_split=0.1)
         .training(max_steps=3000, batch_size=8, logging_steps=2, eval_steps=10, save_steps=3000, learning_rate=2e-3)
         .build()
@@ -150,18 +186,35 @@ async def _shoot_all(out: Path, size: tuple[int, int], runs: dict[str, int], liv
     async with app.run_test(size=size) as pilot:
         training = app.screen
         app.show_training(live)
-        await wait_until(pilot, lambda: training.run is not None and len(training.query_one("#loss").values) > 8, timeout=300, what="the live run")
+        await wait_until(
+            pilot,
+            lambda: training.run is not None and len(training.query_one("#loss").values) > 8,
+            timeout=300,
+            what="the live run",
+        )
         await pilot.pause(1.0)
         await shoot(app, "training-live")
         await pilot.press("c")
         await shoot(app, "modal-cancel")
         await pilot.press("n")
         app.show_training(runs["greet-lora-r8"])
-        await wait_until(pilot, lambda: training.run is not None and training.run.id == runs["greet-lora-r8"] and training.query_one("#loss").values, what="the finished run")
+        await wait_until(
+            pilot,
+            lambda: (
+                training.run is not None
+                and training.run.id == runs["greet-lora-r8"]
+                and training.query_one("#loss").values
+            ),
+            what="the finished run",
+        )
         await pilot.pause(1.0)
         await shoot(app, "training-finished")
         app.show_training(runs["chats-instructions"])
-        await wait_until(pilot, lambda: training.run is not None and training.run.id == runs["chats-instructions"], what="the failed run")
+        await wait_until(
+            pilot,
+            lambda: training.run is not None and training.run.id == runs["chats-instructions"],
+            what="the failed run",
+        )
         await pilot.pause(1.0)
         await shoot(app, "training-failed")
 
@@ -185,7 +238,9 @@ async def _shoot_all(out: Path, size: tuple[int, int], runs: dict[str, int], liv
         history.query_one("#filter").value = ""
         history.table.move_to(runs["greet-lora-r8"])
         await pilot.press("c")
-        compare = await wait_until(pilot, lambda: getattr(app.screen, "comparison", None) and app.screen, what="the comparison")
+        compare = await wait_until(
+            pilot, lambda: getattr(app.screen, "comparison", None) and app.screen, what="the comparison"
+        )
         await pilot.pause(0.5)
         await shoot(app, "compare-curves")
         compare.query_one("#compare-tabs").active = "metrics-pane"
@@ -226,8 +281,12 @@ async def _shoot_all(out: Path, size: tuple[int, int], runs: dict[str, int], liv
         history.table.clear_marks()  # `a` with two runs marked chats with both; here, one run and its base
         history.table.move_to(runs["greet-lora-r8"])
         await pilot.press("a")
-        chat = await wait_until(pilot, lambda: type(app.screen).__name__ == "ChatScreen" and app.screen, what="the chat")
-        await wait_until(pilot, lambda: chat.session is not None and len(chat.session.loaded) == 2, timeout=300, what="the models")
+        chat = await wait_until(
+            pilot, lambda: type(app.screen).__name__ == "ChatScreen" and app.screen, what="the chat"
+        )
+        await wait_until(
+            pilot, lambda: chat.session is not None and len(chat.session.loaded) == 2, timeout=300, what="the models"
+        )
         await pilot.press("ctrl+o")
         await pilot.press("ctrl+u", "0")  # temperature 0: greedy, the same answer on every machine
         app.screen.query_one("#max_new_tokens").value = "32"
@@ -236,15 +295,21 @@ async def _shoot_all(out: Path, size: tuple[int, int], runs: dict[str, int], liv
         for prompt in ("Greet Ada and mention music.", "Greet Grace and mention the sea."):
             turns = len(chat.session.turns)
             await pilot.press(*prompt, "enter")
-            await wait_until(pilot, lambda turns=turns: not chat.generating and len(chat.session.turns) > turns,
-                             timeout=300, what="the answers")
+            await wait_until(
+                pilot,
+                lambda turns=turns: not chat.generating and len(chat.session.turns) > turns,
+                timeout=300,
+                what="the answers",
+            )
         await pilot.pause(0.5)
         await shoot(app, "chat-side-by-side")
         await pilot.press("escape")
         await wait_until(pilot, lambda: type(app.screen).__name__ == "HistoryScreen", what="the history")
         history.table.move_to(runs["greet-lora-r8"])
         await pilot.press("enter")
-        detail = await wait_until(pilot, lambda: getattr(app.screen, "conversations", None) and app.screen, what="the chats")
+        detail = await wait_until(
+            pilot, lambda: getattr(app.screen, "conversations", None) and app.screen, what="the chats"
+        )
         detail.query_one("#detail-tabs").active = "chats"
         await pilot.pause(0.3)
         await shoot(app, "detail-chats")
@@ -259,6 +324,7 @@ async def _shoot_all(out: Path, size: tuple[int, int], runs: dict[str, int], liv
         await pilot.pause(0.5)
         await shoot(app, "history-queue")
         await pilot.press("t")
+
         def place() -> bool:
             return any("position 2 of 2" in str(label.render()) for label in app.screen.query("#progress-text"))
 

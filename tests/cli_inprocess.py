@@ -46,7 +46,7 @@ def run_inprocess(*args: str) -> Result:
                 else:  # sys.exit("message") prints the message and exits 1
                     err.write(f"{exit.code}\n")
                     code = 1
-            except Exception:  # noqa: BLE001 - what a user would see as a traceback
+            except Exception:
                 crash = traceback.format_exc()
                 code = 1
     finally:

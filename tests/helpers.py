@@ -7,14 +7,17 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from tuitune.store import Run, open_store
 
 
-def cli(*args: str, timeout: float = 300, check: bool = False, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, timeout: float = 300, check: bool = False, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """`tuitune ARGS` in a fresh interpreter, exactly as a user types it."""
     result = subprocess.run(
         [sys.executable, "-m", "tuitune", *args],
@@ -35,7 +38,9 @@ def cli_json(*args: str, timeout: float = 300) -> Any:
     return json.loads(result.stdout)
 
 
-def wait_for(predicate: Callable[[], Any], *, timeout: float = 120, interval: float = 0.1, what: str = "condition") -> Any:
+def wait_for(
+    predicate: Callable[[], Any], *, timeout: float = 120, interval: float = 0.1, what: str = "condition"
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

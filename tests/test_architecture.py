@@ -75,7 +75,12 @@ def test_import_contracts_hold() -> None:
 
 def test_the_cli_reference_is_current() -> None:
     """docs/cli.md is generated from the commands: regenerate it when a command changes."""
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "cli_reference.py"), "--check"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "cli_reference.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
 
 

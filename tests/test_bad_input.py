@@ -42,7 +42,10 @@ def jsonl(rows: list[dict]) -> str:
     [
         ("deep.json", "[" * 1_000 + "]" * 1_000),
         ("deep.jsonl", '{"text": "tea", "x": ' + "[" * 1_000 + "]" * 1_000 + "}\n"),
-        ("deep-enough-to-parse.jsonl", '{"text": "tea", "x": ' + "[" * (MAX_NESTING + 5) + "]" * (MAX_NESTING + 5) + "}\n"),
+        (
+            "deep-enough-to-parse.jsonl",
+            '{"text": "tea", "x": ' + "[" * (MAX_NESTING + 5) + "]" * (MAX_NESTING + 5) + "}\n",
+        ),
     ],
 )
 def test_json_nested_a_thousand_deep_is_refused_not_a_recursion_error(tmp_path: Path, name: str, content: str) -> None:
@@ -82,7 +85,9 @@ def test_a_folder_too_big_to_be_a_dataset_is_refused(tmp_path: Path) -> None:
     folder.mkdir()
     for number in range(MAX_FOLDER_ENTRIES + 1):
         (folder / f"{number}.bin").touch()
-    assert_clean_error(run_inprocess("data", str(folder)), f"more than {MAX_FOLDER_ENTRIES:,} files", "dataset's own folder")
+    assert_clean_error(
+        run_inprocess("data", str(folder)), f"more than {MAX_FOLDER_ENTRIES:,} files", "dataset's own folder"
+    )
 
 
 def test_a_file_that_cannot_be_read_is_refused(tmp_path: Path) -> None:
@@ -133,7 +138,9 @@ def test_utf16_without_a_byte_order_mark_is_refused_not_read_as_nul_rows(tmp_pat
     assert_clean_error(run_inprocess("data", str(path)), "NUL character", "save it as UTF-8 and try again")
 
 
-def test_an_empty_dataset_name_is_refused_not_read_as_the_current_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_empty_dataset_name_is_refused_not_read_as_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.txt").write_text("not a dataset\n", encoding="utf-8")
     assert_clean_error(run_inprocess("data", ""), "No dataset given")
@@ -170,7 +177,9 @@ def test_a_config_in_another_encoding_is_refused_in_one_line(tmp_path: Path, kin
     path.write_bytes(encode("name: café\n"))
     out = tmp_path / "saved.yaml"
     assert_clean_error(
-        run_inprocess("train", "--config", str(path), "--save-config", str(out)), fragment, "save it as UTF-8 and try again"
+        run_inprocess("train", "--config", str(path), "--save-config", str(out)),
+        fragment,
+        "save it as UTF-8 and try again",
     )
     assert not out.exists()
 
@@ -183,7 +192,9 @@ def test_a_yaml_alias_bomb_is_refused_at_once_with_a_short_error(tmp_path: Path)
     path = tmp_path / "bomb.yaml"
     path.write_text("\n".join(lines) + "\nname: *a5\n", encoding="utf-8")
     assert path.stat().st_size < 1_000
-    line = assert_clean_error(run_inprocess("train", "--config", str(path), "--save-config", str(tmp_path / "o.yaml")), "aliases")
+    line = assert_clean_error(
+        run_inprocess("train", "--config", str(path), "--save-config", str(tmp_path / "o.yaml")), "aliases"
+    )
     assert len(line) < SHORT
 
 
@@ -202,7 +213,10 @@ def test_a_config_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> 
 
 
 def test_a_config_nested_thousands_deep_is_refused(tmp_path: Path) -> None:
-    for suffix, text in ((".yaml", "name: " + "[" * 5_000 + "]" * 5_000), (".json", '{"name": ' + "[" * 5_000 + "]" * 5_000 + "}")):
+    for suffix, text in (
+        (".yaml", "name: " + "[" * 5_000 + "]" * 5_000),
+        (".json", '{"name": ' + "[" * 5_000 + "]" * 5_000 + "}"),
+    ):
         path = tmp_path / f"run{suffix}"
         path.write_text(text, encoding="utf-8")
         with pytest.raises(InvalidConfigError, match="nested too deeply"):
@@ -228,17 +242,23 @@ def test_a_config_nested_thousands_deep_is_refused(tmp_path: Path) -> None:
         ("training:\n  report_to: [tensrboard]\n", "training.report_to", "not an integration"),
     ],
 )
-def test_values_no_run_can_use_are_refused_by_the_config_naming_the_field(tmp_path: Path, yaml_text: str, key: str, fragment: str) -> None:
+def test_values_no_run_can_use_are_refused_by_the_config_naming_the_field(
+    tmp_path: Path, yaml_text: str, key: str, fragment: str
+) -> None:
     path = tmp_path / "run.yaml"
     path.write_text(yaml_text, encoding="utf-8")
-    line = assert_clean_error(run_inprocess("train", "--config", str(path), "--save-config", str(tmp_path / "o.yaml")), key, fragment)
+    line = assert_clean_error(
+        run_inprocess("train", "--config", str(path), "--save-config", str(tmp_path / "o.yaml")), key, fragment
+    )
     assert len(line) < SHORT
     assert not (tmp_path / "o.yaml").exists()
 
 
 @pytest.mark.skipif(importlib.util.find_spec("wandb") is not None, reason="wandb is installed here")
 def test_reporting_to_wandb_without_wandb_installed_is_refused_before_a_worker_starts() -> None:
-    with pytest.raises(InvalidConfigError, match=r"wandb, which is not installed here: install it \(pip install wandb\)"):
+    with pytest.raises(
+        InvalidConfigError, match=r"wandb, which is not installed here: install it \(pip install wandb\)"
+    ):
         parse_config({"training": {"report_to": ["wandb"]}})
 
 
@@ -262,8 +282,13 @@ def test_resume_budgets_built_into_a_config_are_refused_naming_the_field(trainin
 @pytest.mark.parametrize(
     "flag, value",
     [
-        ("--epochs", "nan"), ("--epochs", "inf"), ("--max-steps", "9223372036854775808"),
-        ("--seed", "4294967296"), ("--seed", "-1"), ("--lora-r", "99999999999"), ("--batch-size", "99999999999"),
+        ("--epochs", "nan"),
+        ("--epochs", "inf"),
+        ("--max-steps", "9223372036854775808"),
+        ("--seed", "4294967296"),
+        ("--seed", "-1"),
+        ("--lora-r", "99999999999"),
+        ("--batch-size", "99999999999"),
     ],
 )
 def test_train_flags_no_run_can_use_are_refused_before_anything_starts(tmp_path: Path, flag: str, value: str) -> None:
@@ -277,7 +302,8 @@ def test_data_and_train_accept_the_same_max_length(tmp_path: Path) -> None:
     path.write_text(jsonl(ROWS), encoding="utf-8")
     data_line = assert_clean_error(run_inprocess("data", str(path), "--max-length", "99999999999"), "data.max_length")
     train_line = assert_clean_error(
-        run_inprocess("train", "--demo", "--max-length", "99999999999", "--save-config", str(tmp_path / "o.yaml")), "data.max_length"
+        run_inprocess("train", "--demo", "--max-length", "99999999999", "--save-config", str(tmp_path / "o.yaml")),
+        "data.max_length",
     )
     assert data_line == train_line
 
@@ -293,17 +319,25 @@ def test_text_that_is_not_valid_unicode_is_refused_by_the_config(tmp_path: Path)
     # Linux hands a file name's undecodable byte to Python as a lone surrogate: it could not be
     # written to config.yaml or to the store later.
     out = tmp_path / "run.yaml"
-    assert_clean_error(run_inprocess("train", "--demo", "--name", "run-\udcff", "--save-config", str(out)), "name", "not valid Unicode")
+    assert_clean_error(
+        run_inprocess("train", "--demo", "--name", "run-\udcff", "--save-config", str(out)), "name", "not valid Unicode"
+    )
     assert not out.exists()
 
 
 # --- where results are written --------------------------------------------------------------
 def test_save_config_into_a_folder_or_under_a_file_is_one_line(tmp_path: Path) -> None:
-    assert_clean_error(run_inprocess("train", "--demo", "--save-config", str(tmp_path)), "Cannot write the configuration", "it is a folder")
+    assert_clean_error(
+        run_inprocess("train", "--demo", "--save-config", str(tmp_path)),
+        "Cannot write the configuration",
+        "it is a folder",
+    )
     a_file = tmp_path / "notes.txt"
     a_file.write_text("x", encoding="utf-8")
     assert_clean_error(
-        run_inprocess("train", "--demo", "--save-config", str(a_file / "run.yaml")), "Cannot write the configuration", "a file stands where a folder"
+        run_inprocess("train", "--demo", "--save-config", str(a_file / "run.yaml")),
+        "Cannot write the configuration",
+        "a file stands where a folder",
     )
 
 
@@ -315,10 +349,16 @@ def test_save_config_to_a_new_folder_creates_it(tmp_path: Path) -> None:
 
 
 def test_recommend_output_into_a_folder_is_one_line(tmp_path: Path, demo_model_path: Path) -> None:
-    assert_clean_error(run_inprocess("recommend", "tuitune/demo", "--output", str(tmp_path)), "Cannot write the configuration", "it is a folder")
+    assert_clean_error(
+        run_inprocess("recommend", "tuitune/demo", "--output", str(tmp_path)),
+        "Cannot write the configuration",
+        "it is a folder",
+    )
 
 
-@pytest.mark.parametrize("command", [["merge", "r" * 10_000, "OUT"], ["upload", "r" * 10_000, "someone/model", "--dry-run"]])
+@pytest.mark.parametrize(
+    "command", [["merge", "r" * 10_000, "OUT"], ["upload", "r" * 10_000, "someone/model", "--dry-run"]]
+)
 def test_a_10000_character_run_or_folder_is_refused_in_a_short_line(tmp_path: Path, command: list[str]) -> None:
     argv = [str(tmp_path / "out") if arg == "OUT" else arg for arg in command]
     line = assert_clean_error(run_inprocess(*argv), "neither a run nor a folder", "File name too long")

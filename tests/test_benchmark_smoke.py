@@ -21,19 +21,32 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run(*command: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
         env={**os.environ, **(env or {})},
     )
-    assert result.returncode == 0, f"{' '.join(command)} exited {result.returncode}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    assert result.returncode == 0, (
+        f"{' '.join(command)} exited {result.returncode}:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    )
     return result
 
 
 def test_the_gpu_suite_runs_its_dry_run_on_a_cpu(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = run(
-        "bash", "benchmarks/gpu_suite.sh", "--dry-run",
-        env={"OUT": str(out), "TUITUNE_PYTHON": sys.executable, "TUITUNE_GPU_SUITE_WORK": str(tmp_path / "models"),
-             "CUDA_VISIBLE_DEVICES": ""},
+        "bash",
+        "benchmarks/gpu_suite.sh",
+        "--dry-run",
+        env={
+            "OUT": str(out),
+            "TUITUNE_PYTHON": sys.executable,
+            "TUITUNE_GPU_SUITE_WORK": str(tmp_path / "models"),
+            "CUDA_VISIBLE_DEVICES": "",
+        },
     )
 
     assert "== 1. pytest -m gpu" in result.stdout and "== 2. measurements" in result.stdout
@@ -42,8 +55,12 @@ def test_the_gpu_suite_runs_its_dry_run_on_a_cpu(tmp_path: Path) -> None:
     assert len(tables) == 1 and sorted(out.glob("gpu-suite-*.log"))
     table = tables[0].read_text()
     assert "| model | method | variant | batch x length | trained tokens/s | vs plain | MFU |" in table
-    for architecture, method in [("qwen2.5-0.5b", "lora"), ("qwen2.5-1.5b", "lora"), ("qwen2.5-1.5b", "qlora"),
-                                 ("llama-3-8b", "qlora")]:
+    for architecture, method in [
+        ("qwen2.5-0.5b", "lora"),
+        ("qwen2.5-1.5b", "lora"),
+        ("qwen2.5-1.5b", "qlora"),
+        ("llama-3-8b", "qlora"),
+    ]:
         assert f"| {architecture} | {method} | default | 8 x 512 |" in table
         assert f"| {architecture} | {method} | 8 x 512 |" in table  # the memory check
     assert "| qwen2.5-0.5b | lora | compile | | not run: needs CUDA |" in table  # compiling goes last
@@ -53,8 +70,22 @@ def test_the_gpu_suite_runs_its_dry_run_on_a_cpu(tmp_path: Path) -> None:
 
 def test_the_peers_benchmark_trains_each_variant_and_compares_losses() -> None:
     variants = "tuitune,tuitune-packing" + (",trl,trl-packing" if importlib.util.find_spec("trl") else "")
-    result = run(sys.executable, "benchmarks/peers.py", "--model", "llama-4m", "--steps", "2", "--repeats", "1",
-                 "--rows", "48", "--max-length", "256", "--variants", variants)
+    result = run(
+        sys.executable,
+        "benchmarks/peers.py",
+        "--model",
+        "llama-4m",
+        "--steps",
+        "2",
+        "--repeats",
+        "1",
+        "--rows",
+        "48",
+        "--max-length",
+        "256",
+        "--variants",
+        variants,
+    )
 
     assert "| variant | trained tokens/s (median) |" in result.stdout
     assert "| tuitune (auto: padding) |" in result.stdout
@@ -65,8 +96,20 @@ def test_the_peers_benchmark_trains_each_variant_and_compares_losses() -> None:
 
 
 def test_the_evaluation_speed_benchmark_compares_batched_with_one_at_a_time() -> None:
-    result = run(sys.executable, "benchmarks/eval_speed.py", "--model", "llama-4m", "--samples", "6",
-                 "--max-new-tokens", "4", "--batch-sizes", "1,4", "--repeats", "1")
+    result = run(
+        sys.executable,
+        "benchmarks/eval_speed.py",
+        "--model",
+        "llama-4m",
+        "--samples",
+        "6",
+        "--max-new-tokens",
+        "4",
+        "--batch-sizes",
+        "1,4",
+        "--repeats",
+        "1",
+    )
 
     assert "| one at a time |" in result.stdout and "| batched 4 |" in result.stdout
     assert "| batched 8, no KV cache |" in result.stdout

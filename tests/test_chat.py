@@ -23,7 +23,9 @@ GREEDY = Sampling(temperature=0, max_new_tokens=24)
 
 
 @pytest.fixture(scope="module")
-def trained_home(tmp_path_factory: pytest.TempPathFactory, shared_models_dir: Path, demo_model_path: Path) -> tuple[Path, int]:
+def trained_home(
+    tmp_path_factory: pytest.TempPathFactory, shared_models_dir: Path, demo_model_path: Path
+) -> tuple[Path, int]:
     return train_greeter(tmp_path_factory, shared_models_dir, "chat-home")
 
 
@@ -45,7 +47,7 @@ def in_process(run: Run, which: str) -> str:
     encoded = pane.tokenizer(prompt, return_tensors="pt", add_special_tokens=pane.template.add_special_tokens)
     with torch.inference_mode():
         ids = pane.model.generate(**encoded, generation_config=generation_config(pane, GREEDY))
-    return pane.tokenizer.decode(ids[0, encoded["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+    return pane.tokenizer.decode(ids[0, encoded["input_ids"].shape[1] :], skip_special_tokens=True).strip()
 
 
 def test_greedy_answers_equal_generate_in_process_and_the_base_pane_has_no_adapter(run: Run) -> None:
@@ -65,7 +67,9 @@ def test_greedy_answers_equal_generate_in_process_and_the_base_pane_has_no_adapt
     assert answers["a"]["text"] == in_process(run, "finetuned")
     assert answers["b"]["text"] == in_process(run, "base")
     assert answers["a"]["text"] != answers["b"]["text"]
-    assert answers["a"]["text"].startswith("Hello ") and "good to see you" in answers["a"]["text"]  # what the adapter learned
+    assert (
+        answers["a"]["text"].startswith("Hello ") and "good to see you" in answers["a"]["text"]
+    )  # what the adapter learned
 
 
 def test_stop_strings_token_limits_and_an_interrupt_end_the_answer(run: Run) -> None:
@@ -95,7 +99,9 @@ def test_sampling_with_a_seed_is_repeatable(run: Run) -> None:
 
 
 def test_a_chat_is_kept_with_the_run_and_exports_as_training_data(run: Run, tmp_path: Path) -> None:
-    document = cli_json("chat", str(run.id), "--compare", "--prompt", PROMPT, "-t", "0", "-n", "16", "--system", "Be kind.")
+    document = cli_json(
+        "chat", str(run.id), "--compare", "--prompt", PROMPT, "-t", "0", "-n", "16", "--system", "Be kind."
+    )
     assert set(document["answers"]) == {"finetuned", "base"}
     assert document["answers"]["finetuned"]["tokens_per_second"] > 0
     saved = open_store().conversations(run.id)[0]
@@ -112,13 +118,25 @@ def test_a_chat_is_kept_with_the_run_and_exports_as_training_data(run: Run, tmp_
 def test_a_model_bigger_than_the_free_memory_is_refused_in_one_line(tmp_path: Path, tuitune_home: Path) -> None:
     huge = tmp_path / "llama-70b-like"
     huge.mkdir()
-    (huge / "config.json").write_text(json.dumps({
-        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 8192, "intermediate_size": 28672,
-        "num_hidden_layers": 80, "num_attention_heads": 64, "num_key_value_heads": 8, "vocab_size": 128256,
-        "max_position_embeddings": 8192,
-    }))
+    (huge / "config.json").write_text(
+        json.dumps(
+            {
+                "architectures": ["LlamaForCausalLM"],
+                "model_type": "llama",
+                "hidden_size": 8192,
+                "intermediate_size": 28672,
+                "num_hidden_layers": 80,
+                "num_attention_heads": 64,
+                "num_key_value_heads": 8,
+                "vocab_size": 128256,
+                "max_position_embeddings": 8192,
+            }
+        )
+    )
     store = open_store()
-    run = store.create_run(name="huge", config={"model": {"name_or_path": str(huge)}}, model=str(huge), method="lora", dataset="d")
+    run = store.create_run(
+        name="huge", config={"model": {"name_or_path": str(huge)}}, model=str(huge), method="lora", dataset="d"
+    )
     store.set_status(run.id, COMPLETED)
     result = cli("chat", str(run.id), "--base", "--prompt", "hi", "--device", "cpu")
     assert_one_line_error(result, "needs about", "of RAM free")

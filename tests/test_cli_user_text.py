@@ -12,7 +12,7 @@ NAMES = ["exp[/]1", "[red]x", "[link=file:///etc/passwd]y[/link]", "[bold]z", "a
 
 
 @pytest.fixture
-def odd_runs(tuitune_home) -> list[int]:  # noqa: ANN001 - a Path from conftest
+def odd_runs(tuitune_home) -> list[int]:
     store = open_store()
     ids = []
     for name in NAMES:
@@ -44,7 +44,7 @@ def test_runs_show_compare_and_delete_print_names_and_errors_literally(odd_runs:
     assert deleted.returncode == 0 and NAMES[0] in deleted.stdout
 
 
-def test_escape_characters_in_stored_text_never_reach_the_terminal(tuitune_home) -> None:  # noqa: ANN001
+def test_escape_characters_in_stored_text_never_reach_the_terminal(tuitune_home) -> None:
     store = open_store()
     run = store.create_run(name="evil\x1b[2J\x1b]0;owned\x07", config={}, model="m", method="lora", dataset="d")
     store.set_status(run.id, FAILED, error="bad \x1b[31mred\x1b[0m")
@@ -56,7 +56,7 @@ def test_escape_characters_in_stored_text_never_reach_the_terminal(tuitune_home)
 
 
 @pytest.mark.parametrize("ref", ["²", "①", "99999999999999999999999999", "x" * 10_000, "-1"])
-def test_a_run_reference_that_names_no_run_is_one_line(ref: str, tuitune_home) -> None:  # noqa: ANN001
+def test_a_run_reference_that_names_no_run_is_one_line(ref: str, tuitune_home) -> None:
     open_store().create_run(name="real", config={}, model="m", method="lora", dataset="d")
     for command in ("show", "logs", "cancel", "resume", "delete"):
         result = cli(command, ref, *(["--yes"] if command == "delete" else []))
@@ -66,7 +66,7 @@ def test_a_run_reference_that_names_no_run_is_one_line(ref: str, tuitune_home) -
         assert len(lines[0]) < 400, (command, "the whole reference was echoed back")
 
 
-def test_counts_that_make_no_sense_are_refused_or_honoured(tuitune_home) -> None:  # noqa: ANN001
+def test_counts_that_make_no_sense_are_refused_or_honoured(tuitune_home) -> None:
     store = open_store()
     run = store.create_run(name="one", config={}, model="m", method="lora", dataset="d")
     store.set_status(run.id, FAILED, error="x")
@@ -85,7 +85,7 @@ def test_counts_that_make_no_sense_are_refused_or_honoured(tuitune_home) -> None
     assert_one_line_error(cli("logs", "one", "-n", "-5"), "--lines must be 0 or more", code=2)
 
 
-def test_names_with_control_characters_are_refused(tuitune_home) -> None:  # noqa: ANN001
+def test_names_with_control_characters_are_refused(tuitune_home) -> None:
     result = cli("train", "--demo", "--name", "bad\x1bname", "--detach")
     assert_one_line_error(result, "name")
     assert open_store().count_runs() == 0

@@ -12,13 +12,18 @@ from tuitune.config import ConfigBuilder
 from tuitune.store import COMPLETED, RUNNING, open_store
 
 
-def _record_run(store, name: str, *, lr: float, r: int, train_loss: float, eval_losses: list[float], rouge: float | None):
+def _record_run(
+    store, name: str, *, lr: float, r: int, train_loss: float, eval_losses: list[float], rouge: float | None
+):
     """A run as the engine leaves it: config, metric points, final numbers, an evaluation."""
     config = ConfigBuilder().demo().name(name).training(learning_rate=lr, max_steps=20).lora(r=r).build().to_dict()
     config["training"]["output_dir"] = f"/somewhere/{name}"  # differs by nature, never reported
     run = store.create_run(name=name, config=config, model="tuitune/demo", method="lora", dataset="tuitune/sample")
     store.set_status(run.id, RUNNING)
-    points = [{"step": 2 * (i + 1), "epoch": 0.1 * (i + 1), "loss": train_loss + 0.5 * (len(eval_losses) - i)} for i in range(len(eval_losses))]
+    points = [
+        {"step": 2 * (i + 1), "epoch": 0.1 * (i + 1), "loss": train_loss + 0.5 * (len(eval_losses) - i)}
+        for i in range(len(eval_losses))
+    ]
     points += [{"step": 2 * (i + 1), "epoch": 0.1 * (i + 1), "eval_loss": value} for i, value in enumerate(eval_losses)]
     store.add_metric_points(run.id, points)
     store.heartbeat(run.id, steps_done=20, steps_total=20, tokens_per_second=1234.5)
@@ -26,7 +31,14 @@ def _record_run(store, name: str, *, lr: float, r: int, train_loss: float, eval_
     store.set_status(run.id, COMPLETED)
     if rouge is not None:
         store.add_evaluation(run.id, label="base", metrics={"rougeL": 0.1}, sample_count=5, settings={}, samples=[])
-        store.add_evaluation(run.id, label="finetuned", metrics={"rougeL": rouge, "bleu": rouge / 2}, sample_count=5, settings={}, samples=[])
+        store.add_evaluation(
+            run.id,
+            label="finetuned",
+            metrics={"rougeL": rouge, "bleu": rouge / 2},
+            sample_count=5,
+            settings={},
+            samples=[],
+        )
     return store.get_run(run.id)
 
 

@@ -16,11 +16,27 @@ def full_config() -> RunConfig:
         .name("my-run")
         .method("lora")
         .model("Qwen/Qwen2.5-0.5B", revision="main", dtype="bfloat16", trust_remote_code=False)
-        .data("data/train.jsonl", format="chat", template="chatml", max_samples=500, validation_split=0.05,
-              max_length=1024, packing=True, data_files=["a.jsonl", "b.jsonl"])
+        .data(
+            "data/train.jsonl",
+            format="chat",
+            template="chatml",
+            max_samples=500,
+            validation_split=0.05,
+            max_length=1024,
+            packing=True,
+            data_files=["a.jsonl", "b.jsonl"],
+        )
         .lora(r=16, alpha=32, dropout=0.1, target_modules=["q_proj", "v_proj"], use_rslora=True)
-        .training(epochs=2.5, batch_size=8, gradient_accumulation_steps=4, learning_rate=1e-4,
-                  lr_scheduler="linear", bf16=True, gradient_checkpointing=True, report_to=["none"])
+        .training(
+            epochs=2.5,
+            batch_size=8,
+            gradient_accumulation_steps=4,
+            learning_rate=1e-4,
+            lr_scheduler="linear",
+            bf16=True,
+            gradient_checkpointing=True,
+            report_to=["none"],
+        )
         .evaluation(metrics=["rougeL", "bleu"], samples=10, max_new_tokens=32)
         .merge_after_training()
         .build()
@@ -54,11 +70,19 @@ def test_defaults_are_the_demo_and_sane() -> None:
         ({"lora": {"dropout": 1.0}}, InvalidConfigError, ["lora.dropout", "[0, 1)"]),
         ({"lora": {"dropout": -0.1}}, InvalidConfigError, ["lora.dropout"]),
         ({"training": {"fp16": True, "bf16": True}}, IncompatibleConfigError, ["fp16", "bf16"]),
-        ({"method": "full_finetuning", "model": {"load_in_4bit": True}}, IncompatibleConfigError, ["full_finetuning", "4-bit"]),
+        (
+            {"method": "full_finetuning", "model": {"load_in_4bit": True}},
+            IncompatibleConfigError,
+            ["full_finetuning", "4-bit"],
+        ),
         ({"method": "sft"}, InvalidConfigError, ["method", "'lora'", "'qlora'"]),
         ({"training": {"batch_size": 0}}, InvalidConfigError, ["training.batch_size"]),
         ({"model": {"dtype": "float64"}}, InvalidConfigError, ["model.dtype", "bfloat16"]),
-        ({"model": {"load_in_4bit": True, "load_in_8bit": True}}, IncompatibleConfigError, ["load_in_4bit", "load_in_8bit"]),
+        (
+            {"model": {"load_in_4bit": True, "load_in_8bit": True}},
+            IncompatibleConfigError,
+            ["load_in_4bit", "load_in_8bit"],
+        ),
     ],
 )
 def test_invalid_values_name_the_field_and_what_is_allowed(data: dict, error: type, fragments: list[str]) -> None:

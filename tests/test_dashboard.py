@@ -77,7 +77,9 @@ class Watched:
         self.context.close()
 
 
-def test_a_run_page_follows_training_live_and_its_buttons_cancel_and_resume(browser: Any, demo_model_path: Path) -> None:
+def test_a_run_page_follows_training_live_and_its_buttons_cancel_and_resume(
+    browser: Any, demo_model_path: Path
+) -> None:
     with running_server() as url, Client(url) as client:
         # Far more steps than it will take before the cancel, few enough to end soon if the test fails.
         created = client.create_run(config("watched in a browser", steps=300), queue=False)
@@ -98,7 +100,9 @@ def test_a_run_page_follows_training_live_and_its_buttons_cancel_and_resume(brow
         assert page.locator("#card-memory").inner_text().startswith("CPU run")  # the demo trains on the CPU here
 
         page.click("#cancel")
-        assert watched.dialogs and watched.dialogs[0][0] == "confirm" and "watched in a browser" in watched.dialogs[0][1]
+        assert (
+            watched.dialogs and watched.dialogs[0][0] == "confirm" and "watched in a browser" in watched.dialogs[0][1]
+        )
         watched.wait_for_status("cancelled")
         stopped_at = client.run(created["id"])["steps_done"]
         assert stopped_at >= 8
@@ -119,7 +123,9 @@ def test_a_run_page_follows_training_live_and_its_buttons_cancel_and_resume(brow
         expect(page.locator("#log")).to_contain_text("completed")
 
         # Nothing came from anywhere but this server: it works with no internet.
-        assert all(request.url.startswith(url) for request in watched.requests), [r.url for r in watched.requests if not r.url.startswith(url)]
+        assert all(request.url.startswith(url) for request in watched.requests), [
+            r.url for r in watched.requests if not r.url.startswith(url)
+        ]
         assert not watched.errors, watched.errors
 
         # The same run's stream as the server sends it: the page's reader parses it however it is
@@ -149,7 +155,9 @@ def assert_the_reader_parses_it_however_it_is_cut(page: Any, raw: str, points: l
     assert whole[-1][0] == "end" and whole[-1][2]["status"] == COMPLETED
 
 
-def assert_a_page_reconnects_after_a_break(browser: Any, run_page: str, raw: str, steps: int, events: list[str]) -> None:
+def assert_a_page_reconnects_after_a_break(
+    browser: Any, run_page: str, raw: str, steps: int, events: list[str]
+) -> None:
     """The first stream stops just after the `id:` line of a message: the page must reconnect
     with the id of the last whole message it got, and end with every point and event once."""
     records = raw.split("\r\n\r\n")

@@ -18,9 +18,7 @@ ROWS = [
 
 
 def tuitune(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tuitune", *args], capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([sys.executable, "-m", "tuitune", *args], capture_output=True, text=True, timeout=120)
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -42,7 +40,9 @@ def test_report_shows_format_rows_previews_and_statistics(tmp_path: Path, demo_m
 
 def test_json_report_is_one_document_with_the_keys(tmp_path: Path, demo_model_path: Path) -> None:
     path = write_jsonl(tmp_path / "d.jsonl", ROWS)
-    result = tuitune("data", str(path), "--json", "--model", str(demo_model_path), "--template", "alpaca", "--max-length", "64")
+    result = tuitune(
+        "data", str(path), "--json", "--model", str(demo_model_path), "--template", "alpaca", "--max-length", "64"
+    )
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)  # the whole of stdout is one JSON document
     assert document["format"] == "alpaca" and document["rows"] == 4

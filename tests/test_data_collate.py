@@ -58,7 +58,9 @@ def test_packing_collator_is_padding_free_with_restarting_positions(tokenizer) -
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])
-def test_packed_batch_gives_each_sample_the_logits_it_has_alone(demo_model_path: Path, tokenizer, attention: str) -> None:
+def test_packed_batch_gives_each_sample_the_logits_it_has_alone(
+    demo_model_path: Path, tokenizer, attention: str
+) -> None:
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -68,10 +70,7 @@ def test_packed_batch_gives_each_sample_the_logits_it_has_alone(demo_model_path:
     packed = make_collator(tokenizer, packing=True)(rows)
     with torch.no_grad():
         out = model(**packed)
-        alone = [
-            model(input_ids=torch.tensor([r["input_ids"]]), labels=torch.tensor([r["labels"]]))
-            for r in rows
-        ]
+        alone = [model(input_ids=torch.tensor([r["input_ids"]]), labels=torch.tensor([r["labels"]])) for r in rows]
     start = 0
     for row, single in zip(rows, alone):
         n = len(row["input_ids"])

@@ -16,7 +16,13 @@ ALPACA = [
     {"instruction": "Say hi.", "input": "", "output": "Hi!"},
     {"instruction": "Translate.", "input": "Bonjour", "output": "Hello"},
     {"instruction": "", "input": "What is 2+2?", "output": "4"},
-    {"instruction": "And now?", "input": "", "output": "3.", "system": "Be brief.", "history": [["Start at 1.", "1."], ["Add one.", "2."]]},
+    {
+        "instruction": "And now?",
+        "input": "",
+        "output": "3.",
+        "system": "Be brief.",
+        "history": [["Start at 1.", "1."], ["Add one.", "2."]],
+    },
 ]
 CHAT = [
     {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]},
@@ -98,7 +104,9 @@ def test_sharegpt_round_trip_and_tool_turns() -> None:
 
 def test_completion_conversions() -> None:
     pairs = [{"question": "Capital of France?", "answer": "Paris."}]
-    assert convert_dataset(pairs, "alpaca").records == [{"instruction": "Capital of France?", "input": "", "output": "Paris."}]
+    assert convert_dataset(pairs, "alpaca").records == [
+        {"instruction": "Capital of France?", "input": "", "output": "Paris."}
+    ]
     assert convert_dataset(pairs, "completion").records == [{"prompt": "Capital of France?", "completion": "Paris."}]
     flat = convert_dataset(CHAT, "completion").records[1]
     assert flat == {"prompt": "Be brief.\n\nQ1\n\nA1\n\nQ2", "completion": "A2"}
@@ -110,7 +118,9 @@ def test_convert_from_settings_and_a_csv(tmp_path: Path) -> None:
     csv_path.write_text("question,answer\nWhy?,Because.\n", encoding="utf-8")
     result = convert_dataset(DataSettings(source=str(csv_path)), "sharegpt", tmp_path / "out" / "qa.jsonl")
     assert result.path == tmp_path / "out" / "qa.jsonl"
-    assert read_jsonl(result.path) == [{"conversations": [{"from": "human", "value": "Why?"}, {"from": "gpt", "value": "Because."}]}]
+    assert read_jsonl(result.path) == [
+        {"conversations": [{"from": "human", "value": "Why?"}, {"from": "gpt", "value": "Because."}]}
+    ]
 
 
 def test_skipped_rows_are_reported() -> None:

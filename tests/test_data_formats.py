@@ -82,7 +82,13 @@ def test_chat_messages_with_system_and_several_turns() -> None:
 
 def test_chat_trailing_user_turn_is_dropped_and_no_response_is_skipped() -> None:
     rows = [
-        {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}, {"role": "user", "content": "more?"}]},
+        {
+            "messages": [
+                {"role": "user", "content": "Q"},
+                {"role": "assistant", "content": "A"},
+                {"role": "user", "content": "more?"},
+            ]
+        },
         {"messages": [{"role": "user", "content": "only a question"}]},
         {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "  "}]},
     ]
@@ -111,7 +117,11 @@ def test_sharegpt_roles_map_sensibly() -> None:
 
 
 def test_sharegpt_top_level_system_and_unknown_role() -> None:
-    parsed = parse_records(table([{"system": "Sys.", "conversations": [{"from": "user", "value": "a"}, {"from": "assistant", "value": "b"}]}]))
+    parsed = parse_records(
+        table(
+            [{"system": "Sys.", "conversations": [{"from": "user", "value": "a"}, {"from": "assistant", "value": "b"}]}]
+        )
+    )
     assert parsed.examples[0].messages == conv(("system", "Sys."), ("user", "a"), ("assistant", "b"))
     with pytest.raises(MalformedDataError, match="row 1: unknown role 'narrator'"):
         parse_records(table([{"conversations": [{"from": "narrator", "value": "x"}]}]))

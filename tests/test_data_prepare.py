@@ -48,11 +48,19 @@ def test_instruction_tuning_uses_the_alpaca_template(tokenizer) -> None:
     assert preview.segments[0].text.startswith("Below is an instruction") and not preview.segments[0].trained
     assert preview.segments[-1].trained and preview.segments[-1].text.endswith("<|endoftext|>")
     # A template the user names wins over the method's default.
-    assert prepare_dataset(DataSettings(max_samples=20, template="llama2"), tokenizer, method="instruction_tuning").template.name == "llama2"
+    assert (
+        prepare_dataset(
+            DataSettings(max_samples=20, template="llama2"), tokenizer, method="instruction_tuning"
+        ).template.name
+        == "llama2"
+    )
 
 
 def test_instruction_tuning_refuses_chat_data(tmp_path: Path, tokenizer) -> None:
-    source = write_jsonl(tmp_path / "chat.jsonl", [{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}])
+    source = write_jsonl(
+        tmp_path / "chat.jsonl",
+        [{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}],
+    )
     with pytest.raises(IncompatibleConfigError, match="instruction_tuning trains on alpaca data.*--to alpaca"):
         prepare_dataset(DataSettings(source=source), tokenizer, method="instruction_tuning")
 
@@ -83,8 +91,24 @@ def test_nothing_left_to_train_says_to_raise_max_length(tmp_path: Path, tokenize
 @pytest.mark.parametrize(
     ("rows", "format", "first_trained"),
     [
-        ([{"messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]}], "chat", "Yo<|im_end|>"),
-        ([{"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}]}], "sharegpt", "Yo<|im_end|>"),
+        (
+            [
+                {
+                    "messages": [
+                        {"role": "system", "content": "S"},
+                        {"role": "user", "content": "Hi"},
+                        {"role": "assistant", "content": "Yo"},
+                    ]
+                }
+            ],
+            "chat",
+            "Yo<|im_end|>",
+        ),
+        (
+            [{"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}]}],
+            "sharegpt",
+            "Yo<|im_end|>",
+        ),
         ([{"prompt": "The sky is", "completion": " blue."}], "completion", " blue.<|endoftext|>"),
         ([{"text": "Plain prose here."}], "text", "Plain prose here.<|endoftext|>"),
     ],
@@ -137,7 +161,9 @@ def test_preview_of_a_sample_that_is_dropped(tmp_path: Path, tokenizer) -> None:
     rows = [{"instruction": "word " * 80, "input": "", "output": "Too late."}] + [
         {"instruction": "Hi.", "input": "", "output": "Hello."}
     ] * 3
-    settings = DataSettings(source=write_jsonl(tmp_path / "d.jsonl", rows), validation_split=0, max_length=32, shuffle=False)
+    settings = DataSettings(
+        source=write_jsonl(tmp_path / "d.jsonl", rows), validation_split=0, max_length=32, shuffle=False
+    )
     sample = prepare_dataset(settings, tokenizer).preview(1)[0]
     assert sample.dropped == "response cut off by max_length 32" and sample.truncated
     assert [s.trained for s in sample.segments] == [False] and sample.tokens == 32

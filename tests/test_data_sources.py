@@ -234,7 +234,9 @@ def test_validation_that_takes_everything_is_refused() -> None:
 
 def test_validation_examples_are_recovered_from_the_settings_alone(tmp_path: Path) -> None:
     rows = [{"instruction": f"Question {i}?", "input": "", "output": f"Answer {i}."} for i in range(40)]
-    settings = DataSettings(source=str(write_jsonl(tmp_path / "d.jsonl", rows)), validation_split=0.25, seed=3, max_samples=30)
+    settings = DataSettings(
+        source=str(write_jsonl(tmp_path / "d.jsonl", rows)), validation_split=0.25, seed=3, max_samples=30
+    )
     loaded = load_examples(settings)
     assert len(loaded.train) == 22 and len(loaded.validation) == 8
     again = validation_examples(settings)

@@ -9,7 +9,14 @@ from tuitune.data.stats import TokenLengths, all_padding_fractions, padding_frac
 
 def test_token_lengths_summary() -> None:
     lengths = TokenLengths.of(list(range(1, 101)))
-    assert (lengths.count, lengths.mean, lengths.p50, lengths.max, lengths.min, lengths.total) == (100, 50.5, 50.5, 100, 1, 5050)
+    assert (lengths.count, lengths.mean, lengths.p50, lengths.max, lengths.min, lengths.total) == (
+        100,
+        50.5,
+        50.5,
+        100,
+        1,
+        5050,
+    )
     assert lengths.p95 == pytest.approx(95.0, abs=0.1)
     assert TokenLengths.of([]) == TokenLengths()
 

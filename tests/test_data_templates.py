@@ -39,15 +39,15 @@ def conversation(*pairs: tuple[str, str], parts: tuple[str, str] | None = None) 
 
 
 SINGLE = conversation(("user", "Say hi."), ("assistant", "Hi!"))
-MULTI = conversation(
-    ("system", "Be brief."), ("user", "Q1"), ("assistant", "A1"), ("user", "Q2"), ("assistant", "A2")
-)
+MULTI = conversation(("system", "Be brief."), ("user", "Q1"), ("assistant", "A1"), ("user", "Q2"), ("assistant", "A2"))
 
 
 def test_chatml(tokenizer) -> None:
     template = get_template("chatml", tokenizer)
     assert template.render(MULTI) == [
-        Segment("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nQ1<|im_end|>\n<|im_start|>assistant\n", False),
+        Segment(
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nQ1<|im_end|>\n<|im_start|>assistant\n", False
+        ),
         Segment("A1<|im_end|>", True),
         Segment("\n<|im_start|>user\nQ2<|im_end|>\n<|im_start|>assistant\n", False),
         Segment("A2<|im_end|>", True),
@@ -64,10 +64,13 @@ def test_alpaca_with_and_without_input(tokenizer) -> None:
         Segment(f"{ALPACA_PREAMBLE}\n\n### Instruction:\nSay hi.\n\n### Response:\n", False),
         Segment("Hi!", True),
     ]
-    with_input = conversation(("user", "Translate.\n\nBonjour"), ("assistant", "Hello"), parts=("Translate.", "Bonjour"))
+    with_input = conversation(
+        ("user", "Translate.\n\nBonjour"), ("assistant", "Hello"), parts=("Translate.", "Bonjour")
+    )
     assert template.render(with_input) == [
         Segment(
-            f"{ALPACA_PREAMBLE_WITH_INPUT}\n\n### Instruction:\nTranslate.\n\n### Input:\nBonjour\n\n### Response:\n", False
+            f"{ALPACA_PREAMBLE_WITH_INPUT}\n\n### Instruction:\nTranslate.\n\n### Input:\nBonjour\n\n### Response:\n",
+            False,
         ),
         Segment("Hello", True),
     ]

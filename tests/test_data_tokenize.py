@@ -84,13 +84,18 @@ def test_chatml_every_assistant_turn_is_trained(tokenizer) -> None:
         tokenizer,
         item,
         [
-            ("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2 + 2?<|im_end|>\n<|im_start|>assistant\n", False),
+            (
+                "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2 + 2?<|im_end|>\n<|im_start|>assistant\n",
+                False,
+            ),
             ("It is 4.<|im_end|>", True),
             ("\n<|im_start|>user\nAnd 3 + 3?<|im_end|>\n<|im_start|>assistant\n", False),
             ("It is 6.<|im_end|><|endoftext|>", True),
         ],
     )
-    trained_text = tokenizer.decode([t for t, l in zip(item.input_ids, item.labels) if l != IGNORE_INDEX])
+    trained_text = tokenizer.decode(
+        [token for token, label in zip(item.input_ids, item.labels) if label != IGNORE_INDEX]
+    )
     assert trained_text == "It is 4.<|im_end|>It is 6.<|im_end|><|endoftext|>"
 
 
@@ -105,7 +110,10 @@ def test_alpaca_mask(tokenizer) -> None:
         tokenizer,
         item,
         [
-            (f"{ALPACA_PREAMBLE_WITH_INPUT}\n\n### Instruction:\nTranslate.\n\n### Input:\nBonjour\n\n### Response:\n", False),
+            (
+                f"{ALPACA_PREAMBLE_WITH_INPUT}\n\n### Instruction:\nTranslate.\n\n### Input:\nBonjour\n\n### Response:\n",
+                False,
+            ),
             ("Hello", True),
             ("<|endoftext|>", True),
         ],
@@ -161,7 +169,9 @@ def test_tokenizer_chat_template_mask(demo_model_path: Path) -> None:
 def test_text_trains_every_token_and_ends_with_eos(tokenizer) -> None:
     item = tokenize_example(Document("Once upon a time."), get_template("chatml", tokenizer), tokenizer, max_length=512)
     assert item.labels == item.input_ids
-    assert item.input_ids == tokenizer("Once upon a time.", add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    assert item.input_ids == tokenizer("Once upon a time.", add_special_tokens=False)["input_ids"] + [
+        tokenizer.eos_token_id
+    ]
 
 
 def test_training_on_everything_when_asked(tokenizer) -> None:
@@ -181,7 +191,9 @@ def test_sample_whose_response_is_cut_off_is_dropped_and_counted(tokenizer) -> N
 
 
 def test_partly_truncated_response_is_kept_without_eos(tokenizer) -> None:
-    long_answer = conversation(("user", "Count."), ("assistant", "one two three four five six seven eight nine ten " * 3))
+    long_answer = conversation(
+        ("user", "Count."), ("assistant", "one two three four five six seven eight nine ten " * 3)
+    )
     template = get_template("chatml", tokenizer)
     full = tokenize_example(long_answer, template, tokenizer, max_length=1024)
     item = tokenize_example(long_answer, template, tokenizer, max_length=24)

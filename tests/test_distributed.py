@@ -67,7 +67,11 @@ def test_cancel_stops_every_process_and_resume_finishes_with_two(job: list[str],
     started = cli_json("train", *job, "--nproc", "2", "--batch-size", "2", "--max-steps", "100000", "--detach")
     run_id = started["run_id"]
     store = open_store()
-    wait_for(lambda: len(store.processes(run_id)) == 2 and store.get_run(run_id).steps_done >= 3, timeout=300, what="both ranks training")
+    wait_for(
+        lambda: len(store.processes(run_id)) == 2 and store.get_run(run_id).steps_done >= 3,
+        timeout=300,
+        what="both ranks training",
+    )
     ranks = store.processes(run_id)
     assert cli("cancel", str(run_id), "--wait", timeout=300).returncode == 0
     run = store.get_run(run_id)
@@ -84,15 +88,27 @@ def test_a_killed_rank_crashes_the_run_at_once_and_leaves_no_process(job: list[s
     started = cli_json("train", *job, "--nproc", "2", "--batch-size", "2", "--max-steps", "100000", "--detach")
     run_id = started["run_id"]
     store = open_store()
-    wait_for(lambda: len(store.processes(run_id)) == 2 and store.get_run(run_id).steps_done >= 2, timeout=300, what="both ranks training")
+    wait_for(
+        lambda: len(store.processes(run_id)) == 2 and store.get_run(run_id).steps_done >= 2,
+        timeout=300,
+        what="both ranks training",
+    )
     ranks = store.processes(run_id)
     supervisor = store.get_run(run_id).pid
     victim = next(rank for rank in ranks if rank.rank == 1)
     os.kill(victim.pid, signal.SIGKILL)
     # Recorded within 15 s of the kill, naming the rank.
-    wait_for(lambda: store.get_run(run_id).status == CRASHED and "rank 1" in (store.get_run(run_id).error or ""), timeout=15, what="the crash naming rank 1")
+    wait_for(
+        lambda: store.get_run(run_id).status == CRASHED and "rank 1" in (store.get_run(run_id).error or ""),
+        timeout=15,
+        what="the crash naming rank 1",
+    )
     assert "died" in store.get_run(run_id).error
-    wait_for(lambda: not any(pid_alive(pid) for pid in (supervisor, *(rank.pid for rank in ranks))), timeout=20, what="no process of the group left")
+    wait_for(
+        lambda: not any(pid_alive(pid) for pid in (supervisor, *(rank.pid for rank in ranks))),
+        timeout=20,
+        what="no process of the group left",
+    )
 
 
 @pytest.mark.slow
@@ -102,7 +118,20 @@ def test_two_machines_simulated_on_one_complete_together(job: list[str], demo_mo
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = str(probe.getsockname()[1])
-    both = ["--nnodes", "2", "--master-addr", "127.0.0.1", "--master-port", port, "--nproc", "1", "--batch-size", "2", "--max-steps", "4"]
+    both = [
+        "--nnodes",
+        "2",
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        port,
+        "--nproc",
+        "1",
+        "--batch-size",
+        "2",
+        "--max-steps",
+        "4",
+    ]
     main = cli_json("train", *job, *both, "--node-rank", "0", "--name", "node-0", "--detach")
     other = cli_json("train", *job, *both, "--node-rank", "1", "--name", "node-1", "--detach")
     first, second = (wait_for_status(run["run_id"], FINISHED, timeout=600) for run in (main, other))
@@ -120,22 +149,42 @@ def test_the_accelerate_config_follows_the_strategy(tuitune_home: Path) -> None:
     base = ConfigBuilder().demo().build().to_dict()
     ddp = parse_config({**base, "distributed": {"nproc": 4}})
     document = accelerate_config(ddp, ["0", "1", "2", "3"], 29600)
-    assert (document["distributed_type"], document["num_processes"], document["main_process_port"]) == ("MULTI_GPU", 4, 29600)
+    assert (document["distributed_type"], document["num_processes"], document["main_process_port"]) == (
+        "MULTI_GPU",
+        4,
+        29600,
+    )
     assert world_size(ddp, []) == 4 and world_size(parse_config(base), ["0", "1"]) == 2
 
-    fsdp = parse_config({**base, "distributed": {"strategy": "fsdp", "nnodes": 2, "node_rank": 1, "master_addr": "10.0.0.1"}})
+    fsdp = parse_config(
+        {**base, "distributed": {"strategy": "fsdp", "nnodes": 2, "node_rank": 1, "master_addr": "10.0.0.1"}}
+    )
     document = accelerate_config(fsdp, ["0", "1"], 29500)
-    assert document["distributed_type"] == "FSDP" and document["fsdp_config"]["fsdp_auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
-    assert (document["num_processes"], document["num_machines"], document["machine_rank"], document["main_process_ip"]) == (4, 2, 1, "10.0.0.1")
+    assert (
+        document["distributed_type"] == "FSDP"
+        and document["fsdp_config"]["fsdp_auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
+    )
+    assert (
+        document["num_processes"],
+        document["num_machines"],
+        document["machine_rank"],
+        document["main_process_ip"],
+    ) == (4, 2, 1, "10.0.0.1")
 
 
 def test_strategies_that_cannot_work_are_refused_before_launch(tuitune_home: Path) -> None:
     from tests.helpers import assert_one_line_error
 
-    assert_one_line_error(cli("train", "--demo", "--method", "qlora", "--strategy", "fsdp", "--save-config", "x.yaml"), "qlora", "ddp")
-    assert_one_line_error(cli("train", "--demo", "--nnodes", "2", "--node-rank", "2", "--save-config", "x.yaml"), "node_rank")
+    assert_one_line_error(
+        cli("train", "--demo", "--method", "qlora", "--strategy", "fsdp", "--save-config", "x.yaml"), "qlora", "ddp"
+    )
+    assert_one_line_error(
+        cli("train", "--demo", "--nnodes", "2", "--node-rank", "2", "--save-config", "x.yaml"), "node_rank"
+    )
     if __import__("importlib").util.find_spec("deepspeed") is None:
-        assert_one_line_error(cli("train", "--demo", "--strategy", "deepspeed-zero3", "--save-config", "x.yaml"), "pip install deepspeed")
+        assert_one_line_error(
+            cli("train", "--demo", "--strategy", "deepspeed-zero3", "--save-config", "x.yaml"), "pip install deepspeed"
+        )
     assert open_store().count_runs() == 0
 
 
@@ -167,12 +216,28 @@ def test_recommend_picks_a_strategy_for_several_gpus(tuitune_home: Path) -> None
 
 
 @pytest.mark.slow
-def test_lora_with_fsdp_shards_across_two_processes_and_saves_a_standard_adapter(job: list[str], demo_model_path: Path) -> None:
+def test_lora_with_fsdp_shards_across_two_processes_and_saves_a_standard_adapter(
+    job: list[str], demo_model_path: Path
+) -> None:
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    done = cli_json("train", *job, "--method", "lora", "--nproc", "2", "--strategy", "fsdp", "--batch-size", "2", "--max-steps", "3", timeout=600)
+    done = cli_json(
+        "train",
+        *job,
+        "--method",
+        "lora",
+        "--nproc",
+        "2",
+        "--strategy",
+        "fsdp",
+        "--batch-size",
+        "2",
+        "--max-steps",
+        "3",
+        timeout=600,
+    )
     assert done["status"] == COMPLETED
     adapter = Path(done["output_dir"]) / "adapter"
     arguments = torch.load(adapter / "training_args.bin", weights_only=False)

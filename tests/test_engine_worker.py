@@ -68,7 +68,9 @@ def test_cancelled_run_resumes_and_ends_where_an_uninterrupted_run_ends(tmp_path
     run_id = started["run_id"]
     assert started["pid"] > 0
     store = open_store()
-    wait_for(lambda: any(p.step >= 4 for p in store.metric_points(run_id)), timeout=180, interval=0.01, what="four steps")
+    wait_for(
+        lambda: any(p.step >= 4 for p in store.metric_points(run_id)), timeout=180, interval=0.01, what="four steps"
+    )
     launcher.cancel(store.get_run(run_id))
     run = wait_for_status(run_id, {CANCELLED})
     assert 4 <= run.steps_done < steps, run.steps_done
@@ -104,9 +106,13 @@ def test_killed_worker_is_crashed_and_resumes(tmp_path: Path, demo_model_path: P
     # An unreachable budget: the worker is surely still training when it is killed.
     started = cli_json("train", "-c", str(config), "--max-steps", "100000", "--name", "doomed", "--detach")
     run_id = started["run_id"]
-    store = open_store()
     checkpoints = Path(started["output_dir"]) / "checkpoints"
-    wait_for(lambda: any(checkpoints.glob("checkpoint-*/trainer_state.json")), timeout=180, interval=0.02, what="a checkpoint")
+    wait_for(
+        lambda: any(checkpoints.glob("checkpoint-*/trainer_state.json")),
+        timeout=180,
+        interval=0.02,
+        what="a checkpoint",
+    )
     os.kill(started["pid"], signal.SIGKILL)
     run = wait_for_status(run_id, {CRASHED})
     assert "tuitune resume" in run.error
@@ -131,7 +137,7 @@ def test_two_runs_and_a_reader_keep_the_store_consistent(demo_model_path: Path) 
             for run_id in seen:
                 try:
                     points = store.metric_points(run_id, after_id=seen[run_id])
-                except Exception as exc:  # noqa: BLE001 - the test reports any failure
+                except Exception as exc:
                     errors.append(repr(exc))
                     return
                 if points:
@@ -189,7 +195,21 @@ def test_python_module_entry_and_version() -> None:
     result = subprocess.run([sys.executable, "-m", "tuitune", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("tuitune ")
     help_text = cli("--help").stdout
-    for command in ("train", "runs", "show", "logs", "cancel", "resume", "delete", "compare", "data", "eval", "merge", "upload", "recommend"):
+    for command in (
+        "train",
+        "runs",
+        "show",
+        "logs",
+        "cancel",
+        "resume",
+        "delete",
+        "compare",
+        "data",
+        "eval",
+        "merge",
+        "upload",
+        "recommend",
+    ):
         assert command in help_text
 
 
@@ -240,17 +260,23 @@ def test_a_run_cancelled_while_queued_never_trains(demo_model_path: Path) -> Non
     assert not (Path(run.output_dir) / "checkpoints").exists()
 
 
-def test_cancelling_a_run_trained_in_a_python_program_stops_the_run_not_the_program(tmp_path: Path, demo_model_path: Path) -> None:
+def test_cancelling_a_run_trained_in_a_python_program_stops_the_run_not_the_program(
+    tmp_path: Path, demo_model_path: Path
+) -> None:
     script = (
         "from tuitune import train\n"
         "from tuitune.config import ConfigBuilder\n"
         "result = train(ConfigBuilder().demo().data(max_length=64).training(max_steps=100000, save_steps=100000).build())\n"
         "print('program carried on:', result.status)\n"
     )
-    program = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    program = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         store = open_store()
-        wait_for(lambda: store.list_runs() and store.list_runs()[0].steps_done, timeout=180, interval=0.05, what="a step")
+        wait_for(
+            lambda: store.list_runs() and store.list_runs()[0].steps_done, timeout=180, interval=0.05, what="a step"
+        )
         cancelled = cli("cancel", "last")
         assert cancelled.returncode == 0, cancelled.stderr
         output, _ = program.communicate(timeout=120)

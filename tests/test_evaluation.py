@@ -21,7 +21,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def trained_home(tmp_path_factory: pytest.TempPathFactory, shared_models_dir: Path, demo_model_path: Path) -> tuple[Path, int]:
+def trained_home(
+    tmp_path_factory: pytest.TempPathFactory, shared_models_dir: Path, demo_model_path: Path
+) -> tuple[Path, int]:
     return train_greeter(tmp_path_factory, shared_models_dir, "evaluation-home")
 
 
@@ -43,7 +45,9 @@ def test_fine_tuned_model_beats_its_base_on_held_out_prompts_and_the_scores_are_
     assert report.improvements["rougeL"] > 0.3
     assert report.improvements["perplexity"] > 0  # base minus fine-tuned: positive is better
     assert set(report.finetuned) == {"rouge1", "rouge2", "rougeL", "bleu", "perplexity"}
-    assert {"generating (fine-tuned)", "generating (base)", "perplexity (fine-tuned)", "perplexity (base)"} <= set(stages)
+    assert {"generating (fine-tuned)", "generating (base)", "perplexity (fine-tuned)", "perplexity (base)"} <= set(
+        stages
+    )
 
     # The prompts are the run's held-out validation examples, recovered from its data settings.
     held_out = validation_examples(run_config(run).data, method=run.method)
@@ -68,13 +72,26 @@ def test_fine_tuned_model_beats_its_base_on_held_out_prompts_and_the_scores_are_
 
 
 def test_eval_command_prints_json_with_base_and_improvements_and_progress_on_stderr(run: Run) -> None:
-    result = cli("eval", str(run.id), "--metrics", "rougeL,bleu", "--samples", "4", "--compare-base", "--max-new-tokens", "16", "--json")
+    result = cli(
+        "eval",
+        str(run.id),
+        "--metrics",
+        "rougeL,bleu",
+        "--samples",
+        "4",
+        "--compare-base",
+        "--max-new-tokens",
+        "16",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["run_id"] == run.id
     assert set(document["finetuned"]) == {"rougeL", "bleu"}
     assert set(document["base"]) == {"rougeL", "bleu"}
-    assert document["improvements"]["rougeL"] == pytest.approx(document["finetuned"]["rougeL"] - document["base"]["rougeL"])
+    assert document["improvements"]["rougeL"] == pytest.approx(
+        document["finetuned"]["rougeL"] - document["base"]["rougeL"]
+    )
     assert document["sample_count"] == 4 and document["settings"]["max_new_tokens"] == 16
     # Not a terminal: plain progress lines the TUI can read.
     assert "eval: generating (fine-tuned) 4/4" in result.stderr
@@ -82,9 +99,18 @@ def test_eval_command_prints_json_with_base_and_improvements_and_progress_on_std
 
 def test_eval_on_a_dataset_file_scores_its_rows(run: Run, tmp_path: Path) -> None:
     rows = [
-        {"prompt": "Greet Ada and mention music.", "completion": "Hello Ada, it is good to see you. Let us talk about music."},
-        {"prompt": "Greet Ken and mention books.", "completion": "Hello Ken, it is good to see you. Let us talk about books."},
-        {"prompt": "Greet Alan and mention coffee.", "completion": "Hello Alan, it is good to see you. Let us talk about coffee."},
+        {
+            "prompt": "Greet Ada and mention music.",
+            "completion": "Hello Ada, it is good to see you. Let us talk about music.",
+        },
+        {
+            "prompt": "Greet Ken and mention books.",
+            "completion": "Hello Ken, it is good to see you. Let us talk about books.",
+        },
+        {
+            "prompt": "Greet Alan and mention coffee.",
+            "completion": "Hello Alan, it is good to see you. Let us talk about coffee.",
+        },
     ]
     data = tmp_path / "extra.jsonl"
     data.write_text("".join(json.dumps(row) + "\n" for row in rows))
@@ -104,7 +130,9 @@ def test_human_output_is_a_table_with_an_example(run: Run) -> None:
     from tuitune.cli import app  # registers every command
 
     # In this process (the model stack is already imported), as a user at a terminal would see it.
-    result = CliRunner().invoke(app, ["eval", run.name, "--metrics", "rougeL", "--samples", "2", "--max-new-tokens", "8"])
+    result = CliRunner().invoke(
+        app, ["eval", run.name, "--metrics", "rougeL", "--samples", "2", "--max-new-tokens", "8"]
+    )
     assert result.exit_code == 0, result.output
     assert "ROUGE-L" in result.stdout and "fine-tuned" in result.stdout and "reference:" in result.stdout
 
@@ -116,11 +144,15 @@ def test_unknown_metric_is_a_one_line_error() -> None:
 def test_a_run_without_an_adapter_or_still_running_cannot_be_evaluated() -> None:
     store = open_store()
     config = ConfigBuilder().demo().build().to_dict()
-    failed = store.create_run(name="broken", config=config, model="tuitune/demo", method="lora", dataset="tuitune/sample")
+    failed = store.create_run(
+        name="broken", config=config, model="tuitune/demo", method="lora", dataset="tuitune/sample"
+    )
     store.update_run(failed.id, output_dir=str(Path(store.path).parent / "runs" / "broken"))
     store.set_status(failed.id, FAILED, error="boom")
     assert_one_line_error(cli("eval", "broken"), "has no saved adapter yet", f"tuitune resume {failed.id}")
 
-    queued = store.create_run(name="waiting", config=config, model="tuitune/demo", method="lora", dataset="tuitune/sample", status=QUEUED)
+    queued = store.create_run(
+        name="waiting", config=config, model="tuitune/demo", method="lora", dataset="tuitune/sample", status=QUEUED
+    )
     with pytest.raises(RunStateError, match="still queued"):
         evaluate_run(store.get_run(queued.id))

@@ -22,9 +22,10 @@ import io
 import json
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -64,11 +65,22 @@ def seed_rows() -> dict[str, list[dict[str, Any]]]:
     return {
         "alpaca": sample_rows(),
         "chat": [
-            {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": f"Say {i}."}, {"role": "assistant", "content": f"{i}."}]}
+            {
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": f"Say {i}."},
+                    {"role": "assistant", "content": f"{i}."},
+                ]
+            }
             for i in range(5)
         ],
         "sharegpt": [
-            {"conversations": [{"from": "human", "value": f"Count to {i}."}, {"from": "gpt", "value": " ".join(map(str, range(1, i + 2)))}]}
+            {
+                "conversations": [
+                    {"from": "human", "value": f"Count to {i}."},
+                    {"from": "gpt", "value": " ".join(map(str, range(1, i + 2)))},
+                ]
+            }
             for i in range(5)
         ],
         "completion": [{"prompt": f"{i} + {i} =", "completion": f" {2 * i}"} for i in range(5)],
@@ -146,11 +158,32 @@ def data_cases(rng: random.Random, folder: Path) -> list[Case]:
         text = serialize(rows, suffix)
         json_like = suffix in (".json", ".jsonl")
         choices: list[str] = [
-            "valid", "flip", "truncate", "nul", "control", "utf16-bom", "utf16-nobom", "latin1",
-            "empty", "binary", "wrong-type", "giant", "unknown-keys", "hostile-text",
+            "valid",
+            "flip",
+            "truncate",
+            "nul",
+            "control",
+            "utf16-bom",
+            "utf16-nobom",
+            "latin1",
+            "empty",
+            "binary",
+            "wrong-type",
+            "giant",
+            "unknown-keys",
+            "hostile-text",
         ]
         if json_like:
-            choices += ["deep", "deep-row", "huge-number", "big-number", "nan", "surrogate", "not-objects", "unknown-role"]
+            choices += [
+                "deep",
+                "deep-row",
+                "huge-number",
+                "big-number",
+                "nan",
+                "surrogate",
+                "not-objects",
+                "unknown-role",
+            ]
         kind = rng.choice(choices)
         if kind == "valid":
             return text.encode(), False, kind
@@ -213,13 +246,20 @@ def data_cases(rng: random.Random, folder: Path) -> list[Case]:
             value = "tea " + rng.choice(LONE_SURROGATES) + " leaves"
             raw = json.dumps(rows[0])[:-1] + f', "{key}_x": "{value}"}}'
             if rng.random() < 0.5:  # in a key instead
-                raw = json.dumps(rows[0])[:-1] + f', "k\\ud800": "v"}}'
+                raw = json.dumps(rows[0])[:-1] + ', "k\\ud800": "v"}'
             return (raw + "\n" if suffix == ".jsonl" else f"[{raw}]").encode(), True, kind
         if kind == "not-objects":
             value = rng.choice(["[1, 2, 3]", "[[1]]", "null", "1", '"text"', "[true]", "{}"])
             return value.encode(), False, kind
         # unknown-role
-        changed = [{"messages": [{"role": rng.choice(["wizard", "", "USER ", "gpt"]), "content": "hi"}, {"role": "assistant", "content": "yo"}]}]
+        changed = [
+            {
+                "messages": [
+                    {"role": rng.choice(["wizard", "", "USER ", "gpt"]), "content": "hi"},
+                    {"role": "assistant", "content": "yo"},
+                ]
+            }
+        ]
         return serialize(changed, suffix).encode(), False, kind
 
     for number in range(DATA_CASES):
@@ -235,7 +275,12 @@ def data_cases(rng: random.Random, folder: Path) -> list[Case]:
         if extra < 0.25:
             argv.append("--json")
         elif extra < 0.35:
-            argv += ["--to", rng.choice(["chat", "alpaca", "sharegpt", "completion"]), "-o", str(folder / f"{number}-out.jsonl")]
+            argv += [
+                "--to",
+                rng.choice(["chat", "alpaca", "sharegpt", "completion"]),
+                "-o",
+                str(folder / f"{number}-out.jsonl"),
+            ]
         elif extra < 0.45:
             argv += ["--format", rng.choice(["auto", "alpaca", "chat", "sharegpt", "completion", "text"])]
         elif extra < 0.5:
@@ -308,17 +353,37 @@ def config_cases(rng: random.Random, folder: Path) -> list[Case]:
     for number in range(CONFIG_CASES):
         data = json.loads(json.dumps(rng.choice(seeds)))
         suffix = rng.choice([".yaml", ".yml", ".json"])
-        kind = rng.choice([
-            "bad-value", "bad-value", "bad-value", "wrong-type", "unknown-key", "hostile-text",
-            "flip", "truncate", "utf16-bom", "utf16-nobom", "latin1", "binary", "nul",
-            "deep", "alias", "top-level", "surrogate", "oversize", "empty",
-        ])
+        kind = rng.choice(
+            [
+                "bad-value",
+                "bad-value",
+                "bad-value",
+                "wrong-type",
+                "unknown-key",
+                "hostile-text",
+                "flip",
+                "truncate",
+                "utf16-bom",
+                "utf16-nobom",
+                "latin1",
+                "binary",
+                "nul",
+                "deep",
+                "alias",
+                "top-level",
+                "surrogate",
+                "oversize",
+                "empty",
+            ]
+        )
         invalid = True
         if kind == "bad-value":
             section, key = rng.choice(list(BAD_VALUES))
             value = rng.choice(BAD_VALUES[(section, key)])
             data[section][key] = "HUGE_NUMBER_HERE" if value == "HUGE" else value
-            text = dump(data, suffix).replace('"HUGE_NUMBER_HERE"', HUGE_DIGITS).replace("HUGE_NUMBER_HERE", HUGE_DIGITS)
+            text = (
+                dump(data, suffix).replace('"HUGE_NUMBER_HERE"', HUGE_DIGITS).replace("HUGE_NUMBER_HERE", HUGE_DIGITS)
+            )
             kind = f"{section}.{key}={str(value)[:20]}"
         elif kind == "wrong-type":
             section = rng.choice(["model", "data", "lora", "training", "evaluation"])
@@ -340,13 +405,12 @@ def config_cases(rng: random.Random, folder: Path) -> list[Case]:
         elif kind in ("utf16-bom", "utf16-nobom", "latin1", "binary", "nul"):
             data["name"] = "café"
             text = dump(data, suffix)
-            content = {
-                "utf16-bom": lambda: text.encode("utf-16"),
-                "utf16-nobom": lambda: text.encode("utf-16-le"),
-                "latin1": lambda: text.encode("latin-1"),
-                "binary": lambda: random_binary(rng, rng.randint(1, 2_000)),
-                "nul": lambda: insert(rng, text.encode(), b"\x00"),
-            }[kind]()
+            if kind == "binary":
+                content = random_binary(rng, rng.randint(1, 2_000))
+            elif kind == "nul":
+                content = insert(rng, text.encode(), b"\x00")
+            else:
+                content = text.encode({"utf16-bom": "utf-16", "utf16-nobom": "utf-16-le", "latin1": "latin-1"}[kind])
             cases.append(write_config(folder, number, suffix, content, kind, kind != "utf16-bom"))
             continue
         elif kind == "deep":
@@ -355,16 +419,25 @@ def config_cases(rng: random.Random, folder: Path) -> list[Case]:
         elif kind == "alias":
             if suffix == ".json":
                 suffix = ".yaml"
-            text = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-                f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(rng.choice([1, 6]))
-            ) + "name: *a\n"
+            text = (
+                "a: &a [x, x, x, x, x, x, x, x, x]\n"
+                + "".join(
+                    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n"
+                    for i in range(rng.choice([1, 6]))
+                )
+                + "name: *a\n"
+            )
         elif kind == "top-level":
             text = rng.choice(["[1, 2]", "42", '"lora"', "- method: lora\n", "[]"])
         elif kind == "surrogate":
             suffix = ".json"
             text = json.dumps(data).replace('"method": "', '"name": "\\ud83d", "method": "')
         elif kind == "oversize":
-            text = dump(data, suffix) + ("\n" if suffix != ".json" else "") + (" " * 1_100_000 if suffix == ".json" else "#" * 1_100_000)
+            text = (
+                dump(data, suffix)
+                + ("\n" if suffix != ".json" else "")
+                + (" " * 1_100_000 if suffix == ".json" else "#" * 1_100_000)
+            )
         else:  # empty: a valid, all-defaults configuration
             text, invalid = rng.choice(["", "\n", "{}" if suffix == ".json" else "# nothing\n"]), False
             if suffix == ".json" and text != "{}":
@@ -382,8 +455,28 @@ def write_config(folder: Path, number: int, suffix: str, content: bytes, kind: s
 
 # --- command lines -------------------------------------------------------------------------
 HOSTILE_ARGS = [
-    "9" * 30, "-1", "0", "nan", "inf", "-inf", "1e309", "x" * 10_000, "\udcff", "\x1b[31mred",
-    "[/]x[bold]", "", " ", "--", "/", "~nouser/x", "../" * 60, "ü∂", "last", "1", "-n", "--json",
+    "9" * 30,
+    "-1",
+    "0",
+    "nan",
+    "inf",
+    "-inf",
+    "1e309",
+    "x" * 10_000,
+    "\udcff",
+    "\x1b[31mred",
+    "[/]x[bold]",
+    "",
+    " ",
+    "--",
+    "/",
+    "~nouser/x",
+    "../" * 60,
+    "ü∂",
+    "last",
+    "1",
+    "-n",
+    "--json",
 ]
 # Values of train flags that no run can use: each must be refused before anything starts.
 BAD_TRAIN_FLAGS = {
@@ -434,7 +527,9 @@ def argv_cases(rng: random.Random, folder: Path) -> list[Case]:
                 cases.append(Case(label, [seed[0], *body]))
     for flag, values in BAD_TRAIN_FLAGS.items():
         for value in values:
-            cases.append(train_case(["train", "--demo", flag, value], folder, len(cases), f"train {flag} {value}", True))
+            cases.append(
+                train_case(["train", "--demo", flag, value], folder, len(cases), f"train {flag} {value}", True)
+            )
     target = len(cases) + ARGV_CASES
     while len(cases) < target:
         argv = list(rng.choice(seeds))

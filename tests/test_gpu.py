@@ -29,7 +29,9 @@ pytestmark = [
 def demo_run(name: str, **training) -> ConfigBuilder:
     settings = {"max_steps": 4, "batch_size": 4, "logging_steps": 1, "save_steps": 100}
     settings.update(training)
-    return ConfigBuilder().demo().name(name).data(max_length=128, max_samples=64, validation_split=0).training(**settings)
+    return (
+        ConfigBuilder().demo().name(name).data(max_length=128, max_samples=64, validation_split=0).training(**settings)
+    )
 
 
 def events(run_id: int) -> list[str]:
@@ -123,7 +125,9 @@ def test_packed_samples_stay_apart_on_the_gpu(demo_model_path: Path, attention: 
         pytest.skip("flash-attn is not installed")
     tokenizer = AutoTokenizer.from_pretrained(str(demo_model_path))
     dtype = torch.bfloat16 if attention.startswith("flash") else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(str(demo_model_path), attn_implementation=attention, dtype=dtype).cuda()
+    model = AutoModelForCausalLM.from_pretrained(
+        str(demo_model_path), attn_implementation=attention, dtype=dtype
+    ).cuda()
     texts = ["Hello there, how are you today?", "Short one.", "A third sample, a bit longer than the others."]
     rows = [{"input_ids": tokenizer(t)["input_ids"]} for t in texts]
     for row in rows:
@@ -140,7 +144,10 @@ def test_packed_samples_stay_apart_on_the_gpu(demo_model_path: Path, attention: 
             start += n
 
 
-@pytest.mark.skipif(importlib.util.find_spec("liger_kernel") is None, reason="liger-kernel is not installed (pip install 'tuitune[gpu]')")
+@pytest.mark.skipif(
+    importlib.util.find_spec("liger_kernel") is None,
+    reason="liger-kernel is not installed (pip install 'tuitune[gpu]')",
+)
 def test_liger_kernels_are_used_where_installed_and_learn_the_same(demo_model_path: Path) -> None:
     fused = tuitune.train(demo_run("gpu-liger").build())
     plain = tuitune.train(demo_run("gpu-no-liger", use_liger_kernel=False).build())

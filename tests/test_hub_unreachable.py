@@ -8,7 +8,12 @@ import pytest
 from tests.helpers import assert_one_line_error, cli
 
 # `.invalid` never resolves (RFC 2606): the Hub is unreachable whatever this machine's network.
-UNREACHABLE = {"HF_HUB_OFFLINE": "", "TRANSFORMERS_OFFLINE": "", "HF_DATASETS_OFFLINE": "", "HF_ENDPOINT": "https://hub.invalid"}
+UNREACHABLE = {
+    "HF_HUB_OFFLINE": "",
+    "TRANSFORMERS_OFFLINE": "",
+    "HF_DATASETS_OFFLINE": "",
+    "HF_ENDPOINT": "https://hub.invalid",
+}
 
 
 def test_hub_reachability_is_a_dns_question(monkeypatch: pytest.MonkeyPatch) -> None:

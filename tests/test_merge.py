@@ -24,7 +24,9 @@ PROMPT = "<|im_start|>user\nGreet Ada and mention music.<|im_end|>\n<|im_start|>
 
 
 @pytest.fixture(scope="module")
-def trained_home(tmp_path_factory: pytest.TempPathFactory, shared_models_dir: Path, demo_model_path: Path) -> tuple[Path, dict[str, int]]:
+def trained_home(
+    tmp_path_factory: pytest.TempPathFactory, shared_models_dir: Path, demo_model_path: Path
+) -> tuple[Path, dict[str, int]]:
     home = new_home(tmp_path_factory, shared_models_dir, "merge-home")
     with home_env(home):
         data = write_greetings(home / "greetings.jsonl")
@@ -49,7 +51,9 @@ def adapter_logits(adapter_dir: Path, base: Path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(adapter_dir)
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32), str(adapter_dir)).eval()
+    model = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32), str(adapter_dir)
+    ).eval()
     with torch.no_grad():
         return model(**tokenizer(PROMPT, return_tensors="pt")).logits
 
@@ -64,7 +68,9 @@ def merged_logits(folder: Path):
         return model(**tokenizer(PROMPT, return_tensors="pt")).logits
 
 
-def test_merge_after_training_leaves_a_merged_model_equal_to_base_plus_adapter(runs: dict[str, Run], demo_model_path: Path) -> None:
+def test_merge_after_training_leaves_a_merged_model_equal_to_base_plus_adapter(
+    runs: dict[str, Run], demo_model_path: Path
+) -> None:
     import torch
 
     run = runs["lora"]
@@ -98,7 +104,9 @@ def test_merged_model_loads_with_transformers_alone_without_peft(runs: dict[str,
     assert result.stdout.split() == ["LlamaForCausalLM", "2048"]
 
 
-def test_qlora_adapter_is_merged_into_full_precision_weights(runs: dict[str, Run], demo_model_path: Path, tmp_path: Path) -> None:
+def test_qlora_adapter_is_merged_into_full_precision_weights(
+    runs: dict[str, Run], demo_model_path: Path, tmp_path: Path
+) -> None:
     import torch
 
     run = runs["qlora"]
@@ -111,12 +119,17 @@ def test_qlora_adapter_is_merged_into_full_precision_weights(runs: dict[str, Run
     # Real weights, not packed 4-bit ones: the same tensors, with the same shapes, as the base.
     from safetensors import safe_open
 
-    with safe_open(str(out / "model.safetensors"), "pt") as merged, safe_open(str(demo_model_path / "model.safetensors"), "pt") as base:
+    with (
+        safe_open(str(out / "model.safetensors"), "pt") as merged,
+        safe_open(str(demo_model_path / "model.safetensors"), "pt") as base,
+    ):
         assert set(merged.keys()) == set(base.keys())
         name = "model.layers.0.self_attn.q_proj.weight"
         assert merged.get_tensor(name).dtype == torch.float32
         assert merged.get_tensor(name).shape == base.get_tensor(name).shape
-    assert torch.allclose(merged_logits(out), adapter_logits(Path(run.output_dir) / "adapter", demo_model_path), atol=1e-5)
+    assert torch.allclose(
+        merged_logits(out), adapter_logits(Path(run.output_dir) / "adapter", demo_model_path), atol=1e-5
+    )
     assert any(a.kind == "merged" and a.path == str(out.resolve()) for a in open_store().artifacts(run.id))
 
 
@@ -154,7 +167,13 @@ def test_merge_refuses_what_it_cannot_merge(runs: dict[str, Run], tmp_path: Path
         merge_adapter(tmp_path, tmp_path / "out")
 
     store = open_store()
-    queued = store.create_run(name="later", config=ConfigBuilder().demo().build().to_dict(), model="tuitune/demo", method="lora", dataset="tuitune/sample")
+    queued = store.create_run(
+        name="later",
+        config=ConfigBuilder().demo().build().to_dict(),
+        model="tuitune/demo",
+        method="lora",
+        dataset="tuitune/sample",
+    )
     with pytest.raises(RunStateError, match="still queued"):
         merge_run(store.get_run(queued.id))
 
@@ -165,9 +184,18 @@ def test_merge_errors_on_the_command_line_are_one_line(tmp_path: Path) -> None:
     (full_dir / "model").mkdir(parents=True)
     (full_dir / "model" / "config.json").write_text("{}")
     config = ConfigBuilder().demo().method("full_finetuning").build().to_dict()
-    run = store.create_run(name="full", config=config, model="tuitune/demo", method="full_finetuning", dataset="tuitune/sample", output_dir=str(full_dir))
+    run = store.create_run(
+        name="full",
+        config=config,
+        model="tuitune/demo",
+        method="full_finetuning",
+        dataset="tuitune/sample",
+        output_dir=str(full_dir),
+    )
     store.set_status(run.id, COMPLETED)
 
     assert_one_line_error(cli("merge", "full", str(tmp_path / "out")), "fully fine-tuned", "no adapter to merge")
-    assert_one_line_error(cli("merge", str(tmp_path / "missing-adapter"), str(tmp_path / "out")), "neither a folder nor a run")
+    assert_one_line_error(
+        cli("merge", str(tmp_path / "missing-adapter"), str(tmp_path / "out")), "neither a folder nor a run"
+    )
     assert_one_line_error(cli("merge", "full", str(tmp_path / "out"), "--dtype", "int4"), "Unknown dtype 'int4'")

@@ -82,7 +82,9 @@ def test_two_processes_building_at_once_get_one_whole_model_identical_to_another
     home = tmp_path / "racing"
     env = {**os.environ, "TUITUNE_HOME": str(home)}
     racers = [
-        subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        subprocess.Popen(
+            [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
         for _ in range(2)
     ]
     outputs = [racer.communicate(timeout=180) for racer in racers]

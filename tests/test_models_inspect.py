@@ -41,7 +41,9 @@ def test_a_local_gpt2_folder_with_tied_weights_counts_each_weight_once(tmp_path:
 def test_a_13b_shaped_config_is_sized_without_weights(tmp_path: Path) -> None:
     from transformers import LlamaConfig
 
-    LlamaConfig(hidden_size=5120, intermediate_size=13824, num_hidden_layers=40, num_attention_heads=40, vocab_size=32000).save_pretrained(tmp_path)
+    LlamaConfig(
+        hidden_size=5120, intermediate_size=13824, num_hidden_layers=40, num_attention_heads=40, vocab_size=32000
+    ).save_pretrained(tmp_path)
     info = describe_model(str(tmp_path))
     assert info.parameters == 13_015_864_320  # Llama-2-13B
     assert info.linear_parameters < info.parameters

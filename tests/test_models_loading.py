@@ -20,7 +20,9 @@ from tuitune.models.loading import (
 )
 
 
-def test_names_resolve_to_the_demo_folder_a_local_folder_or_a_hub_id(demo_model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_names_resolve_to_the_demo_folder_a_local_folder_or_a_hub_id(
+    demo_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TUITUNE_HOME", str(demo_model_path.parent.parent))
     assert resolve_model_path(DEMO_MODEL) == str(demo_model_path)
     monkeypatch.chdir(demo_model_path.parent)

@@ -14,7 +14,9 @@ from tuitune.models.memory import estimate_memory
 def llama_7b(tmp_path: Path) -> ModelInfo:
     from transformers import LlamaConfig
 
-    LlamaConfig(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32, vocab_size=32000).save_pretrained(tmp_path)
+    LlamaConfig(
+        hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32, vocab_size=32000
+    ).save_pretrained(tmp_path)
     return describe_model(str(tmp_path))
 
 
@@ -29,7 +31,13 @@ def test_a_7b_model_needs_tens_of_gb_to_fine_tune_fully_and_a_few_with_qlora(lla
     assert lora.trainable_parameters == qlora.trainable_parameters == llama_7b.lora_parameters(16)
     assert full.trainable_parameters == llama_7b.parameters
     for estimate in (full, lora, qlora):
-        parts = estimate.weights_gb + estimate.gradients_gb + estimate.optimizer_gb + estimate.activations_gb + estimate.overhead_gb
+        parts = (
+            estimate.weights_gb
+            + estimate.gradients_gb
+            + estimate.optimizer_gb
+            + estimate.activations_gb
+            + estimate.overhead_gb
+        )
         assert estimate.total_gb == pytest.approx(parts)
 
 

@@ -17,8 +17,20 @@ def _tiny_configs():
     return {
         "gpt2": GPT2Config(n_layer=1, n_embd=32, n_head=2, n_positions=64, bos_token_id=0, eos_token_id=0, **small),
         "llama": LlamaConfig(num_hidden_layers=1, hidden_size=32, intermediate_size=64, num_attention_heads=2, **small),
-        "gpt_neox": GPTNeoXConfig(num_hidden_layers=1, hidden_size=32, intermediate_size=64, num_attention_heads=2, **small),
-        "opt": OPTConfig(num_hidden_layers=1, hidden_size=32, ffn_dim=64, num_attention_heads=2, word_embed_proj_dim=32, pad_token_id=0, bos_token_id=0, eos_token_id=0, **small),
+        "gpt_neox": GPTNeoXConfig(
+            num_hidden_layers=1, hidden_size=32, intermediate_size=64, num_attention_heads=2, **small
+        ),
+        "opt": OPTConfig(
+            num_hidden_layers=1,
+            hidden_size=32,
+            ffn_dim=64,
+            num_attention_heads=2,
+            word_embed_proj_dim=32,
+            pad_token_id=0,
+            bos_token_id=0,
+            eos_token_id=0,
+            **small,
+        ),
     }
 
 

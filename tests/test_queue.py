@@ -4,6 +4,7 @@ and never share a slot or a GPU. No daemon: workers and commands move the queue.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -54,7 +55,7 @@ def test_five_queued_runs_on_one_slot_run_one_after_another_in_queue_order(demo_
     assert [run.status for run in done] == [COMPLETED] * 5
     by_start = sorted(done, key=lambda run: run.started_at)
     assert [run.name for run in by_start] == ["q5", "q1", "q2", "q3", "q4"]
-    for earlier, later in zip(by_start, by_start[1:]):
+    for earlier, later in itertools.pairwise(by_start):
         assert later.started_at >= earlier.finished_at, f"{later.name} started before {earlier.name} ended"
 
 
@@ -94,7 +95,10 @@ def test_a_killed_worker_frees_its_slot_once_its_death_is_noticed(demo_model_pat
     wait_for(lambda: store.get_run(victim.id).steps_done > 0, what="the victim to train")
     assert store.get_run(waiting.id).in_queue
     os.kill(running.pid, signal.SIGKILL)
-    wait_for(lambda: cli("runs").returncode == 0 and store.get_run(victim.id).status == CRASHED, what="the crash to be noticed")
+    wait_for(
+        lambda: cli("runs").returncode == 0 and store.get_run(victim.id).status == CRASHED,
+        what="the crash to be noticed",
+    )
     assert finished([waiting.id])[0].status == COMPLETED
 
 
@@ -132,7 +136,9 @@ print(json.dumps(claimed))
 
 
 @pytest.mark.parametrize(("slots", "gpus"), [(2, ""), (3, "0,1,2,3")])
-def test_processes_claiming_at_once_never_start_a_run_twice_nor_overfill_the_slots(tuitune_home: Path, slots: int, gpus: str) -> None:
+def test_processes_claiming_at_once_never_start_a_run_twice_nor_overfill_the_slots(
+    tuitune_home: Path, slots: int, gpus: str
+) -> None:
     store = open_store()
     for index in range(12):
         store.create_run(name=f"c{index}", config={}, model="m", method="lora", dataset="d", in_queue=True)
@@ -150,8 +156,12 @@ def test_processes_claiming_at_once_never_start_a_run_twice_nor_overfill_the_slo
 
 def test_a_run_asking_for_gpus_waits_for_exactly_those(tuitune_home: Path) -> None:
     store = open_store()
-    busy = store.create_run(name="on-gpu-1", config={}, model="m", method="lora", dataset="d", in_queue=True, gpus=["1"])
-    wants_both = store.create_run(name="wants-0-and-1", config={}, model="m", method="lora", dataset="d", in_queue=True, gpus=["0", "1"])
+    busy = store.create_run(
+        name="on-gpu-1", config={}, model="m", method="lora", dataset="d", in_queue=True, gpus=["1"]
+    )
+    wants_both = store.create_run(
+        name="wants-0-and-1", config={}, model="m", method="lora", dataset="d", in_queue=True, gpus=["0", "1"]
+    )
     store.create_run(name="any-gpu", config={}, model="m", method="lora", dataset="d", in_queue=True)
     first = store.claim_next(slots=4, gpus=["0", "1", "2"])
     assert first is not None and first.run.id == busy.id and first.devices == ["1"]

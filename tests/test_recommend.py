@@ -51,7 +51,9 @@ def _pick(advice: Recommendation) -> tuple[str, int | None, bool]:
         ("demo", 2, ("full_finetuning", None, False)),  # <= 300M under 4 GB
     ],
 )
-def test_the_decision_table_row_by_row(model_dirs: dict[str, str], demo_model_path: Path, size: str, vram: float, expected: tuple) -> None:
+def test_the_decision_table_row_by_row(
+    model_dirs: dict[str, str], demo_model_path: Path, size: str, vram: float, expected: tuple
+) -> None:
     model = "tuitune/demo" if size == "demo" else model_dirs[size]
     advice = recommend(model, vram_gb=vram)
     assert _pick(advice) == expected
@@ -60,7 +62,9 @@ def test_the_decision_table_row_by_row(model_dirs: dict[str, str], demo_model_pa
     assert advice.reason.endswith(".") and "\n" not in advice.reason
     config = advice.to_config()
     assert (config.method, config.training.batch_size, config.training.gradient_checkpointing) == (
-        advice.method, advice.batch_size, advice.gradient_checkpointing
+        advice.method,
+        advice.batch_size,
+        advice.gradient_checkpointing,
     )
     assert config.model.load_in_4bit == (advice.method == "qlora") and not config.notes
 
@@ -89,7 +93,9 @@ def test_without_a_gpu_it_explains_that_it_assumes_the_cpu(demo_model_path: Path
 
 def test_a_local_dataset_sets_max_length_from_its_rows(demo_model_path: Path, tmp_path: Path) -> None:
     rows = tmp_path / "short.jsonl"
-    rows.write_text("".join(json.dumps({"instruction": "Say hi.", "input": "", "output": "Hi!"}) + "\n" for _ in range(50)))
+    rows.write_text(
+        "".join(json.dumps({"instruction": "Say hi.", "input": "", "output": "Hi!"}) + "\n" for _ in range(50))
+    )
     assert recommend("tuitune/demo", vram_gb=8, dataset=str(rows)).max_length == 64
     sample = recommend("tuitune/demo", vram_gb=8, dataset="tuitune/sample")
     assert 64 <= sample.max_length <= 256 and sample.to_config().data.source == "tuitune/sample"
@@ -98,7 +104,9 @@ def test_a_local_dataset_sets_max_length_from_its_rows(demo_model_path: Path, tm
         recommend("tuitune/demo", vram_gb=8, dataset=str(tmp_path / "missing.jsonl"))
 
 
-def test_the_command_prints_a_table_and_writes_a_config_train_accepts(model_dirs: dict[str, str], tmp_path: Path) -> None:
+def test_the_command_prints_a_table_and_writes_a_config_train_accepts(
+    model_dirs: dict[str, str], tmp_path: Path
+) -> None:
     from tuitune.cli.app import app
 
     output = tmp_path / "recommended.yaml"
@@ -135,7 +143,9 @@ def test_the_recommended_config_trains(demo_model_path: Path, tmp_path: Path) ->
     from tuitune.cli.app import app
 
     output = tmp_path / "demo.yaml"
-    result = CliRunner().invoke(app, ["recommend", "tuitune/demo", "--vram", "8", "--dataset", "tuitune/sample", "-o", str(output)])
+    result = CliRunner().invoke(
+        app, ["recommend", "tuitune/demo", "--vram", "8", "--dataset", "tuitune/sample", "-o", str(output)]
+    )
     assert result.exit_code == 0, result.output
     config = load_config(output)
     assert config.method == "lora" and config.data.source == "tuitune/sample"

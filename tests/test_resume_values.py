@@ -20,7 +20,13 @@ def test_bad_resume_values_leave_a_completed_run_exactly_as_it_was(demo_model_pa
     config_text = config_file.read_text()
     events = len(store.events(run_id))
 
-    for flags in (["--epochs", "inf"], ["--epochs", "nan"], ["--epochs", "-1"], ["--max-steps", str(2**63)], ["--max-steps", "0"]):
+    for flags in (
+        ["--epochs", "inf"],
+        ["--epochs", "nan"],
+        ["--epochs", "-1"],
+        ["--max-steps", str(2**63)],
+        ["--max-steps", "0"],
+    ):
         result = cli("resume", str(run_id), *flags)
         assert_one_line_error(result, code=result.returncode)
         assert result.returncode in (1, 2), flags

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.slow
 TINY = ["--demo", "--max-steps", "2", "--max-length", "64"]
 
 
-def test_output_folder_holds_runs_and_delete_removes_only_what_tuitune_wrote(tmp_path: Path, demo_model_path: Path) -> None:
+def test_output_folder_holds_runs_and_delete_removes_only_what_tuitune_wrote(
+    tmp_path: Path, demo_model_path: Path
+) -> None:
     project = tmp_path / "myproject"
     project.mkdir()
     (project / "train.py").write_text("print('my own code')\n")
@@ -106,7 +108,9 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_what_tuitune_creates_is_private_to_its_user(tmp_path: Path, demo_model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_what_tuitune_creates_is_private_to_its_user(
+    tmp_path: Path, demo_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / "fresh-home"
     monkeypatch.setenv("TUITUNE_HOME", str(home))
     old_umask = os.umask(0o022)  # the usual umask: files world-readable unless tuitune says otherwise

@@ -58,7 +58,13 @@ def test_a_late_watcher_gets_the_history_first_and_many_watchers_see_the_same_st
 
         def watch() -> None:
             with Client(url) as mine:
-                seen.append([data["step"] for kind, data in mine.stream(created["id"], timeout=300) if kind == "point" and data["loss"] is not None])
+                seen.append(
+                    [
+                        data["step"]
+                        for kind, data in mine.stream(created["id"], timeout=300)
+                        if kind == "point" and data["loss"] is not None
+                    ]
+                )
 
         watchers = [threading.Thread(target=watch) for _ in range(5)]
         for thread in watchers:
@@ -105,7 +111,9 @@ def test_the_job_services_finetune_request_trains(demo_model_path: Path) -> None
     with running_server() as url:
         job = httpx.post(f"{url}/finetune", json=body, timeout=60).json()
         assert job["status"] == "queued" and job["model_name"] == "tuitune/demo"
-        wait_for(lambda: httpx.get(f"{url}/jobs/{job['job_id']}").json()["status"] == COMPLETED, timeout=300, what="the job")
+        wait_for(
+            lambda: httpx.get(f"{url}/jobs/{job['job_id']}").json()["status"] == COMPLETED, timeout=300, what="the job"
+        )
         listed = httpx.get(f"{url}/jobs").json()
         assert listed[0]["job_id"] == job["job_id"] and listed[0]["progress"]["step"] == 3
         lines = httpx.get(f"{url}/logs/{job['job_id']}").text.splitlines()
@@ -134,7 +142,9 @@ def test_bad_requests_get_4xx_with_the_clis_words(tmp_path: Path) -> None:
         writes = httpx.post(f"{url}/runs", json={"training": {"output_dir": "/tmp/anywhere"}})
         assert writes.status_code == 422 and "output folder" in writes.json()["detail"]
         assert httpx.get(f"{url}/runs/999").status_code == 404
-        huge = httpx.post(f"{url}/runs", content=b"{" + b" " * 2_000_000 + b"}", headers={"content-type": "application/json"})
+        huge = httpx.post(
+            f"{url}/runs", content=b"{" + b" " * 2_000_000 + b"}", headers={"content-type": "application/json"}
+        )
         assert huge.status_code == 413
         page = httpx.get(f"{url}/runs", params={"limit": 100_000}).json()
         assert page["limit"] == 500
@@ -145,10 +155,20 @@ def test_bad_requests_get_4xx_with_the_clis_words(tmp_path: Path) -> None:
 def test_a_token_is_required_on_every_data_route_and_the_stream(tuitune_home: Path) -> None:
     run = open_store().create_run(name="r", config={}, model="m", method="lora", dataset="d")
     with running_server("--token", TOKEN) as url:
-        for method, path in (("GET", "/runs"), ("GET", f"/runs/{run.id}"), ("GET", f"/runs/{run.id}/stream"),
-                             ("GET", "/queue"), ("GET", "/system"), ("POST", "/runs"), ("GET", "/jobs"), ("POST", "/finetune")):
+        for method, path in (
+            ("GET", "/runs"),
+            ("GET", f"/runs/{run.id}"),
+            ("GET", f"/runs/{run.id}/stream"),
+            ("GET", "/queue"),
+            ("GET", "/system"),
+            ("POST", "/runs"),
+            ("GET", "/jobs"),
+            ("POST", "/finetune"),
+        ):
             assert httpx.request(method, f"{url}{path}", timeout=10).status_code == 401, path
-            wrong = httpx.request(method, f"{url}{path}", headers={"Authorization": "Bearer wrong-token-0000000000"}, timeout=10)
+            wrong = httpx.request(
+                method, f"{url}{path}", headers={"Authorization": "Bearer wrong-token-0000000000"}, timeout=10
+            )
             assert wrong.status_code == 401, path
         assert httpx.get(f"{url}/health").json()["token_required"] is True
         with Client(url, token=TOKEN) as client:
@@ -188,6 +208,7 @@ def test_a_reconnecting_client_misses_nothing_and_gets_nothing_twice(tuitune_hom
     store.add_event(run.id, "middle")
     store.set_status(run.id, COMPLETED)
     with running_server() as url:
+
         def ids(last: str | None) -> list[str]:
             headers = {"Last-Event-ID": last} if last else {}
             with httpx.stream("GET", f"{url}/runs/{run.id}/stream", headers=headers, timeout=30) as response:
@@ -199,4 +220,7 @@ def test_a_reconnecting_client_misses_nothing_and_gets_nothing_twice(tuitune_hom
         assert ids(everything[1]) == everything[2:]
         assert ids(everything[-1]) == []
         response = httpx.get(f"{url}/runs")
-        assert response.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        assert (
+            response.headers["x-frame-options"] == "DENY"
+            and "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        )

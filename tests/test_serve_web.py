@@ -33,7 +33,9 @@ def test_tuitune_web_serves_the_app_page_on_loopback_and_stops_on_ctrl_c() -> No
             try:
                 return httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
             except httpx.TransportError:
-                assert process.poll() is None, f"tuitune web exited: {process.stdout.read()[-2000:] if process.stdout else ''}"
+                assert process.poll() is None, (
+                    f"tuitune web exited: {process.stdout.read()[-2000:] if process.stdout else ''}"
+                )
                 return None
 
         response = wait_for(page, timeout=60, interval=0.2, what="tuitune web to answer")

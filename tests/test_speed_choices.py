@@ -80,7 +80,9 @@ def test_liger_on_a_machine_without_it_or_without_cuda_is_refused_in_one_line() 
     from tuitune.engine.speed import use_liger_kernel
 
     if importlib.util.find_spec("liger_kernel") is None:
-        with pytest.raises(IncompatibleConfigError, match="liger-kernel is not installed: pip install 'tuitune\\[gpu\\]'"):
+        with pytest.raises(
+            IncompatibleConfigError, match="liger-kernel is not installed: pip install 'tuitune\\[gpu\\]'"
+        ):
             ConfigBuilder().demo().training(use_liger_kernel=True).build()
     # A config written where liger-kernel is installed, run by a worker without CUDA.
     config = ConfigBuilder().demo().build()
@@ -92,8 +94,12 @@ def test_liger_on_a_machine_without_it_or_without_cuda_is_refused_in_one_line() 
 @pytest.mark.slow
 def test_a_run_says_which_batching_auto_chose_and_trains_with_it(demo_model_path: Path) -> None:
     config = (
-        ConfigBuilder().demo().name("auto-batching").data(max_length=128, max_samples=64, validation_split=0)
-        .training(max_steps=3, batch_size=4, logging_steps=1, save_steps=100).build()
+        ConfigBuilder()
+        .demo()
+        .name("auto-batching")
+        .data(max_length=128, max_samples=64, validation_split=0)
+        .training(max_steps=3, batch_size=4, logging_steps=1, save_steps=100)
+        .build()
     )
     result = tuitune.train(config)
 
@@ -110,6 +116,8 @@ def test_a_run_says_which_batching_auto_chose_and_trains_with_it(demo_model_path
     assert saved.data.packing == "auto"
 
     # Asked for explicitly, packing is what trains, and nothing is chosen on the user's behalf.
-    packed = tuitune.train(config.model_copy(update={"name": "packed", "data": config.data.model_copy(update={"packing": True})}))
+    packed = tuitune.train(
+        config.model_copy(update={"name": "packed", "data": config.data.model_copy(update={"packing": True})})
+    )
     assert packed.status == COMPLETED
     assert not any(event.message.startswith("batching:") for event in open_store().events(packed.run_id))

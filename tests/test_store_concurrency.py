@@ -74,8 +74,7 @@ READER = textwrap.dedent(
 def test_two_workers_a_third_and_a_reader_lose_nothing_and_never_lock(tuitune_home: Path, tmp_path: Path) -> None:
     store = open_store()
     run_ids = [
-        store.create_run(name=f"worker{i}", config={}, model="m", method="lora", dataset="d").id
-        for i in range(3)
+        store.create_run(name=f"worker{i}", config={}, model="m", method="lora", dataset="d").id for i in range(3)
     ]
     (tmp_path / "writer.py").write_text(WRITER)
     (tmp_path / "reader.py").write_text(READER)
@@ -89,8 +88,11 @@ def test_two_workers_a_third_and_a_reader_lose_nothing_and_never_lock(tuitune_ho
     writers = [
         subprocess.Popen(
             [sys.executable, str(tmp_path / "writer.py"), db, str(run_id), str(POINTS)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         for run_id in run_ids
     ]
     # This process reads too, like a TUI beside the CLI.
@@ -158,10 +160,19 @@ def test_ten_thousand_runs_are_listed(tuitune_home: Path) -> None:
     start = now()
     rows = [
         dict(
-            name=f"run-{i}", status=COMPLETED if i % 3 else QUEUED, method="lora", model="tuitune/demo",
-            dataset="tuitune/sample", config=config, created_at=start + i, started_at=start + i,
-            finished_at=start + i + 60, steps_done=100, steps_total=100, train_loss=1.0,
-        )  # fmt: skip
+            name=f"run-{i}",
+            status=COMPLETED if i % 3 else QUEUED,
+            method="lora",
+            model="tuitune/demo",
+            dataset="tuitune/sample",
+            config=config,
+            created_at=start + i,
+            started_at=start + i,
+            finished_at=start + i + 60,
+            steps_done=100,
+            steps_total=100,
+            train_loss=1.0,
+        )
         for i in range(10_000)
     ]
     with database.atomic():

@@ -30,7 +30,9 @@ def runs_in(database: Path) -> int:
 
 
 @pytest.mark.slow
-def test_the_store_file_alone_holds_the_history_once_every_process_is_gone(tmp_path: Path, tuitune_home: Path, demo_model_path: Path) -> None:
+def test_the_store_file_alone_holds_the_history_once_every_process_is_gone(
+    tmp_path: Path, tuitune_home: Path, demo_model_path: Path
+) -> None:
     for _ in range(2):
         assert cli_json("train", *TINY)["status"] == COMPLETED
     assert cli("runs").returncode == 0
@@ -107,7 +109,9 @@ def test_an_emptied_store_file_is_not_taken_for_a_new_store(tuitune_home: Path) 
 
 
 @pytest.mark.slow
-def test_a_read_only_store_can_still_be_read(tmp_path: Path, demo_model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_read_only_store_can_still_be_read(
+    tmp_path: Path, demo_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with small_disk(tmp_path / "share", 64) as disk:
         home = disk / "home"
         monkeypatch.setenv("TUITUNE_HOME", str(home))
@@ -127,7 +131,9 @@ def test_a_read_only_store_can_still_be_read(tmp_path: Path, demo_model_path: Pa
 
 
 @pytest.mark.slow
-def test_a_full_disk_fails_the_run_in_words_and_resume_goes_on_once_there_is_room(tmp_path: Path, demo_model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_full_disk_fails_the_run_in_words_and_resume_goes_on_once_there_is_room(
+    tmp_path: Path, demo_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with small_disk(tmp_path / "small", 48) as disk:
         home = disk / "home"
         monkeypatch.setenv("TUITUNE_HOME", str(home))
@@ -140,7 +146,11 @@ def test_a_full_disk_fails_the_run_in_words_and_resume_goes_on_once_there_is_roo
         started = cli_json("train", "--config", str(config), "--detach")
         run_id = started["run_id"]
         folder = Path(started["output_dir"])
-        wait_for(lambda: list((folder / "checkpoints").glob("checkpoint-*/trainer_state.json")), what="a checkpoint", timeout=180)
+        wait_for(
+            lambda: list((folder / "checkpoints").glob("checkpoint-*/trainer_state.json")),
+            what="a checkpoint",
+            timeout=180,
+        )
 
         filler = disk / "filler"
         with open(filler, "wb") as handle:  # take every byte that is left

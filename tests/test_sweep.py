@@ -10,11 +10,32 @@ from tuitune.store import open_store
 
 def test_a_two_by_two_sweep_queues_four_runs_with_their_settings(tuitune_home: Path) -> None:
     assert cli("queue", "pause").returncode == 0  # queue only: this test trains nothing
-    preview = cli_json("sweep", "--demo", "--method", "lora", "--set", "training.learning_rate=1e-4,2e-4", "--set", "lora.r=8,16", "--dry-run")
+    preview = cli_json(
+        "sweep",
+        "--demo",
+        "--method",
+        "lora",
+        "--set",
+        "training.learning_rate=1e-4,2e-4",
+        "--set",
+        "lora.r=8,16",
+        "--dry-run",
+    )
     assert [run["name"] for run in preview["runs"]] == ["lr=1e-4,r=8", "lr=1e-4,r=16", "lr=2e-4,r=8", "lr=2e-4,r=16"]
     assert open_store().count_runs() == 0
 
-    queued = cli_json("sweep", "--demo", "--method", "lora", "--max-steps", "5", "--set", "training.learning_rate=1e-4,2e-4", "--set", "lora.r=8,16")
+    queued = cli_json(
+        "sweep",
+        "--demo",
+        "--method",
+        "lora",
+        "--max-steps",
+        "5",
+        "--set",
+        "training.learning_rate=1e-4,2e-4",
+        "--set",
+        "lora.r=8,16",
+    )
     store = open_store()
     runs = {run.name: run for run in store.list_runs(sweep_id=queued["sweep_id"])}
     assert set(runs) == {"lr=1e-4,r=8", "lr=1e-4,r=16", "lr=2e-4,r=8", "lr=2e-4,r=16"}

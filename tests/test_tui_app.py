@@ -53,7 +53,9 @@ async def test_the_command_palette_runs_actions_and_opens_runs_by_name():
         await pilot.press(*"llama3")
         await wait_until(pilot, lambda: "Open run 3 llama3-8b-qlora" in screen_text(app), what="the run hit")
         await pilot.press("enter")
-        detail = await wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen, what="the detail")
+        detail = await wait_until(
+            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen, what="the detail"
+        )
         assert detail.run_id == next(run.id for run in runs if run.name == "llama3-8b-qlora")
 
 
@@ -93,7 +95,9 @@ async def test_a_run_whose_worker_vanished_is_marked_crashed():
     open_store().update_run(run.id, host=socket.gethostname(), pid=2**22 + 12345)
     app = create_app(reconcile_seconds=0.2)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: open_store().get_run(run.id).status == "crashed", timeout=30, what="crash detection")
+        await wait_until(
+            pilot, lambda: open_store().get_run(run.id).status == "crashed", timeout=30, what="crash detection"
+        )
         await wait_until(pilot, lambda: any("crashed" in t for t in notifications(app, "error")), what="the notice")
         history = app.screen
         await wait_until(pilot, lambda: history.table.get_row(run.id).cells[3] == "crashed", timeout=10, what="the row")

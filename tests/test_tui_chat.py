@@ -28,7 +28,9 @@ PROMPT = "Greet Ada and mention music."
 
 
 @pytest.fixture(scope="module")
-def trained_home(tmp_path_factory: pytest.TempPathFactory, shared_models_dir: Path, demo_model_path: Path) -> tuple[Path, int, int]:
+def trained_home(
+    tmp_path_factory: pytest.TempPathFactory, shared_models_dir: Path, demo_model_path: Path
+) -> tuple[Path, int, int]:
     """A LoRA run that learned the greetings (its greedy answer starts "Hello "), and a short one."""
     from tests.trained_runs import home_env
 
@@ -63,8 +65,12 @@ async def _chat_with(pilot, *run_ids: int) -> ChatScreen:
             await pilot.press("space")
     await pilot.press("a")
     chat = await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen, what="the chat")
-    await wait_until(pilot, lambda: chat.session is not None and len(chat.session.loaded) == len(chat.session.panes),
-                     timeout=180, what="the models to load")
+    await wait_until(
+        pilot,
+        lambda: chat.session is not None and len(chat.session.loaded) == len(chat.session.panes),
+        timeout=180,
+        what="the models to load",
+    )
     await pilot.pause()
     return chat
 
@@ -81,7 +87,9 @@ async def _greedy(pilot, max_new_tokens: str = "24") -> None:
 
 async def _answered(pilot, chat: ChatScreen, turns: int) -> None:
     """Every pane answered: the turn is kept (a demo model's answer can take less than a poll)."""
-    await wait_until(pilot, lambda: not chat.generating and len(chat.session.turns) == turns, timeout=120, what=f"turn {turns}")
+    await wait_until(
+        pilot, lambda: not chat.generating and len(chat.session.turns) == turns, timeout=120, what=f"turn {turns}"
+    )
 
 
 def _panes(chat: ChatScreen) -> list[ChatPane]:
@@ -89,12 +97,16 @@ def _panes(chat: ChatScreen) -> list[ChatPane]:
 
 
 @pytest.mark.slow
-async def test_the_fine_tuned_model_and_its_base_answer_side_by_side_as_they_write_and_the_chat_is_kept(runs, tmp_path: Path, monkeypatch):
+async def test_the_fine_tuned_model_and_its_base_answer_side_by_side_as_they_write_and_the_chat_is_kept(
+    runs, tmp_path: Path, monkeypatch
+):
     greeter, _ = runs
     kept_before = len(open_store().conversations(greeter))
     pieces: list[tuple[str, int]] = []
     original_add = ChatPane.add
-    monkeypatch.setattr(ChatPane, "add", lambda pane, text: (pieces.append((pane.id, len(text))), original_add(pane, text)))
+    monkeypatch.setattr(
+        ChatPane, "add", lambda pane, text: (pieces.append((pane.id, len(text))), original_add(pane, text))
+    )
     app = create_app(reconcile_seconds=None)
     async with app.run_test(size=(120, 36)) as pilot:
         chat = await _chat_with(pilot, greeter)
@@ -139,9 +151,16 @@ async def test_the_fine_tuned_model_and_its_base_answer_side_by_side_as_they_wri
         await pilot.press("escape")
         assert isinstance(app.screen, HistoryScreen)
         await wait_until(pilot, lambda: chat.session is None, what="the chat to close")
-        await wait_until(pilot, lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, timeout=30, what="the chat child to stop")
+        await wait_until(
+            pilot,
+            lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE,
+            timeout=30,
+            what="the chat child to stop",
+        )
         await pilot.press("enter")
-        detail = await wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail")
+        detail = await wait_until(
+            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail"
+        )
         detail.query_one("#detail-tabs").active = "chats"
         await wait_until(pilot, lambda: detail.conversations, what="the chats")
         await pilot.pause()
@@ -151,10 +170,15 @@ async def test_the_fine_tuned_model_and_its_base_answer_side_by_side_as_they_wri
         assert isinstance(app.screen, AskModal)
         target = tmp_path / "exported" / "chats.jsonl"
         await pilot.press("ctrl+u", *str(target), "enter")
-        await wait_until(pilot, lambda: target.exists() and any("Wrote" in m for m in notifications(app)), what="the export")
+        await wait_until(
+            pilot, lambda: target.exists() and any("Wrote" in m for m in notifications(app)), what="the export"
+        )
     rows = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
     assert len(rows) == kept_before + 1
-    assert rows[-1]["messages"][:2] == [{"role": "user", "content": PROMPT}, {"role": "assistant", "content": turn["answers"]["finetuned"]["text"]}]
+    assert rows[-1]["messages"][:2] == [
+        {"role": "user", "content": PROMPT},
+        {"role": "assistant", "content": turn["answers"]["finetuned"]["text"]},
+    ]
     assert [message["role"] for message in rows[-1]["messages"]] == ["user", "assistant", "user", "assistant"]
     assert not notifications(app, "error")
 
@@ -171,12 +195,16 @@ async def test_ctrl_c_stops_an_answer_which_is_not_kept_and_the_chat_goes_on(run
         pilot.app.screen.query_one("#max_new_tokens").value = "4000"
         pilot.app.screen.query_one("#layout").value = "base"  # the base model alone
         await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: len(_panes(chat)) == 1 and chat.session.loaded, timeout=120, what="the base alone")
+        await wait_until(
+            pilot, lambda: len(_panes(chat)) == 1 and chat.session.loaded, timeout=120, what="the base alone"
+        )
         assert "base tuitune/demo, no adapter" in screen_text(app)
         await pilot.press(*"Tell me a long story.", "enter")
         pane = _panes(chat)[0]
         conversation = pane.conversation
-        await wait_until(pilot, lambda: conversation.max_scroll_y > 5, timeout=60, what="more answer than the pane holds")
+        await wait_until(
+            pilot, lambda: conversation.max_scroll_y > 5, timeout=60, what="more answer than the pane holds"
+        )
         assert conversation.scroll_y == conversation.max_scroll_y  # it follows the answer as it is written
         assert "^c Stop" in screen_text(app)
         await pilot.press("pageup")  # to read something above: the pane stops following
@@ -194,9 +222,18 @@ async def test_ctrl_c_stops_an_answer_which_is_not_kept_and_the_chat_goes_on(run
         await _greedy(pilot, "8")
         await pilot.press(*"Hi", "enter")
         await _answered(pilot, chat, 1)
-        await wait_until(pilot, lambda: conversation.scroll_y == conversation.max_scroll_y, timeout=10, what="the pane to follow again")
+        await wait_until(
+            pilot,
+            lambda: conversation.scroll_y == conversation.max_scroll_y,
+            timeout=10,
+            what="the pane to follow again",
+        )
         kept = open_store().conversations(greeter)
-        assert len(kept) == kept_before + 1 and kept[0].turns[0]["prompt"] == "Hi" and set(kept[0].turns[0]["answers"]) == {"base"}
+        assert (
+            len(kept) == kept_before + 1
+            and kept[0].turns[0]["prompt"] == "Hi"
+            and set(kept[0].turns[0]["answers"]) == {"base"}
+        )
     assert not notifications(app, "error")
 
 
@@ -223,13 +260,25 @@ async def test_two_marked_runs_chat_side_by_side_and_each_keeps_its_own_answers(
 async def test_a_model_bigger_than_the_free_memory_is_refused_in_plain_words(tuitune_home: Path, tmp_path: Path):
     huge = tmp_path / "llama-70b-like"
     huge.mkdir()
-    (huge / "config.json").write_text(json.dumps({
-        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 8192, "intermediate_size": 28672,
-        "num_hidden_layers": 80, "num_attention_heads": 64, "num_key_value_heads": 8, "vocab_size": 128256,
-        "max_position_embeddings": 8192,
-    }))
+    (huge / "config.json").write_text(
+        json.dumps(
+            {
+                "architectures": ["LlamaForCausalLM"],
+                "model_type": "llama",
+                "hidden_size": 8192,
+                "intermediate_size": 28672,
+                "num_hidden_layers": 80,
+                "num_attention_heads": 64,
+                "num_key_value_heads": 8,
+                "vocab_size": 128256,
+                "max_position_embeddings": 8192,
+            }
+        )
+    )
     store = open_store()
-    run = store.create_run(name="huge", config={"model": {"name_or_path": str(huge)}}, model=str(huge), method="lora", dataset="d")
+    run = store.create_run(
+        name="huge", config={"model": {"name_or_path": str(huge)}}, model=str(huge), method="lora", dataset="d"
+    )
     store.set_status(run.id, COMPLETED)
     app = create_app(reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:

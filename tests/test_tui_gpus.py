@@ -30,17 +30,37 @@ def _group_config(nproc: int, strategy: str) -> dict:
 def group_run(tuitune_home: Path, monkeypatch: pytest.MonkeyPatch):
     """A run training on 4 GPUs with FSDP, whose rank 2 last beat three minutes ago."""
     store = open_store()
-    run = store.create_run(name="fsdp-4", config=_group_config(4, "fsdp"), model="tuitune/demo", method="lora",
-                           dataset="tuitune/sample", status=RUNNING)
+    run = store.create_run(
+        name="fsdp-4",
+        config=_group_config(4, "fsdp"),
+        model="tuitune/demo",
+        method="lora",
+        dataset="tuitune/sample",
+        status=RUNNING,
+    )
     store.update_run(run.id, host="gpu-box-02", pid=None, steps_done=120, steps_total=400, devices="0,1,2,3")
-    single = store.create_run(name="one-gpu", config=_group_config(1, "auto"), model="tuitune/demo", method="lora",
-                              dataset="tuitune/sample", status="completed")
+    single = store.create_run(
+        name="one-gpu",
+        config=_group_config(1, "auto"),
+        model="tuitune/demo",
+        method="lora",
+        dataset="tuitune/sample",
+        status="completed",
+    )
     now = time.time()
     for rank in range(4):
         with monkeypatch.context() as patch:
             patch.setattr(clock, "now", lambda rank=rank: now - (180 if rank == 2 else 1))
-            store.process_heartbeat(run.id, rank=rank, pid=4100 + rank, host="gpu-box-02", device=f"cuda:{rank}",
-                                    step=120 if rank != 2 else 97, gpu_memory_gb=31.5 + rank, cpu_memory_gb=6.2)
+            store.process_heartbeat(
+                run.id,
+                rank=rank,
+                pid=4100 + rank,
+                host="gpu-box-02",
+                device=f"cuda:{rank}",
+                step=120 if rank != 2 else 97,
+                gpu_memory_gb=31.5 + rank,
+                cpu_memory_gb=6.2,
+            )
     return store.get_run(run.id), single
 
 
@@ -65,7 +85,9 @@ async def test_a_group_run_shows_its_ranks_and_the_one_that_went_silent(group_ru
         assert "gpu-box-02:4102" in text and "step 97" in text and "GPU 34.5 GB RAM 6.2 GB" in text
 
         app.open_run(run.id)
-        detail = await wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail")
+        detail = await wait_until(
+            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail"
+        )
         await pilot.pause(0.2)
         text = screen_text(app)
         assert "processes" in text and "4 processes · fsdp" in text and "cuda:3" in text
@@ -87,7 +109,9 @@ async def test_the_wizard_offers_processes_and_a_strategy_when_several_gpus_are_
     async with app.run_test(size=(80, 24)) as pilot:
         wizard = await _method_step(pilot)
         await wait_until(pilot, lambda: wizard.query("#field-distributed-nproc"), what="the group's fields")
-        await wait_until(pilot, lambda: wizard.query_one("#field-distributed-nproc").value == "4", what="one process per GPU")
+        await wait_until(
+            pilot, lambda: wizard.query_one("#field-distributed-nproc").value == "4", what="one process per GPU"
+        )
         text = screen_text(app)
         assert "Processes" in text and "Strategy" in text and "4 GPUs visible (0, 1, 2, 3)" in text
         wizard.query_one("#field-distributed-strategy", Select).value = "fsdp"
@@ -108,6 +132,8 @@ async def test_one_gpu_or_none_shows_no_group_fields(demo_model_path, monkeypatc
     app = create_app(mode="new", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
         wizard = await _method_step(pilot)
-        await wait_until(pilot, lambda: "Recommended" in str(wizard.query_one("#recommendation").render()), what="the recommendation")
+        await wait_until(
+            pilot, lambda: "Recommended" in str(wizard.query_one("#recommendation").render()), what="the recommendation"
+        )
         assert not wizard.query("#field-distributed-nproc") and "Processes" not in screen_text(app)
         assert wizard.build_config().distributed.nproc is None

@@ -17,7 +17,16 @@ def alpaca_rows(path: Path, count: int, start: int = 0) -> Path:
     """`count` alpaca rows, appended to `path`."""
     with path.open("a", encoding="utf-8") as handle:
         for n in range(start, start + count):
-            handle.write(json.dumps({"instruction": f"Say hello to person {n}.", "input": "", "output": f"Hello person {n}, nice to meet you."}) + "\n")
+            handle.write(
+                json.dumps(
+                    {
+                        "instruction": f"Say hello to person {n}.",
+                        "input": "",
+                        "output": f"Hello person {n}, nice to meet you.",
+                    }
+                )
+                + "\n"
+            )
     return path
 
 
@@ -28,7 +37,9 @@ def helper():
     helper.stop()
 
 
-def test_the_first_rows_come_ahead_and_an_unchanged_file_is_answered_from_the_cache(tmp_path: Path, helper: Helper, demo_model_path):
+def test_the_first_rows_come_ahead_and_an_unchanged_file_is_answered_from_the_cache(
+    tmp_path: Path, helper: Helper, demo_model_path
+):
     data = alpaca_rows(tmp_path / "rows.jsonl", 1000)
     first_rows: list[dict] = []
     preview = helper.request("data", {"source": str(data)}, on_partial=first_rows.append)
@@ -45,7 +56,9 @@ def test_the_first_rows_come_ahead_and_an_unchanged_file_is_answered_from_the_ca
     assert helper.request("data", {"source": str(data)})["rows"] == 1010
 
 
-def test_one_child_answers_every_probe_says_why_in_one_line_and_comes_back_if_killed(tmp_path: Path, helper: Helper, demo_model_path):
+def test_one_child_answers_every_probe_says_why_in_one_line_and_comes_back_if_killed(
+    tmp_path: Path, helper: Helper, demo_model_path
+):
     described = helper.request("model", {"name": "tuitune/demo"})
     assert described["model"]["architecture"] == "LlamaForCausalLM"
     pid = helper.pid

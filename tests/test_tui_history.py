@@ -66,7 +66,7 @@ async def test_sorting_by_any_column_from_the_menu_and_back(runs):
         await _sort_with_the_menu(pilot, "best eval")  # one press of s and a pick, not 12 presses
         best = [_by_name(runs, table.get_row(k).cells[2]).best_eval_loss for k in table.shown_keys]
         present = [b for b in best if b is not None]
-        assert present == sorted(present) and best[len(present):] == [None] * (len(best) - len(present))
+        assert present == sorted(present) and best[len(present) :] == [None] * (len(best) - len(present))
         await pilot.press("s", "enter")  # the current column again: descending
         assert table.sort_column == "best_eval" and table.sort_reverse
         await pilot.press("s", "escape")  # changed my mind: the order stays
@@ -124,7 +124,9 @@ async def test_marked_runs_compare_side_by_side(runs):
         assert history.table.marked == [first.id, second.id]
         assert "2 marked" in screen_text(app)
         await pilot.press("c")
-        compare = await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison, what="the comparison")
+        compare = await wait_until(
+            pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison, what="the comparison"
+        )
         screen = app.screen
         assert isinstance(screen, CompareScreen) and compare
         # Only the differing settings, one column per run.
@@ -155,7 +157,9 @@ async def test_enter_opens_the_run_detail_with_evaluations_and_artifacts(runs):
         history = await _history(pilot)
         history.table.move_to(run.id)
         await pilot.press("enter")
-        detail = await wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail")
+        detail = await wait_until(
+            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail"
+        )
         assert "qwen-support-lora" in screen_text(app) and "completed" in screen_text(app)
         detail.query_one("#detail-tabs").active = "evaluations"
         await pilot.pause()
@@ -259,7 +263,9 @@ async def test_a_finished_run_is_evaluated_then_merged_from_the_history(demo_mod
     from tuitune.engine import launcher
 
     config = (
-        ConfigBuilder().demo().method("lora")
+        ConfigBuilder()
+        .demo()
+        .method("lora")
         .training(max_steps=4, logging_steps=2)
         .evaluation(samples=4, max_new_tokens=16)
         .build()
@@ -273,17 +279,29 @@ async def test_a_finished_run_is_evaluated_then_merged_from_the_history(demo_mod
         await pilot.press("e")
         await wait_until(pilot, lambda: app.run_actions.tasks, what="the task bar")
         assert f"Evaluate {run.name}" in screen_text(app)  # progress above the footer
-        await wait_until(pilot, lambda: any(t.startswith(f"Evaluate {run.name}: Evaluated") for t in notifications(app)),
-                         timeout=240, what="the evaluation")
+        await wait_until(
+            pilot,
+            lambda: any(t.startswith(f"Evaluate {run.name}: Evaluated") for t in notifications(app)),
+            timeout=240,
+            what="the evaluation",
+        )
         assert not notifications(app, "error")
-        await wait_until(pilot, lambda: history.table.get_row(run.id).cells[7] != "–", timeout=10, what="the ROUGE-L cell")
+        await wait_until(
+            pilot, lambda: history.table.get_row(run.id).cells[7] != "–", timeout=10, what="the ROUGE-L cell"
+        )
         await pilot.press("m")
         await pilot.press("y")
-        await wait_until(pilot, lambda: any(t.startswith(f"Merge {run.name}: Merged") for t in notifications(app)),
-                         timeout=240, what="the merge")
+        await wait_until(
+            pilot,
+            lambda: any(t.startswith(f"Merge {run.name}: Merged") for t in notifications(app)),
+            timeout=240,
+            what="the merge",
+        )
         assert not notifications(app, "error")
         await pilot.press("enter")
-        detail = await wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail")
+        detail = await wait_until(
+            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail"
+        )
         detail.query_one("#detail-tabs").active = "evaluations"
         await pilot.pause()
         assert "fine-tuned" in screen_text(app) and "rougeL" in screen_text(app)
@@ -296,7 +314,7 @@ async def test_a_finished_run_is_evaluated_then_merged_from_the_history(demo_mod
 def _lines_of(app, widget) -> list[str]:
     """What a widget shows on screen, line by line."""
     region = widget.region
-    return [line[region.x:region.right] for line in screen_text(app).splitlines()[region.y:region.bottom]]
+    return [line[region.x : region.right] for line in screen_text(app).splitlines()[region.y : region.bottom]]
 
 
 async def test_chart_legends_sit_on_a_line_above_the_plot_never_over_the_curves(runs):
@@ -308,7 +326,11 @@ async def test_chart_legends_sit_on_a_line_above_the_plot_never_over_the_curves(
             history.table.move_to(run.id)
             await pilot.press("space")
         await pilot.press("c")
-        compare = await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison and app.screen, what="the comparison")
+        compare = await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison and app.screen,
+            what="the comparison",
+        )
         await pilot.pause(0.3)
         chart = compare.query_one("#train-chart")
         legend, *plot = _lines_of(app, chart)
@@ -318,7 +340,9 @@ async def test_chart_legends_sit_on_a_line_above_the_plot_never_over_the_curves(
         await pilot.press("escape")
         history.table.move_to(first.id)
         await pilot.press("enter")
-        detail = await wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail")
+        detail = await wait_until(
+            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail"
+        )
         detail.query_one("#detail-tabs").active = "charts"
         await pilot.pause(0.3)
         legend, *plot = _lines_of(app, detail.query_one("#loss-chart"))
@@ -383,7 +407,9 @@ async def test_a_background_failure_stays_in_the_messages_and_the_runs_events_in
         await pilot.press("escape")
         assert isinstance(app.screen, HistoryScreen)
         # And in the run's own story, where its events show.
-        await wait_until(pilot, lambda: [e for e in open_store().events(run.id) if e.level == "error"], what="the event")
+        await wait_until(
+            pilot, lambda: [e for e in open_store().events(run.id) if e.level == "error"], what="the event"
+        )
     event = [e for e in open_store().events(run.id) if e.level == "error"][-1]
     assert event.message.startswith("Upload qwen-support-lora failed: No Hugging Face token")
 
@@ -405,7 +431,9 @@ def _plain_run(name: str, *, method: str = "lora", status: str = "completed", co
 
     store = open_store()
     config = config or ConfigBuilder().demo().method(method).build().to_dict()
-    run = store.create_run(name=name, config=config, model="tuitune/demo", method=method, dataset="tuitune/sample", status="running")
+    run = store.create_run(
+        name=name, config=config, model="tuitune/demo", method=method, dataset="tuitune/sample", status="running"
+    )
     store.update_run(run.id, host="another-host", **fields)
     if status != "running":
         store.set_status(run.id, status)
@@ -421,10 +449,16 @@ async def test_one_run_is_one_run_and_a_fully_fine_tuned_run_offers_no_merge():
         assert "1 run ·" in text and "1 runs" not in text
         assert "m" not in {key.key for key in history.query("FooterKey")}  # no adapter to merge
         await pilot.press("enter")
-        detail = await wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail")
-        assert "e" in {key.key for key in detail.query("FooterKey")} and "m" not in {key.key for key in detail.query("FooterKey")}
+        detail = await wait_until(
+            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail"
+        )
+        assert "e" in {key.key for key in detail.query("FooterKey")} and "m" not in {
+            key.key for key in detail.query("FooterKey")
+        }
         app.show_training(run.id)
-        training = await wait_until(pilot, lambda: app.screen.run if hasattr(app.screen, "follow") else None, what="the training screen")
+        training = await wait_until(
+            pilot, lambda: app.screen.run if hasattr(app.screen, "follow") else None, what="the training screen"
+        )
         await wait_until(pilot, lambda: "Completed after" in screen_text(app), what="the summary")
         assert "m merge" not in screen_text(app) and "m" not in {key.key for key in app.screen.query("FooterKey")}
         assert training.id == run.id
@@ -433,12 +467,18 @@ async def test_one_run_is_one_run_and_a_fully_fine_tuned_run_offers_no_merge():
 async def test_the_detail_shows_the_live_train_loss_and_says_which_way_a_score_moved():
     # Resumed: the saved final loss is from the earlier session, the live one is newer.
     run = _plain_run("resumed-run", status="running", train_loss=7.4989, last_loss=7.51, steps_done=30, steps_total=60)
-    open_store().add_evaluation(run.id, label="base", metrics={"perplexity": 400.0, "rougeL": 0.2}, sample_count=4, settings={}, samples=[])
-    open_store().add_evaluation(run.id, label="finetuned", metrics={"perplexity": 7.44, "rougeL": 0.25}, sample_count=4, settings={}, samples=[])
+    open_store().add_evaluation(
+        run.id, label="base", metrics={"perplexity": 400.0, "rougeL": 0.2}, sample_count=4, settings={}, samples=[]
+    )
+    open_store().add_evaluation(
+        run.id, label="finetuned", metrics={"perplexity": 7.44, "rougeL": 0.25}, sample_count=4, settings={}, samples=[]
+    )
     app = create_app(reconcile_seconds=None)
     async with app.run_test(size=(120, 36)) as pilot:
         app.open_run(run.id)
-        detail = await wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail")
+        detail = await wait_until(
+            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail"
+        )
         text = screen_text(app)
         assert "train 7.5100" in text and "7.4989" not in text
         detail.query_one("#detail-tabs").active = "evaluations"
@@ -454,7 +494,12 @@ async def test_compare_at_80_columns_keeps_the_end_of_paths_the_start_of_keys_an
 
     folder = "/data/projects/customer-support/2024/exports"
     configs = [
-        ConfigBuilder().demo().data(f"{folder}/tickets-cleaned-{version}.jsonl").training(learning_rate=rate, epochs=epochs).build().to_dict()
+        ConfigBuilder()
+        .demo()
+        .data(f"{folder}/tickets-cleaned-{version}.jsonl")
+        .training(learning_rate=rate, epochs=epochs)
+        .build()
+        .to_dict()
         for version, rate, epochs in (("v2", 2e-4, 2.0), ("v3", 2e-3, 3.0))
     ]
     first = _plain_run("support-v2", config=configs[0])
@@ -468,11 +513,17 @@ async def test_compare_at_80_columns_keeps_the_end_of_paths_the_start_of_keys_an
             history.table.move_to(run.id)
             await pilot.press("space")
         await pilot.press("c")
-        compare = await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison and app.screen, what="the comparison")
+        compare = await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison and app.screen,
+            what="the comparison",
+        )
         compare.query_one("#compare-tabs").active = "metrics-pane"
         await pilot.pause()
         text = screen_text(app)
-        assert "cleaned-v2.jsonl" in text and "cleaned-v3.jsonl" in text and "/data/projects" not in text  # the path's end
+        assert (
+            "cleaned-v2.jsonl" in text and "cleaned-v3.jsonl" in text and "/data/projects" not in text
+        )  # the path's end
         compare.query_one("#compare-tabs").active = "diff"
         await pilot.pause()
         text = screen_text(app)

@@ -43,7 +43,9 @@ def hostile_runs(tuitune_home: Path):
     for name, status in ((CLOSING, "completed"), (RED, "failed"), (LINK, "running")):
         run = store.create_run(name=name, config=config, model=MODEL, method="lora", dataset=DATASET, status="running")
         folder = tuitune_home / "runs" / f"{run.id}-[dim]folder[/]"
-        store.update_run(run.id, output_dir=str(folder), host="another-host", steps_done=3, steps_total=10, last_loss=2.5)
+        store.update_run(
+            run.id, output_dir=str(folder), host="another-host", steps_done=3, steps_total=10, last_loss=2.5
+        )
         store.add_metric_points(run.id, [{"step": 1, "loss": 3.0}, {"step": 3, "loss": 2.5, "eval_loss": 2.7}])
         store.add_event(run.id, f"loading model {MODEL} [/] from [b]cache")
         if status == "failed":
@@ -51,9 +53,18 @@ def hostile_runs(tuitune_home: Path):
         elif status == "completed":
             store.set_status(run.id, "completed")
             store.add_artifact(run.id, kind="adapter", path=f"{folder}/adapter[/]")
-            sample = {"prompt": "<s>[INST] hi [/INST]", "reference": "[/] ref", "base": "[red]b", "finetuned": "[/INST] f"}
-            store.add_evaluation(run.id, label="base", metrics={"rougeL": 0.1}, sample_count=1, settings={}, samples=[sample])
-            store.add_evaluation(run.id, label="finetuned", metrics={"rougeL": 0.2}, sample_count=1, settings={}, samples=[sample])
+            sample = {
+                "prompt": "<s>[INST] hi [/INST]",
+                "reference": "[/] ref",
+                "base": "[red]b",
+                "finetuned": "[/INST] f",
+            }
+            store.add_evaluation(
+                run.id, label="base", metrics={"rougeL": 0.1}, sample_count=1, settings={}, samples=[sample]
+            )
+            store.add_evaluation(
+                run.id, label="finetuned", metrics={"rougeL": 0.2}, sample_count=1, settings={}, samples=[sample]
+            )
         runs[name] = store.get_run(run.id)
     return runs
 
@@ -79,7 +90,11 @@ async def test_names_errors_paths_and_samples_that_look_like_markup_show_literal
         # Detail: overview (name, model, dataset, folder, error), evaluations (samples), artifacts, log.
         for run in (red, closing):
             app.open_run(run.id)
-            detail = await wait_until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail")
+            detail = await wait_until(
+                pilot,
+                lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen,
+                what="the detail",
+            )
             text = _unwrapped(screen_text(app))
             assert f"#{run.id} {run.name}" in text and MODEL in text and DATASET in text and "[dim]folder[/]" in text
             if run is red:
@@ -125,8 +140,11 @@ async def test_names_errors_paths_and_samples_that_look_like_markup_show_literal
         await pilot.press("d")
         assert isinstance(app.screen, DeleteModal) and f"Delete {RED}?" in screen_text(app)
         await pilot.press("y")
-        await wait_until(pilot, lambda: any(f"Deleted {RED}." in str(toast.render()) for toast in app.screen.query("Toast")),
-                         what="the notification, as a toast")
+        await wait_until(
+            pilot,
+            lambda: any(f"Deleted {RED}." in str(toast.render()) for toast in app.screen.query("Toast")),
+            what="the notification, as a toast",
+        )
         await pilot.press("exclamation_mark")
         assert isinstance(app.screen, MessagesScreen) and f"Deleted {RED}." in screen_text(app)
         await pilot.press("escape")
@@ -136,7 +154,11 @@ async def test_names_errors_paths_and_samples_that_look_like_markup_show_literal
             history.table.move_to(run.id)
             await pilot.press("space")
         await pilot.press("c")
-        compare = await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison and app.screen, what="the comparison")
+        compare = await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison and app.screen,
+            what="the comparison",
+        )
         await pilot.pause(0.3)
         assert f"#{closing.id} {CLOSING}" in screen_text(app) and f"#{link.id} {LINK}" in screen_text(app)
         compare.query_one("#compare-tabs").active = "metrics-pane"
@@ -164,7 +186,9 @@ async def test_the_chat_shows_run_names_load_errors_prompts_and_answers_literall
         history.table.move_to(closing.id)
         await pilot.press("a")
         chat = await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen, what="the chat")
-        await wait_until(pilot, lambda: chat.session is not None and len(chat.session.loaded) == 2, timeout=120, what="the loads")
+        await wait_until(
+            pilot, lambda: chat.session is not None and len(chat.session.loaded) == 2, timeout=120, what="the loads"
+        )
         await pilot.pause()
         text = screen_text(app)
         assert f"#{closing.id} {CLOSING} · fine-tuned" in text and f"#{closing.id} {CLOSING} · base" in text

@@ -22,7 +22,11 @@ from tuitune.tui.widgets.prompts import AskModal
 
 def tiny(name: str, steps: int = 2) -> RunConfig:
     return (
-        ConfigBuilder().demo().name(name).method("full_finetuning").data(max_length=64)
+        ConfigBuilder()
+        .demo()
+        .name(name)
+        .method("full_finetuning")
+        .data(max_length=64)
         .training(max_steps=steps, logging_steps=1, save_steps=1000)
         .build()
     )
@@ -71,13 +75,17 @@ async def test_queued_runs_show_their_place_move_with_brackets_and_the_queue_tak
 
         # Two runs at once from now on (still paused, so still nothing starts).
         await _palette(pilot, "Queue slots (now 1)")
-        modal = await wait_until(pilot, lambda: isinstance(app.screen, AskModal) and app.screen, what="the slots dialog")
+        modal = await wait_until(
+            pilot, lambda: isinstance(app.screen, AskModal) and app.screen, what="the slots dialog"
+        )
         await pilot.press("ctrl+u", "9", "9", "enter")
         assert "Slots must be a whole number from 1 to 64." in screen_text(app)
         await pilot.press("ctrl+u", "2", "enter")
         await wait_until(pilot, lambda: queue.slots() == 2, what="two slots")
         assert modal is not app.screen
-        await wait_until(pilot, lambda: "queue: 3 waiting for 2 slots, paused" in screen_text(app), what="the queue line")
+        await wait_until(
+            pilot, lambda: "queue: 3 waiting for 2 slots, paused" in screen_text(app), what="the queue line"
+        )
         assert all(run.in_queue for run in open_store().queued_runs())
     assert not notifications(app, "error")
 
@@ -92,7 +100,9 @@ async def test_a_queued_runs_training_screen_says_where_it_stands_and_follows_it
         app.show_training(second.id)
         training = app.screen
         assert isinstance(training, TrainingScreen)
-        await wait_until(pilot, lambda: "queued, position 2 of 2 (waiting for a free slot)" in screen_text(app), what="its place")
+        await wait_until(
+            pilot, lambda: "queued, position 2 of 2 (waiting for a free slot)" in screen_text(app), what="its place"
+        )
         assert "the queue is paused" in screen_text(app)
         assert not training.query_one("#progress").display  # no empty bar: where it stands instead
 
@@ -107,8 +117,12 @@ async def test_a_queued_runs_training_screen_says_where_it_stands_and_follows_it
         launcher.cancel(first)  # changed our mind about the other one: the line is this run alone
         await wait_until(pilot, lambda: "queued, position 1 of 1" in screen_text(app), what="the shorter line")
         await _palette(pilot, "Unpause the queue")
-        await wait_until(pilot, lambda: training.run is not None and training.run.status in (RUNNING, COMPLETED),
-                         timeout=120, what="the run to start")
+        await wait_until(
+            pilot,
+            lambda: training.run is not None and training.run.status in (RUNNING, COMPLETED),
+            timeout=120,
+            what="the run to start",
+        )
         await wait_until(pilot, lambda: training.run.status == COMPLETED, timeout=180, what="the run to finish")
         await wait_until(pilot, lambda: "Completed after 2 steps" in screen_text(app), what="the summary")
         assert training.run.id == second.id and training.query_one("#progress").display
@@ -124,11 +138,17 @@ async def test_the_wizard_adds_a_run_to_the_queue_and_shows_its_place(demo_model
         wizard = app.screen
         await wait_until(pilot, lambda: wizard.query_one("#model-step").document, timeout=120, what="the demo model")
         wizard.go_to("review")
-        await wait_until(pilot, lambda: "Checked" in str(wizard.query_one("#review-check").render()), timeout=120, what="the check")
+        await wait_until(
+            pilot, lambda: "Checked" in str(wizard.query_one("#review-check").render()), timeout=120, what="the check"
+        )
         assert "Add to queue" in screen_text(app)
         await pilot.press("ctrl+g")
-        training = await wait_until(pilot, lambda: isinstance(app.screen, TrainingScreen) and app.screen, what="the training screen")
-        await wait_until(pilot, lambda: "queued, position 2 of 2 (waiting for a free slot)" in screen_text(app), what="its place")
+        training = await wait_until(
+            pilot, lambda: isinstance(app.screen, TrainingScreen) and app.screen, what="the training screen"
+        )
+        await wait_until(
+            pilot, lambda: "queued, position 2 of 2 (waiting for a free slot)" in screen_text(app), what="its place"
+        )
         queued = open_store().queued_runs()
         assert [run.id for run in queued] == [waiting.id, training.run.id]
         assert any("is queued, position 2 of 2" in message for message in notifications(app))
@@ -138,8 +158,15 @@ async def test_the_wizard_adds_a_run_to_the_queue_and_shows_its_place(demo_model
 def _sweep_runs(store, sweep_id: int, names: list[str]) -> list[int]:
     ids = []
     for name in names:
-        run = store.create_run(name=name, config=tiny(name).to_dict(), model="tuitune/demo", method="lora",
-                               dataset="tuitune/sample", status=COMPLETED, sweep_id=sweep_id)
+        run = store.create_run(
+            name=name,
+            config=tiny(name).to_dict(),
+            model="tuitune/demo",
+            method="lora",
+            dataset="tuitune/sample",
+            status=COMPLETED,
+            sweep_id=sweep_id,
+        )
         store.update_run(run.id, steps_done=2, steps_total=2, last_loss=1.0)
         ids.append(run.id)
     return ids
@@ -149,13 +176,17 @@ async def test_a_sweep_is_a_filter_and_compares_as_a_whole(tuitune_home: Path):
     store = open_store()
     for _ in range(2):
         store.create_sweep(name="placeholder", base_config={}, grid={})
-    sweep = store.create_sweep(name="lr-grid", base_config=tiny("base").to_dict(), grid={"training.learning_rate": [1e-4, 2e-4, 5e-4]})
+    sweep = store.create_sweep(
+        name="lr-grid", base_config=tiny("base").to_dict(), grid={"training.learning_rate": [1e-4, 2e-4, 5e-4]}
+    )
     members = _sweep_runs(store, sweep.id, ["lr-1e-4", "lr-2e-4", "lr-5e-4"])
     # Sweep 31 must not match sweep:3.
     while store.create_sweep(name="later", base_config={}, grid={}).id < 31:
         pass
     outsider = _sweep_runs(store, 31, ["other-sweep"])[0]
-    store.create_run(name="alone", config=tiny("alone").to_dict(), model="tuitune/demo", method="lora", dataset="d", status=COMPLETED)
+    store.create_run(
+        name="alone", config=tiny("alone").to_dict(), model="tuitune/demo", method="lora", dataset="d", status=COMPLETED
+    )
     assert sweep.id == 3
 
     app = create_app(reconcile_seconds=None)
@@ -166,7 +197,9 @@ async def test_a_sweep_is_a_filter_and_compares_as_a_whole(tuitune_home: Path):
         assert sorted(history.table.shown_keys) == members and outsider not in history.table.shown_keys
         assert "sweep 3 lr-grid (c compares them all)" in screen_text(app)
         await pilot.press("c")
-        compare = await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen, what="the comparison")
+        compare = await wait_until(
+            pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen, what="the comparison"
+        )
         assert compare.run_ids == members
         await pilot.press("escape")
 
@@ -174,6 +207,8 @@ async def test_a_sweep_is_a_filter_and_compares_as_a_whole(tuitune_home: Path):
         await pilot.press("escape")  # the filter is cleared
         assert history.table.row_count == 5
         await _palette(pilot, "Compare sweep 3 lr-grid")
-        compare = await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen, what="the comparison")
+        compare = await wait_until(
+            pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen, what="the comparison"
+        )
         assert compare.run_ids == members
     assert not notifications(app, "error")

@@ -39,7 +39,9 @@ def frozen_clock():
 def afternoon(frozen_clock):
     """The sample afternoon of runs, all of them finished (a live run's elapsed time would tick)."""
     store = open_store()
-    runs = [add_run(store, spec, now=FROZEN, output_root="/home/you/runs") for spec in SPECS if spec.status != "running"]
+    runs = [
+        add_run(store, spec, now=FROZEN, output_root="/home/you/runs") for spec in SPECS if spec.status != "running"
+    ]
     return {run.name: run for run in runs}
 
 
@@ -111,7 +113,9 @@ def _compare(tab: str):
             history.table.move_to(pilot.app.service.store.find_run(name).id)
             await pilot.press("space")
         await pilot.press("c")
-        compare = await wait_until(pilot, lambda: getattr(pilot.app.screen, "comparison", None) and pilot.app.screen, what="the comparison")
+        compare = await wait_until(
+            pilot, lambda: getattr(pilot.app.screen, "comparison", None) and pilot.app.screen, what="the comparison"
+        )
         compare.query_one("#compare-tabs").active = tab
         await pilot.pause(0.2)
 
@@ -131,6 +135,7 @@ def _training(run_name: str):
         await _history_loaded(pilot)
         app = pilot.app
         app.show_training(app.service.store.find_run(run_name).id)
+
         def summarised() -> bool:
             return any("after" in str(widget.render()) for widget in app.screen.query("#summary"))
 
@@ -168,7 +173,12 @@ def _wizard(step: str):
             await pilot.press("enter")  # refused: both fields say why, the first has the focus
         elif step == "review":
             wizard.go_to("review")
-            await wait_until(pilot, lambda: "Checked" in str(wizard.query_one("#review-check").render()), timeout=120, what="the check")
+            await wait_until(
+                pilot,
+                lambda: "Checked" in str(wizard.query_one("#review-check").render()),
+                timeout=120,
+                what="the check",
+            )
             wizard.query_one("#review-yaml").scroll_home(animate=False)
         await _still(pilot)
         await pilot.pause(0.2)
@@ -181,11 +191,15 @@ def test_wizard_model_step(snap_compare, frozen_clock, demo_model_path):
 
 
 def test_wizard_method_step_with_two_invalid_fields(snap_compare, frozen_clock, demo_model_path):
-    assert snap_compare(create_app(mode="new", reconcile_seconds=None), terminal_size=SIZE, run_before=_wizard("method"))
+    assert snap_compare(
+        create_app(mode="new", reconcile_seconds=None), terminal_size=SIZE, run_before=_wizard("method")
+    )
 
 
 def test_wizard_review_step(snap_compare, frozen_clock, demo_model_path):
-    assert snap_compare(create_app(mode="new", reconcile_seconds=None), terminal_size=SIZE, run_before=_wizard("review"))
+    assert snap_compare(
+        create_app(mode="new", reconcile_seconds=None), terminal_size=SIZE, run_before=_wizard("review")
+    )
 
 
 # --- the queue: places in line, and a queued run's training screen ------------------------------
@@ -215,6 +229,7 @@ def test_training_queued(snap_compare, night_queue):
         await _history_loaded(pilot)
         app = pilot.app
         app.show_training(night_queue[1].id)
+
         def place() -> bool:
             return any("position 2 of 3" in str(label.render()) for label in app.screen.query("#progress-text"))
 

@@ -27,7 +27,9 @@ def _status(run_id: int) -> str:
 async def test_a_run_outlives_the_app_is_reattached_cancelled_and_resumed(demo_model_path):
     # Many short epochs, so the cancel lands mid-run; checkpoints every few steps.
     config = (
-        ConfigBuilder().demo().method("lora")
+        ConfigBuilder()
+        .demo()
+        .method("lora")
         .data(max_samples=40, validation_split=4)
         .training(epochs=40, batch_size=4, logging_steps=1, save_steps=3, eval_steps=1000)
         .build()
@@ -38,12 +40,18 @@ async def test_a_run_outlives_the_app_is_reattached_cancelled_and_resumed(demo_m
         app.show_training(run.id)
         training = app.screen
         assert isinstance(training, TrainingScreen)
-        await wait_until(pilot, lambda: training.run and training.run.steps_done >= 2, timeout=180, what="training steps")
+        await wait_until(
+            pilot, lambda: training.run and training.run.steps_done >= 2, timeout=180, what="training steps"
+        )
         text = screen_text(app)
         assert f"#{run.id} demo-lora" in text and "running" in text and "step " in text and "ETA" in text
     # The app is closed: the run goes on.
     steps_at_exit = open_store().get_run(run.id).steps_done
-    wait_for(lambda: open_store().get_run(run.id).steps_done > steps_at_exit, timeout=60, what="more steps after the app closed")
+    wait_for(
+        lambda: open_store().get_run(run.id).steps_done > steps_at_exit,
+        timeout=60,
+        what="more steps after the app closed",
+    )
     assert _status(run.id) == "running"
 
     # Reopened: the history, and `t` re-attaches to the running run.
@@ -69,7 +77,9 @@ async def test_a_run_outlives_the_app_is_reattached_cancelled_and_resumed(demo_m
         # A total just above where it stopped (a total at or below it is refused): it finishes soon.
         target = int(cancelled.epoch or 0) + 2
         await pilot.press(*str(target), "enter")
-        await wait_until(pilot, lambda: training.run.status == "completed", timeout=240, what="the resumed run to complete")
+        await wait_until(
+            pilot, lambda: training.run.status == "completed", timeout=240, what="the resumed run to complete"
+        )
         await wait_until(pilot, lambda: "Completed after" in screen_text(app), timeout=10, what="the summary")
     finished = open_store().get_run(run.id)
     assert finished.status == "completed" and finished.config["training"]["epochs"] == target
@@ -83,7 +93,9 @@ async def test_escape_leaves_the_training_screen_while_the_run_goes_on(tuitune_h
         await pilot.press("t")  # the latest running run
         training = app.screen
         assert isinstance(training, TrainingScreen)
-        await wait_until(pilot, lambda: training.run is not None and training.query_one("#loss").values, what="the metrics")
+        await wait_until(
+            pilot, lambda: training.run is not None and training.query_one("#loss").values, what="the metrics"
+        )
         text = screen_text(app)
         assert f"step {spec.steps_done}/{spec.steps_total}" in text and "ETA" in text
         assert len(training.query_one("#loss").values) == spec.steps_done // 10
@@ -111,7 +123,9 @@ async def test_at_80_columns_the_progress_line_is_read_in_full():
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("t")
         training = app.screen
-        await wait_until(pilot, lambda: training.run is not None and training.query_one("#loss").values, what="the metrics")
+        await wait_until(
+            pilot, lambda: training.run is not None and training.query_one("#loss").values, what="the metrics"
+        )
         text = training.query_one("#progress-text").render().plain
         assert "ETA" in text and "elapsed" in text
         assert text in screen_text(app)
@@ -120,9 +134,17 @@ async def test_at_80_columns_the_progress_line_is_read_in_full():
 def _story_run(tuitune_home, name: str, status: str, messages: list[str], **progress):
     """A run written into the real store with its events, as a worker would leave them."""
     store = open_store()
-    run = store.create_run(name=name, config=ConfigBuilder().demo().build().to_dict(), model="tuitune/demo",
-                           method="lora", dataset="tuitune/sample", status="running")
-    store.update_run(run.id, output_dir=str(tuitune_home / "runs" / f"{run.id}-{name}"), host="another-host", **progress)
+    run = store.create_run(
+        name=name,
+        config=ConfigBuilder().demo().build().to_dict(),
+        model="tuitune/demo",
+        method="lora",
+        dataset="tuitune/sample",
+        status="running",
+    )
+    store.update_run(
+        run.id, output_dir=str(tuitune_home / "runs" / f"{run.id}-{name}"), host="another-host", **progress
+    )
     for message in messages:
         store.add_event(run.id, message)
     if status != "running":
@@ -149,7 +171,9 @@ async def test_the_training_screen_shows_only_the_run_it_follows_with_its_last_e
         assert "[metrics]" not in text  # metric lines belong in the panels above
 
         app.show_training(second.id)
-        await wait_until(pilot, lambda: training.run is not None and training.run.id == second.id, what="the second run")
+        await wait_until(
+            pilot, lambda: training.run is not None and training.run.id == second.id, what="the second run"
+        )
         await wait_until(pilot, lambda: "loading tokenizer tuitune/demo" in screen_text(app), what="its events")
         text = screen_text(app)
         assert "first run" not in text  # no line of the other run
@@ -183,7 +207,9 @@ async def test_a_run_that_failed_before_its_first_step_shows_its_whole_error_and
 def _crashed_before_a_checkpoint(max_steps: int = 40):
     """A real run (folder, config.yaml) whose worker died at step 12, before its first save."""
     config = (
-        ConfigBuilder().demo().method("lora")
+        ConfigBuilder()
+        .demo()
+        .method("lora")
         .data(max_samples=16, validation_split=0)
         .training(max_steps=max_steps, batch_size=4, logging_steps=1, save_steps=1000)
         .build()
@@ -206,14 +232,18 @@ async def test_resume_says_where_it_starts_from_a_checkpoint_or_from_step_0():
         assert "r resume: no checkpoint yet, it starts from step 0" in text
         assert "last checkpoint" not in text
         await pilot.press("r")
-        modal = await wait_until(pilot, lambda: isinstance(app.screen, ResumeModal) and app.screen, what="the resume dialog")
+        modal = await wait_until(
+            pilot, lambda: isinstance(app.screen, ResumeModal) and app.screen, what="the resume dialog"
+        )
         assert "No checkpoint yet: resume starts from step 0" in " ".join(screen_text(app).split())
         await pilot.press("escape")
         # A checkpoint appears (saved by an earlier session): both now say it resumes from there.
         checkpoint = Path(run.output_dir) / "checkpoints" / "checkpoint-10"
         checkpoint.mkdir(parents=True)
         (checkpoint / "trainer_state.json").write_text('{"global_step": 10, "epoch": 2.5}')
-        await wait_until(pilot, lambda: "from the checkpoint at step 10" in screen_text(app), timeout=10, what="the new summary")
+        await wait_until(
+            pilot, lambda: "from the checkpoint at step 10" in screen_text(app), timeout=10, what="the new summary"
+        )
         await pilot.press("r")
         await wait_until(pilot, lambda: isinstance(app.screen, ResumeModal), what="the resume dialog")
         assert "It continues from its checkpoint at step 10" in " ".join(screen_text(app).split())
@@ -231,7 +261,9 @@ async def test_resuming_without_a_checkpoint_says_so_and_starts_from_step_0(demo
         await pilot.press("r")
         await wait_until(pilot, lambda: isinstance(app.screen, ResumeModal), what="the resume dialog")
         await pilot.press("enter")
-        await wait_until(pilot, lambda: any("Resuming" in text for text in notifications(app)), timeout=30, what="the toast")
+        await wait_until(
+            pilot, lambda: any("Resuming" in text for text in notifications(app)), timeout=30, what="the toast"
+        )
         assert f"Resuming {run.name} from step 0 (no checkpoint yet)." in notifications(app)
         await wait_until(pilot, lambda: training.run.status == "completed", timeout=240, what="the resumed run")
     finished = open_store().get_run(run.id)

@@ -73,7 +73,12 @@ async def test_pressing_through_the_wizard_launches_a_real_demo_run_that_complet
         assert config is not None and config.training.max_steps == 6 and config.data.source == "tuitune/sample"
         assert app.focused is not None and app.focused.id == "launch"
         await pilot.press("enter")
-        training = await wait_until(pilot, lambda: isinstance(app.screen, TrainingScreen) and app.screen.run and app.screen, timeout=60, what="the training screen")
+        training = await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, TrainingScreen) and app.screen.run and app.screen,
+            timeout=60,
+            what="the training screen",
+        )
         run_id = training.run.id
         await wait_until(pilot, lambda: training.run.status == "completed", timeout=240, what="the run to complete")
         await wait_until(pilot, lambda: "Completed" in screen_text(app), timeout=10, what="the summary")
@@ -92,7 +97,9 @@ async def test_a_model_that_cannot_be_read_is_explained_and_blocks_the_next_step
         await _type(pilot, "#model-input", "no-such-org/no-such-model")
         await pilot.press("enter")
         model = wizard.query_one(ModelStep)
-        await wait_until(pilot, lambda: model.error and model.probed == "no-such-org/no-such-model", timeout=120, what="the probe")
+        await wait_until(
+            pilot, lambda: model.error and model.probed == "no-such-org/no-such-model", timeout=120, what="the probe"
+        )
         assert "✗" in screen_text(app)
         await pilot.press("ctrl+n")
         assert wizard.step == "model"
@@ -205,17 +212,23 @@ def _sharegpt_with_tools(path: Path) -> Path:
         {"conversations": [{"from": "human", "value": f"What is {n} plus {n}?"}, {"from": "gpt", "value": f"{2 * n}."}]}
         for n in range(10)
     ]
-    rows.append({"conversations": [
-        {"from": "human", "value": "What's the weather in Oslo?"},
-        {"from": "function_call", "value": '{"name": "weather", "arguments": {"city": "Oslo"}}'},
-        {"from": "observation", "value": '{"temperature": 4}'},
-        {"from": "gpt", "value": "It is 4 degrees in Oslo."},
-    ]})
+    rows.append(
+        {
+            "conversations": [
+                {"from": "human", "value": "What's the weather in Oslo?"},
+                {"from": "function_call", "value": '{"name": "weather", "arguments": {"city": "Oslo"}}'},
+                {"from": "observation", "value": '{"temperature": 4}'},
+                {"from": "gpt", "value": "It is 4 degrees in Oslo."},
+            ]
+        }
+    )
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return path
 
 
-async def test_instruction_tuning_on_sharegpt_data_is_refused_before_launch_with_the_engines_reason(tmp_path: Path, demo_model_path):
+async def test_instruction_tuning_on_sharegpt_data_is_refused_before_launch_with_the_engines_reason(
+    tmp_path: Path, demo_model_path
+):
     data = _sharegpt_with_tools(tmp_path / "chats.jsonl")
     app = create_app(mode="new", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -263,9 +276,13 @@ async def test_every_invalid_field_says_why_next_to_it_and_a_refused_next_goes_t
         await pilot.press("enter")  # Next, refused
         assert wizard.step == "method"
         # The focus goes to the first invalid field (not the button), its message in view.
-        await wait_until(pilot, lambda: _in_view(wizard, "#field-training-save-steps-error"), timeout=5, what="the message in view")
+        await wait_until(
+            pilot, lambda: _in_view(wizard, "#field-training-save-steps-error"), timeout=5, what="the message in view"
+        )
         assert app.focused is wizard.query_one("#field-training-save-steps")
-        assert notifications(app, "error")[-1].endswith("Save steps must be a whole number ≥ 1. (and 1 more field to fix)")
+        assert notifications(app, "error")[-1].endswith(
+            "Save steps must be a whole number ≥ 1. (and 1 more field to fix)"
+        )
         # A fix clears its own message only; the next refusal goes to the one left, scrolled into view.
         await _type(pilot, "#field-training-save-steps", "100")
         assert _said(wizard, "#field-training-save-steps") == ""
@@ -274,7 +291,9 @@ async def test_every_invalid_field_says_why_next_to_it_and_a_refused_next_goes_t
         assert not _in_view(wizard, "#field-evaluation-samples-error")
         wizard.query_one("#next").focus()
         await pilot.press("enter")
-        await wait_until(pilot, lambda: _in_view(wizard, "#field-evaluation-samples-error"), timeout=5, what="the message in view")
+        await wait_until(
+            pilot, lambda: _in_view(wizard, "#field-evaluation-samples-error"), timeout=5, what="the message in view"
+        )
         assert app.focused is wizard.query_one("#field-evaluation-samples")
 
 
@@ -286,8 +305,14 @@ async def _launch_short_run(pilot, wizard, name: str) -> TrainingScreen:
     await _type(pilot, "#field-training-max-steps", "2")
     await _type(pilot, "#field-name", name)
     await pilot.press("ctrl+l")
-    return await wait_until(pilot, lambda: isinstance(app.screen, TrainingScreen) and app.screen.run and app.screen.run.name == name and app.screen,
-                            timeout=120, what=f"the training screen of {name}")
+    return await wait_until(
+        pilot,
+        lambda: (
+            isinstance(app.screen, TrainingScreen) and app.screen.run and app.screen.run.name == name and app.screen
+        ),
+        timeout=120,
+        what=f"the training screen of {name}",
+    )
 
 
 @pytest.mark.slow
@@ -317,7 +342,9 @@ async def test_n_after_a_launch_opens_a_fresh_wizard_with_the_last_choices(demo_
         assert not any("first-run" in line for line in training.query_one("#log").messages)
 
 
-async def test_one_warm_helper_reads_the_model_and_every_preview_and_a_changed_file_is_read_again(tmp_path: Path, demo_model_path):
+async def test_one_warm_helper_reads_the_model_and_every_preview_and_a_changed_file_is_read_again(
+    tmp_path: Path, demo_model_path
+):
     import psutil
 
     from tests.test_tui_helper import alpaca_rows
@@ -340,7 +367,12 @@ async def test_one_warm_helper_reads_the_model_and_every_preview_and_a_changed_f
             field.value = str(path)
             field.focus()
             await pilot.press("enter")
-            await wait_until(pilot, lambda: data.document and data.probed[0] == str(path), timeout=120, what=f"the preview of {path.name}")
+            await wait_until(
+                pilot,
+                lambda: data.document and data.probed[0] == str(path),
+                timeout=120,
+                what=f"the preview of {path.name}",
+            )
             return screen_text(app)
 
         assert "1,000 rows" in await preview(thousand)
@@ -350,7 +382,9 @@ async def test_one_warm_helper_reads_the_model_and_every_preview_and_a_changed_f
         # Every probe went to the same warm child: no process per probe, no `tuitune data` child.
         assert app.helper.pid == helper
         ours = [child for child in psutil.Process().children(recursive=True) if "tuitune" in " ".join(child.cmdline())]
-        assert [child.pid for child in ours if "tuitune.tui.probe" in child.cmdline() or "data" in child.cmdline()] == [helper]
+        assert [child.pid for child in ours if "tuitune.tui.probe" in child.cmdline() or "data" in child.cmdline()] == [
+            helper
+        ]
 
 
 async def test_enter_in_the_model_list_picks_the_highlighted_model_at_once():
@@ -373,7 +407,9 @@ async def test_a_model_that_is_not_found_names_the_current_hub_command():
         await _type(pilot, "#model-input", "no-such-org/no-such-model")
         await pilot.press("enter")
         model = wizard.query_one(ModelStep)
-        await wait_until(pilot, lambda: model.error and model.probed == "no-such-org/no-such-model", timeout=120, what="the probe")
+        await wait_until(
+            pilot, lambda: model.error and model.probed == "no-such-org/no-such-model", timeout=120, what="the probe"
+        )
         text = " ".join(screen_text(app).split())
         assert "hf download no-such-org/no-such-model" in text and "huggingface-cli" not in text
 

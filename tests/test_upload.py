@@ -8,8 +8,8 @@ import http.server
 import json
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -31,17 +31,35 @@ def adapter_template(tmp_path_factory: pytest.TempPathFactory, demo_model_path: 
     folder = tmp_path_factory.mktemp("adapter-template")
     torch.manual_seed(0)
     base = AutoModelForCausalLM.from_pretrained(demo_model_path, dtype=torch.float32)
-    model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False, task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False, task_type="CAUSAL_LM")
+    )
     model.save_pretrained(folder)
     AutoTokenizer.from_pretrained(demo_model_path).save_pretrained(folder)
     return folder
 
 
-def finished_run(adapter_template: Path, *, name: str = "shared", method: str = "lora", model: str = "tuitune/demo",
-                 dataset: str = "tuitune/sample", evaluated: bool = True) -> Run:
+def finished_run(
+    adapter_template: Path,
+    *,
+    name: str = "shared",
+    method: str = "lora",
+    model: str = "tuitune/demo",
+    dataset: str = "tuitune/sample",
+    evaluated: bool = True,
+) -> Run:
     """A completed run as the engine leaves it: folder with adapter/, final numbers, evaluations."""
     store = open_store()
-    config = ConfigBuilder().model(model).data(dataset).method(method).name(name).training(max_steps=30, learning_rate=5e-3).build().to_dict()
+    config = (
+        ConfigBuilder()
+        .model(model)
+        .data(dataset)
+        .method(method)
+        .name(name)
+        .training(max_steps=30, learning_rate=5e-3)
+        .build()
+        .to_dict()
+    )
     run = store.create_run(name=name, config=config, model=model, method=method, dataset=dataset)
     output = Path(store.path).parent / "runs" / f"{run.id}-{name}"
     shutil.copytree(adapter_template, output / "adapter")
@@ -53,9 +71,28 @@ def finished_run(adapter_template: Path, *, name: str = "shared", method: str = 
     store.update_run(run.id, train_loss=1.25)
     store.set_status(run.id, COMPLETED)
     if evaluated:
-        settings = {"metrics": ["rougeL", "perplexity"], "samples": 8, "max_new_tokens": 24, "source": "validation split of x"}
-        store.add_evaluation(run.id, label="base", metrics={"rougeL": 0.05, "perplexity": 900.0}, sample_count=8, settings=settings, samples=[])
-        store.add_evaluation(run.id, label="finetuned", metrics={"rougeL": 0.85, "perplexity": 20.0}, sample_count=8, settings=settings, samples=[])
+        settings = {
+            "metrics": ["rougeL", "perplexity"],
+            "samples": 8,
+            "max_new_tokens": 24,
+            "source": "validation split of x",
+        }
+        store.add_evaluation(
+            run.id,
+            label="base",
+            metrics={"rougeL": 0.05, "perplexity": 900.0},
+            sample_count=8,
+            settings=settings,
+            samples=[],
+        )
+        store.add_evaluation(
+            run.id,
+            label="finetuned",
+            metrics={"rougeL": 0.85, "perplexity": 20.0},
+            sample_count=8,
+            settings=settings,
+            samples=[],
+        )
     return store.get_run(run.id)
 
 
@@ -69,11 +106,15 @@ def cache_model_card(hf_home: Path, repo_id: str, text: str) -> None:
     (repo / "snapshots" / commit / "README.md").write_text(text)
 
 
-def test_model_card_has_hub_metadata_the_training_setup_results_and_scores(adapter_template: Path, tmp_path: Path) -> None:
+def test_model_card_has_hub_metadata_the_training_setup_results_and_scores(
+    adapter_template: Path, tmp_path: Path
+) -> None:
     from huggingface_hub import ModelCard
 
     cache_model_card(tmp_path / "hf-home", "Qwen/Qwen2.5-0.5B", "---\nlicense: apache-2.0\n---\n# Qwen\n")
-    run = finished_run(adapter_template, name="qwen-qlora", method="qlora", model="Qwen/Qwen2.5-0.5B", dataset="tatsu-lab/alpaca")
+    run = finished_run(
+        adapter_template, name="qwen-qlora", method="qlora", model="Qwen/Qwen2.5-0.5B", dataset="tatsu-lab/alpaca"
+    )
 
     # A fresh process, so the Hub client reads this test's HF_HOME (it fixes its cache path on import).
     result = cli("upload", str(run.id), "someone/qwen-greeter", "--dry-run", "--json")
@@ -130,10 +171,14 @@ def test_dry_run_with_merge_lists_a_standalone_model(adapter_template: Path) -> 
 
 def test_without_a_token_the_error_says_how_to_log_in(adapter_template: Path) -> None:
     finished_run(adapter_template, name="no-token")
-    assert_one_line_error(cli("upload", "no-token", "me/no-token"), "No Hugging Face token", "hf auth login", "HF_TOKEN", "--token")
+    assert_one_line_error(
+        cli("upload", "no-token", "me/no-token"), "No Hugging Face token", "hf auth login", "HF_TOKEN", "--token"
+    )
 
 
-def test_an_offline_upload_fails_in_one_line_and_the_token_is_written_nowhere(adapter_template: Path, tuitune_home: Path) -> None:
+def test_an_offline_upload_fails_in_one_line_and_the_token_is_written_nowhere(
+    adapter_template: Path, tuitune_home: Path
+) -> None:
     run = finished_run(adapter_template, name="offline")
 
     result = cli("upload", "offline", "me/offline", "--token", SECRET, "--private", "--message", "first")
@@ -175,7 +220,9 @@ def refusing_hub() -> Iterator[str]:
         server.server_close()
 
 
-def test_a_refused_push_or_an_unreachable_hub_is_one_line_saying_what_to_do(adapter_template: Path, refusing_hub: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_refused_push_or_an_unreachable_hub_is_one_line_saying_what_to_do(
+    adapter_template: Path, refusing_hub: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     finished_run(adapter_template, name="refused")
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setenv("HF_TOKEN", SECRET)  # the token from the environment
@@ -189,12 +236,22 @@ def test_a_refused_push_or_an_unreachable_hub_is_one_line_saying_what_to_do(adap
     assert_one_line_error(unreachable, "Cannot reach the Hugging Face Hub", "network")
 
 
-def test_upload_refuses_bad_repo_ids_missing_targets_and_unfinished_runs(adapter_template: Path, tmp_path: Path) -> None:
+def test_upload_refuses_bad_repo_ids_missing_targets_and_unfinished_runs(
+    adapter_template: Path, tmp_path: Path
+) -> None:
     finished_run(adapter_template, name="fine")
     assert_one_line_error(cli("upload", "fine", "not a repo", "--dry-run"), "not a valid repository id")
-    assert_one_line_error(cli("upload", str(tmp_path / "nothing-here"), "me/x", "--dry-run"), "neither a folder nor a run")
+    assert_one_line_error(
+        cli("upload", str(tmp_path / "nothing-here"), "me/x", "--dry-run"), "neither a folder nor a run"
+    )
     store = open_store()
-    queued = store.create_run(name="queued", config=ConfigBuilder().demo().build().to_dict(), model="tuitune/demo", method="lora", dataset="tuitune/sample")
+    queued = store.create_run(
+        name="queued",
+        config=ConfigBuilder().demo().build().to_dict(),
+        model="tuitune/demo",
+        method="lora",
+        dataset="tuitune/sample",
+    )
     assert_one_line_error(cli("upload", str(queued.id), "me/x", "--dry-run"), "still queued")
 
 

@@ -39,15 +39,15 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from tuitune.chats import chat
+    from tuitune.compare import compare_runs
     from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, ConfigBuilder, RunConfig, load_config
     from tuitune.engine.api import TrainResult, train
     from tuitune.errors import TuituneError
-    from tuitune.store import open_store
-    from tuitune.compare import compare_runs
     from tuitune.evaluation import evaluate_run
     from tuitune.export.merge import merge_adapter, merge_run
     from tuitune.export.upload import upload
-    from tuitune.chats import chat
+    from tuitune.store import open_store
 
 
 def __getattr__(name: str) -> Any:

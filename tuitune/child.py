@@ -17,10 +17,7 @@ from tuitune import paths
 
 # Python 3.10 has no -P: run the module through runpy after dropping the path entry that
 # `-c` puts first (the current folder).
-_SAFE_RUNNER = (
-    "import runpy, sys; del sys.path[0]; "
-    "runpy.run_module(sys.argv[1], run_name='__main__', alter_sys=True)"
-)
+_SAFE_RUNNER = "import runpy, sys; del sys.path[0]; runpy.run_module(sys.argv[1], run_name='__main__', alter_sys=True)"
 
 
 def python_command(module: str, *args: str) -> list[str]:

@@ -53,7 +53,9 @@ class Client:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as error:
-            raise ClientError(f"Cannot reach the tuitune server at {self.url} ({error}): is `tuitune serve` running?", 0) from None
+            raise ClientError(
+                f"Cannot reach the tuitune server at {self.url} ({error}): is `tuitune serve` running?", 0
+            ) from None
         if response.status_code >= 400:
             try:
                 message = response.json().get("detail", response.text)
@@ -70,9 +72,20 @@ class Client:
         body = config.to_dict() if hasattr(config, "to_dict") else config
         return self._call("POST", "/runs", json=body, params={"queue": str(queue).lower()})
 
-    def runs(self, *, status: str | None = None, sweep: int | None = None, text: str | None = None,
-             limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
-        params = {k: v for k, v in {"status": status, "sweep": sweep, "text": text, "limit": limit, "offset": offset}.items() if v is not None}
+    def runs(
+        self,
+        *,
+        status: str | None = None,
+        sweep: int | None = None,
+        text: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        params = {
+            k: v
+            for k, v in {"status": status, "sweep": sweep, "text": text, "limit": limit, "offset": offset}.items()
+            if v is not None
+        }
         return self._call("GET", "/runs", params=params)["runs"]
 
     def run(self, run_id: int) -> dict[str, Any]:
@@ -90,8 +103,12 @@ class Client:
     def cancel(self, run_id: int) -> dict[str, Any]:
         return self._call("POST", f"/runs/{run_id}/cancel")
 
-    def resume(self, run_id: int, *, epochs: float | None = None, max_steps: int | None = None, queue: bool = False) -> dict[str, Any]:
-        return self._call("POST", f"/runs/{run_id}/resume", json={"epochs": epochs, "max_steps": max_steps, "queue": queue})
+    def resume(
+        self, run_id: int, *, epochs: float | None = None, max_steps: int | None = None, queue: bool = False
+    ) -> dict[str, Any]:
+        return self._call(
+            "POST", f"/runs/{run_id}/resume", json={"epochs": epochs, "max_steps": max_steps, "queue": queue}
+        )
 
     def delete(self, run_id: int, *, files: bool = False) -> dict[str, Any]:
         return self._call("DELETE", f"/runs/{run_id}", params={"files": str(files).lower()})
@@ -103,7 +120,9 @@ class Client:
         return self._call("POST", f"/runs/{run_id}/merge", json={"output": output})
 
     def upload(self, run_id: int, repo_id: str, *, private: bool = True, token: str | None = None) -> dict[str, Any]:
-        return self._call("POST", f"/runs/{run_id}/upload", json={"repo_id": repo_id, "private": private, "token": token})
+        return self._call(
+            "POST", f"/runs/{run_id}/upload", json={"repo_id": repo_id, "private": private, "token": token}
+        )
 
     def task(self, task_id: int) -> dict[str, Any]:
         return self._call("GET", f"/tasks/{task_id}")
@@ -111,7 +130,9 @@ class Client:
     # --- the live stream ---------------------------------------------------------------------
     def stream(self, run_id: int, *, timeout: float | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
         """(kind, data) for each server-sent event of a run — `point`, `event`, `status` — until `end`."""
-        with self._http.stream("GET", f"/runs/{run_id}/stream", timeout=httpx.Timeout(timeout or 30.0, read=timeout)) as response:
+        with self._http.stream(
+            "GET", f"/runs/{run_id}/stream", timeout=httpx.Timeout(timeout or 30.0, read=timeout)
+        ) as response:
             if response.status_code >= 400:
                 response.read()
                 raise ClientError(response.json().get("detail", response.text), response.status_code)

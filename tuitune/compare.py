@@ -6,8 +6,9 @@ Light: reads the store only, never imports torch.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from tuitune.store import BASE, FINETUNED, Run, Store
 

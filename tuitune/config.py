@@ -34,10 +34,9 @@ METHODS: tuple[str, ...] = ("lora", "qlora", "full_finetuning", "instruction_tun
 DataFormat = Literal["auto", "alpaca", "chat", "sharegpt", "completion", "text"]
 TemplateName = Literal["auto", "chatml", "alpaca", "llama2", "plain"]
 Dtype = Literal["auto", "float32", "float16", "bfloat16"]
-Scheduler = Literal[
-    "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup"
-]
+Scheduler = Literal["linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup"]
 Metric = Literal["rouge1", "rouge2", "rougeL", "bleu", "perplexity"]
+METRICS: tuple[Metric, ...] = get_args(Metric)
 
 # Upper limits: far above any real run, low enough that no value overflows the int64 and C long
 # arithmetic of torch, numpy and the Trainer (steps x batch x accumulation x tokens), so a typo
@@ -78,9 +77,7 @@ class _Section(BaseModel):
     # Unknown keys are rejected (and explained with the closest valid key by `_explain`);
     # assignment is validated so the builder and the TUI cannot store a bad value either; no
     # float may be inf or nan (an infinite epoch count cannot become a number of steps).
-    model_config = ConfigDict(
-        extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False
-    )
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False)
 
     @field_validator("*", mode="after")
     @classmethod
@@ -129,9 +126,7 @@ class ModelSettings(_Section):
     @model_validator(mode="after")
     def _one_quantization(self) -> ModelSettings:
         if self.load_in_4bit and self.load_in_8bit:
-            raise IncompatibleConfigError(
-                "model.load_in_4bit and model.load_in_8bit cannot both be on: choose one."
-            )
+            raise IncompatibleConfigError("model.load_in_4bit and model.load_in_8bit cannot both be on: choose one.")
         return self
 
 
@@ -166,7 +161,9 @@ class LoraSettings(_Section):
     r: int = Field(8, le=MAX_LORA_RANK, description="rank, at least 1")
     alpha: int = Field(16, ge=1, le=MAX_LORA_ALPHA, description="scaling numerator (alpha / r)")
     dropout: float = Field(0.05, description="in [0, 1)")
-    target_modules: Union[Literal["auto"], list[str]] = Field("auto", description="auto: detected from the architecture")
+    target_modules: Union[Literal["auto"], list[str]] = Field(
+        "auto", description="auto: detected from the architecture"
+    )
     bias: Literal["none", "all", "lora_only"] = "none"
     modules_to_save: list[str] | None = None
     use_dora: bool = False
@@ -177,9 +174,7 @@ class LoraSettings(_Section):
         if self.r < 1:
             raise InvalidConfigError(f"lora.r must be at least 1 (got {self.r}); 8 or 16 are usual.")
         if not 0 <= self.dropout < 1:
-            raise InvalidConfigError(
-                f"lora.dropout must be in [0, 1) (got {self.dropout}); 0.05 is usual."
-            )
+            raise InvalidConfigError(f"lora.dropout must be in [0, 1) (got {self.dropout}); 0.05 is usual.")
         if isinstance(self.target_modules, list) and not self.target_modules:
             raise InvalidConfigError("lora.target_modules is empty: list module names or use auto.")
         return self
@@ -278,13 +273,24 @@ MAX_NODES = 1024
 class DistributedSettings(_Section):
     """Training with several processes: GPUs of one machine, or several machines (accelerate launch)."""
 
-    nproc: int | None = Field(None, ge=1, le=MAX_PROCESSES, description="processes on this machine; None: one per GPU given to the run (one on a CPU)")
-    strategy: Strategy = Field("auto", description="ddp copies the model to every GPU; fsdp and deepspeed-zero3 shard it; auto: ddp")
+    nproc: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_PROCESSES,
+        description="processes on this machine; None: one per GPU given to the run (one on a CPU)",
+    )
+    strategy: Strategy = Field(
+        "auto", description="ddp copies the model to every GPU; fsdp and deepspeed-zero3 shard it; auto: ddp"
+    )
     nnodes: int = Field(1, ge=1, le=MAX_NODES, description="machines in the job")
     node_rank: int = Field(0, ge=0, lt=MAX_NODES, description="this machine's number in the job (0: the main one)")
     master_addr: str = Field("127.0.0.1", max_length=253, description="address of machine 0")
-    master_port: int | None = Field(None, ge=1024, le=65535, description="port on machine 0; None: a free one on one machine, 29500 on several")
-    timeout_seconds: int = Field(1800, ge=10, le=86_400, description="how long a process waits for the others before the job fails")
+    master_port: int | None = Field(
+        None, ge=1024, le=65535, description="port on machine 0; None: a free one on one machine, 29500 on several"
+    )
+    timeout_seconds: int = Field(
+        1800, ge=10, le=86_400, description="how long a process waits for the others before the job fails"
+    )
 
     @model_validator(mode="after")
     def _group(self) -> DistributedSettings:
@@ -304,7 +310,7 @@ class DistributedSettings(_Section):
 class EvaluationSettings(_Section):
     """How `tuitune eval` scores a run."""
 
-    metrics: list[Metric] = Field(default_factory=lambda: ["rouge1", "rouge2", "rougeL", "bleu", "perplexity"])
+    metrics: list[Metric] = Field(default_factory=lambda: list(METRICS))
     samples: int = Field(50, ge=1, description="held-out prompts to generate for")
     max_new_tokens: int = Field(64, ge=1, le=MAX_TOKENS)
 
@@ -436,13 +442,17 @@ def load_config(path: str | Path) -> RunConfig:
         raw = path.read_bytes()
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a valid path"
-        raise MissingConfigError(f"Config file {shown} cannot be read ({reason}): check the path and its permissions.") from None
+        raise MissingConfigError(
+            f"Config file {shown} cannot be read ({reason}): check the path and its permissions."
+        ) from None
     text = decode_text(raw, shown, InvalidConfigError)
     language = "JSON" if path.suffix.lower() == ".json" else "YAML"
     try:
         data = json.loads(text) if language == "JSON" else _load_yaml(text)
     except RecursionError:
-        raise InvalidConfigError(f"{shown} is nested too deeply to be a run configuration: check that it is the right file.") from None
+        raise InvalidConfigError(
+            f"{shown} is nested too deeply to be a run configuration: check that it is the right file."
+        ) from None
     except ValueError as exc:
         if "integer string conversion" not in str(exc):  # json.JSONDecodeError: it says where
             raise InvalidConfigError(f"{shown} is not valid {language}: {exc}.") from None
@@ -455,7 +465,7 @@ def load_config(path: str | Path) -> RunConfig:
 def _load_yaml(text: str) -> Any:
     import yaml
 
-    return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=_yaml_loader())
 
 
 @functools.lru_cache(maxsize=1)
@@ -468,7 +478,9 @@ def _yaml_loader() -> Any:
         def compose_node(self, parent: Any, index: Any) -> Any:
             if self.check_event(yaml.AliasEvent):
                 raise yaml.composer.ComposerError(
-                    None, None, "aliases (*name) are not allowed in a run configuration: write the value out",
+                    None,
+                    None,
+                    "aliases (*name) are not allowed in a run configuration: write the value out",
                     self.peek_event().start_mark,
                 )
             return super().compose_node(parent, index)
@@ -506,9 +518,7 @@ def _first_problem(exc: ValidationError, source: str) -> Exception:
         valid = list(section.model_fields)
         close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
         hint = f" Did you mean {'.'.join([*map(str, loc[:-1]), close[0]])!r}?" if close else ""
-        return InvalidConfigError(
-            f"Unknown key {excerpt(key)} in {source}.{hint} Valid keys here: {', '.join(valid)}."
-        )
+        return InvalidConfigError(f"Unknown key {excerpt(key)} in {source}.{hint} Valid keys here: {', '.join(valid)}.")
     ctx_error = (error.get("ctx") or {}).get("error")
     if isinstance(ctx_error, (InvalidConfigError, IncompatibleConfigError, MissingConfigError)):
         return ctx_error

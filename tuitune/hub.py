@@ -39,4 +39,3 @@ def hub_reachable() -> bool:
 def local_files_only() -> bool:
     """Use the local cache only: the Hub is switched off, or cannot be reached from here."""
     return hub_offline() or not hub_reachable()
-

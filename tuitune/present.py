@@ -168,4 +168,4 @@ def short_model(name: str, width: int = 28) -> str:
     _, _, rest = name.partition("/")
     if rest and "/" not in rest and not name.startswith((".", "~")) and len(rest) <= width:
         return rest
-    return "…" + name[-(width - 1):]
+    return "…" + name[-(width - 1) :]

@@ -46,12 +46,16 @@ def decode_text(data: bytes, where: str, error: type[TuituneError]) -> str:
     Anything else (latin-1, UTF-16 without a mark, binary) is refused with `error`, naming the
     line, instead of becoming rows of mojibake or NUL characters.
     """
-    encoding, label = next(((enc, name) for mark, enc, name in _BYTE_ORDER_MARKS if data.startswith(mark)), ("utf-8", "UTF-8"))
+    encoding, label = next(
+        ((enc, name) for mark, enc, name in _BYTE_ORDER_MARKS if data.startswith(mark)), ("utf-8", "UTF-8")
+    )
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
         if encoding != "utf-8":
-            raise error(f"{where} starts like {label} text but is not valid {label}: save it as UTF-8 and try again.") from None
+            raise error(
+                f"{where} starts like {label} text but is not valid {label}: save it as UTF-8 and try again."
+            ) from None
         line = data[: exc.start].count(b"\n") + 1
         raise error(
             f"{where} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}): save it as UTF-8 and try again."
@@ -90,7 +94,7 @@ def excerpt(value: object) -> str:
     """A short repr of a bad value for an error message: at most `EXCERPT_LENGTH` characters."""
     try:
         text = _SHORT.repr(value)
-    except Exception:  # noqa: BLE001 - a value whose repr fails is still named by its type
+    except Exception:
         text = f"<{type(value).__name__}>"
     return text if len(text) <= EXCERPT_LENGTH else text[: EXCERPT_LENGTH - 1] + "…"
 

@@ -1,9 +1,9 @@
 """Chat with a run's model, or its base, side by side. The model runs in a child process.
 
-    import tuitune
-    print(tuitune.chat("last", "Greet Ada.", temperature=0))
-    for piece in tuitune.chat(7, [{"role": "user", "content": "Hi"}], stream=True):
-        print(piece, end="")
+import tuitune
+print(tuitune.chat("last", "Greet Ada.", temperature=0))
+for piece in tuitune.chat(7, [{"role": "user", "content": "Hi"}], stream=True):
+    print(piece, end="")
 """
 
 from __future__ import annotations

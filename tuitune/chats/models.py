@@ -73,7 +73,9 @@ def _merged_folder(run: Run, store: Store) -> Path:
     for artifact in reversed(store.artifacts(run.id)):
         if artifact.kind == "merged" and (Path(artifact.path) / "config.json").is_file():
             return Path(artifact.path)
-    raise RunStateError(f"Run {run.id} ({run.name}) has no merged model: merge it first (`tuitune merge {run.id} OUT`).")
+    raise RunStateError(
+        f"Run {run.id} ({run.name}) has no merged model: merge it first (`tuitune merge {run.id} OUT`)."
+    )
 
 
 def open_pane(run: Run, store: Store, which: str, *, device: str | None = None, template: str | None = None) -> Pane:
@@ -90,7 +92,9 @@ def open_pane(run: Run, store: Store, which: str, *, device: str | None = None, 
     config = run_config(run)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     base_id = config.model.name_or_path + (f"@{config.model.revision}" if config.model.revision else "")
-    info = describe_model(config.model.name_or_path, revision=config.model.revision, trust_remote_code=config.model.trust_remote_code)
+    info = describe_model(
+        config.model.name_or_path, revision=config.model.revision, trust_remote_code=config.model.trust_remote_code
+    )
     quantized = config.model.load_in_4bit and device != "cpu"
     if which == BASE:
         check_fits(f"The base model {base_id}", info.parameters, device, quantized_4bit=quantized)
@@ -99,7 +103,9 @@ def open_pane(run: Run, store: Store, which: str, *, device: str | None = None, 
     elif which == MERGED:
         folder = _merged_folder(run, store)
         check_fits(f"The merged model {folder}", info.parameters, device)
-        settings = config.model.model_copy(update={"name_or_path": str(folder), "revision": None, "load_in_4bit": False})
+        settings = config.model.model_copy(
+            update={"name_or_path": str(folder), "revision": None, "load_in_4bit": False}
+        )
         from tuitune.models.loading import load_model
 
         model, tokenizer = load_model(settings, for_training=False, device=device), load_tokenizer(settings)
@@ -115,7 +121,15 @@ def open_pane(run: Run, store: Store, which: str, *, device: str | None = None, 
     pane_template = get_template(chosen, tokenizer, format=data_format, method=config.method)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return Pane(which, model, tokenizer, pane_template, description, device, stop_token_ids(model, tokenizer, pane_template.name))
+    return Pane(
+        which,
+        model,
+        tokenizer,
+        pane_template,
+        description,
+        device,
+        stop_token_ids(model, tokenizer, pane_template.name),
+    )
 
 
 def prompt_of(pane: Pane, messages: list[dict[str, str]], sampling: Sampling) -> str:
@@ -142,7 +156,12 @@ def generation_config(pane: Pane, sampling: Sampling) -> Any:
         "eos_token_id": pane.stop_ids or pane.tokenizer.eos_token_id,
     }
     if not sampling.greedy:
-        values.update(temperature=sampling.temperature, top_p=sampling.top_p, top_k=sampling.top_k or None, min_p=sampling.min_p or None)
+        values.update(
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            top_k=sampling.top_k or None,
+            min_p=sampling.min_p or None,
+        )
     if sampling.stop:
         values["stop_strings"] = list(sampling.stop)
     return GenerationConfig(**values)
@@ -174,7 +193,9 @@ def answer(
 
     interrupt = interrupt or threading.Event()
     prompt = prompt_of(pane, messages, sampling)
-    encoded = pane.tokenizer(prompt, return_tensors="pt", add_special_tokens=pane.template.add_special_tokens).to(pane.model.device)
+    encoded = pane.tokenizer(prompt, return_tensors="pt", add_special_tokens=pane.template.add_special_tokens).to(
+        pane.model.device
+    )
     streamer = TextIteratorStreamer(pane.tokenizer, skip_prompt=True, skip_special_tokens=True)
     outcome: dict[str, Any] = {}
 
@@ -190,7 +211,7 @@ def answer(
                     stopping_criteria=StoppingCriteriaList([_Interrupt(interrupt)]),
                     tokenizer=pane.tokenizer if sampling.stop else None,
                 )
-        except Exception as error:  # noqa: BLE001 - handed to the caller below
+        except Exception as error:
             outcome["error"] = error
             streamer.end()
 
@@ -211,7 +232,7 @@ def answer(
     elapsed = time.perf_counter() - started
     if "error" in outcome:
         raise outcome["error"]
-    new_ids = outcome["ids"][0, encoded["input_ids"].shape[1]:]
+    new_ids = outcome["ids"][0, encoded["input_ids"].shape[1] :]
     text = "".join(pieces)
     stopped = "max_tokens"
     if interrupt.is_set():
@@ -222,4 +243,4 @@ def answer(
         text = text[:cut]
     elif len(new_ids) and int(new_ids[-1]) in set(pane.stop_ids):
         stopped = "eos"
-    return Answer(text.strip(), int(len(new_ids)), elapsed, first, stopped)
+    return Answer(text.strip(), len(new_ids), elapsed, first, stopped)

@@ -61,10 +61,15 @@ class Server:
                 self.handle(request)
             except TuituneError as error:
                 self.emit(event="error", id=request.get("id"), pane=request.get("pane"), message=str(error))
-            except Exception as error:  # noqa: BLE001 - reported, and the process keeps serving
+            except Exception as error:
                 traceback.print_exc()
                 first = (str(error).strip().splitlines() or [""])[0][:300]
-                self.emit(event="error", id=request.get("id"), pane=request.get("pane"), message=f"The chat model failed: {type(error).__name__}: {first}")
+                self.emit(
+                    event="error",
+                    id=request.get("id"),
+                    pane=request.get("pane"),
+                    message=f"The chat model failed: {type(error).__name__}: {first}",
+                )
 
     def handle(self, request: dict[str, Any]) -> None:
         from tuitune.chats.models import answer, open_pane
@@ -75,9 +80,21 @@ class Server:
         if op == "load":
             store = open_store()
             run = store.get_run(int(request["run_id"]))
-            opened = open_pane(run, store, request.get("which", "finetuned"), device=request.get("device"), template=request.get("template"))
+            opened = open_pane(
+                run,
+                store,
+                request.get("which", "finetuned"),
+                device=request.get("device"),
+                template=request.get("template"),
+            )
             self.panes[request["pane"]] = opened
-            self.emit(event="loaded", pane=request["pane"], description=opened.description, template=opened.template.describe(), device=opened.device)
+            self.emit(
+                event="loaded",
+                pane=request["pane"],
+                description=opened.description,
+                template=opened.template.describe(),
+                device=opened.device,
+            )
         elif op == "generate":
             pane = self.panes.get(request["pane"])
             if pane is None:
@@ -85,7 +102,10 @@ class Server:
             sampling = Sampling.model_validate(request.get("sampling") or {})
             self.interrupt.clear()
             result = answer(
-                pane, request["messages"], sampling, interrupt=self.interrupt,
+                pane,
+                request["messages"],
+                sampling,
+                interrupt=self.interrupt,
                 on_text=lambda text: self.emit(event="chunk", id=request.get("id"), pane=request["pane"], text=text),
             )
             self.emit(event="done", id=request.get("id"), pane=request["pane"], answer=result.to_dict())

@@ -1,10 +1,10 @@
 """Talking to the chat child process from a face (the app, the CLI, Python). Light: no torch.
 
-    with ChatChild() as chat:
-        chat.load("a", run_id=3, which="finetuned")
-        for event in chat.ask("a", [{"role": "user", "content": "Hi"}], Sampling(temperature=0)):
-            if event["event"] == "chunk":
-                print(event["text"], end="", flush=True)
+with ChatChild() as chat:
+    chat.load("a", run_id=3, which="finetuned")
+    for event in chat.ask("a", [{"role": "user", "content": "Hi"}], Sampling(temperature=0)):
+        if event["event"] == "chunk":
+            print(event["text"], end="", flush=True)
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ class ChatChild:
     """One chat child process; it keeps its models loaded between questions."""
 
     def __init__(self) -> None:
-        self._errors = tempfile.TemporaryFile(mode="w+b")  # the child's stderr, for a crash's last words
-        self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        # The child's stderr, for a crash's last words; closed in close().
+        self._errors = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115
+        self._process = subprocess.Popen(
             child.python_command("tuitune.chats.server"),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -89,14 +90,26 @@ class ChatChild:
             raise ChatError(f"The chat process answered {event.get('event')!r} instead of {kind!r}.")
         return event
 
-    def load(self, pane: str, *, run_id: int, which: str = "finetuned", device: str | None = None, template: str | None = None) -> dict[str, Any]:
+    def load(
+        self,
+        pane: str,
+        *,
+        run_id: int,
+        which: str = "finetuned",
+        device: str | None = None,
+        template: str | None = None,
+    ) -> dict[str, Any]:
         """Load a model into `pane`; returns what was loaded (its description, template, device)."""
         with self._lock:
             self._finish_pending()
-            self._send({"op": "load", "pane": pane, "run_id": run_id, "which": which, "device": device, "template": template})
+            self._send(
+                {"op": "load", "pane": pane, "run_id": run_id, "which": which, "device": device, "template": template}
+            )
             return self._expect("loaded")
 
-    def ask(self, pane: str, messages: list[dict[str, str]], sampling: Sampling | None = None) -> Iterator[dict[str, Any]]:
+    def ask(
+        self, pane: str, messages: list[dict[str, str]], sampling: Sampling | None = None
+    ) -> Iterator[dict[str, Any]]:
         """The answer's events: `chunk` events as text comes, then one `done` (with the answer's stats).
 
         One answer at a time: asking again before the last answer was read to its end stops that
@@ -106,10 +119,15 @@ class ChatChild:
             self._finish_pending()
             request_id = next(self._ids)
             self._pending = request_id
-            self._send({
-                "op": "generate", "id": request_id, "pane": pane, "messages": messages,
-                "sampling": (sampling or Sampling()).model_dump(),
-            })
+            self._send(
+                {
+                    "op": "generate",
+                    "id": request_id,
+                    "pane": pane,
+                    "messages": messages,
+                    "sampling": (sampling or Sampling()).model_dump(),
+                }
+            )
         while True:
             event = self._next()
             if event.get("id") not in (request_id, None):

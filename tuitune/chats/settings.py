@@ -21,7 +21,9 @@ class Sampling(BaseModel):
     repetition_penalty: float = Field(1.0, ge=0.5, le=5)
     max_new_tokens: int = Field(256, ge=1, le=MAX_NEW_TOKENS)
     seed: int = Field(0, ge=0, le=2**32 - 1)
-    stop: list[str] = Field(default_factory=list, max_length=MAX_STOP_STRINGS, description="strings that end the answer")
+    stop: list[str] = Field(
+        default_factory=list, max_length=MAX_STOP_STRINGS, description="strings that end the answer"
+    )
 
     @property
     def greedy(self) -> bool:

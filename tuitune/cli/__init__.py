@@ -13,7 +13,7 @@ from tuitune import __version__
 
 # Command modules register themselves on `app` when imported; each keeps heavy imports inside
 # its functions so `tuitune --help` and the light commands start fast.
-from tuitune.cli import commands as _commands  # noqa: E402,F401
+from tuitune.cli import commands as _commands  # noqa: F401
 from tuitune.cli.app import app, err_console
 from tuitune.errors import TuituneError
 from tuitune.user_text import shorten
@@ -28,7 +28,9 @@ def _version(value: bool) -> None:
 @app.callback(invoke_without_command=True)
 def _root(
     ctx: typer.Context,
-    version: bool = typer.Option(False, "--version", "-V", help="Print the version and exit.", callback=_version, is_eager=True),
+    version: bool = typer.Option(
+        False, "--version", "-V", help="Print the version and exit.", callback=_version, is_eager=True
+    ),
 ) -> None:
     """Fine-tune language models: run `tuitune` alone for the terminal app."""
     if ctx.invoked_subcommand is None:

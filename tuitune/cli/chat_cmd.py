@@ -24,22 +24,42 @@ RUN_HELP = "A run id, a run name, or `last`."
 def chat_command(
     run_ref: str = typer.Argument(..., metavar="RUN", help=RUN_HELP),
     base: bool = typer.Option(False, "--base", help="Chat with the base model only (no adapter)."),
-    compare: bool = typer.Option(False, "--compare", help="Both answer each prompt: the fine-tuned model, then its base."),
+    compare: bool = typer.Option(
+        False, "--compare", help="Both answer each prompt: the fine-tuned model, then its base."
+    ),
     merged: bool = typer.Option(False, "--merged", help="Chat with the run's merged model."),
-    prompt: Optional[str] = typer.Option(None, "--prompt", "-p", help="Ask once and exit (with --json: answers, token counts, tokens/s)."),
+    prompt: Optional[str] = typer.Option(
+        None, "--prompt", "-p", help="Ask once and exit (with --json: answers, token counts, tokens/s)."
+    ),
     system_prompt: Optional[str] = typer.Option(None, "--system", help="A system message before the conversation."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", "-t", help="0: greedy, the same answer every time."),
-    top_p: Optional[float] = typer.Option(None, "--top-p", help="Nucleus sampling: keep the most likely tokens up to this probability."),
-    top_k: Optional[int] = typer.Option(None, "--top-k", help="Sample among this many most likely tokens (0: no limit)."),
-    min_p: Optional[float] = typer.Option(None, "--min-p", help="Drop tokens less likely than this fraction of the most likely one."),
-    repetition_penalty: Optional[float] = typer.Option(None, "--repetition-penalty", help="Above 1 discourages repeating."),
+    temperature: Optional[float] = typer.Option(
+        None, "--temperature", "-t", help="0: greedy, the same answer every time."
+    ),
+    top_p: Optional[float] = typer.Option(
+        None, "--top-p", help="Nucleus sampling: keep the most likely tokens up to this probability."
+    ),
+    top_k: Optional[int] = typer.Option(
+        None, "--top-k", help="Sample among this many most likely tokens (0: no limit)."
+    ),
+    min_p: Optional[float] = typer.Option(
+        None, "--min-p", help="Drop tokens less likely than this fraction of the most likely one."
+    ),
+    repetition_penalty: Optional[float] = typer.Option(
+        None, "--repetition-penalty", help="Above 1 discourages repeating."
+    ),
     max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", "-n", help="Longest answer, in tokens."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling (the same seed, the same answer)."),
     stop: Optional[list[str]] = typer.Option(None, "--stop", help="A string that ends the answer (repeatable)."),
-    template: Optional[str] = typer.Option(None, "--template", help="Chat template (default: the one the run trained with)."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: the GPU when there is one)."),
+    template: Optional[str] = typer.Option(
+        None, "--template", help="Chat template (default: the one the run trained with)."
+    ),
+    device: Optional[str] = typer.Option(
+        None, "--device", help="cpu, cuda or cuda:N (default: the GPU when there is one)."
+    ),
     save: bool = typer.Option(True, "--save/--no-save", help="Keep the conversation with the run."),
-    export: Optional[Path] = typer.Option(None, "--export", help="Write the run's saved chats as JSONL training data (messages format) and exit."),
+    export: Optional[Path] = typer.Option(
+        None, "--export", help="Write the run's saved chats as JSONL training data (messages format) and exit."
+    ),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Chat with a run's model: a REPL with streaming, or one --prompt."""
@@ -55,8 +75,15 @@ def chat_command(
         _export(run.id, export, json_output)
         return
     given = {
-        "system_prompt": system_prompt, "temperature": temperature, "top_p": top_p, "top_k": top_k, "min_p": min_p,
-        "repetition_penalty": repetition_penalty, "max_new_tokens": max_new_tokens, "seed": seed, "stop": stop or None,
+        "system_prompt": system_prompt,
+        "temperature": temperature,
+        "top_p": top_p,
+        "top_k": top_k,
+        "min_p": min_p,
+        "repetition_penalty": repetition_penalty,
+        "max_new_tokens": max_new_tokens,
+        "seed": seed,
+        "stop": stop or None,
     }
     try:
         sampling = Sampling(**{key: value for key, value in given.items() if value is not None})
@@ -80,12 +107,25 @@ def chat_command(
                 err_console.print(Text(f"loading {pane}…", style="dim"))
             loaded[pane] = chat.load(pane, run_id=run.id, which=pane, device=device, template=template)
             if not json_output:
-                err_console.print(Text(f"{pane}: {literal(loaded[pane]['description'])} (template {loaded[pane]['template']}, {loaded[pane]['device']})", style="dim"))
+                err_console.print(
+                    Text(
+                        f"{pane}: {literal(loaded[pane]['description'])} (template {loaded[pane]['template']}, {loaded[pane]['device']})",
+                        style="dim",
+                    )
+                )
         conversation = Conversation(run.id, sampling, save)
         if prompt is not None:
             answers = conversation.ask(chat, panes, prompt, show=not json_output)
             if json_output:
-                print_json({"run_id": run.id, "prompt": prompt, "loaded": loaded, "answers": answers, "conversation_id": conversation.id})
+                print_json(
+                    {
+                        "run_id": run.id,
+                        "prompt": prompt,
+                        "loaded": loaded,
+                        "answers": answers,
+                        "conversation_id": conversation.id,
+                    }
+                )
             return
         _repl(chat, panes, conversation)
 
@@ -136,7 +176,9 @@ class Conversation:
 
 
 def _repl(chat: Any, panes: list[str], conversation: Conversation) -> None:
-    err_console.print(Text("Type a message. /reset starts over, /exit (or Ctrl+D) leaves, Ctrl+C stops an answer.", style="dim"))
+    err_console.print(
+        Text("Type a message. /reset starts over, /exit (or Ctrl+D) leaves, Ctrl+C stops an answer.", style="dim")
+    )
     while True:
         try:
             prompt = input("you> ")
@@ -176,4 +218,8 @@ def _export(run_id: int, path: Path, json_output: bool) -> None:
     if json_output:
         print_json({"run_id": run_id, "path": str(path), "conversations": len(rows)})
     else:
-        console.print(Text(f"Wrote {len(rows)} conversations to {literal(path)} (train on it with `tuitune train -d {literal(path)}`)."))
+        console.print(
+            Text(
+                f"Wrote {len(rows)} conversations to {literal(path)} (train on it with `tuitune train -d {literal(path)}`)."
+            )
+        )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, List, Optional
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
@@ -27,7 +27,7 @@ def _value(value: Any) -> str:
 
 @app.command("compare")
 def compare_command(
-    runs: Optional[List[str]] = typer.Argument(None, help=RUNS_HELP, metavar="RUN RUN [RUN…]"),
+    runs: Optional[list[str]] = typer.Argument(None, help=RUNS_HELP, metavar="RUN RUN [RUN…]"),
     sweep: Optional[int] = typer.Option(None, "--sweep", help="Compare every run of this sweep (with any RUNs given)."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:

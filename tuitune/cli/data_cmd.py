@@ -23,17 +23,31 @@ _TARGETS = ("alpaca", "chat", "sharegpt", "completion")
 
 @app.command("data")
 def data_command(
-    path: str = typer.Argument(..., help="A .json/.jsonl/.csv/.tsv/.parquet/.txt file, a dataset folder, a Hub id, or tuitune/sample."),
+    path: str = typer.Argument(
+        ..., help="A .json/.jsonl/.csv/.tsv/.parquet/.txt file, a dataset folder, a Hub id, or tuitune/sample."
+    ),
     format: str = typer.Option("auto", "--format", "-f", help=f"Data format ({', '.join(_FORMATS)})."),
-    template: str = typer.Option("auto", "--template", "-t", help=f"Chat template ({', '.join(_TEMPLATES)}); auto: the tokenizer's, else chatml."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Count tokens with this model's tokenizer (default: the demo model's)."),
-    max_length: int = typer.Option(512, "--max-length", help="Tokens per training sequence; longer samples are truncated."),
+    template: str = typer.Option(
+        "auto", "--template", "-t", help=f"Chat template ({', '.join(_TEMPLATES)}); auto: the tokenizer's, else chatml."
+    ),
+    model: Optional[str] = typer.Option(
+        None, "--model", "-m", help="Count tokens with this model's tokenizer (default: the demo model's)."
+    ),
+    max_length: int = typer.Option(
+        512, "--max-length", help="Tokens per training sequence; longer samples are truncated."
+    ),
     hf_config: Optional[str] = typer.Option(None, "--hf-config", help="Hub dataset configuration (subset) name."),
     split: str = typer.Option("train", "--split", help="Dataset split."),
-    data_files: Optional[list[str]] = typer.Option(None, "--data-files", help="Files inside a Hub dataset or folder (repeatable)."),
-    text_columns: Optional[list[str]] = typer.Option(None, "--text-column", help="Column joined into the text format (repeatable)."),
+    data_files: Optional[list[str]] = typer.Option(
+        None, "--data-files", help="Files inside a Hub dataset or folder (repeatable)."
+    ),
+    text_columns: Optional[list[str]] = typer.Option(
+        None, "--text-column", help="Column joined into the text format (repeatable)."
+    ),
     max_samples: Optional[int] = typer.Option(None, "--max-samples", help="Use at most this many rows."),
-    method: str = typer.Option("lora", "--method", help="Training method the data is for (instruction_tuning uses alpaca)."),
+    method: str = typer.Option(
+        "lora", "--method", help="Training method the data is for (instruction_tuning uses alpaca)."
+    ),
     packing: bool = typer.Option(False, "--packing", help="Report padding for packed batches."),
     batch_size: int = typer.Option(4, "--batch-size", help="Batch size used to measure padding."),
     to: Optional[str] = typer.Option(None, "--to", help=f"Convert to this format ({', '.join(_TARGETS)}); needs -o."),
@@ -152,10 +166,22 @@ def _print_report(doc: dict[str, Any], previews: list[Any]) -> None:
     header.add_column()
     # Paths, column names and model ids are the user's text, never markup ("[/x]" in a column).
     header.add_row("Dataset", Text(literal(doc["source"])))
-    header.add_row("Format", Text(literal(doc["format"] + (f" (text from {', '.join(doc['text_columns'])})" if doc.get("text_columns") else ""))))
+    header.add_row(
+        "Format",
+        Text(
+            literal(
+                doc["format"] + (f" (text from {', '.join(doc['text_columns'])})" if doc.get("text_columns") else "")
+            )
+        ),
+    )
     header.add_row("Columns", Text(literal(", ".join(doc["columns"]))))
     dropped = ", ".join(f"{n} {why}" for why, n in doc["dropped"].items()) or "none"
-    header.add_row("Rows", Text(f"{doc['rows']} read, {doc['train_rows']} train + {doc['validation_rows']} validation; dropped: {dropped}"))
+    header.add_row(
+        "Rows",
+        Text(
+            f"{doc['rows']} read, {doc['train_rows']} train + {doc['validation_rows']} validation; dropped: {dropped}"
+        ),
+    )
     header.add_row("Template", Text(f"{doc['template_description']} · tokens counted with {literal(doc['tokenizer'])}"))
     console.print(header)
 
@@ -170,13 +196,20 @@ def _print_report(doc: dict[str, Any], previews: list[Any]) -> None:
         for segment in sample.segments:
             body.append(segment.text, style="bold green" if segment.trained else "dim")
         console.print(body)
-    console.print(Text("\n(dim: prompt, no loss · ", style="dim") + Text("bold green: trained", style="bold green") + Text(")", style="dim"))
+    console.print(
+        Text("\n(dim: prompt, no loss · ", style="dim")
+        + Text("bold green: trained", style="bold green")
+        + Text(")", style="dim")
+    )
 
     tokens = doc["tokens"]
     table = Table(title="Statistics", title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
-    table.add_row("tokens per sample (mean / p50 / p95 / max)", f"{tokens['mean']:g} / {tokens['p50']:g} / {tokens['p95']:g} / {tokens['max']}")
+    table.add_row(
+        "tokens per sample (mean / p50 / p95 / max)",
+        f"{tokens['mean']:g} / {tokens['p50']:g} / {tokens['p95']:g} / {tokens['max']}",
+    )
     table.add_row(f"truncated at max length {doc['max_length']}", f"{doc['truncated_fraction']:.1%}")
     table.add_row("tokens with loss", f"{doc['trained_token_fraction']:.1%}")
     labels = {"random": "random batches", "grouped_by_length": "length-grouped batches", "packing": "packed batches"}

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
@@ -14,7 +15,13 @@ from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.config import MAX_BATCH_SIZE, MAX_TOKENS
 from tuitune.present import literal
 
-METRIC_LABELS = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "bleu": "BLEU", "perplexity": "perplexity"}
+METRIC_LABELS = {
+    "rouge1": "ROUGE-1",
+    "rouge2": "ROUGE-2",
+    "rougeL": "ROUGE-L",
+    "bleu": "BLEU",
+    "perplexity": "perplexity",
+}
 
 
 def _lookup(ref: str) -> Any:
@@ -48,8 +55,12 @@ def _with_progress(work: Callable[[Callable[[str, int, int], None]], Any]) -> An
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err_console, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
     ) as bar:
         tasks: dict[str, Any] = {}
 
@@ -72,13 +83,36 @@ def _quiet_loading() -> None:
 def eval_command(
     run: str = typer.Argument(..., help="A run id, a run name, or `last`."),
     metrics: Optional[str] = typer.Option(
-        None, "--metrics", "-m", help="Comma-separated: rouge1,rouge2,rougeL,bleu,perplexity (default: the run's evaluation.metrics)."
+        None,
+        "--metrics",
+        "-m",
+        help="Comma-separated: rouge1,rouge2,rougeL,bleu,perplexity (default: the run's evaluation.metrics).",
     ),
-    samples: Optional[int] = typer.Option(None, "--samples", "-n", min=1, help="Held-out examples to score (default: the run's evaluation.samples)."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Score this dataset (file, folder or Hub id) instead of the run's validation split."),
-    compare_base: bool = typer.Option(False, "--compare-base", "-b", help="Also score the base model on the same examples and report the improvements."),
-    max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", min=1, max=MAX_TOKENS, help="Longest generated answer (default: the run's evaluation.max_new_tokens)."),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, max=MAX_BATCH_SIZE, help="Prompts generated (and sequences scored) at once."),
+    samples: Optional[int] = typer.Option(
+        None, "--samples", "-n", min=1, help="Held-out examples to score (default: the run's evaluation.samples)."
+    ),
+    dataset: Optional[str] = typer.Option(
+        None,
+        "--dataset",
+        "-d",
+        help="Score this dataset (file, folder or Hub id) instead of the run's validation split.",
+    ),
+    compare_base: bool = typer.Option(
+        False,
+        "--compare-base",
+        "-b",
+        help="Also score the base model on the same examples and report the improvements.",
+    ),
+    max_new_tokens: Optional[int] = typer.Option(
+        None,
+        "--max-new-tokens",
+        min=1,
+        max=MAX_TOKENS,
+        help="Longest generated answer (default: the run's evaluation.max_new_tokens).",
+    ),
+    batch_size: int = typer.Option(
+        8, "--batch-size", min=1, max=MAX_BATCH_SIZE, help="Prompts generated (and sequences scored) at once."
+    ),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Evaluate a run: ROUGE-1/2/L and BLEU of greedy answers, and perplexity, on held-out examples.
@@ -126,7 +160,11 @@ def eval_command(
             style = "green" if gain is not None and gain > 0 else "red" if gain is not None and gain < 0 else ""
             cells.append(f"[{style}]{gain:+.4f}[/]" if gain is not None and style else fmt.number(gain))
         table.add_row(*cells)
-    console.print(Text(f"Run {found.id} ({literal(found.name)}): {report.sample_count} examples from {literal(report.settings['source'])}"))
+    console.print(
+        Text(
+            f"Run {found.id} ({literal(found.name)}): {report.sample_count} examples from {literal(report.settings['source'])}"
+        )
+    )
     console.print(table)
     if report.base is not None:
         console.print("[dim]improvement > 0: the fine-tuned model is better (for perplexity, lower is better).[/]")
@@ -135,7 +173,12 @@ def eval_command(
         first = report.samples[0]
         console.print()
         console.print("[bold]Example[/]")
-        for key, label in (("prompt", "prompt"), ("reference", "reference"), ("base", "base"), ("finetuned", "fine-tuned")):
+        for key, label in (
+            ("prompt", "prompt"),
+            ("reference", "reference"),
+            ("base", "base"),
+            ("finetuned", "fine-tuned"),
+        ):
             if key in first:
                 text = first[key].strip()
                 shown = text[-300:] if key == "prompt" else text[:300]

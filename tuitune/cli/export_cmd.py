@@ -17,10 +17,18 @@ from tuitune.user_text import excerpt
 
 @app.command("merge")
 def merge_command(
-    target: str = typer.Argument(..., metavar="RUN|ADAPTER_DIR", help="A run (id, name or `last`) or an adapter folder."),
-    output_dir: Path = typer.Argument(..., metavar="OUTPUT_DIR", help="Folder for the merged model (new, empty, or a previous merge)."),
-    base_model: Optional[str] = typer.Option(None, "--base-model", help="Base to merge into (default: the run's model, or the one the adapter names)."),
-    dtype: Optional[str] = typer.Option(None, "--dtype", help="float32, float16 or bfloat16 (default: the run's dtype, else the base checkpoint's)."),
+    target: str = typer.Argument(
+        ..., metavar="RUN|ADAPTER_DIR", help="A run (id, name or `last`) or an adapter folder."
+    ),
+    output_dir: Path = typer.Argument(
+        ..., metavar="OUTPUT_DIR", help="Folder for the merged model (new, empty, or a previous merge)."
+    ),
+    base_model: Optional[str] = typer.Option(
+        None, "--base-model", help="Base to merge into (default: the run's model, or the one the adapter names)."
+    ),
+    dtype: Optional[str] = typer.Option(
+        None, "--dtype", help="float32, float16 or bfloat16 (default: the run's dtype, else the base checkpoint's)."
+    ),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Merge a LoRA adapter into its base: a standalone model that loads without peft.
@@ -45,7 +53,11 @@ def merge_command(
         else:
             run_id = found.id
             merged = merge_run(found, output_dir, dtype=dtype, base_model=base_model, store=store)
-    document = {"run_id": run_id, "output_dir": str(merged.resolve()), "files": sorted(p.name for p in merged.iterdir())}
+    document = {
+        "run_id": run_id,
+        "output_dir": str(merged.resolve()),
+        "files": sorted(p.name for p in merged.iterdir()),
+    }
     if json_output:
         print_json(document)
         return
@@ -55,12 +67,20 @@ def merge_command(
 
 @app.command("upload")
 def upload_command(
-    target: str = typer.Argument(..., metavar="RUN|PATH", help="A run (id, name or `last`), or an adapter, model or run folder."),
-    repo_id: str = typer.Argument(..., metavar="REPO_ID", help="The Hub repository, e.g. your-name/my-model (created if needed)."),
-    token: Optional[str] = typer.Option(None, "--token", help="Hugging Face token with write access (default: HF_TOKEN, else `hf auth login`)."),
+    target: str = typer.Argument(
+        ..., metavar="RUN|PATH", help="A run (id, name or `last`), or an adapter, model or run folder."
+    ),
+    repo_id: str = typer.Argument(
+        ..., metavar="REPO_ID", help="The Hub repository, e.g. your-name/my-model (created if needed)."
+    ),
+    token: Optional[str] = typer.Option(
+        None, "--token", help="Hugging Face token with write access (default: HF_TOKEN, else `hf auth login`)."
+    ),
     private: bool = typer.Option(False, "--private", help="Create the repository as private."),
     message: Optional[str] = typer.Option(None, "--message", "-m", help="Commit message."),
-    merge_adapter: bool = typer.Option(False, "--merge-adapter", help="Upload a merged standalone model instead of the adapter."),
+    merge_adapter: bool = typer.Option(
+        False, "--merge-adapter", help="Upload a merged standalone model instead of the adapter."
+    ),
     base_model: Optional[str] = typer.Option(None, "--base-model", help="Base to merge into with --merge-adapter."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the files and the model card, upload nothing."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -90,7 +110,13 @@ def upload_command(
     for note in result.notes:
         err_console.print(Text.assemble(("note: ", "yellow"), literal(note)))
     if dry_run:
-        console.print(Text.assemble(("Dry run", "bold"), f": would upload the {result.kind} in {literal(result.folder)} to {literal(repo_id)}" + (" (private)" if private else "")))
+        console.print(
+            Text.assemble(
+                ("Dry run", "bold"),
+                f": would upload the {result.kind} in {literal(result.folder)} to {literal(repo_id)}"
+                + (" (private)" if private else ""),
+            )
+        )
         for name in result.files:
             console.print(f"  {name}", highlight=False, markup=False)
         console.print()
@@ -98,4 +124,3 @@ def upload_command(
         console.print(result.card, markup=False, highlight=False)
         return
     console.print(Text.assemble((f"Uploaded the {result.kind} to ", "green"), literal(result.url)))
-

@@ -57,8 +57,10 @@ def follow(run: Run, store: Store, console: Console) -> Run:
             while True:
                 if interrupted["count"] and not cancelled_once:
                     cancelled_once = True
-                    console.print("[yellow]Cancelling: finishing the step and saving a checkpoint… "
-                                  "(Ctrl+C again to stop waiting; the run keeps stopping on its own)[/]")
+                    console.print(
+                        "[yellow]Cancelling: finishing the step and saving a checkpoint… "
+                        "(Ctrl+C again to stop waiting; the run keeps stopping on its own)[/]"
+                    )
                     try:
                         launcher.cancel(store.get_run(run.id), store=store)
                     except RunStateError:

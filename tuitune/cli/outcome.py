@@ -43,7 +43,9 @@ def finish_run(run: Run, store: Store, *, json_output: bool) -> None:
             console.print(
                 Text.assemble(
                     (f"Run {final.id} ({literal(final.name)}) completed", "green"),
-                    f": {summary['steps_completed']} steps, train loss {loss:.4f} {done}." if isinstance(loss, float) else ".",
+                    f": {summary['steps_completed']} steps, train loss {loss:.4f} {done}."
+                    if isinstance(loss, float)
+                    else ".",
                 )
             )
             console.print(Text(f"Output: {literal(final.output_dir)}"))
@@ -58,6 +60,8 @@ def finish_run(run: Run, store: Store, *, json_output: bool) -> None:
         sys.stdout.flush()
         raise typer.Exit(130)
     if final.status in (QUEUED, RUNNING):
-        err_console.print(f"Stopped following run {final.id}; it is still {final.status}. See `tuitune logs {final.id} -f`.")
+        err_console.print(
+            f"Stopped following run {final.id}; it is still {final.status}. See `tuitune logs {final.id} -f`."
+        )
         raise typer.Exit(130)
     raise TrainingError(final.error or f"Run {final.id} ended {final.status}: see `tuitune logs {final.id}`.")

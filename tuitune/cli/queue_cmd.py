@@ -27,7 +27,9 @@ RUN_HELP = "A run id, a run name, or `last`."
 @queue_app.callback()
 def queue_command(
     ctx: typer.Context,
-    slots: Optional[str] = typer.Option(None, "--slots", help="How many runs train at once: a number, or `auto` (one per GPU, one without)."),
+    slots: Optional[str] = typer.Option(
+        None, "--slots", help="How many runs train at once: a number, or `auto` (one per GPU, one without)."
+    ),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """List the queued runs in order (and set the number of slots)."""
@@ -41,7 +43,9 @@ def queue_command(
         elif slots.isascii() and slots.isdecimal() and len(slots) < 4:
             queue.set_slots(int(slots))
         else:
-            raise UsageError(f"--slots takes a number from 1 to {queue.MAX_SLOTS} or `auto` (got {literal(slots)[:20]!r}).")
+            raise UsageError(
+                f"--slots takes a number from 1 to {queue.MAX_SLOTS} or `auto` (got {literal(slots)[:20]!r})."
+            )
     state = queue.state()
     if json_output:
         print_json(state)
@@ -57,8 +61,12 @@ def queue_command(
         table.add_column(header, justify="right" if header in ("#", "id") else "left", no_wrap=True)
     for entry in queued:
         table.add_row(
-            str(entry["position"]), str(entry["id"]), Text(literal(entry["name"])), entry["requested_gpus"] or "any",
-            METHOD_WORDS.get(entry["method"], entry["method"]), Text(literal(entry["model"])),
+            str(entry["position"]),
+            str(entry["id"]),
+            Text(literal(entry["name"])),
+            entry["requested_gpus"] or "any",
+            METHOD_WORDS.get(entry["method"], entry["method"]),
+            Text(literal(entry["model"])),
         )
     console.print(table)
 

@@ -22,7 +22,13 @@ def recommend_command(
         None, "--vram", help="GPU memory in GB (default: detected through NVML; none found: CPU)."
     ),
     max_length: Optional[int] = typer.Option(None, "--max-length", min=8, help="Tokens per training sequence."),
-    gpus: Optional[int] = typer.Option(None, "--gpus", min=1, max=64, help="GPUs that train together (default: every visible one); with several, a strategy is picked too."),
+    gpus: Optional[int] = typer.Option(
+        None,
+        "--gpus",
+        min=1,
+        max=64,
+        help="GPUs that train together (default: every visible one); with several, a strategy is picked too.",
+    ),
     output: Optional[Path] = typer.Option(
         None, "--output", "-o", help="Write the recommended run config here (YAML; .json for JSON)."
     ),
@@ -37,8 +43,13 @@ def recommend_command(
     if vram is not None and not 0 < vram < float("inf"):  # nan fails both comparisons
         raise UsageError(f"--vram must be a positive number of GB (got {vram:g}).")
     advice = recommend(
-        model, vram_gb=vram, dataset=dataset, max_length=max_length,
-        revision=revision, trust_remote_code=trust_remote_code, gpus=gpus,
+        model,
+        vram_gb=vram,
+        dataset=dataset,
+        max_length=max_length,
+        revision=revision,
+        trust_remote_code=trust_remote_code,
+        gpus=gpus,
     )
     written: Path | None = None
     if output is not None:

@@ -47,27 +47,74 @@ RUN_FLAGS: tuple[RunFlag, ...] = (
     RunFlag("epochs", ("--epochs", "-e"), "training.epochs", float),
     RunFlag("max_steps", ("--max-steps",), "training.max_steps", int),
     RunFlag("batch_size", ("--batch-size", "-b"), "training.batch_size", int),
-    RunFlag("grad_accum", ("--grad-accum",), "training.gradient_accumulation_steps", int, "Gradient accumulation steps."),
+    RunFlag(
+        "grad_accum", ("--grad-accum",), "training.gradient_accumulation_steps", int, "Gradient accumulation steps."
+    ),
     RunFlag("learning_rate", ("--lr",), "training.learning_rate", float, "Learning rate."),
     RunFlag("max_length", ("--max-length",), "data.max_length", int),
     RunFlag("packing", ("--packing/--no-packing",), "data.packing", bool),
-    RunFlag("gradient_checkpointing", ("--gradient-checkpointing/--no-gradient-checkpointing",), "training.gradient_checkpointing", bool, "Trade compute for memory."),
+    RunFlag(
+        "gradient_checkpointing",
+        ("--gradient-checkpointing/--no-gradient-checkpointing",),
+        "training.gradient_checkpointing",
+        bool,
+        "Trade compute for memory.",
+    ),
     RunFlag("use_liger_kernel", ("--liger-kernel/--no-liger-kernel",), "training.use_liger_kernel", bool),
     RunFlag("torch_compile", ("--torch-compile/--no-torch-compile",), "training.torch_compile", bool),
-    RunFlag("load_in_4bit", ("--4bit",), "model.load_in_4bit", bool, "Load the model in 4-bit NF4 (QLoRA).", when_given=True),
+    RunFlag(
+        "load_in_4bit", ("--4bit",), "model.load_in_4bit", bool, "Load the model in 4-bit NF4 (QLoRA).", when_given=True
+    ),
     RunFlag("fp16", ("--fp16",), "training.fp16", bool, "fp16 mixed precision (older GPUs).", when_given=True),
     RunFlag("bf16", ("--bf16",), "training.bf16", bool, "bf16 mixed precision (Ampere and newer).", when_given=True),
-    RunFlag("output", ("--output", "-o"), "training.output_dir", Path, "Folder to make the run's own folder <id>-<name> in (default: $TUITUNE_HOME/runs)."),
+    RunFlag(
+        "output",
+        ("--output", "-o"),
+        "training.output_dir",
+        Path,
+        "Folder to make the run's own folder <id>-<name> in (default: $TUITUNE_HOME/runs).",
+    ),
     RunFlag("name", ("--name",), "name", str, "Run name (default: <model>-<method>)."),
     RunFlag("seed", ("--seed",), "training.seed", int, "Random seed."),
-    RunFlag("demo", ("--demo",), None, bool, "Built-in demo model and sample dataset (-m/-d replace either).", when_given=True),
+    RunFlag(
+        "demo",
+        ("--demo",),
+        None,
+        bool,
+        "Built-in demo model and sample dataset (-m/-d replace either).",
+        when_given=True,
+    ),
     RunFlag("gpus", ("--gpus",), None, str, "GPUs to train on, e.g. 0,1 (default: a free one, or the CPU)."),
-    RunFlag("nproc", ("--nproc",), "distributed.nproc", int, "Processes on this machine (default: one per GPU given to the run, one on a CPU)."),
-    RunFlag("strategy", ("--strategy",), "distributed.strategy", str, "ddp (a whole model per GPU), fsdp or deepspeed-zero3 (sharded), deepspeed-zero2; default ddp."),
+    RunFlag(
+        "nproc",
+        ("--nproc",),
+        "distributed.nproc",
+        int,
+        "Processes on this machine (default: one per GPU given to the run, one on a CPU).",
+    ),
+    RunFlag(
+        "strategy",
+        ("--strategy",),
+        "distributed.strategy",
+        str,
+        "ddp (a whole model per GPU), fsdp or deepspeed-zero3 (sharded), deepspeed-zero2; default ddp.",
+    ),
     RunFlag("nnodes", ("--nnodes",), "distributed.nnodes", int, "Machines in the job."),
-    RunFlag("node_rank", ("--node-rank",), "distributed.node_rank", int, "This machine's number in the job (0: the main one)."),
+    RunFlag(
+        "node_rank",
+        ("--node-rank",),
+        "distributed.node_rank",
+        int,
+        "This machine's number in the job (0: the main one).",
+    ),
     RunFlag("master_addr", ("--master-addr",), "distributed.master_addr", str, "Address of machine 0."),
-    RunFlag("master_port", ("--master-port",), "distributed.master_port", int, "Port on machine 0 (default: a free one on one machine, 29500 on several)."),
+    RunFlag(
+        "master_port",
+        ("--master-port",),
+        "distributed.master_port",
+        int,
+        "Port on machine 0 (default: a free one on one machine, 29500 on several).",
+    ),
 )
 
 
@@ -122,7 +169,7 @@ def _collect(given: dict[str, Any]) -> RunFlags:
     values: dict[str, Any] = {}
     for flag in RUN_FLAGS:
         value = given.get(flag.name)
-        if flag.key is None or value is None or value is False and flag.when_given is not None:
+        if flag.key is None or value is None or (value is False and flag.when_given is not None):
             continue
         if flag.when_given is not None:
             value = flag.when_given

@@ -20,6 +20,8 @@ from tuitune.store import ALL, Run, open_store
 
 RUN_HELP = "A run id, a run name, or `last`."
 _MOST_RUNS = 2**62  # past SQLite's integer range a limit means "all of them" anyway
+
+
 def _lookup(ref: str) -> Run:
     from tuitune.engine import launcher
 
@@ -29,7 +31,9 @@ def _lookup(ref: str) -> Run:
 
 @app.command("runs")
 def runs_command(
-    status: Optional[str] = typer.Option(None, "--status", "-s", help=f"Only runs with this status ({', '.join(ALL)})."),
+    status: Optional[str] = typer.Option(
+        None, "--status", "-s", help=f"Only runs with this status ({', '.join(ALL)})."
+    ),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Show at most this many (newest first)."),
     sweep: Optional[int] = typer.Option(None, "--sweep", help="Only the runs of this sweep."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -140,7 +144,9 @@ def show_command(
     console.print("\n[bold]Configuration[/]")
     import yaml
 
-    console.print(Text(literal(yaml.safe_dump(run.config, sort_keys=False, allow_unicode=True).rstrip())), highlight=False)
+    console.print(
+        Text(literal(yaml.safe_dump(run.config, sort_keys=False, allow_unicode=True).rstrip())), highlight=False
+    )
 
 
 def _loss_line(metrics: dict[str, object]) -> str:
@@ -163,15 +169,14 @@ def logs_command(
         raise UsageError(f"--lines must be 0 or more (got {lines}).")
     run = _lookup(run_ref)
     path = launcher.log_path(run)
-    if not path.exists():
-        if not follow:
-            err_console.print(Text(f"Run {run.id} has no log yet ({literal(path)})."))
-            return
+    if not path.exists() and not follow:
+        err_console.print(Text(f"Run {run.id} has no log yet ({literal(path)})."))
+        return
     store = open_store()
     position = 0
     if lines is not None and path.exists():
         content = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        for line in content[len(content) - min(lines, len(content)):]:
+        for line in content[len(content) - min(lines, len(content)) :]:
             typer.echo(line)
         position = path.stat().st_size
     while True:
@@ -233,9 +238,13 @@ def resume_command(
     run = launcher.resume(_lookup(run_ref), epochs=epochs, max_steps=max_steps, queue=queue, store=store)
     if detach or queue:
         if json_output:
-            print_json({"run_id": run.id, "name": run.name, "status": run.status, "pid": run.pid, "in_queue": run.in_queue})
+            print_json(
+                {"run_id": run.id, "name": run.name, "status": run.status, "pid": run.pid, "in_queue": run.in_queue}
+            )
         elif run.in_queue:
-            console.print(Text(f"Run {run.id} ({literal(run.name)}) waits in the queue to resume; see `tuitune queue`."))
+            console.print(
+                Text(f"Run {run.id} ({literal(run.name)}) waits in the queue to resume; see `tuitune queue`.")
+            )
         else:
             console.print(Text(f"Resumed run {run.id} ({literal(run.name)}) in the background, pid {run.pid}."))
         return
@@ -253,7 +262,9 @@ def delete_command(
 
     run = _lookup(run_ref)
     if not yes:
-        what = f"run {run.id} ({literal(run.name)})" + (f" and the files tuitune wrote in {literal(run.output_dir)}" if files else "")
+        what = f"run {run.id} ({literal(run.name)})" + (
+            f" and the files tuitune wrote in {literal(run.output_dir)}" if files else ""
+        )
         if not typer.confirm(f"Delete {what}?", default=False, err=True):
             raise typer.Exit(1)
     removal = launcher.delete(run, files=files)

@@ -21,10 +21,21 @@ DEFAULT_HOST = "127.0.0.1"
 
 @app.command("serve")
 def serve_command(
-    host: str = typer.Option(DEFAULT_HOST, "--host", help="Address to listen on; anything but loopback requires a token."),
+    host: str = typer.Option(
+        DEFAULT_HOST, "--host", help="Address to listen on; anything but loopback requires a token."
+    ),
     port: int = typer.Option(8765, "--port", "-p", min=0, max=65535, help="Port to listen on (0: any free port)."),
-    token: Optional[str] = typer.Option(None, "--token", envvar="TUITUNE_API_TOKEN", help="API token clients must send (Authorization: Bearer …); made up and printed once when needed."),
-    data_roots: Optional[list[Path]] = typer.Option(None, "--data-root", help="A folder requests may name (repeatable; default: the current folder and TUITUNE_HOME)."),
+    token: Optional[str] = typer.Option(
+        None,
+        "--token",
+        envvar="TUITUNE_API_TOKEN",
+        help="API token clients must send (Authorization: Bearer …); made up and printed once when needed.",
+    ),
+    data_roots: Optional[list[Path]] = typer.Option(
+        None,
+        "--data-root",
+        help="A folder requests may name (repeatable; default: the current folder and TUITUNE_HOME).",
+    ),
 ) -> None:
     """Serve the REST API, the live event stream and the web dashboard."""
     import uvicorn
@@ -55,9 +66,13 @@ def serve_command(
 
 @app.command("web")
 def web_command(
-    host: str = typer.Option(DEFAULT_HOST, "--host", help="Address to listen on; anything but loopback needs --insecure-no-auth."),
+    host: str = typer.Option(
+        DEFAULT_HOST, "--host", help="Address to listen on; anything but loopback needs --insecure-no-auth."
+    ),
     port: int = typer.Option(8766, "--port", "-p", min=1, max=65535, help="Port to listen on."),
-    insecure_no_auth: bool = typer.Option(False, "--insecure-no-auth", help="Serve on a non-loopback address without any authentication."),
+    insecure_no_auth: bool = typer.Option(
+        False, "--insecure-no-auth", help="Serve on a non-loopback address without any authentication."
+    ),
 ) -> None:
     """The terminal app in a browser (textual-serve), on this machine by default."""
     from tuitune.serve.settings import is_loopback

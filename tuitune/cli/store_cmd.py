@@ -48,7 +48,9 @@ def check_command(json_output: bool = typer.Option(False, "--json", help=JSON_HE
 
 @store_app.command("backup")
 def backup_command(
-    destination: Path = typer.Argument(..., metavar="PATH", help="A file to write, or a folder to put a dated copy in."),
+    destination: Path = typer.Argument(
+        ..., metavar="PATH", help="A file to write, or a folder to put a dated copy in."
+    ),
     force: bool = typer.Option(False, "--force", help="Replace PATH if it exists."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:

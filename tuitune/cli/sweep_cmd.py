@@ -25,7 +25,9 @@ app.add_typer(sweep_app, name="sweep")
 @with_run_flags
 def sweep_command(
     ctx: typer.Context,
-    sets: Optional[list[str]] = typer.Option(None, "--set", help="KEY=V1,V2,… a setting to vary (repeatable), e.g. training.learning_rate=1e-4,2e-4."),
+    sets: Optional[list[str]] = typer.Option(
+        None, "--set", help="KEY=V1,V2,… a setting to vary (repeatable), e.g. training.learning_rate=1e-4,2e-4."
+    ),
     max_runs: int = typer.Option(64, "--max-runs", help="Refuse a grid of more runs than this."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the grid, queue nothing."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -54,7 +56,13 @@ def sweep_command(
         return
     sweep, runs = queue_sweep(plan, base=base, gpus=run_flags.gpus)
     if json_output:
-        print_json({"sweep_id": sweep.id, "name": sweep.name, "runs": [{"id": run.id, "name": run.name, "status": run.status} for run in runs]})
+        print_json(
+            {
+                "sweep_id": sweep.id,
+                "name": sweep.name,
+                "runs": [{"id": run.id, "name": run.name, "status": run.status} for run in runs],
+            }
+        )
         return
     console.print(Text(f"Sweep {sweep.id} ({literal(sweep.name)}): queued {len(runs)} runs."))
     for run in runs:
@@ -65,7 +73,9 @@ def sweep_command(
 @sweep_app.command("show")
 def show_command(
     sweep_id: int = typer.Argument(..., metavar="SWEEP", help="The sweep's id."),
-    by: str = typer.Option("eval_loss", "--by", help="Rank by eval_loss, loss, or an evaluation score (rougeL, bleu, …)."),
+    by: str = typer.Option(
+        "eval_loss", "--by", help="Rank by eval_loss, loss, or an evaluation score (rougeL, bleu, …)."
+    ),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Rank a sweep's runs, best first, with the settings that differ as columns."""
@@ -78,12 +88,18 @@ def show_command(
     console.print(Text(f"Sweep {sweep.id}: {literal(sweep.name)}, ranked by {by}", style="bold"))
     table = Table(box=None, header_style="bold", pad_edge=False)
     for header in ("#", "id", *sweep.grid, by, "status", "steps"):
-        table.add_column(header.split(".")[-1], justify="right" if header in ("#", "id", by, "steps") else "left", no_wrap=True)
+        table.add_column(
+            header.split(".")[-1], justify="right" if header in ("#", "id", by, "steps") else "left", no_wrap=True
+        )
     for row in rows:
         value = row[by]
         table.add_row(
-            str(row["rank"] or "–"), str(row["id"]), *(Text(literal(row["settings"][key])) for key in sweep.grid),
-            f"{value:.4f}" if isinstance(value, float) else "–", row["status"], str(row["steps"] or 0),
+            str(row["rank"] or "–"),
+            str(row["id"]),
+            *(Text(literal(row["settings"][key])) for key in sweep.grid),
+            f"{value:.4f}" if isinstance(value, float) else "–",
+            row["status"],
+            str(row["steps"] or 0),
         )
     console.print(table)
 

@@ -64,8 +64,12 @@ def build_config(run_flags: RunFlags) -> RunConfig:
 @with_run_flags
 def train_command(
     detach: bool = typer.Option(False, "--detach", help="Start the run in the background and return at once."),
-    queue: bool = typer.Option(False, "--queue", help="Wait in the queue for a free slot (see `tuitune queue`); implies --detach."),
-    save_config: Optional[Path] = typer.Option(None, "--save-config", help="Write the final configuration here and exit without training."),
+    queue: bool = typer.Option(
+        False, "--queue", help="Wait in the queue for a free slot (see `tuitune queue`); implies --detach."
+    ),
+    save_config: Optional[Path] = typer.Option(
+        None, "--save-config", help="Write the final configuration here and exit without training."
+    ),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
     *,
     run_flags: RunFlags,
@@ -89,19 +93,40 @@ def train_command(
         run = enqueue(config, gpus=run_flags.gpus, store=store)
         place = position(run, store)
         if json_output:
-            print_json({"run_id": run.id, "name": run.name, "status": run.status, "pid": run.pid,
-                        "output_dir": run.output_dir, "in_queue": run.in_queue, "queue_place": place[0] if place else None})
+            print_json(
+                {
+                    "run_id": run.id,
+                    "name": run.name,
+                    "status": run.status,
+                    "pid": run.pid,
+                    "output_dir": run.output_dir,
+                    "in_queue": run.in_queue,
+                    "queue_place": place[0] if place else None,
+                }
+            )
         elif place:
-            console.print(Text(f"Queued run {run.id} ({literal(run.name)}): number {place[0]} of {place[1]} in line. See `tuitune queue`."))
+            console.print(
+                Text(
+                    f"Queued run {run.id} ({literal(run.name)}): number {place[0]} of {place[1]} in line. See `tuitune queue`."
+                )
+            )
         else:
-            console.print(Text(f"Queued run {run.id} ({literal(run.name)}): a slot was free, it started (pid {run.pid})."))
+            console.print(
+                Text(f"Queued run {run.id} ({literal(run.name)}): a slot was free, it started (pid {run.pid}).")
+            )
         return
     run = launcher.launch(config, gpus=run_flags.gpus, store=store)
     if detach:
         if json_output:
-            print_json({"run_id": run.id, "name": run.name, "status": run.status, "pid": run.pid, "output_dir": run.output_dir})
+            print_json(
+                {"run_id": run.id, "name": run.name, "status": run.status, "pid": run.pid, "output_dir": run.output_dir}
+            )
         else:
-            console.print(Text.assemble("Started run ", (str(run.id), "bold"), f" ({literal(run.name)}) in the background, pid {run.pid}."))
+            console.print(
+                Text.assemble(
+                    "Started run ", (str(run.id), "bold"), f" ({literal(run.name)}) in the background, pid {run.pid}."
+                )
+            )
             console.print(f"Follow it with [bold]tuitune logs {run.id} -f[/] or open [bold]tuitune[/].")
         return
     finish_run(run, store, json_output=json_output)

@@ -11,8 +11,9 @@ import functools
 import json
 import math
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from tuitune.data.examples import Conversation, Document, Example, Message, join_instruction_input
 from tuitune.data.sources import RecordTable
@@ -330,4 +331,3 @@ def read_text(record: dict[str, Any], columns: list[str]) -> Document:
     if not text:
         raise SkipRow("empty text")
     return Document(text)
-

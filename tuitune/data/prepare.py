@@ -57,7 +57,9 @@ def prepare_dataset(
     `method="instruction_tuning"` requires alpaca data and uses the alpaca template unless the
     settings name one. `batch_size` only sizes the padding simulation in the statistics.
     """
-    return prepare_loaded(load_examples(settings, method=method), settings, tokenizer, method=method, batch_size=batch_size)
+    return prepare_loaded(
+        load_examples(settings, method=method), settings, tokenizer, method=method, batch_size=batch_size
+    )
 
 
 def prepare_loaded(
@@ -66,10 +68,18 @@ def prepare_loaded(
     """`prepare_dataset` for examples already read (so a caller can report bad data before loading a tokenizer)."""
     template = get_template(settings.template, tokenizer, format=loaded.format, method=method)
     train = tokenize_examples(
-        loaded.train, template, tokenizer, max_length=settings.max_length, train_on_responses_only=settings.train_on_responses_only
+        loaded.train,
+        template,
+        tokenizer,
+        max_length=settings.max_length,
+        train_on_responses_only=settings.train_on_responses_only,
     )
     validation = tokenize_examples(
-        loaded.validation, template, tokenizer, max_length=settings.max_length, train_on_responses_only=settings.train_on_responses_only
+        loaded.validation,
+        template,
+        tokenizer,
+        max_length=settings.max_length,
+        train_on_responses_only=settings.train_on_responses_only,
     )
     if not train.examples:
         reasons = ", ".join(f"{n} {why}" for why, n in train.dropped.most_common())

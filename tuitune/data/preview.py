@@ -51,11 +51,15 @@ def preview_example(
     max_length: int,
     train_on_responses_only: bool = True,
 ) -> PreviewSample:
-    item = tokenize_example(example, template, tokenizer, max_length=max_length, train_on_responses_only=train_on_responses_only)
+    item = tokenize_example(
+        example, template, tokenizer, max_length=max_length, train_on_responses_only=train_on_responses_only
+    )
     dropped = None
     if item.trained_tokens == 0:
         dropped = f"response cut off by max_length {max_length}" if item.truncated else "nothing to train on"
-    return PreviewSample(label_segments(item, tokenizer), len(item.input_ids), item.trained_tokens, item.full_length, dropped)
+    return PreviewSample(
+        label_segments(item, tokenizer), len(item.input_ids), item.trained_tokens, item.full_length, dropped
+    )
 
 
 def label_segments(item: TokenizedExample, tokenizer: Any) -> list[Segment]:
@@ -72,7 +76,9 @@ def label_segments(item: TokenizedExample, tokenizer: Any) -> list[Segment]:
         if end < len(ids) and (item.labels[end] != IGNORE_INDEX) == (item.labels[start] != IGNORE_INDEX):
             continue
         decoded = tokenizer.decode(ids[:end], skip_special_tokens=False, clean_up_tokenization_spaces=False)
-        text = decoded[len(decoded_before):] if decoded.startswith(decoded_before) else tokenizer.decode(ids[start:end])
+        text = (
+            decoded[len(decoded_before) :] if decoded.startswith(decoded_before) else tokenizer.decode(ids[start:end])
+        )
         segments.append(Segment(text, item.labels[start] != IGNORE_INDEX))
         decoded_before, start = decoded, end
     return segments

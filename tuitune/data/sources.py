@@ -15,9 +15,10 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from tuitune.config import SAMPLE_DATASET
 from tuitune.errors import DataError, DatasetNotFoundError, EmptyDatasetError, MalformedDataError
@@ -68,7 +69,9 @@ def read_source(
         table.origin, table.kind = SAMPLE_DATASET, "sample"
         return table
     if not text.strip():
-        raise DatasetNotFoundError("No dataset given: name a data file or folder, a Hugging Face dataset id, or tuitune/sample.")
+        raise DatasetNotFoundError(
+            "No dataset given: name a data file or folder, a Hugging Face dataset id, or tuitune/sample."
+        )
     path = _expand(text)
     kind = _probe(path, text)
     if kind == "file":
@@ -76,7 +79,9 @@ def read_source(
     if kind == "folder":
         return read_folder(path, hub_config=hub_config, split=split, data_files=data_files)
     if _looks_like_path(text):
-        raise DatasetNotFoundError(f"{shorten(text)} does not exist: check the path (or give a Hugging Face dataset id).")
+        raise DatasetNotFoundError(
+            f"{shorten(text)} does not exist: check the path (or give a Hugging Face dataset id)."
+        )
     return read_hub(text, hub_config=hub_config, split=split, data_files=data_files)
 
 
@@ -88,7 +93,7 @@ def _expand(text: str) -> Path:
 
 
 def _probe(path: Path, text: str) -> str | None:
-    """"file", "folder", or None when nothing is there; a path that cannot even be looked at
+    """ "file", "folder", or None when nothing is there; a path that cannot even be looked at
     (too long, a NUL in it, a folder on the way that cannot be entered) is refused."""
     try:
         if path.is_file():
@@ -213,7 +218,9 @@ def _records_from_json(data: Any, path: Path) -> list[dict[str, Any]]:
         # A dict of columns, as `Dataset.to_dict()` writes it.
         lengths = {len(v) for v in values}
         if len(lengths) != 1:
-            raise MalformedDataError(f"{path} holds columns of different lengths: every column needs one value per row.")
+            raise MalformedDataError(
+                f"{path} holds columns of different lengths: every column needs one value per row."
+            )
         return [dict(zip(data.keys(), row)) for row in zip(*values)]
     if values and all(isinstance(v, dict) for v in values):
         return list(values)  # records keyed by id
@@ -227,7 +234,9 @@ def _as_record(item: Any, path: Path, where: str) -> dict[str, Any]:
         return item
     if isinstance(item, str):
         return {"text": item}
-    raise MalformedDataError(f"{path} {where} is a JSON {type(item).__name__}, not an object: every row must be an object.")
+    raise MalformedDataError(
+        f"{path} {where} is a JSON {type(item).__name__}, not an object: every row must be an object."
+    )
 
 
 def _parse_jsonl(content: str, path: Path) -> list[dict[str, Any]]:
@@ -288,9 +297,7 @@ def _columns(records: list[dict[str, Any]]) -> list[str]:
 
 
 # --- dataset folders and the Hub -----------------------------------------------------------
-def read_folder(
-    path: Path, *, hub_config: str | None, split: str, data_files: str | list[str] | None
-) -> RecordTable:
+def read_folder(path: Path, *, hub_config: str | None, split: str, data_files: str | list[str] | None) -> RecordTable:
     """A folder written by `save_to_disk`, or laid out like a Hub dataset repository."""
     saved = _probe(path / "dataset_dict.json", str(path)) == "file" or _probe(path / "state.json", str(path)) == "file"
     if saved:
@@ -313,9 +320,12 @@ def _holds_data_files(folder: Path) -> bool:
     The whole tree is walked (as `datasets` walks it), but never more than `MAX_FOLDER_ENTRIES`
     entries: `tuitune data /` is refused in a moment instead of crawling the disk and /proc.
     """
+
     def unreadable(exc: OSError) -> None:
         where = shorten(exc.filename or folder)
-        raise DataError(f"{where} cannot be read ({_reason(exc)}): check its permissions, or point at the dataset's own folder.")
+        raise DataError(
+            f"{where} cannot be read ({_reason(exc)}): check its permissions, or point at the dataset's own folder."
+        )
 
     seen, found = 0, False
     for _root, folders, files in os.walk(folder, onerror=unreadable):
@@ -330,9 +340,7 @@ def _holds_data_files(folder: Path) -> bool:
     return found
 
 
-def read_hub(
-    dataset_id: str, *, hub_config: str | None, split: str, data_files: str | list[str] | None
-) -> RecordTable:
+def read_hub(dataset_id: str, *, hub_config: str | None, split: str, data_files: str | list[str] | None) -> RecordTable:
     """A Hugging Face dataset split (downloaded and cached by `datasets`)."""
     return _load_dataset(dataset_id, hub_config, split, data_files, kind="hub")
 
@@ -341,7 +349,8 @@ def _load_dataset(
     path: str, hub_config: str | None, split: str, data_files: str | list[str] | None, *, kind: str
 ) -> RecordTable:
     import datasets
-    from datasets.exceptions import DataFilesNotFoundError, DatasetNotFoundError as HubNotFound
+    from datasets.exceptions import DataFilesNotFoundError
+    from datasets.exceptions import DatasetNotFoundError as HubNotFound
 
     where = "folder" if kind == "disk" else "Hugging Face dataset"
     shown = shorten(path)
@@ -353,7 +362,9 @@ def _load_dataset(
             loaded = datasets.load_dataset(path, hub_config, split=split, data_files=data_files)
     except (HubNotFound, DataFilesNotFoundError, FileNotFoundError, ConnectionError) as exc:
         if kind == "disk":
-            raise DatasetNotFoundError(f"{shown}: no data files found ({_first_line(exc)}); check the folder or data_files.") from None
+            raise DatasetNotFoundError(
+                f"{shown}: no data files found ({_first_line(exc)}); check the folder or data_files."
+            ) from None
         raise DatasetNotFoundError(
             f"{shown} is not a local file or folder and was not found on the Hugging Face Hub "
             f"({_hub_state()}): check the id or the path."
@@ -409,7 +420,9 @@ def _pick_split(loaded: Any, split: str, origin: str) -> Any:
         return loaded[split]
     if len(loaded) == 1 and split == "train":
         return next(iter(loaded.values()))
-    raise DataError(f"{shorten(origin)} has no split {excerpt(split)}: choose one of {', '.join(loaded)} (data.split / --split).")
+    raise DataError(
+        f"{shorten(origin)} has no split {excerpt(split)}: choose one of {', '.join(loaded)} (data.split / --split)."
+    )
 
 
 def _table_from_dataset(dataset: Any, origin: str, kind: str) -> RecordTable:

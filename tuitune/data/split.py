@@ -39,7 +39,9 @@ class LoadedData:
 
 def load_examples(settings: DataSettings, *, method: str | None = None) -> LoadedData:
     """Read and parse the dataset the settings name, and split it into train and validation."""
-    table = read_source(settings.source, hub_config=settings.hub_config, split=settings.split, data_files=settings.data_files)
+    table = read_source(
+        settings.source, hub_config=settings.hub_config, split=settings.split, data_files=settings.data_files
+    )
     parsed = parse_records(table, settings.format, settings.text_columns)
     if method == "instruction_tuning" and parsed.format != "alpaca":
         raise IncompatibleConfigError(

@@ -7,8 +7,9 @@ does), or packed (padding-free, so none).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 BATCHINGS: tuple[str, ...] = ("random", "grouped_by_length", "packing")
 

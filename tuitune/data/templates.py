@@ -17,8 +17,9 @@ not already end with it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence, Union
+from typing import Any, Union
 
 from tuitune.data.examples import Conversation, Document, Example, Message, join_instruction_input
 from tuitune.errors import DataError, InvalidConfigError
@@ -94,7 +95,9 @@ def _merge(segments: list[Segment]) -> list[Segment]:
     return merged
 
 
-def _alpaca_parts(messages: list[Message], index: int, instruction_input: tuple[str, str] | None) -> tuple[str, str] | None:
+def _alpaca_parts(
+    messages: list[Message], index: int, instruction_input: tuple[str, str] | None
+) -> tuple[str, str] | None:
     """The instruction and input of the last user turn, when that turn came from an alpaca row."""
     if instruction_input is None:
         return None

@@ -10,8 +10,9 @@ segment by segment instead.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from tuitune.data.examples import Document, Example
 from tuitune.data.templates import Segment, Template
@@ -75,9 +76,7 @@ def tokenize_examples(
             item = _finish(ids, trained, tokenizer, example, max_length, train_on_responses_only)
             result.full_lengths.append(item.full_length)
             if item.trained_tokens == 0:
-                reason = (
-                    f"response cut off by max_length {max_length}" if item.truncated else "nothing to train on"
-                )
+                reason = f"response cut off by max_length {max_length}" if item.truncated else "nothing to train on"
                 result.dropped[reason] += 1
                 continue
             result.examples.append(item)
@@ -94,7 +93,9 @@ def tokenize_example(
     train_on_responses_only: bool = True,
 ) -> TokenizedExample:
     """One example's ids and labels (kept even when nothing is trained: callers decide)."""
-    (ids, trained), = encode_segments([template.render(example)], tokenizer, add_special_tokens=template.add_special_tokens)
+    ((ids, trained),) = encode_segments(
+        [template.render(example)], tokenizer, add_special_tokens=template.add_special_tokens
+    )
     return _finish(ids, trained, tokenizer, example, max_length, train_on_responses_only)
 
 
@@ -168,7 +169,9 @@ def _special_prefix(tokenizer: Any) -> list[int]:
     return []
 
 
-def _encode_by_segment(segments: list[Segment], tokenizer: Any, add_special_tokens: bool) -> tuple[list[int], list[bool]]:
+def _encode_by_segment(
+    segments: list[Segment], tokenizer: Any, add_special_tokens: bool
+) -> tuple[list[int], list[bool]]:
     ids: list[int] = []
     flags: list[bool] = []
     if add_special_tokens:

@@ -125,5 +125,4 @@ def training_arguments(config: RunConfig, output_dir: Path, *, has_validation: b
         disable_tqdm=True,
     )
     arguments.update(cuda_args)  # a group's settings win (FSDP takes over activation checkpointing)
-    return TrainingArguments(**arguments)  # type: ignore[arg-type]
-
+    return TrainingArguments(**arguments)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
@@ -77,7 +78,7 @@ class Heartbeat:
                 epoch=p.epoch,
                 tokens_per_second=p.tokens_per_second,
             )
-        except Exception:  # noqa: BLE001 - a missed heartbeat must never kill training
+        except Exception:
             pass
 
     def _loop(self) -> None:
@@ -111,7 +112,7 @@ class StoreCallback(TrainerCallback):
         # A line in the run's story: where a resume would start from now.
         try:
             self.store.add_event(self.run_id, f"checkpoint saved at step {state.global_step}")
-        except Exception:  # noqa: BLE001 - a busy store must not fail the save
+        except Exception:
             pass
 
     def _throughput(self) -> float | None:
@@ -149,7 +150,9 @@ class StoreCallback(TrainerCallback):
         point.update(_memory_readings())
         self.store.add_metric_points(self.run_id, [point])
         if state.is_world_process_zero:
-            shown = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in point.items() if v is not None)
+            shown = " ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in point.items() if v is not None
+            )
             print(f"[metrics] {shown}", flush=True)
 
 
@@ -182,7 +185,7 @@ class CancelCallback(TrainerCallback):
             try:
                 if self.store.cancel_requested(self.run_id):
                     self.stop.set()
-            except Exception:  # noqa: BLE001 - a busy store must not stop training
+            except Exception:
                 pass
         return self.stop.is_set()
 

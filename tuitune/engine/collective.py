@@ -13,7 +13,7 @@ def in_group() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
-def _tensor(value: float):  # noqa: ANN202 - a torch tensor on the backend's device
+def _tensor(value: float):
     import torch
     import torch.distributed as dist
 

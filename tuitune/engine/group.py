@@ -107,10 +107,15 @@ def launch_command(config_file: Path, run_id: int, *, resume: bool) -> list[str]
     """`accelerate launch` of `tuitune.engine.rank` for this run (the current folder off the path)."""
     command = child.python_command(
         "accelerate.commands.launch",
-        "--config_file", str(config_file),
-        "--monitor_interval", "1",
-        "--max_restarts", "0",
-        "-m", "tuitune.engine.rank", str(run_id),
+        "--config_file",
+        str(config_file),
+        "--monitor_interval",
+        "1",
+        "--max_restarts",
+        "0",
+        "-m",
+        "tuitune.engine.rank",
+        str(run_id),
     )
     return [*command, "--resume"] if resume else command
 
@@ -153,16 +158,31 @@ def run_group(run_id: int, store: Store, *, resume: bool, stop: StopRequest) -> 
             store.set_status(run_id, FAILED, error=message)
             print(f"[error] {message}", flush=True)
             return FAILED
-        _note(store, run_id, f"resuming a {before}-process checkpoint with {world} processes: DDP allows it; the data order changes", "warning")
-    port = config.distributed.master_port or (_free_port() if config.distributed.nnodes == 1 else DEFAULT_MULTI_NODE_PORT)
+        _note(
+            store,
+            run_id,
+            f"resuming a {before}-process checkpoint with {world} processes: DDP allows it; the data order changes",
+            "warning",
+        )
+    port = config.distributed.master_port or (
+        _free_port() if config.distributed.nnodes == 1 else DEFAULT_MULTI_NODE_PORT
+    )
     import yaml
 
     paths.write_private_text(config_file, yaml.safe_dump(accelerate_config(config, devices, port), sort_keys=False))
     run_folder.record(output, ACCELERATE_CONFIG)
     command = launch_command(config_file, run_id, resume=resume)
-    where = f"{config.distributed.nnodes} machines (this is machine {config.distributed.node_rank})" if config.distributed.nnodes > 1 else "this machine"
-    _note(store, run_id, f"starting {world} processes on {where} with {strategy(config)}; rerun by hand: accelerate launch --config_file {config_file} -m tuitune.engine.rank {run_id}")
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+    where = (
+        f"{config.distributed.nnodes} machines (this is machine {config.distributed.node_rank})"
+        if config.distributed.nnodes > 1
+        else "this machine"
+    )
+    _note(
+        store,
+        run_id,
+        f"starting {world} processes on {where} with {strategy(config)}; rerun by hand: accelerate launch --config_file {config_file} -m tuitune.engine.rank {run_id}",
+    )
+    process = subprocess.Popen(
         command,
         stdin=subprocess.DEVNULL,
         cwd=output,
@@ -176,7 +196,9 @@ def run_group(run_id: int, store: Store, *, resume: bool, stop: StopRequest) -> 
     return _outcome(run_id, store, process.returncode, failure, output)
 
 
-def _watch(process: subprocess.Popen[bytes], run_id: int, store: Store, stop: StopRequest, *, local_ranks: int) -> str | None:
+def _watch(
+    process: subprocess.Popen[bytes], run_id: int, store: Store, stop: StopRequest, *, local_ranks: int
+) -> str | None:
     """Wait for the group to end; a message naming the rank when one died or went silent."""
     started = time.monotonic()
     host = socket.gethostname()
@@ -192,7 +214,7 @@ def _watch(process: subprocess.Popen[bytes], run_id: int, store: Store, stop: St
             store.heartbeat(run_id)
         try:
             ranks = store.processes(run_id)
-        except Exception:  # noqa: BLE001 - a busy store: look again next time
+        except Exception:
             ranks = []
         for rank in ranks:
             if rank.host == host and not pid_alive(rank.pid) and process.poll() is None:
@@ -236,7 +258,11 @@ def _outcome(run_id: int, store: Store, returncode: int | None, failure: str | N
     if run.status in ACTIVE or crashed or not run.error:
         status = CRASHED if crashed else FAILED
         earlier = f" (rank 0 reported: {run.error})" if run.error and run.status == FAILED and crashed else ""
-        store.set_status(run_id, status, error=f"The group stopped: {failure}{earlier}. See {LOG_NAME}, then `tuitune resume {run_id}`.")
+        store.set_status(
+            run_id,
+            status,
+            error=f"The group stopped: {failure}{earlier}. See {LOG_NAME}, then `tuitune resume {run_id}`.",
+        )
         print(f"[error] the group stopped: {failure}", flush=True)
     return store.get_run(run_id).status
 

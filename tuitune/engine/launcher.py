@@ -17,10 +17,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tuitune import child, paths
-from tuitune.engine import run_folder
 from tuitune.config import RunConfig, parse_config
+from tuitune.engine import run_folder
 from tuitune.errors import RunStateError, StoreFullError, StoreReadOnlyError
-from tuitune.system.gpu import GPUS_ENV, visible_gpus
 from tuitune.store import (
     ACTIVE,
     CANCELLED,
@@ -33,6 +32,7 @@ from tuitune.store import (
     Store,
     open_store,
 )
+from tuitune.system.gpu import GPUS_ENV, visible_gpus
 
 # A worker writes its heartbeat every few seconds from a thread, even while a model loads;
 # one silent for this long is dead (or on a host whose clock we cannot trust).
@@ -87,7 +87,9 @@ def create_run(
     store = store or open_store()
     config = with_local_paths(config)
     name = config.name or default_run_name(config)
-    parent = Path(config.training.output_dir).expanduser().absolute() if config.training.output_dir else paths.runs_dir()
+    parent = (
+        Path(config.training.output_dir).expanduser().absolute() if config.training.output_dir else paths.runs_dir()
+    )
     if run_folder.is_run_folder(parent):
         parent = parent.parent  # a config.yaml saved by an older version names the run's own folder
     run = store.create_run(
@@ -175,7 +177,7 @@ def start_worker(
     descriptor = paths.open_private(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     run_folder.record(folder, LOG_NAME)
     with os.fdopen(descriptor, "ab") as out:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -256,9 +258,9 @@ def check_alive(run: Run, *, store: Store | None = None) -> Run:
     local = run.host in (None, socket.gethostname())
     gone = False
     # The heartbeat comes after the worker started; a process younger than it reuses the pid.
-    if local and run.pid and not pid_alive(run.pid, started_before=run.heartbeat_at):
-        gone = True
-    elif _seconds_since(run.heartbeat_at or run.created_at) > STALE_AFTER_SECONDS:
+    if (local and run.pid and not pid_alive(run.pid, started_before=run.heartbeat_at)) or _seconds_since(
+        run.heartbeat_at or run.created_at
+    ) > STALE_AFTER_SECONDS:
         gone = True
     if not gone:
         return run
@@ -271,8 +273,14 @@ def check_alive(run: Run, *, store: Store | None = None) -> Run:
             # Killed before it could install its SIGTERM handler: the user asked for this.
             store.set_status(run.id, CANCELLED)
         else:
-            reason = "the worker process exited without reporting" if local and run.pid else "no heartbeat for over two minutes"
-            store.set_status(run.id, CRASHED, error=f"Worker crashed ({reason}); see its log, then `tuitune resume {run.id}`.")
+            reason = (
+                "the worker process exited without reporting"
+                if local and run.pid
+                else "no heartbeat for over two minutes"
+            )
+            store.set_status(
+                run.id, CRASHED, error=f"Worker crashed ({reason}); see its log, then `tuitune resume {run.id}`."
+            )
     except (StoreReadOnlyError, StoreFullError):
         # Reading commands keep working on a read-only or full store; the crash is recorded by
         # the next command that can write.
@@ -425,7 +433,11 @@ def delete(run: Run, *, files: bool = False, store: Store | None = None) -> run_
     removal = None
     if files and run.output_dir:
         folder = Path(run.output_dir)
-        if folder.is_dir() and not run_folder.is_run_folder(folder) and run_folder.legacy_default_folder(folder, run.id):
+        if (
+            folder.is_dir()
+            and not run_folder.is_run_folder(folder)
+            and run_folder.legacy_default_folder(folder, run.id)
+        ):
             # Made by a version without manifests, in tuitune's own runs folder: all of it is ours.
             shutil.rmtree(folder)
             removal = run_folder.Removal(removed=["(whole folder)"], folder_removed=True)

@@ -63,7 +63,9 @@ def check_gpus(wanted: list[str] | None) -> list[str]:
         return []
     available = visible_gpus()
     if not available:
-        raise UsageError("--gpus was given, but this machine has no GPU tuitune can see: leave it out to train on the CPU.")
+        raise UsageError(
+            "--gpus was given, but this machine has no GPU tuitune can see: leave it out to train on the CPU."
+        )
     unknown = [gpu for gpu in wanted if gpu not in available]
     if unknown:
         raise UsageError(f"GPU {', '.join(unknown)} is not on this machine: choose among {', '.join(available)}.")
@@ -72,7 +74,9 @@ def check_gpus(wanted: list[str] | None) -> list[str]:
     return wanted
 
 
-def enqueue(config: RunConfig, *, gpus: list[str] | None = None, sweep_id: int | None = None, store: Store | None = None) -> Run:
+def enqueue(
+    config: RunConfig, *, gpus: list[str] | None = None, sweep_id: int | None = None, store: Store | None = None
+) -> Run:
     """Add a run to the end of the queue; it starts at once if a slot is free."""
     store = store or open_store()
     run = launcher.create_run(config, store=store, in_queue=True, gpus=check_gpus(gpus), sweep_id=sweep_id)
@@ -91,8 +95,10 @@ def start_queued(store: Store | None = None) -> list[Run]:
         if claim is None:
             return started
         try:
-            launcher.start_worker(claim.run, resume=claim.run.started_at is not None, devices=claim.devices, store=store)
-        except Exception as error:  # noqa: BLE001 - one run that cannot start must not block the rest
+            launcher.start_worker(
+                claim.run, resume=claim.run.started_at is not None, devices=claim.devices, store=store
+            )
+        except Exception as error:
             store.set_status(claim.run.id, FAILED, error=f"Could not start its worker: {error}")
             continue
         started.append(store.get_run(claim.run.id))
@@ -154,8 +160,16 @@ def state(store: Store | None = None) -> QueueState:
         "paused": is_paused(store),
         "running": [run.id for run in store.list_runs(status=RUNNING)],
         "queued": [
-            {"position": place, "id": run.id, "name": run.name, "requested_gpus": run.gpus, "sweep_id": run.sweep_id,
-             "method": run.method, "model": run.model, "created_at": run.created_at.isoformat()}
+            {
+                "position": place,
+                "id": run.id,
+                "name": run.name,
+                "requested_gpus": run.gpus,
+                "sweep_id": run.sweep_id,
+                "method": run.method,
+                "model": run.model,
+                "created_at": run.created_at.isoformat(),
+            }
             for place, run in enumerate(store.queued_runs(), start=1)
         ],
     }

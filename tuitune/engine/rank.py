@@ -24,10 +24,19 @@ if TYPE_CHECKING:
     from tuitune.store import Store
 
 # What a rank other than 0 may not write: the run's story is told once.
-_RUN_WRITES = frozenset({
-    "set_status", "add_event", "update_run", "heartbeat", "add_metric_points",
-    "delete_metric_points_after", "add_artifact", "add_evaluation", "request_cancel",
-})
+_RUN_WRITES = frozenset(
+    {
+        "set_status",
+        "add_event",
+        "update_run",
+        "heartbeat",
+        "add_metric_points",
+        "delete_metric_points_after",
+        "add_artifact",
+        "add_evaluation",
+        "request_cancel",
+    }
+)
 _MAIN_ONLY = frozenset({"add_metric_points", "delete_metric_points_after", "add_artifact", "add_evaluation"})
 
 
@@ -78,10 +87,16 @@ class RankHeartbeat:
             device = f"cuda:{torch.cuda.current_device()}"
         try:
             self.store.process_heartbeat(
-                self.run_id, rank=self.rank, pid=os.getpid(), host=socket.gethostname(), device=device,
-                step=self.progress.steps_done, gpu_memory_gb=gpu, cpu_memory_gb=process_memory_gb(),
+                self.run_id,
+                rank=self.rank,
+                pid=os.getpid(),
+                host=socket.gethostname(),
+                device=device,
+                step=self.progress.steps_done,
+                gpu_memory_gb=gpu,
+                cpu_memory_gb=process_memory_gb(),
             )
-        except Exception:  # noqa: BLE001 - a missed heartbeat must never kill training
+        except Exception:
             pass
 
     def _loop(self) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from tuitune import paths
 from tuitune.config import RunConfig
+from tuitune.engine import run_folder
 from tuitune.engine.callbacks import (
     CancelCallback,
     CountingCollator,
@@ -19,21 +20,20 @@ from tuitune.engine.callbacks import (
     Progress,
     StoreCallback,
 )
-from tuitune.engine.stop import StopRequest
 from tuitune.engine.launcher import checkpoint_step, last_checkpoint, run_config
-from tuitune.engine import run_folder
 from tuitune.engine.space import free_reserve, keep_reserve
+from tuitune.engine.stop import StopRequest
 from tuitune.errors import (
     DiskFullError,
     OutOfMemoryError,
-    TrainingError,
     StoreError,
     StoreFullError,
+    TrainingError,
     TuituneError,
     UnexpectedTrainingError,
 )
-from tuitune.system.disk import describe_disk, is_disk_full
 from tuitune.store import CANCELLED, COMPLETED, FAILED, RUNNING, Store
+from tuitune.system.disk import describe_disk, is_disk_full
 
 OOM_HINT = (
     "Out of memory: lower --batch-size (raise --grad-accum to keep the effective batch), "
@@ -151,7 +151,7 @@ def execute(
         # Everything written in the run's folder while it trains is recorded as tuitune's.
         with run_folder.recording(output), Heartbeat(store, run_id, progress):
             result = _train(run_id, config, output, store, progress, stop, resume=resume)
-    except BaseException as error:  # noqa: BLE001 - every failure is recorded, then re-raised
+    except BaseException as error:
         if isinstance(error, KeyboardInterrupt):
             store.set_status(run_id, CANCELLED, error="Interrupted before a checkpoint was saved.")
             raise
@@ -192,15 +192,14 @@ def _train(
     resume: bool,
 ) -> TrainResult:
     from transformers import PrinterCallback, Trainer, set_seed
+    from transformers.utils import logging as hf_logging
 
     from tuitune.data import make_collator
     from tuitune.engine.arguments import training_arguments
-    from tuitune.engine.preflight import preflight
     from tuitune.engine.methods import prepare_for_method
+    from tuitune.engine.preflight import preflight
     from tuitune.engine.speed import tune_for_speed
     from tuitune.models.loading import load_model
-
-    from transformers.utils import logging as hf_logging
 
     # worker.log is read by people and by the TUI's log tail: no carriage-return progress bars.
     hf_logging.disable_progress_bar()
@@ -268,8 +267,19 @@ def _train(
         store.update_run(run_id, train_loss=train_loss, steps_done=state.global_step)
         store.set_status(run_id, CANCELLED)
         note(f"cancelled at step {state.global_step}; resume with `tuitune resume {run_id}`")
-        return TrainResult(run_id, store.get_run(run_id).name, CANCELLED, str(output), train_loss, eval_loss,
-                           state.global_step, 0.0, None, runtime, counter.tokens)
+        return TrainResult(
+            run_id,
+            store.get_run(run_id).name,
+            CANCELLED,
+            str(output),
+            train_loss,
+            eval_loss,
+            state.global_step,
+            0.0,
+            None,
+            runtime,
+            counter.tokens,
+        )
 
     weights = output / ("model" if config.method == "full_finetuning" else "adapter")
     if trainer.args.world_size > 1:
@@ -281,7 +291,9 @@ def _train(
         tokenizer.save_pretrained(str(weights))
     kind = "model" if config.method == "full_finetuning" else "adapter"
     # The chat template the run trained with: chatting with it later must format prompts the same way.
-    store.add_artifact(run_id, kind=kind, path=str(weights), meta={"template": prepared.template.name, "format": prepared.format})
+    store.add_artifact(
+        run_id, kind=kind, path=str(weights), meta={"template": prepared.template.name, "format": prepared.format}
+    )
     saved = last_checkpoint(output)
     if saved is not None:
         store.update_run(run_id, checkpoint=str(saved))
@@ -294,8 +306,19 @@ def _train(
         _merge_after_training(run_id, store, note)
 
     store.set_status(run_id, COMPLETED)
-    return TrainResult(run_id, store.get_run(run_id).name, COMPLETED, str(output), train_loss, eval_loss,
-                       state.global_step, 0.0, str(weights), runtime, counter.tokens)
+    return TrainResult(
+        run_id,
+        store.get_run(run_id).name,
+        COMPLETED,
+        str(output),
+        train_loss,
+        eval_loss,
+        state.global_step,
+        0.0,
+        str(weights),
+        runtime,
+        counter.tokens,
+    )
 
 
 def _final_train_loss(store: Store, run_id: int, output_result: Any) -> float | None:
@@ -317,7 +340,10 @@ def _merge_after_training(run_id: int, store: Store, note: Any) -> None:
 
     try:
         merged = merge_run(store.get_run(run_id), store=store)
-    except Exception as error:  # noqa: BLE001 - the run itself succeeded
-        note(f"merge after training failed ({describe_failure(error)}); retry with `tuitune merge {run_id} OUT`", "warning")
+    except Exception as error:
+        note(
+            f"merge after training failed ({describe_failure(error)}); retry with `tuitune merge {run_id} OUT`",
+            "warning",
+        )
         return
     note(f"merged model saved to {merged}")

@@ -106,7 +106,9 @@ def _assign(data: dict[str, Any], key: str, value: Any) -> None:
 
 
 def _label(combination: dict[str, str]) -> str:
-    return ",".join(f"{SHORT_KEYS.get(key.split('.')[-1], key.split('.')[-1])}={value}" for key, value in combination.items())
+    return ",".join(
+        f"{SHORT_KEYS.get(key.split('.')[-1], key.split('.')[-1])}={value}" for key, value in combination.items()
+    )
 
 
 def plan_sweep(base: dict[str, Any], sets: list[str], *, max_runs: int = DEFAULT_MAX_RUNS) -> SweepPlan:
@@ -151,7 +153,9 @@ def plan_sweep(base: dict[str, Any], sets: list[str], *, max_runs: int = DEFAULT
     return plan
 
 
-def queue_sweep(plan: SweepPlan, *, base: dict[str, Any], gpus: list[str] | None = None, store: Store | None = None) -> tuple[Sweep, list[Run]]:
+def queue_sweep(
+    plan: SweepPlan, *, base: dict[str, Any], gpus: list[str] | None = None, store: Store | None = None
+) -> tuple[Sweep, list[Run]]:
     """Record the sweep and put every one of its runs in the queue, in grid order."""
     from tuitune.engine import queue
 
@@ -164,7 +168,15 @@ def queue_sweep(plan: SweepPlan, *, base: dict[str, Any], gpus: list[str] | None
 
 
 # What `sweep show --by` ranks on: lower is better for losses, higher for scores.
-RANKINGS = {"eval_loss": True, "loss": True, "rouge1": False, "rouge2": False, "rougeL": False, "bleu": False, "perplexity": True}
+RANKINGS = {
+    "eval_loss": True,
+    "loss": True,
+    "rouge1": False,
+    "rouge2": False,
+    "rougeL": False,
+    "bleu": False,
+    "perplexity": True,
+}
 
 
 def _setting(config: dict[str, Any], key: str) -> Any:
@@ -174,7 +186,9 @@ def _setting(config: dict[str, Any], key: str) -> Any:
     return value
 
 
-def sweep_results(sweep_id: int, *, by: str = "eval_loss", store: Store | None = None) -> tuple[Sweep, list[dict[str, Any]]]:
+def sweep_results(
+    sweep_id: int, *, by: str = "eval_loss", store: Store | None = None
+) -> tuple[Sweep, list[dict[str, Any]]]:
     """The sweep's runs, best first by `by`, each with the settings the sweep varied."""
     if by not in RANKINGS:
         raise UsageError(f"--by takes one of {', '.join(RANKINGS)} (got {shorten(by)!r}).")
@@ -196,6 +210,7 @@ def sweep_results(sweep_id: int, *, by: str = "eval_loss", store: Store | None =
             }
         )
     lower_is_better = RANKINGS[by]
+
     def order(row: dict[str, Any]) -> tuple[bool, float, int]:
         value = row[by]
         if value is None:

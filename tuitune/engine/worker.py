@@ -13,7 +13,6 @@ import os
 import signal
 import sys
 import traceback
-
 from typing import TYPE_CHECKING
 
 from tuitune.engine.stop import StopRequest
@@ -101,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         start_queued_quietly(store)
         store.release()
     print(
-        f"[info] run {result.run_id} {result.status}: {result.steps_completed} steps, "
-        f"train loss {result.train_loss}",
+        f"[info] run {result.run_id} {result.status}: {result.steps_completed} steps, train loss {result.train_loss}",
         flush=True,
     )
     return 0

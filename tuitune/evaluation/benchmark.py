@@ -9,13 +9,14 @@ same loaded model with the adapter switched off, so it is loaded once.
 from __future__ import annotations
 
 import gc
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from tuitune.errors import EvaluationError
 from tuitune.evaluation.metrics import TEXT_METRICS, improvements, parse_metrics, text_scores
 from tuitune.evaluation.report import KEPT_SAMPLES, EvaluationReport, ProgressCallback, report_progress
-from tuitune.store import BASE, FINETUNED, Run, Store
 from tuitune.models.trained import load_base, load_trained, stop_token_ids
+from tuitune.store import BASE, FINETUNED, Run, Store
 
 DEFAULT_BATCH_SIZE = 8
 
@@ -136,9 +137,13 @@ def evaluate_run(
         notes=notes,
     )
     if base is not None:
-        stored = store.add_evaluation(run.id, label=BASE, metrics=base, sample_count=count, settings=settings, samples=report.samples)
+        stored = store.add_evaluation(
+            run.id, label=BASE, metrics=base, sample_count=count, settings=settings, samples=report.samples
+        )
         report.evaluation_ids[BASE] = stored.id
-    stored = store.add_evaluation(run.id, label=FINETUNED, metrics=finetuned, sample_count=count, settings=settings, samples=report.samples)
+    stored = store.add_evaluation(
+        run.id, label=FINETUNED, metrics=finetuned, sample_count=count, settings=settings, samples=report.samples
+    )
     report.evaluation_ids[FINETUNED] = stored.id
     summary = ", ".join(f"{name} {value:.4f}" for name, value in finetuned.items() if value is not None)
     store.add_event(run.id, f"evaluated on {count} examples from {heldout.source}: {summary}")
@@ -184,7 +189,12 @@ def _score(
         scores.update(text_scores(outputs, references, metrics))
     if "perplexity" in metrics and sequences is not None:
         scores["perplexity"] = perplexity(
-            model, sequences, pad_token_id=pad_id, batch_size=batch_size, stage=f"perplexity ({label})", progress=progress
+            model,
+            sequences,
+            pad_token_id=pad_id,
+            batch_size=batch_size,
+            stage=f"perplexity ({label})",
+            progress=progress,
         )
     return {name: scores[name] for name in metrics if name in scores}, outputs
 

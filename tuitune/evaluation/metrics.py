@@ -7,7 +7,7 @@ Perplexity needs a model and lives in `tuitune.evaluation.perplexity`.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from tuitune.errors import EvaluationError
 
@@ -63,7 +63,9 @@ def bleu(predictions: Sequence[str], references: Sequence[str]) -> float:
     return float(corpus_bleu(refs, hypotheses, smoothing_function=SmoothingFunction().method1))
 
 
-def rouge(predictions: Sequence[str], references: Sequence[str], names: Sequence[str] = ROUGE_METRICS) -> dict[str, float]:
+def rouge(
+    predictions: Sequence[str], references: Sequence[str], names: Sequence[str] = ROUGE_METRICS
+) -> dict[str, float]:
     """Mean ROUGE F-measures over the pairs, with Porter stemming."""
     from rouge_score import rouge_scorer
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 # progress(stage, done, total): called as work advances, e.g. ("generating (fine-tuned)", 8, 50).
 ProgressCallback = Callable[[str, int, int], None]

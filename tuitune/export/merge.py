@@ -120,9 +120,7 @@ def _check_output(output_dir: Path, adapter_dir: Path) -> None:
     if output_dir.exists() and not output_dir.is_dir():
         raise ExportError(f"{output_dir} is a file: choose a folder for the merged model.")
     if output_dir.is_dir() and any(output_dir.iterdir()) and not (output_dir / "config.json").is_file():
-        raise ExportError(
-            f"{output_dir} is not empty and holds no model to replace: choose a new or empty folder."
-        )
+        raise ExportError(f"{output_dir} is not empty and holds no model to replace: choose a new or empty folder.")
 
 
 def _torch_dtype(dtype: str | None) -> Any:
@@ -133,7 +131,9 @@ def _torch_dtype(dtype: str | None) -> Any:
     return getattr(torch, dtype)
 
 
-def _load_merged(adapter_dir: Path, base: str, *, dtype: str | None, revision: str | None, trust_remote_code: bool) -> Any:
+def _load_merged(
+    adapter_dir: Path, base: str, *, dtype: str | None, revision: str | None, trust_remote_code: bool
+) -> Any:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 

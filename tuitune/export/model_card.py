@@ -31,7 +31,13 @@ METHOD_TAGS = {
     "full_finetuning": ["full-finetuning"],
     "instruction_tuning": ["lora", "instruction-tuning"],
 }
-METRIC_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "bleu": "BLEU", "perplexity": "Perplexity"}
+METRIC_NAMES = {
+    "rouge1": "ROUGE-1",
+    "rouge2": "ROUGE-2",
+    "rougeL": "ROUGE-L",
+    "bleu": "BLEU",
+    "perplexity": "Perplexity",
+}
 
 
 @dataclass
@@ -88,7 +94,9 @@ def model_card(info: CardInfo) -> str:
         tags=list(dict.fromkeys(tags)),
     )
     parts = [f"---\n{metadata.to_yaml()}\n---", _introduction(info), _usage(info)]
-    parts += [section for section in (_training(info), _results(info), _evaluation(info), _configuration(info)) if section]
+    parts += [
+        section for section in (_training(info), _results(info), _evaluation(info), _configuration(info)) if section
+    ]
     return "\n\n".join(parts) + "\n"
 
 
@@ -166,7 +174,10 @@ def _training(info: CardInfo) -> str | None:
         ("max sequence length", data.get("max_length")),
         ("epochs", training.get("epochs")),
         ("max steps", training.get("max_steps")),
-        ("batch size × gradient accumulation", f"{training.get('batch_size')} × {training.get('gradient_accumulation_steps')}"),
+        (
+            "batch size × gradient accumulation",
+            f"{training.get('batch_size')} × {training.get('gradient_accumulation_steps')}",
+        ),
         ("learning rate", training.get("learning_rate")),
         ("scheduler / warmup ratio", f"{training.get('lr_scheduler')} / {training.get('warmup_ratio')}"),
         ("seed", training.get("seed")),

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuitune.user_text import path_problem, shorten
 from tuitune.errors import ExportError, RunNotFoundError
 from tuitune.export.model_card import CardInfo
 from tuitune.export.weights import ADAPTER_CONFIG, adapter_config, run_weights
 from tuitune.store import BASE, FINETUNED, Run, Store
+from tuitune.user_text import path_problem, shorten
 
 
 @dataclass
@@ -27,7 +27,7 @@ class UploadTarget:
 
 
 def folder_kind(folder: Path) -> str:
-    """"adapter" for a peft adapter folder, "model" for a transformers model folder."""
+    """ "adapter" for a peft adapter folder, "model" for a transformers model folder."""
     if (folder / ADAPTER_CONFIG).is_file():
         return "adapter"
     if (folder / "config.json").is_file():
@@ -124,7 +124,7 @@ def _config_beside(folder: Path) -> dict[str, Any] | None:
         from tuitune.config import load_config
 
         return load_config(path).to_dict()
-    except Exception:  # noqa: BLE001 - a card without the config is still a card
+    except Exception:
         return None
 
 
@@ -135,7 +135,9 @@ def card_info(target: UploadTarget, repo_id: str, store: Store) -> CardInfo:
         repo_id=repo_id,
         kind=target.kind,
         base_model=target.base_model,
-        method=config.get("method") or (target.run.method if target.run else None) or ("lora" if target.kind != "model" else None),
+        method=config.get("method")
+        or (target.run.method if target.run else None)
+        or ("lora" if target.kind != "model" else None),
         dataset=config.get("data", {}).get("source") or (target.run.dataset if target.run else None),
         license=base_license(target.base_model, config.get("model", {}).get("revision")),
         run_name=target.run.name if target.run else None,
@@ -196,7 +198,7 @@ def base_license(base_model: str | None, revision: str | None = None) -> str | N
         for filename in ("README.md", "config.json"):
             try:
                 cached = try_to_load_from_cache(base_model, filename, revision=revision)
-            except Exception:  # noqa: BLE001 - an id the cache cannot even parse has no license to find
+            except Exception:
                 cached = None
             if isinstance(cached, str):
                 candidates.append(Path(cached))
@@ -206,7 +208,7 @@ def base_license(base_model: str | None, revision: str | None = None) -> str | N
         if readme.name == "README.md" and readme.is_file():
             try:
                 license_ = (metadata_load(readme) or {}).get("license")
-            except Exception:  # noqa: BLE001 - malformed card metadata
+            except Exception:
                 license_ = None
             if isinstance(license_, str) and license_:
                 return license_

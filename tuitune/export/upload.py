@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuitune.user_text import excerpt
 from tuitune.errors import ExportError
 from tuitune.export.model_card import model_card
 from tuitune.export.target import UploadTarget, card_info, resolve_target
 from tuitune.store import Run, Store
+from tuitune.user_text import excerpt
 
 CARD = "README.md"
 LOGIN_HINT = "run `hf auth login`, set HF_TOKEN, or pass --token"
@@ -99,7 +99,9 @@ def upload(
         if dry_run:
             return result
         assert secret is not None
-        url, commit_url = _push(resolved.folder, files, card, repo_id, token=secret, private=private, message=message, kind=resolved.kind)
+        url, commit_url = _push(
+            resolved.folder, files, card, repo_id, token=secret, private=private, message=message, kind=resolved.kind
+        )
         result.url, result.commit_url = url, commit_url
         if resolved.run is not None:
             store.add_artifact(
@@ -190,7 +192,7 @@ def _push(
             operations=operations,
             commit_message=message or f"Upload {kind} trained with tuitune",
         )
-    except Exception as error:  # noqa: BLE001 - every failure becomes one line that says what to do
+    except Exception as error:
         raise hub_error(error, repo_id, token) from None
     return str(repo), getattr(commit, "commit_url", None)
 
@@ -206,7 +208,9 @@ def hub_error(error: BaseException, repo_id: str, token: str | None) -> ExportEr
     from huggingface_hub import constants
 
     if isinstance(error, OfflineModeIsEnabled):
-        return ExportError("Cannot upload: Hugging Face offline mode is on (HF_HUB_OFFLINE=1): unset HF_HUB_OFFLINE and try again.")
+        return ExportError(
+            "Cannot upload: Hugging Face offline mode is on (HF_HUB_OFFLINE=1): unset HF_HUB_OFFLINE and try again."
+        )
     if isinstance(error, HfHubHTTPError):
         status = getattr(getattr(error, "response", None), "status_code", None)
         server = scrub(getattr(error, "server_message", None) or "")
@@ -222,7 +226,9 @@ def hub_error(error: BaseException, repo_id: str, token: str | None) -> ExportEr
             )
         if status == 409:
             return ExportError(f"The Hub refused to create {repo_id} (409){detail}: choose another repository id.")
-        return ExportError(f"The Hugging Face Hub refused the upload ({status}){detail}: check {repo_id} and try again.")
+        return ExportError(
+            f"The Hugging Face Hub refused the upload ({status}){detail}: check {repo_id} and try again."
+        )
     names = {cls.__name__ for cls in type(error).__mro__}
     if names & {"ConnectionError", "TransportError", "TimeoutException", "NetworkError", "Timeout", "ConnectError"}:
         return ExportError(

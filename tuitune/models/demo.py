@@ -44,9 +44,19 @@ _TEMPLATE_TEXT = [
     "Below is an instruction that describes a task. Write a response that appropriately completes the request.",
     "Below is an instruction that describes a task, paired with an input that provides further context. "
     "Write a response that appropriately completes the request.",
-    "### Instruction:\n", "### Input:\n", "### Response:\n",
-    "system\n", "user\n", "assistant\n", "You are a helpful assistant.",
-    "[INST] ", " [/INST] ", "<<SYS>>\n", "\n<</SYS>>\n\n", "User: ", "Assistant: ",
+    "### Instruction:\n",
+    "### Input:\n",
+    "### Response:\n",
+    "system\n",
+    "user\n",
+    "assistant\n",
+    "You are a helpful assistant.",
+    "[INST] ",
+    " [/INST] ",
+    "<<SYS>>\n",
+    "\n<</SYS>>\n\n",
+    "User: ",
+    "Assistant: ",
 ]
 
 
@@ -62,9 +72,11 @@ def demo_model_path() -> Path:
 
 def is_built(path: Path | None = None) -> bool:
     path = path or demo_model_path()
-    return (path / "config.json").is_file() and (path / "model.safetensors").is_file() and (
-        path / "tokenizer.json"
-    ).is_file()
+    return (
+        (path / "config.json").is_file()
+        and (path / "model.safetensors").is_file()
+        and (path / "tokenizer.json").is_file()
+    )
 
 
 def ensure_demo_model() -> Path:

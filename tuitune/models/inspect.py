@@ -104,7 +104,9 @@ def describe_model(name_or_path: str, revision: str | None = None, trust_remote_
         intermediate_size=int(_first(text, "intermediate_size", "n_inner", "ffn_dim", default=None) or 4 * hidden),
         num_attention_heads=int(_first(text, "num_attention_heads", "n_head", default=0)),
         vocab_size=int(_first(text, "vocab_size", default=0)),
-        max_position_embeddings=_first(text, "max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"),
+        max_position_embeddings=_first(
+            text, "max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"
+        ),
         lora_targets=targets,
         linear_parameters=linear_parameters,
         lora_parameters_per_rank=per_rank,

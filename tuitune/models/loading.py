@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuitune.config import DEMO_MODEL, ModelSettings
-from tuitune.user_text import path_problem, shorten
 from tuitune.errors import ModelLoadError
 from tuitune.hub import hub_offline, local_files_only
+from tuitune.user_text import path_problem, shorten
 
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
 def _looks_like_path(name: str) -> bool:
     # Hub ids are `name` or `owner/name`; anything else with a slash, or starting like a path,
     # is meant as a folder on this machine.
-    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name
+    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or (os.sep != "/" and os.sep in name)
 
 
 def resolve_model_path(name_or_path: str) -> str:
@@ -98,7 +98,11 @@ def model_load_error(name: str, exc: BaseException, *, revision: str | None = No
         return ModelLoadError(
             f"Model '{name}' was not found: no local folder of that name, and the Hugging Face Hub could not "
             f"provide it ({why}). Check the id, or download it first with {download}"
-            + (" (or unset HF_HUB_OFFLINE to let tuitune download it)." if hub_offline() else " on a machine with network access.")
+            + (
+                " (or unset HF_HUB_OFFLINE to let tuitune download it)."
+                if hub_offline()
+                else " on a machine with network access."
+            )
         )
     if found(EntryNotFoundError):
         return ModelLoadError(
@@ -112,7 +116,9 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def load_model_config(name_or_path: str, *, revision: str | None = None, trust_remote_code: bool = False) -> PretrainedConfig:
+def load_model_config(
+    name_or_path: str, *, revision: str | None = None, trust_remote_code: bool = False
+) -> PretrainedConfig:
     """The model's `config.json` only (from a folder, or just that file from the Hub)."""
     from transformers import AutoConfig
 
@@ -275,7 +281,9 @@ def load_model(settings: ModelSettings, *, for_training: bool = True, device: st
         ) from exc
     except (OSError, ValueError, KeyError, ImportError) as exc:
         message = str(exc)
-        if isinstance(exc, (ValueError, ImportError)) and ("attn_implementation" in message or "flash" in message.lower()):
+        if isinstance(exc, (ValueError, ImportError)) and (
+            "attn_implementation" in message or "flash" in message.lower()
+        ):
             raise ModelLoadError(
                 f"Attention implementation {settings.attn_implementation!r} is not available for this "
                 f"model or machine: {_first_line(exc)} Use sdpa or eager (or leave it unset)."

@@ -54,7 +54,9 @@ class MemoryEstimate:
         return asdict(self)
 
 
-def activations_bytes(info: ModelInfo, *, batch_size: int, max_length: int, gradient_checkpointing: bool, dtype_bytes: int) -> float:
+def activations_bytes(
+    info: ModelInfo, *, batch_size: int, max_length: int, gradient_checkpointing: bool, dtype_bytes: int
+) -> float:
     """Activation memory kept for the backward pass (see the module docstring for the formula)."""
     tokens = batch_size * max_length
     per_layer_values = 8 * info.hidden_size + 4 * info.intermediate_size
@@ -102,8 +104,11 @@ def estimate_memory(
         gradients = trainable * 4
     optimizer = trainable * 8
     activations = activations_bytes(
-        info, batch_size=batch_size, max_length=max_length,
-        gradient_checkpointing=gradient_checkpointing, dtype_bytes=dtype_bytes,
+        info,
+        batch_size=batch_size,
+        max_length=max_length,
+        gradient_checkpointing=gradient_checkpointing,
+        dtype_bytes=dtype_bytes,
     )
     subtotal = (weights + gradients + optimizer + activations) / GIB
     overhead = _FIXED_OVERHEAD_GB + _FRAGMENTATION * subtotal

@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, RunConfig, parse_config
-from tuitune.user_text import path_problem, shorten
 from tuitune.errors import DatasetNotFoundError, UsageError
 from tuitune.models.inspect import ModelInfo, describe_model
 from tuitune.models.memory import ESTIMATED_METHODS, MemoryEstimate, estimate_memory, per_gpu_gb
+from tuitune.user_text import path_problem, shorten
 
 BILLION = 1_000_000_000
 MILLION = 1_000_000
@@ -108,18 +108,43 @@ def _size(parameters: int) -> str:
 def choose_method(parameters: int, vram_gb: float | None) -> tuple[str, int | None, bool, str]:
     """The decision table: (method, lora r, gradient checkpointing, why) for a size and GPU memory."""
     if parameters > 7 * BILLION:
-        return "qlora", 16, True, "only QLoRA (4-bit weights, rank-16 adapters, gradient checkpointing) fits a model over 7B on one GPU"
+        return (
+            "qlora",
+            16,
+            True,
+            "only QLoRA (4-bit weights, rank-16 adapters, gradient checkpointing) fits a model over 7B on one GPU",
+        )
     if parameters > BILLION:
         if _meets(vram_gb, 16):
-            return "lora", 16, False, "LoRA rank 16 on 16-bit weights fits a 1-7B model in 16 GB or more and trains faster than QLoRA"
-        return "qlora", 8, True, "QLoRA rank 8 with gradient checkpointing keeps a 1-7B model's weights at 4 bits to fit under 16 GB"
+            return (
+                "lora",
+                16,
+                False,
+                "LoRA rank 16 on 16-bit weights fits a 1-7B model in 16 GB or more and trains faster than QLoRA",
+            )
+        return (
+            "qlora",
+            8,
+            True,
+            "QLoRA rank 8 with gradient checkpointing keeps a 1-7B model's weights at 4 bits to fit under 16 GB",
+        )
     if parameters > 300 * MILLION:
         if _meets(vram_gb, 8):
             return "lora", 8, False, "LoRA rank 8 fits a 300M-1B model comfortably in 8 GB or more"
-        return "lora", 4, False, "LoRA rank 4 keeps the adapter and its optimizer state small for a 300M-1B model under 8 GB"
+        return (
+            "lora",
+            4,
+            False,
+            "LoRA rank 4 keeps the adapter and its optimizer state small for a 300M-1B model under 8 GB",
+        )
     if _meets(vram_gb, 4):
         return "lora", 8, False, "LoRA rank 8 trains a model under 300M quickly and leaves the base model untouched"
-    return "full_finetuning", None, False, "a model under 300M is small enough to fine-tune fully, which learns the most per step"
+    return (
+        "full_finetuning",
+        None,
+        False,
+        "a model under 300M is small enough to fine-tune fully, which learns the most per step",
+    )
 
 
 def choose_strategy(estimate: MemoryEstimate, method: str, gpus: int, vram_gb: float) -> tuple[str, float, str]:
@@ -127,17 +152,26 @@ def choose_strategy(estimate: MemoryEstimate, method: str, gpus: int, vram_gb: f
     fastest), else FSDP, which shards weights, gradients and optimizer state across them."""
     ddp = per_gpu_gb(estimate, "ddp", gpus)
     if ddp <= vram_gb * _SLACK or method == "qlora":
-        because = "QLoRA runs with DDP only" if method == "qlora" and ddp > vram_gb * _SLACK else "a whole copy fits each GPU"
+        because = (
+            "QLoRA runs with DDP only" if method == "qlora" and ddp > vram_gb * _SLACK else "a whole copy fits each GPU"
+        )
         return "ddp", ddp, f"ddp ({because}), about {ddp:.1f} GB per GPU"
     fsdp = per_gpu_gb(estimate, "fsdp", gpus)
     return "fsdp", fsdp, f"fsdp (a whole copy would need {ddp:.1f} GB per GPU; sharded, about {fsdp:.1f} GB)"
 
 
-def _estimates(info: ModelInfo, *, batch_size: int, max_length: int, lora_r: int | None, checkpointing: bool, dtype_bytes: int) -> dict[str, MemoryEstimate]:
+def _estimates(
+    info: ModelInfo, *, batch_size: int, max_length: int, lora_r: int | None, checkpointing: bool, dtype_bytes: int
+) -> dict[str, MemoryEstimate]:
     return {
         method: estimate_memory(
-            info, method, batch_size=batch_size, max_length=max_length, lora_r=lora_r or 8,
-            gradient_checkpointing=checkpointing, dtype_bytes=dtype_bytes,
+            info,
+            method,
+            batch_size=batch_size,
+            max_length=max_length,
+            lora_r=lora_r or 8,
+            gradient_checkpointing=checkpointing,
+            dtype_bytes=dtype_bytes,
         )
         for method in ESTIMATED_METHODS
     }
@@ -168,7 +202,13 @@ def dataset_max_length(dataset: str, limit: int, rows: int = 2000) -> int | None
             raise DatasetNotFoundError(f"Dataset {shorten(dataset)} cannot be opened ({problem}): check the path.")
         path = Path(dataset).expanduser()
         if not path.exists():
-            if dataset.startswith(("/", ".", "~")) or Path(dataset).suffix in (".json", ".jsonl", ".csv", ".tsv", ".txt"):
+            if dataset.startswith(("/", ".", "~")) or Path(dataset).suffix in (
+                ".json",
+                ".jsonl",
+                ".csv",
+                ".tsv",
+                ".txt",
+            ):
                 raise DatasetNotFoundError(f"Dataset {shorten(dataset)} does not exist: check the path.")
             return None  # a Hub id: measuring it would mean downloading it
     if not path.is_file():
@@ -185,9 +225,13 @@ def dataset_max_length(dataset: str, limit: int, rows: int = 2000) -> int | None
                         break
             elif suffix == ".json":
                 document = json.load(handle)
-                records = document if isinstance(document, list) else next(
-                    (v for v in document.values() if isinstance(v, list)), []
-                ) if isinstance(document, dict) else []
+                records = (
+                    document
+                    if isinstance(document, list)
+                    else next((v for v in document.values() if isinstance(v, list)), [])
+                    if isinstance(document, dict)
+                    else []
+                )
                 lengths = [_text_length(r) for r in records[:rows]]
             elif suffix in (".csv", ".tsv"):
                 reader = csv.DictReader(handle, delimiter="\t" if suffix == ".tsv" else ",")
@@ -254,7 +298,9 @@ def recommend(
     dtype_bytes = 2 if on_gpu else 4  # bf16/fp16 on a GPU, fp32 on a CPU
 
     def estimate(batch: int, gc: bool) -> dict[str, MemoryEstimate]:
-        return _estimates(info, batch_size=batch, max_length=max_length, lora_r=r, checkpointing=gc, dtype_bytes=dtype_bytes)
+        return _estimates(
+            info, batch_size=batch, max_length=max_length, lora_r=r, checkpointing=gc, dtype_bytes=dtype_bytes
+        )
 
     fits = True
     note = ""
@@ -268,7 +314,7 @@ def recommend(
     else:
         assert vram_gb is not None  # on_gpu
         chosen: tuple[int, bool, dict[str, MemoryEstimate]] | None = None
-        for gc in ((False, True) if not checkpointing else (True,)):
+        for gc in (False, True) if not checkpointing else (True,):
             for batch in _BATCH_SIZES:
                 estimates = estimate(batch, gc)
                 if estimates[method].total_gb <= vram_gb:

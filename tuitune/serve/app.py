@@ -53,7 +53,10 @@ class BodyLimit:
 
     async def _refuse(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         response = JSONResponse(
-            {"detail": f"The request body is over {self.limit:,} bytes: a run configuration is a few KB.", "error": "TooLarge"},
+            {
+                "detail": f"The request body is over {self.limit:,} bytes: a run configuration is a few KB.",
+                "error": "TooLarge",
+            },
             status_code=413,
         )
         await response(scope, receive, send)
@@ -84,7 +87,10 @@ class SecurityHeaders:
         async def with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 present = {name for name, _ in message.get("headers", [])}
-                message["headers"] = [*message.get("headers", []), *((n, v) for n, v in SECURITY_HEADERS if n not in present)]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    *((n, v) for n, v in SECURITY_HEADERS if n not in present),
+                ]
             await send(message)
 
         await self.app(scope, receive, with_headers)

@@ -51,7 +51,9 @@ def token_for(host: str, given: str | None) -> tuple[str | None, bool]:
     """(token, generated): a non-loopback host always gets a token, made up if none was given."""
     token = given or os.environ.get(TOKEN_ENV) or None
     if token is not None and len(token) < 16:
-        raise UsageError("An API token must be at least 16 characters: use a long random one (or let tuitune make one).")
+        raise UsageError(
+            "An API token must be at least 16 characters: use a long random one (or let tuitune make one)."
+        )
     if token is None and not is_loopback(host):
         return secrets.token_urlsafe(32), True
     return token, False

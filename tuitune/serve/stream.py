@@ -120,7 +120,7 @@ class StreamHub:
             if self._watchers:
                 try:
                     updates = await asyncio.to_thread(self._read, list(self._watchers))
-                except Exception:  # noqa: BLE001 - a failed read (busy store) is retried next tick
+                except Exception:
                     updates = {}
                 self._deliver(updates)
             self._wake.clear()

@@ -73,7 +73,9 @@ class Tasks:
             task = Task(next(self._ids), kind, run_id)
             self._tasks[task.id] = task
         open_store().add_event(run_id, f"{kind.capitalize()} started from the service (task {task.id})")
-        thread = threading.Thread(target=self._run, args=(task, argv, secrets or {}), daemon=True, name=f"tuitune-task-{task.id}")
+        thread = threading.Thread(
+            target=self._run, args=(task, argv, secrets or {}), daemon=True, name=f"tuitune-task-{task.id}"
+        )
         thread.start()
         return task
 
@@ -107,8 +109,10 @@ class Tasks:
         task.status, task.result, task.error = (FAILED if error else COMPLETED), result, error
         try:
             if error:
-                open_store().add_event(task.run_id, f"{task.kind.capitalize()} failed (task {task.id}): {error}", level="error")
+                open_store().add_event(
+                    task.run_id, f"{task.kind.capitalize()} failed (task {task.id}): {error}", level="error"
+                )
             else:
                 open_store().add_event(task.run_id, f"{task.kind.capitalize()} completed (task {task.id})")
-        except Exception:  # noqa: BLE001 - the task's own status still says how it ended
+        except Exception:
             pass

@@ -28,8 +28,13 @@ class Conversation:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "run_id": self.run_id, "title": self.title, "settings": self.settings, "turns": self.turns,
-            "created_at": self.created_at.isoformat(), "updated_at": self.updated_at.isoformat(),
+            "id": self.id,
+            "run_id": self.run_id,
+            "title": self.title,
+            "settings": self.settings,
+            "turns": self.turns,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
         }
 
     def training_rows(self, pane: str = "finetuned") -> dict[str, Any]:
@@ -46,16 +51,26 @@ class Conversation:
 
 
 _COLUMNS = (
-    ConversationRow.id, ConversationRow.run, ConversationRow.title, ConversationRow.settings,
-    ConversationRow.turns, ConversationRow.created_at, ConversationRow.updated_at,
+    ConversationRow.id,
+    ConversationRow.run,
+    ConversationRow.title,
+    ConversationRow.settings,
+    ConversationRow.turns,
+    ConversationRow.created_at,
+    ConversationRow.updated_at,
 )
 
 
 def _record(row: tuple[Any, ...]) -> Conversation:
     id_, run_id, title, settings, turns, created, updated = row
     return Conversation(
-        id_, run_id, title, json.loads(settings or "{}"), json.loads(turns or "[]"),
-        clock.moment(created), clock.moment(updated),
+        id_,
+        run_id,
+        title,
+        json.loads(settings or "{}"),
+        json.loads(turns or "[]"),
+        clock.moment(created),
+        clock.moment(updated),
     )
 
 
@@ -75,12 +90,19 @@ class ConversationStore:
         title = (turns[0]["prompt"] if turns else "")[:80]
         if conversation_id is None:
             conversation_id = ConversationRow.insert(
-                run=run_id, title=title, settings=json.dumps(settings), turns=json.dumps(turns), created_at=now, updated_at=now
+                run=run_id,
+                title=title,
+                settings=json.dumps(settings),
+                turns=json.dumps(turns),
+                created_at=now,
+                updated_at=now,
             ).execute()
         else:
-            updated = ConversationRow.update(turns=json.dumps(turns), settings=json.dumps(settings), updated_at=now).where(
-                (ConversationRow.id == conversation_id) & (ConversationRow.run == run_id)
-            ).execute()
+            updated = (
+                ConversationRow.update(turns=json.dumps(turns), settings=json.dumps(settings), updated_at=now)
+                .where((ConversationRow.id == conversation_id) & (ConversationRow.run == run_id))
+                .execute()
+            )
             if not updated:
                 raise RunNotFoundError(f"Run {run_id} has no conversation {conversation_id}.")
         return _record(ConversationRow.select(*_COLUMNS).where(ConversationRow.id == conversation_id).tuples().get())
@@ -88,5 +110,7 @@ class ConversationStore:
     @reads
     def conversations(self, run_id: int) -> list[Conversation]:
         """The run's conversations, newest first."""
-        query = ConversationRow.select(*_COLUMNS).where(ConversationRow.run == run_id).order_by(ConversationRow.id.desc())
+        query = (
+            ConversationRow.select(*_COLUMNS).where(ConversationRow.run == run_id).order_by(ConversationRow.id.desc())
+        )
         return [_record(row) for row in query.tuples()]

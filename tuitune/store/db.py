@@ -29,13 +29,13 @@ from urllib.parse import quote
 
 from peewee import DatabaseError, SqliteDatabase
 
-from tuitune.user_text import shorten
 from tuitune.errors import (
     StoreDamagedError,
     StoreError,
     StoreFullError,
     StoreReadOnlyError,
 )
+from tuitune.user_text import shorten
 
 if TYPE_CHECKING:
     from tuitune.store.repository import Store
@@ -202,7 +202,9 @@ def _open_read_only(target: Path) -> None:
     # mode=ro reads the WAL if its files exist; on a read-only disk they may not, and cannot be
     # made: then `immutable` reads the file as it is (nothing can be writing it there anyway).
     for options in ("mode=ro", "mode=ro&immutable=1"):
-        database.init(f"file:{quote(str(target))}?{options}", uri=True, pragmas=READ_ONLY_PRAGMAS, timeout=BUSY_TIMEOUT_SECONDS)
+        database.init(
+            f"file:{quote(str(target))}?{options}", uri=True, pragmas=READ_ONLY_PRAGMAS, timeout=BUSY_TIMEOUT_SECONDS
+        )
         try:
             version = schema_version(database)
             break
@@ -274,8 +276,7 @@ def store_error(exc: BaseException, location: str) -> StoreError:
         )
     if "unable to open" in lowered:
         return StoreError(
-            f"Cannot open the run store {location} ({shorten(text)}). Set TUITUNE_HOME to a folder "
-            "you can write."
+            f"Cannot open the run store {location} ({shorten(text)}). Set TUITUNE_HOME to a folder you can write."
         )
     return StoreError(f"The run store {location} failed: {shorten(text, 200)}.")
 

@@ -77,8 +77,9 @@ def check_store(path: str | Path | None = None) -> StoreHealth:
             health.problems.append(str(exc))
     health.ok = not health.problems
     health.advice = (
-        "Nothing to do." if health.ok else
-        "Keep a copy of the damaged file (tuitune.db with its -wal file) before anything else. Then "
+        "Nothing to do."
+        if health.ok
+        else "Keep a copy of the damaged file (tuitune.db with its -wal file) before anything else. Then "
         "restore your latest `tuitune store backup`, or, with the sqlite3 tool, save what can be read: "
         f"`sqlite3 {target} .recover | sqlite3 recovered.db`, and move recovered.db to {target.name}. "
         "Moving the file away makes tuitune start a new, empty store."
@@ -89,7 +90,10 @@ def check_store(path: str | Path | None = None) -> StoreHealth:
 def _undecodable_text(connection: sqlite3.Connection) -> list[str]:
     """Text that is no longer UTF-8: SQLite's own checks pass it, but reading it fails."""
     problems: list[str] = []
-    tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
+    tables = [
+        row[0]
+        for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")
+    ]
     text_columns = {
         table: [row[1] for row in connection.execute(f'PRAGMA table_info("{table}")') if row[2].upper() == "TEXT"]
         for table in tables
@@ -130,7 +134,10 @@ def backup_store(destination: str | Path, *, path: str | Path | None = None, ove
     staging = target.with_name(f".{target.name}.{os.getpid()}.partial")
     try:
         os.close(os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
-        with contextlib.closing(_connect_read_only(source)) as reader, contextlib.closing(sqlite3.connect(staging)) as writer:
+        with (
+            contextlib.closing(_connect_read_only(source)) as reader,
+            contextlib.closing(sqlite3.connect(staging)) as writer,
+        ):
             reader.backup(writer)
             writer.execute("PRAGMA journal_mode=delete")  # one self-contained file, no -wal beside it
             verdict = writer.execute("PRAGMA quick_check").fetchone()[0]

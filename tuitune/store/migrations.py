@@ -173,7 +173,11 @@ def v5_conversations(db: SqliteDatabase) -> None:
 
 
 MIGRATIONS: list[Callable[[SqliteDatabase], None]] = [
-    v1_create_tables, v2_add_run_notes, v3_queue_and_sweeps, v4_run_processes, v5_conversations,
+    v1_create_tables,
+    v2_add_run_notes,
+    v3_queue_and_sweeps,
+    v4_run_processes,
+    v5_conversations,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

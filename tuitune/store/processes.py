@@ -36,8 +36,14 @@ class RunProcess:
 
 
 _COLUMNS = (
-    RunProcessRow.rank, RunProcessRow.pid, RunProcessRow.host, RunProcessRow.device, RunProcessRow.step,
-    RunProcessRow.gpu_memory_gb, RunProcessRow.cpu_memory_gb, RunProcessRow.heartbeat_at,
+    RunProcessRow.rank,
+    RunProcessRow.pid,
+    RunProcessRow.host,
+    RunProcessRow.device,
+    RunProcessRow.step,
+    RunProcessRow.gpu_memory_gb,
+    RunProcessRow.cpu_memory_gb,
+    RunProcessRow.heartbeat_at,
 )
 
 
@@ -46,17 +52,35 @@ class ProcessStore:
 
     @writes
     def process_heartbeat(
-        self, run_id: int, *, rank: int, pid: int, host: str, device: str | None = None, step: int = 0,
-        gpu_memory_gb: float | None = None, cpu_memory_gb: float | None = None,
+        self,
+        run_id: int,
+        *,
+        rank: int,
+        pid: int,
+        host: str,
+        device: str | None = None,
+        step: int = 0,
+        gpu_memory_gb: float | None = None,
+        cpu_memory_gb: float | None = None,
     ) -> None:
         """A rank is alive (and where it is), in one upsert."""
         values = dict(
-            run=run_id, rank=rank, pid=pid, host=host, device=device, step=step,
-            gpu_memory_gb=gpu_memory_gb, cpu_memory_gb=cpu_memory_gb, heartbeat_at=clock.now(),
+            run=run_id,
+            rank=rank,
+            pid=pid,
+            host=host,
+            device=device,
+            step=step,
+            gpu_memory_gb=gpu_memory_gb,
+            cpu_memory_gb=cpu_memory_gb,
+            heartbeat_at=clock.now(),
         )
         (
             RunProcessRow.insert(**values)
-            .on_conflict(conflict_target=[RunProcessRow.run, RunProcessRow.rank], preserve=list(RunProcessRow._meta.fields.values())[2:])
+            .on_conflict(
+                conflict_target=[RunProcessRow.run, RunProcessRow.rank],
+                preserve=list(RunProcessRow._meta.fields.values())[2:],
+            )
             .execute()
         )
 
@@ -65,7 +89,16 @@ class ProcessStore:
         """The ranks of a run's group, rank 0 first."""
         query = RunProcessRow.select(*_COLUMNS).where(RunProcessRow.run == run_id).order_by(RunProcessRow.rank)
         return [
-            RunProcess(rank, pid, host, device, step, gpu, cpu, clock.to_datetime(beat) or datetime.fromtimestamp(0, timezone.utc))
+            RunProcess(
+                rank,
+                pid,
+                host,
+                device,
+                step,
+                gpu,
+                cpu,
+                clock.to_datetime(beat) or datetime.fromtimestamp(0, timezone.utc),
+            )
             for rank, pid, host, device, step, gpu, cpu, beat in query.tuples()
         ]
 

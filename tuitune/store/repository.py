@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 from peewee import DatabaseError, fn
 
 from tuitune.errors import RunNotFoundError, StoreError
-from tuitune.user_text import shorten
 from tuitune.store import clock
+from tuitune.store.conversations import ConversationStore
 from tuitune.store.convert import (
     ARTIFACT_COLUMNS,
     EVALUATION_COLUMNS,
@@ -38,13 +38,7 @@ from tuitune.store.convert import (
     to_json,
 )
 from tuitune.store.db import activate, database, is_read_only, store_error
-from tuitune.store.conversations import ConversationStore
 from tuitune.store.processes import ProcessStore
-from tuitune.store.run_queue import QueueStore
-from tuitune.store.sweeps import SweepStore
-from tuitune.store.transactions import reads as _reads
-from tuitune.store.transactions import rows as _rows
-from tuitune.store.transactions import writes as _writes
 from tuitune.store.records import (
     ARTIFACT_KINDS,
     EVALUATION_LABELS,
@@ -56,8 +50,14 @@ from tuitune.store.records import (
     MetricPoint,
     Run,
 )
-from tuitune.store.status import ACTIVE, CANCELLED, FAILED, CRASHED, QUEUED, RUNNING, check_status
+from tuitune.store.run_queue import QueueStore
+from tuitune.store.status import ACTIVE, CANCELLED, CRASHED, FAILED, QUEUED, RUNNING, check_status
+from tuitune.store.sweeps import SweepStore
 from tuitune.store.tables import ArtifactRow, EvaluationRow, EventRow, MetricPointRow, RunRow
+from tuitune.store.transactions import reads as _reads
+from tuitune.store.transactions import rows as _rows
+from tuitune.store.transactions import writes as _writes
+from tuitune.user_text import shorten
 
 T = TypeVar("T")
 
@@ -156,7 +156,9 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
             return self._run(ref)
         text = str(ref).strip()
         if not _is_text(text):
-            raise RunNotFoundError(f"No run named {shorten(text.encode('utf-8', 'replace').decode())!r}: a run name is text. List runs with `tuitune runs`.")
+            raise RunNotFoundError(
+                f"No run named {shorten(text.encode('utf-8', 'replace').decode())!r}: a run name is text. List runs with `tuitune runs`."
+            )
         if text.lower() == "last":
             row = RunRow.select(*RUN_COLUMNS).order_by(RunRow.id.desc()).tuples().first()
             if row is None:
@@ -169,13 +171,7 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
             row = RunRow.select(*RUN_COLUMNS).where(RunRow.id == int(text)).tuples().first()
             if row is not None:
                 return run_record(row)
-        row = (
-            RunRow.select(*RUN_COLUMNS)
-            .where(RunRow.name == text)
-            .order_by(RunRow.id.desc())
-            .tuples()
-            .first()
-        )
+        row = RunRow.select(*RUN_COLUMNS).where(RunRow.name == text).order_by(RunRow.id.desc()).tuples().first()
         if row is not None:
             return run_record(row)
         if is_id:
@@ -186,7 +182,9 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
         raise RunNotFoundError(f"No run named {shorten(text)!r}.{hint} List runs with `tuitune runs`.")
 
     @_reads
-    def list_runs(self, *, status: str | None = None, limit: int | None = None, sweep_id: int | None = None) -> list[Run]:
+    def list_runs(
+        self, *, status: str | None = None, limit: int | None = None, sweep_id: int | None = None
+    ) -> list[Run]:
         """Runs, newest first, optionally only those with `status` or of one sweep."""
         query = RunRow.select(*RUN_COLUMNS)
         if status is not None:
@@ -348,9 +346,7 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
         MetricPointRow.insert_many(rows).execute()
 
     @_reads
-    def metric_points(
-        self, run_id: int, *, after_id: int = 0, limit: int | None = None
-    ) -> list[MetricPoint]:
+    def metric_points(self, run_id: int, *, after_id: int = 0, limit: int | None = None) -> list[MetricPoint]:
         """A run's metric points with id > `after_id`, oldest first."""
         query = (
             MetricPointRow.select(*METRIC_COLUMNS)
@@ -367,11 +363,7 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
 
         Returns how many were removed; the run's last/best losses are recomputed from the rest.
         """
-        removed = (
-            MetricPointRow.delete()
-            .where((MetricPointRow.run == run_id) & (MetricPointRow.step > step))
-            .execute()
-        )
+        removed = MetricPointRow.delete().where((MetricPointRow.run == run_id) & (MetricPointRow.step > step)).execute()
         if removed:
             mine = MetricPointRow.run == run_id
             last_loss = (
@@ -463,9 +455,7 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
             .where(EvaluationRow.label == label)
             .group_by(EvaluationRow.run)
         )
-        query = EvaluationRow.select(EvaluationRow.run, EvaluationRow.metrics).where(
-            EvaluationRow.id.in_(latest)
-        )
+        query = EvaluationRow.select(EvaluationRow.run, EvaluationRow.metrics).where(EvaluationRow.id.in_(latest))
         scores: dict[int, float] = {}
         for run_id, metrics in query.tuples():
             # Parsed here rather than with SQLite's json_extract: one odd row (NaN written by
@@ -477,18 +467,14 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
 
     # --- artifacts -------------------------------------------------------------------------
     @_writes
-    def add_artifact(
-        self, run_id: int, *, kind: str, path: str, meta: dict[str, Any] | None = None
-    ) -> Artifact:
+    def add_artifact(self, run_id: int, *, kind: str, path: str, meta: dict[str, Any] | None = None) -> Artifact:
         """Record something the run produced; the same kind and path again updates it."""
         if kind not in ARTIFACT_KINDS:
             raise ValueError(f"unknown artifact kind {kind!r}; expected one of {ARTIFACT_KINDS}")
         self._run(run_id)
         path = str(path)
         (
-            ArtifactRow.insert(
-                run=run_id, kind=kind, path=path, meta=to_json(meta or {}), created_at=clock.now()
-            )
+            ArtifactRow.insert(run=run_id, kind=kind, path=path, meta=to_json(meta or {}), created_at=clock.now())
             .on_conflict(
                 conflict_target=[ArtifactRow.run, ArtifactRow.kind, ArtifactRow.path],
                 preserve=[ArtifactRow.meta, ArtifactRow.created_at],
@@ -503,11 +489,7 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
     @_reads
     def artifacts(self, run_id: int) -> list[Artifact]:
         """A run's artifacts in the order they were first recorded."""
-        query = (
-            ArtifactRow.select(*ARTIFACT_COLUMNS)
-            .where(ArtifactRow.run == run_id)
-            .order_by(ArtifactRow.id)
-        )
+        query = ArtifactRow.select(*ARTIFACT_COLUMNS).where(ArtifactRow.run == run_id).order_by(ArtifactRow.id)
         return [artifact_record(row) for row in query.tuples()]
 
     # --- housekeeping ----------------------------------------------------------------------

@@ -82,7 +82,10 @@ class QueueStore:
     @writes
     def move_in_queue(self, run_id: int, to: int) -> int:
         """Move a waiting run to place `to` (1 = next to start); returns the place it got."""
-        line = [row[0] for row in RunRow.select(RunRow.id).where(_in_queue()).order_by(RunRow.queue_position, RunRow.id).tuples()]
+        line = [
+            row[0]
+            for row in RunRow.select(RunRow.id).where(_in_queue()).order_by(RunRow.queue_position, RunRow.id).tuples()
+        ]
         if run_id not in line:
             run = self._run(run_id)
             raise RunStateError(f"Run {run_id} ({run.name}) is not waiting in the queue (it is {run.status}).")
@@ -102,7 +105,9 @@ class QueueStore:
         """
         if self._setting(PAUSED) == "1":
             return None
-        head = RunRow.select(*RUN_COLUMNS).where(_in_queue()).order_by(RunRow.queue_position, RunRow.id).tuples().first()
+        head = (
+            RunRow.select(*RUN_COLUMNS).where(_in_queue()).order_by(RunRow.queue_position, RunRow.id).tuples().first()
+        )
         if head is None:
             return None
         run = run_record(head)
@@ -125,9 +130,9 @@ class QueueStore:
         if used_slots + max(1, len(devices)) > slots:
             return None
         now = clock.now()
-        RunRow.update(
-            queue_position=None, devices=",".join(devices) or None, pid=None, heartbeat_at=now
-        ).where(RunRow.id == run.id).execute()
+        RunRow.update(queue_position=None, devices=",".join(devices) or None, pid=None, heartbeat_at=now).where(
+            RunRow.id == run.id
+        ).execute()
         given = f" on GPU {', '.join(devices)}" if devices else ""
         EventRow.insert(run=run.id, time=now, level="info", message=f"Left the queue for a free slot{given}").execute()
         return Claim(self._run(run.id), devices)
@@ -140,12 +145,18 @@ class QueueStore:
             devices = wanted
         else:
             count = min(_processes(self._run(run_id)), len(gpus))
-            busy = {gpu for row in RunRow.select(RunRow.devices).where(_occupying() & (RunRow.id != run_id)).tuples() for gpu in split_gpus(row[0])}
+            busy = {
+                gpu
+                for row in RunRow.select(RunRow.devices).where(_occupying() & (RunRow.id != run_id)).tuples()
+                for gpu in split_gpus(row[0])
+            }
             free = [gpu for gpu in gpus if gpu not in busy]
             devices = free[:count] if len(free) >= count else gpus[:count]
             if len(free) < count:
                 EventRow.insert(
-                    run=run_id, time=clock.now(), level="warning",
+                    run=run_id,
+                    time=clock.now(),
+                    level="warning",
                     message=f"Not enough free GPUs: sharing GPU {', '.join(devices)} with another run. Queue runs (--queue) to give each its own.",
                 ).execute()
         RunRow.update(devices=",".join(devices) or None).where(RunRow.id == run_id).execute()
@@ -153,7 +164,9 @@ class QueueStore:
 
     @reads
     def slots_in_use(self) -> int:
-        return sum(max(1, len(split_gpus(row[0]))) for row in RunRow.select(RunRow.devices).where(_occupying()).tuples())
+        return sum(
+            max(1, len(split_gpus(row[0]))) for row in RunRow.select(RunRow.devices).where(_occupying()).tuples()
+        )
 
     # --- settings --------------------------------------------------------------------------
     def _setting(self, key: str) -> str | None:

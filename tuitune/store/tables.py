@@ -182,6 +182,13 @@ class ConversationRow(BaseRow):
 
 
 MODELS: tuple[type[BaseRow], ...] = (
-    RunRow, MetricPointRow, EventRow, EvaluationRow, ArtifactRow, SweepRow, SettingRow, RunProcessRow,
+    RunRow,
+    MetricPointRow,
+    EventRow,
+    EvaluationRow,
+    ArtifactRow,
+    SweepRow,
+    SettingRow,
+    RunProcessRow,
     ConversationRow,
 )

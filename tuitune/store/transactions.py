@@ -60,7 +60,6 @@ reads = _transaction(write=False)
 writes = _transaction(write=True)
 
 
-
 def rows(query: Any) -> list[tuple[Any, ...]]:
     # Straight from the sqlite3 cursor: peewee's per-column conversions cost more than the query
     # on long lists, and the converters in `convert.py` already produce the right types.

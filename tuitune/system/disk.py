@@ -47,7 +47,7 @@ def describe_disk(path: str | os.PathLike[str]) -> str:
         for partition in psutil.disk_partitions(all=True):
             if Path(partition.mountpoint) == mount:
                 device = partition.device
-    except Exception:  # noqa: BLE001 - a nicer message is not worth a failure
+    except Exception:
         device = ""
     try:
         free = f"{shutil.disk_usage(mount).free / 1e6:,.0f} MB free"

@@ -59,7 +59,12 @@ class RunActions:
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._quick(lambda: self.service.cancel(run.id), f"Cancelling {run.name}: it stops after this step and saves a checkpoint.", run.id, then)
+                self._quick(
+                    lambda: self.service.cancel(run.id),
+                    f"Cancelling {run.name}: it stops after this step and saves a checkpoint.",
+                    run.id,
+                    then,
+                )
 
         self.app.push_screen(
             ConfirmModal(
@@ -79,7 +84,8 @@ class RunActions:
         if not can_resume(run):
             why = (
                 "it failed before its first step, so it would fail the same way: start a new run (n) with the problem fixed."
-                if run.status == "failed" else f"it is {run.status}."
+                if run.status == "failed"
+                else f"it is {run.status}."
             )
             self.app.notify(f"Run {run.id} cannot be resumed: {why}", severity="warning")
             return
@@ -127,7 +133,9 @@ class RunActions:
 
         self.app.push_screen(DeleteModal(run.name, run.output_dir), answered)
 
-    def _quick(self, call: Callable[[], Run | None], done: str, run_id: int, then: Callable[[Run], None] | None) -> None:
+    def _quick(
+        self, call: Callable[[], Run | None], done: str, run_id: int, then: Callable[[Run], None] | None
+    ) -> None:
         def work() -> None:
             try:
                 result = call()
@@ -241,7 +249,9 @@ class RunActions:
             self.tasks[task_id] = text
         self.tasks_changed.publish(dict(self.tasks))
 
-    def _finished_long(self, task_id: int, title: str, run_id: int, outcome: CliOutcome, summary: Callable[[object], str]) -> None:
+    def _finished_long(
+        self, task_id: int, title: str, run_id: int, outcome: CliOutcome, summary: Callable[[object], str]
+    ) -> None:
         self._set_task(task_id, None)
         if outcome.ok:
             self.app.notify(summary(outcome.document), title=title, timeout=10)

@@ -55,7 +55,6 @@ TUITUNE_THEME = Theme(
 THEME_CYCLE = ("tuitune", "textual-light", "nord", "gruvbox", "tokyo-night")
 
 
-
 # Each mode's screen is imported when the mode first opens: a returning user who lands on the
 # history never pays for the wizard's imports (the run configuration's pydantic models).
 def _wizard(last: RunConfig | None = None) -> Screen:
@@ -95,9 +94,22 @@ class TuituneApp(App[None]):
         Binding("t", "training", "Training", tooltip="Live view of the selected or latest running run.", id="training"),
         Binding("question_mark", "help", "Help", tooltip="Every key on every screen.", id="help"),
         Binding("q", "quit", "Quit", tooltip="Leave the app; running runs keep going.", id="quit"),
-        Binding("exclamation_mark", "messages", "Messages", tooltip="Every message the app showed: toasts vanish, this list does not.", id="messages"),
+        Binding(
+            "exclamation_mark",
+            "messages",
+            "Messages",
+            tooltip="Every message the app showed: toasts vanish, this list does not.",
+            id="messages",
+        ),
         Binding("ctrl+t", "next_theme", "Theme", show=False, tooltip="Switch to the next colour theme.", id="theme"),
-        Binding("ctrl+s", "save_svg", "Screenshot", show=False, tooltip="Save an SVG screenshot of the screen.", id="screenshot"),
+        Binding(
+            "ctrl+s",
+            "save_svg",
+            "Screenshot",
+            show=False,
+            tooltip="Save an SVG screenshot of the screen.",
+            id="screenshot",
+        ),
     ]
 
     def __init__(
@@ -139,7 +151,9 @@ class TuituneApp(App[None]):
         self.helper.stop()
         CHILDREN.terminate_all()
 
-    def notify(self, message: str, *, title: str = "", severity="information", timeout=None, markup: bool = False) -> None:  # type: ignore[override]
+    def notify(
+        self, message: str, *, title: str = "", severity="information", timeout=None, markup: bool = False
+    ) -> None:
         # Advice meant for a shell (`pass --token`) is worded for the app, and kept for `!`.
         message, title = for_the_app(message), for_the_app(title)
         self.messages.append(AppMessage(datetime.now(timezone.utc), severity, title, message))
@@ -263,10 +277,14 @@ class TuituneApp(App[None]):
             self.call_from_thread(self._crashed, run.id, run.name)
 
     def _crashed(self, run_id: int, name: str) -> None:
-        self.notify(f"Run {run_id} ({name}) crashed: its worker is gone. Resume it with r in the history.", severity="error", timeout=10)
+        self.notify(
+            f"Run {run_id} ({name}) crashed: its worker is gone. Resume it with r in the history.",
+            severity="error",
+            timeout=10,
+        )
         self.run_actions.run_changed.publish(run_id)
 
 
-def create_app(mode: Mode | None = None, **options: object) -> TuituneApp:
+def create_app(mode: Mode | None = None, **options: Any) -> TuituneApp:
     """The app, opening on `mode` (default: history when runs exist, else the wizard)."""
-    return TuituneApp(mode=mode, **options)  # type: ignore[arg-type]
+    return TuituneApp(mode=mode, **options)

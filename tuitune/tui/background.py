@@ -34,13 +34,13 @@ class ChildProcesses:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._children: set[subprocess.Popen[bytes]] = set()
+        self._children: set[subprocess.Popen[Any]] = set()
 
-    def add(self, process: subprocess.Popen[bytes]) -> None:
+    def add(self, process: subprocess.Popen[Any]) -> None:
         with self._lock:
             self._children.add(process)
 
-    def discard(self, process: subprocess.Popen[bytes]) -> None:
+    def discard(self, process: subprocess.Popen[Any]) -> None:
         with self._lock:
             self._children.discard(process)
 
@@ -89,7 +89,9 @@ def run_child(
         return CliOutcome(False, None, f"Could not start {command[0]}: {exc.strerror or exc}.", -1)
     CHILDREN.add(process)
     stdout_chunks: list[bytes] = []
-    reader = threading.Thread(target=lambda: stdout_chunks.append(process.stdout.read()), daemon=True)  # type: ignore[union-attr]
+    assert process.stdout is not None  # piped above
+    output = process.stdout
+    reader = threading.Thread(target=lambda: stdout_chunks.append(output.read()), daemon=True)
     reader.start()
     stderr_lines: list[str] = []
     try:

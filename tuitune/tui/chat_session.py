@@ -64,7 +64,9 @@ OnEvent = Callable[[str, str, Any], None]  # (pane key, "chunk" | "done" | "erro
 class ChatSession:
     """The panes of one chat screen and their child process; call it from one worker at a time."""
 
-    def __init__(self, panes: list[PaneSpec], save: Callable[[int, list[dict[str, Any]], dict[str, Any], int | None], int]) -> None:
+    def __init__(
+        self, panes: list[PaneSpec], save: Callable[[int, list[dict[str, Any]], dict[str, Any], int | None], int]
+    ) -> None:
         self.panes = panes
         self.loaded: dict[str, Loaded] = {}
         self.turns: list[Turn] = []
@@ -86,7 +88,9 @@ class ChatSession:
         for pane in self.panes:
             try:
                 info = child.load(pane.key, run_id=pane.run_id, which=pane.which, template=self.template)
-                loaded = Loaded(str(info.get("description", "")), str(info.get("template", "")), str(info.get("device", "")))
+                loaded = Loaded(
+                    str(info.get("description", "")), str(info.get("template", "")), str(info.get("device", ""))
+                )
             except TuituneError as error:  # the memory guard, no weights yet, a model that will not load
                 loaded = Loaded(error=str(error))
             self.loaded[pane.key] = loaded
@@ -120,7 +124,9 @@ class ChatSession:
                 complete = False
                 break
             try:
-                for event in child.ask(pane.key, [*self._history(pane), {"role": "user", "content": prompt}], self.sampling):
+                for event in child.ask(
+                    pane.key, [*self._history(pane), {"role": "user", "content": prompt}], self.sampling
+                ):
                     if event["event"] == "chunk":
                         on_event(pane.key, "chunk", event["text"])
                     elif event["event"] == "done":
@@ -166,7 +172,10 @@ class ChatSession:
         for run_id in dict.fromkeys(pane.run_id for pane in self.panes):
             mine = [pane for pane in self.panes if pane.run_id == run_id]
             turns = [
-                {"prompt": turn.prompt, "answers": {pane.which: turn.answers[pane.key] for pane in mine if pane.key in turn.answers}}
+                {
+                    "prompt": turn.prompt,
+                    "answers": {pane.which: turn.answers[pane.key] for pane in mine if pane.key in turn.answers},
+                }
                 for turn in self.turns
             ]
             turns = [turn for turn in turns if turn["answers"]]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -17,10 +17,10 @@ from textual.content import Content
 from textual.fuzzy import Matcher
 from textual.markup import escape
 
-if TYPE_CHECKING:
-    from textual.dom import DOMNode
+from tuitune.tui.typed import OfTuitune
 
-    from tuitune.tui.app import TuituneApp
+if TYPE_CHECKING:
+    pass
 
 # How many of the newest runs the palette offers to open by name.
 RUNS_OFFERED = 200
@@ -40,8 +40,9 @@ def highlighted(matcher: Matcher, text: str) -> Content:
 class ActionCommands(Provider):
     """Every bound action of the screen under the palette, and of the app."""
 
-    def _commands(self) -> Iterator[tuple[str, str, DOMNode, str, str]]:
-        """(name, help, node, action, key) of each enabled, described binding."""
+    def _commands(self) -> Iterator[tuple[str, str, Any, str, str]]:
+        """(name, help, node, action, key) of each enabled, described binding; the node (the app, a
+        screen or a widget) runs the action."""
         seen: set[tuple[int, str]] = set()
         for active in self.screen.active_bindings.values():
             binding = active.binding
@@ -56,71 +57,101 @@ class ActionCommands(Provider):
             key = self.app.get_key_display(binding)
             yield binding.description, binding.tooltip or binding.description, active.node, binding.action, key
         # The app's own actions, also while a field has the focus (it takes their keys as text).
-        for binding in self.app.BINDINGS:
-            if not isinstance(binding, Binding) or not binding.description or not binding.tooltip:
+        for own in self.app.BINDINGS:
+            if not isinstance(own, Binding) or not own.description or not own.tooltip:
                 continue
-            if (id(self.app), binding.action) in seen:
+            if (id(self.app), own.action) in seen:
                 continue
-            if self.app.check_action(binding.action, ()) is not True:
+            if self.app.check_action(own.action, ()) is not True:
                 continue
-            seen.add((id(self.app), binding.action))
-            yield binding.description, binding.tooltip, self.app, binding.action, self.app.get_key_display(binding)
+            seen.add((id(self.app), own.action))
+            yield own.description, own.tooltip, self.app, own.action, self.app.get_key_display(own)
 
     async def discover(self) -> Hits:
         for name, help_text, node, action, key in self._commands():
-            yield DiscoveryHit(Content(f"{name}  ({key})"), partial(node.run_action, action), text=name, help=escape(help_text))
+            yield DiscoveryHit(
+                Content(f"{name}  ({key})"), partial(node.run_action, action), text=name, help=escape(help_text)
+            )
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for name, help_text, node, action, key in self._commands():
             score = max(matcher.match(name), matcher.match(help_text) * 0.8)
             if score > 0:
-                yield Hit(score, highlighted(matcher, f"{name}  ({key})"), partial(node.run_action, action), text=name, help=escape(help_text))
+                yield Hit(
+                    score,
+                    highlighted(matcher, f"{name}  ({key})"),
+                    partial(node.run_action, action),
+                    text=name,
+                    help=escape(help_text),
+                )
 
 
-class RunCommands(Provider):
+class RunCommands(OfTuitune, Provider):
     """`Open run <id> <name>`: jump to a run's detail from anywhere."""
 
     async def startup(self) -> None:
-        app: TuituneApp = self.app  # type: ignore[assignment]
+        app = self.tuitune
         worker = app.run_worker(lambda: app.service.newest_runs(RUNS_OFFERED), thread=True)
         self._runs = await worker.wait()
 
     async def search(self, query: str) -> Hits:
-        app: TuituneApp = self.app  # type: ignore[assignment]
+        app = self.tuitune
         matcher = self.matcher(query)
         for run in getattr(self, "_runs", []):
             text = f"Open run {run.id} {run.name} ({run.status})"
             score = matcher.match(text)
             if score > 0:
                 # Run names, models and datasets are the user's text: never markup.
-                yield Hit(score, highlighted(matcher, text), partial(app.open_run, run.id), text=text, help=escape(f"{run.method} on {run.model}"))
+                yield Hit(
+                    score,
+                    highlighted(matcher, text),
+                    partial(app.open_run, run.id),
+                    text=text,
+                    help=escape(f"{run.method} on {run.model}"),
+                )
 
 
 # How many of the newest sweeps the palette offers to compare.
 SWEEPS_OFFERED = 50
 
 
-class QueueCommands(Provider):
+class QueueCommands(OfTuitune, Provider):
     """Pause or unpause the queue, set its slots, compare a sweep: commands with no key."""
 
     async def startup(self) -> None:
-        app: TuituneApp = self.app  # type: ignore[assignment]
+        app = self.tuitune
         worker = app.run_worker(lambda: (app.service.queue_state(), app.service.sweeps()[:SWEEPS_OFFERED]), thread=True)
         self._state, self._sweeps = await worker.wait()
 
     def _commands(self) -> Iterator[tuple[str, str, Callable[[], None]]]:
-        app: TuituneApp = self.app  # type: ignore[assignment]
+        app = self.tuitune
         state = getattr(self, "_state", None)
         if state is not None:
             if state.paused:
-                yield "Unpause the queue", f"Start queued runs again as slots free up ({state.waiting} waiting).", app.queue_actions.unpause
+                yield (
+                    "Unpause the queue",
+                    f"Start queued runs again as slots free up ({state.waiting} waiting).",
+                    app.queue_actions.unpause,
+                )
             else:
-                yield "Pause the queue", "Start no queued run until you unpause; running runs go on.", app.queue_actions.pause
-            yield f"Queue slots (now {state.slots})", "How many runs train at once (default: one per GPU).", app.queue_actions.set_slots
+                yield (
+                    "Pause the queue",
+                    "Start no queued run until you unpause; running runs go on.",
+                    app.queue_actions.pause,
+                )
+            yield (
+                f"Queue slots (now {state.slots})",
+                "How many runs train at once (default: one per GPU).",
+                app.queue_actions.set_slots,
+            )
         for sweep in getattr(self, "_sweeps", []):
             # Sweep names are the user's text: never markup.
-            yield f"Compare sweep {sweep.id} {sweep.name}", "Every run of the sweep: curves, metrics, config diff.", partial(app.compare_sweep, sweep.id)
+            yield (
+                f"Compare sweep {sweep.id} {sweep.name}",
+                "Every run of the sweep: curves, metrics, config diff.",
+                partial(app.compare_sweep, sweep.id),
+            )
 
     async def discover(self) -> Hits:
         for name, help_text, call in self._commands():

@@ -10,6 +10,7 @@ from __future__ import annotations
 from textual.worker import Worker, WorkerState
 
 from tuitune.errors import TuituneError
+from tuitune.tui.typed import OfTuitune
 
 
 def describe_failure(error: BaseException | None) -> str:
@@ -21,11 +22,9 @@ def describe_failure(error: BaseException | None) -> str:
     return f"{type(error).__name__}: {' '.join(str(error).split())}"
 
 
-class ReportsWorkerErrors:
+class ReportsWorkerErrors(OfTuitune):
     """Mix into a Widget or Screen whose workers may fail; the app shows the error."""
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
-            report = getattr(self.app, "report_failure", None)  # type: ignore[attr-defined]
-            if report is not None:
-                report(event.worker)
+            self.tuitune.report_failure(event.worker)

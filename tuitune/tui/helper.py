@@ -107,7 +107,7 @@ class Helper:
             errors="replace",
             bufsize=1,
         )
-        CHILDREN.add(process)  # type: ignore[arg-type]
+        CHILDREN.add(process)
         self._process = process
         threading.Thread(target=self._read, args=(process,), name="probe-helper-reader", daemon=True).start()
         return process
@@ -125,8 +125,8 @@ class Helper:
                 waiting[0].put(answer)
         # The child is gone (killed, crashed): whoever still waits hears it now, not at the timeout.
         process.wait()
-        CHILDREN.discard(process)  # type: ignore[arg-type]
+        CHILDREN.discard(process)
         with self._lock:
             orphans = [answers for answers, sent_to in self._waiting.values() if sent_to is process]
-        for waiting in orphans:
-            waiting.put({"ok": False, "error": f"The probe helper stopped (exit code {process.returncode}); try again."})
+        for orphan in orphans:
+            orphan.put({"ok": False, "error": f"The probe helper stopped (exit code {process.returncode}); try again."})

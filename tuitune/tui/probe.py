@@ -68,7 +68,12 @@ def probe_model(name: str, vram_gb: float | None = None) -> dict[str, Any]:
     # The GPUs runs may be given (TUITUNE_GPUS, CUDA_VISIBLE_DEVICES, NVML): with more than one,
     # the wizard offers a process group, with the strategy and per-GPU memory recommended for them.
     gpus = visible_gpus()
-    document: dict[str, Any] = {"model": _plain(info), "recommendation": None, "recommendation_error": None, "gpus": gpus}
+    document: dict[str, Any] = {
+        "model": _plain(info),
+        "recommendation": None,
+        "recommendation_error": None,
+        "gpus": gpus,
+    }
     try:
         from tuitune.models.recommend import recommend
 

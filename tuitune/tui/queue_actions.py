@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from textual.signal import Signal
 from textual.validation import Integer
 
+from tuitune import present as fmt
 from tuitune.errors import TuituneError
 from tuitune.store import Run
-from tuitune import present as fmt
 from tuitune.tui.widgets.prompts import AskModal
 
 if TYPE_CHECKING:
@@ -44,7 +44,9 @@ class QueueActions:
     def pause(self) -> None:
         def call() -> str:
             self.service.pause_queue()
-            return "Queue paused: running runs go on; queued runs wait until you unpause it (ctrl+p → Unpause the queue)."
+            return (
+                "Queue paused: running runs go on; queued runs wait until you unpause it (ctrl+p → Unpause the queue)."
+            )
 
         self._quick(call)
 
@@ -67,7 +69,13 @@ class QueueActions:
                 "Slots",
                 value=str(current),
                 submit="Set",
-                validators=[Integer(minimum=1, maximum=MAX_SLOTS, failure_description=f"Slots must be a whole number from 1 to {MAX_SLOTS}.")],
+                validators=[
+                    Integer(
+                        minimum=1,
+                        maximum=MAX_SLOTS,
+                        failure_description=f"Slots must be a whole number from 1 to {MAX_SLOTS}.",
+                    )
+                ],
             )
             self.app.push_screen(modal, answered)
 
@@ -103,7 +111,10 @@ class QueueActions:
 
     def _compare(self, sweep_id: int, name: str, run_ids: list[int]) -> None:
         if len(run_ids) < 2:
-            self.app.notify(f"Sweep {sweep_id} ({name}) has {fmt.plural(len(run_ids), 'run')}: nothing to compare.", severity="warning")
+            self.app.notify(
+                f"Sweep {sweep_id} ({name}) has {fmt.plural(len(run_ids), 'run')}: nothing to compare.",
+                severity="warning",
+            )
             return
         from tuitune.tui.screens.compare import CompareScreen
 

@@ -41,39 +41,149 @@ class RunSpec:
 
 # An afternoon of fine-tuning: a few completed runs, one still training, and each way a run can stop.
 SPECS: tuple[RunSpec, ...] = (
-    RunSpec("qwen-support-lora", COMPLETED, "lora", "Qwen/Qwen2.5-0.5B-Instruct", "data/support-tickets.jsonl",
-            900, 900, 2.41, 0.92, minutes_ago=60 * 30, evaluated=True, tokens_per_second=5200),
-    RunSpec("qwen-support-r32", COMPLETED, "lora", "Qwen/Qwen2.5-0.5B-Instruct", "data/support-tickets.jsonl",
-            900, 900, 2.38, 0.85, lora_r=32, learning_rate=1e-4, minutes_ago=60 * 26, evaluated=True, tokens_per_second=4900),
-    RunSpec("llama3-8b-qlora", COMPLETED, "qlora", "meta-llama/Meta-Llama-3-8B", "yahma/alpaca-cleaned",
-            2400, 2400, 1.78, 1.06, epochs=1, batch_size=8, minutes_ago=60 * 20, seconds_per_step=2.9, tokens_per_second=1850),
-    RunSpec("mistral-7b-qlora", FAILED, "qlora", "mistralai/Mistral-7B-v0.3", "yahma/alpaca-cleaned",
-            2400, 312, 1.92, 1.41, epochs=1, batch_size=16, minutes_ago=60 * 8, seconds_per_step=3.4,
-            error="CUDA out of memory at batch size 16: lower training.batch_size or turn on gradient checkpointing, then `tuitune resume 4`."),
-    RunSpec("smollm-full", CANCELLED, "full_finetuning", "HuggingFaceTB/SmolLM2-135M", "data/recipes.csv",
-            1500, 640, 3.10, 1.88, learning_rate=2e-5, minutes_ago=60 * 5, seconds_per_step=0.5, tokens_per_second=9100),
-    RunSpec("phi-instruct", CRASHED, "instruction_tuning", "microsoft/Phi-3.5-mini-instruct", "data/support-tickets.jsonl",
-            1200, 455, 1.66, 1.21, minutes_ago=60 * 3, seconds_per_step=1.6,
-            error="Worker crashed (the worker process exited without reporting); see its log, then `tuitune resume 6`."),
-    RunSpec("demo-lora", COMPLETED, "lora", "tuitune/demo", "tuitune/sample", 282, 282, 7.66, 3.91, lora_r=8,
-            minutes_ago=90, seconds_per_step=0.05, tokens_per_second=21000, evaluated=True, gpu_memory_gb=None),
-    RunSpec("qwen-support-dora", RUNNING, "lora", "Qwen/Qwen2.5-1.5B-Instruct", "data/support-tickets.jsonl",
-            1800, 1130, 2.29, 1.02, minutes_ago=18, seconds_per_step=0.95, tokens_per_second=4100),
+    RunSpec(
+        "qwen-support-lora",
+        COMPLETED,
+        "lora",
+        "Qwen/Qwen2.5-0.5B-Instruct",
+        "data/support-tickets.jsonl",
+        900,
+        900,
+        2.41,
+        0.92,
+        minutes_ago=60 * 30,
+        evaluated=True,
+        tokens_per_second=5200,
+    ),
+    RunSpec(
+        "qwen-support-r32",
+        COMPLETED,
+        "lora",
+        "Qwen/Qwen2.5-0.5B-Instruct",
+        "data/support-tickets.jsonl",
+        900,
+        900,
+        2.38,
+        0.85,
+        lora_r=32,
+        learning_rate=1e-4,
+        minutes_ago=60 * 26,
+        evaluated=True,
+        tokens_per_second=4900,
+    ),
+    RunSpec(
+        "llama3-8b-qlora",
+        COMPLETED,
+        "qlora",
+        "meta-llama/Meta-Llama-3-8B",
+        "yahma/alpaca-cleaned",
+        2400,
+        2400,
+        1.78,
+        1.06,
+        epochs=1,
+        batch_size=8,
+        minutes_ago=60 * 20,
+        seconds_per_step=2.9,
+        tokens_per_second=1850,
+    ),
+    RunSpec(
+        "mistral-7b-qlora",
+        FAILED,
+        "qlora",
+        "mistralai/Mistral-7B-v0.3",
+        "yahma/alpaca-cleaned",
+        2400,
+        312,
+        1.92,
+        1.41,
+        epochs=1,
+        batch_size=16,
+        minutes_ago=60 * 8,
+        seconds_per_step=3.4,
+        error="CUDA out of memory at batch size 16: lower training.batch_size or turn on gradient checkpointing, then `tuitune resume 4`.",
+    ),
+    RunSpec(
+        "smollm-full",
+        CANCELLED,
+        "full_finetuning",
+        "HuggingFaceTB/SmolLM2-135M",
+        "data/recipes.csv",
+        1500,
+        640,
+        3.10,
+        1.88,
+        learning_rate=2e-5,
+        minutes_ago=60 * 5,
+        seconds_per_step=0.5,
+        tokens_per_second=9100,
+    ),
+    RunSpec(
+        "phi-instruct",
+        CRASHED,
+        "instruction_tuning",
+        "microsoft/Phi-3.5-mini-instruct",
+        "data/support-tickets.jsonl",
+        1200,
+        455,
+        1.66,
+        1.21,
+        minutes_ago=60 * 3,
+        seconds_per_step=1.6,
+        error="Worker crashed (the worker process exited without reporting); see its log, then `tuitune resume 6`.",
+    ),
+    RunSpec(
+        "demo-lora",
+        COMPLETED,
+        "lora",
+        "tuitune/demo",
+        "tuitune/sample",
+        282,
+        282,
+        7.66,
+        3.91,
+        lora_r=8,
+        minutes_ago=90,
+        seconds_per_step=0.05,
+        tokens_per_second=21000,
+        evaluated=True,
+        gpu_memory_gb=None,
+    ),
+    RunSpec(
+        "qwen-support-dora",
+        RUNNING,
+        "lora",
+        "Qwen/Qwen2.5-1.5B-Instruct",
+        "data/support-tickets.jsonl",
+        1800,
+        1130,
+        2.29,
+        1.02,
+        minutes_ago=18,
+        seconds_per_step=0.95,
+        tokens_per_second=4100,
+    ),
 )
 
 _SAMPLES = (
-    {"prompt": "My invoice shows two charges for March. What should I do?",
-     "reference": "Sorry about that! Reply with the invoice number and we will refund the duplicate charge within 3 days.",
-     "base": "An invoice is a document that lists goods or services. March is the third month of the year.",
-     "finetuned": "Sorry about the double charge! Send us the invoice number and we will refund the duplicate within 3 days."},
-    {"prompt": "How do I reset my password?",
-     "reference": "Open Settings → Account → Reset password, then follow the link we email you.",
-     "base": "Passwords should be long and unique. You can use a password manager.",
-     "finetuned": "Go to Settings → Account → Reset password and follow the link in the email we send you."},
-    {"prompt": "Can I move my subscription to another workspace?",
-     "reference": "Yes: an admin of both workspaces can transfer it under Billing → Transfer.",
-     "base": "A subscription is a recurring payment.",
-     "finetuned": "Yes, an admin of both workspaces can transfer it from Billing → Transfer."},
+    {
+        "prompt": "My invoice shows two charges for March. What should I do?",
+        "reference": "Sorry about that! Reply with the invoice number and we will refund the duplicate charge within 3 days.",
+        "base": "An invoice is a document that lists goods or services. March is the third month of the year.",
+        "finetuned": "Sorry about the double charge! Send us the invoice number and we will refund the duplicate within 3 days.",
+    },
+    {
+        "prompt": "How do I reset my password?",
+        "reference": "Open Settings → Account → Reset password, then follow the link we email you.",
+        "base": "Passwords should be long and unique. You can use a password manager.",
+        "finetuned": "Go to Settings → Account → Reset password and follow the link in the email we send you.",
+    },
+    {
+        "prompt": "Can I move my subscription to another workspace?",
+        "reference": "Yes: an admin of both workspaces can transfer it under Billing → Transfer.",
+        "base": "A subscription is a recurring payment.",
+        "finetuned": "Yes, an admin of both workspaces can transfer it from Billing → Transfer.",
+    },
 )
 
 
@@ -85,8 +195,13 @@ def _config(spec: RunSpec) -> dict:
             "model": {"name_or_path": spec.model, "load_in_4bit": spec.method == "qlora"},
             "data": {"source": spec.dataset, "max_length": 1024},
             "lora": {"r": spec.lora_r, "alpha": spec.lora_r * 2},
-            "training": {"epochs": spec.epochs, "learning_rate": spec.learning_rate, "batch_size": spec.batch_size,
-                         "gradient_checkpointing": spec.method == "qlora", "logging_steps": 10},
+            "training": {
+                "epochs": spec.epochs,
+                "learning_rate": spec.learning_rate,
+                "batch_size": spec.batch_size,
+                "gradient_checkpointing": spec.method == "qlora",
+                "logging_steps": 10,
+            },
         }
     )
     return config.to_dict()
@@ -98,13 +213,16 @@ def _loss(spec: RunSpec, step: int, rng: random.Random) -> float:
     return max(0.05, decay + rng.gauss(0, 0.04 * decay))
 
 
-def add_run(store: Store, spec: RunSpec, *, now: datetime | None = None, seed: int = 0, output_root: str | None = None) -> Run:
+def add_run(
+    store: Store, spec: RunSpec, *, now: datetime | None = None, seed: int = 0, output_root: str | None = None
+) -> Run:
     """One run with its metric points (every 10 steps, eval every 50), evaluations and artifacts."""
     rng = random.Random(f"{spec.name}-{seed}")
     now = now or datetime.now(timezone.utc)
     started = now - timedelta(minutes=spec.minutes_ago)
-    run = store.create_run(name=spec.name, config=_config(spec), model=spec.model, method=spec.method,
-                           dataset=spec.dataset, status=RUNNING)
+    run = store.create_run(
+        name=spec.name, config=_config(spec), model=spec.model, method=spec.method, dataset=spec.dataset, status=RUNNING
+    )
     output_dir = f"{output_root}/{run.id}-{run.name}" if output_root else None
     steps_per_epoch = spec.steps_total / spec.epochs
     points = []
@@ -149,11 +267,20 @@ def add_run(store: Store, spec: RunSpec, *, now: datetime | None = None, seed: i
     if spec.evaluated:
         gain = rng.uniform(0.18, 0.27)
         base = {"rouge1": 0.21, "rouge2": 0.07, "rougeL": 0.18, "bleu": 0.04, "perplexity": 24.7}
-        tuned = {"rouge1": 0.21 + gain, "rouge2": 0.07 + gain * 0.8, "rougeL": 0.18 + gain, "bleu": 0.04 + gain * 0.6,
-                 "perplexity": 24.7 / (1 + gain * 12)}
+        tuned = {
+            "rouge1": 0.21 + gain,
+            "rouge2": 0.07 + gain * 0.8,
+            "rougeL": 0.18 + gain,
+            "bleu": 0.04 + gain * 0.6,
+            "perplexity": 24.7 / (1 + gain * 12),
+        }
         settings = {"samples": 50, "max_new_tokens": 64}
-        store.add_evaluation(run.id, label="base", metrics=base, sample_count=50, settings=settings, samples=list(_SAMPLES))
-        store.add_evaluation(run.id, label="finetuned", metrics=tuned, sample_count=50, settings=settings, samples=list(_SAMPLES))
+        store.add_evaluation(
+            run.id, label="base", metrics=base, sample_count=50, settings=settings, samples=list(_SAMPLES)
+        )
+        store.add_evaluation(
+            run.id, label="finetuned", metrics=tuned, sample_count=50, settings=settings, samples=list(_SAMPLES)
+        )
     return store.get_run(run.id)
 
 
@@ -172,13 +299,18 @@ def write_log(run: Run, lines: int = 60) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     spec = next((s for s in SPECS if s.name == run.name), None)
     rng = random.Random(run.name)
-    text = [f"tuitune worker: run {run.id} ({run.name}), {run.method} on {run.model}",
-            f"loading {run.model} … done", f"dataset {run.dataset}: alpaca, 9,812 rows, 9,321 train / 491 validation"]
+    text = [
+        f"tuitune worker: run {run.id} ({run.name}), {run.method} on {run.model}",
+        f"loading {run.model} … done",
+        f"dataset {run.dataset}: alpaca, 9,812 rows, 9,321 train / 491 validation",
+    ]
     last = run.steps_done
     for step in range(max(10, last - 10 * lines), last + 1, 10):
         loss = _loss(spec, step, rng) if spec else 1.0
-        text.append(f"[metrics] step={step} epoch={step / max(1, (run.steps_total or 1) / 3):.3f} loss={loss:.4f} "
-                    f"learning_rate={2e-4 * (1 - step / max(1, run.steps_total or 1)):.3e} grad_norm={abs(rng.gauss(1.2, .3)):.3f}")
+        text.append(
+            f"[metrics] step={step} epoch={step / max(1, (run.steps_total or 1) / 3):.3f} loss={loss:.4f} "
+            f"learning_rate={2e-4 * (1 - step / max(1, run.steps_total or 1)):.3e} grad_norm={abs(rng.gauss(1.2, 0.3)):.3f}"
+        )
     (folder / "worker.log").write_text("\n".join(text) + "\n", encoding="utf-8")
 
 
@@ -187,8 +319,18 @@ def many_runs(store: Store, count: int) -> None:
     statuses = (COMPLETED, COMPLETED, COMPLETED, FAILED, CANCELLED)
     models = ("Qwen/Qwen2.5-0.5B", "meta-llama/Llama-3.2-1B", "tuitune/demo", "HuggingFaceTB/SmolLM2-135M")
     for index in range(count):
-        run = store.create_run(name=f"sweep-{index:05d}", config={"method": "lora", "lora": {"r": 8 << (index % 3)}},
-                               model=models[index % len(models)], method="lora", dataset="tuitune/sample",
-                               status=statuses[index % len(statuses)])
-        store.update_run(run.id, steps_done=100 + index % 900, steps_total=1000, last_loss=1.0 + (index % 97) / 50,
-                         best_eval_loss=1.1 + (index % 89) / 50)
+        run = store.create_run(
+            name=f"sweep-{index:05d}",
+            config={"method": "lora", "lora": {"r": 8 << (index % 3)}},
+            model=models[index % len(models)],
+            method="lora",
+            dataset="tuitune/sample",
+            status=statuses[index % len(statuses)],
+        )
+        store.update_run(
+            run.id,
+            steps_done=100 + index % 900,
+            steps_total=1000,
+            last_loss=1.0 + (index % 97) / 50,
+            best_eval_loss=1.1 + (index % 89) / 50,
+        )

@@ -43,7 +43,9 @@ async def settle(pilot: Pilot, *, names: Iterable[str] | None = None, timeout: f
     await pilot.pause()
 
 
-async def wait_until(pilot: Pilot, predicate: Callable[[], object], *, timeout: float = 120.0, what: str = "condition") -> object:
+async def wait_until(
+    pilot: Pilot, predicate: Callable[[], object], *, timeout: float = 120.0, what: str = "condition"
+) -> object:
     """Let the app run until `predicate()` is truthy; returns its value."""
     deadline = time.monotonic() + timeout
     while True:
@@ -59,8 +61,16 @@ async def wait_until(pilot: Pilot, predicate: Callable[[], object], *, timeout: 
 def screen_text(app: App) -> str:
     """The screen as plain text (what a user reads), for assertions."""
     width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
-                      color_system="truecolor", record=True, legacy_windows=False, safe_box=False)
+    console = Console(
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        force_terminal=True,
+        color_system="truecolor",
+        record=True,
+        legacy_windows=False,
+        safe_box=False,
+    )
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     return console.export_text()
 

@@ -12,9 +12,15 @@ import re
 
 # (pattern, replacement), applied in order; patterns are regular expressions.
 APP_WORDS: tuple[tuple[str, str], ...] = (
-    (r"run `hf auth login`, set HF_TOKEN, or pass --token", "type a token in the upload dialog (u), set HF_TOKEN, or run `hf auth login` in a shell"),
+    (
+        r"run `hf auth login`, set HF_TOKEN, or pass --token",
+        "type a token in the upload dialog (u), set HF_TOKEN, or run `hf auth login` in a shell",
+    ),
     (r"\bpass --token\b", "type a token in the upload dialog (u)"),
-    (r"give --epochs or --max-steps to train it further", "give a larger total in the resume dialog (r) to train it further"),
+    (
+        r"give --epochs or --max-steps to train it further",
+        "give a larger total in the resume dialog (r) to train it further",
+    ),
     (r"give --max-steps above (\d+)", r"give a total of steps above \1 in the resume dialog"),
     (r"give --epochs above that", "give a total of epochs above that in the resume dialog"),
     (r"(?:resume with |then )?`tuitune resume \d+`", "resume it with r"),

@@ -38,8 +38,13 @@ def system() -> dict[str, Any]:
     memory = system_memory()
     return {
         "gpus": [
-            {"index": gpu.index, "name": gpu.name, "memory_total_gb": gpu.memory_total_gb,
-             "memory_used_gb": gpu.memory_used_gb, "utilization_percent": gpu.utilization_percent}
+            {
+                "index": gpu.index,
+                "name": gpu.name,
+                "memory_total_gb": gpu.memory_total_gb,
+                "memory_used_gb": gpu.memory_used_gb,
+                "utilization_percent": gpu.utilization_percent,
+            }
             for gpu in gpus()
         ],
         "memory": {"total_gb": memory.total_gb, "available_gb": memory.available_gb, "used_gb": memory.used_gb},

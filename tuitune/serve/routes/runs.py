@@ -64,7 +64,9 @@ def list_runs(
     request: Request,
     status: Optional[str] = Query(None, description=f"One of {', '.join(ALL)}."),
     sweep: Optional[int] = Query(None, description="Only the runs of this sweep."),
-    text: Optional[str] = Query(None, max_length=200, description="Words that must all appear in the name, model, method or dataset."),
+    text: Optional[str] = Query(
+        None, max_length=200, description="Words that must all appear in the name, model, method or dataset."
+    ),
     limit: int = Query(50, ge=1, description="Page size."),
     offset: int = Query(0, ge=0, le=10**9),
 ) -> dict[str, Any]:
@@ -76,11 +78,21 @@ def list_runs(
     runs = store.list_runs(status=status, sweep_id=sweep)
     if text:
         words = text.lower().split()
-        runs = [run for run in runs if all(word in f"{run.name} {run.model} {run.method} {run.dataset}".lower() for word in words)]
+        runs = [
+            run
+            for run in runs
+            if all(word in f"{run.name} {run.model} {run.method} {run.dataset}".lower() for word in words)
+        ]
     page = runs[offset : offset + limit]
-    line = {run.id: place for place, run in enumerate(store.queued_runs(), start=1)} if any(run.in_queue for run in page) else {}
+    line = (
+        {run.id: place for place, run in enumerate(store.queued_runs(), start=1)}
+        if any(run.in_queue for run in page)
+        else {}
+    )
     return {
-        "total": len(runs), "offset": offset, "limit": limit,
+        "total": len(runs),
+        "offset": offset,
+        "limit": limit,
         "runs": [{**run.to_dict(), "queue_place": line.get(run.id)} for run in page],
     }
 
@@ -104,7 +116,9 @@ def metrics(
 
 
 @router.get("/{run_id}/events", summary="A run's events: loading, data, checkpoints, warnings, errors")
-def events(run_id: int, after: int = Query(0, ge=0, description="Only events with an id above this one.")) -> dict[str, Any]:
+def events(
+    run_id: int, after: int = Query(0, ge=0, description="Only events with an id above this one.")
+) -> dict[str, Any]:
     store = open_store()
     store.get_run(run_id)
     return {"run_id": run_id, "events": [event.to_dict() for event in store.events(run_id, after_id=after)]}
@@ -142,7 +156,7 @@ async def stream(request: Request, run_id: int) -> EventSourceResponse:
     after_point, after_event = _resume_from(request.headers.get("last-event-id"))
     hub = request.app.state.hub
 
-    async def messages():  # noqa: ANN202 - an async generator of SSE dicts
+    async def messages():
         async for message in hub.watch(run_id, after_point=after_point, after_event=after_event):
             yield message.to_sse()
 
@@ -178,7 +192,9 @@ def resume(run_id: int, body: ResumeRequest = Body(default_factory=ResumeRequest
 
 
 @router.delete("/{run_id}", summary="Delete a run (refused while it is active)")
-def delete(run_id: int, files: bool = Query(False, description="Also delete what tuitune wrote in its folder.")) -> dict[str, Any]:
+def delete(
+    run_id: int, files: bool = Query(False, description="Also delete what tuitune wrote in its folder.")
+) -> dict[str, Any]:
     removal = launcher.delete(find(run_id), files=files)
     return {"id": run_id, "deleted": True, "kept_files": removal.kept if removal else []}
 
@@ -189,21 +205,34 @@ class EvaluateRequest(BaseModel):
 
 
 @router.post("/{run_id}/evaluate", status_code=202, summary="Evaluate in the background (a task)")
-def evaluate(request: Request, run_id: int, body: EvaluateRequest = Body(default_factory=EvaluateRequest)) -> dict[str, Any]:
+def evaluate(
+    request: Request, run_id: int, body: EvaluateRequest = Body(default_factory=EvaluateRequest)
+) -> dict[str, Any]:
     run = _finished(run_id)
-    argv = ["eval", str(run.id)] + (["--samples", str(body.samples)] if body.samples else []) + (["--compare-base"] if body.compare_base else [])
+    argv = (
+        ["eval", str(run.id)]
+        + (["--samples", str(body.samples)] if body.samples else [])
+        + (["--compare-base"] if body.compare_base else [])
+    )
     return request.app.state.tasks.start("evaluation", run.id, argv).to_dict()
 
 
 class MergeRequest(BaseModel):
-    output: Optional[str] = Field(None, max_length=4096, description="Folder for the merged model (default: the run's merged/).")
+    output: Optional[str] = Field(
+        None, max_length=4096, description="Folder for the merged model (default: the run's merged/)."
+    )
 
 
 @router.post("/{run_id}/merge", status_code=202, summary="Merge the adapter into its base in the background")
 def merge(request: Request, run_id: int, body: MergeRequest = Body(default_factory=MergeRequest)) -> dict[str, Any]:
     run = _finished(run_id)
     output = body.output or str(Path(run.output_dir or ".") / "merged")
-    check_inside(output, request.app.state.settings.roots() + ((Path(run.output_dir).resolve(),) if run.output_dir else ()), "The merge output", always_local=True)
+    check_inside(
+        output,
+        request.app.state.settings.roots() + ((Path(run.output_dir).resolve(),) if run.output_dir else ()),
+        "The merge output",
+        always_local=True,
+    )
     return request.app.state.tasks.start("merge", run.id, ["merge", str(run.id), output]).to_dict()
 
 

@@ -121,7 +121,14 @@ def logs(job_id: int) -> Response:
     store = open_store()
     store.get_run(job_id)
     lines = [{"time": e.time.isoformat(), "level": e.level, "message": e.message} for e in store.events(job_id)]
-    lines += [{"time": p.time.isoformat(), "level": "metrics", **{k: v for k, v in p.to_dict().items() if v is not None and k not in ("id", "run_id", "time")}} for p in store.metric_points(job_id)]
+    lines += [
+        {
+            "time": p.time.isoformat(),
+            "level": "metrics",
+            **{k: v for k, v in p.to_dict().items() if v is not None and k not in ("id", "run_id", "time")},
+        }
+        for p in store.metric_points(job_id)
+    ]
     lines.sort(key=lambda line: line["time"])
     return Response("".join(json.dumps(line) + "\n" for line in lines), media_type="application/x-ndjson")
 

@@ -55,12 +55,47 @@ class ChatScreen(ReportsWorkerErrors, Screen[None]):
 
     BINDINGS = [
         # Offered only while an answer streams (check_action); otherwise ctrl+c copies and escape leaves.
-        Binding("ctrl+c,escape", "stop", "Stop", tooltip="Stop the answer being written (it is not kept).", id="chat-stop", priority=True),
-        Binding("escape", "leave", "Back", tooltip="Leave the chat (it is saved with the run after every answer).", id="chat-leave"),
-        Binding("ctrl+o", "settings", "Settings", tooltip="System prompt, temperature, top p/k, min p, repetition penalty, max new tokens, seed, stop strings, template, models.", id="chat-settings"),
-        Binding("ctrl+n", "new_chat", "New chat", tooltip="Start a new conversation with the same models.", id="chat-new"),
-        Binding("pageup", "scroll(-1)", "Scroll up", show=False, tooltip="Scroll the conversations up (they stop following the answer).", id="chat-scroll-up"),
-        Binding("pagedown", "scroll(1)", "Scroll down", show=False, tooltip="Scroll the conversations down (at the end they follow the answer again).", id="chat-scroll-down"),
+        Binding(
+            "ctrl+c,escape",
+            "stop",
+            "Stop",
+            tooltip="Stop the answer being written (it is not kept).",
+            id="chat-stop",
+            priority=True,
+        ),
+        Binding(
+            "escape",
+            "leave",
+            "Back",
+            tooltip="Leave the chat (it is saved with the run after every answer).",
+            id="chat-leave",
+        ),
+        Binding(
+            "ctrl+o",
+            "settings",
+            "Settings",
+            tooltip="System prompt, temperature, top p/k, min p, repetition penalty, max new tokens, seed, stop strings, template, models.",
+            id="chat-settings",
+        ),
+        Binding(
+            "ctrl+n", "new_chat", "New chat", tooltip="Start a new conversation with the same models.", id="chat-new"
+        ),
+        Binding(
+            "pageup",
+            "scroll(-1)",
+            "Scroll up",
+            show=False,
+            tooltip="Scroll the conversations up (they stop following the answer).",
+            id="chat-scroll-up",
+        ),
+        Binding(
+            "pagedown",
+            "scroll(1)",
+            "Scroll down",
+            show=False,
+            tooltip="Scroll the conversations down (at the end they follow the answer again).",
+            id="chat-scroll-down",
+        ),
     ]
 
     class PaneLoaded(Message):
@@ -92,7 +127,9 @@ class ChatScreen(ReportsWorkerErrors, Screen[None]):
         yield Header()
         yield Horizontal(id="chat-panes")
         yield Static("", id="chat-status")
-        yield Input(placeholder="Ask something; enter sends (ctrl+o settings, ctrl+n new chat)", id="prompt", compact=True)
+        yield Input(
+            placeholder="Ask something; enter sends (ctrl+o settings, ctrl+n new chat)", id="prompt", compact=True
+        )
         yield FittingFooter()
 
     def on_mount(self) -> None:
@@ -110,7 +147,7 @@ class ChatScreen(ReportsWorkerErrors, Screen[None]):
     @work(thread=True, exclusive=True, group="chat", exit_on_error=False)
     def _open(self, settings: ChatSettings | None = None) -> None:
         """Read the runs, lay out the panes, start the child and load each pane's model."""
-        service = self.app.service  # type: ignore[attr-defined]
+        service = self.tuitune.service
         if not self._names:
             for run_id in self.run_ids:
                 run = service.get_run(run_id)
@@ -124,7 +161,7 @@ class ChatScreen(ReportsWorkerErrors, Screen[None]):
         old, self.session = self.session, session
         if old is not None:
             old.close()
-        self.app.call_from_thread(self._lay_out, panes)  # type: ignore[arg-type]  # awaited: panes exist before loads report
+        self.tuitune.call_from_thread(self._lay_out, panes)  # type: ignore[arg-type]  # awaited: panes exist before loads report
 
         def loaded(pane: PaneSpec, loaded: Loaded) -> None:
             self.post_message(self.PaneLoaded(pane, loaded))
@@ -137,9 +174,15 @@ class ChatScreen(ReportsWorkerErrors, Screen[None]):
 
     def _panes(self) -> list[PaneSpec]:
         if self.models == TWO_RUNS:
-            return [PaneSpec(key, run_id, self._names[run_id], "finetuned") for key, run_id in zip("ab", self.run_ids, strict=False)]
+            return [
+                PaneSpec(key, run_id, self._names[run_id], "finetuned")
+                for key, run_id in zip("ab", self.run_ids, strict=False)
+            ]
         run_id = self.run_ids[0]
-        return [PaneSpec(key, run_id, self._names[run_id], which) for key, which in zip("ab", LAYOUTS[self.models], strict=False)]
+        return [
+            PaneSpec(key, run_id, self._names[run_id], which)
+            for key, which in zip("ab", LAYOUTS[self.models], strict=False)
+        ]
 
     async def _lay_out(self, panes: list[PaneSpec]) -> None:
         row = self.query_one("#chat-panes", Horizontal)
@@ -172,8 +215,12 @@ class ChatScreen(ReportsWorkerErrors, Screen[None]):
             return
         if session is None or not session.ready:
             waiting = session is not None and len(session.loaded) < len(session.panes)
-            self.notify("The models are still loading." if waiting or session is None else "No model could be loaded: see the panes.",
-                        severity="warning")
+            self.notify(
+                "The models are still loading."
+                if waiting or session is None
+                else "No model could be loaded: see the panes.",
+                severity="warning",
+            )
             return
         event.input.value = ""
         for pane in session.ready:
@@ -229,7 +276,11 @@ class ChatScreen(ReportsWorkerErrors, Screen[None]):
             line.append("ctrl+c or escape stops the answer · ", style="dim")
         if session is not None:
             sampling = session.sampling
-            settings = "greedy" if sampling.greedy else f"temperature {sampling.temperature:g} · top p {sampling.top_p:g} · top k {sampling.top_k}"
+            settings = (
+                "greedy"
+                if sampling.greedy
+                else f"temperature {sampling.temperature:g} · top p {sampling.top_p:g} · top k {sampling.top_k}"
+            )
             line.append(f"{settings} · max {sampling.max_new_tokens:,} tokens · seed {sampling.seed}")
             if session.template:
                 line.append(f" · template {session.template}")
@@ -285,8 +336,10 @@ class ChatScreen(ReportsWorkerErrors, Screen[None]):
         current = ChatSettings(session.sampling, session.template, self.models)
         trained = next((loaded.template for loaded in session.loaded.values() if loaded.ok), "")
         layouts = [(label, value) for value, label in LAYOUT_LABELS.items()] if self.models != TWO_RUNS else []
-        self.app.push_screen(ChatSettingsModal(current, trained_template=trained if session.template is None else "", layouts=layouts),
-                             self._settings_chosen)
+        self.tuitune.push_screen(
+            ChatSettingsModal(current, trained_template=trained if session.template is None else "", layouts=layouts),
+            self._settings_chosen,
+        )
 
     def _settings_chosen(self, settings: ChatSettings | None) -> None:
         session = self.session

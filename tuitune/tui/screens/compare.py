@@ -13,8 +13,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Header, Static, TabbedContent, TabPane
 
-from tuitune.compare import Comparison, compare_runs
 from tuitune import present as fmt
+from tuitune.compare import Comparison, compare_runs
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.widgets.charts import LineChart, Series
 from tuitune.tui.widgets.footer import FittingFooter
@@ -26,7 +26,9 @@ class CompareScreen(ReportsWorkerErrors, Screen[None]):
 
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", tooltip="Back to the history.", id="compare-back"),
-        Binding("x", "toggle_x", "x: step/epoch", tooltip="Plot the curves against steps or epochs.", id="compare-x-axis"),
+        Binding(
+            "x", "toggle_x", "x: step/epoch", tooltip="Plot the curves against steps or epochs.", id="compare-x-axis"
+        ),
     ]
 
     def __init__(self, run_ids: list[int]) -> None:
@@ -57,10 +59,10 @@ class CompareScreen(ReportsWorkerErrors, Screen[None]):
 
     @work(thread=True, exclusive=True, group="compare-load", exit_on_error=False)
     def load(self) -> None:
-        service = self.app.service  # type: ignore[attr-defined]
+        service = self.tuitune.service
         runs = [service.get_run(run_id) for run_id in self.run_ids]
         comparison = compare_runs(runs, service.store)
-        self.app.call_from_thread(self._show, comparison)
+        self.tuitune.call_from_thread(self._show, comparison)
 
     def _show(self, comparison: Comparison) -> None:
         self.comparison = comparison
@@ -93,7 +95,7 @@ class CompareScreen(ReportsWorkerErrors, Screen[None]):
                 points = [p for p in comparison.curves.get(summary.run_id, []) if getattr(p, attribute) is not None]
                 if by_epoch:
                     points = [p for p in points if p.epoch is not None]
-                xs = [float(p.epoch) if by_epoch else float(p.step) for p in points]  # type: ignore[arg-type]
+                xs = [float(p.epoch or 0.0) if by_epoch else float(p.step) for p in points]
                 series.append(Series(f"#{summary.run_id} {summary.name}", xs, [getattr(p, attribute) for p in points]))
             self.query_one(chart_id, LineChart).show(series, xlabel=self.x_axis, ylabel="loss")
 
@@ -129,7 +131,9 @@ def run_column_width(width: int, runs: int, label: int = LABEL_WIDTH) -> int:
     return max(6, (width - borders - label) // max(runs, 1))
 
 
-def _table(label: str, comparison: Comparison, width: int, header: Any, label_width: int = LABEL_WIDTH) -> tuple[Table, int]:
+def _table(
+    label: str, comparison: Comparison, width: int, header: Any, label_width: int = LABEL_WIDTH
+) -> tuple[Table, int]:
     cell = run_column_width(width, len(comparison.runs), label_width)
     table = Table(expand=True)
     table.add_column(label, style="bold", width=label_width, no_wrap=True, overflow="ellipsis")
@@ -158,7 +162,10 @@ def metrics_table(comparison: Comparison, width: int = 120) -> Table:
     for metric in comparison.metrics:
         rows.append((metric, [fmt.number(s.scores.get(metric)) for s in runs]))
     for label, cells in rows:
-        table.add_row(Text(label), *(cell_text if isinstance(cell_text, Text) else fitted(str(cell_text), cell) for cell_text in cells))
+        table.add_row(
+            Text(label),
+            *(cell_text if isinstance(cell_text, Text) else fitted(str(cell_text), cell) for cell_text in cells),
+        )
     return table
 
 

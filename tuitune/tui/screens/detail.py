@@ -17,11 +17,11 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Header, Log, Static, TabbedContent, TabPane
 
+from tuitune import present as fmt
 from tuitune.errors import RunNotFoundError
 from tuitune.store import Artifact, Evaluation, MetricPoint, Run
 from tuitune.store.conversations import Conversation
 from tuitune.store.processes import RunProcess
-from tuitune import present as fmt
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.offers import offers
 from tuitune.tui.services import LogFollower
@@ -51,14 +51,32 @@ class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", tooltip="Back to the history.", id="detail-back"),
         Binding("t", "training", "Live view", tooltip="The training screen of this run.", id="detail-training"),
-        Binding("r", "resume", "Resume", tooltip="Resume from the last checkpoint, optionally with a new total of epochs or steps.", id="detail-resume"),
+        Binding(
+            "r",
+            "resume",
+            "Resume",
+            tooltip="Resume from the last checkpoint, optionally with a new total of epochs or steps.",
+            id="detail-resume",
+        ),
         Binding("e", "evaluate", "Eval", tooltip="Evaluate against the base model.", id="detail-evaluate"),
         Binding("m", "merge", "Merge", tooltip="Merge the adapter into the base model.", id="detail-merge"),
         Binding("u", "upload", "Upload", tooltip="Upload to the Hugging Face Hub.", id="detail-upload"),
         Binding("d", "delete", "Delete", tooltip="Delete the run (and optionally its files).", id="detail-delete"),
         Binding("c", "cancel_run", "Cancel run", tooltip="Cancel the run (it saves a checkpoint).", id="detail-cancel"),
-        Binding("a", "chat", "Chat", tooltip="Chat with the run's model beside its base; the chat is kept with the run.", id="detail-chat"),
-        Binding("x", "export_chats", "Export chats", tooltip="Write the run's saved chats to a file you name, as JSONL training data (messages format).", id="detail-export-chats"),
+        Binding(
+            "a",
+            "chat",
+            "Chat",
+            tooltip="Chat with the run's model beside its base; the chat is kept with the run.",
+            id="detail-chat",
+        ),
+        Binding(
+            "x",
+            "export_chats",
+            "Export chats",
+            tooltip="Write the run's saved chats to a file you name, as JSONL training data (messages format).",
+            id="detail-export-chats",
+        ),
     ]
 
     def __init__(self, run_id: int) -> None:
@@ -96,7 +114,7 @@ class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
 
     def on_mount(self) -> None:
         self.sub_title = f"run {self.run_id}"
-        self.app.run_actions.run_changed.subscribe(self, self._changed)  # type: ignore[attr-defined]
+        self.tuitune.run_actions.run_changed.subscribe(self, self._changed)
         self.load()
         self.set_interval(REFRESH_SECONDS, self._tick)
 
@@ -114,11 +132,11 @@ class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
 
     @work(thread=True, exclusive=True, group="detail-load", exit_on_error=False)
     def load(self) -> None:
-        service = self.app.service  # type: ignore[attr-defined]
+        service = self.tuitune.service
         try:
             run = service.get_run(self.run_id)
         except RunNotFoundError as error:
-            self.app.call_from_thread(self._gone, str(error))
+            self.tuitune.call_from_thread(self._gone, str(error))
             return
         if self._follower is None:
             self._follower = LogFollower(service.log_path(run), start_tail_bytes=256_000)
@@ -131,7 +149,7 @@ class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
             processes=service.processes(run.id) if fmt.process_group(run) else [],
             conversations=service.conversations(run.id),
         )
-        self.app.call_from_thread(self._show, details)
+        self.tuitune.call_from_thread(self._show, details)
 
     def _gone(self, error: str) -> None:
         self.notify(error, severity="warning")
@@ -165,11 +183,16 @@ class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
         evals = [(p.step, p.eval_loss) for p in points if p.eval_loss is not None]
         rates = [(p.step, p.learning_rate) for p in points if p.learning_rate is not None]
         self.query_one("#loss-chart", LineChart).show(
-            [Series("train", [s for s, _ in train], [v for _, v in train]), Series("eval", [s for s, _ in evals], [v for _, v in evals])],
+            [
+                Series("train", [s for s, _ in train], [v for _, v in train]),
+                Series("eval", [s for s, _ in evals], [v for _, v in evals]),
+            ],
             xlabel="step",
             ylabel="loss",
         )
-        self.query_one("#lr-chart", LineChart).show([Series("learning rate", [s for s, _ in rates], [v for _, v in rates])], xlabel="step")
+        self.query_one("#lr-chart", LineChart).show(
+            [Series("learning rate", [s for s, _ in rates], [v for _, v in rates])], xlabel="step"
+        )
 
     # --- actions ----------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -179,35 +202,39 @@ class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
         return offers(action, self.run)
 
     def action_training(self) -> None:
-        self.app.show_training(self.run_id)  # type: ignore[attr-defined]
+        self.tuitune.show_training(self.run_id)
 
     def action_resume(self) -> None:
         if self.run:
-            self.app.run_actions.resume(self.run, then=lambda run: self.app.show_training(run.id))  # type: ignore[attr-defined]
+            self.tuitune.run_actions.resume(self.run, then=lambda run: self.tuitune.show_training(run.id))
 
     def action_evaluate(self) -> None:
         if self.run:
-            self.app.run_actions.evaluate(self.run)  # type: ignore[attr-defined]
+            self.tuitune.run_actions.evaluate(self.run)
 
     def action_merge(self) -> None:
         if self.run:
-            self.app.run_actions.merge(self.run)  # type: ignore[attr-defined]
+            self.tuitune.run_actions.merge(self.run)
 
     def action_upload(self) -> None:
         if self.run:
-            self.app.run_actions.upload(self.run)  # type: ignore[attr-defined]
+            self.tuitune.run_actions.upload(self.run)
 
     def action_delete(self) -> None:
         if self.run:
-            self.app.run_actions.delete(self.run, then=lambda _run: self.dismiss())  # type: ignore[attr-defined]
+
+            def closed(_run: Run) -> None:
+                self.dismiss()
+
+            self.tuitune.run_actions.delete(self.run, then=closed)
 
     def action_cancel_run(self) -> None:
         if self.run:
-            self.app.run_actions.cancel(self.run)  # type: ignore[attr-defined]
+            self.tuitune.run_actions.cancel(self.run)
 
     def action_chat(self) -> None:
         if self.run:
-            self.app.open_chat([self.run.id])  # type: ignore[attr-defined]
+            self.tuitune.open_chat([self.run.id])
 
     def action_export_chats(self) -> None:
         """Ask where, then write the saved chats as JSONL in the messages format."""
@@ -225,7 +252,7 @@ class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
                 self._export(run.id, Path(text).expanduser())
 
         count = len(self.conversations)
-        self.app.push_screen(
+        self.tuitune.push_screen(
             AskModal(
                 f"Export the chats of {run.name}",
                 f"{count} saved chat{'s' if count != 1 else ''}, one JSON line each in the messages format "
@@ -240,12 +267,16 @@ class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
     @work(thread=True, group="detail-export", exit_on_error=False)
     def _export(self, run_id: int, path: Path) -> None:
         try:
-            written = self.app.service.export_conversations(run_id, path)  # type: ignore[attr-defined]
+            written = self.tuitune.service.export_conversations(run_id, path)
         except OSError as error:
-            self.app.call_from_thread(self.notify, f"Could not write {path}: {error.strerror or error}", severity="error")
+            self.tuitune.call_from_thread(
+                self.notify, f"Could not write {path}: {error.strerror or error}", severity="error"
+            )
             return
-        self.app.call_from_thread(
-            self.notify, f"Wrote {written} chat{'s' if written != 1 else ''} to {path.resolve()}: train on it with n (dataset step).", title="Exported"
+        self.tuitune.call_from_thread(
+            self.notify,
+            f"Wrote {written} chat{'s' if written != 1 else ''} to {path.resolve()}: train on it with n (dataset step).",
+            title="Exported",
         )
 
 
@@ -261,9 +292,20 @@ def overview(run: Run, processes: list[RunProcess] | None = None) -> Group:
         facts.add_row("error", Text(for_the_app(run.error), style="red"))
     facts.add_row("method", Text(f"{run.method} on {run.model}"))
     facts.add_row("dataset", Text(run.dataset))
-    facts.add_row("steps", Text(f"{run.steps_done}/{run.steps_total or '?'}" + (f" · epoch {run.epoch:.2f}" if run.epoch is not None else "")))
-    facts.add_row("losses", Text(f"train {fmt.number(fmt.latest_train_loss(run))} · "
-                                 f"last eval {fmt.number(run.last_eval_loss)} · best eval {fmt.number(run.best_eval_loss)}"))
+    facts.add_row(
+        "steps",
+        Text(
+            f"{run.steps_done}/{run.steps_total or '?'}"
+            + (f" · epoch {run.epoch:.2f}" if run.epoch is not None else "")
+        ),
+    )
+    facts.add_row(
+        "losses",
+        Text(
+            f"train {fmt.number(fmt.latest_train_loss(run))} · "
+            f"last eval {fmt.number(run.last_eval_loss)} · best eval {fmt.number(run.best_eval_loss)}"
+        ),
+    )
     facts.add_row("speed", Text(f"{run.tokens_per_second:,.0f} tokens/s" if run.tokens_per_second else "–"))
     facts.add_row("started", Text(fmt.moment(run.started_at or run.created_at)))
     facts.add_row("duration", Text(fmt.duration(run.duration_seconds)))
@@ -274,9 +316,16 @@ def overview(run: Run, processes: list[RunProcess] | None = None) -> Group:
 
     parts: list = [facts]
     if fmt.process_group(run):
-        parts += [Text("\nprocesses", style="bold"), group_summary(run, processes or []), group_table(run, processes or [])]
+        parts += [
+            Text("\nprocesses", style="bold"),
+            group_summary(run, processes or []),
+            group_table(run, processes or []),
+        ]
     config = yaml.safe_dump(run.config, sort_keys=False, allow_unicode=True)
-    parts += [Text("\nconfig.yaml", style="bold"), Syntax(config, "yaml", theme="ansi_dark", background_color="default")]
+    parts += [
+        Text("\nconfig.yaml", style="bold"),
+        Syntax(config, "yaml", theme="ansi_dark", background_color="default"),
+    ]
     return Group(*parts)
 
 
@@ -298,12 +347,16 @@ def evaluations_view(evaluations: list[Evaluation]) -> Group | Text:
         after = tuned.metrics.get(name) if tuned else None
         before = base.metrics.get(name) if base else None
         change = score_change(name, before, after)
-        scores.add_row(Text(name), fmt.number(before) if isinstance(before, (int, float)) else "–",
-                       fmt.number(after) if isinstance(after, (int, float)) else "–", change)
+        scores.add_row(
+            Text(name),
+            fmt.number(before) if isinstance(before, (int, float)) else "–",
+            fmt.number(after) if isinstance(after, (int, float)) else "–",
+            change,
+        )
     parts: list = [scores]
     source = tuned or base
     samples = source.samples if source else []
-    if samples:
+    if source is not None and samples:
         table = Table(title=f"Samples ({len(samples)} kept of {source.sample_count})", expand=True, show_lines=True)
         table.add_column("reference", ratio=1)
         table.add_column("base", ratio=1)
@@ -311,7 +364,11 @@ def evaluations_view(evaluations: list[Evaluation]) -> Group | Text:
         for sample in samples:
             prompt = str(sample.get("prompt", ""))
             table.add_row(Text(prompt, style="bold"), "", "")
-            table.add_row(Text(str(sample.get("reference", ""))), Text(str(sample.get("base", "–")), style="dim"), Text(str(sample.get("finetuned", "–")), style="green"))
+            table.add_row(
+                Text(str(sample.get("reference", ""))),
+                Text(str(sample.get("base", "–")), style="dim"),
+                Text(str(sample.get("finetuned", "–")), style="green"),
+            )
         parts.append(table)
     return Group(*parts)
 
@@ -332,18 +389,31 @@ def score_change(metric: str, before: object, after: object) -> Text:
         return Text("same", style="dim")
     better = difference < 0 if metric in LOWER_IS_BETTER else difference > 0
     arrow = "▼" if difference < 0 else "▲"
-    return Text(f"{arrow} {fmt.number(abs(difference))} {'better' if better else 'worse'}", style="green" if better else "red")
+    return Text(
+        f"{arrow} {fmt.number(abs(difference))} {'better' if better else 'worse'}", style="green" if better else "red"
+    )
 
 
 def chats_view(conversations: list[Conversation]) -> Group | Text:
     """The chats kept with the run, newest first: each prompt and the answers beside it."""
     if not conversations:
-        return Text("No chats yet. Press a to chat with this run's model (beside its base); every answer is kept here.", style="dim")
-    parts: list = [Text(f"{len(conversations)} saved chat{'s' if len(conversations) != 1 else ''} · x exports them as training data\n", style="bold")]
+        return Text(
+            "No chats yet. Press a to chat with this run's model (beside its base); every answer is kept here.",
+            style="dim",
+        )
+    parts: list = [
+        Text(
+            f"{len(conversations)} saved chat{'s' if len(conversations) != 1 else ''} · x exports them as training data\n",
+            style="bold",
+        )
+    ]
     for conversation in conversations:
         heading = Text(f"#{conversation.id} ", style="bold cyan")
         heading.append(conversation.title, style="bold")
-        heading.append(f" · {len(conversation.turns)} turn{'s' if len(conversation.turns) != 1 else ''} · {fmt.moment(conversation.updated_at)}", style="dim")
+        heading.append(
+            f" · {len(conversation.turns)} turn{'s' if len(conversation.turns) != 1 else ''} · {fmt.moment(conversation.updated_at)}",
+            style="dim",
+        )
         parts.append(heading)
         if conversation.settings.get("system_prompt"):
             parts.append(Text(f"system: {conversation.settings['system_prompt']}", style="dim"))
@@ -360,7 +430,9 @@ def chats_view(conversations: list[Conversation]) -> Group | Text:
 
 def artifacts_view(run: Run, artifacts: list[Artifact]) -> Table | Text:
     if not artifacts:
-        return Text("No artifacts recorded yet." + (f"\nRun folder: {run.output_dir}" if run.output_dir else ""), style="dim")
+        return Text(
+            "No artifacts recorded yet." + (f"\nRun folder: {run.output_dir}" if run.output_dir else ""), style="dim"
+        )
     table = Table(expand=True)
     table.add_column("kind", style="bold")
     table.add_column("path")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -29,16 +29,52 @@ def _sections() -> list[tuple[str, list[Binding]]]:
         return [b for b in bindings if isinstance(b, Binding) and b.description]
 
     return [
-        ("Everywhere", [*own(TuituneApp.BINDINGS), Binding("ctrl+p", "command_palette", "Command palette", tooltip="Every action by name, and open any run.")]),
-        ("New run (wizard)", [*own(WizardScreen.BINDINGS), Binding("tab", "", "Next field"), Binding("enter", "", "In the model or dataset field: read what you typed; again (or unchanged): go on. Elsewhere: press the focused button")]),
+        (
+            "Everywhere",
+            [
+                *own(TuituneApp.BINDINGS),
+                Binding(
+                    "ctrl+p", "command_palette", "Command palette", tooltip="Every action by name, and open any run."
+                ),
+            ],
+        ),
+        (
+            "New run (wizard)",
+            [
+                *own(WizardScreen.BINDINGS),
+                Binding("tab", "", "Next field"),
+                Binding(
+                    "enter",
+                    "",
+                    "In the model or dataset field: read what you typed; again (or unchanged): go on. Elsewhere: press the focused button",
+                ),
+            ],
+        ),
         ("Training", own(TrainingScreen.BINDINGS)),
-        ("History", [
-            *own(RunTable.BINDINGS), *own(HistoryScreen.BINDINGS),
-            Binding("ctrl+p", "", "The queue: Pause the queue, Unpause the queue, Queue slots; Compare sweep N (palette commands)"),
-        ]),
-        ("Run detail", [*own(RunDetailScreen.BINDINGS), Binding("left,right", "", "Switch tabs (when the tab bar has the focus)")]),
+        (
+            "History",
+            [
+                *own(RunTable.BINDINGS),
+                *own(HistoryScreen.BINDINGS),
+                Binding(
+                    "ctrl+p",
+                    "",
+                    "The queue: Pause the queue, Unpause the queue, Queue slots; Compare sweep N (palette commands)",
+                ),
+            ],
+        ),
+        (
+            "Run detail",
+            [*own(RunDetailScreen.BINDINGS), Binding("left,right", "", "Switch tabs (when the tab bar has the focus)")],
+        ),
         ("Compare", own(CompareScreen.BINDINGS)),
-        ("Chat", [Binding("enter", "", "Send the prompt: every pane answers it, with the same settings and seed"), *own(ChatScreen.BINDINGS)]),
+        (
+            "Chat",
+            [
+                Binding("enter", "", "Send the prompt: every pane answers it, with the same settings and seed"),
+                *own(ChatScreen.BINDINGS),
+            ],
+        ),
     ]
 
 
@@ -51,8 +87,15 @@ def binding_reference() -> Iterator[tuple[str, str, str, str]]:
 
 
 def _key(key: str) -> str:
-    return {"question_mark": "?", "exclamation_mark": "!", "slash": "/", "space": "space", "escape": "esc",
-            "left_square_bracket": "[", "right_square_bracket": "]"}.get(key, key)
+    return {
+        "question_mark": "?",
+        "exclamation_mark": "!",
+        "slash": "/",
+        "space": "space",
+        "escape": "esc",
+        "left_square_bracket": "[",
+        "right_square_bracket": "]",
+    }.get(key, key)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -61,13 +104,21 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close", tooltip="Close the help.", id="help-close")]
 
     def compose(self) -> ComposeResult:
-        parts = [Text("tuitune keys (also: ctrl+p lists every action by name)", style="bold")]
+        parts: list[RenderableType] = [Text("tuitune keys (also: ctrl+p lists every action by name)", style="bold")]
         current = None
         table = None
         for section, keys, description, more in binding_reference():
             if section != current:
                 current = section
-                table = Table(title=section, title_justify="left", title_style="bold cyan", expand=True, show_header=False, box=None, padding=(0, 1))
+                table = Table(
+                    title=section,
+                    title_justify="left",
+                    title_style="bold cyan",
+                    expand=True,
+                    show_header=False,
+                    box=None,
+                    padding=(0, 1),
+                )
                 table.add_column(width=22, style="bold yellow")
                 table.add_column(ratio=1)
                 table.add_column(ratio=2, style="dim")
@@ -78,5 +129,5 @@ class HelpScreen(ModalScreen[None]):
             with VerticalScroll():
                 yield Static(Group(*parts))
 
-    def action_dismiss(self) -> None:  # type: ignore[override]
+    def action_dismiss(self) -> None:  # type: ignore[override]  # help returns nothing: no result to pass
         self.dismiss(None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual import on, work
@@ -17,9 +17,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Header, Input, Static
 
+from tuitune import present as fmt
 from tuitune.errors import RunNotFoundError
 from tuitune.store import ALL, Run
-from tuitune import present as fmt
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.offers import offers
 from tuitune.tui.widgets.footer import FittingFooter
@@ -62,7 +62,9 @@ def history_row(run: Run, rouge: float | None, place: tuple[int, int] | None = N
 
     `place`: (place, length of the line) while the run waits in the queue.
     """
-    steps = f"{run.steps_done}/{run.steps_total}" if run.steps_total else (str(run.steps_done) if run.steps_done else "–")
+    steps = (
+        f"{run.steps_done}/{run.steps_total}" if run.steps_total else (str(run.steps_done) if run.steps_done else "–")
+    )
     started = run.started_at or run.created_at
     cells = (
         "",
@@ -112,20 +114,89 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
 
     BINDINGS = [
         # Shown only while a waiting run is under the cursor (check_action).
-        Binding("left_square_bracket", "move_in_queue(-1)", "Earlier", tooltip="Move the queued run one place earlier in the line.", id="history-queue-earlier"),
-        Binding("right_square_bracket", "move_in_queue(1)", "Later", tooltip="Move the queued run one place later in the line.", id="history-queue-later"),
-        Binding("slash", "focus_filter", "Filter", tooltip="Type to filter runs by id, name, status, model, method or dataset; sweep:N shows sweep N.", id="history-filter"),
-        Binding("s", "sort_menu", "Sort", tooltip="Pick the column to sort by (again: reverse). Clicking a header sorts too.", id="history-sort"),
-        Binding("S", "reverse_sort", "Reverse", show=False, tooltip="Reverse the order of the current sort.", id="history-reverse-sort"),
-        Binding("c", "compare", "Compare", tooltip="Compare the marked runs (mark with space); with a sweep:N filter and nothing marked, the whole sweep.", id="history-compare"),
-        Binding("r", "resume", "Resume", tooltip="Resume the run from its last checkpoint, optionally with a new total of epochs or steps.", id="history-resume"),
-        Binding("a", "chat", "Chat", tooltip="Chat with the run's model beside its base; with two runs marked, with both side by side.", id="history-chat"),
-        Binding("e", "evaluate", "Eval", tooltip="Evaluate the run against its base model (ROUGE, BLEU, perplexity).", id="history-evaluate"),
+        Binding(
+            "left_square_bracket",
+            "move_in_queue(-1)",
+            "Earlier",
+            tooltip="Move the queued run one place earlier in the line.",
+            id="history-queue-earlier",
+        ),
+        Binding(
+            "right_square_bracket",
+            "move_in_queue(1)",
+            "Later",
+            tooltip="Move the queued run one place later in the line.",
+            id="history-queue-later",
+        ),
+        Binding(
+            "slash",
+            "focus_filter",
+            "Filter",
+            tooltip="Type to filter runs by id, name, status, model, method or dataset; sweep:N shows sweep N.",
+            id="history-filter",
+        ),
+        Binding(
+            "s",
+            "sort_menu",
+            "Sort",
+            tooltip="Pick the column to sort by (again: reverse). Clicking a header sorts too.",
+            id="history-sort",
+        ),
+        Binding(
+            "S",
+            "reverse_sort",
+            "Reverse",
+            show=False,
+            tooltip="Reverse the order of the current sort.",
+            id="history-reverse-sort",
+        ),
+        Binding(
+            "c",
+            "compare",
+            "Compare",
+            tooltip="Compare the marked runs (mark with space); with a sweep:N filter and nothing marked, the whole sweep.",
+            id="history-compare",
+        ),
+        Binding(
+            "r",
+            "resume",
+            "Resume",
+            tooltip="Resume the run from its last checkpoint, optionally with a new total of epochs or steps.",
+            id="history-resume",
+        ),
+        Binding(
+            "a",
+            "chat",
+            "Chat",
+            tooltip="Chat with the run's model beside its base; with two runs marked, with both side by side.",
+            id="history-chat",
+        ),
+        Binding(
+            "e",
+            "evaluate",
+            "Eval",
+            tooltip="Evaluate the run against its base model (ROUGE, BLEU, perplexity).",
+            id="history-evaluate",
+        ),
         Binding("m", "merge", "Merge", tooltip="Merge the run's adapter into its base model.", id="history-merge"),
         Binding("u", "upload", "Upload", tooltip="Upload the run to the Hugging Face Hub.", id="history-upload"),
         Binding("d", "delete", "Delete", tooltip="Delete the run (and optionally its files).", id="history-delete"),
-        Binding("x", "cancel_run", "Cancel run", show=False, tooltip="Cancel the running run under the cursor.", id="history-cancel"),
-        Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="Clear the filter and return to the table.", id="history-clear-filter"),
+        Binding(
+            "x",
+            "cancel_run",
+            "Cancel run",
+            show=False,
+            tooltip="Cancel the running run under the cursor.",
+            id="history-cancel",
+        ),
+        Binding(
+            "escape",
+            "clear_filter",
+            "Clear filter",
+            show=False,
+            tooltip="Clear the filter and return to the table.",
+            id="history-clear-filter",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -148,8 +219,8 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
     def on_mount(self) -> None:
         self.sub_title = "history"
         self.query_one(RunTable).focus()
-        self.app.run_actions.run_changed.subscribe(self, self._run_changed)  # type: ignore[attr-defined]
-        self.app.queue_actions.changed.subscribe(self, lambda _: self.refresh_active())  # type: ignore[attr-defined]
+        self.tuitune.run_actions.run_changed.subscribe(self, self._run_changed)
+        self.tuitune.queue_actions.changed.subscribe(self, lambda _: self.refresh_active())
         self.load()
         self.set_interval(REFRESH_SECONDS, self.refresh_active)
 
@@ -165,14 +236,14 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
     @work(thread=True, exclusive=True, group="history-load", exit_on_error=False)
     def load(self) -> None:
         """Read every run once and build the rows off the UI thread."""
-        service = self.app.service  # type: ignore[attr-defined]
+        service = self.tuitune.service
         runs = service.list_runs()
         scores = service.latest_scores()
         places = service.queue_places()
         queue = service.queue_state()
         sweeps = {sweep.id: sweep for sweep in service.sweeps()}
         rows = [history_row(run, scores.get(run.id), places.get(run.id)) for run in runs]
-        self.app.call_from_thread(self._show_all, runs, scores, places, queue, sweeps, rows)
+        self.tuitune.call_from_thread(self._show_all, runs, scores, places, queue, sweeps, rows)
 
     def _show_all(
         self,
@@ -195,7 +266,7 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
         """Re-read only what can have changed: active runs, runs that just stopped, new runs."""
         if not self._loaded:
             return
-        service = self.app.service  # type: ignore[attr-defined]
+        service = self.tuitune.service
         new = [run for run in service.newest_runs(20) if run.id not in self._runs]
         if service.count_runs() != len(self._runs) + len(new):
             self.load()  # runs were deleted elsewhere, or many appeared at once
@@ -216,7 +287,7 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
         places = service.queue_places()
         queue = service.queue_state()
         if changed or places != self._places or queue != self._queue:
-            self.app.call_from_thread(self._update_runs, list(changed.values()), places, queue)
+            self.tuitune.call_from_thread(self._update_runs, list(changed.values()), places, queue)
 
     def _update_runs(self, runs: Iterable[Run], places: dict[int, tuple[int, int]], queue: QueueState) -> None:
         moved = {run_id for run_id in set(places) | set(self._places) if places.get(run_id) != self._places.get(run_id)}
@@ -235,16 +306,16 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
 
     @work(thread=True, group="history-one", exit_on_error=False)
     def _refresh_one(self, run_id: int) -> None:
-        service = self.app.service  # type: ignore[attr-defined]
+        service = self.tuitune.service
         try:
             run = service.get_run(run_id)
         except RunNotFoundError:
-            self.app.call_from_thread(self._removed, run_id)
+            self.tuitune.call_from_thread(self._removed, run_id)
             return
         score = service.latest_scores().get(run_id)
         places = service.queue_places()
         queue = service.queue_state()
-        self.app.call_from_thread(self._refreshed, run, score, places, queue)
+        self.tuitune.call_from_thread(self._refreshed, run, score, places, queue)
 
     def _refreshed(self, run: Run, score: float | None, places: dict[int, tuple[int, int]], queue: QueueState) -> None:
         if score is not None:
@@ -255,13 +326,13 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
 
     def _removed(self, run_id: int) -> None:
         self._runs.pop(run_id, None)
-        self.table.remove(run_id)
+        self.table.forget(run_id)
         self._show_selection()
 
     # --- the run under the cursor -----------------------------------------------------------
     def selected_run(self) -> Run | None:
         key = self.table.cursor_key if self.is_mounted else None
-        return self._runs.get(key) if key is not None else None  # type: ignore[arg-type]
+        return self._runs.get(cast(int, key)) if key is not None else None
 
     def selected_active_run_id(self) -> int | None:
         run = self.selected_run()
@@ -290,10 +361,14 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
             queue = self._queue
             if queue is not None and (queue.waiting or queue.paused):
                 state = f" · queue: {queue.waiting} waiting for {fmt.plural(queue.slots, 'slot')}"
-                line.append(state + (", paused" if queue.paused else ""), style="bold magenta" if queue.paused else "yellow")
+                line.append(
+                    state + (", paused" if queue.paused else ""), style="bold magenta" if queue.paused else "yellow"
+                )
             if run is not None:
                 line.append(f" · #{run.id} {run.name} ")
-                line.append(fmt.queue_status(run, self._places.get(run.id)), style=fmt.STATUS_STYLES.get(run.status, ""))
+                line.append(
+                    fmt.queue_status(run, self._places.get(run.id)), style=fmt.STATUS_STYLES.get(run.status, "")
+                )
                 if run.error:
                     line.append(f" · {for_the_app(run.error)}", style="red")
                 elif run.output_dir:
@@ -320,7 +395,7 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
 
     @on(RunTable.Selected)
     def _open(self, event: RunTable.Selected) -> None:
-        self.app.open_run(int(event.key))  # type: ignore[attr-defined]
+        self.tuitune.open_run(cast(int, event.key))
 
     # --- filter and sort -------------------------------------------------------------------
     @on(Input.Changed, "#filter")
@@ -351,7 +426,7 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
             if choice is not None:
                 table.sort_by(*choice)
 
-        self.app.push_screen(SortMenu(columns, table.sort_column, table.sort_reverse), chosen)
+        self.tuitune.push_screen(SortMenu(columns, table.sort_column, table.sort_reverse), chosen)
 
     def action_reverse_sort(self) -> None:
         table = self.table
@@ -372,40 +447,43 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
 
     def action_resume(self) -> None:
         if run := self._with_run():
-            self.app.run_actions.resume(run, then=lambda resumed: self.app.show_training(resumed.id))  # type: ignore[attr-defined]
+            self.tuitune.run_actions.resume(run, then=lambda resumed: self.tuitune.show_training(resumed.id))
 
     def action_evaluate(self) -> None:
         if run := self._with_run():
-            self.app.run_actions.evaluate(run)  # type: ignore[attr-defined]
+            self.tuitune.run_actions.evaluate(run)
 
     def action_merge(self) -> None:
         if run := self._with_run():
-            self.app.run_actions.merge(run)  # type: ignore[attr-defined]
+            self.tuitune.run_actions.merge(run)
 
     def action_upload(self) -> None:
         if run := self._with_run():
-            self.app.run_actions.upload(run)  # type: ignore[attr-defined]
+            self.tuitune.run_actions.upload(run)
 
     def action_delete(self) -> None:
         if run := self._with_run():
-            self.app.run_actions.delete(run)  # type: ignore[attr-defined]
+            self.tuitune.run_actions.delete(run)
 
     def action_cancel_run(self) -> None:
         if run := self._with_run():
-            self.app.run_actions.cancel(run)  # type: ignore[attr-defined]
+            self.tuitune.run_actions.cancel(run)
 
     def action_compare(self) -> None:
         marked = [key for key in self.table.marked if key in self._runs]
         sweep = self.sweep_filter()
         if not marked and sweep is not None:
-            self.app.compare_sweep(sweep)  # type: ignore[attr-defined]
+            self.tuitune.compare_sweep(sweep)
             return
         if len(marked) < 2:
-            self.notify("Mark two or more runs with space, then press c to compare them (or filter sweep:N to compare a sweep).", severity="warning")
+            self.notify(
+                "Mark two or more runs with space, then press c to compare them (or filter sweep:N to compare a sweep).",
+                severity="warning",
+            )
             return
         from tuitune.tui.screens.compare import CompareScreen
 
-        self.app.push_screen(CompareScreen([int(key) for key in marked]))
+        self.tuitune.push_screen(CompareScreen([int(key) for key in marked]))
 
     def action_move_in_queue(self, delta: int) -> None:
         run = self.selected_run()
@@ -413,17 +491,23 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
         if run is None or place is None:
             self.notify("Only a run waiting in the queue moves in the line.", severity="warning")
             return
-        self.app.queue_actions.move(run, place[0] + delta)  # type: ignore[attr-defined]
+        self.tuitune.queue_actions.move(run, place[0] + delta)
 
     def action_chat(self) -> None:
         marked = [self._runs[key] for key in self.table.marked if key in self._runs]
         if len(marked) > 2:
-            self.notify("Chat side by side with two runs: mark exactly two (space), or none to chat with the run under the cursor.", severity="warning")
+            self.notify(
+                "Chat side by side with two runs: mark exactly two (space), or none to chat with the run under the cursor.",
+                severity="warning",
+            )
             return
         runs = marked if len(marked) == 2 else [run] if (run := self._with_run()) else []
         for run in runs:
             if not offers("chat", run):
-                self.notify(f"Run {run.id} ({run.name}) is {run.status}: chat with a completed run, which has saved its model.", severity="warning")
+                self.notify(
+                    f"Run {run.id} ({run.name}) is {run.status}: chat with a completed run, which has saved its model.",
+                    severity="warning",
+                )
                 return
         if runs:
-            self.app.open_chat([run.id for run in runs])  # type: ignore[attr-defined]
+            self.tuitune.open_chat([run.id for run in runs])

@@ -49,7 +49,9 @@ def messages_text(messages: Iterable[AppMessage]) -> Text:
 class MessagesScreen(ModalScreen[None]):
     """The app's messages, to read again; escape or ! closes it."""
 
-    BINDINGS = [Binding("escape,exclamation_mark,q", "close", "Close", tooltip="Close the messages.", id="messages-close")]
+    BINDINGS = [
+        Binding("escape,exclamation_mark,q", "close", "Close", tooltip="Close the messages.", id="messages-close")
+    ]
 
     def __init__(self, messages: Iterable[AppMessage]) -> None:
         super().__init__(classes="modal")

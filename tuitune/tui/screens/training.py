@@ -25,10 +25,10 @@ from textual.screen import Screen
 from textual.widgets import Header, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
+from tuitune import present as fmt
 from tuitune.errors import RunNotFoundError
 from tuitune.store import Event, MetricPoint, Run
 from tuitune.store.processes import RunProcess
-from tuitune import present as fmt
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.offers import offers
 from tuitune.tui.services import MemoryReading
@@ -64,13 +64,33 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
     """Live view of one run: progress, losses, learning rate, throughput, memory, log."""
 
     BINDINGS = [
-        Binding("c", "cancel_run", "Cancel run", tooltip="Stop the run after this step, saving a checkpoint (asks first).", id="training-cancel"),
+        Binding(
+            "c",
+            "cancel_run",
+            "Cancel run",
+            tooltip="Stop the run after this step, saving a checkpoint (asks first).",
+            id="training-cancel",
+        ),
         Binding("escape", "leave", "Leave", tooltip="Back to the history; the run goes on.", id="training-leave"),
-        Binding("r", "resume", "Resume", tooltip="Resume a stopped run from its last checkpoint (step 0 if it has none), or train a completed one further.", id="training-resume"),
-        Binding("e", "evaluate", "Eval", tooltip="Evaluate the finished run against its base model.", id="training-evaluate"),
+        Binding(
+            "r",
+            "resume",
+            "Resume",
+            tooltip="Resume a stopped run from its last checkpoint (step 0 if it has none), or train a completed one further.",
+            id="training-resume",
+        ),
+        Binding(
+            "e", "evaluate", "Eval", tooltip="Evaluate the finished run against its base model.", id="training-evaluate"
+        ),
         Binding("m", "merge", "Merge", tooltip="Merge the adapter into its base model.", id="training-merge"),
         Binding("u", "upload", "Upload", tooltip="Upload the run to the Hugging Face Hub.", id="training-upload"),
-        Binding("o", "details", "Details", tooltip="The run's detail: config, charts, evaluations, artifacts.", id="training-details"),
+        Binding(
+            "o",
+            "details",
+            "Details",
+            tooltip="The run's detail: config, charts, evaluations, artifacts.",
+            id="training-details",
+        ),
         Binding("a", "chat", "Chat", tooltip="Chat with the finished run's model beside its base.", id="training-chat"),
     ]
 
@@ -117,7 +137,7 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
 
     def on_mount(self) -> None:
         self.sub_title = "training"
-        self.app.run_actions.run_changed.subscribe(self, self._run_changed)  # type: ignore[attr-defined]
+        self.tuitune.run_actions.run_changed.subscribe(self, self._run_changed)
         self._start(self._requested)
 
     def on_unmount(self) -> None:
@@ -155,7 +175,7 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
     @work(thread=True, exclusive=True, group="training-poll", exit_on_error=False)
     def _poll(self, run_id: int | None, generation: int) -> None:
         worker = get_current_worker()
-        service = self.app.service  # type: ignore[attr-defined]
+        service = self.tuitune.service
         if run_id is None:
             latest = service.latest_running()
             if latest is None:
@@ -286,14 +306,18 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
         group.update(Group(group_summary(run, processes), group_table(run, processes)))
         group.display = True
 
-    def _draw_progress(self, run: Run, points: list[MetricPoint], place: tuple[int, int] | None = None, paused: bool = False) -> None:
+    def _draw_progress(
+        self, run: Run, points: list[MetricPoint], place: tuple[int, int] | None = None, paused: bool = False
+    ) -> None:
         bar = self.query_one(ProgressBar)
         # Waiting in line: where it stands rather than an empty bar.
         bar.display = not run.in_queue
         if run.in_queue:
             text = Text(fmt.queue_place(place) if place else "queued (waiting for a free slot)", style="bold yellow")
             if paused:
-                text.append("\nthe queue is paused: nothing starts until ctrl+p → Unpause the queue", style="bold magenta")
+                text.append(
+                    "\nthe queue is paused: nothing starts until ctrl+p → Unpause the queue", style="bold magenta"
+                )
             self.query_one("#progress-text", Label).update(text)
             return
         if run.steps_total:
@@ -339,7 +363,10 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
             "eval-loss": ([p.eval_loss for p in points if p.eval_loss is not None], fmt.number),
             "lr": ([p.learning_rate for p in points if p.learning_rate is not None], lambda v: f"{v:.2e}"),
             "grad-norm": ([p.grad_norm for p in points if p.grad_norm is not None], fmt.number),
-            "throughput": ([p.tokens_per_second for p in points if p.tokens_per_second is not None], lambda v: f"{v:,.0f} tokens/s"),
+            "throughput": (
+                [p.tokens_per_second for p in points if p.tokens_per_second is not None],
+                lambda v: f"{v:,.0f} tokens/s",
+            ),
         }
         for panel_id, (values, show) in panels.items():
             if values:
@@ -350,7 +377,7 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
                     text += f"  (min {fmt.number(min(panel.values))})"
                 panel.set_value(text)
         # Without NVML the worker's own readings are the best memory figure there is.
-        reported = [p.gpu_memory_gb or p.cpu_memory_gb for p in points if (p.gpu_memory_gb or p.cpu_memory_gb)]
+        reported = [value for p in points if (value := p.gpu_memory_gb or p.cpu_memory_gb)]
         if reported and not self._live_memory:
             panel = self.query_one("#memory", MetricPanel)
             panel.extend(reported)
@@ -400,44 +427,52 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
         return offers(action, self.run)
 
     def action_leave(self) -> None:
-        self.app.action_history()  # type: ignore[attr-defined]
+        self.tuitune.action_history()
 
     def action_cancel_run(self) -> None:
         if self.run is not None:
-            self.app.run_actions.cancel(self.run)  # type: ignore[attr-defined]
+            self.tuitune.run_actions.cancel(self.run)
 
     def action_resume(self) -> None:
         if self.run is not None:
-            self.app.run_actions.resume(self.run)  # type: ignore[attr-defined]
+            self.tuitune.run_actions.resume(self.run)
 
     def action_evaluate(self) -> None:
         if self.run is not None:
-            self.app.run_actions.evaluate(self.run)  # type: ignore[attr-defined]
+            self.tuitune.run_actions.evaluate(self.run)
 
     def action_merge(self) -> None:
         if self.run is not None:
-            self.app.run_actions.merge(self.run)  # type: ignore[attr-defined]
+            self.tuitune.run_actions.merge(self.run)
 
     def action_upload(self) -> None:
         if self.run is not None:
-            self.app.run_actions.upload(self.run)  # type: ignore[attr-defined]
+            self.tuitune.run_actions.upload(self.run)
 
     def action_details(self) -> None:
         if self.run is not None:
-            self.app.open_run(self.run.id)  # type: ignore[attr-defined]
+            self.tuitune.open_run(self.run.id)
 
     def action_chat(self) -> None:
         if self.run is not None:
-            self.app.open_chat([self.run.id])  # type: ignore[attr-defined]
+            self.tuitune.open_chat([self.run.id])
 
 
 def next_steps(run: Run, resume_step: int | None) -> str:
     """The keys that make sense now that the run has stopped, and what they do."""
     if run.status == "completed":
-        keys = ["a chat", "e evaluate"] + (["m merge"] if offers("merge", run) else []) + ["u upload", "r train further"]
+        keys = (
+            ["a chat", "e evaluate"] + (["m merge"] if offers("merge", run) else []) + ["u upload", "r train further"]
+        )
     elif offers("resume", run):
-        keys = ["r resume: " + ("no checkpoint yet, it starts from step 0" if not resume_step
-                                else f"from the checkpoint at step {resume_step:,}")]
+        keys = [
+            "r resume: "
+            + (
+                "no checkpoint yet, it starts from step 0"
+                if not resume_step
+                else f"from the checkpoint at step {resume_step:,}"
+            )
+        ]
     else:
         keys = ["n start a new run with the problem fixed"]
     return " · ".join([*keys, "o details"])

@@ -8,6 +8,7 @@ unchanged field goes on; so a first-time user presses enter four times and watch
 from __future__ import annotations
 
 import json
+from typing import Any, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -16,11 +17,12 @@ from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.lazy import Lazy
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Button, Header, Input, TabbedContent, TabPane
 
+from tuitune import present as fmt
 from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, RunConfig, parse_config
 from tuitune.errors import TuituneError
-from tuitune import present as fmt
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.screens.wizard_steps.dataset_step import DatasetStep
 from tuitune.tui.screens.wizard_steps.fields import collect
@@ -33,7 +35,12 @@ from tuitune.tui.widgets.task_bar import TaskBar
 STEPS = ("model", "dataset", "method", "review")
 TITLES = {"model": "1 Model", "dataset": "2 Dataset", "method": "3 Method", "review": "4 Review"}
 STEP_FIELDS = {"model": "#model-input", "dataset": "#data-input"}  # the step's field, focused on arrival
-STEP_WIDGETS = {"model": ModelStep, "dataset": DatasetStep, "method": MethodStep, "review": ReviewStep}
+STEP_WIDGETS: dict[str, type[Widget]] = {
+    "model": ModelStep,
+    "dataset": DatasetStep,
+    "method": MethodStep,
+    "review": ReviewStep,
+}
 
 
 class WizardScreen(ReportsWorkerErrors, Screen[None]):
@@ -41,9 +48,29 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
 
     BINDINGS = [
         Binding("ctrl+n", "next_step", "Next", tooltip="Go to the next step.", id="wizard-next", priority=True),
-        Binding("escape", "previous_step", "Back", tooltip="Go back one step; on the first, leave the field so single keys (h, t, q) work.", id="wizard-back"),
-        Binding("ctrl+l", "launch", "Launch", tooltip="Build the configuration and start the run.", id="wizard-launch", priority=True),
-        Binding("ctrl+g", "enqueue", "Add to queue", tooltip="Build the configuration and put the run at the end of the queue: it starts when a slot is free.", id="wizard-enqueue", priority=True),
+        Binding(
+            "escape",
+            "previous_step",
+            "Back",
+            tooltip="Go back one step; on the first, leave the field so single keys (h, t, q) work.",
+            id="wizard-back",
+        ),
+        Binding(
+            "ctrl+l",
+            "launch",
+            "Launch",
+            tooltip="Build the configuration and start the run.",
+            id="wizard-launch",
+            priority=True,
+        ),
+        Binding(
+            "ctrl+g",
+            "enqueue",
+            "Add to queue",
+            tooltip="Build the configuration and put the run at the end of the queue: it starts when a slot is free.",
+            id="wizard-enqueue",
+            priority=True,
+        ),
     ]
 
     def __init__(self, *, data_root: str | None = None, last: RunConfig | None = None) -> None:
@@ -65,7 +92,13 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
                 yield ModelStep(model=self._last.model.name_or_path if self._last else DEMO_MODEL, id="model-step")
             # The hidden steps mount just after the first paint: the wizard shows up in half the time.
             with TabPane(TITLES["dataset"], id="dataset"):
-                yield Lazy(DatasetStep(source=self._last.data.source if self._last else SAMPLE_DATASET, root=self._data_root, id="dataset-step"))
+                yield Lazy(
+                    DatasetStep(
+                        source=self._last.data.source if self._last else SAMPLE_DATASET,
+                        root=self._data_root,
+                        id="dataset-step",
+                    )
+                )
             with TabPane(TITLES["method"], id="method"):
                 yield Lazy(MethodStep(method=self._last.method if self._last else "lora", id="method-step"))
             with TabPane(TITLES["review"], id="review"):
@@ -119,7 +152,7 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
 
     def _max_length(self) -> int:
         try:
-            return int(self.query_one("#field-data-max-length").value)  # type: ignore[attr-defined]
+            return int(cast(Any, self.query_one("#field-data-max-length")).value)
         except (ValueError, AttributeError, NoMatches):
             return 512
 
@@ -180,7 +213,9 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
             return
         document = message.document or {}
         self.query_one(MethodStep).apply_recommendation(
-            document.get("recommendation"), document.get("recommendation_error") or message.error, gpus=document.get("gpus")
+            document.get("recommendation"),
+            document.get("recommendation_error") or message.error,
+            gpus=document.get("gpus"),
         )
 
     # --- the config -------------------------------------------------------------------------------
@@ -213,10 +248,10 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
     @work(thread=True, group="config-check", exit_on_error=False)
     def _run_check(self, key: str, config: dict) -> None:
         try:
-            result, error = self.app.helper.request("check", {"config": config}), None  # type: ignore[attr-defined]
+            result, error = self.tuitune.helper.request("check", {"config": config}), None
         except TuituneError as failure:
             result, error = None, str(failure)
-        self.app.call_from_thread(self._checked, key, result, error)
+        self.tuitune.call_from_thread(self._checked, key, result, error)
 
     def _checked(self, key: str, result: dict | None, error: str | None) -> None:
         self._checking.discard(key)
@@ -229,7 +264,12 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
             if error is None:
                 self._start(config, queued)
             else:
-                self.notify(error, title="Cannot launch: a run with these settings would fail at once", severity="error", timeout=15)
+                self.notify(
+                    error,
+                    title="Cannot launch: a run with these settings would fail at once",
+                    severity="error",
+                    timeout=15,
+                )
 
     # --- launch -----------------------------------------------------------------------------------
     def action_enqueue(self) -> None:
@@ -256,12 +296,21 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
                 self.go_to("review")
             else:
                 self._check(config)
-            self.notify("Checking the data and settings first; the run " + ("is queued" if queued else "starts") + " when they pass.",
-                        title="Add to queue" if queued else "Launch")
+            self.notify(
+                "Checking the data and settings first; the run "
+                + ("is queued" if queued else "starts")
+                + " when they pass.",
+                title="Add to queue" if queued else "Launch",
+            )
             return
         if checked[1] is not None:
             self.go_to("review")
-            self.notify(checked[1], title="Cannot launch: a run with these settings would fail at once", severity="error", timeout=15)
+            self.notify(
+                checked[1],
+                title="Cannot launch: a run with these settings would fail at once",
+                severity="error",
+                timeout=15,
+            )
             return
         self._start(config, queued)
 
@@ -279,28 +328,33 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
 
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
     def _launch(self, config: RunConfig, queued: bool = False) -> None:
-        service = self.app.service  # type: ignore[attr-defined]
+        service = self.tuitune.service
         try:
             run = service.enqueue(config) if queued else service.launch(config)
             place = service.queue_places().get(run.id) if queued else None
         except TuituneError as error:
-            self.app.call_from_thread(self._launch_failed, str(error), queued)
+            self.tuitune.call_from_thread(self._launch_failed, str(error), queued)
             return
-        self.app.call_from_thread(self._launched, run.id, run.name, config, place)
+        self.tuitune.call_from_thread(self._launched, run.id, run.name, config, place)
 
     def _launch_failed(self, error: str, queued: bool = False) -> None:
         self._buttons(disabled=False)
-        self.notify(error, title="Could not add it to the queue" if queued else "Could not launch", severity="error", timeout=15)
+        self.notify(
+            error, title="Could not add it to the queue" if queued else "Could not launch", severity="error", timeout=15
+        )
 
     def _launched(self, run_id: int, name: str, config: RunConfig, place: tuple[int, int] | None = None) -> None:
         self._buttons(disabled=False)
         self.launched = config  # `n` now opens a fresh wizard (with these choices preselected)
         if place is not None:
-            self.notify(f"Run {run_id} ({name}) is {fmt.queue_place(place)}; it starts on its own, with or without the app.", title="Queued")
+            self.notify(
+                f"Run {run_id} ({name}) is {fmt.queue_place(place)}; it starts on its own, with or without the app.",
+                title="Queued",
+            )
         else:
             self.notify(f"Run {run_id} ({name}) started; it keeps going if you leave the app.", title="Launched")
-        self.app.run_actions.run_changed.publish(run_id)  # type: ignore[attr-defined]
-        self.app.show_training(run_id)  # type: ignore[attr-defined]
+        self.tuitune.run_actions.run_changed.publish(run_id)
+        self.tuitune.show_training(run_id)
 
 
 def config_key(config: RunConfig) -> str:

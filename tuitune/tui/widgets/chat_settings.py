@@ -29,11 +29,27 @@ AS_TRAINED = "as-trained"
 
 # The sampling fields of the form, in its order; labels and limits from `Sampling`.
 SAMPLING_FIELDS: tuple[Field, ...] = (
-    from_model(Sampling, "temperature", "temperature", "Temperature", "float", "0: greedy, the same answer every time."),
+    from_model(
+        Sampling, "temperature", "temperature", "Temperature", "float", "0: greedy, the same answer every time."
+    ),
     from_model(Sampling, "top_p", "top_p", "Top p", "float", "Keep the most likely tokens up to this probability."),
     from_model(Sampling, "top_k", "top_k", "Top k", "int", "Sample among this many most likely tokens (0: no limit)."),
-    from_model(Sampling, "min_p", "min_p", "Min p", "float", "Drop tokens less likely than this fraction of the most likely one."),
-    from_model(Sampling, "repetition_penalty", "repetition_penalty", "Repetition penalty", "float", "Above 1 discourages repeating."),
+    from_model(
+        Sampling,
+        "min_p",
+        "min_p",
+        "Min p",
+        "float",
+        "Drop tokens less likely than this fraction of the most likely one.",
+    ),
+    from_model(
+        Sampling,
+        "repetition_penalty",
+        "repetition_penalty",
+        "Repetition penalty",
+        "float",
+        "Above 1 discourages repeating.",
+    ),
     from_model(Sampling, "max_new_tokens", "max_new_tokens", "Max new tokens", "int", "The longest answer, in tokens."),
     from_model(Sampling, "seed", "seed", "Seed", "int", "The same seed and settings give the same answer."),
 )
@@ -53,7 +69,14 @@ class ChatSettingsModal(ModalScreen[ChatSettings | None]):
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", tooltip="Close without changing anything.", id="chat-settings-cancel"),
-        Binding("ctrl+s", "apply", "Apply", tooltip="Apply the settings (a new template or models reload the panes).", id="chat-settings-apply", priority=True),
+        Binding(
+            "ctrl+s",
+            "apply",
+            "Apply",
+            tooltip="Apply the settings (a new template or models reload the panes).",
+            id="chat-settings-apply",
+            priority=True,
+        ),
     ]
 
     def __init__(self, current: ChatSettings, *, trained_template: str, layouts: list[tuple[str, str]]) -> None:
@@ -68,24 +91,48 @@ class ChatSettingsModal(ModalScreen[ChatSettings | None]):
             yield Label("Chat settings", classes="dialog-title")
             with Grid(classes="form chat-form"):
                 yield Label("System prompt")
-                yield Input(value=sampling.system_prompt or "", placeholder="(none)", id="system_prompt", compact=True,
-                            classes="widest", tooltip="A system message before the conversation.",
-                            max_length=_max_length("system_prompt"))
+                yield Input(
+                    value=sampling.system_prompt or "",
+                    placeholder="(none)",
+                    id="system_prompt",
+                    compact=True,
+                    classes="widest",
+                    tooltip="A system message before the conversation.",
+                    max_length=_max_length("system_prompt"),
+                )
                 for spec in SAMPLING_FIELDS:
                     yield Label(spec.label, id=f"{spec.key}-label")
-                    yield Input(value=_text(getattr(sampling, spec.key)), id=spec.key, compact=True, tooltip=spec.help,
-                                validators=spec.validators())
+                    yield Input(
+                        value=_text(getattr(sampling, spec.key)),
+                        id=spec.key,
+                        compact=True,
+                        tooltip=spec.help,
+                        validators=spec.validators(),
+                    )
                 if len(SAMPLING_FIELDS) % 2:
                     yield from (Label(""), Label(""))  # the row's other half: template and models take whole rows
                 yield Label("Template")
                 trained = f"as trained ({self._trained})" if self._trained else "as trained"
-                yield Select([(trained, AS_TRAINED)] + [(name, name) for name in TEMPLATES], id="template", compact=True, classes="widest",
-                             value=self._current.template or AS_TRAINED, allow_blank=False,
-                             tooltip="How a conversation becomes the text the model continues.")
+                yield Select(
+                    [(trained, AS_TRAINED)] + [(name, name) for name in TEMPLATES],
+                    id="template",
+                    compact=True,
+                    classes="widest",
+                    value=self._current.template or AS_TRAINED,
+                    allow_blank=False,
+                    tooltip="How a conversation becomes the text the model continues.",
+                )
                 if len(self._layouts) > 1:
                     yield Label("Models")
-                    yield Select(self._layouts, id="layout", compact=True, value=self._current.models, allow_blank=False, classes="widest",
-                                 tooltip="Which models answer, side by side.")
+                    yield Select(
+                        self._layouts,
+                        id="layout",
+                        compact=True,
+                        value=self._current.models,
+                        allow_blank=False,
+                        classes="widest",
+                        tooltip="Which models answer, side by side.",
+                    )
             yield Label("Stop strings, one per line")
             yield TextArea("\n".join(sampling.stop), id="stop", soft_wrap=False, compact=True)
             yield Static("", id="error", classes="field-error")

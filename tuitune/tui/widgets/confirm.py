@@ -49,7 +49,12 @@ class ConfirmModal(ModalScreen[bool]):
             yield Label(Text(self._title), classes="dialog-title")
             yield Static(Text(self._message), classes="dialog-body")
             with Horizontal(classes="dialog-buttons"):
-                yield Button(button_label(self._confirm_label, "y"), variant="error" if self._danger else "primary", id="yes", compact=True)
+                yield Button(
+                    button_label(self._confirm_label, "y"),
+                    variant="error" if self._danger else "primary",
+                    id="yes",
+                    compact=True,
+                )
                 yield Button(button_label(self._cancel_label, "n"), id="no", compact=True)
 
     def on_mount(self) -> None:

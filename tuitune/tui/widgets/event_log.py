@@ -14,8 +14,8 @@ from datetime import datetime
 from rich.text import Text
 from textual.widgets import RichLog
 
-from tuitune.store import Event, MetricPoint
 from tuitune import present as fmt
+from tuitune.store import Event, MetricPoint
 from tuitune.tui.wording import for_the_app
 
 LEVEL_STYLES = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
@@ -65,7 +65,9 @@ class EventLog(RichLog):
 
     def __init__(self, *, id: str | None = None) -> None:
         # Wrapped to the pane (a long path folds): never a sideways scroll bar taking a line.
-        super().__init__(max_lines=2000, wrap=True, markup=False, highlight=False, auto_scroll=False, min_width=10, id=id)
+        super().__init__(
+            max_lines=2000, wrap=True, markup=False, highlight=False, auto_scroll=False, min_width=10, id=id
+        )
         self.border_title = "events"
         self.messages: list[str] = []  # the plain lines, in order (what a test or a copy reads)
 

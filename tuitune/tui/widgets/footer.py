@@ -39,7 +39,11 @@ class FittingFooter(Footer):
         screen_keys: list[Widget] = []
         app_keys: list[Widget] = []
         for widget in widgets:
-            if not isinstance(widget, FooterKey) or widget.has_class("-command-palette") or widget.action in ESSENTIAL_ACTIONS:
+            if (
+                not isinstance(widget, FooterKey)
+                or widget.has_class("-command-palette")
+                or widget.action in ESSENTIAL_ACTIONS
+            ):
                 budget -= self._width_of(widget)
                 essential.append(widget)
             elif widget.key in active and active[widget.key][0] is self.app:

@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 from rich.table import Table
 from rich.text import Text
 
+from tuitune import present as fmt
 from tuitune.store import Run
 from tuitune.store.processes import RunProcess
-from tuitune import present as fmt
 
 
 def stale_after_seconds() -> float:
@@ -35,7 +35,9 @@ def group_summary(run: Run, processes: list[RunProcess], now: datetime | None = 
     group = fmt.process_group(run)
     size, strategy = group if group else (max(1, len(processes)), "ddp")
     machines = int((run.config.get("distributed") or {}).get("nnodes") or 1)
-    text = Text(f"{size:,} process{'' if size == 1 else 'es'} · {strategy} · {fmt.plural(machines, 'machine')}", style="bold")
+    text = Text(
+        f"{size:,} process{'' if size == 1 else 'es'} · {strategy} · {fmt.plural(machines, 'machine')}", style="bold"
+    )
     if not processes:
         if run.is_active:
             text.append(" · starting: no rank has reported yet", style="dim")
@@ -45,7 +47,9 @@ def group_summary(run: Run, processes: list[RunProcess], now: datetime | None = 
         for process, age in silent:
             text.append(f" · rank {process.rank} stopped heartbeating {fmt.duration(age)} ago", style="bold red")
     elif run.is_active:
-        text.append(f" · {len(processes)} of {size} heartbeating", style="green" if len(processes) >= size else "yellow")
+        text.append(
+            f" · {len(processes)} of {size} heartbeating", style="green" if len(processes) >= size else "yellow"
+        )
     else:
         text.append(" · the group has ended", style="dim")
     return text

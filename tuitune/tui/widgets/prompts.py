@@ -81,8 +81,11 @@ class ResumeModal(_FormModal):
     def compose(self) -> ComposeResult:
         hint = self._hint + ("" if self._completed else " Leave the total empty to finish as configured.")
         now = self._max_steps if self._max_steps else self._epochs
+        validator: Number
         if self._max_steps:
-            validator = Integer(minimum=1, failure_description="The total of steps must be a whole number of at least 1.")
+            validator = Integer(
+                minimum=1, failure_description="The total of steps must be a whole number of at least 1."
+            )
         else:
             validator = Number(minimum=0.01, failure_description="The total of epochs must be a positive number.")
         with Vertical(classes="dialog"):
@@ -202,7 +205,9 @@ class DeleteModal(_FormModal):
             yield Label(Text(f"Delete {self._run_name}?"), classes="dialog-title")
             yield Static("The run leaves the store: its metrics, evaluations and history.", classes="dialog-body")
             # The label stays short so it is never cut; the folder is on its own lines below, wrapped.
-            yield Checkbox("Also delete its folder (space)", id="files", value=False, disabled=not self._output_dir, compact=True)
+            yield Checkbox(
+                "Also delete its folder (space)", id="files", value=False, disabled=not self._output_dir, compact=True
+            )
             if self._output_dir:
                 yield Static(Text(self._output_dir), id="folder", classes="dialog-path")
             with Horizontal(classes="dialog-buttons"):
@@ -221,8 +226,17 @@ class AskModal(_FormModal):
     """One typed value (a number of slots, a file to write): enter or the button submits it once
     every validator agrees; escape closes without doing anything. Dismisses with the text."""
 
-    def __init__(self, title: str, body: str, label: str, *, value: str = "", submit: str = "OK",
-                 validators: list | None = None, placeholder: str = "") -> None:
+    def __init__(
+        self,
+        title: str,
+        body: str,
+        label: str,
+        *,
+        value: str = "",
+        submit: str = "OK",
+        validators: list | None = None,
+        placeholder: str = "",
+    ) -> None:
         super().__init__(classes="modal")
         self._title, self._body, self._label, self._value = title, body, label, value
         self._submit, self._validators, self._placeholder = submit, validators or [], placeholder
@@ -233,7 +247,9 @@ class AskModal(_FormModal):
             if self._body:
                 yield Static(Text(self._body), classes="dialog-body")
             yield Label(Text(self._label))
-            yield Input(value=self._value, placeholder=self._placeholder, id="answer", validators=self._validators, compact=True)
+            yield Input(
+                value=self._value, placeholder=self._placeholder, id="answer", validators=self._validators, compact=True
+            )
             yield Static("", id="error", classes="field-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(self._submit, variant="primary", id="submit", compact=True)

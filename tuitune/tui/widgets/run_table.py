@@ -182,7 +182,8 @@ class RunTable(ScrollView, can_focus=True):
                     self._view[positions[row.key]] = row
             self.refresh()
 
-    def remove(self, key: Hashable) -> None:
+    def forget(self, key: Hashable) -> None:
+        """Take a row out of the table (its run was deleted)."""
         if key not in self._rows:
             return
         del self._rows[key]
@@ -253,8 +254,10 @@ class RunTable(ScrollView, can_focus=True):
             if column.sort_value is not None:
                 value_of = column.sort_value
             else:
+
                 def value_of(row: TableRow, i: int = index) -> Any:
                     return row.sort_values[i] if i < len(row.sort_values) else row.cells[i].lower()
+
             present = [row for row in rows if value_of(row) is not None]
             missing = [row for row in rows if value_of(row) is None]
             present.sort(key=lambda row: _sort_key(value_of(row)), reverse=self.sort_reverse)

@@ -17,9 +17,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DirectoryTree, Input, Label, Static
 
+from tuitune import present as fmt
 from tuitune.config import SAMPLE_DATASET
 from tuitune.errors import TuituneError
-from tuitune import present as fmt
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.widgets.data_tree import DataFileTree
 from tuitune.tui.wording import for_the_app
@@ -39,7 +39,9 @@ class DatasetStep(ReportsWorkerErrors, Vertical):
             self.key, self.document = key, document
 
     class Probed(Message):
-        def __init__(self, key: tuple[str, str | None, int], document: dict[str, Any] | None, error: str | None) -> None:
+        def __init__(
+            self, key: tuple[str, str | None, int], document: dict[str, Any] | None, error: str | None
+        ) -> None:
             super().__init__()
             self.key, self.document, self.error = key, document, error
 
@@ -55,8 +57,12 @@ class DatasetStep(ReportsWorkerErrors, Vertical):
 
     def compose(self) -> ComposeResult:
         yield Label("Dataset: a file, a folder, a Hub dataset id or tuitune/sample (enter reads it)")
-        yield Input(value=self._default, placeholder="data.jsonl, ./folder, or user/dataset", id="data-input",
-                    tooltip="A .json/.jsonl/.csv/.tsv/.parquet/.txt file, a dataset folder, a Hub id, or tuitune/sample.")
+        yield Input(
+            value=self._default,
+            placeholder="data.jsonl, ./folder, or user/dataset",
+            id="data-input",
+            tooltip="A .json/.jsonl/.csv/.tsv/.parquet/.txt file, a dataset folder, a Hub id, or tuitune/sample.",
+        )
         with Horizontal(id="data-body"):
             yield DataFileTree(self._root, id="data-tree")
             with VerticalScroll(id="data-preview"):
@@ -107,9 +113,11 @@ class DatasetStep(ReportsWorkerErrors, Vertical):
         source, model, max_length = key
         args = {"source": source, "model": model, "max_length": max_length}
         try:
-            document = self.app.helper.request(  # type: ignore[attr-defined]
-                "data", args, on_partial=lambda rows: self.post_message(self.FirstRows(key, rows)), timeout=600
-            )
+
+            def first_rows(rows: dict[str, Any]) -> None:
+                self.post_message(self.FirstRows(key, rows))
+
+            document = self.tuitune.helper.request("data", args, on_partial=first_rows, timeout=600)
             error = None
         except TuituneError as failure:
             document, error = None, str(failure) or "The dataset could not be read."
@@ -175,9 +183,14 @@ def describe(document: dict[str, Any]) -> Text:
     if isinstance(trained, (int, float)):
         text.append(f" · trained tokens {trained:.0%}")
     if document.get("train_rows") is not None:
-        text.append(f"\ntrain {fmt.count(document.get('train_rows'))} · validation {fmt.count(document.get('validation_rows'))} sequences")
+        text.append(
+            f"\ntrain {fmt.count(document.get('train_rows'))} · validation {fmt.count(document.get('validation_rows'))} sequences"
+        )
     for index, preview in enumerate(document.get("previews") or [], start=1):
-        text.append(f"\n\n── sample {index} ({preview.get('tokens', '?')} tokens, {preview.get('trained_tokens', '?')} trained) ", style="bold")
+        text.append(
+            f"\n\n── sample {index} ({preview.get('tokens', '?')} tokens, {preview.get('trained_tokens', '?')} trained) ",
+            style="bold",
+        )
         text.append("prompt", style="dim")
         text.append(" / ")
         text.append("trained", style="bold green")

@@ -55,7 +55,9 @@ class Field:
                 return False
             return not (high is not None and (value >= high if self.exclusive_maximum else value > high))
 
-        base: Validator = Integer(failure_description=description) if self.kind == "int" else Number(failure_description=description)
+        base: Validator = (
+            Integer(failure_description=description) if self.kind == "int" else Number(failure_description=description)
+        )
         return [base, Function(in_range, description)]
 
     def parse(self, text: str) -> Any:
@@ -73,41 +75,142 @@ class Field:
 FIELDS: tuple[Field, ...] = (
     # Common: what most people change.
     Field("training.epochs", "Epochs", "float", "Passes over the training data.", minimum=0, exclusive_minimum=True),
-    Field("training.learning_rate", "Learning rate", "float", "Peak learning rate; 2e-4 suits LoRA, 2e-5 full fine-tuning.", minimum=0, exclusive_minimum=True),
+    Field(
+        "training.learning_rate",
+        "Learning rate",
+        "float",
+        "Peak learning rate; 2e-4 suits LoRA, 2e-5 full fine-tuning.",
+        minimum=0,
+        exclusive_minimum=True,
+    ),
     Field("training.batch_size", "Batch size", "int", "Samples per device per step.", minimum=1),
     Field("lora.r", "LoRA rank", "int", "Adapter rank: 8 or 16 are usual (ignored by full fine-tuning).", minimum=1),
-    Field("data.max_length", "Max length", "int", "Tokens per training sequence; longer samples are truncated.", minimum=8),
+    Field(
+        "data.max_length", "Max length", "int", "Tokens per training sequence; longer samples are truncated.", minimum=8
+    ),
     Field("name", "Run name", "text", "Leave empty for <model>-<method>.", optional=True),
     # Advanced: folded away.
     Field("lora.alpha", "LoRA alpha", "int", "Scaling numerator (alpha / r); usually 2 × r.", advanced=True, minimum=1),
-    Field("lora.dropout", "LoRA dropout", "float", "In [0, 1).", advanced=True, minimum=0, maximum=1, exclusive_maximum=True),
-    Field("training.gradient_accumulation_steps", "Grad accumulation", "int", "Steps whose gradients add up before one update.", advanced=True, minimum=1),
-    Field("training.max_steps", "Max steps", "int", "Stop after this many steps (overrides epochs); empty: no limit.", advanced=True, minimum=1, optional=True),
-    Field("training.lr_scheduler", "LR schedule", "choice", "How the learning rate changes over the run.", advanced=True,
-          choices=("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup")),
-    Field("training.warmup_ratio", "Warmup ratio", "float", "Fraction of steps spent warming up, in [0, 1).", advanced=True, minimum=0, maximum=1, exclusive_maximum=True),
-    Field("training.weight_decay", "Weight decay", "float", "L2 penalty; 0 is usual for LoRA.", advanced=True, minimum=0),
-    Field("training.gradient_checkpointing", "Gradient checkpointing", "bool", "Trade compute for memory.", advanced=True),
-    Field("training.logging_steps", "Logging steps", "int", "Steps between two metric points.", advanced=True, minimum=1),
-    Field("training.eval_steps", "Eval steps", "int", "Steps between evaluations; empty: 5 × logging steps.", advanced=True, minimum=1, optional=True),
+    Field(
+        "lora.dropout",
+        "LoRA dropout",
+        "float",
+        "In [0, 1).",
+        advanced=True,
+        minimum=0,
+        maximum=1,
+        exclusive_maximum=True,
+    ),
+    Field(
+        "training.gradient_accumulation_steps",
+        "Grad accumulation",
+        "int",
+        "Steps whose gradients add up before one update.",
+        advanced=True,
+        minimum=1,
+    ),
+    Field(
+        "training.max_steps",
+        "Max steps",
+        "int",
+        "Stop after this many steps (overrides epochs); empty: no limit.",
+        advanced=True,
+        minimum=1,
+        optional=True,
+    ),
+    Field(
+        "training.lr_scheduler",
+        "LR schedule",
+        "choice",
+        "How the learning rate changes over the run.",
+        advanced=True,
+        choices=("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup"),
+    ),
+    Field(
+        "training.warmup_ratio",
+        "Warmup ratio",
+        "float",
+        "Fraction of steps spent warming up, in [0, 1).",
+        advanced=True,
+        minimum=0,
+        maximum=1,
+        exclusive_maximum=True,
+    ),
+    Field(
+        "training.weight_decay", "Weight decay", "float", "L2 penalty; 0 is usual for LoRA.", advanced=True, minimum=0
+    ),
+    Field(
+        "training.gradient_checkpointing", "Gradient checkpointing", "bool", "Trade compute for memory.", advanced=True
+    ),
+    Field(
+        "training.logging_steps", "Logging steps", "int", "Steps between two metric points.", advanced=True, minimum=1
+    ),
+    Field(
+        "training.eval_steps",
+        "Eval steps",
+        "int",
+        "Steps between evaluations; empty: 5 × logging steps.",
+        advanced=True,
+        minimum=1,
+        optional=True,
+    ),
     Field("training.save_steps", "Save steps", "int", "Steps between checkpoints.", advanced=True, minimum=1),
-    Field("data.validation_split", "Validation split", "float", "Fraction (< 1) or number of rows (≥ 1) held out.", advanced=True, minimum=0),
-    Field("data.max_samples", "Max samples", "int", "Use at most this many rows; empty: all.", advanced=True, minimum=1, optional=True),
-    Field("data.template", "Template", "choice", "auto: the tokenizer's chat template, else chatml.", advanced=True,
-          choices=("auto", "chatml", "alpaca", "llama2", "plain")),
+    Field(
+        "data.validation_split",
+        "Validation split",
+        "float",
+        "Fraction (< 1) or number of rows (≥ 1) held out.",
+        advanced=True,
+        minimum=0,
+    ),
+    Field(
+        "data.max_samples",
+        "Max samples",
+        "int",
+        "Use at most this many rows; empty: all.",
+        advanced=True,
+        minimum=1,
+        optional=True,
+    ),
+    Field(
+        "data.template",
+        "Template",
+        "choice",
+        "auto: the tokenizer's chat template, else chatml.",
+        advanced=True,
+        choices=("auto", "chatml", "alpaca", "llama2", "plain"),
+    ),
     Field("data.packing", "Packing", "bool", "Pack several samples into one sequence.", advanced=True),
     Field("data.train_on_responses_only", "Loss on responses only", "bool", "Do not train on prompts.", advanced=True),
-    Field("evaluation.samples", "Eval samples", "int", "Held-out prompts `e` (evaluate) generates for.", advanced=True, minimum=1),
-    Field("merge_after_training", "Merge after training", "bool", "Merge the adapter into the base model when done.", advanced=True),
+    Field(
+        "evaluation.samples",
+        "Eval samples",
+        "int",
+        "Held-out prompts `e` (evaluate) generates for.",
+        advanced=True,
+        minimum=1,
+    ),
+    Field(
+        "merge_after_training",
+        "Merge after training",
+        "bool",
+        "Merge the adapter into the base model when done.",
+        advanced=True,
+    ),
 )
+
 
 def from_model(model: type[BaseModel], name: str, key: str, label: str, kind: str, help: str, **options: Any) -> Field:
     """A form field whose limits are the pydantic model's own (`ge`, `gt`, `le`, `lt`), so a
     limit is declared once, in the model, and every face derives it."""
     limits: dict[str, Any] = {}
     for rule in model.model_fields[name].metadata:
-        for attribute, (bound, exclusive) in {"ge": ("minimum", False), "gt": ("minimum", True),
-                                              "le": ("maximum", False), "lt": ("maximum", True)}.items():
+        for attribute, (bound, exclusive) in {
+            "ge": ("minimum", False),
+            "gt": ("minimum", True),
+            "le": ("maximum", False),
+            "lt": ("maximum", True),
+        }.items():
             value = getattr(rule, attribute, None)
             if value is not None:
                 limits[bound] = value
@@ -117,10 +220,22 @@ def from_model(model: type[BaseModel], name: str, key: str, label: str, kind: st
 
 # Shown only on a machine with more than one GPU: the run trains with a group of processes.
 DISTRIBUTED_FIELDS: tuple[Field, ...] = (
-    from_model(DistributedSettings, "nproc", "distributed.nproc", "Processes", "int",
-               "Processes that train the run together, one per GPU (empty: one per GPU the run is given).", optional=True),
-    Field("distributed.strategy", "Strategy", "choice",
-          "ddp copies the model to every GPU; fsdp and deepspeed-zero3 shard it (auto: ddp).", choices=STRATEGIES),
+    from_model(
+        DistributedSettings,
+        "nproc",
+        "distributed.nproc",
+        "Processes",
+        "int",
+        "Processes that train the run together, one per GPU (empty: one per GPU the run is given).",
+        optional=True,
+    ),
+    Field(
+        "distributed.strategy",
+        "Strategy",
+        "choice",
+        "ddp copies the model to every GPU; fsdp and deepspeed-zero3 shard it (auto: ddp).",
+        choices=STRATEGIES,
+    ),
 )
 
 # What a recommendation may fill in, from its attribute names to field keys.

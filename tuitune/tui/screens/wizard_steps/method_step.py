@@ -9,7 +9,7 @@ prefilled from the recommendation for that many GPUs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from rich.text import Text
 from textual import on
@@ -27,6 +27,7 @@ from tuitune.tui.screens.wizard_steps.fields import (
     default_text,
     field_for,
 )
+from tuitune.tui.typed import OfTuitune
 
 METHOD_HELP = {
     "lora": "LoRA: train small adapter matrices; the base model stays frozen.",
@@ -36,7 +37,7 @@ METHOD_HELP = {
 }
 
 
-class MethodStep(VerticalScroll):
+class MethodStep(OfTuitune, VerticalScroll):
     """The method, the recommendation it came from, and the hyperparameter form.
 
     The advanced fields are mounted when Advanced first unfolds (they are most of the form's
@@ -59,9 +60,15 @@ class MethodStep(VerticalScroll):
         yield Static("Recommendation: waiting for the model's description…", id="recommendation")
         with Grid(classes="form"):
             yield Label("Method")
-            yield Select([(m, m) for m in METHODS], value=self._default_method, allow_blank=False, id="method", compact=True,
-                         classes="widest",
-                         tooltip="How to fine-tune: adapters (lora, qlora), all weights, or instruction tuning.")
+            yield Select(
+                [(m, m) for m in METHODS],
+                value=self._default_method,
+                allow_blank=False,
+                id="method",
+                compact=True,
+                classes="widest",
+                tooltip="How to fine-tune: adapters (lora, qlora), all weights, or instruction tuning.",
+            )
             for spec in FIELDS:
                 if not spec.advanced:
                     yield from field_widgets(spec, _default(spec))
@@ -92,8 +99,9 @@ class MethodStep(VerticalScroll):
         """A field's value as text (`True`/`False` for a checkbox), mounted or still folded away."""
         if spec.key in self._folded:
             return self._folded[spec.key]
-        widget = self.query_one(f"#{spec.widget_id}")
-        return str(widget.value)  # type: ignore[attr-defined]
+        # An Input, a Select or a Checkbox: each holds its value in `.value`.
+        widget: Any = self.query_one(f"#{spec.widget_id}")
+        return str(widget.value)
 
     def set_text(self, spec: Field, text: str) -> None:
         if spec.key in self._folded:
@@ -101,7 +109,8 @@ class MethodStep(VerticalScroll):
         elif spec.kind == "bool":
             self.query_one(f"#{spec.widget_id}", Checkbox).value = text == "True"
         else:
-            self.query_one(f"#{spec.widget_id}").value = text  # type: ignore[attr-defined]
+            field: Any = self.query_one(f"#{spec.widget_id}")
+            field.value = text
 
     def values(self) -> dict[str, Any]:
         """Every field's value by dotted key (raises ValueError naming the first bad field)."""
@@ -166,7 +175,11 @@ class MethodStep(VerticalScroll):
         if not region:
             return
         if region.bottom > visible.bottom:
-            self.scroll_to(y=self.scroll_y + min(region.bottom - visible.bottom, region.y - visible.y), animate=False, immediate=True)
+            self.scroll_to(
+                y=self.scroll_y + min(region.bottom - visible.bottom, region.y - visible.y),
+                animate=False,
+                immediate=True,
+            )
         elif region.y < visible.y:
             self.scroll_to(y=self.scroll_y - (visible.y - region.y), animate=False, immediate=True)
 
@@ -184,24 +197,28 @@ class MethodStep(VerticalScroll):
     def _show_problem(self, spec: Field, message: str | None) -> None:
         if spec.key in self._folded:
             return  # not on screen (and a folded value is a default or a recommendation)
-        box = self.query_one(f"#{spec.widget_id}").parent
-        errors = box.query(".field-error") if box is not None else []
+        box = cast("Widget | None", self.query_one(f"#{spec.widget_id}").parent)
+        errors = box.query(".field-error") if box is not None else None
         if message and not errors and box is not None:
             # Mounted on the first problem only: most fields never need one.
             box.mount(Static(Text(message), id=f"{spec.widget_id}-error", classes="field-error"))
-        elif errors:
+        elif errors is not None and errors:
             errors.first(Static).update(Text(message or ""))
             errors.first().display = bool(message)
         self.query_one(f"#{spec.widget_id}-label").set_class(bool(message), "-invalid")
 
     # --- recommendation ---------------------------------------------------------------------------
-    def apply_recommendation(self, recommendation: dict[str, Any] | None, error: str | None = None, gpus: list[str] | None = None) -> None:
+    def apply_recommendation(
+        self, recommendation: dict[str, Any] | None, error: str | None = None, gpus: list[str] | None = None
+    ) -> None:
         """Prefill method, rank, batch and checkpointing (and the group's processes and strategy
         when `gpus` has two or more), unless the user changed them."""
         self._show_gpus(gpus or [], recommendation or {})
         panel = self.query_one("#recommendation", Static)
         if not recommendation:
-            panel.update(Text(f"No recommendation: {error}" if error else "No recommendation for this model.", style="yellow"))
+            panel.update(
+                Text(f"No recommendation: {error}" if error else "No recommendation for this model.", style="yellow")
+            )
             return
         panel.update(recommendation_text(recommendation))
         method = recommendation.get("method")
@@ -236,7 +253,10 @@ class MethodStep(VerticalScroll):
             self._prefill_gpus(recommendation)
 
     def _prefill_gpus(self, recommendation: dict[str, Any]) -> None:
-        suggested = {"distributed.nproc": str(len(self._gpus)), "distributed.strategy": recommendation.get("strategy") or "auto"}
+        suggested = {
+            "distributed.nproc": str(len(self._gpus)),
+            "distributed.strategy": recommendation.get("strategy") or "auto",
+        }
         for key, text in suggested.items():
             spec = field_for(key)
             if self._untouched(key, self.text_of(spec)):
@@ -284,12 +304,33 @@ def _default(spec: Field) -> str:
 def field_widgets(spec: Field, text: str) -> list[Widget]:
     """A field's widgets: a checkbox across both columns, or a label and a select or an input."""
     if spec.kind == "bool":
-        return [Checkbox(spec.label, value=text == "True", id=spec.widget_id, tooltip=spec.help, compact=True, classes="wide")]
+        return [
+            Checkbox(
+                spec.label, value=text == "True", id=spec.widget_id, tooltip=spec.help, compact=True, classes="wide"
+            )
+        ]
     label = Label(spec.label, id=f"{spec.widget_id}-label")
     if spec.kind == "choice":
-        return [label, Select([(c, c) for c in spec.choices], value=text, allow_blank=False, id=spec.widget_id, compact=True, tooltip=spec.help)]
-    field = Input(value=text, id=spec.widget_id, compact=True, tooltip=spec.help, placeholder="(not set)" if spec.optional else "",
-                  validators=spec.validators(), valid_empty=spec.optional)
+        return [
+            label,
+            Select(
+                [(c, c) for c in spec.choices],
+                value=text,
+                allow_blank=False,
+                id=spec.widget_id,
+                compact=True,
+                tooltip=spec.help,
+            ),
+        ]
+    field = Input(
+        value=text,
+        id=spec.widget_id,
+        compact=True,
+        tooltip=spec.help,
+        placeholder="(not set)" if spec.optional else "",
+        validators=spec.validators(),
+        valid_empty=spec.optional,
+    )
     # The field and, once it has one, why its value is refused, below it.
     return [label, Vertical(field, classes="form-field")]
 
@@ -305,7 +346,11 @@ def recommendation_text(recommendation: dict[str, Any]) -> Text:
     text.append(f" · batch {recommendation.get('batch_size')}")
     text.append(" · gradient checkpointing" if recommendation.get("gradient_checkpointing") else " · no checkpointing")
     vram = recommendation.get("vram_gb")
-    device = f"{vram:.1f} GB GPU ({recommendation.get('vram_source', 'given')})" if isinstance(vram, (int, float)) else "no GPU detected: CPU"
+    device = (
+        f"{vram:.1f} GB GPU ({recommendation.get('vram_source', 'given')})"
+        if isinstance(vram, (int, float))
+        else "no GPU detected: CPU"
+    )
     text.append(f"\nDevice: {device}")
     estimates = recommendation.get("estimated_memory_gb") or {}
     if estimates:

@@ -12,9 +12,9 @@ from textual.message import Message
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from tuitune import present as fmt
 from tuitune.config import DEMO_MODEL
 from tuitune.errors import TuituneError
-from tuitune import present as fmt
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.wording import for_the_app
 
@@ -42,8 +42,12 @@ class ModelStep(ReportsWorkerErrors, Vertical):
 
     def compose(self) -> ComposeResult:
         yield Label("Model: a Hugging Face id, a local folder, or pick one below (enter reads it)")
-        yield Input(value=self._default, placeholder="e.g. Qwen/Qwen2.5-0.5B or ./my-model", id="model-input",
-                    tooltip="A Hub id, a local folder, or tuitune/demo (the built-in demo model).")
+        yield Input(
+            value=self._default,
+            placeholder="e.g. Qwen/Qwen2.5-0.5B or ./my-model",
+            id="model-input",
+            tooltip="A Hub id, a local folder, or tuitune/demo (the built-in demo model).",
+        )
         yield OptionList(id="model-choices")
         yield Static("", id="model-info")
 
@@ -61,8 +65,8 @@ class ModelStep(ReportsWorkerErrors, Vertical):
 
     @work(thread=True, group="model-choices", exit_on_error=False)
     def _load_choices(self) -> None:
-        choices = self.app.service.known_models()  # type: ignore[attr-defined]
-        self.app.call_from_thread(self._show_choices, choices)
+        choices = self.tuitune.service.known_models()
+        self.tuitune.call_from_thread(self._show_choices, choices)
 
     def _show_choices(self, choices: list[tuple[str, str]]) -> None:
         options = self.query_one("#model-choices", OptionList)
@@ -103,7 +107,7 @@ class ModelStep(ReportsWorkerErrors, Vertical):
     def _probe(self, model: str) -> None:
         # The app's warm helper process: transformers is imported there once, not per probe.
         try:
-            document, error = self.app.helper.request("model", {"name": model}, timeout=300), None  # type: ignore[attr-defined]
+            document, error = self.tuitune.helper.request("model", {"name": model}, timeout=300), None
         except TuituneError as failure:
             document, error = None, str(failure) or "The model could not be read."
         self.post_message(self.Probed(model, document, error))
@@ -136,7 +140,11 @@ def describe(document: dict[str, Any]) -> Text:
         (info.get("vocab_size"), "vocabulary"),
         (info.get("max_position_embeddings"), "context"),
     ]
-    shown = [f"{value:,} {label}" if label == "layers" else f"{label} {value:,}" for value, label in details if isinstance(value, int)]
+    shown = [
+        f"{value:,} {label}" if label == "layers" else f"{label} {value:,}"
+        for value, label in details
+        if isinstance(value, int)
+    ]
     if shown:
         text.append("\n" + " · ".join(shown), style="dim")
     targets = info.get("lora_targets") or []

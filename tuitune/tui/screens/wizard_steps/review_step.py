@@ -40,8 +40,12 @@ class ReviewStep(Vertical):
         yield Static("", id="review-check")
         yield Static("", id="review-notes")
         with Horizontal(id="review-actions"):
-            yield Input(value="tuitune-run.yaml", id="save-path", compact=True,
-                        tooltip="Where `Save` writes the configuration (YAML, or JSON for .json).")
+            yield Input(
+                value="tuitune-run.yaml",
+                id="save-path",
+                compact=True,
+                tooltip="Where `Save` writes the configuration (YAML, or JSON for .json).",
+            )
             yield Button("Save config", id="save")
             yield Button("Add to queue", id="enqueue")
             yield Button("Launch ▶", variant="success", id="launch")

@@ -175,13 +175,13 @@ async def test_fields_are_checked_as_you_type_and_the_config_saves_to_a_file(tmp
         wizard.go_to("method")
         await pilot.pause()
         await _type(pilot, "#field-training-epochs", "abc")
-        assert _said(wizard, "#field-training-epochs") == "Epochs must be a number > 0."
+        assert _said(wizard, "#field-training-epochs") == "Epochs must be a number > 0 and ≤ 100,000."
         await pilot.press("ctrl+n")
         assert wizard.step == "method"
-        assert notifications(app, "error")[-1] == "Cannot go on yet: Epochs must be a number > 0."
+        assert notifications(app, "error")[-1] == "Cannot go on yet: Epochs must be a number > 0 and ≤ 100,000."
         await _type(pilot, "#field-training-epochs", "2")
         await _type(pilot, "#field-lora-r", "0")
-        assert _said(wizard, "#field-lora-r") == "LoRA rank must be a whole number ≥ 1."
+        assert _said(wizard, "#field-lora-r") == "LoRA rank must be a whole number ≥ 1 and ≤ 32,768."
         await _type(pilot, "#field-lora-r", "16")
         await _type(pilot, "#field-name", "my-first-run")
         await pilot.press("ctrl+n")
@@ -269,7 +269,9 @@ async def test_every_invalid_field_says_why_next_to_it_and_a_refused_next_goes_t
         await _type(pilot, "#field-training-save-steps", "0")
         await _type(pilot, "#field-evaluation-samples", "0")  # the last field: below the fold at 80x24
         # Both fields say why, each under itself.
-        assert _said(wizard, "#field-training-save-steps") == "Save steps must be a whole number ≥ 1."
+        assert (
+            _said(wizard, "#field-training-save-steps") == "Save steps must be a whole number ≥ 1 and ≤ 1,000,000,000."
+        )
         assert _said(wizard, "#field-evaluation-samples") == "Eval samples must be a whole number ≥ 1."
         form.scroll_home(animate=False)
         wizard.query_one("#next").focus()
@@ -281,7 +283,7 @@ async def test_every_invalid_field_says_why_next_to_it_and_a_refused_next_goes_t
         )
         assert app.focused is wizard.query_one("#field-training-save-steps")
         assert notifications(app, "error")[-1].endswith(
-            "Save steps must be a whole number ≥ 1. (and 1 more field to fix)"
+            "Save steps must be a whole number ≥ 1 and ≤ 1,000,000,000. (and 1 more field to fix)"
         )
         # A fix clears its own message only; the next refusal goes to the one left, scrolled into view.
         await _type(pilot, "#field-training-save-steps", "100")

@@ -10,8 +10,9 @@ import difflib
 import functools
 import importlib.util
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Union, get_args
+from typing import Any, Literal, Union, cast, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
@@ -30,7 +31,7 @@ DEMO_MODEL = "tuitune/demo"
 SAMPLE_DATASET = "tuitune/sample"
 
 Method = Literal["lora", "qlora", "full_finetuning", "instruction_tuning"]
-METHODS: tuple[str, ...] = ("lora", "qlora", "full_finetuning", "instruction_tuning")
+METHODS: tuple[str, ...] = get_args(Method)
 DataFormat = Literal["auto", "alpaca", "chat", "sharegpt", "completion", "text"]
 TemplateName = Literal["auto", "chatml", "alpaca", "llama2", "plain"]
 Dtype = Literal["auto", "float32", "float16", "bfloat16"]
@@ -408,6 +409,51 @@ class RunConfig(_Section):
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> RunConfig:
         return parse_config(data, source)
+
+
+# --- what every face derives from the models ---------------------------------------------------
+def config_field(key: str) -> Any:
+    """The pydantic field behind a dotted config key (`training.learning_rate`)."""
+    model: type[BaseModel] = RunConfig
+    parts = key.split(".")
+    for part in parts[:-1]:
+        model = cast("type[BaseModel]", model.model_fields[part].annotation)  # a section
+    return model.model_fields[parts[-1]]
+
+
+def key_choices(key: str) -> tuple[str, ...]:
+    """The values a config key allows when they are a fixed list (a `Literal`), else ()."""
+    annotation = config_field(key).annotation
+    if get_origin(annotation) is Union:
+        annotation = next((arg for arg in get_args(annotation) if get_origin(arg) is Literal), annotation)
+    return tuple(str(value) for value in get_args(annotation)) if get_origin(annotation) is Literal else ()
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A numeric key's bounds, as its pydantic field declares them."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
+
+
+def key_limits(key: str) -> Limits:
+    """The bounds (`ge`, `gt`, `le`, `lt`) of a numeric config key."""
+    found: dict[str, Any] = {}
+    for rule in config_field(key).metadata:
+        for attribute, (bound, exclusive) in {
+            "ge": ("minimum", False),
+            "gt": ("minimum", True),
+            "le": ("maximum", False),
+            "lt": ("maximum", True),
+        }.items():
+            value = getattr(rule, attribute, None)
+            if value is not None:
+                found[bound] = value
+                found[f"exclusive_{bound}"] = exclusive
+    return Limits(**found)
 
 
 def parse_config(data: Any, source: str = "config") -> RunConfig:

@@ -14,12 +14,11 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Optional, Union, cast, get_args, get_origin
+from typing import Any, Optional
 
 import typer
-from pydantic import BaseModel
 
-from tuitune.config import RunConfig
+from tuitune.config import config_field, key_choices
 from tuitune.errors import UsageError
 
 
@@ -118,29 +117,12 @@ RUN_FLAGS: tuple[RunFlag, ...] = (
 )
 
 
-def config_field(key: str) -> Any:
-    """The pydantic field behind a dotted config key (`training.learning_rate`)."""
-    model: type[BaseModel] = RunConfig
-    parts = key.split(".")
-    for part in parts[:-1]:
-        model = cast("type[BaseModel]", model.model_fields[part].annotation)
-    return model.model_fields[parts[-1]]
-
-
-def choices(key: str) -> tuple[str, ...]:
-    """The values a config key allows when they are a fixed list (a `Literal`), else ()."""
-    annotation = config_field(key).annotation
-    if get_origin(annotation) is Union:
-        annotation = next((arg for arg in get_args(annotation) if get_origin(arg) is Literal), annotation)
-    return tuple(str(value) for value in get_args(annotation)) if get_origin(annotation) is Literal else ()
-
-
 def _help(flag: RunFlag) -> str:
     if flag.help or flag.key is None:
         return flag.help
     field = config_field(flag.key)
     text = (field.description or "").rstrip(".")
-    allowed = [value for value in choices(flag.key) if value != "auto"]
+    allowed = [value for value in key_choices(flag.key) if value != "auto"]
     if allowed:
         text = f"{text}: {', '.join(allowed)}" if text else f"One of {', '.join(allowed)}"
     return (text[:1].upper() + text[1:] + ".") if text else ""

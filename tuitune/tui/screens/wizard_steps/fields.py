@@ -8,12 +8,12 @@ and the form only catches typos early.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel
 from textual.validation import Function, Integer, Number, Validator
 
-from tuitune.config import STRATEGIES, DistributedSettings, RunConfig
+from tuitune.config import STRATEGIES, RunConfig, config_field, key_choices, key_limits
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,9 @@ class Field:
         low, high = self.minimum, self.maximum
         words = []
         if low is not None:
-            words.append(f"{'>' if self.exclusive_minimum else '≥'} {low:g}")
+            words.append(f"{'>' if self.exclusive_minimum else '≥'} {_bound(low)}")
         if high is not None:
-            words.append(f"{'<' if self.exclusive_maximum else '≤'} {high:g}")
+            words.append(f"{'<' if self.exclusive_maximum else '≤'} {_bound(high)}")
         what = "a whole number" if self.kind == "int" else "a number"
         description = f"{self.label} must be {what}" + (f" {' and '.join(words)}" if words else "") + "."
 
@@ -72,128 +72,94 @@ class Field:
         return text
 
 
+def _bound(value: float) -> str:
+    """A limit as a person reads it: 1,000,000,000 rather than 1e+09."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
+def field(key: str, label: str, help: str, **options: Any) -> Field:
+    """A form field for a config key: its kind, limits and choices are the config model's own, so
+    the form checks as you type exactly what `parse_config` will check at Launch."""
+    annotation = config_field(key).annotation
+    allowed = key_choices(key)
+    bare = {arg for arg in get_args(annotation) if arg is not type(None)} or {annotation}
+    if allowed and bool in bare:
+        kind, allowed = "choice", (*allowed, "true", "false")  # a switch that may also be `auto`
+    elif allowed:
+        kind = "choice"
+    elif bool in bare:
+        kind = "bool"
+    elif int in bare:
+        kind = "int"
+    elif float in bare:
+        kind = "float"
+    else:
+        kind = "text"
+    bounds = key_limits(key)
+    derived: dict[str, Any] = {
+        "choices": allowed,
+        "minimum": bounds.minimum,
+        "maximum": bounds.maximum,
+        "exclusive_minimum": bounds.exclusive_minimum,
+        "exclusive_maximum": bounds.exclusive_maximum,
+    }
+    # A bound a model validator checks (lora.r, lora.dropout) is given here, with its validator's words.
+    return Field(key, label, kind, help, **{**derived, **options})
+
+
 FIELDS: tuple[Field, ...] = (
     # Common: what most people change.
-    Field("training.epochs", "Epochs", "float", "Passes over the training data.", minimum=0, exclusive_minimum=True),
-    Field(
-        "training.learning_rate",
-        "Learning rate",
-        "float",
-        "Peak learning rate; 2e-4 suits LoRA, 2e-5 full fine-tuning.",
-        minimum=0,
-        exclusive_minimum=True,
-    ),
-    Field("training.batch_size", "Batch size", "int", "Samples per device per step.", minimum=1),
-    Field("lora.r", "LoRA rank", "int", "Adapter rank: 8 or 16 are usual (ignored by full fine-tuning).", minimum=1),
-    Field(
-        "data.max_length", "Max length", "int", "Tokens per training sequence; longer samples are truncated.", minimum=8
-    ),
-    Field("name", "Run name", "text", "Leave empty for <model>-<method>.", optional=True),
+    field("training.epochs", "Epochs", "Passes over the training data."),
+    field("training.learning_rate", "Learning rate", "Peak learning rate; 2e-4 suits LoRA, 2e-5 full fine-tuning."),
+    field("training.batch_size", "Batch size", "Samples per device per step."),
+    field("lora.r", "LoRA rank", "Adapter rank: 8 or 16 are usual (ignored by full fine-tuning).", minimum=1),
+    field("data.max_length", "Max length", "Tokens per training sequence; longer samples are truncated."),
+    field("name", "Run name", "Leave empty for <model>-<method>.", optional=True),
     # Advanced: folded away.
-    Field("lora.alpha", "LoRA alpha", "int", "Scaling numerator (alpha / r); usually 2 × r.", advanced=True, minimum=1),
-    Field(
-        "lora.dropout",
-        "LoRA dropout",
-        "float",
-        "In [0, 1).",
-        advanced=True,
-        minimum=0,
-        maximum=1,
-        exclusive_maximum=True,
-    ),
-    Field(
+    field("lora.alpha", "LoRA alpha", "Scaling numerator (alpha / r); usually 2 × r.", advanced=True),
+    field("lora.dropout", "LoRA dropout", "In [0, 1).", advanced=True, minimum=0, maximum=1, exclusive_maximum=True),
+    field(
         "training.gradient_accumulation_steps",
         "Grad accumulation",
-        "int",
         "Steps whose gradients add up before one update.",
         advanced=True,
-        minimum=1,
     ),
-    Field(
+    field(
         "training.max_steps",
         "Max steps",
-        "int",
         "Stop after this many steps (overrides epochs); empty: no limit.",
         advanced=True,
-        minimum=1,
         optional=True,
     ),
-    Field(
-        "training.lr_scheduler",
-        "LR schedule",
-        "choice",
-        "How the learning rate changes over the run.",
-        advanced=True,
-        choices=("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup"),
-    ),
-    Field(
-        "training.warmup_ratio",
-        "Warmup ratio",
-        "float",
-        "Fraction of steps spent warming up, in [0, 1).",
-        advanced=True,
-        minimum=0,
-        maximum=1,
-        exclusive_maximum=True,
-    ),
-    Field(
-        "training.weight_decay", "Weight decay", "float", "L2 penalty; 0 is usual for LoRA.", advanced=True, minimum=0
-    ),
-    Field(
-        "training.gradient_checkpointing", "Gradient checkpointing", "bool", "Trade compute for memory.", advanced=True
-    ),
-    Field(
-        "training.logging_steps", "Logging steps", "int", "Steps between two metric points.", advanced=True, minimum=1
-    ),
-    Field(
+    field("training.lr_scheduler", "LR schedule", "How the learning rate changes over the run.", advanced=True),
+    field("training.warmup_ratio", "Warmup ratio", "Fraction of steps spent warming up, in [0, 1).", advanced=True),
+    field("training.weight_decay", "Weight decay", "L2 penalty; 0 is usual for LoRA.", advanced=True),
+    field("training.gradient_checkpointing", "Gradient checkpointing", "Trade compute for memory.", advanced=True),
+    field("training.logging_steps", "Logging steps", "Steps between two metric points.", advanced=True),
+    field(
         "training.eval_steps",
         "Eval steps",
-        "int",
         "Steps between evaluations; empty: 5 × logging steps.",
         advanced=True,
-        minimum=1,
         optional=True,
     ),
-    Field("training.save_steps", "Save steps", "int", "Steps between checkpoints.", advanced=True, minimum=1),
-    Field(
-        "data.validation_split",
-        "Validation split",
-        "float",
-        "Fraction (< 1) or number of rows (≥ 1) held out.",
-        advanced=True,
-        minimum=0,
+    field("training.save_steps", "Save steps", "Steps between checkpoints.", advanced=True),
+    field(
+        "data.validation_split", "Validation split", "Fraction (< 1) or number of rows (≥ 1) held out.", advanced=True
     ),
-    Field(
-        "data.max_samples",
-        "Max samples",
-        "int",
-        "Use at most this many rows; empty: all.",
+    field("data.max_samples", "Max samples", "Use at most this many rows; empty: all.", advanced=True, optional=True),
+    field("data.template", "Template", "auto: the tokenizer's chat template, else chatml.", advanced=True),
+    field(
+        "data.packing",
+        "Packing",
+        "auto: padding or packing, whichever trains faster here; true: pack samples together.",
         advanced=True,
-        minimum=1,
-        optional=True,
     ),
-    Field(
-        "data.template",
-        "Template",
-        "choice",
-        "auto: the tokenizer's chat template, else chatml.",
-        advanced=True,
-        choices=("auto", "chatml", "alpaca", "llama2", "plain"),
-    ),
-    Field("data.packing", "Packing", "bool", "Pack several samples into one sequence.", advanced=True),
-    Field("data.train_on_responses_only", "Loss on responses only", "bool", "Do not train on prompts.", advanced=True),
-    Field(
-        "evaluation.samples",
-        "Eval samples",
-        "int",
-        "Held-out prompts `e` (evaluate) generates for.",
-        advanced=True,
-        minimum=1,
-    ),
-    Field(
+    field("data.train_on_responses_only", "Loss on responses only", "Do not train on prompts.", advanced=True),
+    field("evaluation.samples", "Eval samples", "Held-out prompts `e` (evaluate) generates for.", advanced=True),
+    field(
         "merge_after_training",
         "Merge after training",
-        "bool",
         "Merge the adapter into the base model when done.",
         advanced=True,
     ),
@@ -201,8 +167,7 @@ FIELDS: tuple[Field, ...] = (
 
 
 def from_model(model: type[BaseModel], name: str, key: str, label: str, kind: str, help: str, **options: Any) -> Field:
-    """A form field whose limits are the pydantic model's own (`ge`, `gt`, `le`, `lt`), so a
-    limit is declared once, in the model, and every face derives it."""
+    """A form field for any pydantic model's field (chat settings, say), limits from its `ge`/`gt`/`le`/`lt`."""
     limits: dict[str, Any] = {}
     for rule in model.model_fields[name].metadata:
         for attribute, (bound, exclusive) in {
@@ -220,12 +185,9 @@ def from_model(model: type[BaseModel], name: str, key: str, label: str, kind: st
 
 # Shown only on a machine with more than one GPU: the run trains with a group of processes.
 DISTRIBUTED_FIELDS: tuple[Field, ...] = (
-    from_model(
-        DistributedSettings,
-        "nproc",
+    field(
         "distributed.nproc",
         "Processes",
-        "int",
         "Processes that train the run together, one per GPU (empty: one per GPU the run is given).",
         optional=True,
     ),
@@ -270,6 +232,8 @@ def default_text(field: Field, config: RunConfig | None = None) -> str:
         return ""
     if field.kind == "float":
         return f"{value:g}"
+    if field.kind == "choice" and isinstance(value, bool):
+        return "true" if value else "false"  # a switch that may also be auto
     return str(value)
 
 

@@ -244,3 +244,30 @@ def test_lora_with_fsdp_shards_across_two_processes_and_saves_a_standard_adapter
     assert arguments.fsdp and arguments.world_size == 2  # the Trainer really sharded with FSDP
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(demo_model_path), adapter)
     assert any("lora_B" in name and parameter.abs().sum() > 0 for name, parameter in model.named_parameters())
+
+
+def test_the_rank_named_is_the_one_killed_not_one_that_left_in_words() -> None:
+    """When a killed rank takes its peers down, every pid is gone by the time the supervisor looks:
+    the one that left without saying how is the culprit; a rank that completed first is not dead."""
+    import socket
+    import subprocess
+    import sys
+
+    from tuitune.engine.group import _killed_rank
+
+    store = open_store()
+    run_id = store.create_run(name="group", method="lora", model="m", dataset="d", config={}).id
+    host = socket.gethostname()
+    gone = []
+    for _ in range(2):
+        finished = subprocess.Popen([sys.executable, "-c", "pass"])
+        finished.wait()
+        gone.append(finished.pid)
+    for rank, pid in enumerate(gone):
+        store.process_heartbeat(run_id, rank=rank, pid=pid, host=host)
+    store.process_ended(run_id, rank=0, how="failed")  # lost its peer, said so, exited
+    store.process_heartbeat(run_id, rank=0, pid=gone[0], host=host)  # a late beat does not undo it
+    assert _killed_rank(store.processes(run_id), host) == f"rank 1 (pid {gone[1]}) died"
+
+    store.process_ended(run_id, rank=1, how="completed")
+    assert _killed_rank(store.processes(run_id), host) is None

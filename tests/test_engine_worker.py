@@ -345,3 +345,31 @@ def test_a_reused_pid_is_not_taken_for_the_runs_worker() -> None:
         alive.kill()
         alive.wait()
     assert not launcher.pid_alive(alive.pid)
+
+
+def test_a_resume_waits_for_the_previous_worker_to_exit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run records its end a moment before its worker exits (a group's supervisor tidies up
+    after rank 0): a resume in that moment must not race the old worker, which would otherwise
+    write its own ending over the resumed run."""
+    import socket
+
+    from tuitune.engine import launcher
+    from tuitune.errors import RunStateError
+
+    store = open_store()
+    run = store.create_run(name="ending", method="lora", model="m", dataset="d", config={}, status=CANCELLED)
+    # A process that looks like this run's worker, still finishing.
+    finishing = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "tuitune.engine.worker"])
+    try:
+        wait_for(lambda: "tuitune.engine.worker" in " ".join(__import__("psutil").Process(finishing.pid).cmdline()))
+        store.update_run(run.id, pid=finishing.pid, host=socket.gethostname())
+        store.heartbeat(run.id)
+        monkeypatch.setattr(launcher, "WORKER_EXIT_SECONDS", 0.5)
+        with pytest.raises(RunStateError, match="still finishing"):
+            launcher.prepare_resume(store.get_run(run.id), store=store)
+        assert store.get_run(run.id).status == CANCELLED  # refused: nothing changed
+    finally:
+        finishing.kill()
+        finishing.wait()
+    resumed = launcher.prepare_resume(store.get_run(run.id), store=store)
+    assert resumed.status == "queued"

@@ -25,7 +25,8 @@ from tuitune.config import RunConfig
 from tuitune.engine import run_folder
 from tuitune.engine.launcher import LOG_NAME, pid_alive, run_config
 from tuitune.engine.stop import StopRequest
-from tuitune.store import ACTIVE, CANCELLED, COMPLETED, CRASHED, FAILED, RUNNING, Store
+from tuitune.store import ACTIVE, CANCELLED, COMPLETED, CRASHED, FAILED, QUEUED, RUNNING, Store
+from tuitune.store.processes import RunProcess
 
 ACCELERATE_CONFIG = "accelerate_config.yaml"
 DEFAULT_MULTI_NODE_PORT = 29500
@@ -216,9 +217,10 @@ def _watch(
             ranks = store.processes(run_id)
         except Exception:
             ranks = []
+        dead = _killed_rank(ranks, host)
+        if dead and process.poll() is None:
+            return dead
         for rank in ranks:
-            if rank.host == host and not pid_alive(rank.pid) and process.poll() is None:
-                return f"rank {rank.rank} (pid {rank.pid}) died"
             silent = (datetime.now(timezone.utc) - rank.heartbeat_at).total_seconds()
             if silent > RANK_STALE_SECONDS:
                 return f"rank {rank.rank} on {rank.host} stopped heartbeating {silent:.0f} s ago (frozen, or stuck waiting for the others)"
@@ -226,6 +228,19 @@ def _watch(
         if time.monotonic() - started > RANK_START_SECONDS and len(seen) < local_ranks:
             return f"only {len(seen)} of {local_ranks} processes started within {RANK_START_SECONDS:.0f} s"
         time.sleep(WATCH_SECONDS)
+    if process.returncode:
+        # The group ended before a look caught the death: the rank gone without a word did it.
+        with contextlib.suppress(Exception):
+            return _killed_rank(store.processes(run_id), host)
+    return None
+
+
+def _killed_rank(ranks: list[RunProcess], host: str) -> str | None:
+    """The rank of this machine that is gone without saying how it left: it was killed (a rank
+    that completed, or failed in words after losing its peers, says so before it exits)."""
+    for rank in ranks:
+        if rank.host == host and rank.ended is None and not pid_alive(rank.pid):
+            return f"rank {rank.rank} (pid {rank.pid}) died"
     return None
 
 
@@ -250,6 +265,9 @@ def _outcome(run_id: int, store: Store, returncode: int | None, failure: str | N
     run = store.get_run(run_id)
     if failure is None and run.status in (COMPLETED, CANCELLED) and returncode == 0:
         return run.status
+    if run.status == QUEUED:
+        # Resumed (or queued again) by someone else since rank 0 recorded its end: no longer ours.
+        return QUEUED
     if failure is None:
         failure = _failure_from_log(output / LOG_NAME) or f"the process group exited with code {returncode}"
     crashed = "died" in failure or "stopped heartbeating" in failure or "signal" in failure

@@ -344,6 +344,11 @@ def prepare_resume(
         )
     if run.status not in RESUMABLE and run.status != COMPLETED:
         raise RunStateError(f"Run {run.id} is {run.status} and cannot be resumed.")
+    if not worker_gone(run, timeout=WORKER_EXIT_SECONDS):
+        raise RunStateError(
+            f"Run {run.id} ({run.name}) has ended but its worker (pid {run.pid}) is still finishing: "
+            f"resume it once `tuitune show {run.id}` no longer lists that pid as alive."
+        )
     # The new totals pass the config's own rules before anything about the run changes: a
     # refused resume (`--epochs inf`, `--max-steps 2**63`) leaves the run exactly as it was.
     values = run_config(run).to_dict()
@@ -405,6 +410,24 @@ def store_gpus(run: Run) -> list[str]:
     return [gpu for gpu in (run.gpus or "").split(",") if gpu]
 
 
+# How long a worker may take to exit after its run has recorded its end.
+WORKER_EXIT_SECONDS = 60.0
+
+
+def worker_gone(run: Run, *, timeout: float) -> bool:
+    """Wait up to `timeout` seconds for the run's worker process on this machine to exit;
+    whether it has (a run with no worker here counts as gone)."""
+    if not run.pid or run.host not in (None, socket.gethostname()):
+        return True
+    deadline = time.monotonic() + timeout
+    # The last heartbeat came after the worker started: a process younger than it reuses the pid.
+    while pid_alive(run.pid, started_before=run.heartbeat_at) and _is_worker(run.pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def wait(run_id: int, *, timeout: float | None = None, poll: float = 0.5, store: Store | None = None) -> Run:
     """Block until a run leaves the active statuses (crash detection included)."""
     store = store or open_store()
@@ -412,6 +435,9 @@ def wait(run_id: int, *, timeout: float | None = None, poll: float = 0.5, store:
     while True:
         run = check_alive(store.get_run(run_id), store=store)
         if run.status not in ACTIVE:
+            # Stopped means its worker is gone too (a group's supervisor tidies up after rank 0
+            # has recorded the end): a resume right after must not race it.
+            worker_gone(run, timeout=WORKER_EXIT_SECONDS)
             return run
         if deadline is not None and time.monotonic() > deadline:
             return run

@@ -9,6 +9,7 @@ records its own run's status. The rest only read (the cancel flag).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import socket
@@ -131,14 +132,21 @@ def main(argv: list[str] | None = None) -> int:
     store = open_store()
     seen = RankStore(store, run_writes=local_rank == 0, metric_writes=rank == 0)
     progress = Progress()
+    ended = "failed"
     try:
         with RankHeartbeat(store, args.run_id, rank, progress):
             # A Store in all but what this rank may write (duck-typed on purpose).
-            execute(args.run_id, cast("Store", seen), resume=args.resume, stop=stop, in_group=True, progress=progress)
+            result = execute(
+                args.run_id, cast("Store", seen), resume=args.resume, stop=stop, in_group=True, progress=progress
+            )
+            ended = result.status
     except TuituneError as error:
         report_failure(error)
         return 1
     finally:
+        # Said on the way out, whatever the way: a rank gone without it was killed.
+        with contextlib.suppress(Exception):
+            store.process_ended(args.run_id, rank=rank, how=ended)
         store.release()
     return 0
 

@@ -107,10 +107,14 @@ def _disk_full(run_id: int, error: BaseException, output: Path, store: Store) ->
     )
 
 
-def _record_failure(store: Store, run_id: int, failure: TuituneError) -> None:
+def _record_failure(store: Store, run_id: int, failure: TuituneError, progress: Progress, output: Path) -> None:
     if isinstance(failure, DiskFullError):
         free_reserve(store.path)  # room for the lines that say what happened
     try:
+        # The heartbeat's last word may not have been written (a full disk): the steps are said
+        # here, with the checkpoint a resume would start from.
+        saved = last_checkpoint(output)
+        store.update_run(run_id, steps_done=progress.steps_done, **({"checkpoint": str(saved)} if saved else {}))
         store.set_status(run_id, FAILED, error=str(failure))
     except StoreError:
         # Nothing more can be written: the run's log says why, and the run is marked crashed
@@ -158,7 +162,7 @@ def execute(
         failure = describe_failure(error)
         if isinstance(failure, DiskFullError):
             failure = _disk_full(run_id, error, output, store)
-        _record_failure(store, run_id, failure)
+        _record_failure(store, run_id, failure, progress, output)
         if failure is error:
             raise
         raise failure from error

@@ -172,12 +172,20 @@ def v5_conversations(db: SqliteDatabase) -> None:
     db.execute_sql("CREATE INDEX conversations_run_id ON conversations (run_id, id)")
 
 
+def v6_rank_endings(db: SqliteDatabase) -> None:
+    """How a rank of a group left on its own (completed, cancelled, failed): a rank gone without
+    one was killed, which is how the supervisor names the rank that brought the group down."""
+    migrator = SqliteMigrator(db)
+    migrate(migrator.add_column("run_processes", "ended", TextField(null=True)))
+
+
 MIGRATIONS: list[Callable[[SqliteDatabase], None]] = [
     v1_create_tables,
     v2_add_run_notes,
     v3_queue_and_sweeps,
     v4_run_processes,
     v5_conversations,
+    v6_rank_endings,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -28,6 +28,7 @@ class RunProcess:
     gpu_memory_gb: float | None
     cpu_memory_gb: float | None
     heartbeat_at: datetime
+    ended: str | None = None  # how it left on its own (completed, cancelled, failed); None: running or killed
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -44,7 +45,10 @@ _COLUMNS = (
     RunProcessRow.gpu_memory_gb,
     RunProcessRow.cpu_memory_gb,
     RunProcessRow.heartbeat_at,
+    RunProcessRow.ended,
 )
+# What a heartbeat refreshes; never `ended`, which a late beat must not undo.
+_BEAT_FIELDS = list(_COLUMNS[1:-1])
 
 
 class ProcessStore:
@@ -79,7 +83,7 @@ class ProcessStore:
             RunProcessRow.insert(**values)
             .on_conflict(
                 conflict_target=[RunProcessRow.run, RunProcessRow.rank],
-                preserve=list(RunProcessRow._meta.fields.values())[2:],
+                preserve=_BEAT_FIELDS,
             )
             .execute()
         )
@@ -98,9 +102,15 @@ class ProcessStore:
                 gpu,
                 cpu,
                 clock.to_datetime(beat) or datetime.fromtimestamp(0, timezone.utc),
+                ended,
             )
-            for rank, pid, host, device, step, gpu, cpu, beat in query.tuples()
+            for rank, pid, host, device, step, gpu, cpu, beat, ended in query.tuples()
         ]
+
+    @writes
+    def process_ended(self, run_id: int, *, rank: int, how: str) -> None:
+        """Rank `rank` leaves the group on its own (`how`: completed, cancelled, failed)."""
+        RunProcessRow.update(ended=how).where((RunProcessRow.run == run_id) & (RunProcessRow.rank == rank)).execute()
 
     @writes
     def clear_processes(self, run_id: int) -> None:

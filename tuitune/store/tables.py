@@ -161,6 +161,7 @@ class RunProcessRow(BaseRow):
     gpu_memory_gb = FloatField(null=True)
     cpu_memory_gb = FloatField(null=True)
     heartbeat_at = FloatField()
+    ended = TextField(null=True)  # how the rank left on its own (migration v6); None: running or killed
 
     class Meta:
         table_name = "run_processes"

@@ -15,6 +15,7 @@ from tuitune.data import validation_examples
 from tuitune.engine.launcher import run_config
 from tuitune.errors import RunStateError
 from tuitune.evaluation import evaluate_run
+from tuitune.results import EvaluationResult, read_result
 from tuitune.store import FAILED, QUEUED, Run, open_store
 
 pytestmark = pytest.mark.slow
@@ -85,7 +86,7 @@ def test_eval_command_prints_json_with_base_and_improvements_and_progress_on_std
         "--json",
     )
     assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout)
+    document = read_result(EvaluationResult, json.loads(result.stdout), "eval")  # the type the app reads
     assert document["run_id"] == run.id
     assert set(document["finetuned"]) == {"rougeL", "bleu"}
     assert set(document["base"]) == {"rougeL", "bleu"}

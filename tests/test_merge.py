@@ -16,6 +16,7 @@ from tests.trained_runs import greeting_config, home_env, new_home, write_greeti
 from tuitune.config import ConfigBuilder
 from tuitune.errors import ExportError, RunStateError
 from tuitune.export import merge_adapter, merge_run
+from tuitune.results import MergeResult, read_result
 from tuitune.store import COMPLETED, Run, open_store
 
 pytestmark = pytest.mark.slow
@@ -141,7 +142,7 @@ def test_merge_command_takes_a_run_or_an_adapter_folder_and_a_dtype(runs: dict[s
     runner = CliRunner()
     result = runner.invoke(app, ["merge", "auto-merged", str(tmp_path / "half"), "--dtype", "float16", "--json"])
     assert result.exit_code == 0, result.output
-    document = json.loads(result.stdout)
+    document = read_result(MergeResult, json.loads(result.stdout), "merge")  # the type the app reads
     assert document["run_id"] == runs["lora"].id and "model.safetensors" in document["files"]
     assert json.loads((tmp_path / "half" / "config.json").read_text())["dtype"] == "float16"
 

@@ -137,3 +137,16 @@ async def test_one_gpu_or_none_shows_no_group_fields(demo_model_path, monkeypatc
         )
         assert not wizard.query("#field-distributed-nproc") and "Processes" not in screen_text(app)
         assert wizard.build_config().distributed.nproc is None
+
+
+def test_the_memory_panel_reads_the_gpus_the_run_was_given() -> None:
+    from tuitune.system.gpu import GpuReading
+    from tuitune.tui.services import gpu_memory
+
+    box = [GpuReading(index, "H200", 139.8, 10.0 * index, 25.0 * index) for index in range(4)]
+    assert gpu_memory(box, "2").label == "GPU 2 H200"
+    both = gpu_memory(box, "2,3")
+    assert both.label == "GPUs 2,3 H200"
+    assert both.used_gb == 50.0 and both.total_gb == 2 * 139.8 and both.utilization_percent == 62.5
+    # Given no GPU in particular, a run trains on GPU 0.
+    assert gpu_memory(box, None).label == "GPU 0 H200"

@@ -279,7 +279,7 @@ async def test_every_invalid_field_says_why_next_to_it_and_a_refused_next_goes_t
         assert wizard.step == "method"
         # The focus goes to the first invalid field (not the button), its message in view.
         await wait_until(
-            pilot, lambda: _in_view(wizard, "#field-training-save-steps-error"), timeout=5, what="the message in view"
+            pilot, lambda: _in_view(wizard, "#field-training-save-steps-error"), timeout=15, what="the message in view"
         )
         assert app.focused is wizard.query_one("#field-training-save-steps")
         assert notifications(app, "error")[-1].endswith(
@@ -294,7 +294,7 @@ async def test_every_invalid_field_says_why_next_to_it_and_a_refused_next_goes_t
         wizard.query_one("#next").focus()
         await pilot.press("enter")
         await wait_until(
-            pilot, lambda: _in_view(wizard, "#field-evaluation-samples-error"), timeout=5, what="the message in view"
+            pilot, lambda: _in_view(wizard, "#field-evaluation-samples-error"), timeout=15, what="the message in view"
         )
         assert app.focused is wizard.query_one("#field-evaluation-samples")
 

@@ -16,6 +16,7 @@ import pytest
 from tests.helpers import assert_one_line_error, cli
 from tuitune.config import ConfigBuilder
 from tuitune.export import upload
+from tuitune.results import UploadResult, read_result
 from tuitune.store import COMPLETED, RUNNING, Run, open_store
 
 SECRET = "hf_tuituneTestSecret0123456789"
@@ -144,11 +145,11 @@ def test_dry_run_lists_the_files_and_the_card_and_uploads_nothing(adapter_templa
     result = cli("upload", "greeter", "me/greeter", "--dry-run", "--json")
 
     assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout)
-    assert document["repo_id"] == "me/greeter" and document["dry_run"] is True and document["kind"] == "adapter"
-    assert {"README.md", "adapter_config.json", "adapter_model.safetensors", "tokenizer.json"} <= set(document["files"])
-    assert document["card"].startswith("---\n") and "library_name: peft" in document["card"]
-    assert document["url"] is None
+    document = read_result(UploadResult, json.loads(result.stdout), "upload")  # the type the app reads
+    assert document.repo_id == "me/greeter" and document.dry_run is True and document.kind == "adapter"
+    assert {"README.md", "adapter_config.json", "adapter_model.safetensors", "tokenizer.json"} <= set(document.files)
+    assert document.card.startswith("---\n") and "library_name: peft" in document.card
+    assert document.url is None
     assert not [a for a in open_store().artifacts(run.id) if a.kind == "upload"]
 
     human = cli("upload", "greeter", "me/greeter", "--dry-run")
@@ -263,3 +264,12 @@ def test_an_adapter_folder_given_by_path_uploads_with_what_its_run_knows(adapter
     assert result.run_id == run.id and result.kind == "adapter"
     assert result.folder == str(Path(run.output_dir) / "adapter")
     assert "| ROUGE-L | 0.05 | 0.85 |" in result.card
+
+
+def test_a_document_not_of_its_declared_type_is_one_clear_line() -> None:
+    from tuitune.results import MergeResult, UnexpectedResultError
+
+    with pytest.raises(UnexpectedResultError) as refused:
+        read_result(MergeResult, {"output": "/somewhere"}, "merge")
+    message = str(refused.value)
+    assert "\n" not in message and "`tuitune merge --json`" in message and "run_id" in message

@@ -12,6 +12,7 @@ from rich.text import Text
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.errors import ExportError
 from tuitune.present import literal
+from tuitune.results import MergeResult
 from tuitune.user_text import excerpt
 
 
@@ -53,11 +54,9 @@ def merge_command(
         else:
             run_id = found.id
             merged = merge_run(found, output_dir, dtype=dtype, base_model=base_model, store=store)
-    document = {
-        "run_id": run_id,
-        "output_dir": str(merged.resolve()),
-        "files": sorted(p.name for p in merged.iterdir()),
-    }
+    document = MergeResult(
+        run_id=run_id, output_dir=str(merged.resolve()), files=sorted(p.name for p in merged.iterdir())
+    )
     if json_output:
         print_json(document)
         return

@@ -198,6 +198,9 @@ def _device_environment(devices: list[str] | None) -> dict[str, str]:
     environment = {GPUS_ENV: ",".join(gpus)}
     if devices:
         environment["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
+        # CUDA numbers GPUs fastest first unless told otherwise; nvidia-smi and NVML (what the
+        # faces show) number them by bus: with this, GPU 2 means the same card everywhere.
+        environment["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
     return environment
 
 

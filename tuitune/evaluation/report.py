@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from tuitune.results import EvaluationResult
+
 # progress(stage, done, total): called as work advances, e.g. ("generating (fine-tuned)", 8, 50).
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -32,16 +34,16 @@ class EvaluationReport:
     notes: list[str] = field(default_factory=list)
     evaluation_ids: dict[str, int] = field(default_factory=dict)  # label -> stored evaluation id
 
-    def to_dict(self) -> dict[str, Any]:
-        document: dict[str, Any] = {
-            "run_id": self.run_id,
-            "finetuned": self.finetuned,
-            "sample_count": self.sample_count,
-            "settings": self.settings,
-            "samples": self.samples,
-            "notes": self.notes,
-            "evaluation_ids": self.evaluation_ids,
-        }
+    def to_dict(self) -> EvaluationResult:
+        document = EvaluationResult(
+            run_id=self.run_id,
+            finetuned=self.finetuned,
+            sample_count=self.sample_count,
+            settings=self.settings,
+            samples=self.samples,
+            notes=self.notes,
+            evaluation_ids=self.evaluation_ids,
+        )
         if self.base is not None:
             document["base"] = self.base
             document["improvements"] = self.improvements or {}

@@ -13,38 +13,17 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from tuitune.errors import ExportError
 from tuitune.export.model_card import model_card
 from tuitune.export.target import UploadTarget, card_info, resolve_target
+from tuitune.results import UploadResult
 from tuitune.store import Run, Store
 from tuitune.user_text import excerpt
 
 CARD = "README.md"
 LOGIN_HINT = "run `hf auth login`, set HF_TOKEN, or pass --token"
-
-
-@dataclass
-class UploadResult:
-    """What was (or, with `dry_run`, would be) uploaded, and where."""
-
-    repo_id: str
-    kind: str  # adapter, merged or model
-    folder: str
-    files: list[str]  # paths in the repository, README.md included
-    card: str
-    dry_run: bool
-    private: bool
-    url: str | None = None  # the repository's URL once uploaded
-    commit_url: str | None = None
-    run_id: int | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def upload(

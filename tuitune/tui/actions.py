@@ -16,7 +16,8 @@ from textual.signal import Signal
 from textual.worker import Worker
 
 from tuitune.errors import TuituneError
-from tuitune.store import Run
+from tuitune.results import EvaluationResult, MergeResult, UploadResult, read_result
+from tuitune.store import COMPLETED, FAILED, Run
 from tuitune.tui.background import CliOutcome, run_tuitune
 from tuitune.tui.offers import can_resume, resume_from, resume_hint
 from tuitune.tui.widgets.confirm import ConfirmModal
@@ -84,7 +85,7 @@ class RunActions:
         if not can_resume(run):
             why = (
                 "it failed before its first step, so it would fail the same way: start a new run (n) with the problem fixed."
-                if run.status == "failed"
+                if run.status == FAILED
                 else f"it is {run.status}."
             )
             self.app.notify(f"Run {run.id} cannot be resumed: {why}", severity="warning")
@@ -112,7 +113,7 @@ class RunActions:
             run.name,
             training.get("epochs"),
             max_steps=training.get("max_steps"),
-            completed=run.status == "completed",
+            completed=run.status == COMPLETED,
             hint=resume_hint(run, step),
         )
         self.app.push_screen(modal, answered)
@@ -155,19 +156,19 @@ class RunActions:
     # --- long actions: the CLI in a child process ---------------------------------------------
     def evaluate(self, run: Run) -> None:
         """Score the fine-tuned and the base model on held-out samples (`tuitune eval --compare-base`)."""
-        if run.status != "completed":
+        if run.status != COMPLETED:
             self.app.notify(f"Run {run.id} is {run.status}: evaluate a completed run.", severity="warning")
             return
         self._long(
             f"Evaluate {run.name}",
             ["eval", str(run.id), "--compare-base", "--json"],
             run.id,
-            lambda doc: _evaluation_summary(run, doc),
+            lambda doc: _evaluation_summary(run, read_result(EvaluationResult, doc, "eval")),
         )
 
     def merge(self, run: Run) -> None:
         """Merge the adapter into its base model, in `<run folder>/merged`."""
-        if run.status != "completed":
+        if run.status != COMPLETED:
             self.app.notify(f"Run {run.id} is {run.status}: merge a completed run.", severity="warning")
             return
         if run.method == "full_finetuning":
@@ -181,7 +182,7 @@ class RunActions:
                     f"Merge {run.name}",
                     ["merge", str(run.id), target, "--json"],
                     run.id,
-                    lambda doc: f"Merged {run.name} into {_document_path(doc) or target}.",
+                    lambda doc: f"Merged {run.name} into {read_result(MergeResult, doc, 'merge')['output_dir']}.",
                 )
 
         self.app.push_screen(
@@ -198,7 +199,7 @@ class RunActions:
 
     def upload(self, run: Run) -> None:
         """Ask for the repo, privacy and token, then upload with a model card."""
-        if run.status != "completed":
+        if run.status != COMPLETED:
             self.app.notify(f"Run {run.id} is {run.status}: upload a completed run.", severity="warning")
             return
 
@@ -214,7 +215,7 @@ class RunActions:
                 f"Upload {run.name}",
                 args,
                 run.id,
-                lambda doc: f"Uploaded {run.name}: {_document_url(doc) or request.repo_id}",
+                lambda doc: _upload_summary(run, read_result(UploadResult, doc, "upload")),
                 env=env,
             )
 
@@ -254,7 +255,12 @@ class RunActions:
     ) -> None:
         self._set_task(task_id, None)
         if outcome.ok:
-            self.app.notify(summary(outcome.document), title=title, timeout=10)
+            try:
+                said = summary(outcome.document)
+            except TuituneError as unreadable:  # the work was done; its document could not be read
+                self.app.notify(for_the_app(str(unreadable)), title=title, severity="warning")
+            else:
+                self.app.notify(said, title=title, timeout=10)
             self.run_changed.publish(run_id)
             return
         error = for_the_app(outcome.error or "it failed without saying why")
@@ -268,31 +274,15 @@ class RunActions:
         self.app.run_worker(record, thread=True, group="run-actions", exit_on_error=False, name="record-failure")
 
 
-def _evaluation_summary(run: Run, document: object) -> str:
-    if not isinstance(document, dict):
-        return f"Evaluated {run.name}."
-    tuned = document.get("finetuned") or {}
-    base = document.get("base") or {}
+def _evaluation_summary(run: Run, result: EvaluationResult) -> str:
+    tuned, base = result["finetuned"], result.get("base") or {}
     parts = []
     for metric in ("rougeL", "bleu", "perplexity"):
         if metric in tuned:
-            before = f" (base {base[metric]:.3f})" if isinstance(base.get(metric), (int, float)) else ""
-            value = tuned[metric]
-            parts.append(f"{metric} {value:.3f}{before}" if isinstance(value, (int, float)) else f"{metric} {value}")
+            before = f" (base {base[metric]:.3f})" if metric in base else ""
+            parts.append(f"{metric} {tuned[metric]:.3f}{before}")
     return f"Evaluated {run.name}: " + (", ".join(parts) if parts else "scores saved.")
 
 
-def _document_path(document: object) -> str | None:
-    if isinstance(document, dict):
-        for key in ("output_dir", "path", "merged", "output"):
-            if isinstance(document.get(key), str):
-                return document[key]
-    return None
-
-
-def _document_url(document: object) -> str | None:
-    if isinstance(document, dict):
-        for key in ("url", "repo_url", "commit_url"):
-            if isinstance(document.get(key), str):
-                return document[key]
-    return None
+def _upload_summary(run: Run, result: UploadResult) -> str:
+    return f"Uploaded {run.name}: {result.url or result.repo_id}"

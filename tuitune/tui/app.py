@@ -224,7 +224,10 @@ class TuituneApp(App[None]):
 
     def _mode_base(self, mode: str) -> Any:
         """The screen at the bottom of `mode`'s stack (None until the mode first opens)."""
-        stack = self._screen_stacks.get(mode)
+        try:
+            stack = self.get_screen_stack(mode)
+        except KeyError:  # the mode has not opened yet
+            return None
         return stack[0] if stack else None
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

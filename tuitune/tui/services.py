@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from tuitune.store.conversations import Conversation
     from tuitune.store.processes import RunProcess
     from tuitune.store.sweeps import Sweep
+    from tuitune.system.gpu import GpuReading
 
 
 @dataclass(frozen=True)
@@ -245,8 +246,8 @@ class RunService:
         return list(seen.items())
 
     # --- the machine --------------------------------------------------------------------
-    def memory_reading(self, pid: int | None) -> MemoryReading | None:
-        """The first GPU's memory and utilisation (NVML), else the worker's resident memory."""
+    def memory_reading(self, pid: int | None, devices: str | None = None) -> MemoryReading | None:
+        """The memory and utilisation of the run's GPUs (NVML), else the worker's resident memory."""
         try:
             from tuitune.system.gpu import gpus
 
@@ -254,16 +255,28 @@ class RunService:
         except Exception:  # no NVML, no driver, or the system layer not installed
             readings = []
         if readings:
-            gpu = readings[0]
-            return MemoryReading(
-                label=f"GPU 0 {gpu.name}",
-                used_gb=gpu.memory_used_gb,
-                total_gb=gpu.memory_total_gb,
-                utilization_percent=gpu.utilization_percent,
-            )
+            return gpu_memory(readings, devices)
         if pid:
             return MemoryReading(label="worker RAM", used_gb=process_ram_gb(pid), total_gb=total_ram_gb())
         return None
+
+
+def gpu_memory(readings: list[GpuReading], devices: str | None) -> MemoryReading:
+    """What the run's GPUs hold together: those it was given (`devices`, "2,3"), else GPU 0, where
+    a run given no GPU in particular trains."""
+    wanted = {int(part) for part in (devices or "").split(",") if part.strip().isdigit()} or {0}
+    used = [gpu for gpu in readings if gpu.index in wanted] or readings[:1]
+    utilizations = [gpu.utilization_percent for gpu in used if gpu.utilization_percent is not None]
+    if len(used) == 1:
+        label = f"GPU {used[0].index} {used[0].name}"
+    else:
+        label = f"GPUs {','.join(str(gpu.index) for gpu in used)} {used[0].name}"
+    return MemoryReading(
+        label=label,
+        used_gb=sum(gpu.memory_used_gb for gpu in used),
+        total_gb=sum(gpu.memory_total_gb for gpu in used),
+        utilization_percent=sum(utilizations) / len(utilizations) if utilizations else None,
+    )
 
 
 def cached_hub_models() -> list[str]:

@@ -27,7 +27,7 @@ from textual.worker import get_current_worker
 
 from tuitune import present as fmt
 from tuitune.errors import RunNotFoundError
-from tuitune.store import Event, MetricPoint, Run
+from tuitune.store import COMPLETED, Event, MetricPoint, Run
 from tuitune.store.processes import RunProcess
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.offers import offers
@@ -210,7 +210,7 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
             memory = None
             now = time.monotonic()
             if run.is_active and now - last_memory >= MEMORY_SECONDS:
-                memory, last_memory = service.memory_reading(run.pid), now
+                memory, last_memory = service.memory_reading(run.pid, run.devices), now
             resume_step = None if run.is_active else service.resume_step(run)
             place = service.queue_places().get(run.id) if run.in_queue else None
             paused = service.queue_paused() if run.in_queue else False
@@ -416,7 +416,7 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
             text.append("\n")
             text.append(run.output_dir, style="dim")
         summary.update(text)
-        summary.set_class(run.status != "completed", "-stopped")
+        summary.set_class(run.status != COMPLETED, "-stopped")
         summary.display = True
 
     # --- actions ------------------------------------------------------------------------------
@@ -460,7 +460,7 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
 
 def next_steps(run: Run, resume_step: int | None) -> str:
     """The keys that make sense now that the run has stopped, and what they do."""
-    if run.status == "completed":
+    if run.status == COMPLETED:
         keys = (
             ["a chat", "e evaluate"] + (["m merge"] if offers("merge", run) else []) + ["u upload", "r train further"]
         )

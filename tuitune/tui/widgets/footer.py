@@ -7,6 +7,8 @@ from textual import events
 from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Footer
+
+# Textual does not export the footer's key widget; fitting the keys means telling them apart.
 from textual.widgets._footer import FooterKey
 
 # Always shown: the help lists every key that gives way, and quitting must never be hidden.
@@ -75,5 +77,5 @@ class FittingFooter(Footer):
         return width
 
     def on_resize(self, event: events.Resize) -> None:
-        if self._bindings_ready and event.size.width != self._fitted_width:
+        if event.size.width != self._fitted_width:
             self.call_after_refresh(self.recompose)

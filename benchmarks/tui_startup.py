@@ -96,7 +96,7 @@ def first_screen(repeat: int) -> dict[str, float]:
             [
                 sys.executable,
                 "-c",
-                "from tuitune.store import open_store; from tuitune.tui.sample_runs import populate; populate(open_store())",
+                "from tuitune.store import open_store; from tuitune._dev.sample_runs import populate; populate(open_store())",
             ],
             env={**os.environ, "TUITUNE_HOME": with_runs},
             check=True,
@@ -168,8 +168,8 @@ async def _timed(pilot, action, repeat: int = 3) -> float:
 
 
 async def _history(count: int) -> dict[str, float]:
+    from tuitune._dev.pilot import wait_until
     from tuitune.tui.app import create_app
-    from tuitune.tui.testing import wait_until
 
     started = time.perf_counter()  # app start included, as for the baseline
     app = create_app(mode="history", reconcile_seconds=None)
@@ -316,7 +316,7 @@ FIRST_VISITS = textwrap.dedent(
     import asyncio, json, time
     from tuitune.store import open_store
     from tuitune.tui.app import create_app
-    from tuitune.tui.sample_runs import populate
+    from tuitune._dev.sample_runs import populate
 
     populate(open_store())
 

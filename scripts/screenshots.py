@@ -148,8 +148,8 @@ def _live_run() -> int:
 
 
 async def _shoot_all(out: Path, size: tuple[int, int], runs: dict[str, int], live: int) -> list[Path]:
+    from tuitune._dev.pilot import settle, wait_until
     from tuitune.tui.app import create_app
-    from tuitune.tui.testing import settle, wait_until
 
     width, height = size
     saved: list[Path] = []

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tuitune._dev.pilot import notifications, screen_text, wait_until
+from tuitune._dev.sample_runs import SPECS, add_run, populate
 from tuitune.store import open_store
 from tuitune.tui.app import create_app
-from tuitune.tui.sample_runs import SPECS, add_run, populate
 from tuitune.tui.screens.detail import RunDetailScreen
 from tuitune.tui.screens.help import HelpScreen, binding_reference
 from tuitune.tui.screens.history import HistoryScreen
 from tuitune.tui.screens.training import TrainingScreen
 from tuitune.tui.screens.wizard import WizardScreen
-from tuitune.tui.testing import notifications, screen_text, wait_until
 
 
 async def test_n_h_and_t_switch_between_the_three_modes():

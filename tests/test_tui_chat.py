@@ -14,12 +14,12 @@ import pytest
 
 import tuitune
 from tests.trained_runs import greeting_config, new_home, write_greetings
+from tuitune._dev.pilot import notifications, screen_text, wait_until
 from tuitune.store import COMPLETED, open_store
 from tuitune.tui.app import create_app
 from tuitune.tui.screens.chat import ChatScreen
 from tuitune.tui.screens.detail import RunDetailScreen
 from tuitune.tui.screens.history import HistoryScreen
-from tuitune.tui.testing import notifications, screen_text, wait_until
 from tuitune.tui.widgets.chat_pane import ChatPane
 from tuitune.tui.widgets.chat_settings import ChatSettingsModal
 from tuitune.tui.widgets.prompts import AskModal

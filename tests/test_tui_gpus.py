@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from textual.widgets import Select
 
+from tuitune._dev.pilot import notifications, screen_text, wait_until
 from tuitune.config import ConfigBuilder, RunConfig
 from tuitune.store import RUNNING, clock, open_store
 from tuitune.tui.app import create_app
 from tuitune.tui.screens.detail import RunDetailScreen
 from tuitune.tui.screens.history import HistoryScreen
 from tuitune.tui.screens.training import TrainingScreen
-from tuitune.tui.testing import notifications, screen_text, wait_until
 
 
 def _group_config(nproc: int, strategy: str) -> dict:

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from tuitune._dev.pilot import notifications, screen_text, settle, wait_until
+from tuitune._dev.sample_runs import many_runs, populate
 from tuitune.errors import RunNotFoundError
 from tuitune.store import open_store
 from tuitune.tui.app import create_app
-from tuitune.tui.sample_runs import many_runs, populate
 from tuitune.tui.screens.compare import CompareScreen
 from tuitune.tui.screens.detail import RunDetailScreen
 from tuitune.tui.screens.history import HistoryScreen
 from tuitune.tui.screens.messages import MessagesScreen
-from tuitune.tui.testing import notifications, screen_text, settle, wait_until
 from tuitune.tui.widgets.confirm import ConfirmModal
 from tuitune.tui.widgets.prompts import (
     DeleteModal,

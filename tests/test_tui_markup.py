@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tuitune._dev.pilot import notifications, screen_text, wait_until
 from tuitune.config import ConfigBuilder
 from tuitune.store import open_store
 from tuitune.tui.app import create_app
@@ -18,7 +19,6 @@ from tuitune.tui.screens.detail import RunDetailScreen
 from tuitune.tui.screens.history import HistoryScreen
 from tuitune.tui.screens.messages import MessagesScreen
 from tuitune.tui.screens.training import TrainingScreen
-from tuitune.tui.testing import notifications, screen_text, wait_until
 from tuitune.tui.widgets.confirm import ConfirmModal
 from tuitune.tui.widgets.prompts import DeleteModal, ResumeModal, UploadModal
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tuitune._dev.pilot import notifications, screen_text, wait_until
 from tuitune.config import ConfigBuilder, RunConfig
 from tuitune.engine import launcher, queue
 from tuitune.store import CANCELLED, COMPLETED, RUNNING, open_store
@@ -16,7 +17,6 @@ from tuitune.tui.app import create_app
 from tuitune.tui.screens.compare import CompareScreen
 from tuitune.tui.screens.history import HistoryScreen
 from tuitune.tui.screens.training import TrainingScreen
-from tuitune.tui.testing import notifications, screen_text, wait_until
 from tuitune.tui.widgets.prompts import AskModal
 
 

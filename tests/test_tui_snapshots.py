@@ -3,7 +3,7 @@
 A visual change fails here until it is looked at and accepted with `pytest tests/test_tui_snapshots.py
 --snapshot-update` (then review the SVGs under tests/__snapshots__/ in the diff). Everything a
 screen shows is made the same on every machine: the store's clock is frozen, the time zone is
-UTC, run folders are under /home/you/runs, the runs come from `tuitune.tui.sample_runs` (no
+UTC, run folders are under /home/you/runs, the runs come from `tuitune._dev.sample_runs` (no
 training, so no machine-dependent losses), and no cursor blinks.
 """
 
@@ -15,10 +15,10 @@ from datetime import datetime, timezone
 import pytest
 from textual.widgets import Input
 
+from tuitune._dev.pilot import wait_until
+from tuitune._dev.sample_runs import SPECS, add_run
 from tuitune.store import clock, open_store
 from tuitune.tui.app import create_app
-from tuitune.tui.sample_runs import SPECS, add_run
-from tuitune.tui.testing import wait_until
 
 SIZE = (80, 24)
 FROZEN = datetime(2025, 3, 14, 12, 0, tzinfo=timezone.utc)

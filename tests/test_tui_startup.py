@@ -7,12 +7,12 @@ import subprocess
 import sys
 import textwrap
 
+from tuitune._dev.pilot import screen_text, wait_until
+from tuitune._dev.sample_runs import populate
 from tuitune.store import open_store
 from tuitune.tui.app import TuituneApp, create_app
-from tuitune.tui.sample_runs import populate
 from tuitune.tui.screens.history import HistoryScreen
 from tuitune.tui.screens.wizard import WizardScreen
-from tuitune.tui.testing import screen_text, wait_until
 
 HEAVY = ("torch", "transformers", "peft", "datasets", "bitsandbytes", "accelerate")
 
@@ -47,7 +47,7 @@ def test_the_first_screens_paint_without_the_training_stack():
         import asyncio
         from tuitune.store import open_store
         from tuitune.tui.app import create_app
-        from tuitune.tui.sample_runs import populate
+        from tuitune._dev.sample_runs import populate
 
         async def main():
             for mode in ("new", "history"):

@@ -7,14 +7,14 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import wait_for
+from tuitune._dev.pilot import notifications, screen_text, wait_until
+from tuitune._dev.sample_runs import SPECS, add_run
 from tuitune.config import ConfigBuilder
 from tuitune.engine import launcher
 from tuitune.store import open_store
 from tuitune.tui.app import create_app
-from tuitune.tui.sample_runs import SPECS, add_run
 from tuitune.tui.screens.history import HistoryScreen
 from tuitune.tui.screens.training import TrainingScreen
-from tuitune.tui.testing import notifications, screen_text, wait_until
 from tuitune.tui.widgets.confirm import ConfirmModal
 from tuitune.tui.widgets.prompts import ResumeModal
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from textual import events
 
+from tuitune._dev.pilot import notifications, screen_text, settle, wait_until
 from tuitune.config import load_config
 from tuitune.store import open_store
 from tuitune.tui.app import create_app
@@ -16,7 +17,6 @@ from tuitune.tui.screens.wizard import WizardScreen
 from tuitune.tui.screens.wizard_steps.dataset_step import DatasetStep
 from tuitune.tui.screens.wizard_steps.model_step import ModelStep
 from tuitune.tui.screens.wizard_steps.review_step import ReviewStep
-from tuitune.tui.testing import notifications, screen_text, settle, wait_until
 from tuitune.tui.widgets.data_tree import shows
 
 

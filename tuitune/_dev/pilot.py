@@ -71,6 +71,7 @@ def screen_text(app: App) -> str:
         legacy_windows=False,
         safe_box=False,
     )
+    # Textual has no public plain-text render; this is the call its own export_screenshot makes.
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     return console.export_text()
 

@@ -441,8 +441,13 @@ class Limits:
 
 def key_limits(key: str) -> Limits:
     """The bounds (`ge`, `gt`, `le`, `lt`) of a numeric config key."""
+    return field_limits(config_field(key))
+
+
+def field_limits(field: Any) -> Limits:
+    """The bounds (`ge`, `gt`, `le`, `lt`) a pydantic field declares."""
     found: dict[str, Any] = {}
-    for rule in config_field(key).metadata:
+    for rule in field.metadata:
         for attribute, (bound, exclusive) in {
             "ge": ("minimum", False),
             "gt": ("minimum", True),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,20 +68,17 @@ def prepare_loaded(
 ) -> PreparedDataset:
     """`prepare_dataset` for examples already read (so a caller can report bad data before loading a tokenizer)."""
     template = get_template(settings.template, tokenizer, format=loaded.format, method=method)
-    train = tokenize_examples(
-        loaded.train,
-        template,
-        tokenizer,
-        max_length=settings.max_length,
-        train_on_responses_only=settings.train_on_responses_only,
-    )
-    validation = tokenize_examples(
-        loaded.validation,
-        template,
-        tokenizer,
-        max_length=settings.max_length,
-        train_on_responses_only=settings.train_on_responses_only,
-    )
+
+    def tokenized(examples: Sequence[Example]) -> TokenizedData:
+        return tokenize_examples(
+            examples,
+            template,
+            tokenizer,
+            max_length=settings.max_length,
+            train_on_responses_only=settings.train_on_responses_only,
+        )
+
+    train, validation = tokenized(loaded.train), tokenized(loaded.validation)
     if not train.examples:
         reasons = ", ".join(f"{n} {why}" for why, n in train.dropped.most_common())
         raise EmptyDatasetError(

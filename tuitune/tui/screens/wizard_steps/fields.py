@@ -7,13 +7,13 @@ and the form only catches typos early.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, get_args
 
 from pydantic import BaseModel
 from textual.validation import Function, Integer, Number, Validator
 
-from tuitune.config import STRATEGIES, RunConfig, config_field, key_choices, key_limits
+from tuitune.config import STRATEGIES, RunConfig, config_field, field_limits, key_choices, key_limits
 
 
 @dataclass(frozen=True)
@@ -168,19 +168,8 @@ FIELDS: tuple[Field, ...] = (
 
 def from_model(model: type[BaseModel], name: str, key: str, label: str, kind: str, help: str, **options: Any) -> Field:
     """A form field for any pydantic model's field (chat settings, say), limits from its `ge`/`gt`/`le`/`lt`."""
-    limits: dict[str, Any] = {}
-    for rule in model.model_fields[name].metadata:
-        for attribute, (bound, exclusive) in {
-            "ge": ("minimum", False),
-            "gt": ("minimum", True),
-            "le": ("maximum", False),
-            "lt": ("maximum", True),
-        }.items():
-            value = getattr(rule, attribute, None)
-            if value is not None:
-                limits[bound] = value
-                limits[f"exclusive_{bound}"] = exclusive
-    return Field(key, label, kind, help, **limits, **options)
+    limits = asdict(field_limits(model.model_fields[name]))
+    return Field(key, label, kind, help, **{**limits, **options})
 
 
 # Shown only on a machine with more than one GPU: the run trains with a group of processes.

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tuitune.store import Run, open_store
+from tuitune.store import COMPLETED, Run, open_store
 
 
 def cli(
@@ -146,3 +146,31 @@ def running_server(*args: str, home: Path | None = None) -> Iterator[str]:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def completed_run_of_a_huge_model(folder: Path) -> Run:
+    """A completed run whose model is a 70B Llama by its config alone (no weights): anything that
+    would load it must refuse first, for want of memory."""
+    huge = folder / "llama-70b-like"
+    huge.mkdir()
+    (huge / "config.json").write_text(
+        json.dumps(
+            {
+                "architectures": ["LlamaForCausalLM"],
+                "model_type": "llama",
+                "hidden_size": 8192,
+                "intermediate_size": 28672,
+                "num_hidden_layers": 80,
+                "num_attention_heads": 64,
+                "num_key_value_heads": 8,
+                "vocab_size": 128256,
+                "max_position_embeddings": 8192,
+            }
+        )
+    )
+    store = open_store()
+    run = store.create_run(
+        name="huge", config={"model": {"name_or_path": str(huge)}}, model=str(huge), method="lora", dataset="d"
+    )
+    store.set_status(run.id, COMPLETED)
+    return store.get_run(run.id)

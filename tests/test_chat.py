@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 import tuitune
-from tests.helpers import assert_one_line_error, cli, cli_json
+from tests.helpers import assert_one_line_error, cli, cli_json, completed_run_of_a_huge_model
 from tests.trained_runs import train_greeter
 from tuitune.chats import ChatChild, Sampling
-from tuitune.store import COMPLETED, Run, open_store
+from tuitune.store import Run, open_store
 
 pytestmark = pytest.mark.slow
 
@@ -116,27 +116,6 @@ def test_a_chat_is_kept_with_the_run_and_exports_as_training_data(run: Run, tmp_
 
 
 def test_a_model_bigger_than_the_free_memory_is_refused_in_one_line(tmp_path: Path, tuitune_home: Path) -> None:
-    huge = tmp_path / "llama-70b-like"
-    huge.mkdir()
-    (huge / "config.json").write_text(
-        json.dumps(
-            {
-                "architectures": ["LlamaForCausalLM"],
-                "model_type": "llama",
-                "hidden_size": 8192,
-                "intermediate_size": 28672,
-                "num_hidden_layers": 80,
-                "num_attention_heads": 64,
-                "num_key_value_heads": 8,
-                "vocab_size": 128256,
-                "max_position_embeddings": 8192,
-            }
-        )
-    )
-    store = open_store()
-    run = store.create_run(
-        name="huge", config={"model": {"name_or_path": str(huge)}}, model=str(huge), method="lora", dataset="d"
-    )
-    store.set_status(run.id, COMPLETED)
+    run = completed_run_of_a_huge_model(tmp_path)
     result = cli("chat", str(run.id), "--base", "--prompt", "hi", "--device", "cpu")
     assert_one_line_error(result, "needs about", "of RAM free")

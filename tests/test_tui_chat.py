@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 import tuitune
+from tests.helpers import completed_run_of_a_huge_model
 from tests.trained_runs import greeting_config, new_home, write_greetings
 from tuitune._dev.pilot import notifications, screen_text, wait_until
 from tuitune.store import COMPLETED, open_store
@@ -258,28 +259,7 @@ async def test_two_marked_runs_chat_side_by_side_and_each_keeps_its_own_answers(
 
 
 async def test_a_model_bigger_than_the_free_memory_is_refused_in_plain_words(tuitune_home: Path, tmp_path: Path):
-    huge = tmp_path / "llama-70b-like"
-    huge.mkdir()
-    (huge / "config.json").write_text(
-        json.dumps(
-            {
-                "architectures": ["LlamaForCausalLM"],
-                "model_type": "llama",
-                "hidden_size": 8192,
-                "intermediate_size": 28672,
-                "num_hidden_layers": 80,
-                "num_attention_heads": 64,
-                "num_key_value_heads": 8,
-                "vocab_size": 128256,
-                "max_position_embeddings": 8192,
-            }
-        )
-    )
-    store = open_store()
-    run = store.create_run(
-        name="huge", config={"model": {"name_or_path": str(huge)}}, model=str(huge), method="lora", dataset="d"
-    )
-    store.set_status(run.id, COMPLETED)
+    run = completed_run_of_a_huge_model(tmp_path)
     app = create_app(reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
         chat = await _chat_with(pilot, run.id)

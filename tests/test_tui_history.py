@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.tui_steps import compare_runs
 from tuitune._dev.pilot import notifications, screen_text, settle, wait_until
 from tuitune._dev.sample_runs import many_runs, populate
 from tuitune.errors import RunNotFoundError
@@ -322,16 +323,7 @@ async def test_chart_legends_sit_on_a_line_above_the_plot_never_over_the_curves(
     app = create_app(reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
         history = await _history(pilot)
-        for run in (first, second):
-            history.table.move_to(run.id)
-            await pilot.press("space")
-        await pilot.press("c")
-        compare = await wait_until(
-            pilot,
-            lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison and app.screen,
-            what="the comparison",
-        )
-        await pilot.pause(0.3)
+        compare = await compare_runs(pilot, (first, second))
         chart = compare.query_one("#train-chart")
         legend, *plot = _lines_of(app, chart)
         assert f"#{first.id} qwen-support-lora" in legend and f"#{second.id} qwen-support-r32" in legend
@@ -508,16 +500,8 @@ async def test_compare_at_80_columns_keeps_the_end_of_paths_the_start_of_keys_an
         open_store().update_run(run.id, dataset=config["data"]["source"])
     app = create_app(reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        history = await _history(pilot)
-        for run in (first, second):
-            history.table.move_to(run.id)
-            await pilot.press("space")
-        await pilot.press("c")
-        compare = await wait_until(
-            pilot,
-            lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison and app.screen,
-            what="the comparison",
-        )
+        await _history(pilot)
+        compare = await compare_runs(pilot, (first, second))
         compare.query_one("#compare-tabs").active = "metrics-pane"
         await pilot.pause()
         text = screen_text(app)

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.tui_steps import compare_runs
 from tuitune._dev.pilot import notifications, screen_text, wait_until
 from tuitune.config import ConfigBuilder
 from tuitune.store import open_store
 from tuitune.tui.app import create_app
-from tuitune.tui.screens.compare import CompareScreen
 from tuitune.tui.screens.detail import RunDetailScreen
 from tuitune.tui.screens.history import HistoryScreen
 from tuitune.tui.screens.messages import MessagesScreen
@@ -150,16 +150,7 @@ async def test_names_errors_paths_and_samples_that_look_like_markup_show_literal
         await pilot.press("escape")
 
         # Compare: column heads, model, dataset, curves' legend.
-        for run in (closing, link):
-            history.table.move_to(run.id)
-            await pilot.press("space")
-        await pilot.press("c")
-        compare = await wait_until(
-            pilot,
-            lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison and app.screen,
-            what="the comparison",
-        )
-        await pilot.pause(0.3)
+        compare = await compare_runs(pilot, (closing, link))
         assert f"#{closing.id} {CLOSING}" in screen_text(app) and f"#{link.id} {LINK}" in screen_text(app)
         compare.query_one("#compare-tabs").active = "metrics-pane"
         await pilot.pause()

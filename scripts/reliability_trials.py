@@ -3,7 +3,7 @@
     python scripts/reliability_trials.py [--trials 6] [--steps 24]
 
 For each trial a detached demo run (constant learning rate, a checkpoint every 4 steps) is stopped
-after a different delay, alternately with SIGTERM (what `tuitune cancel` sends: the run must end
+once it has logged a different step (from the first to the last few), alternately with SIGTERM (what `tuitune cancel` sends: the run must end
 `cancelled`) and SIGKILL (a crash: it must end `crashed` once noticed); then it is resumed to the
 full step count. The final loss is compared with an uninterrupted run of the same job: resuming
 from a checkpoint restores the optimizer, the scheduler and the random state, so the loss at the
@@ -63,16 +63,29 @@ def main() -> int:
     reference = json.loads(tuitune(home, "train", "-c", str(config), "--json").stdout)
     expected = final_loss(home, reference["run_id"], args.steps)
     print(f"uninterrupted: {args.steps} steps, loss at step {args.steps} = {expected:.6f}")
-    print("| trial | signal | after | stopped at step | status | resumed | loss at the end | |Δ| |")
+    print("| trial | signal | sent after step | stopped at step | status | resumed | loss at the end | |Δ| |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     worst, good = 0.0, 0
+    os.environ["TUITUNE_HOME"] = str(home)
+    from tuitune.store import open_store
+
+    store = open_store()
     for trial in range(args.trials):
         kill = trial % 2 == 1
-        delay = 6.0 + 1.5 * trial
+        # Spread over the run: the first step, between checkpoints, on them, the last steps.
+        target = 1 + trial * (args.steps - 3) // max(1, args.trials - 1)
         started = json.loads(tuitune(home, "train", "-c", str(config), "--detach", "--json").stdout)
         run_id = started["run_id"]
-        time.sleep(delay)
-        os.kill(started["pid"], signal.SIGKILL if kill else signal.SIGTERM)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            logged = [p.step for p in store.metric_points(run_id) if p.loss is not None]
+            if logged and max(logged) >= target:
+                break
+            time.sleep(0.02)
+        try:
+            os.kill(started["pid"], signal.SIGKILL if kill else signal.SIGTERM)
+        except ProcessLookupError:
+            pass  # it had finished: the table says so
         status, stopped_at = "?", 0
         for _ in range(120):
             shown = json.loads(tuitune(home, "show", str(run_id), "--json").stdout)
@@ -93,7 +106,7 @@ def main() -> int:
         right = status == ("crashed" if kill else "cancelled") or status == "completed"
         good += right and loss is not None
         print(
-            f"| {trial + 1} | {'SIGKILL' if kill else 'SIGTERM'} | {delay:.1f} s | {stopped_at} | {status} | {resumed} | "
+            f"| {trial + 1} | {'SIGKILL' if kill else 'SIGTERM'} | {target} | {stopped_at} | {status} | {resumed} | "
             f"{loss if loss is None else f'{loss:.6f}'} | {delta:.2e} |"
         )
     print(

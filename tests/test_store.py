@@ -211,6 +211,17 @@ def test_metric_points_are_polled_incrementally_and_keep_the_run_losses(tuitune_
         store.add_metric_points(run_id, [{"loss": 1.0}])
 
 
+def test_a_logged_step_is_the_runs_progress_at_once_and_never_goes_back(tuitune_home: Path) -> None:
+    """A worker killed between a logged step and its next heartbeat still shows how far it got."""
+    store = open_store()
+    run_id = new_run(store)
+    store.add_metric_points(run_id, [{"step": 12, "loss": 2.0}, {"step": 13, "loss": 1.9}])
+    assert store.get_run(run_id).steps_done == 13
+    store.heartbeat(run_id, steps_done=14)
+    store.add_metric_points(run_id, [{"step": 10, "eval_loss": 2.1}])  # a late evaluation point
+    assert store.get_run(run_id).steps_done == 14
+
+
 def test_resuming_from_a_checkpoint_forgets_later_points_but_never_reuses_their_ids(
     tuitune_home: Path,
 ) -> None:

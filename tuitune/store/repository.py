@@ -343,6 +343,10 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
             self._update(run_id, values)
         else:
             self._run(run_id)  # a clear RunNotFoundError rather than a foreign key failure
+        # A logged step has been trained: the run's progress says so at once, not at the next
+        # heartbeat (a crash between the two would otherwise leave it behind).
+        top = max(r["step"] for r in rows)
+        RunRow.update(steps_done=fn.MAX(RunRow.steps_done, top)).where(RunRow.id == run_id).execute()
         MetricPointRow.insert_many(rows).execute()
 
     @_reads

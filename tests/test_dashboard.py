@@ -272,3 +272,27 @@ def test_a_server_with_a_token_shows_nothing_until_the_token_is_given(browser: A
         assert stranger.page.locator("#run-name").count() == 0
         stranger.close()
         watched.close()
+
+
+def test_the_api_docs_page_works_with_no_internet(browser: Any) -> None:
+    """`/docs` on a GPU box with no internet: Swagger UI's files come from the package, so the
+    page lists the routes; any request that leaves the loopback address is refused and recorded."""
+    with running_server() as url:
+        context = browser.new_context()
+        page = context.new_page()
+        outside: list[str] = []
+
+        def only_loopback(route: Any) -> None:
+            if route.request.url.startswith(url):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", only_loopback)
+        page.goto(f"{url}/docs")
+        expect(page.locator(".opblock-summary-path").first).to_be_visible()
+        paths = page.locator(".opblock-summary-path").all_inner_texts()
+        assert "/runs" in [path.strip() for path in paths]
+        assert outside == []
+        context.close()

@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from tuitune import __version__
@@ -96,6 +97,30 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+def _api_docs(app: FastAPI) -> None:
+    """`/docs`: Swagger UI 5 from swagger-ui-py's files, not from a CDN, so the page works on a GPU
+    box with no internet (FastAPI's default page loads its script from jsdelivr)."""
+    import importlib.util
+
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    # Only its files are needed: the package itself (and its web framework glue) is never imported.
+    spec = importlib.util.find_spec("swagger_ui")
+    assert spec is not None and spec.submodule_search_locations, "swagger-ui-py is a dependency"
+    swagger_ui_path = Path(next(iter(spec.submodule_search_locations))) / "static"
+    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="tuitune API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
+
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
     """The service for `settings` (default: loopback, no token, the current folder and TUITUNE_HOME)."""
     settings = settings or ServeSettings()
@@ -112,6 +137,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         version=__version__,
         description="Fine-tune language models: start, watch and manage runs. The same store as the CLI and the terminal app.",
         lifespan=lifespan,
+        docs_url=None,  # served below from the package's own copy of Swagger UI
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.hub = hub
@@ -133,6 +160,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False)
     def dashboard() -> FileResponse:
         return FileResponse(str(STATIC / "index.html"))
+
+    _api_docs(app)
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)

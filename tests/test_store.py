@@ -222,6 +222,23 @@ def test_a_logged_step_is_the_runs_progress_at_once_and_never_goes_back(tuitune_
     assert store.get_run(run_id).steps_done == 14
 
 
+def test_a_runs_loss_summary_is_counted_by_the_store_as_its_points_would_say(tuitune_home: Path) -> None:
+    from tuitune.reports import loss_summary
+
+    store = open_store()
+    run_id = new_run(store)
+    assert store.loss_extremes(run_id) == (None, None, 0)
+    losses = [3.0, 2.5, 2.75, 1.5, 2.0]
+    store.add_metric_points(run_id, [{"step": i + 1, "loss": loss} for i, loss in enumerate(losses)])
+    store.add_metric_points(run_id, [{"step": 5, "eval_loss": 2.2}])
+    store.delete_metric_points_after(run_id, 4)  # a resume from step 4 forgets step 5's points
+    points = store.metric_points(run_id)
+    kept = [p.loss for p in points if p.loss is not None]
+    summary = loss_summary(store.get_run(run_id), store)
+    assert (summary["first_loss"], summary["last_loss"], summary["min_loss"]) == (kept[0], kept[-1], min(kept))
+    assert summary["points"] == len(points) == 4 and summary["best_eval_loss"] is None
+
+
 def test_resuming_from_a_checkpoint_forgets_later_points_but_never_reuses_their_ids(
     tuitune_home: Path,
 ) -> None:

@@ -9,17 +9,16 @@ from tuitune.store import Run, Store
 
 
 def loss_summary(run: Run, store: Store) -> dict[str, Any]:
-    """First, last and lowest training loss, last and best eval loss, from the run's metric points."""
-    points = store.metric_points(run.id)
-    losses = [p.loss for p in points if p.loss is not None]
-    evals = [p.eval_loss for p in points if p.eval_loss is not None]
+    """First, last and lowest training loss, last and best eval loss (the run row keeps the last and
+    best as its points arrive; the store counts the rest)."""
+    first, lowest, points = store.loss_extremes(run.id)
     return {
-        "first_loss": losses[0] if losses else None,
-        "last_loss": losses[-1] if losses else None,
-        "min_loss": min(losses) if losses else None,
-        "last_eval_loss": evals[-1] if evals else None,
-        "best_eval_loss": min(evals) if evals else None,
-        "points": len(points),
+        "first_loss": first,
+        "last_loss": run.last_loss,
+        "min_loss": lowest,
+        "last_eval_loss": run.last_eval_loss,
+        "best_eval_loss": run.best_eval_loss,
+        "points": points,
         "tokens_per_second": run.tokens_per_second,
     }
 

@@ -361,6 +361,24 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
             query = query.limit(limit)
         return [metric_record(row) for row in _rows(query)]
 
+    @_reads
+    def loss_extremes(self, run_id: int) -> tuple[float | None, float | None, int]:
+        """The first and the lowest training loss of a run, and how many points it logged, counted
+        by SQLite (a long run's points are never loaded for three numbers)."""
+        mine = MetricPointRow.run == run_id
+        first = (
+            MetricPointRow.select(MetricPointRow.loss)
+            .where(mine & MetricPointRow.loss.is_null(False))
+            .order_by(MetricPointRow.id)
+            .scalar()
+        )
+        lowest, count = (
+            MetricPointRow.select(fn.MIN(MetricPointRow.loss), fn.COUNT(MetricPointRow.id))
+            .where(mine)
+            .scalar(as_tuple=True)
+        )
+        return first, lowest, int(count or 0)
+
     @_writes
     def delete_metric_points_after(self, run_id: int, step: int) -> int:
         """Forget points logged after `step` (a resume restarts from a checkpoint there).

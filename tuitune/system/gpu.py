@@ -106,4 +106,16 @@ def visible_gpus() -> list[str]:
                     break
                 valid.append(gpu)
             return valid
-    return [str(reading.index) for reading in gpus()]
+    return [str(index) for index in range(_gpu_count())]
+
+
+def _gpu_count() -> int:
+    """How many GPUs NVML sees, without reading each one's memory and load (the queue asks often)."""
+    if not _init():
+        return 0
+    import pynvml
+
+    try:
+        return int(pynvml.nvmlDeviceGetCount())
+    except pynvml.NVMLError:
+        return 0

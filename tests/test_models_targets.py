@@ -3,11 +3,12 @@ layer but the head elsewhere, the same from a model or from its config alone."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
 
-from tuitune.models.targets import lora_target_modules
+from tuitune.models.targets import lora_target_modules, stores_weights_transposed
 
 
 def _tiny_configs():
@@ -56,7 +57,11 @@ def test_targets_follow_the_architecture_from_a_model_or_its_config(family: str)
     head = model.get_output_embeddings()
     assert not any(module is head for name, module in model.named_modules() if name.rsplit(".", 1)[-1] in targets)
     # peft accepts them as they are, and the wrapped model still reports the same targets.
-    wrapped = get_peft_model(model, LoraConfig(r=2, target_modules=targets))
+    transposed = stores_weights_transposed(model, targets)
+    assert transposed == (family == "gpt2")  # Conv1D: peft is told, so it need not warn
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        wrapped = get_peft_model(model, LoraConfig(r=2, target_modules=targets, fan_in_fan_out=transposed))
     assert wrapped.get_nb_trainable_parameters()[0] > 0
     assert lora_target_modules(wrapped) == targets
 

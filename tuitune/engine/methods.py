@@ -40,7 +40,7 @@ def prepare_for_method(model: Any, config: RunConfig, note: Callable[[str, str],
 
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
-    from tuitune.models.targets import lora_target_modules
+    from tuitune.models.targets import lora_target_modules, stores_weights_transposed
 
     quantized = config.model.load_in_4bit or config.model.load_in_8bit
     if quantized:
@@ -60,6 +60,7 @@ def prepare_for_method(model: Any, config: RunConfig, note: Callable[[str, str],
         modules_to_save=lora.modules_to_save,
         use_dora=lora.use_dora,
         use_rslora=lora.use_rslora,
+        fan_in_fan_out=stores_weights_transposed(model, targets),
         task_type="CAUSAL_LM",
     )
     model = get_peft_model(model, peft_config)

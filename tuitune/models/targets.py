@@ -83,6 +83,19 @@ def lora_target_modules(model_or_config: Any, *, trust_remote_code: bool = False
     return targets
 
 
+def stores_weights_transposed(model: nn.Module, targets: list[str]) -> bool:
+    """Whether the targeted layers are GPT-2's Conv1D, which keeps its weight as (in, out): peft must
+    be told (`fan_in_fan_out=True`) rather than find out and warn."""
+    try:
+        from transformers.pytorch_utils import Conv1D
+    except ImportError:  # pragma: no cover - very old/new transformers
+        return False
+    wanted = set(targets)
+    return any(
+        isinstance(module, Conv1D) for path, module in model.named_modules() if path.rsplit(".", 1)[-1] in wanted
+    )
+
+
 def meta_model(config: PretrainedConfig, *, trust_remote_code: bool = False) -> nn.Module:
     """The causal LM a config describes, with every tensor on the meta device (no memory, no download)."""
     import torch

@@ -170,18 +170,24 @@ class MethodStep(OfTuitune, VerticalScroll):
         self.scroll_to_widget(box, animate=False, immediate=True)
         self.call_after_refresh(self._scroll_into_view, box)
 
-    def _scroll_into_view(self, box: Widget) -> None:
+    def _scroll_into_view(self, box: Widget, tries: int = 5) -> None:
+        """Scroll until the whole box is on screen. Each correction is measured on the last layout;
+        while the box is not laid out yet, or its message is still being laid out under the field,
+        the first look falls short, so it looks again a moment later (a few times at most)."""
         region, visible = box.region, self.scrollable_content_region
-        if not region:
+        if region and visible.contains_region(region):
             return
-        if region.bottom > visible.bottom:
+        if region and region.bottom > visible.bottom:
             self.scroll_to(
                 y=self.scroll_y + min(region.bottom - visible.bottom, region.y - visible.y),
                 animate=False,
                 immediate=True,
             )
-        elif region.y < visible.y:
+        elif region and region.y < visible.y:
             self.scroll_to(y=self.scroll_y - (visible.y - region.y), animate=False, immediate=True)
+        if tries > 1:
+            # A timer, not the next refresh: with nothing left to repaint that could be never.
+            self.set_timer(0.05, lambda: self._scroll_into_view(box, tries - 1))
 
     @staticmethod
     def _problem(spec: Field, text: str) -> str | None:

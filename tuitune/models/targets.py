@@ -26,6 +26,11 @@ def is_linear_layer(module: nn.Module) -> bool:
 
     if isinstance(module, nn.Linear):
         return True
+    return _is_conv1d(module)
+
+
+def _is_conv1d(module: nn.Module) -> bool:
+    """GPT-2's Conv1D: a linear layer that keeps its weight as (in, out)."""
     try:
         from transformers.pytorch_utils import Conv1D
     except ImportError:  # pragma: no cover - very old/new transformers
@@ -86,14 +91,8 @@ def lora_target_modules(model_or_config: Any, *, trust_remote_code: bool = False
 def stores_weights_transposed(model: nn.Module, targets: list[str]) -> bool:
     """Whether the targeted layers are GPT-2's Conv1D, which keeps its weight as (in, out): peft must
     be told (`fan_in_fan_out=True`) rather than find out and warn."""
-    try:
-        from transformers.pytorch_utils import Conv1D
-    except ImportError:  # pragma: no cover - very old/new transformers
-        return False
     wanted = set(targets)
-    return any(
-        isinstance(module, Conv1D) for path, module in model.named_modules() if path.rsplit(".", 1)[-1] in wanted
-    )
+    return any(_is_conv1d(module) for path, module in model.named_modules() if path.rsplit(".", 1)[-1] in wanted)
 
 
 def meta_model(config: PretrainedConfig, *, trust_remote_code: bool = False) -> nn.Module:

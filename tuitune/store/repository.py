@@ -330,7 +330,9 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
             row["time"] = clock.to_seconds(point.get("time")) or now
             row["run"] = run_id
             rows.append(row)
-        values: dict[str, Any] = {}
+        # A logged step has been trained: the run's progress says so at once, not at the next
+        # heartbeat (a crash between the two would otherwise leave it behind), and never goes back.
+        values: dict[str, Any] = {"steps_done": fn.MAX(RunRow.steps_done, max(r["step"] for r in rows))}
         losses = [r["loss"] for r in rows if r["loss"] is not None]
         evals = [r["eval_loss"] for r in rows if r["eval_loss"] is not None]
         if losses:
@@ -339,14 +341,7 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
             values["last_eval_loss"] = evals[-1]
             best = RunRow.select(RunRow.best_eval_loss).where(RunRow.id == run_id).scalar()
             values["best_eval_loss"] = min([*evals, *([best] if best is not None else [])])
-        if values:
-            self._update(run_id, values)
-        else:
-            self._run(run_id)  # a clear RunNotFoundError rather than a foreign key failure
-        # A logged step has been trained: the run's progress says so at once, not at the next
-        # heartbeat (a crash between the two would otherwise leave it behind).
-        top = max(r["step"] for r in rows)
-        RunRow.update(steps_done=fn.MAX(RunRow.steps_done, top)).where(RunRow.id == run_id).execute()
+        self._update(run_id, values)  # a clear RunNotFoundError rather than a foreign key failure
         MetricPointRow.insert_many(rows).execute()
 
     @_reads

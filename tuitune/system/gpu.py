@@ -48,11 +48,7 @@ def gpus() -> list[GpuReading]:
     import pynvml
 
     readings: list[GpuReading] = []
-    try:
-        count = pynvml.nvmlDeviceGetCount()
-    except pynvml.NVMLError:
-        return []
-    for index in range(count):
+    for index in range(_gpu_count()):
         try:
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
             name = pynvml.nvmlDeviceGetName(handle)

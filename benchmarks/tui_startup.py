@@ -240,20 +240,11 @@ def history(count: int) -> dict[str, dict[str, float]]:
 
 # --- 3. the wizard's probes ------------------------------------------------------------------
 def _rows_file(folder: Path, count: int = 1000) -> Path:
+    from tuitune._dev.sample_data import alpaca_rows
+
     path = folder / f"rows-{count}.jsonl"
-    with path.open("w", encoding="utf-8") as handle:
-        for n in range(count):
-            handle.write(
-                json.dumps(
-                    {
-                        "instruction": f"Say hello to person {n}.",
-                        "input": "",
-                        "output": f"Hello person {n}, nice to meet you.",
-                    }
-                )
-                + "\n"
-            )
-    return path
+    path.unlink(missing_ok=True)  # a fresh file of exactly `count` rows
+    return alpaca_rows(path, count)
 
 
 def _child_seconds(args: list[str], env: dict[str, str]) -> float:

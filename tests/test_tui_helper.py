@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from pathlib import Path
@@ -10,24 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import wait_for
+from tuitune._dev.sample_data import alpaca_rows
 from tuitune.tui.helper import Helper, HelperError
-
-
-def alpaca_rows(path: Path, count: int, start: int = 0) -> Path:
-    """`count` alpaca rows, appended to `path`."""
-    with path.open("a", encoding="utf-8") as handle:
-        for n in range(start, start + count):
-            handle.write(
-                json.dumps(
-                    {
-                        "instruction": f"Say hello to person {n}.",
-                        "input": "",
-                        "output": f"Hello person {n}, nice to meet you.",
-                    }
-                )
-                + "\n"
-            )
-    return path
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ computes exactly what base + adapter computed, whether the adapter came from LoR
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -200,3 +202,21 @@ def test_merge_errors_on_the_command_line_are_one_line(tmp_path: Path) -> None:
         cli("merge", str(tmp_path / "missing-adapter"), str(tmp_path / "out")), "neither a folder nor a run"
     )
     assert_one_line_error(cli("merge", "full", str(tmp_path / "out"), "--dtype", "int4"), "Unknown dtype 'int4'")
+
+
+def test_a_merged_model_is_private_like_the_rest_of_the_run_folder(runs: dict[str, Run]) -> None:
+    run = runs["qlora"]
+    folder = Path(run.output_dir) / "merged"
+    umask = os.umask(0o022)  # the usual umask: what transformers saves with, unless told otherwise
+    try:
+        merged = cli("merge", str(run.id), str(folder), "--dtype", "float32", check=True)
+    finally:
+        os.umask(umask)
+    assert "Merged model saved to" in merged.stdout
+    modes = {
+        str(path.relative_to(folder)): stat.S_IMODE(path.lstat().st_mode)
+        for path in [folder, *folder.rglob("*")]
+        if not path.is_symlink()
+    }
+    assert "model.safetensors" in modes and "tokenizer.json" in modes
+    assert {name: mode for name, mode in modes.items() if mode != (0o700 if (folder / name).is_dir() else 0o600)} == {}

@@ -3,6 +3,7 @@ damaged, emptied, read-only or full store is explained in one line while reading
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -176,3 +177,68 @@ def test_a_full_disk_fails_the_run_in_words_and_resume_goes_on_once_there_is_roo
         filler.unlink()
         resumed = cli_json("resume", str(run_id), "--max-steps", str(steps + 4), timeout=300)
         assert resumed["status"] == COMPLETED and resumed["steps_completed"] == steps + 4
+
+
+def test_store_check_on_a_read_only_disk_calls_a_healthy_store_healthy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with small_disk(tmp_path / "share", 16) as disk:
+        home = disk / "home"
+        monkeypatch.setenv("TUITUNE_HOME", str(home))
+        store = open_store()
+        store.create_run(name="a", config={}, model="m", method="lora", dataset="d")
+        store.close()  # the last connection folds the WAL back and removes its files
+        make_read_only(disk)
+
+        health = cli_json("store", "check")
+        assert health["ok"] is True and health["read_only"] is True
+        assert health["problems"] == [] and health["runs"] == 1
+        checked = cli("store", "check")
+        assert checked.returncode == 0 and "Traceback" not in checked.stderr
+        assert "is healthy (read-only here)" in checked.stdout and "damaged" not in checked.stdout
+        assert ".recover" not in checked.stdout
+
+
+def test_backup_into_a_folder_that_does_not_exist_writes_nothing(tmp_path: Path, tuitune_home: Path) -> None:
+    open_store().create_run(name="a", config={}, model="m", method="lora", dataset="d")
+    missing = tmp_path / "backups"
+    assert_one_line_error(cli("store", "backup", f"{missing}/"), "folder", "does not exist")
+    assert not missing.exists()
+    not_a_folder = tmp_path / "notes.txt"
+    not_a_folder.write_text("mine")
+    assert_one_line_error(cli("store", "backup", f"{not_a_folder}/", "--force"), "is not a folder")
+    assert not_a_folder.read_text() == "mine"
+
+
+def _special_files(folder: Path) -> dict[str, Path]:
+    """A fifo, a character device (a copy of /dev/null's node: root only), and a link to a file."""
+    import stat
+
+    made = {"fifo": folder / "pipe"}
+    os.mkfifo(made["fifo"])
+    try:
+        os.mknod(folder / "null", stat.S_IFCHR | 0o600, os.makedev(1, 3))
+        made["device"] = folder / "null"
+    except PermissionError:
+        pass  # not root: the fifo and the link still show the rule
+    (folder / "real.db").write_text("not a backup")
+    (folder / "link.db").symlink_to(folder / "real.db")
+    made["link"] = folder / "link.db"
+    return made
+
+
+def test_backup_force_replaces_only_a_regular_file(tmp_path: Path, tuitune_home: Path) -> None:
+    import stat
+
+    open_store().create_run(name="a", config={}, model="m", method="lora", dataset="d")
+    for kind, path in _special_files(tmp_path).items():
+        before = os.lstat(path)
+        assert_one_line_error(cli("store", "backup", str(path), "--force"), "not a regular file")
+        after = os.lstat(path)
+        assert (stat.S_IFMT(after.st_mode), after.st_ino, after.st_rdev) == (
+            stat.S_IFMT(before.st_mode),
+            before.st_ino,
+            before.st_rdev,
+        ), kind
+    assert (tmp_path / "real.db").read_text() == "not a backup"
+    assert not list(tmp_path.glob(".*.partial"))

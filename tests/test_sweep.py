@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.helpers import cli, cli_json
-from tuitune.store import open_store
+import pytest
+
+from tests.cli_inprocess import assert_clean_error, run_inprocess
+from tests.helpers import cli, cli_json, wait_for
+from tuitune.config import ConfigBuilder
+from tuitune.engine.sweep import plan_sweep
+from tuitune.errors import UsageError
+from tuitune.store import CANCELLED, open_store
 
 
 def test_a_two_by_two_sweep_queues_four_runs_with_their_settings(tuitune_home: Path) -> None:
@@ -79,3 +85,73 @@ def test_train_queue_waits_in_line_and_says_where(tuitune_home: Path) -> None:
     assert first["in_queue"] and first["queue_place"] == 1
     assert "number 2 of 2 in line" in second.stdout
     assert [run["queue_place"] for run in cli_json("runs")] == [2, 1]
+
+
+@pytest.mark.parametrize("max_runs", ["0", "-1"])
+def test_max_runs_below_one_is_refused(tuitune_home: Path, max_runs: str) -> None:
+    result = run_inprocess("sweep", "--demo", "--set", "lora.r=8,16", "--max-runs", max_runs)
+    assert_clean_error(result, "--max-runs", code=2)
+    with pytest.raises(UsageError, match="at least 1"):
+        plan_sweep(ConfigBuilder().demo().build().to_dict(), ["lora.r=8"], max_runs=int(max_runs))
+    assert open_store().count_runs() == 0
+
+
+@pytest.mark.parametrize(
+    "values, named",
+    [("1e-4,1e-4", "lists 1e-4 twice"), ("1e-4,2e-4,0.0001", "1e-4 and 0.0001 are the same value")],
+)
+def test_the_same_value_twice_in_one_set_queues_nothing_and_names_it(
+    tuitune_home: Path, values: str, named: str
+) -> None:
+    result = run_inprocess("sweep", "--demo", "--set", "lora.r=8,16", "--set", f"training.learning_rate={values}")
+    assert_clean_error(result, "training.learning_rate", named, code=2)
+    assert open_store().count_runs() == 0
+
+
+def test_a_value_with_a_newline_is_refused_in_one_line(tuitune_home: Path) -> None:
+    result = run_inprocess("sweep", "--demo", "--set", "model.name_or_path=tuitune/demo,a\nb", "--dry-run")
+    assert_clean_error(result, "model.name_or_path", "newline", code=2)
+    assert open_store().count_runs() == 0
+
+
+@pytest.mark.parametrize("sweep_id", [str(2**63), str(-(2**63) - 1)])
+def test_a_sweep_id_past_sqlites_integers_is_no_sweep_not_a_traceback(tuitune_home: Path, sweep_id: str) -> None:
+    for command in (["runs", "--sweep"], ["compare", "--sweep"], ["sweep", "show", "--"], ["cancel", "--sweep"]):
+        assert_clean_error(run_inprocess(*command, sweep_id), f"No sweep with id {sweep_id}")
+
+
+def test_cancel_sweep_empties_its_part_of_the_queue_and_cancel_queued_the_rest(tuitune_home: Path) -> None:
+    assert cli("queue", "pause").returncode == 0  # queue only: this test trains nothing
+    sweep = cli_json("sweep", "--demo", "--set", "lora.r=8,16,32")
+    other = cli_json("train", "--demo", "--queue")
+
+    cancelled = cli_json("cancel", "--sweep", str(sweep["sweep_id"]))
+    assert cancelled["sweep_id"] == sweep["sweep_id"]
+    assert [(run["run_id"], run["status"], run["was_queued"]) for run in cancelled["cancelled"]] == [
+        (run["id"], CANCELLED, True) for run in sweep["runs"]
+    ]
+    assert [entry["id"] for entry in cli_json("queue")["queued"]] == [other["run_id"]]
+    again = run_inprocess("cancel", "--sweep", str(sweep["sweep_id"]))
+    assert again.returncode == 0 and "has no queued or running runs" in again.stdout
+
+    assert [run["run_id"] for run in cli_json("cancel", "--queued")["cancelled"]] == [other["run_id"]]
+    assert cli_json("queue")["queued"] == []
+    assert {run.status for run in open_store().list_runs()} == {CANCELLED}
+    assert_clean_error(run_inprocess("cancel"), "RUN, --sweep N or --queued", code=2)
+    assert_clean_error(run_inprocess("cancel", "last", "--queued"), "RUN, --sweep N or --queued", code=2)
+
+
+@pytest.mark.slow
+def test_cancel_sweep_stops_its_running_run_and_starts_none_of_its_waiting_ones(
+    tuitune_home: Path, demo_model_path: Path
+) -> None:
+    assert cli("queue", "--slots", "1").returncode == 0
+    sweep = cli_json("sweep", "--demo", "--max-steps", "100000", "--max-length", "64", "--set", "lora.r=4,8")
+    first, second = (run["id"] for run in sweep["runs"])
+    store = open_store()
+    wait_for(lambda: store.metric_points(first), what="the sweep's first run to train")
+
+    cancelled = cli_json("cancel", "--sweep", str(sweep["sweep_id"]), "--wait")
+    outcome = {run["run_id"]: (run["status"], run["was_queued"]) for run in cancelled["cancelled"]}
+    assert outcome == {first: (CANCELLED, False), second: (CANCELLED, True)}
+    assert store.get_run(second).started_at is None  # the slot the first one freed was not given to it

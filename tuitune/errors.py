@@ -126,5 +126,9 @@ class RunNotFoundError(StoreError):
     """No run matches the given id, name or `last`."""
 
 
+class AddressUnavailableError(TuituneError):
+    """A server cannot listen where it was told (the port is in use, or the address is not this machine's)."""
+
+
 class RunStateError(TuituneError):
     """The run is in a state that does not allow this action (e.g. resuming a running run)."""

@@ -57,6 +57,20 @@ def write_private_text(path: Path, text: str) -> None:
         handle.write(text)
 
 
+def make_tree_private(folder: Path) -> None:
+    """Make a folder tuitune wrote, and everything in it, its owner's only: folders 0700, files 0600.
+
+    For what a library saved with the process's umask (a merged model). Links are left as they are:
+    changing one's mode would change what it points to, which may be outside the folder.
+    """
+    os.chmod(folder, PRIVATE_DIR_MODE)
+    for root, folders, files in os.walk(folder):
+        for name in folders + files:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                os.chmod(path, PRIVATE_DIR_MODE if name in folders else PRIVATE_FILE_MODE)
+
+
 def database_path() -> Path:
     return home() / "tuitune.db"
 

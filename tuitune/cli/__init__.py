@@ -5,6 +5,7 @@ Every `TuituneError` becomes one line on stderr and a non-zero exit; no tracebac
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -15,7 +16,7 @@ from tuitune import __version__
 # its functions so `tuitune --help` and the light commands start fast.
 from tuitune.cli import commands as _commands  # noqa: F401
 from tuitune.cli.app import app, err_console
-from tuitune.errors import TuituneError
+from tuitune.errors import TuituneError, UsageError
 from tuitune.user_text import shorten
 
 
@@ -34,9 +35,25 @@ def _root(
 ) -> None:
     """Fine-tune language models: run `tuitune` alone for the terminal app."""
     if ctx.invoked_subcommand is None:
+        if not _has_terminal():
+            raise UsageError(
+                "`tuitune` alone opens the terminal app, but input here is not a terminal: run it in one, "
+                "or see `tuitune --help` for the commands (e.g. `tuitune train --demo`)."
+            )
         from tuitune.tui import run_app
 
         run_app()
+
+
+def _has_terminal() -> bool:
+    """Whether the app can read keys: stdin is a terminal, or textual-serve drives the app
+    (`tuitune web`), whose driver reads the browser's keys from a pipe."""
+    if os.environ.get("TEXTUAL_DRIVER"):
+        return True
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, OSError):  # a closed stdin
+        return False
 
 
 def main(argv: list[str] | None = None) -> None:

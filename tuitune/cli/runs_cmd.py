@@ -46,6 +46,8 @@ def runs_command(
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be at least 1 (got {limit}).")
     store = open_store()
+    if sweep is not None:
+        store.get_sweep(sweep)  # a clear error for a sweep that does not exist
     launcher.reconcile(store)
     runs = store.list_runs(status=status, limit=min(limit, _MOST_RUNS) if limit is not None else None, sweep_id=sweep)
     line = [queued.id for queued in store.queued_runs()] if any(run.in_queue for run in runs) else []
@@ -199,13 +201,22 @@ def logs_command(
 
 @app.command("cancel")
 def cancel_command(
-    run_ref: str = typer.Argument(..., metavar="RUN", help=RUN_HELP),
-    wait: bool = typer.Option(False, "--wait", help="Wait until the run has saved its checkpoint and stopped."),
+    run_ref: Optional[str] = typer.Argument(None, metavar="[RUN]", help=RUN_HELP),
+    sweep: Optional[int] = typer.Option(None, "--sweep", help="Cancel every queued or running run of this sweep."),
+    queued: bool = typer.Option(False, "--queued", help="Cancel every run waiting in the queue (running runs go on)."),
+    wait: bool = typer.Option(
+        False, "--wait", help="Wait until the run (each run, with --sweep) has saved its checkpoint and stopped."
+    ),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Cancel a run: it finishes the step, saves a checkpoint and stops."""
+    """Cancel a run: it finishes the step, saves a checkpoint and stops (or a sweep's runs, or the queue)."""
     from tuitune.engine import launcher
 
+    if sum((run_ref is not None, sweep is not None, queued)) != 1:
+        raise UsageError("Give one of RUN, --sweep N or --queued: which runs to cancel.")
+    if run_ref is None:
+        _cancel_many(sweep, wait=wait, json_output=json_output)
+        return
     run = _lookup(run_ref)
     was_waiting = run.in_queue
     run = launcher.cancel(run)
@@ -218,6 +229,60 @@ def cancel_command(
             console.print(Text(f"Run {run.id} ({literal(run.name)}) left the queue; status: {run.status}."))
         else:
             console.print(Text(f"Cancellation requested for run {run.id} ({literal(run.name)}); status: {run.status}."))
+
+
+def _cancel_many(sweep_id: int | None, *, wait: bool, json_output: bool) -> None:
+    """`cancel --sweep N` (its queued and running runs) or `cancel --queued` (every queued run)."""
+    from tuitune.engine import launcher
+    from tuitune.errors import RunStateError
+
+    store = open_store()
+    if sweep_id is not None:
+        store.get_sweep(sweep_id)  # a clear error for a sweep that does not exist
+    launcher.reconcile(store)
+    if sweep_id is None:
+        chosen = store.queued_runs()
+    else:
+        # The sweep's runs that wait first: a run stopping frees a slot, which must not go to
+        # a run of the same sweep about to be cancelled.
+        active = [run for run in store.list_runs(sweep_id=sweep_id) if run.is_active]
+        chosen = sorted(active, key=lambda run: (not run.in_queue, run.id))
+    cancelled = []
+    for run in chosen:
+        was_waiting = run.in_queue
+        try:
+            run = launcher.cancel(run, store=store)
+        except RunStateError:
+            continue  # it ended on its own meanwhile: nothing left to cancel
+        cancelled.append((run, was_waiting))
+    if wait:
+        cancelled = [(launcher.wait(run.id), was_waiting) for run, was_waiting in cancelled]
+    if json_output:
+        print_json(
+            {
+                "sweep_id": sweep_id,
+                "cancelled": [
+                    {"run_id": run.id, "name": run.name, "status": run.status, "was_queued": was_waiting}
+                    for run, was_waiting in cancelled
+                ],
+            }
+        )
+        return
+    if not cancelled:
+        if sweep_id is not None:
+            console.print(Text(f"Nothing to cancel: sweep {sweep_id} has no queued or running runs."))
+        else:
+            console.print("Nothing to cancel: no run waits in the queue.")
+        return
+    left = sum(1 for _, was_waiting in cancelled if was_waiting)
+    said = [f"{left} left the queue"] if left else []
+    if len(cancelled) > left:
+        said.append(f"{len(cancelled) - left} {'stopped' if wait else 'asked to stop'}")
+    runs = f"{len(cancelled)} run{'s' if len(cancelled) != 1 else ''}"
+    where = f" of sweep {sweep_id}" if sweep_id is not None else " waiting in the queue"
+    console.print(Text(f"Cancelled {runs}{where}: {', '.join(said)}."))
+    for run, _ in cancelled:
+        console.print(Text(f"  {run.id:>5}  {literal(run.name)}  {run.status}"))
 
 
 @app.command("resume")

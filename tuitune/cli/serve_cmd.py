@@ -13,10 +13,47 @@ import typer
 from rich.text import Text
 
 from tuitune.cli.app import app, console, err_console
-from tuitune.errors import UsageError
+from tuitune.errors import AddressUnavailableError, UsageError
 from tuitune.present import literal
 
 DEFAULT_HOST = "127.0.0.1"
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """Bind the address once before anything is announced, so a port in use is said in one line
+    instead of a "Serving on …" followed by the server's own traceback."""
+    import errno
+    import socket
+
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, socket.gaierror) else "not a host name"
+        raise AddressUnavailableError(
+            f"Cannot listen on {literal(host)[:80]} ({reason}): give --host an address of this machine, "
+            "e.g. 127.0.0.1 or 0.0.0.0."
+        ) from None
+    with socket.socket(family, kind, proto) as probe:
+        # As uvicorn and aiohttp bind: a port left in TIME_WAIT by a server that just stopped is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                problem = f"port {port} is already in use there (another server, or an earlier one still running)"
+                advice = "stop it, or choose another port with --port"
+            elif exc.errno == errno.EACCES:
+                problem = f"port {port} needs privileges this user does not have"
+                advice = "choose a port above 1023 with --port"
+            elif exc.errno == errno.EADDRNOTAVAIL:
+                problem = "that is not an address of this machine"
+                advice = "give --host one of its addresses, e.g. 127.0.0.1 or 0.0.0.0"
+            else:
+                problem, advice = exc.strerror or str(exc), "choose another --host or --port"
+            raise AddressUnavailableError(f"Cannot listen on {literal(shown)[:120]}: {problem}; {advice}.") from None
 
 
 @app.command("serve")
@@ -44,6 +81,8 @@ def serve_command(
     from tuitune.serve.settings import is_loopback, token_for
 
     chosen, generated = token_for(host, token)
+    if port:  # 0: the system picks a free one
+        check_can_listen(host, port)
     settings = ServeSettings(host=host, port=port, token=chosen, data_roots=tuple(data_roots or ()))
     config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
 
@@ -86,6 +125,7 @@ def web_command(
         from textual_serve.server import Server
     except ImportError:
         raise UsageError("`tuitune web` needs textual-serve: pip install 'tuitune[web]'.") from None
+    check_can_listen(host, port)
     import shlex
 
     from tuitune import child

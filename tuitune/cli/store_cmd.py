@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 from rich.text import Text
 
@@ -30,13 +28,16 @@ def check_command(json_output: bool = typer.Option(False, "--json", help=JSON_HE
     if json_output:
         print_json(health.to_dict())
     elif health.ok:
+        where = " (read-only here)" if health.read_only else ""
         console.print(
             Text(
-                f"The run store {health.path} is healthy: {health.runs} runs, schema version "
+                f"The run store {health.path} is healthy{where}: {health.runs} runs, schema version "
                 f"{health.schema_version}, {_megabytes(health.size_bytes)} (+{_megabytes(health.wal_bytes)} "
                 "write-ahead log)."
             )
         )
+        if health.advice != "Nothing to do.":
+            console.print(Text(health.advice.removeprefix("Nothing to do. ")))
     else:
         console.print(Text(f"The run store {health.path} is damaged:", style="bold red"))
         for problem in health.problems:
@@ -48,10 +49,11 @@ def check_command(json_output: bool = typer.Option(False, "--json", help=JSON_HE
 
 @store_app.command("backup")
 def backup_command(
-    destination: Path = typer.Argument(
-        ..., metavar="PATH", help="A file to write, or a folder to put a dated copy in."
+    # Text, not a Path: `backups/` (a folder, by its slash) must not become `backups`.
+    destination: str = typer.Argument(
+        ..., metavar="PATH", help="A new file to write, or an existing folder to put a dated copy in."
     ),
-    force: bool = typer.Option(False, "--force", help="Replace PATH if it exists."),
+    force: bool = typer.Option(False, "--force", help="Replace PATH if it is a file (an earlier backup)."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Copy the run store to PATH with SQLite's online backup: consistent even while runs train."""

@@ -28,7 +28,7 @@ def sweep_command(
     sets: Optional[list[str]] = typer.Option(
         None, "--set", help="KEY=V1,V2,… a setting to vary (repeatable), e.g. training.learning_rate=1e-4,2e-4."
     ),
-    max_runs: int = typer.Option(64, "--max-runs", help="Refuse a grid of more runs than this."),
+    max_runs: int = typer.Option(64, "--max-runs", min=1, help="Refuse a grid of more runs than this (1 or more)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the grid, queue nothing."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
     *,

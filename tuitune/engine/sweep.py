@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from tuitune.config import RunConfig, parse_config
 from tuitune.errors import ConfigError, UsageError
 from tuitune.store import Run, Store, open_store
 from tuitune.store.sweeps import Sweep
-from tuitune.user_text import shorten
+from tuitune.user_text import has_control_characters, shorten
 
 DEFAULT_MAX_RUNS = 64
 # Short words for run names; other keys use their last part (`lora.r` → `r`).
@@ -79,9 +80,23 @@ def parse_set(option: str) -> tuple[str, list[str]]:
     key = key.strip()
     if not equals or not key:
         raise UsageError(f"--set takes KEY=V1,V2,… (got {shorten(option)!r}), e.g. --set lora.r=8,16.")
+    if has_control_characters(option):
+        # A value becomes part of a run's name, which is shown on one line in every list.
+        raise UsageError(
+            f"--set {shorten(key)} holds a control character (a newline, tab or escape): "
+            "give each value on one line, separated by commas."
+        )
     parsed = split_values(values)
     if any(value == "" for value in parsed):
         raise UsageError(f"--set {shorten(key)} has an empty value: list values separated by commas.")
+    seen: set[str] = set()
+    for value in parsed:
+        if value in seen:
+            raise UsageError(
+                f"--set {shorten(key)} lists {shorten(value)} twice, which would queue the same run twice: "
+                "list each value once."
+            )
+        seen.add(value)
     return key, parsed
 
 
@@ -113,6 +128,8 @@ def _label(combination: dict[str, str]) -> str:
 
 def plan_sweep(base: dict[str, Any], sets: list[str], *, max_runs: int = DEFAULT_MAX_RUNS) -> SweepPlan:
     """Expand `--set` options over `base` and check every combination (SweepError lists the bad ones)."""
+    if max_runs < 1:
+        raise UsageError(f"--max-runs must be at least 1 (got {max_runs}).")
     if not sets:
         raise UsageError("A sweep needs at least one --set KEY=V1,V2,… to vary.")
     grid: dict[str, list[str]] = {}
@@ -131,6 +148,9 @@ def plan_sweep(base: dict[str, Any], sets: list[str], *, max_runs: int = DEFAULT
         )
     plan = SweepPlan(grid=grid)
     problems: list[str] = []
+    # Each checked configuration (but its name) and the combination that made it: two values
+    # that parse to the same setting (`1e-4` and `0.0001`) would queue the same run twice.
+    made: dict[str, dict[str, str]] = {}
     for picked in itertools.product(*grid.values()):
         combination = dict(zip(grid, picked, strict=True))
         label = _label(combination)
@@ -138,12 +158,16 @@ def plan_sweep(base: dict[str, Any], sets: list[str], *, max_runs: int = DEFAULT
         try:
             for key, value in combination.items():
                 _assign(data, key, _value(value))
+            data["name"] = label if not base.get("name") else f"{base['name']}-{label}"
             config = parse_config(data, f"sweep run {label}")
         except ConfigError as error:
             problems.append(f"{label}: {error}")
             continue
-        config.name = label if not base.get("name") else f"{base['name']}-{label}"
-        plan.labels.append(config.name)
+        settings = json.dumps({**config.to_dict(), "name": None}, sort_keys=True, default=str)
+        if settings in made:
+            _refuse_same_run(made[settings], combination)
+        made[settings] = combination
+        plan.labels.append(config.name or label)
         plan.configs.append(config)
     if problems:
         raise SweepError(
@@ -151,6 +175,15 @@ def plan_sweep(base: dict[str, Any], sets: list[str], *, max_runs: int = DEFAULT
             problems,
         )
     return plan
+
+
+def _refuse_same_run(first: dict[str, str], second: dict[str, str]) -> None:
+    """Two combinations made the same configuration: name the values that mean the same."""
+    key, one, other = next((key, first[key], second[key]) for key in first if first[key] != second[key])
+    raise UsageError(
+        f"--set {shorten(key)}: {shorten(one)} and {shorten(other)} are the same value, which would queue "
+        "the same run twice: list each value once."
+    )
 
 
 def queue_sweep(

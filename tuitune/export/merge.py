@@ -16,6 +16,7 @@ from typing import Any
 
 from tuitune.errors import ExportError, TuituneError
 from tuitune.export.weights import ADAPTER_CONFIG, adapter_config, run_weights
+from tuitune.paths import make_tree_private
 from tuitune.store import Run, Store
 
 DTYPES: tuple[str, ...] = ("float32", "float16", "bfloat16")
@@ -60,6 +61,8 @@ def merge_adapter(
         # Nothing in the folder may make loaders think it still needs peft.
         for leftover in (ADAPTER_CONFIG, "adapter_model.safetensors", "adapter_model.bin"):
             (staging / leftover).unlink(missing_ok=True)
+        # transformers saves with the umask (0644 as a rule); the rest of a run's folder is private.
+        make_tree_private(staging)
         if output_dir.exists():
             shutil.rmtree(output_dir)
         staging.rename(output_dir)

@@ -50,6 +50,15 @@ class ServeSettings:
 def token_for(host: str, given: str | None) -> tuple[str | None, bool]:
     """(token, generated): a non-loopback host always gets a token, made up if none was given."""
     token = given or os.environ.get(TOKEN_ENV) or None
+    if token is not None and not token.strip():
+        raise UsageError("The API token is blank: use a long random one (or leave it out to let tuitune make one).")
+    if token is not None and token != token.strip():
+        # Clients send `Authorization: Bearer TOKEN`, and HTTP strips the spaces around a header's
+        # value: a token that starts or ends with whitespace could never be matched.
+        raise UsageError(
+            "The API token starts or ends with whitespace, which no client can send: remove it "
+            "(check the quoting of --token or TUITUNE_API_TOKEN)."
+        )
     if token is not None and len(token) < 16:
         raise UsageError(
             "An API token must be at least 16 characters: use a long random one (or let tuitune make one)."

@@ -16,8 +16,11 @@ from urllib.parse import quote
 
 from tuitune.errors import StoreError
 from tuitune.store.db import BUSY_TIMEOUT_SECONDS, resolve_path
+from tuitune.user_text import shorten
 
 _MAX_PROBLEMS = 20
+# How SQLite fails to open a store in WAL mode where it may not write (not a sign of damage).
+_READ_ONLY_WORDS = ("unable to open", "readonly", "read-only")
 
 
 @dataclass
@@ -31,17 +34,46 @@ class StoreHealth:
     runs: int | None = None
     size_bytes: int = 0
     wal_bytes: int = 0
+    # The store's file, folder or disk cannot be written here: checked as it is, nothing changed.
+    read_only: bool = False
     advice: str = ""
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
-def _connect_read_only(path: Path) -> sqlite3.Connection:
+def _connect_read_only(path: Path, *, immutable: bool = False) -> sqlite3.Connection:
     if not path.is_file():
         raise StoreError(f"There is no run store at {path}: check TUITUNE_HOME, or start a run to create one.")
-    connection = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_SECONDS)
+    options = "mode=ro&immutable=1" if immutable else "mode=ro"
+    connection = sqlite3.connect(f"file:{quote(str(path))}?{options}", uri=True, timeout=BUSY_TIMEOUT_SECONDS)
     return connection
+
+
+def _cannot_write(path: Path) -> bool:
+    """Whether the store's file or folder cannot be written here (a read-only file, folder or disk).
+
+    SQLite reads a store in WAL mode through an index file beside it, which it must be able to
+    make: where it cannot, opening fails with "unable to open database file", which says nothing
+    about the file's health.
+    """
+    try:
+        if os.statvfs(path.parent).f_flag & os.ST_RDONLY:
+            return True
+    except OSError:
+        pass
+    return not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+
+
+def _inspect(connection: sqlite3.Connection, health: StoreHealth) -> None:
+    health.schema_version = int(connection.execute("PRAGMA user_version").fetchone()[0])
+    rows = connection.execute(f"PRAGMA integrity_check({_MAX_PROBLEMS})").fetchall()
+    health.problems += [row[0] for row in rows if row[0] != "ok"]
+    for table, rowid, parent, _ in connection.execute("PRAGMA foreign_key_check").fetchmany(_MAX_PROBLEMS):
+        health.problems.append(f"{table} row {rowid} points at a missing {parent} row")
+    health.problems += _undecodable_text(connection)
+    with contextlib.suppress(sqlite3.Error):
+        health.runs = int(connection.execute("SELECT count(*) FROM runs").fetchone()[0])
 
 
 def _size(path: Path) -> int:
@@ -60,24 +92,46 @@ def check_store(path: str | Path | None = None) -> StoreHealth:
         size_bytes=_size(target),
         wal_bytes=_size(target.with_name(target.name + "-wal")),
     )
+    unread_log = False
     if health.size_bytes == 0 and health.wal_bytes == 0 and target.exists():
         health.problems.append("the file is empty (0 bytes): it was cut short")
     else:
+        if target.is_file() and not os.access(target, os.R_OK):
+            raise StoreError(
+                f"Cannot read the run store {target}: permission denied. Check it as the user who owns it "
+                "(nothing says it is damaged)."
+            )
+        health.read_only = target.is_file() and _cannot_write(target)
         try:
             with contextlib.closing(_connect_read_only(target)) as connection:
-                health.schema_version = int(connection.execute("PRAGMA user_version").fetchone()[0])
-                rows = connection.execute(f"PRAGMA integrity_check({_MAX_PROBLEMS})").fetchall()
-                health.problems += [row[0] for row in rows if row[0] != "ok"]
-                for table, rowid, parent, _ in connection.execute("PRAGMA foreign_key_check").fetchmany(_MAX_PROBLEMS):
-                    health.problems.append(f"{table} row {rowid} points at a missing {parent} row")
-                health.problems += _undecodable_text(connection)
-                with contextlib.suppress(sqlite3.Error):
-                    health.runs = int(connection.execute("SELECT count(*) FROM runs").fetchone()[0])
+                _inspect(connection, health)
         except sqlite3.Error as exc:
-            health.problems.append(str(exc))
+            if not (health.read_only and any(word in str(exc).lower() for word in _READ_ONLY_WORDS)):
+                health.problems.append(str(exc))
+            else:
+                # Read-only and no WAL index to read through, nor a way to make one: read the file
+                # as it is (`immutable`: nothing can be writing it here anyway).
+                health.problems, health.runs, health.schema_version = [], None, None
+                unread_log = health.wal_bytes > 0
+                try:
+                    with contextlib.closing(_connect_read_only(target, immutable=True)) as connection:
+                        _inspect(connection, health)
+                except sqlite3.Error as again:
+                    health.problems.append(str(again))
     health.ok = not health.problems
+    read_only = (
+        " It is read-only here: listing and showing runs works, changing them needs write access to "
+        "the file and its folder."
+        if health.read_only
+        else ""
+    )
+    if unread_log:
+        read_only += (
+            f" Its write-ahead log ({target.name}-wal) cannot be read without writing beside it, so the "
+            "newest changes were not checked: check it where it can be written."
+        )
     health.advice = (
-        "Nothing to do."
+        "Nothing to do." + read_only
         if health.ok
         else "Keep a copy of the damaged file (tuitune.db with its -wal file) before anything else. Then "
         "restore your latest `tuitune store backup`, or, with the sqlite3 tool, save what can be read: "
@@ -122,9 +176,23 @@ def backup_store(destination: str | Path, *, path: str | Path | None = None, ove
     `destination` may be a file or an existing folder (the copy is then named by date and time).
     """
     source = resolve_path(path)
+    text = os.fspath(destination)
+    if not text.strip():
+        raise StoreError("Give the backup a path: a new file, or an existing folder to put a dated copy in.")
     target = Path(destination).expanduser()
     if target.is_dir():
         target = target / f"tuitune-{datetime.now():%Y%m%d-%H%M%S}.db"
+    elif text.endswith(("/", os.sep)):
+        # `backups/` names a folder (Path drops the slash): never write a file called `backups`.
+        if target.exists() or target.is_symlink():
+            raise StoreError(f"{shorten(target)} is not a folder: give an existing folder, or a file name.")
+        raise StoreError(f"The folder {shorten(target)} does not exist: create it first, or give another path.")
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        # Replacing is for an earlier backup: a link, a device, a pipe or a socket stays as it is.
+        raise StoreError(
+            f"{shorten(target)} is not a regular file, so the backup will not replace it: give a new file "
+            "name in an existing folder, or an existing folder."
+        )
     if target.exists() and not overwrite:
         raise StoreError(f"{target} already exists: give another path, or --force to replace it.")
     if not target.parent.is_dir():

@@ -54,6 +54,7 @@ from tuitune.store.run_queue import QueueStore
 from tuitune.store.status import ACTIVE, CANCELLED, CRASHED, FAILED, QUEUED, RUNNING, check_status
 from tuitune.store.sweeps import SweepStore
 from tuitune.store.tables import ArtifactRow, EvaluationRow, EventRow, MetricPointRow, RunRow
+from tuitune.store.transactions import is_sqlite_integer
 from tuitune.store.transactions import reads as _reads
 from tuitune.store.transactions import rows as _rows
 from tuitune.store.transactions import writes as _writes
@@ -61,7 +62,6 @@ from tuitune.user_text import shorten
 
 T = TypeVar("T")
 
-_MAX_ID = 2**63 - 1  # SQLite's largest integer
 _RUN_TIMES = ("created_at", "started_at", "finished_at", "heartbeat_at")
 # Columns `update_run` may set (everything but the id).
 _RUN_FIELDS = frozenset(RunRow._meta.fields) - {"id"}
@@ -144,9 +144,11 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
         return self._run(run_id)
 
     def _run(self, run_id: int) -> Run:
-        row = RunRow.select(*RUN_COLUMNS).where(RunRow.id == run_id).tuples().first()
+        row = None
+        if is_sqlite_integer(run_id):
+            row = RunRow.select(*RUN_COLUMNS).where(RunRow.id == run_id).tuples().first()
         if row is None:
-            raise RunNotFoundError(f"No run with id {run_id}. List runs with `tuitune runs`.")
+            raise RunNotFoundError(f"No run with id {shorten(str(run_id))}. List runs with `tuitune runs`.")
         return run_record(row)
 
     @_reads
@@ -167,7 +169,7 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
         # `isdecimal` and ASCII: '²' and '①' are digits to Python but not ids; an id past SQLite's
         # integer range names no run (and must not reach SQLite).
         is_id = text.isascii() and text.isdecimal()
-        if is_id and int(text) <= _MAX_ID:
+        if is_id and is_sqlite_integer(int(text)):
             row = RunRow.select(*RUN_COLUMNS).where(RunRow.id == int(text)).tuples().first()
             if row is not None:
                 return run_record(row)
@@ -190,6 +192,8 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
         if status is not None:
             query = query.where(RunRow.status == check_status(status))
         if sweep_id is not None:
+            if not is_sqlite_integer(sweep_id):
+                return []  # no sweep has an id SQLite cannot hold
             query = query.where(RunRow.sweep_id == sweep_id)
         query = query.order_by(RunRow.id.desc())
         if limit is not None:
@@ -230,7 +234,7 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
 
     def _update(self, run_id: int, values: dict[str, Any]) -> None:
         if not RunRow.update(values).where(RunRow.id == run_id).execute():
-            raise RunNotFoundError(f"No run with id {run_id}. List runs with `tuitune runs`.")
+            raise RunNotFoundError(f"No run with id {shorten(str(run_id))}. List runs with `tuitune runs`.")
 
     @_writes
     def set_status(self, run_id: int, status: str, *, error: str | None = None) -> None:
@@ -274,7 +278,7 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
     def cancel_requested(self, run_id: int) -> bool:
         row = RunRow.select(RunRow.cancel_requested).where(RunRow.id == run_id).tuples().first()
         if row is None:
-            raise RunNotFoundError(f"No run with id {run_id}. List runs with `tuitune runs`.")
+            raise RunNotFoundError(f"No run with id {shorten(str(run_id))}. List runs with `tuitune runs`.")
         return bool(row[0])
 
     @_writes
@@ -303,7 +307,7 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
     def delete_run(self, run_id: int) -> None:
         """Remove a run and everything recorded about it (its files on disk stay)."""
         if not RunRow.delete().where(RunRow.id == run_id).execute():
-            raise RunNotFoundError(f"No run with id {run_id}. List runs with `tuitune runs`.")
+            raise RunNotFoundError(f"No run with id {shorten(str(run_id))}. List runs with `tuitune runs`.")
 
     # --- metric points ---------------------------------------------------------------------
     @_writes

@@ -11,7 +11,8 @@ from typing import Any
 from tuitune.errors import RunNotFoundError
 from tuitune.store import clock
 from tuitune.store.tables import SweepRow
-from tuitune.store.transactions import reads, writes
+from tuitune.store.transactions import is_sqlite_integer, reads, writes
+from tuitune.user_text import shorten
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,12 @@ class SweepStore:
 
     @reads
     def get_sweep(self, sweep_id: int) -> Sweep:
-        row = SweepRow.select(*_COLUMNS).where(SweepRow.id == sweep_id).tuples().first()
+        """The sweep with this id, or RunNotFoundError."""
+        row = None
+        if is_sqlite_integer(sweep_id):
+            row = SweepRow.select(*_COLUMNS).where(SweepRow.id == sweep_id).tuples().first()
         if row is None:
-            raise RunNotFoundError(f"No sweep with id {sweep_id}. List sweeps with `tuitune sweep list`.")
+            raise RunNotFoundError(f"No sweep with id {shorten(str(sweep_id))}. List sweeps with `tuitune sweep list`.")
         return _sweep(row)
 
     @reads

@@ -17,6 +17,12 @@ from tuitune.store.db import activate, database, store_error
 T = TypeVar("T")
 
 _ATTEMPTS = 5
+SQLITE_MAX_INTEGER = 2**63 - 1  # SQLite's integers are signed 64-bit
+
+
+def is_sqlite_integer(value: int) -> bool:
+    """Whether SQLite can hold `value`; an id past its range names nothing (and must not reach it)."""
+    return -SQLITE_MAX_INTEGER - 1 <= value <= SQLITE_MAX_INTEGER
 
 
 def _is_busy(exc: Exception) -> bool:

@@ -140,7 +140,7 @@ def test_bad_requests_get_4xx_with_the_clis_words(tmp_path: Path) -> None:
         secret = httpx.post(f"{url}/runs", json={"data": {"source": "/etc/passwd"}})
         assert secret.status_code == 422
         writes = httpx.post(f"{url}/runs", json={"training": {"output_dir": "/tmp/anywhere"}})
-        assert writes.status_code == 422 and "output folder" in writes.json()["detail"]
+        assert writes.status_code == 422 and "training.output_dir" in writes.json()["detail"]
         assert httpx.get(f"{url}/runs/999").status_code == 404
         huge = httpx.post(
             f"{url}/runs", content=b"{" + b" " * 2_000_000 + b"}", headers={"content-type": "application/json"}

@@ -27,9 +27,15 @@ def python_command(module: str, *args: str) -> list[str]:
     return [sys.executable, "-c", _SAFE_RUNNER, module, *args]
 
 
+# The service's API token: no child needs it, and a child may run code tuitune did not write
+# (a model's own code, a reward function), which must not be able to read it.
+API_TOKEN_ENV = "TUITUNE_API_TOKEN"
+
+
 def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """This process's environment, plus what every tuitune child needs."""
+    """This process's environment, less the API token, plus what every tuitune child needs."""
     env = dict(os.environ)
+    env.pop(API_TOKEN_ENV, None)
     env[paths.HOME_ENV] = str(paths.home())  # the child must find the same store
     env["PYTHONSAFEPATH"] = "1"
     env.setdefault("PYTHONUNBUFFERED", "1")

@@ -36,7 +36,8 @@ class Client:
     """Talks to one tuitune server (`tuitune serve`)."""
 
     def __init__(self, url: str = DEFAULT_URL, token: str | None = None, *, timeout: float = 30.0) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # The header tells the server this is a program, not a web page posting behind the user's back.
+        headers = {"X-Tuitune-Client": "1", **({"Authorization": f"Bearer {token}"} if token else {})}
         self.url = url.rstrip("/")
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 

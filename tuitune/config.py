@@ -10,9 +10,10 @@ import difflib
 import functools
 import importlib.util
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Union, cast, get_args, get_origin
+from typing import Annotated, Any, Literal, Optional, Union, cast, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
@@ -23,6 +24,7 @@ from tuitune.errors import (
     MissingConfigError,
     OutputNotWritableError,
 )
+from tuitune.locations import DatasetFile, DatasetName, LocalPath, ModelName, NetworkAddress, RunsCode
 from tuitune.user_text import decode_text, excerpt, has_control_characters, shorten
 
 # The built-in demo model and the bundled sample dataset. They look like Hub ids on purpose: they
@@ -116,13 +118,18 @@ def _switch_or_auto(value: Any) -> Any:
 class ModelSettings(_Section):
     """Which model to fine-tune and how to load it."""
 
-    name_or_path: str = Field(DEMO_MODEL, description="Hugging Face id, local folder, or tuitune/demo")
+    name_or_path: ModelName = Field(DEMO_MODEL, description="Hugging Face id, local folder, or tuitune/demo")
     revision: str | None = Field(None, description="Hub branch, tag or commit")
     dtype: Dtype = Field("auto", description="auto: bf16 on GPUs that support it, fp16 on others, fp32 on CPU")
     load_in_4bit: bool = Field(False, description="NF4 quantization through bitsandbytes (QLoRA)")
     load_in_8bit: bool = Field(False, description="8-bit quantization through bitsandbytes")
-    trust_remote_code: bool = Field(False, description="run code shipped with the model (only for models you trust)")
-    attn_implementation: str | None = Field(None, description="sdpa, eager, flash_attention_2; default: the model's")
+    trust_remote_code: Annotated[bool, RunsCode("the Python files shipped with the model", bool)] = Field(
+        False, description="run code shipped with the model (only for models you trust)"
+    )
+    # transformers loads an `owner/name` attention kernel from the Hub and runs it.
+    attn_implementation: Annotated[
+        Optional[str], RunsCode("an attention kernel from the Hub", lambda value: "/" in (value or ""))
+    ] = Field(None, description="sdpa, eager, flash_attention_2; default: the model's")
 
     @model_validator(mode="after")
     def _one_quantization(self) -> ModelSettings:
@@ -134,10 +141,14 @@ class ModelSettings(_Section):
 class DataSettings(_Section):
     """Where the training data comes from and how it becomes token ids."""
 
-    source: str = Field(SAMPLE_DATASET, description="local file or folder, Hugging Face dataset id, or tuitune/sample")
+    source: DatasetName = Field(
+        SAMPLE_DATASET, description="local file or folder, Hugging Face dataset id, or tuitune/sample"
+    )
     hub_config: str | None = Field(None, description="dataset configuration (subset) name")
     split: str = Field("train", description="dataset split to train on")
-    data_files: Union[str, list[str], None] = Field(None, description="files inside a Hub dataset")
+    data_files: Union[DatasetFile, list[DatasetFile], None] = Field(
+        None, description="the dataset's files: inside a Hub dataset or a local folder, or local paths for a builder"
+    )
     format: DataFormat = Field("auto", description="auto-detected unless named")
     text_columns: list[str] | None = Field(None, description="columns joined into text for the text format")
     template: TemplateName = Field("auto", description="auto: the tokenizer's chat template, else chatml")
@@ -208,7 +219,7 @@ class TrainingSettings(_Section):
     save_steps: int = Field(100, ge=1, le=MAX_STEPS)
     save_total_limit: int | None = Field(2, ge=1)
     seed: int = Field(42, ge=0, le=MAX_SEED)
-    output_dir: str | None = Field(
+    output_dir: Optional[LocalPath] = Field(
         None, description="folder the run's own folder <id>-<name> is made in; None: $TUITUNE_HOME/runs"
     )
     report_to: list[str] = Field(default_factory=list, description="e.g. [tensorboard, wandb]")
@@ -285,7 +296,7 @@ class DistributedSettings(_Section):
     )
     nnodes: int = Field(1, ge=1, le=MAX_NODES, description="machines in the job")
     node_rank: int = Field(0, ge=0, lt=MAX_NODES, description="this machine's number in the job (0: the main one)")
-    master_addr: str = Field("127.0.0.1", max_length=253, description="address of machine 0")
+    master_addr: NetworkAddress = Field("127.0.0.1", max_length=253, description="address of machine 0")
     master_port: int | None = Field(
         None, ge=1024, le=65535, description="port on machine 0; None: a free one on one machine, 29500 on several"
     )
@@ -551,18 +562,40 @@ def _section_for(loc: tuple[Any, ...]) -> type[BaseModel]:
     return model
 
 
+def _key_parts(error: Any) -> tuple[Any, ...]:
+    """An error's location as config keys: without the union arms pydantic names
+    (`function-after[_not_a_url(), str]`, `list[...]`, `str`), which are not keys. The key an
+    unknown-key error names is the user's own, whatever it looks like, and always kept."""
+    loc = tuple(error.get("loc", ()))
+    kept = loc[-1:] if error.get("type") == "extra_forbidden" else ()
+    body = loc[: len(loc) - len(kept)]
+    return tuple(part for part in body if not (isinstance(part, str) and _UNION_ARM.match(part))) + kept
+
+
+_UNION_ARM = re.compile(r"^([a-z][a-z-]*\[.*\]|str|int|float|bool|none)$")
+
+
+def _chosen_error(exc: ValidationError) -> Any:
+    """The error to tell: the first, unless a union field (`str | list[str]`) failed in several arms
+    and one of them is our own validator's reason (a URL in a list), which says more than "not a string"."""
+    errors = exc.errors()
+    key = _key_parts(errors[0])
+    ours = [e for e in errors if e["type"] == "value_error" and _key_parts(e)[: len(key)] == key]
+    return ours[0] if ours else errors[0]
+
+
 def _explain(exc: ValidationError, source: str) -> Exception:
     """The first problem, named by its dotted key, with what is allowed (the key also as `.field`)."""
     error = _first_problem(exc, source)
-    loc = tuple(exc.errors()[0].get("loc", ()))
+    loc = _key_parts(_chosen_error(exc))
     if isinstance(error, ConfigError):
         error.field = ".".join(str(p) for p in loc) or None
     return error
 
 
 def _first_problem(exc: ValidationError, source: str) -> Exception:
-    error = exc.errors()[0]
-    loc = tuple(error.get("loc", ()))
+    error = _chosen_error(exc)
+    loc = _key_parts(error)
     key = ".".join(str(p) for p in loc) or "(top level)"
     if error["type"] == "extra_forbidden":
         section = _section_for(loc)

@@ -112,6 +112,8 @@ def shorten(text: object, limit: int = EXCERPT_LENGTH) -> str:
 def path_problem(text: str) -> str | None:
     """Why `text` cannot even be looked up as a path here (too long, a NUL in it, an unknown
     `~user`, bytes that are not text), or None when the file system can answer for it."""
+    if "\0" in text:
+        return "a NUL character in it"  # Path.exists() answers False instead of refusing it
     try:
         text.encode("utf-8")
         Path(text).expanduser().exists()

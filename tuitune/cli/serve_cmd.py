@@ -73,6 +73,20 @@ def serve_command(
         "--data-root",
         help="A folder requests may name (repeatable; default: the current folder and TUITUNE_HOME).",
     ),
+    allow_hub: bool = typer.Option(
+        False, "--allow-hub", help="Let requests name Hugging Face Hub models and datasets, and upload to the Hub."
+    ),
+    hub_ids: Optional[list[str]] = typer.Option(
+        None, "--hub-id", help="A Hub model or dataset id requests may name (repeatable), without --allow-hub."
+    ),
+    allow_remote_code: bool = typer.Option(
+        False,
+        "--allow-remote-code",
+        help="Let requests run code a model ships (trust_remote_code) or a Hub kernel: only if every client is trusted.",
+    ),
+    allowed_hosts: Optional[list[str]] = typer.Option(
+        None, "--allowed-host", help="Another host name clients reach this server by (repeatable; e.g. behind a proxy)."
+    ),
 ) -> None:
     """Serve the REST API, the live event stream and the web dashboard."""
     import uvicorn
@@ -83,7 +97,16 @@ def serve_command(
     chosen, generated = token_for(host, token)
     if port:  # 0: the system picks a free one
         check_can_listen(host, port)
-    settings = ServeSettings(host=host, port=port, token=chosen, data_roots=tuple(data_roots or ()))
+    settings = ServeSettings(
+        host=host,
+        port=port,
+        token=chosen,
+        data_roots=tuple(data_roots or ()),
+        allow_hub=allow_hub,
+        hub_ids=tuple(hub_ids or ()),
+        allow_remote_code=allow_remote_code,
+        allowed_hosts=tuple(allowed_hosts or ()),
+    )
     config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
 
     class Server(uvicorn.Server):
@@ -99,6 +122,9 @@ def serve_command(
                 console.print("No token: only this machine can connect.")
             roots = ", ".join(literal(root) for root in settings.roots())
             console.print(Text(f"Requests may name files under: {roots}"))
+            hub = "any id" if allow_hub else ", ".join(hub_ids or ()) or "off (--allow-hub)"
+            code = "allowed" if allow_remote_code else "refused (--allow-remote-code)"
+            console.print(Text(f"Hugging Face Hub: {hub}; code named by a request: {code}"))
 
     Server(config).run()
 

@@ -20,6 +20,7 @@ from tuitune import child, paths
 from tuitune.config import RunConfig, parse_config
 from tuitune.engine import run_folder
 from tuitune.errors import RunStateError, StoreFullError, StoreReadOnlyError
+from tuitune.locations import DATASET_BUILDERS
 from tuitune.store import (
     ACTIVE,
     CANCELLED,
@@ -67,6 +68,14 @@ def with_local_paths(config: RunConfig) -> RunConfig:
                 setattr(getattr(final, section), key, str(local.resolve()))
         except (OSError, ValueError):
             continue  # not a path this system can even look at: the data layer explains it
+    files = final.data.data_files
+    if final.data.source in DATASET_BUILDERS and files:
+        # `source: json` reads data_files from the current folder, which for the worker is the
+        # run's folder: make them name what the user meant (and what the service checked).
+        absolute = [
+            str(Path.cwd() / Path(name).expanduser()) for name in ([files] if isinstance(files, str) else files)
+        ]
+        final.data.data_files = absolute[0] if isinstance(files, str) else absolute
     return final
 
 

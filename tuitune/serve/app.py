@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from tuitune import __version__
 from tuitune.serve import errors
 from tuitune.serve.auth import check_token
+from tuitune.serve.origin import RequestHost, check_same_site
 from tuitune.serve.routes import machine, runs, seed
 from tuitune.serve.settings import ServeSettings
 from tuitune.serve.stream import StreamHub
@@ -144,7 +145,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.state.hub = hub
     app.state.tasks = Tasks()
     errors.install(app)
-    protected = [Depends(check_token)]
+    protected = [Depends(check_token), Depends(check_same_site)]
     app.include_router(runs.router, dependencies=protected)
     app.include_router(machine.router, dependencies=protected)
     app.include_router(seed.router, dependencies=protected)
@@ -161,8 +162,14 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     def dashboard() -> FileResponse:
         return FileResponse(str(STATIC / "index.html"))
 
+    @app.get("/dashboard", include_in_schema=False)
+    def job_service_dashboard() -> RedirectResponse:
+        # The job service's address for the page; like the page, it asks for no token.
+        return RedirectResponse("/")
+
     _api_docs(app)
 
+    app.add_middleware(RequestHost, settings=settings)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     return app

@@ -52,3 +52,15 @@ def install(app: FastAPI) -> None:
         where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
         message = f"{where}: {first.get('msg', 'invalid value')}" if where else str(first.get("msg", "invalid request"))
         return JSONResponse({"detail": message, "error": "InvalidRequest", "field": where or None}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        # A bug, not the client's fault: one line of JSON for the client, the traceback in the server's log.
+        return JSONResponse(
+            {
+                "detail": f"The server failed on this request ({type(error).__name__}): its log has the details; "
+                "please report it.",
+                "error": "InternalError",
+            },
+            status_code=500,
+        )

@@ -1,16 +1,56 @@
-"""Which folders a request may name: a client must not read or write anywhere else on the box."""
+"""What a request may make the server do: read and write only under its data roots, reach the
+Hugging Face Hub only when started to, connect nowhere else, and run no code a request names.
+
+The checks walk the run configuration (`tuitune.locations`): every field that names a place is
+declared with a type that says what kind, so a field added later is checked the day it exists.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import glob
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from fastapi import Request
 
 from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, RunConfig
 from tuitune.errors import UsageError
+from tuitune.locations import DATASET_BUILDERS, Named, Names, code_switches, named_locations
+from tuitune.serve.settings import ServeSettings, is_loopback
 from tuitune.user_text import path_problem, shorten
 
 
-def _is_local(text: str) -> bool:
-    # A Hub id (`owner/name`) that is not also a folder here is not a path on this machine.
+class RequestRefusedError(UsageError):
+    """A request asks for something this server was not started to allow."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What this server allows requests beyond its data roots."""
+
+    roots: tuple[Path, ...]
+    allow_hub: bool = False
+    hub_ids: frozenset[str] = frozenset()
+    allow_remote_code: bool = False
+
+    def hub_allowed(self, repo_id: str) -> bool:
+        return self.allow_hub or repo_id in self.hub_ids
+
+
+def policy_of(request: Request) -> Policy:
+    """The policy of the server that received `request`."""
+    settings: ServeSettings = request.app.state.settings
+    return Policy(
+        roots=settings.roots(),
+        allow_hub=settings.allow_hub,
+        hub_ids=frozenset(settings.hub_ids),
+        allow_remote_code=settings.allow_remote_code,
+    )
+
+
+def looks_local(text: str) -> bool:
+    """Whether `text` names a place on this machine rather than a Hub id (`owner/name`)."""
     if text in (DEMO_MODEL, SAMPLE_DATASET):
         return False
     if text.startswith(("/", ".", "~")) or text.count("/") > 1 or "\\" in text:
@@ -19,24 +59,103 @@ def _is_local(text: str) -> bool:
 
 
 def check_inside(text: str, roots: tuple[Path, ...], what: str, *, always_local: bool = False) -> None:
-    """Refuse `text` unless it is not a local path at all, or it lies under one of `roots`."""
-    if not always_local and not _is_local(text):
+    """Refuse `text` unless it is not a local path at all, or it lies under one of `roots`
+    (symbolic links followed: a link inside a root to a file outside is outside)."""
+    if not always_local and not looks_local(text):
         return
     problem = path_problem(text)
     if problem is not None:
         raise UsageError(f"{what} {shorten(text)} is not a usable path ({problem}).")
-    resolved = Path(text).expanduser().resolve()
+    _refuse_outside(Path(text).expanduser().resolve(), text, roots, what)
+
+
+def _refuse_outside(resolved: Path, text: str, roots: tuple[Path, ...], what: str) -> None:
     if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
         allowed = ", ".join(str(root) for root in roots)
-        raise UsageError(
+        raise RequestRefusedError(
             f"{what} {shorten(text)} is outside the folders this server may use ({allowed}): "
             "put it there, or start the server with --data-root."
         )
 
 
-def check_config_paths(config: RunConfig, roots: tuple[Path, ...]) -> None:
-    """Every local path a run configuration names must lie under the server's data roots."""
-    check_inside(config.data.source, roots, "The dataset")
-    check_inside(config.model.name_or_path, roots, "The model folder")
-    if config.training.output_dir:
-        check_inside(config.training.output_dir, roots, "The output folder", always_local=True)
+def check_config(config: RunConfig, policy: Policy) -> None:
+    """Refuse a run configuration that names a place or runs code the server does not allow."""
+    for key, what in code_switches(config):
+        if not policy.allow_remote_code:
+            raise RequestRefusedError(
+                f"{key} would run {what} on this server, which was not started to allow that: "
+                "start it with --allow-remote-code if every client is trusted, or leave it out."
+            )
+    source = config.data.source
+    for named in named_locations(config):
+        _check(named, policy, dataset_source=source)
+
+
+def _check(named: Named, policy: Policy, *, dataset_source: str) -> None:
+    text, what = named.value, f"{named.key}:"
+    if named.names is Names.LOCAL_PATH:
+        check_inside(text, policy.roots, what, always_local=True)
+    elif named.names in (Names.MODEL, Names.DATASET):
+        if named.names is Names.DATASET and text in DATASET_BUILDERS:
+            return  # the files it reads are data.data_files, checked on their own
+        if looks_local(text):
+            check_inside(text, policy.roots, what, always_local=True)
+        elif text not in (DEMO_MODEL, SAMPLE_DATASET):
+            _check_hub_id(text, policy, what)
+    elif named.names is Names.DATASET_FILES:
+        _check_dataset_files(text, policy, what, dataset_source)
+    elif named.names is Names.ADDRESS:
+        if not is_loopback(text):
+            raise RequestRefusedError(
+                f"{what} {shorten(text)} is another machine: a run started through this server may only connect "
+                "to this machine (start a run that spans machines from the CLI on each of them)."
+            )
+    else:  # a kind added to tuitune.locations must say here how it is checked
+        raise RequestRefusedError(f"{what} names {named.names.value}, which this server cannot check yet.")
+
+
+def _check_hub_id(repo_id: str, policy: Policy, what: str) -> None:
+    if not policy.hub_allowed(repo_id):
+        raise RequestRefusedError(
+            f"{what} {shorten(repo_id)} is a Hugging Face Hub id, and this server was not started to reach the Hub: "
+            "start it with --allow-hub (or --hub-id for this one), or put a local copy under its data roots."
+        )
+
+
+def _check_dataset_files(text: str, policy: Policy, what: str, source: str) -> None:
+    if ".." in PurePosixPath(text.replace("\\", "/")).parts:
+        raise RequestRefusedError(f"{what} {shorten(text)} climbs out of its folder (..): name the files inside it.")
+    if source in DATASET_BUILDERS:
+        base = Path.cwd()  # where `launcher.with_local_paths` makes them absolute from
+    elif looks_local(source):
+        base = Path(source).expanduser()
+    else:
+        # Files inside a Hub dataset: paths in the repository, never on this machine.
+        if text.startswith(("/", "~")):
+            raise RequestRefusedError(
+                f"{what} {shorten(text)} is a path on this machine, but the dataset is on the Hub: name files "
+                "inside the dataset's repository."
+            )
+        return
+    problem = path_problem(text)
+    if problem is not None:
+        raise UsageError(f"{what} {shorten(text)} is not a usable path ({problem}).")
+    pattern = base / Path(text).expanduser()
+    # A pattern is checked by what it matches today as well as by where it points (a `*` could
+    # step through a link inside a root to a folder outside).
+    _refuse_outside(pattern.resolve(), text, policy.roots, what)
+    for count, match in enumerate(_matches(pattern), start=1):
+        if count > MAX_MATCHES:
+            raise RequestRefusedError(
+                f"{what} {shorten(text)} matches over {MAX_MATCHES:,} files: name the data files more narrowly."
+            )
+        _refuse_outside(match.resolve(), text, policy.roots, what)
+
+
+MAX_MATCHES = 10_000
+
+
+def _matches(pattern: Path) -> Iterator[Path]:
+    text = str(pattern)
+    if glob.has_magic(text):
+        yield from (Path(match) for match in glob.iglob(text, recursive=True))

@@ -8,10 +8,10 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tuitune import paths
+from tuitune import child, paths
 from tuitune.errors import UsageError
 
-TOKEN_ENV = "TUITUNE_API_TOKEN"
+TOKEN_ENV = child.API_TOKEN_ENV
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 MAX_BODY_BYTES = 1_000_000  # a run configuration is ~2 KB
@@ -39,6 +39,12 @@ class ServeSettings:
     max_body_bytes: int = MAX_BODY_BYTES
     max_page: int = MAX_PAGE
     poll_seconds: float = 0.5
+    # What requests may reach beyond the data roots: off unless the server was started to allow it.
+    allow_hub: bool = False
+    hub_ids: tuple[str, ...] = ()
+    allow_remote_code: bool = False
+    # Host names (and addresses) the server answers to besides the one it is bound to.
+    allowed_hosts: tuple[str, ...] = ()
 
     def roots(self) -> tuple[Path, ...]:
         """Folders a request may name (datasets, outputs, local models): the given ones, else the

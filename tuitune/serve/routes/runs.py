@@ -14,8 +14,9 @@ from tuitune.config import MAX_EPOCHS, MAX_STEPS, parse_config
 from tuitune.engine import launcher, queue
 from tuitune.errors import RunStateError, UsageError
 from tuitune.reports import run_report
-from tuitune.serve.guard import check_config_paths, check_inside
+from tuitune.serve.guard import RequestRefusedError, check_config, check_inside, policy_of
 from tuitune.store import ALL, Run, open_store
+from tuitune.store.transactions import SQLITE_MAX_INTEGER
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -44,7 +45,7 @@ def find(run_id: int) -> Run:
 def start_run(request: Request, config_data: Any, *, in_queue: bool, source: str = "request") -> Run:
     """Validate a configuration as the CLI does, check its paths, then queue or start the run."""
     config = parse_config(config_data, source)
-    check_config_paths(config, request.app.state.settings.roots())
+    check_config(config, policy_of(request))
     if in_queue:
         return queue.enqueue(config)
     return launcher.launch(config)
@@ -63,7 +64,7 @@ def create_run(
 def list_runs(
     request: Request,
     status: Optional[str] = Query(None, description=f"One of {', '.join(ALL)}."),
-    sweep: Optional[int] = Query(None, description="Only the runs of this sweep."),
+    sweep: Optional[int] = Query(None, ge=0, le=SQLITE_MAX_INTEGER, description="Only the runs of this sweep."),
     text: Optional[str] = Query(
         None, max_length=200, description="Words that must all appear in the name, model, method or dataset."
     ),
@@ -107,7 +108,9 @@ def get_run(run_id: int) -> dict[str, Any]:
 def metrics(
     run_id: int,
     after: int = Query(-1, ge=-1, le=MAX_STEPS, description="Only points after this step."),
-    after_id: int = Query(0, ge=0, description="Only points with an id above this one (for polling)."),
+    after_id: int = Query(
+        0, ge=0, le=SQLITE_MAX_INTEGER, description="Only points with an id above this one (for polling)."
+    ),
 ) -> dict[str, Any]:
     store = open_store()
     store.get_run(run_id)
@@ -117,7 +120,8 @@ def metrics(
 
 @router.get("/{run_id}/events", summary="A run's events: loading, data, checkpoints, warnings, errors")
 def events(
-    run_id: int, after: int = Query(0, ge=0, description="Only events with an id above this one.")
+    run_id: int,
+    after: int = Query(0, ge=0, le=SQLITE_MAX_INTEGER, description="Only events with an id above this one."),
 ) -> dict[str, Any]:
     store = open_store()
     store.get_run(run_id)
@@ -168,7 +172,11 @@ def _resume_from(last_event_id: str | None) -> tuple[int, int]:
     points, _, events = (last_event_id or "").partition(".")
     if not (points.isascii() and points.isdecimal() and events.isascii() and events.isdecimal()):
         return 0, 0
-    return min(int(points), 2**62), min(int(events), 2**62)
+    # No id has more digits than SQLite's largest integer (and int() refuses 4,300 digits).
+    digits = len(str(SQLITE_MAX_INTEGER))
+    if len(points) > digits or len(events) > digits:
+        return SQLITE_MAX_INTEGER, SQLITE_MAX_INTEGER
+    return min(int(points), SQLITE_MAX_INTEGER), min(int(events), SQLITE_MAX_INTEGER)
 
 
 @router.post("/{run_id}/cancel", summary="Cancel: the run finishes its step, saves a checkpoint and stops")
@@ -244,6 +252,11 @@ class UploadRequest(BaseModel):
 
 @router.post("/{run_id}/upload", status_code=202, summary="Upload to the Hugging Face Hub in the background")
 def upload(request: Request, run_id: int, body: UploadRequest) -> dict[str, Any]:
+    if not policy_of(request).hub_allowed(body.repo_id):
+        raise RequestRefusedError(
+            f"Uploading to the Hugging Face Hub ({body.repo_id[:80]}) is off on this server: start it with "
+            "--allow-hub (or --hub-id for this repository)."
+        )
     run = _finished(run_id)
     argv = ["upload", str(run.id), body.repo_id] + (["--private"] if body.private else [])
     secrets = {"HF_TOKEN": body.token} if body.token else None

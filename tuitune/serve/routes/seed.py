@@ -1,5 +1,5 @@
 """The job service's routes, kept working as aliases: `POST /finetune` with its flat body,
-`/jobs`, `/logs/{id}` (JSON lines) and `/dashboard`. A job is a run; nothing here is a second system."""
+`/jobs`, `/logs/{id}` (JSON lines); `/dashboard` is the app's. A job is a run; nothing here is a second system."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from typing import Any, Optional
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from tuitune.serve.routes import runs
@@ -131,8 +131,3 @@ def logs(job_id: int) -> Response:
     ]
     lines.sort(key=lambda line: line["time"])
     return Response("".join(json.dumps(line) + "\n" for line in lines), media_type="application/x-ndjson")
-
-
-@router.get("/dashboard", include_in_schema=False)
-def dashboard() -> RedirectResponse:
-    return RedirectResponse("/")

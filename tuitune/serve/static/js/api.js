@@ -20,9 +20,12 @@ export class ApiError extends Error {
   }
 }
 
+// X-Tuitune-Client: a header no other site's page can send here without the server's consent,
+// which is how the server tells this page's writes from a cross-site form post.
 export function headers(extra = {}) {
   const given = token.get();
-  return given ? { ...extra, Authorization: `Bearer ${given}` } : { ...extra };
+  const ours = { ...extra, "X-Tuitune-Client": "1" };
+  return given ? { ...ours, Authorization: `Bearer ${given}` } : ours;
 }
 
 async function detail(response) {

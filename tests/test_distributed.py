@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,67 @@ def test_a_killed_rank_crashes_the_run_at_once_and_leaves_no_process(job: list[s
         timeout=20,
         what="no process of the group left",
     )
+
+
+@pytest.mark.slow
+def test_a_killed_supervisor_takes_its_ranks_with_it_and_resume_trains_once(
+    job: list[str], demo_model_path: Path
+) -> None:
+    started = cli_json("train", *job, "--nproc", "2", "--batch-size", "2", "--max-steps", "100000", "--detach")
+    run_id = started["run_id"]
+    store = open_store()
+    wait_for(
+        lambda: len(store.processes(run_id)) == 2 and store.get_run(run_id).steps_done >= 2,
+        timeout=300,
+        what="both ranks training",
+    )
+    ranks = [rank.pid for rank in store.processes(run_id)]
+    os.kill(store.get_run(run_id).pid, signal.SIGKILL)
+    # Nobody is asked: the ranks notice on their own (no command runs meanwhile).
+    wait_for(lambda: not any(pid_alive(pid) for pid in ranks), timeout=15, what="every rank to follow its supervisor")
+    assert cli_json("show", str(run_id))["status"] == CRASHED
+    steps_then = max(p.step for p in store.metric_points(run_id))
+    resumed = cli_json("resume", str(run_id), "--max-steps", str(steps_then + 4), timeout=600)
+    assert resumed["status"] == COMPLETED
+    steps = [p.step for p in store.metric_points(run_id) if p.loss is not None]
+    assert steps == sorted(set(steps)), "a step was trained twice"
+    assert steps[-1] == steps_then + 4
+    assert cli_json("store", "check")["findings"] == []  # no step recorded twice
+
+
+@pytest.mark.slow
+def test_a_run_whose_ranks_still_live_is_neither_crashed_nor_resumed(tuitune_home: Path) -> None:
+    # A rank that outlives its supervisor (one with no way to know it, started by hand) keeps
+    # the run alive: it is not crashed, and resume refuses rather than start a second group.
+    import subprocess
+    import sys
+
+    store = open_store()
+    run = store.create_run(name="g", config={}, model="m", method="full_finetuning", dataset="d")
+    store.set_status(run.id, "running")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    rank = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        store.update_run(run.id, pid=gone.pid)
+        store.heartbeat(run.id)
+        store.process_heartbeat(
+            run.id,
+            rank=1,
+            pid=rank.pid,
+            host=socket.gethostname(),
+            device=None,
+            step=3,
+            gpu_memory_gb=None,
+            cpu_memory_gb=None,
+        )
+        assert cli_json("show", str(run.id))["status"] == "running"
+        refused = cli("resume", str(run.id))
+        assert refused.returncode == 1 and "still running" in refused.stderr
+    finally:
+        rank.kill()
+        rank.wait()
+    assert cli_json("show", str(run.id))["status"] == CRASHED
 
 
 @pytest.mark.slow

@@ -103,6 +103,54 @@ def test_a_killed_worker_frees_its_slot_once_its_death_is_noticed(demo_model_pat
 
 
 @pytest.mark.slow
+def test_a_killed_worker_is_replaced_within_seconds_with_nobody_looking(demo_model_path: Path) -> None:
+    from tuitune.engine.keeper_lock import keeper_alive
+
+    queue.set_slots(1)
+    victim = queue.enqueue(tiny("victim", steps=100_000))
+    behind = [queue.enqueue(tiny(f"behind{index}")) for index in (1, 2)]
+    store = open_store()  # from here on only plain reads: no command, no face, no reconcile
+    wait_for(lambda: store.get_run(victim.id).steps_done > 0, what="the victim to train")
+    assert keeper_alive()
+    os.kill(store.get_run(victim.id).pid, signal.SIGKILL)  # what the OOM killer does at 3 a.m.
+    wait_for(lambda: store.get_run(behind[0].id).pid is not None, timeout=15, what="the next run to start")
+    assert store.get_run(victim.id).status == CRASHED
+    wait_for(
+        lambda: all(store.get_run(run.id).status == COMPLETED for run in behind),
+        timeout=300,
+        what="the runs behind to complete",
+    )
+    # Nothing waits: the keeper goes too.
+    wait_for(lambda: not keeper_alive(), timeout=30, what="the keeper to exit")
+
+
+FAILED_CLAIMER = """
+import os
+from tuitune.engine import launcher, queue
+# Killed the moment it has claimed the run, before its worker starts.
+launcher.start_worker = lambda *args, **kwargs: os._exit(9)
+queue.unpause()
+"""
+
+
+@pytest.mark.slow
+def test_a_claim_whose_claimer_died_goes_back_in_line_and_trains(demo_model_path: Path) -> None:
+    queue.set_slots(1)
+    queue.pause()
+    run = queue.enqueue(tiny("orphaned-claim"))
+    claimer = subprocess.run([sys.executable, "-c", FAILED_CLAIMER], timeout=120)
+    assert claimer.returncode == 9
+    store = open_store()
+    claimed = store.get_run(run.id)
+    assert claimed.status == QUEUED and not claimed.in_queue and claimed.pid is None
+    wait_for(lambda: store.get_run(run.id).status == COMPLETED, timeout=300, what="the run to train after all")
+    messages = [event.message for event in store.events(run.id)]
+    assert any(message.startswith("Back in line: its worker never started") for message in messages)
+    assert sum(message.startswith("Left the queue") for message in messages) == 2
+    assert store.get_run(run.id).error is None
+
+
+@pytest.mark.slow
 def test_with_two_slots_two_runs_train_at_the_same_time(demo_model_path: Path) -> None:
     queue.set_slots(2)
     queue.pause()

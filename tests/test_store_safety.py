@@ -3,6 +3,7 @@ damaged, emptied, read-only or full store is explained in one line while reading
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -70,6 +71,26 @@ def test_store_check_reports_a_healthy_store(tuitune_home: Path) -> None:
     open_store().create_run(name="a", config={}, model="m", method="lora", dataset="d")
     health = cli_json("store", "check")
     assert health["ok"] is True and health["runs"] == 1 and health["problems"] == []
+
+
+def test_store_check_names_a_run_whose_steps_were_trained_twice(tuitune_home: Path) -> None:
+    store = open_store()
+    twice, resumed = (
+        store.create_run(name=name, config={}, model="m", method="lora", dataset="d") for name in ("twice", "resumed")
+    )
+    # Two groups writing the same run at once, and a run resumed the way tuitune does it.
+    store.add_metric_points(twice.id, [{"step": step, "loss": 1.0} for step in range(1, 6)])
+    store.add_metric_points(twice.id, [{"step": step, "loss": 0.9} for step in range(3, 8)])
+    store.add_metric_points(resumed.id, [{"step": step, "loss": 1.0} for step in range(1, 6)])
+    store.delete_metric_points_after(resumed.id, 2)
+    store.add_metric_points(resumed.id, [{"step": step, "loss": 0.9} for step in range(3, 8)])
+    store.add_metric_points(resumed.id, [{"step": 4, "eval_loss": 0.8}])  # an eval point beside a step
+    result = cli("store", "check")
+    assert result.returncode == 1
+    assert f"run {twice.id} has 3 training steps recorded more than once (from step 3)" in result.stdout
+    assert f"run {resumed.id} " not in result.stdout
+    health = json.loads(cli("store", "check", "--json").stdout)
+    assert health["ok"] is True and len(health["findings"]) == 1 and "see the findings" in health["advice"]
 
 
 def _damage_index(database: Path) -> None:

@@ -38,12 +38,14 @@ def check_command(json_output: bool = typer.Option(False, "--json", help=JSON_HE
         )
         if health.advice != "Nothing to do.":
             console.print(Text(health.advice.removeprefix("Nothing to do. ")))
+        for finding in health.findings:
+            console.print(Text(f"  - {finding}", style="yellow"))
     else:
         console.print(Text(f"The run store {health.path} is damaged:", style="bold red"))
         for problem in health.problems:
             console.print(Text(f"  - {problem}"))
         console.print(Text(health.advice))
-    if not health.ok:
+    if not health.ok or health.findings:
         raise typer.Exit(1)  # the report above is the message; scripts see the exit code
 
 

@@ -24,6 +24,7 @@ from tuitune import child, paths
 from tuitune.config import RunConfig
 from tuitune.engine import run_folder
 from tuitune.engine.launcher import LOG_NAME, pid_alive, run_config
+from tuitune.engine.rank import SUPERVISOR_ENV
 from tuitune.engine.stop import StopRequest
 from tuitune.store import ACTIVE, CANCELLED, COMPLETED, CRASHED, FAILED, QUEUED, RUNNING, Store
 from tuitune.store.processes import RunProcess
@@ -187,7 +188,7 @@ def run_group(run_id: int, store: Store, *, resume: bool, stop: StopRequest) -> 
         command,
         stdin=subprocess.DEVNULL,
         cwd=output,
-        env=child.child_environment(),
+        env=child.child_environment({SUPERVISOR_ENV: str(os.getpid())}),  # every rank follows this process out
         start_new_session=True,  # the group is one process group: stopped as one
     )
     try:

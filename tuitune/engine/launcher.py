@@ -262,11 +262,20 @@ def _seconds_since(moment: datetime | None) -> float:
     return (datetime.now(timezone.utc) - moment).total_seconds()
 
 
+# A claimed run's worker is spawned within milliseconds of the claim; one not started after this
+# long never will be (its claimer was killed between the two).
+CLAIM_START_SECONDS = 10.0
+
+
 def check_alive(run: Run, *, store: Store | None = None) -> Run:
-    """Mark a run `crashed` if the store says it is active but its worker is gone."""
+    """Mark a run `crashed` if the store says it is active but its worker is gone; put a claim
+    whose worker never started back in line."""
     if run.status not in ACTIVE or run.in_queue:
         return run  # a run waiting in the queue has no worker yet: nothing can have died
     store = store or open_store()
+    if run.status == QUEUED and not run.pid and run.heartbeat_at is not None:
+        # Claimed for a slot (the claim starts its heartbeat), its worker not yet recorded.
+        return _claim_checked(run, store)
     local = run.host in (None, socket.gethostname())
     gone = False
     # The heartbeat comes after the worker started; a process younger than it reuses the pid.
@@ -275,6 +284,10 @@ def check_alive(run: Run, *, store: Store | None = None) -> Run:
     ) > STALE_AFTER_SECONDS:
         gone = True
     if not gone:
+        return run
+    if local and live_ranks(run, store):
+        # Its supervisor is gone but ranks still train; they follow it out within a second
+        # (engine.rank.follow_supervisor). Until none lives, the run is not over.
         return run
     # Re-read: the worker may have finished between our read and the pid check.
     fresh = store.get_run(run.id)
@@ -298,6 +311,49 @@ def check_alive(run: Run, *, store: Store | None = None) -> Run:
         # the next command that can write.
         return fresh
     return store.get_run(run.id)
+
+
+def _claim_checked(run: Run, store: Store) -> Run:
+    """A run claimed for a slot (or started directly) whose worker has no pid yet: give its
+    claimer time, then find the worker, else put the run back at the head of the line."""
+    if _seconds_since(run.heartbeat_at) < CLAIM_START_SECONDS:
+        return run
+    worker = _worker_process(run.id)
+    try:
+        if worker is not None:
+            store.update_run(run.id, pid=worker, host=socket.gethostname())
+        else:
+            store.back_in_line(run.id, "its worker never started (whoever claimed it stopped first)")
+    except (StoreReadOnlyError, StoreFullError):
+        pass
+    return store.get_run(run.id)
+
+
+def _worker_process(run_id: int) -> int | None:
+    """The pid of a worker of this store training `run_id` on this machine, if one runs."""
+    import psutil
+
+    home = str(paths.home())
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            command = process.info["cmdline"] or []
+            ours = "tuitune.engine.worker" in command and str(run_id) in command
+            if ours and process.environ().get(paths.HOME_ENV) == home:
+                return int(process.pid)
+        except psutil.Error:
+            continue
+    return None
+
+
+def live_ranks(run: Run, store: Store | None = None) -> list[int]:
+    """The pids of the run's group processes (ranks) on this machine that are still alive."""
+    store = store or open_store()
+    host = socket.gethostname()
+    return [
+        rank.pid
+        for rank in store.processes(run.id)
+        if rank.host == host and rank.ended is None and pid_alive(rank.pid, started_before=rank.heartbeat_at)
+    ]
 
 
 def reconcile(store: Store | None = None) -> list[Run]:
@@ -356,10 +412,11 @@ def prepare_resume(
         )
     if run.status not in RESUMABLE and run.status != COMPLETED:
         raise RunStateError(f"Run {run.id} is {run.status} and cannot be resumed.")
-    if not worker_gone(run, timeout=WORKER_EXIT_SECONDS):
+    if not worker_gone(run, timeout=WORKER_EXIT_SECONDS, store=store):
+        pids = ", ".join(str(pid) for pid in [run.pid, *live_ranks(run, store)] if pid)
         raise RunStateError(
-            f"Run {run.id} ({run.name}) has ended but its worker (pid {run.pid}) is still finishing: "
-            f"resume it once `tuitune show {run.id}` no longer lists that pid as alive."
+            f"Run {run.id} ({run.name}) has ended but its processes (pid {pids}) are still finishing: "
+            f"resume it once they have exited (`tuitune show {run.id}` lists them)."
         )
     # The new totals pass the config's own rules before anything about the run changes: a
     # refused resume (`--epochs inf`, `--max-steps 2**63`) leaves the run exactly as it was.
@@ -426,14 +483,19 @@ def store_gpus(run: Run) -> list[str]:
 WORKER_EXIT_SECONDS = 60.0
 
 
-def worker_gone(run: Run, *, timeout: float) -> bool:
-    """Wait up to `timeout` seconds for the run's worker process on this machine to exit;
-    whether it has (a run with no worker here counts as gone)."""
-    if not run.pid or run.host not in (None, socket.gethostname()):
+def worker_gone(run: Run, *, timeout: float, store: Store | None = None) -> bool:
+    """Wait up to `timeout` seconds for the run's worker and its group's ranks on this machine
+    to exit; whether they have (a run with no process here counts as gone)."""
+    if run.host not in (None, socket.gethostname()):
         return True
     deadline = time.monotonic() + timeout
-    # The last heartbeat came after the worker started: a process younger than it reuses the pid.
-    while pid_alive(run.pid, started_before=run.heartbeat_at) and _is_worker(run.pid):
+
+    def alive() -> bool:
+        # The last heartbeat came after the worker started: a process younger than it reuses the pid.
+        worker = bool(run.pid) and pid_alive(run.pid, started_before=run.heartbeat_at) and _is_worker(run.pid or 0)
+        return worker or bool(live_ranks(run, store))
+
+    while alive():
         if time.monotonic() > deadline:
             return False
         time.sleep(0.2)
@@ -449,7 +511,7 @@ def wait(run_id: int, *, timeout: float | None = None, poll: float = 0.5, store:
         if run.status not in ACTIVE:
             # Stopped means its worker is gone too (a group's supervisor tidies up after rank 0
             # has recorded the end): a resume right after must not race it.
-            worker_gone(run, timeout=WORKER_EXIT_SECONDS)
+            worker_gone(run, timeout=WORKER_EXIT_SECONDS, store=store)
             return run
         if deadline is not None and time.monotonic() > deadline:
             return run

@@ -13,6 +13,7 @@ from typing_extensions import TypedDict  # pydantic (the service) needs this one
 
 from tuitune.config import RunConfig
 from tuitune.engine import launcher
+from tuitune.engine.keeper_lock import ensure_keeper
 from tuitune.errors import RunStateError, StoreError, UsageError
 from tuitune.store import FAILED, QUEUED, Run, Store, open_store
 from tuitune.store.run_queue import PAUSED, SLOTS
@@ -87,6 +88,9 @@ def enqueue(
 def start_queued(store: Store | None = None) -> list[Run]:
     """Start queued runs, first in line first, while slots and GPUs are free. Returns those started."""
     store = store or open_store()
+    # Before claiming: if this process dies between a claim and its worker, the keeper puts the
+    # run back in line; and while runs wait, it notices a worker's death within seconds.
+    ensure_keeper(store.keeper_needed())
     gpus = visible_gpus()
     capacity = slots(store)
     started: list[Run] = []

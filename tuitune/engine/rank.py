@@ -15,6 +15,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any, cast
 
 from tuitune.engine.launcher import HEARTBEAT_SECONDS
@@ -105,7 +106,51 @@ class RankHeartbeat:
             self.beat()
 
 
+# The pid of the worker supervising the group; every rank follows it out.
+SUPERVISOR_ENV = "TUITUNE_SUPERVISOR_PID"
+SUPERVISOR_WATCH_SECONDS = 0.5
+
+
+def follow_supervisor() -> None:
+    """End this rank within a second of its group's supervisor going (SIGKILL, the OOM killer).
+
+    A rank left training a run nobody supervises would go on writing it while the run reads as
+    crashed, and a resume would start a second group beside it: the run trained twice. The
+    ranks are not children of the supervisor (torchrun gives each a session of its own), so no
+    signal of the kernel's reaches them: each watches the supervisor itself.
+    """
+    value = os.environ.get(SUPERVISOR_ENV, "")
+    if not value.isdecimal():
+        return  # started by hand (`accelerate launch … -m tuitune.engine.rank`): nobody to follow
+    import psutil
+
+    try:
+        supervisor = psutil.Process(int(value))  # remembers its start time: a reused pid is not it
+    except psutil.Error:
+        _end_with_supervisor(int(value))
+        return
+
+    def watch() -> None:
+        while True:
+            try:
+                alive = supervisor.is_running() and supervisor.status() != psutil.STATUS_ZOMBIE
+            except psutil.Error:
+                alive = False
+            if not alive:
+                _end_with_supervisor(supervisor.pid)
+            time.sleep(SUPERVISOR_WATCH_SECONDS)
+
+    threading.Thread(target=watch, name="tuitune-supervisor-watch", daemon=True).start()
+
+
+def _end_with_supervisor(pid: int) -> None:
+    with contextlib.suppress(OSError):
+        print(f"[error] the group's supervisor (pid {pid}) is gone: this rank stops now", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def main(argv: list[str] | None = None) -> int:
+    follow_supervisor()  # first: a rank that starts after the supervisor died never trains
     stop = StopRequest()
     # torchrun stops the group with SIGTERM: finish the step like a cancel, never mid-write.
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())

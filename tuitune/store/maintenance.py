@@ -36,6 +36,8 @@ class StoreHealth:
     wal_bytes: int = 0
     # The store's file, folder or disk cannot be written here: checked as it is, nothing changed.
     read_only: bool = False
+    # Not damage to the file, but to a run's record: steps recorded twice (two workers trained it).
+    findings: list[str] = field(default_factory=list)
     advice: str = ""
 
     def to_dict(self) -> dict[str, object]:
@@ -74,6 +76,23 @@ def _inspect(connection: sqlite3.Connection, health: StoreHealth) -> None:
     health.problems += _undecodable_text(connection)
     with contextlib.suppress(sqlite3.Error):
         health.runs = int(connection.execute("SELECT count(*) FROM runs").fetchone()[0])
+        health.findings += _steps_recorded_twice(connection)
+
+
+def _steps_recorded_twice(connection: sqlite3.Connection) -> list[str]:
+    """Runs with a training step logged more than once: two workers trained them at the same time
+    (a resume never repeats a step: it drops the points after its checkpoint first)."""
+    rows = connection.execute(
+        "SELECT run_id, count(*), min(step) FROM (SELECT run_id, step FROM metric_points WHERE loss IS NOT NULL "
+        "GROUP BY run_id, step HAVING count(*) > 1) GROUP BY run_id ORDER BY run_id LIMIT ?",
+        (_MAX_PROBLEMS,),
+    ).fetchall()
+    return [
+        f"run {run_id} has {count:,} training step{'s' if count > 1 else ''} recorded more than once (from step "
+        f"{first}): two workers trained it at once; its curve and checkpoints mix both, so retrain it or resume "
+        "it from a checkpoint before that step"
+        for run_id, count, first in rows
+    ]
 
 
 def _size(path: Path) -> int:
@@ -130,8 +149,13 @@ def check_store(path: str | Path | None = None) -> StoreHealth:
             f" Its write-ahead log ({target.name}-wal) cannot be read without writing beside it, so the "
             "newest changes were not checked: check it where it can be written."
         )
+    nothing = (
+        "Nothing to do."
+        if not health.findings
+        else "The file is sound, but a run's record is not: see the findings (the store needs no repair)."
+    )
     health.advice = (
-        "Nothing to do." + read_only
+        nothing + read_only
         if health.ok
         else "Keep a copy of the damaged file (tuitune.db with its -wal file) before anything else. Then "
         "restore your latest `tuitune store backup`, or, with the sqlite3 tool, save what can be read: "

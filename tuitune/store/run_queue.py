@@ -162,6 +162,32 @@ class QueueStore:
         RunRow.update(devices=",".join(devices) or None).where(RunRow.id == run_id).execute()
         return devices
 
+    @writes
+    def back_in_line(self, run_id: int, reason: str) -> bool:
+        """Put a claimed run whose worker never started back at the head of the line (it was
+        first when it was claimed); False if it has moved on meanwhile (started, cancelled)."""
+        first = RunRow.select(fn.MIN(RunRow.queue_position)).where(_in_queue()).scalar()
+        changed = (
+            RunRow.update(queue_position=float(first or 1) - 1, devices=None)
+            .where(
+                (RunRow.id == run_id)
+                & (RunRow.status == QUEUED)
+                & RunRow.queue_position.is_null()
+                & RunRow.pid.is_null()
+            )
+            .execute()
+        )
+        if changed:
+            EventRow.insert(run=run_id, time=clock.now(), level="warning", message=f"Back in line: {reason}").execute()
+        return bool(changed)
+
+    @reads
+    def keeper_needed(self) -> bool:
+        """Whether anything waits that only a look can move on: runs in line (unless the queue is
+        paused), or runs claimed whose worker has not started yet."""
+        claimed = RunRow.select(RunRow.id).where((RunRow.status == QUEUED) & RunRow.queue_position.is_null()).exists()
+        return claimed or (self._setting(PAUSED) != "1" and RunRow.select(RunRow.id).where(_in_queue()).exists())
+
     @reads
     def slots_in_use(self) -> int:
         return sum(

@@ -171,6 +171,9 @@ def test_a_token_is_required_on_every_data_route_and_the_stream(tuitune_home: Pa
             )
             assert wrong.status_code == 401, path
         assert httpx.get(f"{url}/health").json()["token_required"] is True
+        # The page asks for the token itself: its addresses answer without one.
+        page = httpx.get(f"{url}/dashboard", follow_redirects=True)
+        assert page.status_code == 200 and "<html" in page.text.lower()
         with Client(url, token=TOKEN) as client:
             assert [entry["id"] for entry in client.runs()] == [run.id]
             assert client.queue()["slots"] >= 1 and "memory" in client.system()

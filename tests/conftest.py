@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,6 +49,12 @@ def stop_leftover_processes(folder: Path) -> None:
     TUITUNE_HOME inside the test's `folder`."""
     import psutil
 
+    # Twice: a keeper or a worker killed in the first pass may have just started a process.
+    for _ in range(2):
+        _kill_processes_working_for(folder, psutil)
+
+
+def _kill_processes_working_for(folder: Path, psutil: Any) -> None:
     for process in psutil.process_iter(["pid", "cmdline"]):
         command = " ".join(process.info["cmdline"] or [])
         if "tuitune" not in command or process.pid == os.getpid():

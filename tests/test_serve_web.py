@@ -42,6 +42,16 @@ def test_tuitune_web_serves_the_app_page_on_loopback_and_stops_on_ctrl_c() -> No
         assert response.status_code == 200
         assert "<div>tuitune</div>" in response.text  # textual-serve's page, titled after the app
         assert f"ws://127.0.0.1:{port}/ws" in response.text  # where the browser reaches the app
+        # Another site's page may not open the app's websocket, nor reach it under its own name.
+        handshake = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13"}
+        handshake["Sec-WebSocket-Key"] = "dGhlIHNhbXBsZSBub25jZQ=="
+        for origin in ("http://evil.example", f"http://localhost:{port + 1}"):
+            hijack = httpx.get(f"http://127.0.0.1:{port}/ws", headers={**handshake, "Origin": origin}, timeout=5)
+            assert hijack.status_code == 403 and "another web site" in hijack.text
+        rebound = httpx.get(f"http://127.0.0.1:{port}/", headers={"Host": f"rebind.evil.example:{port}"}, timeout=5)
+        assert rebound.status_code == 400 and "does not answer" in rebound.text
+        own = httpx.get(f"http://127.0.0.1:{port}/", headers={"Origin": f"http://localhost:{port}"}, timeout=5)
+        assert own.status_code == 200
     finally:
         process.send_signal(signal.SIGINT)
         try:

@@ -148,7 +148,7 @@ def web_command(
             "delete runs: keep the default 127.0.0.1 (and use an SSH tunnel), or add --insecure-no-auth."
         )
     try:
-        from textual_serve.server import Server
+        from tuitune.serve.web_app import WebServer
     except ImportError:
         raise UsageError("`tuitune web` needs textual-serve: pip install 'tuitune[web]'.") from None
     check_can_listen(host, port)
@@ -157,4 +157,4 @@ def web_command(
     from tuitune import child
 
     command = shlex.join(child.python_command("tuitune"))
-    Server(command, host=host, port=port, title="tuitune").serve()
+    WebServer(command, host=host, port=port, title="tuitune").serve()

@@ -193,7 +193,7 @@ async def test_ctrl_c_stops_an_answer_which_is_not_kept_and_the_chat_goes_on(run
         chat = await _chat_with(pilot, greeter)
         # Sampled and long: the base model rambles until it is stopped.
         await pilot.press("ctrl+o")
-        pilot.app.screen.query_one("#max_new_tokens").value = "4000"
+        pilot.app.screen.query_one("#max_new_tokens").value = "1000"  # the demo model reads 1,024 tokens
         pilot.app.screen.query_one("#layout").value = "base"  # the base model alone
         await pilot.press("ctrl+s")
         await wait_until(

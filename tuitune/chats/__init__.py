@@ -12,8 +12,9 @@ import atexit
 from collections.abc import Iterator
 from typing import Any
 
+from tuitune.chats.guard import check_device
 from tuitune.chats.session import ChatChild, ChatError
-from tuitune.chats.settings import Sampling
+from tuitune.chats.settings import Sampling, sampling_of
 
 # One child per (run, model, device), kept between calls: loading is the slow part.
 _children: dict[tuple[int, str, str | None], ChatChild] = {}
@@ -55,11 +56,12 @@ def chat(
     from tuitune.engine.launcher import check_alive
     from tuitune.store import Run, open_store
 
+    settings = sampling_of(sampling)
+    device = check_device(device)
     store = open_store()
     found = run if isinstance(run, Run) else store.find_run(run)
     found = check_alive(found, store=store)
     turns = [{"role": "user", "content": messages}] if isinstance(messages, str) else list(messages)
-    settings = Sampling(**sampling)
     events = _child(found.id, which, device).ask("main", turns, settings)
     if stream:
         return (event["text"] for event in events if event["event"] == "chunk")

@@ -1,8 +1,14 @@
-"""Before a chat model loads: does it fit in the memory that is free (a training run may hold the GPU)?"""
+"""Before a chat model loads: is its device there, and does the model fit in the memory that is
+free (a training run may hold the GPU)? Light: no torch (the chat child checks again with torch)."""
 
 from __future__ import annotations
 
-from tuitune.errors import TuituneError
+import os
+import re
+import sys
+
+from tuitune.errors import TuituneError, UsageError
+from tuitune.user_text import excerpt
 
 GIB = 1024**3
 # Weights are most of it; activations and the key/value cache of a chat add a little.
@@ -11,6 +17,72 @@ _OVERHEAD = 1.2
 
 class ChatMemoryError(TuituneError):
     """The model would not fit in the free memory of the device it would load on."""
+
+
+class ChatDeviceError(UsageError):
+    """The device asked for is not a device, or not one this machine has."""
+
+
+DEVICE_FORMS = "cpu, cuda, cuda:N (N: a GPU's number), mps or auto"
+_DEVICE = re.compile(r"(cpu|mps|auto|cuda)(?::(\d+))?")
+
+
+def visible_gpu_count() -> int:
+    """The GPUs a chat child started from here would see: CUDA_VISIBLE_DEVICES of those NVML counts."""
+    from tuitune.system.gpu import gpus
+
+    count = len(gpus())
+    value = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if value is None:
+        return count
+    visible = 0
+    for part in value.split(","):
+        if not part.strip() or part.strip().startswith("-"):
+            break  # CUDA stops at the first id that is not one ("-1" hides every GPU)
+        visible += 1
+    return min(visible, count)
+
+
+def mps_possible() -> bool:
+    """Apple GPUs exist only on macOS (the chat child asks torch whether this Mac has one)."""
+    return sys.platform == "darwin"
+
+
+def available_devices() -> list[str]:
+    gpu_count = visible_gpu_count()
+    found = ["cpu"]
+    if gpu_count:
+        found += ["cuda", *(f"cuda:{index}" for index in range(gpu_count))]
+    if mps_possible():
+        found.append("mps")
+    return found
+
+
+def check_device(device: str | None) -> str | None:
+    """`device` as the chat child takes it (None, or `auto`: the GPU when there is one), or a
+    ChatDeviceError naming the devices this machine has."""
+    if device is None:
+        return None
+    here = f"(available here: {', '.join(available_devices())})"
+    matched = _DEVICE.fullmatch(device.strip().lower())
+    if matched is None or (matched.group(2) is not None and matched.group(1) != "cuda"):
+        raise ChatDeviceError(f"Unknown device {excerpt(device)}: use {DEVICE_FORMS} {here}.")
+    kind, index = matched.group(1), matched.group(2)
+    if kind in ("auto", "cpu"):
+        return None if kind == "auto" else "cpu"
+    if kind == "mps":
+        if not mps_possible():
+            raise ChatDeviceError(f"Device mps (an Apple GPU) is not on this machine {here}.")
+        return "mps"
+    asked = "cuda" if index is None else f"cuda:{int(index)}"
+    gpu_count = visible_gpu_count()
+    if gpu_count == 0:
+        hidden = ", or CUDA_VISIBLE_DEVICES hides them" if os.environ.get("CUDA_VISIBLE_DEVICES") is not None else ""
+        raise ChatDeviceError(f"Device {asked} needs a GPU, and there is no GPU here{hidden} {here}.")
+    if index is not None and int(index) >= gpu_count:
+        plural = "s" if gpu_count > 1 else ""
+        raise ChatDeviceError(f"There is no GPU {asked}: this machine shows {gpu_count} GPU{plural} {here}.")
+    return asked
 
 
 def bytes_per_parameter(device: str, quantized_4bit: bool) -> float:

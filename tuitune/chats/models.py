@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuitune.chats.guard import check_fits
+from tuitune.chats.guard import ChatDeviceError, available_devices, check_device, check_fits
 from tuitune.chats.settings import Sampling
-from tuitune.errors import RunStateError
+from tuitune.errors import RunStateError, TuituneError
 from tuitune.store import Run, Store
 
 FINETUNED, BASE, MERGED = "finetuned", "base", "merged"
@@ -34,6 +34,7 @@ class Pane:
     description: str
     device: str
     stop_ids: list[int] = field(default_factory=list)
+    context: int | None = None  # the most tokens the model reads, prompt and answer together
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Answer:
     seconds: float
     first_token_seconds: float | None
     stopped: str  # eos, max_tokens, stop_string, interrupted
+    dropped_messages: int = 0  # the oldest messages left out so that the conversation fits the context
 
     @property
     def tokens_per_second(self) -> float | None:
@@ -58,7 +60,12 @@ class Answer:
             "first_token_seconds": None if self.first_token_seconds is None else round(self.first_token_seconds, 4),
             "tokens_per_second": None if self.tokens_per_second is None else round(self.tokens_per_second, 2),
             "stopped": self.stopped,
+            "dropped_messages": self.dropped_messages,
         }
+
+
+class ChatContextError(TuituneError):
+    """The prompt and the answer asked for do not fit in the model's context."""
 
 
 def _trained_template(run: Run, store: Store) -> tuple[str | None, str | None]:
@@ -80,8 +87,6 @@ def _merged_folder(run: Run, store: Store) -> Path:
 
 def open_pane(run: Run, store: Store, which: str, *, device: str | None = None, template: str | None = None) -> Pane:
     """Load `which` model of `run` on `device` (default: the GPU when there is one), after checking it fits."""
-    import torch
-
     from tuitune.data.templates import get_template
     from tuitune.engine.launcher import run_config
     from tuitune.export.weights import run_weights
@@ -90,7 +95,7 @@ def open_pane(run: Run, store: Store, which: str, *, device: str | None = None, 
     from tuitune.models.trained import load_base, load_trained, stop_token_ids
 
     config = run_config(run)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = _torch_device(check_device(device))
     base_id = config.model.name_or_path + (f"@{config.model.revision}" if config.model.revision else "")
     info = describe_model(
         config.model.name_or_path, revision=config.model.revision, trust_remote_code=config.model.trust_remote_code
@@ -121,6 +126,8 @@ def open_pane(run: Run, store: Store, which: str, *, device: str | None = None, 
     pane_template = get_template(chosen, tokenizer, format=data_format, method=config.method)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if device == "mps":
+        model.to("mps")  # loading places anything but a CUDA GPU on the CPU
     return Pane(
         which,
         model,
@@ -129,7 +136,52 @@ def open_pane(run: Run, store: Store, which: str, *, device: str | None = None, 
         description,
         device,
         stop_token_ids(model, tokenizer, pane_template.name),
+        context_length(model, tokenizer),
     )
+
+
+def _torch_device(device: str | None) -> str:
+    """The device torch will use for `device` (checked by `check_device`): what torch sees decides."""
+    import torch
+
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.split(":", 1)[1]) if ":" in device else 0
+        if index >= count:
+            here = ", ".join(["cpu", *(f"cuda:{number}" for number in range(count))])
+            raise ChatDeviceError(f"torch sees no GPU {device} (available to torch: {here}).")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ChatDeviceError(
+            f"torch finds no Apple GPU (mps) here (available here: {', '.join(available_devices())})."
+        )
+    return device
+
+
+# Tokenizers with no limit of their own say so with a huge number (transformers' VERY_LARGE_INTEGER).
+_NO_LIMIT = 10**9
+
+
+def context_length(model: Any, tokenizer: Any) -> int | None:
+    """The most tokens `model` reads at once: its position limit, or its tokenizer's, the smaller."""
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    limits = [
+        value
+        for value in (
+            next(
+                (
+                    getattr(config, name)
+                    for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
+                    if isinstance(getattr(config, name, None), int)
+                ),
+                None,
+            ),
+            getattr(tokenizer, "model_max_length", None),
+        )
+        if isinstance(value, int) and 0 < value < _NO_LIMIT
+    ]
+    return min(limits) if limits else None
 
 
 def prompt_of(pane: Pane, messages: list[dict[str, str]], sampling: Sampling) -> str:
@@ -139,6 +191,58 @@ def prompt_of(pane: Pane, messages: list[dict[str, str]], sampling: Sampling) ->
     turns = [Message("system", sampling.system_prompt)] if sampling.system_prompt else []
     turns += [Message(message["role"], message["content"]) for message in messages]
     return pane.template.prompt(turns)
+
+
+def fit_to_context(pane: Pane, messages: list[dict[str, str]], sampling: Sampling) -> tuple[Any, int]:
+    """The conversation tokenized for the model, and how many of its oldest messages were left out
+    so that it and an answer of `max_new_tokens` fit in the model's context.
+
+    Whole turns go, oldest first (from one user message to the next); the system messages and the
+    newest prompt always stay: when those alone do not fit, ChatContextError says what to shorten.
+    """
+
+    leading = 0
+    while leading < len(messages) and messages[leading].get("role") == "system":
+        leading += 1
+    system, rest = messages[:leading], messages[leading:]
+    # Where a turn starts, up to the newest prompt: the conversation may be cut at each of these.
+    users = [index for index, message in enumerate(rest) if message.get("role") == "user"]
+    cuts = [0, *(index for index in users if index > 0)]
+    encoded: dict[int, Any] = {}  # cut -> the conversation from there, tokenized
+
+    def tokens(cut: int) -> int:
+        if cut not in encoded:
+            prompt = prompt_of(pane, [*system, *rest[cut:]], sampling)
+            encoded[cut] = pane.tokenizer(
+                prompt, return_tensors="pt", add_special_tokens=pane.template.add_special_tokens
+            )
+        return int(encoded[cut]["input_ids"].shape[1])
+
+    budget = None if pane.context is None else pane.context - sampling.max_new_tokens
+    if budget is None or tokens(0) <= budget:
+        return encoded[0], 0
+    # The smallest cut that fits: a binary search, since fewer messages never make a longer prompt.
+    low, high, best = 1, len(cuts) - 1, None
+    while low <= high:
+        middle = (low + high) // 2
+        if tokens(cuts[middle]) <= budget:
+            best, high = cuts[middle], middle - 1
+        else:
+            low = middle + 1
+    if best is not None:
+        return encoded[best], best
+    newest = tokens(cuts[-1])
+    assert pane.context is not None
+    what = "the prompt or the system message" if system or sampling.system_prompt else "the prompt"
+    room = pane.context - newest
+    if room >= 1:
+        raise ChatContextError(
+            f"This prompt is {newest:,} tokens and the answer may take {sampling.max_new_tokens:,} more, but the model "
+            f"reads at most {pane.context:,} tokens: shorten {what}, or lower the max new tokens to {room:,} or fewer."
+        )
+    raise ChatContextError(
+        f"This prompt is {newest:,} tokens, but the model reads at most {pane.context:,} tokens: shorten {what}."
+    )
 
 
 def generation_config(pane: Pane, sampling: Sampling) -> Any:
@@ -192,10 +296,8 @@ def answer(
     from transformers import StoppingCriteriaList, TextIteratorStreamer
 
     interrupt = interrupt or threading.Event()
-    prompt = prompt_of(pane, messages, sampling)
-    encoded = pane.tokenizer(prompt, return_tensors="pt", add_special_tokens=pane.template.add_special_tokens).to(
-        pane.model.device
-    )
+    encoded, dropped = fit_to_context(pane, messages, sampling)
+    encoded = encoded.to(pane.model.device)
     streamer = TextIteratorStreamer(pane.tokenizer, skip_prompt=True, skip_special_tokens=True)
     outcome: dict[str, Any] = {}
 
@@ -243,4 +345,4 @@ def answer(
         text = text[:cut]
     elif len(new_ids) and int(new_ids[-1]) in set(pane.stop_ids):
         stopped = "eos"
-    return Answer(text.strip(), len(new_ids), elapsed, first, stopped)
+    return Answer(text.strip(), len(new_ids), elapsed, first, stopped, dropped)

@@ -3,7 +3,8 @@
 One JSON object per line on stdin, one per line on stdout:
 
     → {"op": "load", "pane": "a", "run_id": 3, "which": "finetuned", "device": null, "template": null}
-    ← {"event": "loaded", "pane": "a", "description": "Qwen/Qwen2.5-0.5B + adapter …", "template": "chatml", "device": "cpu"}
+    ← {"event": "loaded", "pane": "a", "description": "Qwen/Qwen2.5-0.5B + adapter …", "template": "chatml", "device": "cpu",
+       "context": 32768}
     → {"op": "generate", "id": 7, "pane": "a", "messages": [{"role": "user", "content": "Hi"}], "sampling": {…}}
     ← {"event": "chunk", "id": 7, "text": "Hel"}  … then {"event": "done", "id": 7, "answer": {…}}
     → {"op": "stop"}      ends the answer being generated (it is still reported, as `interrupted`)
@@ -23,6 +24,10 @@ import traceback
 from typing import Any, TextIO
 
 from tuitune.errors import TuituneError
+
+# Written to stderr after the traceback of an error the process reported and served on after, so
+# that a face telling how the process died later never quotes that error as the cause.
+SERVED_ON = "(the chat process reported this error and serves on)"
 
 
 class Server:
@@ -63,6 +68,7 @@ class Server:
                 self.emit(event="error", id=request.get("id"), pane=request.get("pane"), message=str(error))
             except Exception as error:
                 traceback.print_exc()
+                print(SERVED_ON, file=sys.stderr, flush=True)
                 first = (str(error).strip().splitlines() or [""])[0][:300]
                 self.emit(
                     event="error",
@@ -94,6 +100,7 @@ class Server:
                 description=opened.description,
                 template=opened.template.describe(),
                 device=opened.device,
+                context=opened.context,
             )
         elif op == "generate":
             pane = self.panes.get(request["pane"])

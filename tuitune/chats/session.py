@@ -5,6 +5,10 @@ with ChatChild() as chat:
     for event in chat.ask("a", [{"role": "user", "content": "Hi"}], Sampling(temperature=0)):
         if event["event"] == "chunk":
             print(event["text"], end="", flush=True)
+
+A child that died (killed, out of memory, crashed) is started again for the next question, with
+the same models loaded: that answer's events begin with `{"event": "restarted", "message": …}`,
+which says how the old one died.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import re
+import signal
 import subprocess
 import tempfile
 import threading
@@ -19,7 +25,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from tuitune import child, paths
-from tuitune.chats.settings import Sampling
+from tuitune.chats.guard import check_device
+from tuitune.chats.server import SERVED_ON
+from tuitune.chats.settings import MAX_MESSAGE_CHARACTERS, Sampling
 from tuitune.errors import TuituneError
 
 
@@ -27,10 +35,47 @@ class ChatError(TuituneError):
     """The chat model could not load or answer; the message says why."""
 
 
+# The last line of a traceback (`ValueError: …`, `torch.OutOfMemoryError: …`), or the interpreter's own.
+_ERROR_LINE = re.compile(
+    r"^((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt)\b(?::.*)?|Fatal Python error:.*)$"
+)
+
+
+def death_report(returncode: int | None, stderr: str) -> str:
+    """How a chat process died, in one sentence: its exit code or signal, and its last error line
+    (never a library's warning, which is what a killed process often printed last, nor an error
+    it reported and served on after)."""
+    if returncode is None:
+        how = "it closed its output and was stopped"
+    elif returncode < 0:
+        try:
+            how = f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            how = f"killed by signal {-returncode}"
+        if -returncode == signal.SIGKILL:
+            how += ": the system may have run out of memory"
+    else:
+        how = f"exit code {returncode}"
+    lines = [line.strip() for line in stderr.split(SERVED_ON)[-1].splitlines()]
+    error = next((line for line in reversed(lines) if _ERROR_LINE.match(line)), None)
+    if error is not None:
+        how += f"; {error[:300]}" if returncode is not None and returncode < 0 else f": {error[:300]}"
+    return f"The chat process died ({how})."
+
+
 class ChatChild:
-    """One chat child process; it keeps its models loaded between questions."""
+    """One chat child process; it keeps its models loaded between questions, and is started again
+    (its models loaded again) for the next question after it died."""
 
     def __init__(self) -> None:
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()  # one request is sent at a time
+        self._pending: int | None = None  # the answer being generated, until its `done` is read
+        self._writing = threading.Lock()  # `stop` comes from another thread while an answer streams
+        self._loads: dict[str, dict[str, Any]] = {}  # pane -> its load request, to load it again
+        self._start()
+
+    def _start(self) -> None:
         # The child's stderr, for a crash's last words; closed in close().
         self._errors = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115
         self._process = subprocess.Popen(
@@ -43,11 +88,22 @@ class ChatChild:
             cwd=paths.home(),
             env=child.child_environment(),
         )
-        self._ids = itertools.count(1)
-        self._lock = threading.Lock()  # one request is sent at a time
-        self._pending: int | None = None  # the answer being generated, until its `done` is read
-        self._writing = threading.Lock()  # `stop` comes from another thread while an answer streams
+        self._pending = None
         self._expect("ready")
+
+    def _restart(self) -> str:
+        """Start a new child in place of the one that died, load its panes again; how it died."""
+        report = self._death()
+        with contextlib.suppress(OSError, ValueError):
+            for stream in (self._process.stdin, self._process.stdout):
+                if stream is not None:
+                    stream.close()
+        self._errors.close()
+        self._start()
+        for request in self._loads.values():
+            self._send(request)
+            self._expect("loaded")
+        return report
 
     def __enter__(self) -> ChatChild:
         return self
@@ -65,7 +121,7 @@ class ChatChild:
             with self._writing:
                 self._process.stdin.write(json.dumps(request) + "\n")
                 self._process.stdin.flush()
-        except (BrokenPipeError, OSError):
+        except (OSError, ValueError):  # a broken pipe, or one closed when the child was replaced
             raise ChatError(self._death()) from None
 
     def _next(self) -> dict[str, Any]:
@@ -76,11 +132,16 @@ class ChatChild:
         return json.loads(line)
 
     def _death(self) -> str:
-        self._process.wait(timeout=10)
-        self._errors.seek(0)
-        tail = self._errors.read().decode("utf-8", "replace").strip().splitlines()
-        last = tail[-1][:300] if tail else f"exit code {self._process.returncode}"
-        return f"The chat process stopped ({last})."
+        returncode: int | None
+        try:
+            returncode = self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # it closed its output but lives on: of no use any more
+            self._process.kill()
+            self._process.wait()
+            returncode = None
+        # A crash's last words are at the end; a long log of warnings before them does not matter.
+        self._errors.seek(max(0, self._errors.seek(0, 2) - 64_000))
+        return death_report(returncode, self._errors.read().decode("utf-8", "replace"))
 
     def _expect(self, kind: str) -> dict[str, Any]:
         event = self._next()
@@ -99,13 +160,23 @@ class ChatChild:
         device: str | None = None,
         template: str | None = None,
     ) -> dict[str, Any]:
-        """Load a model into `pane`; returns what was loaded (its description, template, device)."""
+        """Load a model into `pane`; returns what was loaded (its description, template, device, context)."""
+        request = {
+            "op": "load",
+            "pane": pane,
+            "run_id": run_id,
+            "which": which,
+            "device": check_device(device),
+            "template": template,
+        }
         with self._lock:
+            if self._process.poll() is not None:
+                self._restart()
             self._finish_pending()
-            self._send(
-                {"op": "load", "pane": pane, "run_id": run_id, "which": which, "device": device, "template": template}
-            )
-            return self._expect("loaded")
+            self._send(request)
+            loaded = self._expect("loaded")
+            self._loads[pane] = request
+            return loaded
 
     def ask(
         self, pane: str, messages: list[dict[str, str]], sampling: Sampling | None = None
@@ -113,9 +184,18 @@ class ChatChild:
         """The answer's events: `chunk` events as text comes, then one `done` (with the answer's stats).
 
         One answer at a time: asking again before the last answer was read to its end stops that
-        answer and skips the rest of it first.
+        answer and skips the rest of it first. When the child had died, a new one answers, and the
+        first event (`restarted`) says how the old one died.
         """
+        for message in messages:
+            length = len(str(message.get("content", "")))
+            if length > MAX_MESSAGE_CHARACTERS:
+                raise ChatError(
+                    f"A message of {length:,} characters is longer than any model reads "
+                    f"(at most {MAX_MESSAGE_CHARACTERS:,} characters are sent): shorten it."
+                )
         with self._lock:
+            restarted = self._restart() if self._process.poll() is not None else None
             self._finish_pending()
             request_id = next(self._ids)
             self._pending = request_id
@@ -128,6 +208,8 @@ class ChatChild:
                     "sampling": (sampling or Sampling()).model_dump(),
                 }
             )
+        if restarted is not None:
+            yield {"event": "restarted", "id": request_id, "message": f"{restarted[:-1]}: started again."}
         while True:
             event = self._next()
             if event.get("id") not in (request_id, None):
@@ -159,7 +241,7 @@ class ChatChild:
             with self._writing:
                 self._process.stdin.write(json.dumps({"op": "stop"}) + "\n")
                 self._process.stdin.flush()
-        except (BrokenPipeError, OSError):
+        except (OSError, ValueError):  # a broken pipe, or one closed when the child was replaced
             pass
 
     def close(self) -> None:

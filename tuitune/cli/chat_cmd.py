@@ -13,6 +13,9 @@ from typing import Any, Optional
 import typer
 from rich.text import Text
 
+from tuitune.chats.guard import DEVICE_FORMS
+from tuitune.chats.session import ChatError
+from tuitune.chats.settings import GREEDY_BELOW
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.errors import UsageError
 from tuitune.present import literal
@@ -33,7 +36,7 @@ def chat_command(
     ),
     system_prompt: Optional[str] = typer.Option(None, "--system", help="A system message before the conversation."),
     temperature: Optional[float] = typer.Option(
-        None, "--temperature", "-t", help="0: greedy, the same answer every time."
+        None, "--temperature", "-t", help=f"0 (or below {GREEDY_BELOW:g}): greedy, the same answer every time."
     ),
     top_p: Optional[float] = typer.Option(
         None, "--top-p", help="Nucleus sampling: keep the most likely tokens up to this probability."
@@ -54,7 +57,7 @@ def chat_command(
         None, "--template", help="Chat template (default: the one the run trained with)."
     ),
     device: Optional[str] = typer.Option(
-        None, "--device", help="cpu, cuda or cuda:N (default: the GPU when there is one)."
+        None, "--device", help=f"{DEVICE_FORMS} (default, and auto: the GPU when there is one)."
     ),
     save: bool = typer.Option(True, "--save/--no-save", help="Keep the conversation with the run."),
     export: Optional[Path] = typer.Option(
@@ -63,7 +66,8 @@ def chat_command(
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Chat with a run's model: a REPL with streaming, or one --prompt."""
-    from tuitune.chats.settings import Sampling
+    from tuitune.chats.guard import check_device
+    from tuitune.chats.settings import sampling_of
     from tuitune.engine import launcher
     from tuitune.store import open_store
 
@@ -85,15 +89,11 @@ def chat_command(
         "seed": seed,
         "stop": stop or None,
     }
-    try:
-        sampling = Sampling(**{key: value for key, value in given.items() if value is not None})
-    except Exception as error:  # a pydantic ValidationError: one line
-        from pydantic import ValidationError
-
-        if not isinstance(error, ValidationError):
-            raise
-        first = error.errors()[0]
-        raise UsageError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}.") from None
+    sampling = sampling_of(
+        {key: value for key, value in given.items() if value is not None},
+        name=lambda setting: "--system" if setting == "system_prompt" else f"--{setting.replace('_', '-')}",
+    )
+    device = check_device(device)  # before the chat process starts
     panes = ["base"] if base else ["merged"] if merged else ["finetuned", "base"] if compare else ["finetuned"]
     if json_output and prompt is None:
         raise UsageError("--json needs --prompt (the REPL is for people).")
@@ -152,6 +152,8 @@ class Conversation:
                         sys.stdout.flush()
                     elif event["event"] == "done":
                         answers[pane] = event["answer"]
+                    elif event["event"] == "restarted":
+                        err_console.print(Text(f"({event['message']})", style="yellow"))
             except KeyboardInterrupt:
                 chat.stop()  # the child reports the cut answer as `interrupted`
                 raise
@@ -160,6 +162,14 @@ class Conversation:
                 speed = f", {stats['tokens_per_second']:.1f} tok/s" if stats.get("tokens_per_second") else ""
                 sys.stdout.write("\n")
                 err_console.print(Text(f"({stats['tokens']} tokens{speed}, {stats['stopped']})", style="dim"))
+                if stats.get("dropped_messages"):
+                    err_console.print(
+                        Text(
+                            f"(the {stats['dropped_messages']} oldest messages were left out to fit the model's "
+                            "context; /reset starts over)",
+                            style="yellow",
+                        )
+                    )
             self.history[pane] = [*messages, {"role": "assistant", "content": answers[pane]["text"]}]
         self.turns.append({"prompt": prompt, "answers": answers})
         if self.save:
@@ -195,6 +205,9 @@ def _repl(chat: Any, panes: list[str], conversation: Conversation) -> None:
             continue
         try:
             conversation.ask(chat, panes, prompt, show=True)
+        except ChatError as error:  # a prompt too long, a model that failed or died: the next one may do
+            sys.stdout.write("\n")
+            err_console.print(Text(str(error), style="red"))
         except KeyboardInterrupt:
             sys.stdout.write("\n")
             # Collect what the child says about the cut answer, so the next question starts clean.

@@ -38,7 +38,7 @@ print(",".join(heavy))
         ["logs", "last"],
         ["store", "check"],
         ["queue", "--json"],
-        ["sweep", "--demo", "--set", "lora.r=8,16", "--dry-run"],
+        ["sweep", "--demo", "--set", "training.learning_rate=1e-4,2e-4", "--dry-run"],
         ["delete", "last", "--yes"],
     ],
 )

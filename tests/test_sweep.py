@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -122,7 +123,7 @@ def test_a_sweep_id_past_sqlites_integers_is_no_sweep_not_a_traceback(tuitune_ho
 
 def test_cancel_sweep_empties_its_part_of_the_queue_and_cancel_queued_the_rest(tuitune_home: Path) -> None:
     assert cli("queue", "pause").returncode == 0  # queue only: this test trains nothing
-    sweep = cli_json("sweep", "--demo", "--set", "lora.r=8,16,32")
+    sweep = cli_json("sweep", "--demo", "--set", "training.learning_rate=1e-4,2e-4,5e-4")
     other = cli_json("train", "--demo", "--queue")
 
     cancelled = cli_json("cancel", "--sweep", str(sweep["sweep_id"]))
@@ -155,3 +156,30 @@ def test_cancel_sweep_stops_its_running_run_and_starts_none_of_its_waiting_ones(
     outcome = {run["run_id"]: (run["status"], run["was_queued"]) for run in cancelled["cancelled"]}
     assert outcome == {first: (CANCELLED, False), second: (CANCELLED, True)}
     assert store.get_run(second).started_at is None  # the slot the first one freed was not given to it
+
+
+def test_a_sweep_over_a_setting_the_method_ignores_is_refused_or_its_repeats_dropped(tuitune_home: Path) -> None:
+    # The demo trains the whole model: lora.r means nothing there, so r=4 and r=8 are one run.
+    grid = ["--set", "training.learning_rate=1e-4,5e-4", "--set", "lora.r=4,8"]
+    refused = run_inprocess("sweep", "--demo", *grid)
+    assert_clean_error(refused, "--set lora.r changes nothing for method full_finetuning", "--drop-unused", code=2)
+    assert open_store().count_runs() == 0
+    dropped = json.loads(run_inprocess("sweep", "--demo", *grid, "--drop-unused", "--dry-run", "--json").stdout)
+    assert [run["name"] for run in dropped["runs"]] == ["lr=1e-4,r=4", "lr=5e-4,r=4"]
+    assert dropped["dropped"] == ["lr=1e-4,r=8", "lr=5e-4,r=8"]
+    # Where the method uses it, it is a real axis; varying the method with it keeps what differs.
+    lora = run_inprocess("sweep", "--demo", "--method", "lora", *grid, "--dry-run", "--json")
+    assert len(json.loads(lora.stdout)["runs"]) == 4
+    mixed = plan_sweep(
+        ConfigBuilder().demo().build().to_dict(), ["method=lora,full_finetuning", "lora.r=4,8"], drop_unused=True
+    )
+    assert mixed.labels == ["method=lora,r=4", "method=lora,r=8", "method=full_finetuning,r=4"]
+
+
+def test_a_config_that_sets_lora_for_full_fine_tuning_is_warned_about(tuitune_home: Path) -> None:
+    from tuitune.config import parse_config
+
+    config = parse_config({"method": "full_finetuning", "lora": {"r": 16, "alpha": 32}})
+    assert config.notes == ["method full_finetuning does not use the lora settings: lora.r, lora.alpha change nothing."]
+    assert parse_config({"method": "full_finetuning"}).notes == []
+    assert parse_config({"method": "lora", "lora": {"r": 16}}).notes == []

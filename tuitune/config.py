@@ -36,6 +36,7 @@ Method = Literal["lora", "qlora", "full_finetuning", "instruction_tuning"]
 METHODS: tuple[str, ...] = get_args(Method)
 DataFormat = Literal["auto", "alpaca", "chat", "sharegpt", "completion", "text"]
 TemplateName = Literal["auto", "chatml", "alpaca", "llama2", "plain"]
+TextDocuments = Literal["auto", "paragraphs", "lines"]
 Dtype = Literal["auto", "float32", "float16", "bfloat16"]
 Scheduler = Literal["linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup"]
 Metric = Literal["rouge1", "rouge2", "rougeL", "bleu", "perplexity"]
@@ -163,6 +164,27 @@ class DataSettings(_Section):
         "here (the run's events say which)",
     )
     train_on_responses_only: bool = Field(True, description="loss only on assistant/response tokens")
+    text_documents: TextDocuments = Field(
+        "auto",
+        description="the documents of a .txt file: its paragraphs (blank-line separated), its lines, or auto "
+        "(paragraphs when the file has blank lines, else lines)",
+    )
+    window_stride: int = Field(
+        0,
+        ge=0,
+        le=MAX_TOKENS,
+        description="a text longer than max_length trains as consecutive windows; each repeats this many tokens "
+        "of the one before as context (no loss), so every token is trained once",
+    )
+
+    @model_validator(mode="after")
+    def _stride_fits(self) -> DataSettings:
+        if self.window_stride >= self.max_length:
+            raise InvalidConfigError(
+                f"data.window_stride ({self.window_stride}) must be below data.max_length ({self.max_length}): "
+                "a window repeats part of the one before, never all of it."
+            )
+        return self
 
     _packing = field_validator("packing", mode="before")(_switch_or_auto)
 
@@ -377,6 +399,17 @@ class RunConfig(_Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _unused_sections(self) -> RunConfig:
+        for section in unused_sections(self):
+            given = getattr(self, section)
+            default = type(given)()
+            changed = [name for name in type(given).model_fields if getattr(given, name) != getattr(default, name)]
+            if changed:
+                keys = ", ".join(f"{section}.{name}" for name in changed)
+                self._notes.append(f"method {self.method} does not use the {section} settings: {keys} change nothing.")
+        return self
+
     @property
     def notes(self) -> list[str]:
         """Adjustments validation made (e.g. qlora turning on 4-bit loading)."""
@@ -420,6 +453,24 @@ class RunConfig(_Section):
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> RunConfig:
         return parse_config(data, source)
+
+
+# The sections of the configuration a method does not read: a setting there changes nothing.
+UNUSED_BY_METHOD: dict[str, tuple[str, ...]] = {"full_finetuning": ("lora",)}
+
+
+def unused_sections(config: RunConfig) -> tuple[str, ...]:
+    """The top-level sections `config`'s method ignores (full fine-tuning trains no adapter)."""
+    return UNUSED_BY_METHOD.get(config.method, ())
+
+
+def effective_settings(config: RunConfig) -> dict[str, Any]:
+    """What a run really trains with: the configuration without its name and the sections its
+    method ignores. Two configurations with the same effective settings train the same run."""
+    data = {key: value for key, value in config.to_dict().items() if key != "name"}
+    for section in unused_sections(config):
+        data.pop(section, None)
+    return data
 
 
 # --- what every face derives from the models ---------------------------------------------------

@@ -45,6 +45,14 @@ def data_command(
         None, "--text-column", help="Column joined into the text format (repeatable)."
     ),
     max_samples: Optional[int] = typer.Option(None, "--max-samples", help="Use at most this many rows."),
+    text_documents: str = typer.Option(
+        "auto",
+        "--text-documents",
+        help="A .txt file's documents: paragraphs, lines, or auto (paragraphs if it has blank lines).",
+    ),
+    window_stride: int = typer.Option(
+        0, "--window-stride", help="Tokens each window of a long text repeats from the one before (context, no loss)."
+    ),
     method: str = typer.Option(
         "lora", "--method", help="Training method the data is for (instruction_tuning uses alpaca)."
     ),
@@ -85,6 +93,8 @@ def data_command(
                 "max_length": max_length,
                 "max_samples": max_samples,
                 "packing": packing,
+                "text_documents": text_documents,
+                "window_stride": window_stride,
             },
             "training": {"batch_size": batch_size},
         },
@@ -179,16 +189,24 @@ def _print_report(doc: dict[str, Any], previews: list[Any]) -> None:
     header.add_row(
         "Rows",
         Text(
-            f"{doc['rows']} read, {doc['train_rows']} train + {doc['validation_rows']} validation; dropped: {dropped}"
+            f"{doc['rows']} read, {doc['train_rows']} train + {doc['validation_rows']} validation sequences; "
+            f"dropped: {dropped}"
         ),
     )
     header.add_row("Template", Text(f"{doc['template_description']} · tokens counted with {literal(doc['tokenizer'])}"))
+    header.add_row("Tokens", Text(doc["corpus"]))
+    for note in doc.get("notes") or []:
+        header.add_row("", Text(literal(note), style="dim"))
     console.print(header)
+    for warning in doc.get("warnings") or []:
+        console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)
 
     for number, sample in enumerate(previews, start=1):
         title = f"\nSample {number}: {sample.tokens} tokens, {sample.trained_tokens} trained"
         if sample.truncated:
             title += f" (truncated from {sample.full_length})"
+        if sample.windows > 1:
+            title += f" (window 1 of {sample.windows}: a long text trains as consecutive windows)"
         if sample.dropped:
             title += f" — dropped: {sample.dropped}"
         console.print(Text(title, style="bold"))

@@ -51,6 +51,8 @@ RUN_FLAGS: tuple[RunFlag, ...] = (
     ),
     RunFlag("learning_rate", ("--lr",), "training.learning_rate", float, "Learning rate."),
     RunFlag("max_length", ("--max-length",), "data.max_length", int),
+    RunFlag("text_documents", ("--text-documents",), "data.text_documents", str),
+    RunFlag("window_stride", ("--window-stride",), "data.window_stride", int),
     RunFlag("packing", ("--packing/--no-packing",), "data.packing", bool),
     RunFlag(
         "gradient_checkpointing",

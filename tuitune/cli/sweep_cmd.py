@@ -29,6 +29,11 @@ def sweep_command(
         None, "--set", help="KEY=V1,V2,… a setting to vary (repeatable), e.g. training.learning_rate=1e-4,2e-4."
     ),
     max_runs: int = typer.Option(64, "--max-runs", min=1, help="Refuse a grid of more runs than this (1 or more)."),
+    drop_unused: bool = typer.Option(
+        False,
+        "--drop-unused",
+        help="Leave out combinations that differ only in a setting the method ignores (lora.* for full), instead of refusing.",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the grid, queue nothing."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
     *,
@@ -41,14 +46,21 @@ def sweep_command(
 
     base = build_config(run_flags).to_dict()
     try:
-        plan = plan_sweep(base, sets or [], max_runs=max_runs)
+        plan = plan_sweep(base, sets or [], max_runs=max_runs, drop_unused=drop_unused)
     except SweepError as error:
         for problem in error.problems:  # one line per bad combination, then the verdict
             err_console.print(Text.assemble(("invalid: ", "bold red"), literal(problem)), soft_wrap=True)
         raise
+    if plan.dropped and not json_output:
+        err_console.print(
+            Text(
+                f"Left out {len(plan.dropped)} repeats (a setting the method ignores): {literal(', '.join(plan.dropped))}"
+            ),
+            soft_wrap=True,
+        )
     if dry_run:
         if json_output:
-            print_json({"grid": plan.grid, "runs": plan.to_dict()})
+            print_json({"grid": plan.grid, "runs": plan.to_dict(), "dropped": plan.dropped})
         else:
             console.print(Text(f"{len(plan.configs)} runs (nothing queued, --dry-run):"))
             for label in plan.labels:
@@ -60,6 +72,7 @@ def sweep_command(
             {
                 "sweep_id": sweep.id,
                 "name": sweep.name,
+                "dropped": plan.dropped,
                 "runs": [{"id": run.id, "name": run.name, "status": run.status} for run in runs],
             }
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Optional
 
@@ -11,7 +12,7 @@ from rich.text import Text
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.cli.outcome import finish_run
 from tuitune.cli.run_options import RunFlags, with_run_flags
-from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, RunConfig, load_config, parse_config
+from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, UNUSED_BY_METHOD, RunConfig, load_config, parse_config
 from tuitune.errors import UsageError
 from tuitune.present import literal
 
@@ -50,13 +51,16 @@ def build_config(run_flags: RunFlags) -> RunConfig:
             _set(data, "method", DEMO_METHOD)
             for key, value in DEMO_TRAINING.items():
                 _set(data, f"training.{key}", value)
-            for key, value in DEMO_LORA.items():
-                _set(data, f"lora.{key}", value)
     elif not config_file and (given_model is None or given_data is None):
         missing = "--model" if given_model is None else "--dataset (or --hf-dataset)"
         raise UsageError(f"{missing} is missing: give both --model and --dataset, or use --demo.")
     for key, value in flags.items():
         _set(data, key, value)
+    if demo and not config_file and "lora" not in UNUSED_BY_METHOD.get(str(data.get("method")), ()):
+        # The demo's adapter settings, for a demo run that trains one (`--demo --method lora`).
+        for key, value in DEMO_LORA.items():
+            if f"lora.{key}" not in flags:
+                _set(data, f"lora.{key}", value)
     return parse_config(data, str(config_file) if config_file else "command line")
 
 
@@ -84,9 +88,14 @@ def train_command(
         return
 
     from tuitune.engine import launcher
+    from tuitune.engine.preflight import check_in_child
     from tuitune.store import open_store
 
     store = open_store()
+    # What the wizard checks before Launch (the data read, the model's tokenizer loaded…), before
+    # a run is recorded: a run that could not start is refused at once, not left behind as failed.
+    with err_console.status("checking the data and the model…") if err_console.is_terminal else nullcontext():
+        check_in_child(config)
     if queue:
         from tuitune.engine.queue import enqueue, position
 

@@ -79,7 +79,13 @@ def _table(source: Source, **hub: Any) -> RecordTable:
         return RecordTable(source, columns, "records", "records")
     if isinstance(source, (str, Path)):
         return read_source(source, **hub)
-    return read_source(source.source, hub_config=source.hub_config, split=source.split, data_files=source.data_files)
+    return read_source(
+        source.source,
+        hub_config=source.hub_config,
+        split=source.split,
+        data_files=source.data_files,
+        text_documents=source.text_documents,
+    )
 
 
 def write_jsonl(records: list[dict[str, Any]], out_path: str | Path) -> Path:

@@ -10,7 +10,7 @@ from tuitune.config import DataSettings
 from tuitune.data.examples import Example
 from tuitune.data.preview import PreviewSample, preview_example
 from tuitune.data.split import LoadedData, load_examples
-from tuitune.data.stats import DatasetStats, TokenLengths, all_padding_fractions
+from tuitune.data.stats import DatasetStats, TokenLengths, all_padding_fractions, data_warnings
 from tuitune.data.templates import Template, get_template
 from tuitune.data.tokenize import TokenizedData, tokenize_examples
 from tuitune.errors import EmptyDatasetError
@@ -45,9 +45,17 @@ class PreparedDataset:
                 self.template.tokenizer,
                 max_length=self.settings.max_length,
                 train_on_responses_only=self.settings.train_on_responses_only,
+                window_conversations=windows_pairs(self.format),
+                window_stride=self.settings.window_stride,
             )
             for example in self.examples[:n]
         ]
+
+
+def windows_pairs(format: str) -> bool:
+    """Whether a long example of this format trains as windows rather than being cut: texts always
+    do; so do prompt/completion pairs (a long completion is a document with a prompt)."""
+    return format in ("text", "completion")
 
 
 def prepare_dataset(
@@ -76,6 +84,8 @@ def prepare_loaded(
             tokenizer,
             max_length=settings.max_length,
             train_on_responses_only=settings.train_on_responses_only,
+            window_conversations=windows_pairs(loaded.format),
+            window_stride=settings.window_stride,
         )
 
     train, validation = tokenized(loaded.train), tokenized(loaded.validation)
@@ -134,7 +144,9 @@ def _stats(
     lengths = [len(e.input_ids) for e in train.examples]
     padding = all_padding_fractions(lengths, batch_size, seed=settings.seed)
     batching = "packing" if settings.packing is True else "grouped_by_length"
-    return DatasetStats(
+    total_tokens = train.total_tokens + validation.total_tokens
+    cut_tokens = train.cut_tokens + validation.cut_tokens
+    stats = DatasetStats(
         source=loaded.table.origin,
         format=loaded.format,
         template=template.name,
@@ -146,7 +158,7 @@ def _stats(
         dropped=dict(dropped.most_common()),
         tokens=TokenLengths.of(full_lengths),
         max_length=settings.max_length,
-        truncated_fraction=round(sum(n > settings.max_length for n in full_lengths) / len(full_lengths), 4)
+        truncated_fraction=round((train.truncated + validation.truncated) / len(full_lengths), 4)
         if full_lengths
         else 0.0,
         trained_token_fraction=round(trained_tokens / kept_tokens, 4) if kept_tokens else 0.0,
@@ -156,4 +168,12 @@ def _stats(
         padding=padding,
         text_columns=loaded.parsed.text_columns,
         kind=loaded.table.kind,
+        documents=len(full_lengths),
+        windowed_documents=train.windowed + validation.windowed,
+        total_tokens=total_tokens,
+        trained_tokens=trained_tokens,
+        cut_token_fraction=round(cut_tokens / total_tokens, 4) if total_tokens else 0.0,
+        notes=list(loaded.table.notes),
     )
+    stats.warnings = data_warnings(stats)
+    return stats

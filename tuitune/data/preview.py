@@ -12,7 +12,7 @@ from typing import Any
 
 from tuitune.data.examples import Example
 from tuitune.data.templates import Segment, Template
-from tuitune.data.tokenize import IGNORE_INDEX, TokenizedExample, tokenize_example
+from tuitune.data.tokenize import IGNORE_INDEX, TokenizedExample, sequences, tokenize_whole
 
 
 @dataclass
@@ -24,6 +24,7 @@ class PreviewSample:
     trained_tokens: int
     full_length: int
     dropped: str | None = None
+    windows: int = 1  # a long text trains as this many windows; the preview shows the first
 
     @property
     def truncated(self) -> bool:
@@ -40,6 +41,7 @@ class PreviewSample:
             "trained_tokens": self.trained_tokens,
             "truncated": self.truncated,
             "dropped": self.dropped,
+            "windows": self.windows,
         }
 
 
@@ -50,15 +52,24 @@ def preview_example(
     *,
     max_length: int,
     train_on_responses_only: bool = True,
+    window_conversations: bool = False,
+    window_stride: int = 0,
 ) -> PreviewSample:
-    item = tokenize_example(
-        example, template, tokenizer, max_length=max_length, train_on_responses_only=train_on_responses_only
+    whole = tokenize_whole(example, template, tokenizer, train_on_responses_only=train_on_responses_only)
+    pieces = sequences(
+        whole, example, max_length=max_length, window_conversations=window_conversations, window_stride=window_stride
     )
+    item = pieces[0]
     dropped = None
-    if item.trained_tokens == 0:
+    if not any(piece.trained_tokens for piece in pieces):
         dropped = f"response cut off by max_length {max_length}" if item.truncated else "nothing to train on"
     return PreviewSample(
-        label_segments(item, tokenizer), len(item.input_ids), item.trained_tokens, item.full_length, dropped
+        label_segments(item, tokenizer),
+        len(item.input_ids),
+        item.trained_tokens,
+        item.full_length,
+        dropped,
+        windows=len(pieces),
     )
 
 

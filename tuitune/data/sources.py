@@ -61,8 +61,10 @@ def read_source(
     hub_config: str | None = None,
     split: str = "train",
     data_files: str | list[str] | None = None,
+    text_documents: str = "auto",
 ) -> RecordTable:
-    """All rows of a local file, a local dataset folder, `tuitune/sample`, or a Hub dataset split."""
+    """All rows of a local file, a local dataset folder, `tuitune/sample`, or a Hub dataset split
+    (a .txt file's documents are its paragraphs or its lines: `text_documents`)."""
     text = str(source)
     if text == SAMPLE_DATASET:
         table = read_file(sample_dataset_path())
@@ -75,7 +77,7 @@ def read_source(
     path = _expand(text)
     kind = _probe(path, text)
     if kind == "file":
-        return read_file(path)
+        return read_file(path, text_documents=text_documents)
     if kind == "folder":
         return read_folder(path, hub_config=hub_config, split=split, data_files=data_files)
     if _looks_like_path(text):
@@ -121,9 +123,10 @@ def _looks_like_path(text: str) -> bool:
 
 
 # --- local files ---------------------------------------------------------------------------
-def read_file(path: Path) -> RecordTable:
+def read_file(path: Path, *, text_documents: str = "auto") -> RecordTable:
     """One local data file; the suffix says how to parse it."""
     suffix = path.suffix.lower()
+    notes: list[str] = []
     if suffix == ".parquet":
         records = _read_parquet(path)
     else:
@@ -142,11 +145,12 @@ def read_file(path: Path) -> RecordTable:
         elif suffix in (".csv", ".tsv"):
             records = _parse_delimited(content, path, "\t" if suffix == ".tsv" else ",")
         else:
-            records = _parse_txt(content)
+            records, split_by = _parse_txt(content, text_documents)
+            notes.append(f"documents: {len(records):,} {split_by}")
     if not records:
         raise EmptyDatasetError(f"{path} holds no rows: add some rows to it.")
     kind = "jsonl" if suffix == ".ndjson" else suffix.lstrip(".")
-    return RecordTable(records, _columns(records), str(path), kind)
+    return RecordTable(records, _columns(records), str(path), kind, notes)
 
 
 def _read_text(path: Path) -> str:
@@ -273,10 +277,20 @@ def _parse_delimited(content: str, path: Path, delimiter: str) -> list[dict[str,
     return records
 
 
-def _parse_txt(content: str) -> list[dict[str, Any]]:
-    # One document per block of lines separated by blank lines.
-    blocks = re.split(r"\n\s*\n", content.replace("\r\n", "\n"))
-    return [{"text": block.strip()} for block in blocks if block.strip()]
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+
+
+def _parse_txt(content: str, text_documents: str) -> tuple[list[dict[str, Any]], str]:
+    """The documents of a text file, and what they are: its paragraphs (blocks between blank
+    lines) or its lines. `auto`: paragraphs when the file has a blank line, else lines (a file of
+    one article per line, as corpora are often shipped)."""
+    text = content.replace("\r\n", "\n")
+    by_paragraph = text_documents == "paragraphs" or (text_documents == "auto" and _BLANK_LINE.search(text.strip()))
+    pieces = _BLANK_LINE.split(text) if by_paragraph else text.split("\n")
+    records = [{"text": piece.strip()} for piece in pieces if piece.strip()]
+    if by_paragraph:
+        return records, "paragraphs (separated by blank lines)"
+    return records, "lines" + (" (the file has no blank lines)" if text_documents == "auto" else "")
 
 
 def _read_parquet(path: Path) -> list[dict[str, Any]]:

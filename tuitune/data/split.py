@@ -40,7 +40,11 @@ class LoadedData:
 def load_examples(settings: DataSettings, *, method: str | None = None) -> LoadedData:
     """Read and parse the dataset the settings name, and split it into train and validation."""
     table = read_source(
-        settings.source, hub_config=settings.hub_config, split=settings.split, data_files=settings.data_files
+        settings.source,
+        hub_config=settings.hub_config,
+        split=settings.split,
+        data_files=settings.data_files,
+        text_documents=settings.text_documents,
     )
     parsed = parse_records(table, settings.format, settings.text_columns)
     if method == "instruction_tuning" and parsed.format != "alpaca":

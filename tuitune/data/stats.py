@@ -67,15 +67,66 @@ class DatasetStats:
     padding: dict[str, float] = field(default_factory=dict)  # the same for every batching
     text_columns: list[str] | None = None  # the columns joined, for the text format
     kind: str = ""  # where the rows came from: json, jsonl, csv, tsv, parquet, txt, disk, hub, sample
+    documents: int = 0  # examples tokenized (train and validation), dropped ones included
+    windowed_documents: int = 0  # long texts trained as several windows instead of being cut
+    total_tokens: int = 0  # tokens of every example, whole
+    trained_tokens: int = 0  # tokens that carry a loss, over all kept sequences
+    cut_token_fraction: float = 0.0  # of all tokens, those cut off at max_length and never trained
+    notes: list[str] = field(default_factory=list)  # how the source was read ("documents: 30 lines")
+    warnings: list[str] = field(default_factory=list)  # what the user should know before training
 
     @property
     def dropped_rows(self) -> int:
         return sum(self.dropped.values())
 
+    @property
+    def corpus(self) -> str:
+        """The dataset's size as training sees it: `30 documents → 1,204 sequences (29 long texts
+        in windows) · 441,890 tokens, 0.0% cut`."""
+        sequences = self.train_rows + self.validation_rows
+        text = f"{_plural(self.documents, 'document')} → {_plural(sequences, 'sequence')}"
+        if self.windowed_documents:
+            text += f" ({_plural(self.windowed_documents, 'long text')} in windows)"
+        return text + f" · {self.total_tokens:,} tokens, {self.cut_token_fraction:.1%} cut"
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["dropped_rows"] = self.dropped_rows
+        data["corpus"] = self.corpus
         return data
+
+
+def _plural(amount: int, noun: str) -> str:
+    return f"{amount:,} {noun}" + ("" if amount == 1 else "s")
+
+
+# Cutting more than this share of the tokens is said as a warning: the run trains on less than the data.
+CUT_WARNING_FRACTION = 0.02
+
+
+def data_warnings(stats: DatasetStats) -> list[str]:
+    """What is wrong with a dataset that training would not say: tokens cut, samples dropped,
+    too few samples to mean anything, nothing held out."""
+    warnings = []
+    if stats.cut_token_fraction > CUT_WARNING_FRACTION:
+        warnings.append(
+            f"{stats.cut_token_fraction:.0%} of the tokens are cut off at max_length {stats.max_length} "
+            f"({stats.truncated_fraction:.0%} of the samples) and never trained: raise data.max_length"
+        )
+    if stats.dropped_rows:
+        reasons = ", ".join(f"{count:,} {why}" for why, count in stats.dropped.items())
+        warnings.append(f"{stats.dropped_rows:,} of {stats.rows:,} rows are dropped ({reasons})")
+    if stats.train_rows < stats.batch_size:
+        warnings.append(
+            f"only {stats.train_rows:,} training sequences, fewer than one batch of {stats.batch_size}: an epoch "
+            "is a single step and the run learns little; add data or lower training.batch_size"
+        )
+    if stats.validation_rows == 0:
+        warnings.append(
+            "no validation samples: the eval loss cannot be measured and overfitting goes unseen; "
+            "set data.validation_split (e.g. 0.1) or add rows"
+        )
+    return warnings
 
 
 def padding_fraction(lengths: Sequence[int], batch_size: int, batching: str, *, seed: int = 42) -> float:

@@ -41,12 +41,23 @@ class TokenizedExample:
 
 @dataclass
 class TokenizedData:
-    """Kept sequences (with the index of the example each came from), and what was dropped and why."""
+    """Kept sequences (with the index of the example each came from), and what was dropped and why.
+
+    A long text becomes several sequences (its windows); any other example is one sequence,
+    cut at max_length when longer (`truncated`, `cut_tokens`)."""
 
     examples: list[TokenizedExample] = field(default_factory=list)
     indices: list[int] = field(default_factory=list)
     dropped: Counter[str] = field(default_factory=Counter)
     full_lengths: list[int] = field(default_factory=list)  # every example, dropped ones included
+    windowed: int = 0  # examples longer than max_length trained as several windows
+    truncated: int = 0  # examples cut at max_length (the rest of their tokens never trained)
+    cut_tokens: int = 0  # tokens lost to those cuts
+
+    @property
+    def total_tokens(self) -> int:
+        """Tokens of every example, whole: what one epoch would train on if nothing were cut."""
+        return sum(self.full_lengths)
 
 
 def eos_id(tokenizer: Any) -> int:
@@ -65,23 +76,69 @@ def tokenize_examples(
     *,
     max_length: int,
     train_on_responses_only: bool = True,
+    window_conversations: bool = False,
+    window_stride: int = 0,
 ) -> TokenizedData:
-    """Tokenize every example; drop (and count) those whose trained part was cut away entirely."""
+    """Tokenize every example; drop (and count) those whose trained part was cut away entirely.
+
+    A text (`Document`) longer than `max_length` is never cut: it trains as consecutive windows,
+    each repeating `window_stride` tokens of the one before as context without loss, so every
+    token is trained exactly once. So are prompt/completion pairs with `window_conversations`.
+    """
     result = TokenizedData()
     for start in range(0, len(examples), _BATCH):
         chunk = examples[start : start + _BATCH]
         rendered = [template.render(example) for example in chunk]
         encoded = encode_segments(rendered, tokenizer, add_special_tokens=template.add_special_tokens)
         for offset, (example, (ids, trained)) in enumerate(zip(chunk, encoded)):
-            item = _finish(ids, trained, tokenizer, example, max_length, train_on_responses_only)
-            result.full_lengths.append(item.full_length)
-            if item.trained_tokens == 0:
-                reason = f"response cut off by max_length {max_length}" if item.truncated else "nothing to train on"
+            whole = _finish(ids, trained, tokenizer, example, train_on_responses_only)
+            result.full_lengths.append(whole.full_length)
+            pieces = sequences(
+                whole,
+                example,
+                max_length=max_length,
+                window_conversations=window_conversations,
+                window_stride=window_stride,
+            )
+            if len(pieces) > 1:
+                result.windowed += 1
+            elif pieces[0].truncated:
+                result.truncated += 1
+                result.cut_tokens += whole.full_length - max_length
+            kept = [piece for piece in pieces if piece.trained_tokens]
+            if not kept:
+                reason = (
+                    f"response cut off by max_length {max_length}" if pieces[0].truncated else "nothing to train on"
+                )
                 result.dropped[reason] += 1
                 continue
-            result.examples.append(item)
-            result.indices.append(start + offset)
+            result.examples += kept
+            result.indices += [start + offset] * len(kept)
     return result
+
+
+def windows(whole: TokenizedExample, max_length: int, stride: int = 0) -> list[TokenizedExample]:
+    """A long sequence as consecutive windows of at most `max_length` tokens. Each window after the
+    first starts with the last `stride` tokens of the one before, as context only (no loss), so the
+    trained tokens of the windows are exactly those of the sequence, once each."""
+    if not 0 <= stride < max_length:
+        raise ValueError(f"the stride must be in [0, {max_length}) (got {stride})")
+    step = max_length - stride
+    out: list[TokenizedExample] = []
+    start = 0
+    while True:
+        ids = whole.input_ids[start : start + max_length]
+        labels = whole.labels[start : start + max_length]
+        if start:
+            labels = [IGNORE_INDEX] * min(stride, len(labels)) + labels[stride:]
+        out.append(TokenizedExample(ids, labels, len(ids)))
+        if start + max_length >= len(whole.input_ids):
+            return out
+        start += step
+
+
+def _cut(whole: TokenizedExample, max_length: int) -> TokenizedExample:
+    return TokenizedExample(whole.input_ids[:max_length], whole.labels[:max_length], whole.full_length)
 
 
 def tokenize_example(
@@ -92,11 +149,31 @@ def tokenize_example(
     max_length: int,
     train_on_responses_only: bool = True,
 ) -> TokenizedExample:
-    """One example's ids and labels (kept even when nothing is trained: callers decide)."""
+    """One example's ids and labels, cut at `max_length` (kept even when nothing is trained:
+    callers decide)."""
+    return _cut(
+        tokenize_whole(example, template, tokenizer, train_on_responses_only=train_on_responses_only), max_length
+    )
+
+
+def tokenize_whole(
+    example: Example, template: Template, tokenizer: Any, *, train_on_responses_only: bool = True
+) -> TokenizedExample:
+    """One example's ids and labels, uncut."""
     ((ids, trained),) = encode_segments(
         [template.render(example)], tokenizer, add_special_tokens=template.add_special_tokens
     )
-    return _finish(ids, trained, tokenizer, example, max_length, train_on_responses_only)
+    return _finish(ids, trained, tokenizer, example, train_on_responses_only)
+
+
+def sequences(
+    whole: TokenizedExample, example: Example, *, max_length: int, window_conversations: bool, window_stride: int
+) -> list[TokenizedExample]:
+    """What one example trains as: its windows when it is a long text (or a long pair with
+    `window_conversations`), else itself, cut at `max_length`."""
+    if whole.full_length > max_length and (isinstance(example, Document) or window_conversations):
+        return windows(whole, max_length, window_stride)
+    return [_cut(whole, max_length)]
 
 
 def _finish(
@@ -104,9 +181,9 @@ def _finish(
     trained: list[bool],
     tokenizer: Any,
     example: Example,
-    max_length: int,
     train_on_responses_only: bool,
 ) -> TokenizedExample:
+    """The whole sequence, EOS appended, uncut."""
     eos = eos_id(tokenizer)
     if not ids or ids[-1] != eos:
         ids, trained = ids + [eos], trained + [True]
@@ -114,8 +191,7 @@ def _finish(
         trained = trained[:-1] + [True]  # an EOS the tokenizer added itself has no characters
     train_all = isinstance(example, Document) or not train_on_responses_only
     labels = [t if (train_all or flag) else IGNORE_INDEX for t, flag in zip(ids, trained)]
-    full_length = len(ids)
-    return TokenizedExample(ids[:max_length], labels[:max_length], full_length)
+    return TokenizedExample(ids, labels, len(ids))
 
 
 def encode_segments(

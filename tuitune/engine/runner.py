@@ -215,10 +215,12 @@ def _train(
     tokenizer, prepared = checked.tokenizer, checked.prepared
     note(
         f"data: {prepared.format} format, template {prepared.template.name}, {len(prepared.train)} training and "
-        f"{len(prepared.validation)} validation samples"
+        f"{len(prepared.validation)} validation samples; {prepared.stats.corpus}"
     )
-    for reason, count in prepared.stats.dropped.items():
-        note(f"dropped {count} samples: {reason}", "warning")
+    for line in prepared.stats.notes:
+        note(f"data: {line}")
+    for warning in prepared.stats.warnings:
+        note(f"data: {warning}", "warning")
     if stop.is_set():
         return _stopped_early(run_id, config, output, store)
 

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from tuitune.config import RunConfig, parse_config
+from tuitune.config import RunConfig, effective_settings, parse_config, unused_sections
 from tuitune.errors import ConfigError, UsageError
 from tuitune.store import Run, Store, open_store
 from tuitune.store.sweeps import Sweep
@@ -52,6 +52,7 @@ class SweepPlan:
     grid: dict[str, list[str]]
     labels: list[str] = field(default_factory=list)
     configs: list[RunConfig] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)  # combinations left out as repeats (--drop-unused)
 
     def to_dict(self) -> list[dict[str, Any]]:
         return [{"name": label, "config": config.to_dict()} for label, config in zip(self.labels, self.configs)]
@@ -126,8 +127,14 @@ def _label(combination: dict[str, str]) -> str:
     )
 
 
-def plan_sweep(base: dict[str, Any], sets: list[str], *, max_runs: int = DEFAULT_MAX_RUNS) -> SweepPlan:
-    """Expand `--set` options over `base` and check every combination (SweepError lists the bad ones)."""
+def plan_sweep(
+    base: dict[str, Any], sets: list[str], *, max_runs: int = DEFAULT_MAX_RUNS, drop_unused: bool = False
+) -> SweepPlan:
+    """Expand `--set` options over `base` and check every combination (SweepError lists the bad ones).
+
+    Two combinations that train the same run are refused: two spellings of one value, or a setting
+    the method ignores (`lora.r` for full fine-tuning). With `drop_unused`, the repeats are left
+    out instead (`SweepPlan.dropped` says which)."""
     if max_runs < 1:
         raise UsageError(f"--max-runs must be at least 1 (got {max_runs}).")
     if not sets:
@@ -151,6 +158,7 @@ def plan_sweep(base: dict[str, Any], sets: list[str], *, max_runs: int = DEFAULT
     # Each checked configuration (but its name) and the combination that made it: two values
     # that parse to the same setting (`1e-4` and `0.0001`) would queue the same run twice.
     made: dict[str, dict[str, str]] = {}
+    repeated: tuple[dict[str, str], dict[str, str], RunConfig] | None = None
     for picked in itertools.product(*grid.values()):
         combination = dict(zip(grid, picked, strict=True))
         label = _label(combination)
@@ -163,9 +171,13 @@ def plan_sweep(base: dict[str, Any], sets: list[str], *, max_runs: int = DEFAULT
         except ConfigError as error:
             problems.append(f"{label}: {error}")
             continue
-        settings = json.dumps({**config.to_dict(), "name": None}, sort_keys=True, default=str)
+        settings = json.dumps(effective_settings(config), sort_keys=True, default=str)
         if settings in made:
-            _refuse_same_run(made[settings], combination)
+            if drop_unused and _unused_key(made[settings], combination, config):
+                plan.dropped.append(label)
+                continue
+            repeated = repeated or (made[settings], combination, config)
+            continue
         made[settings] = combination
         plan.labels.append(config.name or label)
         plan.configs.append(config)
@@ -174,11 +186,30 @@ def plan_sweep(base: dict[str, Any], sets: list[str], *, max_runs: int = DEFAULT
             f"{len(problems)} of {total} combinations are invalid, so nothing was queued: fix them and run the sweep again.",
             problems,
         )
+    if repeated:  # every combination is valid, but two of them train the same run
+        _refuse_same_run(*repeated)
     return plan
 
 
-def _refuse_same_run(first: dict[str, str], second: dict[str, str]) -> None:
-    """Two combinations made the same configuration: name the values that mean the same."""
+def _unused_key(first: dict[str, str], second: dict[str, str], config: RunConfig) -> str | None:
+    """The key two combinations differ in that `config`'s method ignores, if that is why they are the same."""
+    unused = unused_sections(config)
+    return next(
+        (key for key in first if first[key] != second[key] and key.split(".")[0] in unused),
+        None,
+    )
+
+
+def _refuse_same_run(first: dict[str, str], second: dict[str, str], config: RunConfig) -> None:
+    """Two combinations make the same run: name the setting that changes nothing, or the values
+    that mean the same."""
+    ignored = _unused_key(first, second, config)
+    if ignored is not None:
+        raise UsageError(
+            f"--set {shorten(ignored)} changes nothing for method {config.method} (it does not use the "
+            f"{ignored.split('.')[0]} settings), so the sweep would train the same run more than once: leave it out, "
+            "choose a method that uses it, or add --drop-unused to skip the repeats."
+        )
     key, one, other = next((key, first[key], second[key]) for key in first if first[key] != second[key])
     raise UsageError(
         f"--set {shorten(key)}: {shorten(one)} and {shorten(other)} are the same value, which would queue "

@@ -105,7 +105,7 @@ class DatasetStep(ReportsWorkerErrors, Vertical):
         if key == self.probed and not force:
             return
         self.probed, self.document, self.error = key, None, None
-        self.query_one("#data-info", Static).update(Text(f"Reading {source}…", style="italic"))
+        self.query_one("#data-info", Static).update(fmt.literal_text(f"Reading {source}…", style="italic"))
         self._probe(key)
 
     @work(thread=True, exclusive=True, group="data-probe", exit_on_error=False)
@@ -140,7 +140,7 @@ class DatasetStep(ReportsWorkerErrors, Vertical):
 
     def _show_error(self, error: str) -> None:
         self.error = error
-        self.query_one("#data-info", Static).update(Text(f"✗ {for_the_app(error)}", style="bold red"))
+        self.query_one("#data-info", Static).update(fmt.literal_text(f"✗ {for_the_app(error)}", style="bold red"))
 
 
 def describe_first_rows(document: dict[str, Any]) -> Text:
@@ -150,11 +150,11 @@ def describe_first_rows(document: dict[str, Any]) -> Text:
     text.append(f" · {document.get('rows', 0):,} rows")
     text.append(" · counting tokens…", style="italic")
     if document.get("columns"):
-        text.append(f"\ncolumns: {', '.join(map(str, document['columns']))}", style="dim")
+        text.append(f"\ncolumns: {fmt.literal(', '.join(map(str, document['columns'])))}", style="dim")
     for index, sample in enumerate(document.get("samples") or [], start=1):
         text.append(f"\n\n── sample {index} (as read, before the template) ", style="bold")
         text.append("\n")
-        text.append(str(sample), style="dim")
+        text.append(fmt.literal(sample), style="dim")
     return text
 
 
@@ -168,13 +168,17 @@ def describe(document: dict[str, Any]) -> Text:
         text.append(f" · {document['dropped_rows']:,} dropped ({reasons})", style="yellow")
     text.append(f" · template {document.get('template', '?')}")
     if document.get("columns"):
-        text.append(f"\ncolumns: {', '.join(map(str, document['columns']))}", style="dim")
+        text.append(f"\ncolumns: {fmt.literal(', '.join(map(str, document['columns'])))}", style="dim")
     tokens = document.get("tokens") or {}
     if tokens:
         text.append(
             f"\ntokens per sample: mean {tokens.get('mean', 0):g} · p50 {tokens.get('p50', 0):g} · "
             f"p95 {tokens.get('p95', 0):g} · max {tokens.get('max', 0):,}"
         )
+    if document.get("corpus"):
+        text.append(f"\n{document['corpus']}")
+    for note in document.get("notes") or []:
+        text.append(f"\n{note}", style="dim")
     truncated = document.get("truncated_fraction")
     if isinstance(truncated, (int, float)):
         style = "yellow" if truncated > 0.05 else ""
@@ -186,9 +190,13 @@ def describe(document: dict[str, Any]) -> Text:
         text.append(
             f"\ntrain {fmt.count(document.get('train_rows'))} · validation {fmt.count(document.get('validation_rows'))} sequences"
         )
+    for warning in document.get("warnings") or []:
+        text.append(f"\n⚠ {warning}", style="yellow")
     for index, preview in enumerate(document.get("previews") or [], start=1):
+        windows = int(preview.get("windows") or 1)
+        shown = f", window 1 of {windows}" if windows > 1 else ""
         text.append(
-            f"\n\n── sample {index} ({preview.get('tokens', '?')} tokens, {preview.get('trained_tokens', '?')} trained) ",
+            f"\n\n── sample {index} ({preview.get('tokens', '?')} tokens, {preview.get('trained_tokens', '?')} trained{shown}) ",
             style="bold",
         )
         text.append("prompt", style="dim")
@@ -196,7 +204,7 @@ def describe(document: dict[str, Any]) -> Text:
         text.append("trained", style="bold green")
         text.append("\n")
         for segment in preview.get("segments") or []:
-            text.append(str(segment.get("text", "")), style="bold green" if segment.get("trained") else "dim")
+            text.append(fmt.literal(segment.get("text", "")), style="bold green" if segment.get("trained") else "dim")
         if preview.get("dropped"):
             text.append(f"\n(dropped: {preview['dropped']})", style="yellow")
     return text

@@ -197,6 +197,8 @@ def _print_report(doc: dict[str, Any], previews: list[Any]) -> None:
     header.add_row("Tokens", Text(doc["corpus"]))
     for note in doc.get("notes") or []:
         header.add_row("", Text(literal(note), style="dim"))
+    if doc.get("tools"):
+        header.add_row("Tools", Text(doc["tools"]))
     console.print(header)
     for warning in doc.get("warnings") or []:
         console.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)

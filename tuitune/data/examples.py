@@ -36,6 +36,9 @@ class Conversation:
 
     messages: tuple[Message, ...]
     instruction_input: tuple[str, str] | None = None
+    # The tools the conversation may call, as the JSON text of a list of function schemas (OpenAI
+    # `tools`, glaive/sharegpt `tools`): the model must see what it learns to call.
+    tools: str | None = None
 
     @property
     def responses(self) -> list[str]:

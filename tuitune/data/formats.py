@@ -255,7 +255,7 @@ def _role(name: Any) -> str:
     return role
 
 
-def _conversation(messages: list[Message]) -> Conversation:
+def _conversation(messages: list[Message], tools: str | None = None) -> Conversation:
     # Trailing turns after the last response hold nothing to learn from.
     while messages and messages[-1].role != "assistant":
         messages.pop()
@@ -263,7 +263,26 @@ def _conversation(messages: list[Message]) -> Conversation:
         raise SkipRow("no assistant response")
     if not any(m.content.strip() for m in messages if m.role == "assistant"):
         raise SkipRow("empty response")
-    return Conversation(tuple(messages))
+    return Conversation(tuple(messages), tools=tools)
+
+
+def _tools(value: Any) -> str | None:
+    """A row's tool definitions as the JSON text of a list of schemas, or None when it has none.
+
+    OpenAI's `tools` is a list of `{"type": "function", "function": {...}}`; glaive-style sharegpt
+    data keeps a JSON string of schemas, sometimes a single object."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise MalformedDataError("tools is not JSON: give a list of function schemas.") from None
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(tool, dict) for tool in value):
+        raise MalformedDataError("tools is not a list of function schemas (JSON objects).")
+    return json.dumps(value, ensure_ascii=False) if value else None
 
 
 def read_alpaca(record: dict[str, Any]) -> Conversation:
@@ -298,7 +317,7 @@ def read_chat(record: dict[str, Any]) -> Conversation:
             messages.append(Message(_role(item["role"]), _content(item.get("content"))))
         else:  # sharegpt-style turns under a messages key
             messages.append(Message(_role(item.get("from")), _content(item.get("value"))))
-    return _conversation(messages)
+    return _conversation(messages, _tools(record.get("tools")))
 
 
 def read_sharegpt(record: dict[str, Any]) -> Conversation:
@@ -314,7 +333,7 @@ def read_sharegpt(record: dict[str, Any]) -> Conversation:
             raise MalformedDataError("a turn is not an object with from and value.")
         speaker = item.get("from", item.get("role"))
         messages.append(Message(_role(speaker), _content(item.get("value", item.get("content")))))
-    return _conversation(messages)
+    return _conversation(messages, _tools(record.get("tools")))
 
 
 def read_completion(record: dict[str, Any], pair: tuple[str, str]) -> Conversation:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tuitune.config import DataSettings
-from tuitune.data.examples import Example
+from tuitune.data.examples import Conversation, Example
 from tuitune.data.preview import PreviewSample, preview_example
 from tuitune.data.split import LoadedData, load_examples
 from tuitune.data.stats import DatasetStats, TokenLengths, all_padding_fractions, data_warnings
@@ -174,6 +174,20 @@ def _stats(
         trained_tokens=trained_tokens,
         cut_token_fraction=round(cut_tokens / total_tokens, 4) if total_tokens else 0.0,
         notes=list(loaded.table.notes),
+        tools=_tools_summary(loaded.examples, template),
     )
     stats.warnings = data_warnings(stats)
     return stats
+
+
+def _tools_summary(examples: Sequence[Example], template: Template) -> str:
+    """Where the tool definitions of the data go, said once: "" when no example has any."""
+    with_tools = sum(1 for example in examples if isinstance(example, Conversation) and example.tools)
+    if not with_tools:
+        return ""
+    where = (
+        "given to the chat template's own tools section"
+        if template.tools_in_template
+        else "written into the system message (the template has no place for tools)"
+    )
+    return f"{with_tools:,} conversations define tools: {where}"

@@ -73,6 +73,7 @@ class DatasetStats:
     trained_tokens: int = 0  # tokens that carry a loss, over all kept sequences
     cut_token_fraction: float = 0.0  # of all tokens, those cut off at max_length and never trained
     notes: list[str] = field(default_factory=list)  # how the source was read ("documents: 30 lines")
+    tools: str = ""  # where the conversations' tool definitions go, when some have them
     warnings: list[str] = field(default_factory=list)  # what the user should know before training
 
     @property

@@ -17,6 +17,7 @@ not already end with it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Union
@@ -58,29 +59,67 @@ class Template:
     def __init__(self, tokenizer: Any) -> None:
         self.tokenizer = tokenizer
 
+    # Whether the template has a place of its own for tool definitions (a tokenizer's chat
+    # template that reads `tools`); elsewhere they are written into the system message.
+    tools_in_template: bool = False
+
     def render(self, example: Example) -> list[Segment]:
         """The whole training text of an example, as prompt and trained segments (EOS not included)."""
         if isinstance(example, Document):
             return [Segment(example.text, True)]
-        return _merge(self.segments(list(example.messages), example.instruction_input))
+        messages, tools = self._with_tools(list(example.messages), example.tools)
+        return _merge(self.segments(messages, example.instruction_input, tools=tools))
 
     def prompt(self, source: PromptSource) -> str:
         """The text a model continues to answer: the turns before the last response, then the
         assistant's cue. Given a `Conversation`, its last response is left out."""
+        tools_text = None
         if isinstance(source, Conversation):
-            messages, parts = list(source.prompt_messages), source.instruction_input
+            messages, parts, tools_text = list(source.prompt_messages), source.instruction_input, source.tools
         else:
             messages, parts = list(source), None
         while messages and messages[-1].role == "assistant":
             messages.pop()
-        return "".join(segment.text for segment in self.segments(messages, parts))
+        messages, tools = self._with_tools(messages, tools_text)
+        return "".join(segment.text for segment in self.segments(messages, parts, tools=tools))
 
-    def segments(self, messages: list[Message], instruction_input: tuple[str, str] | None) -> list[Segment]:
-        """Segments of `messages`; when the last message is not a response, end with the assistant's cue."""
+    def _with_tools(
+        self, messages: list[Message], tools_text: str | None
+    ) -> tuple[list[Message], list[dict[str, Any]] | None]:
+        """The messages and the tools to hand the template: the tools themselves where it has a
+        place for them, else the messages with the tools written into the system message."""
+        if not tools_text:
+            return messages, None
+        tools = json.loads(tools_text)
+        if self.tools_in_template:
+            return messages, tools
+        return tools_in_system_message(messages, tools), None
+
+    def segments(
+        self,
+        messages: list[Message],
+        instruction_input: tuple[str, str] | None,
+        *,
+        tools: list[dict[str, Any]] | None = None,
+    ) -> list[Segment]:
+        """Segments of `messages`; when the last message is not a response, end with the assistant's
+        cue. `tools` is given only to a template with a place for them (`tools_in_template`)."""
         raise NotImplementedError
 
     def describe(self) -> str:
         return self.name
+
+
+TOOLS_PREAMBLE = "You can call these tools, each described by its JSON schema:"
+
+
+def tools_in_system_message(messages: list[Message], tools: list[dict[str, Any]]) -> list[Message]:
+    """The conversation with its tool definitions written into the system message (a new one
+    first when it has none), for templates with no place of their own for tools."""
+    described = TOOLS_PREAMBLE + "\n" + "\n".join(json.dumps(tool, ensure_ascii=False) for tool in tools)
+    if messages and messages[0].role == "system":
+        return [Message("system", f"{messages[0].content}\n\n{described}"), *messages[1:]]
+    return [Message("system", described), *messages]
 
 
 def _merge(segments: list[Segment]) -> list[Segment]:
@@ -111,7 +150,13 @@ def _alpaca_parts(
 class ChatMLTemplate(Template):
     name = "chatml"
 
-    def segments(self, messages: list[Message], instruction_input: tuple[str, str] | None) -> list[Segment]:
+    def segments(
+        self,
+        messages: list[Message],
+        instruction_input: tuple[str, str] | None,
+        *,
+        tools: list[dict[str, Any]] | None = None,
+    ) -> list[Segment]:
         out: list[Segment] = []
         for i, message in enumerate(messages):
             if message.role == "assistant":
@@ -128,7 +173,13 @@ class ChatMLTemplate(Template):
 class AlpacaTemplate(Template):
     name = "alpaca"
 
-    def segments(self, messages: list[Message], instruction_input: tuple[str, str] | None) -> list[Segment]:
+    def segments(
+        self,
+        messages: list[Message],
+        instruction_input: tuple[str, str] | None,
+        *,
+        tools: list[dict[str, Any]] | None = None,
+    ) -> list[Segment]:
         systems = [m.content for m in messages if m.role == "system"]
         has_input = any(_alpaca_parts(messages, i, instruction_input) for i in range(len(messages)))
         preamble = "\n\n".join(systems) if systems else (ALPACA_PREAMBLE_WITH_INPUT if has_input else ALPACA_PREAMBLE)
@@ -155,7 +206,13 @@ class AlpacaTemplate(Template):
 class Llama2Template(Template):
     name = "llama2"
 
-    def segments(self, messages: list[Message], instruction_input: tuple[str, str] | None) -> list[Segment]:
+    def segments(
+        self,
+        messages: list[Message],
+        instruction_input: tuple[str, str] | None,
+        *,
+        tools: list[dict[str, Any]] | None = None,
+    ) -> list[Segment]:
         bos = self.tokenizer.bos_token or ""
         eos = self.tokenizer.eos_token or ""
         system = "\n\n".join(m.content for m in messages if m.role == "system")
@@ -189,7 +246,13 @@ class Llama2Template(Template):
 class PlainTemplate(Template):
     name = "plain"
 
-    def segments(self, messages: list[Message], instruction_input: tuple[str, str] | None) -> list[Segment]:
+    def segments(
+        self,
+        messages: list[Message],
+        instruction_input: tuple[str, str] | None,
+        *,
+        tools: list[dict[str, Any]] | None = None,
+    ) -> list[Segment]:
         out: list[Segment] = []
         text_so_far = ""
         for message in messages:
@@ -221,13 +284,22 @@ class ChatTemplate(Template):
     name = "tokenizer"
     add_special_tokens = False
 
+    def __init__(self, tokenizer: Any) -> None:
+        super().__init__(tokenizer)
+        # A chat template that reads `tools` renders them its own way (Qwen, Llama 3, Mistral…).
+        self.tools_in_template = "tools" in str(getattr(tokenizer, "chat_template", "") or "")
+        self._tools: list[dict[str, Any]] | None = None
+
     def describe(self) -> str:
         return "the tokenizer's chat template"
 
     def _apply(self, messages: list[Message], generation_cue: bool) -> str:
         try:
             return self.tokenizer.apply_chat_template(
-                [m.as_dict() for m in messages], tokenize=False, add_generation_prompt=generation_cue
+                [m.as_dict() for m in messages],
+                tools=self._tools,
+                tokenize=False,
+                add_generation_prompt=generation_cue,
             )
         except Exception as exc:  # jinja raises TemplateError and friends for unsupported turns
             raise DataError(
@@ -235,7 +307,14 @@ class ChatTemplate(Template):
                 "choose another template, e.g. --template chatml."
             ) from None
 
-    def segments(self, messages: list[Message], instruction_input: tuple[str, str] | None) -> list[Segment]:
+    def segments(
+        self,
+        messages: list[Message],
+        instruction_input: tuple[str, str] | None,
+        *,
+        tools: list[dict[str, Any]] | None = None,
+    ) -> list[Segment]:
+        self._tools = tools  # every rendering of this conversation (prefixes too) sees them
         if not messages or messages[-1].role != "assistant":
             return [Segment(self._apply(messages, True), False)]
         full = self._apply(messages, False)

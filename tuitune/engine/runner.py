@@ -217,7 +217,7 @@ def _train(
         f"data: {prepared.format} format, template {prepared.template.name}, {len(prepared.train)} training and "
         f"{len(prepared.validation)} validation samples; {prepared.stats.corpus}"
     )
-    for line in prepared.stats.notes:
+    for line in [*prepared.stats.notes, *([prepared.stats.tools] if prepared.stats.tools else [])]:
         note(f"data: {line}")
     for warning in prepared.stats.warnings:
         note(f"data: {warning}", "warning")

@@ -177,7 +177,7 @@ def describe(document: dict[str, Any]) -> Text:
         )
     if document.get("corpus"):
         text.append(f"\n{document['corpus']}")
-    for note in document.get("notes") or []:
+    for note in [*(document.get("notes") or []), *([document["tools"]] if document.get("tools") else [])]:
         text.append(f"\n{note}", style="dim")
     truncated = document.get("truncated_fraction")
     if isinstance(truncated, (int, float)):

@@ -450,6 +450,20 @@ def write_docs(section: str) -> Path:
     return path
 
 
+def _print_starts(starts: dict[str, float]) -> None:
+    bare = starts["bare Textual app"]
+    for name, seconds in starts.items():
+        print(f"first screen  {name:32s} {seconds * 1000:7.0f} ms  ({seconds / bare:.2f}x bare)")
+
+
+def _print_history(table: dict[str, dict[str, float]], runs: int) -> None:
+    for step in ("load", "filter", "sort"):
+        ours, base = table["ours"][step], table["baseline"][step]
+        print(
+            f"history {runs:,} runs  {step:6s}  tuitune {ours * 1000:7.0f} ms   DataTable {base * 1000:7.0f} ms   ({base / max(ours, 1e-9):.1f}x)"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -465,6 +479,10 @@ def main() -> int:
     args = parser.parse_args()
     only = set(args.only or ("startup", "history", "probes", "visits"))
     if only != {"startup", "history", "probes", "visits"}:
+        if "startup" in only:
+            _print_starts(first_screen(args.repeat))
+        if "history" in only:
+            _print_history(history(args.runs), args.runs)
         if "probes" in only:
             for name, seconds in probes(args.repeat).items():
                 print(f"probe  {name:48s} {seconds * 1000:7.0f} ms")
@@ -477,15 +495,9 @@ def main() -> int:
                 )
         return 0
     starts = first_screen(args.repeat)
-    bare = starts["bare Textual app"]
-    for name, seconds in starts.items():
-        print(f"first screen  {name:32s} {seconds * 1000:7.0f} ms  ({seconds / bare:.2f}x bare)")
+    _print_starts(starts)
     table = history(args.runs)
-    for step in ("load", "filter", "sort"):
-        ours, base = table["ours"][step], table["baseline"][step]
-        print(
-            f"history {args.runs:,} runs  {step:6s}  tuitune {ours * 1000:7.0f} ms   DataTable {base * 1000:7.0f} ms   ({base / max(ours, 1e-9):.1f}x)"
-        )
+    _print_history(table, args.runs)
     probe_times = probes(args.repeat)
     for name, seconds in probe_times.items():
         print(f"probe  {name:48s} {seconds * 1000:7.0f} ms")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +59,21 @@ def test_tuitune_alone_without_a_terminal_says_how_to_use_the_cli() -> None:
     result = cli(timeout=60)  # stdin is /dev/null, as in a script, cron or CI
     assert_one_line_error(result, "not a terminal", "tuitune --help", "tuitune train --demo", code=2)
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "flags, said",
+    [
+        (["--demo", "-d", "/nope.jsonl"], "/nope.jsonl does not exist"),
+        (["-m", "no/such-model", "--dataset", "tuitune/sample", "--queue"], "'no/such-model' was not found"),
+    ],
+)
+def test_train_refuses_data_or_a_model_it_cannot_read_before_recording_a_run(
+    flags: list[str], said: str, demo_model_path: Path
+) -> None:
+    from tuitune.store import open_store
+
+    # The same checks the wizard runs before Launch: one line, and no failed run left behind
+    # (attached, --detach or --queue alike: the check comes before any of them starts a run).
+    assert_one_line_error(cli("train", *flags, timeout=120), said)
+    assert open_store().count_runs() == 0

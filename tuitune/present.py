@@ -11,6 +11,8 @@ import math
 import re
 from datetime import datetime
 
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
 from rich.text import Text
 
 from tuitune.store import CANCELLED, COMPLETED, CRASHED, FAILED, QUEUED, RUNNING, Run
@@ -19,6 +21,31 @@ from tuitune.store import CANCELLED, COMPLETED, CRASHED, FAILED, QUEUED, RUNNING
 # user-text helpers and is offered here too, beside the rest of what faces print.
 from tuitune.user_text import has_control_characters as has_control_characters
 from tuitune.user_text import literal as literal
+
+
+def literal_text(value: object, style: str = "") -> Text:
+    """User or model text (a name, a path, a sample, a chat answer) as a `Text` to draw: never read
+    as markup, and its control characters shown as escapes (`\\x1d`) instead of reaching the
+    terminal, or an SVG screenshot, as they are. Every face draws such text through this."""
+    return Text(literal(value), style=style)
+
+
+class KeepEnd:
+    """A path or an id drawn in a table cell: when the cell is narrower it keeps its end
+    (`…/checkpoints/checkpoint-40`), so two long paths never read the same, as the rule on every
+    screen says (a path or a model id keeps its end, a name its start). A rich renderable: it
+    is cut to the width the table gives it, whatever the terminal's."""
+
+    def __init__(self, value: object, style: str = "") -> None:
+        self.text = literal(value)
+        self.style = style
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(min(len(self.text), 12), len(self.text))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield Text(short_model(self.text, max(2, options.max_width)), style=self.style, no_wrap=True)
+
 
 # One colour per status, the same on every screen (history table, training header, detail).
 STATUS_STYLES: dict[str, str] = {

@@ -53,3 +53,28 @@ def test_one_child_answers_every_probe_says_why_in_one_line_and_comes_back_if_ki
     wait_for(lambda: helper.pid is None, timeout=10, what="the helper to go")
     assert helper.request("model", {"name": "tuitune/demo"}) == described
     assert helper.pid not in (None, pid)
+
+
+def test_a_model_read_in_an_earlier_session_is_shown_at_once_and_read_again_when_it_changes(
+    tmp_path: Path, demo_model_path
+) -> None:
+    import shutil
+
+    folder = tmp_path / "my-model"
+    shutil.copytree(demo_model_path, folder)
+    first = Helper()
+    try:
+        described = first.request("model", {"name": str(folder)})
+        assert first.pid is not None  # the first read ever needs the helper
+    finally:
+        first.stop()
+    later = Helper()  # the next session of the app
+    try:
+        assert later.request("model", {"name": str(folder)}) == described
+        assert later.pid is None  # answered from disk: no process started, no training stack imported
+        config = folder / "config.json"
+        config.write_text(config.read_text().replace('"num_hidden_layers": 2', '"num_hidden_layers": 1'))
+        changed = later.request("model", {"name": str(folder)})
+        assert later.pid is not None and changed["model"]["num_layers"] == 1
+    finally:
+        later.stop()

@@ -18,6 +18,7 @@ from typing import Any
 
 from tuitune import child, paths
 from tuitune.errors import TuituneError
+from tuitune.tui import probe_cache
 from tuitune.tui.background import CHILDREN
 
 
@@ -44,6 +45,10 @@ class Helper:
         timeout: float | None = 600,
     ) -> dict[str, Any]:
         """The helper's answer to `op`; raises HelperError with its one-line reason."""
+        if op == "model":
+            kept = probe_cache.read(str(args.get("name")), args.get("vram_gb"))
+            if kept is not None:
+                return kept  # read in an earlier session, and its files have not changed
         answers: queue.Queue[dict[str, Any]] = queue.Queue()
         request_id = next(self._ids)
         with self._lock:

@@ -29,6 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TextIO
 
+from tuitune.tui import probe_cache
+
 # How many answers the cache keeps, and how many samples a preview shows.
 CACHE_SIZE = 64
 PREVIEW_SAMPLES = 3
@@ -143,7 +145,9 @@ class Helper:
         if cached is not None:
             return cached
         self.warm.wait()
-        return self._remember(key, probe_model(name, vram))
+        answer = self._remember(key, probe_model(name, vram))
+        probe_cache.write(name, answer, vram)  # the next session shows it at once
+        return answer
 
     def data(self, args: dict[str, Any], partial: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         """What `tuitune data SOURCE --json` reports, with the first rows sent ahead."""

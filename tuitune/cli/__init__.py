@@ -8,21 +8,20 @@ from __future__ import annotations
 import os
 import sys
 
-# tuitune's own processes (and their children) load no pydantic plugin: looking for them reads the
-# entry points of every installed package, 60-150 ms of each start, and none is meant for tuitune.
-# Set before anything imports pydantic; `import tuitune` in a user's program is left alone.
-os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+from tuitune.child import as_tuitune_process
 
-import typer
+as_tuitune_process()  # before anything imports pydantic
 
-from tuitune import __version__
+import typer  # noqa: E402
+
+from tuitune import __version__  # noqa: E402
 
 # Command modules register themselves on `app` when imported; each keeps heavy imports inside
 # its functions so `tuitune --help` and the light commands start fast.
-from tuitune.cli import commands as _commands  # noqa: F401
-from tuitune.cli.app import app, err_console
-from tuitune.errors import TuituneError, UsageError
-from tuitune.user_text import shorten
+from tuitune.cli import commands as _commands  # noqa: E402, F401
+from tuitune.cli.app import app, err_console  # noqa: E402
+from tuitune.errors import TuituneError, UsageError  # noqa: E402
+from tuitune.user_text import shorten  # noqa: E402
 
 
 def _version(value: bool) -> None:

@@ -217,13 +217,15 @@ def _repl(chat: Any, panes: list[str], conversation: Conversation) -> None:
 def _export(run_id: int, path: Path, json_output: bool) -> None:
     import json
 
+    from tuitune.engine import run_folder
     from tuitune.store import open_store
 
     conversations = open_store().conversations(run_id)
     rows = [conversation.training_rows() for conversation in reversed(conversations)]
     rows = [row for row in rows if row["messages"]]
     try:
-        with path.open("w", encoding="utf-8") as handle:
+        # Written into a run's folder, the export is deleted with the run's files.
+        with run_folder.writing(path), path.open("w", encoding="utf-8") as handle:
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     except OSError as error:

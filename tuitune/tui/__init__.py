@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from tuitune.child import as_tuitune_process
+
+as_tuitune_process()  # the app is one of tuitune's own processes, however it was started
+
 
 def run_app() -> None:
     """Open the terminal app."""

@@ -225,12 +225,16 @@ class RunService:
         """Write the run's saved chats to `path` as JSONL in the messages format; returns how many."""
         import json
 
+        from tuitune.engine import run_folder
+
         rows = [conversation.training_rows() for conversation in reversed(self.store.conversations(run_id))]
         rows = [row for row in rows if row["messages"]]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        # Written into a run's folder (its subfolders made here included), it is deleted with the run's files.
+        with run_folder.writing(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("w", encoding="utf-8") as handle:
+                for row in rows:
+                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
         return len(rows)
 
     # --- what the wizard offers -----------------------------------------------------------

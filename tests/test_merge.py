@@ -220,3 +220,26 @@ def test_a_merged_model_is_private_like_the_rest_of_the_run_folder(runs: dict[st
     }
     assert "model.safetensors" in modes and "tokenizer.json" in modes
     assert {name: mode for name, mode in modes.items() if mode != (0o700 if (folder / name).is_dir() else 0o600)} == {}
+
+
+def test_a_run_merged_to_its_default_folder_leaves_nothing_behind_when_deleted_with_its_files(
+    tmp_path: Path, demo_model_path: Path
+) -> None:
+    data = write_greetings(tmp_path / "greetings.jsonl")
+    trained = tuitune.train(greeting_config(data, max_steps=4, name="short-lived").build())
+    folder = Path(trained.output_dir)
+
+    # No output folder given: a run's merge goes where the app and the service put it, <run>/merged.
+    merged = cli("merge", str(trained.run_id), check=True)
+    assert str((folder / "merged").resolve()) in merged.stdout.replace("\n", "")
+    assert (folder / "merged" / "model.safetensors").is_file()
+
+    deleted = cli("delete", str(trained.run_id), "--files", "--yes")
+    assert deleted.returncode == 0, deleted.stderr
+    assert "kept" not in deleted.stdout  # the merged model is tuitune's too
+    assert not folder.exists()
+
+
+def test_an_adapter_folder_needs_an_output_folder_to_merge_into(runs: dict[str, Run]) -> None:
+    adapter = Path(runs["lora"].output_dir) / "adapter"
+    assert_one_line_error(cli("merge", str(adapter)), "OUTPUT_DIR", "only a run has a default", code=2)

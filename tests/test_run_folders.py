@@ -54,6 +54,31 @@ def test_output_folder_holds_runs_and_delete_removes_only_what_tuitune_wrote(
     assert open_store().count_runs() == 0
 
 
+def test_what_tuitune_writes_into_a_run_folder_later_is_deleted_with_its_files(tmp_path: Path) -> None:
+    from tuitune.config import ConfigBuilder
+    from tuitune.engine import launcher
+    from tuitune.store import CANCELLED
+    from tuitune.tui.services import RunService
+
+    store = open_store()
+    run = launcher.create_run(ConfigBuilder().demo().name("exported").build(), store=store)
+    folder = Path(run.output_dir or "")
+    (folder / "mine").mkdir()
+    (folder / "mine" / "notes.md").write_text("keep me\n")
+    service = RunService(store)
+    # The app's chat export, into a folder it makes in the run's folder, and into the user's own.
+    service.export_conversations(run.id, folder / "exports" / "chats.jsonl")
+    service.export_conversations(run.id, folder / "chats.jsonl")
+    service.export_conversations(run.id, folder / "mine" / "chats.jsonl")
+    store.set_status(run.id, CANCELLED)
+
+    removal = launcher.delete(store.get_run(run.id), files=True, store=store)
+    assert removal is not None
+    assert {"exports", "chats.jsonl", "config.yaml"} <= set(removal.removed)
+    assert removal.kept == ["mine"]
+    assert sorted(os.listdir(folder / "mine")) == ["chats.jsonl", "notes.md"]
+
+
 def test_delete_files_refuses_a_folder_tuitune_did_not_make(tmp_path: Path, demo_model_path: Path) -> None:
     """A run recorded with the user's own folder (an older version put runs straight into `-o`)."""
     document = cli_json("train", *TINY)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Optional
+from typing import Optional, cast
 
 import typer
 from rich.text import Text
 
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
-from tuitune.errors import ExportError
+from tuitune.errors import ExportError, UsageError
 from tuitune.present import literal
 from tuitune.results import MergeResult
 from tuitune.user_text import excerpt
@@ -21,8 +21,10 @@ def merge_command(
     target: str = typer.Argument(
         ..., metavar="RUN|ADAPTER_DIR", help="A run (id, name or `last`) or an adapter folder."
     ),
-    output_dir: Path = typer.Argument(
-        ..., metavar="OUTPUT_DIR", help="Folder for the merged model (new, empty, or a previous merge)."
+    output_dir: Optional[Path] = typer.Argument(
+        None,
+        metavar="OUTPUT_DIR",
+        help="Folder for the merged model (new, empty, or a previous merge); default for a run: <run folder>/merged.",
     ),
     base_model: Optional[str] = typer.Option(
         None, "--base-model", help="Base to merge into (default: the run's model, or the one the adapter names)."
@@ -44,13 +46,18 @@ def merge_command(
         raise ExportError(f"Unknown dtype {excerpt(dtype)}: use one of {', '.join(DTYPES)}.")
     store = open_store()
     found = run_or_folder(target, store)
+    if isinstance(found, Path) and output_dir is None:
+        raise UsageError(
+            f"Say where to save the merged model: `tuitune merge {literal(target)} OUTPUT_DIR` "
+            "(only a run has a default folder, <run folder>/merged)."
+        )
     run_id = None
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # "Loading weights" bars would only clutter stderr
     with err_console.status("merging…") if err_console.is_terminal else nullcontext():
         if isinstance(found, Path):
-            merged = merge_adapter(found, output_dir, base_model=base_model, dtype=dtype)
+            merged = merge_adapter(found, cast(Path, output_dir), base_model=base_model, dtype=dtype)
         else:
             run_id = found.id
             merged = merge_run(found, output_dir, dtype=dtype, base_model=base_model, store=store)

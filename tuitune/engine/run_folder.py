@@ -3,8 +3,10 @@
 A run never writes into a folder it did not create: `--output DIR` makes `DIR/<id>-<name>/`, so a
 user's project folder is never the run's folder, and two runs never share one. The folder holds a
 manifest (`.tuitune-run.json`) naming the run and every top-level entry tuitune wrote
-(`config.yaml`, `worker.log`, `checkpoints/`, `adapter/`…). `remove_run_files` deletes exactly
-those entries, then the folder only if nothing else is left in it. Nothing here imports torch.
+(`config.yaml`, `worker.log`, `checkpoints/`, `adapter/`…). Every writer records what it adds: the
+launcher and the worker (`recording`), and whatever writes into a run's folder later, wherever it
+was told to write (`writing`: a merge into `merged/`, a chat export). `remove_run_files` deletes
+exactly those entries, then the folder only if nothing else is left in it. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -87,6 +89,41 @@ def recording(folder: Path) -> Iterator[None]:
     finally:
         with contextlib.suppress(OSError):
             record(folder, *sorted(_entries(folder) - before))
+
+
+def run_folder_of(path: Path) -> Path | None:
+    """The run folder `path` lies in (the nearest folder above it with a manifest), if any."""
+    try:
+        absolute = path.expanduser().absolute()
+    except OSError:
+        return None
+    return next((parent for parent in absolute.parents if is_run_folder(parent)), None)
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Around tuitune writing `path` (a file or a folder), wherever it was told to write: when
+    `path` lies in a run's folder, what it adds there is recorded (even if the write fails).
+
+    Recorded: `path`'s top-level entry in the run folder when it is `path` itself or did not exist
+    before (tuitune made it), and any other entry that appeared meanwhile (a staging folder an
+    interrupted merge left). A folder of the user's that `path` lies deeper in is not recorded:
+    deleting the run's files never takes what the user put beside it.
+    """
+    folder = run_folder_of(path)
+    if folder is None:
+        yield
+        return
+    entry = path.expanduser().absolute().relative_to(folder).parts[0]
+    whole = path.expanduser().absolute().parent == folder
+    before = _entries(folder)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            after = _entries(folder)
+            added = (after - before) | ({entry} if whole and entry in after else set())
+            record(folder, *sorted(added))
 
 
 def remove_run_files(folder: Path, run_id: int) -> Removal:

@@ -3,7 +3,9 @@
 The base is always loaded in full precision (never 4-bit), so an adapter trained with QLoRA is
 folded into real weights rather than into quantized ones that most tools cannot load or re-merge.
 The result is written to a temporary sibling folder first and moved into place at the end, so an
-interrupted merge never leaves a half-written model where a good one was.
+interrupted merge never leaves a half-written model where a good one was. Written into a run's
+folder (`<run>/merged` by default), the merged model is recorded in its manifest: deleting the
+run's files deletes it too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from tuitune.engine import run_folder
 from tuitune.errors import ExportError, TuituneError
 from tuitune.export.weights import ADAPTER_CONFIG, adapter_config, run_weights
 from tuitune.paths import make_tree_private
@@ -52,8 +55,18 @@ def merge_adapter(
     model = _load_merged(adapter_dir, base, dtype=dtype, revision=revision, trust_remote_code=trust_remote_code)
     tokenizer = _load_tokenizer(adapter_dir, base, revision=revision, trust_remote_code=trust_remote_code)
 
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
+    with run_folder.writing(output_dir):
+        _save(model, tokenizer, output_dir)
+    return output_dir
+
+
+def _save(model: Any, tokenizer: Any, output_dir: Path) -> None:
+    """Save into a staging folder beside `output_dir`, then put it in place of `output_dir`."""
+    try:
+        output_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
+    except OSError as error:
+        raise ExportError(f"Cannot write the merged model to {output_dir}: {error.strerror or error}.") from None
     try:
         model.save_pretrained(str(staging))
         if tokenizer is not None:
@@ -71,7 +84,6 @@ def merge_adapter(
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    return output_dir
 
 
 def merge_run(

@@ -185,7 +185,11 @@ class QueueStore:
     def keeper_needed(self) -> bool:
         """Whether anything waits that only a look can move on: runs in line (unless the queue is
         paused), or runs claimed whose worker has not started yet."""
-        claimed = RunRow.select(RunRow.id).where((RunRow.status == QUEUED) & RunRow.queue_position.is_null()).exists()
+        claimed = (
+            RunRow.select(RunRow.id)
+            .where((RunRow.status == QUEUED) & RunRow.queue_position.is_null() & RunRow.heartbeat_at.is_null(False))
+            .exists()
+        )  # a claim starts the run's heartbeat (a run only recorded, never claimed, has none)
         return claimed or (self._setting(PAUSED) != "1" and RunRow.select(RunRow.id).where(_in_queue()).exists())
 
     @reads

@@ -117,9 +117,12 @@ def test_a_run_page_follows_training_live_and_its_buttons_cancel_and_resume(
         wait_for(lambda: watched.points() == len(steps), timeout=30, what="the last points drawn")
         assert watched.points() == stopped_at + 4
         assert page.locator("#progress-line").inner_text().startswith(f"step {stopped_at + 4} / {stopped_at + 4}")
-        events = [event["message"] for event in client.events(created["id"])]
+        events = in_browser_words(page, [event["message"] for event in client.events(created["id"])][-200:])
         shown = page.locator("#events li span:not(.when)").all_text_contents()
-        assert shown == events[-200:]  # in order, none twice (the resumed stream resends nothing twice)
+        assert shown == events  # in order, none twice (the resumed stream resends nothing twice)
+        # Advice is given in the page's terms: the button to press, not a command to type.
+        assert f"cancelled at step {stopped_at}; press Resume to go on" in shown
+        assert not [line for line in shown if "`tuitune" in line or "--max-steps" in line]
         expect(page.locator("#log")).to_contain_text("completed")
 
         # Nothing came from anywhere but this server: it works with no internet.
@@ -134,6 +137,17 @@ def test_a_run_page_follows_training_live_and_its_buttons_cancel_and_resume(
         assert_the_reader_parses_it_however_it_is_cut(page, raw, points)
         assert_a_page_reconnects_after_a_break(browser, f"{url}/#/runs/{created['id']}", raw, len(steps), events)
         watched.close()
+
+
+def in_browser_words(page: Any, messages: list[str]) -> list[str]:
+    """The messages as the page words them (its own table, tuitune/serve/static/js/wording.js)."""
+    return page.evaluate(
+        """async (messages) => {
+            const { forTheBrowser } = await import("/static/js/wording.js");
+            return messages.map(forTheBrowser);
+        }""",
+        messages,
+    )
 
 
 def assert_the_reader_parses_it_however_it_is_cut(page: Any, raw: str, points: list[dict[str, Any]]) -> None:
@@ -218,6 +232,8 @@ def test_the_runs_page_shows_the_queue_in_order_and_names_as_text(browser: Any) 
         page.click("#cancel")
         watched.wait_for_status("cancelled", timeout=60)
         assert open_store().get_run(hostile["id"]).status == "cancelled"
+        # A waiting run is simply taken out of the queue: nothing to finish, nothing to save.
+        assert "It has not started: it leaves the queue" in watched.dialogs[-1][1]
         page.click("text=← All runs")
         expect(page.locator(f"tr[data-run-id='{second['id']}'] .status")).to_have_text("queued 1/1")
 

@@ -204,6 +204,16 @@ def test_queue_pause_and_system_through_the_api(tuitune_home: Path) -> None:
         assert client.run(created["id"])["status"] == CANCELLED and client.queue()["queued"] == []
 
 
+def test_cancelling_a_waiting_job_says_it_is_simply_cancelled(tuitune_home: Path) -> None:
+    with running_server() as url, Client(url) as client:
+        client.pause(True)
+        created = client.create_run(tiny_config())
+        answer = httpx.delete(f"{url}/jobs/{created['id']}", headers={"X-Tuitune-Client": "1"}).json()
+        assert answer["status"] == CANCELLED
+        # Nothing was training: no step to finish, no checkpoint to save.
+        assert answer["message"] == f"Job {created['id']} was cancelled before it started: nothing had trained."
+
+
 def test_a_reconnecting_client_misses_nothing_and_gets_nothing_twice(tuitune_home: Path) -> None:
     store = open_store()
     run = store.create_run(name="r", config={}, model="m", method="lora", dataset="d")

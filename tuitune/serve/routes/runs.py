@@ -179,7 +179,10 @@ def _resume_from(last_event_id: str | None) -> tuple[int, int]:
     return min(int(points), SQLITE_MAX_INTEGER), min(int(events), SQLITE_MAX_INTEGER)
 
 
-@router.post("/{run_id}/cancel", summary="Cancel: the run finishes its step, saves a checkpoint and stops")
+@router.post(
+    "/{run_id}/cancel",
+    summary="Cancel: a waiting run leaves the queue; a training one finishes its step, saves a checkpoint and stops",
+)
 def cancel(run_id: int) -> dict[str, Any]:
     run = launcher.cancel(find(run_id))
     return {"id": run.id, "status": run.status, "cancel_requested": True}

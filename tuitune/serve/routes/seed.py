@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from tuitune.serve.routes import runs
-from tuitune.store import Run, open_store
+from tuitune.store import CANCELLED, QUEUED, Run, open_store
 
 router = APIRouter(tags=["job service (aliases)"])
 
@@ -113,7 +113,16 @@ def get_job(job_id: int) -> dict[str, Any]:
 def cancel_job(job_id: int) -> dict[str, Any]:
     run = runs.find(job_id)
     cancelled = runs.launcher.cancel(run)
-    return {**job(cancelled), "message": f"Job {job_id} is stopping after its current step."}
+    return {**job(cancelled), "message": cancel_message(run, cancelled)}
+
+
+def cancel_message(before: Run, after: Run) -> str:
+    """What a cancel did: a job still waiting is simply cancelled; a training one stops after its step."""
+    if after.status == CANCELLED:
+        return f"Job {after.id} was cancelled before it started: nothing had trained."
+    if before.status == QUEUED:
+        return f"Job {after.id} is cancelled: it stops before its first step."
+    return f"Job {after.id} is stopping after its current step (with a checkpoint: it can be resumed)."
 
 
 @router.get("/logs/{job_id}", summary="A job's log as JSON lines (events and metric points, in time order)")

@@ -48,7 +48,7 @@ export async function call(method, path, body) {
       cache: "no-store",
     });
   } catch (error) {
-    throw new ApiError(`Cannot reach the tuitune server (${error.message}): is \`tuitune serve\` still running?`, 0);
+    throw new ApiError(`Cannot reach the tuitune server (${error.message}): check that it is still running, then reload this page.`, 0);
   }
   if (response.status === 401) throw new AuthError(await detail(response));
   if (!response.ok) throw new ApiError(await detail(response), response.status);

@@ -5,6 +5,7 @@ import { api, ApiError, AuthError, token } from "./api.js";
 import { banner, fill } from "./dom.js";
 import { RunPage } from "./run_page.js";
 import { RunsPage } from "./runs_page.js";
+import { forTheBrowser } from "./wording.js";
 
 const page = document.getElementById("page");
 const prompt = document.getElementById("token-prompt");
@@ -31,7 +32,7 @@ function onError(error) {
     token.clear();
     askForToken("The server refused the token: enter it again.");
   } else {
-    banner(error instanceof ApiError ? error.message : `Something went wrong: ${error.message}`);
+    banner(error instanceof ApiError ? forTheBrowser(error.message) : `Something went wrong: ${error.message}`);
   }
 }
 

@@ -41,7 +41,10 @@ export class RunActions {
   }
 
   async cancel(run) {
-    if (!window.confirm(`Cancel run ${run.id} (${run.name})? It finishes its current step, saves a checkpoint and stops; you can resume it later.`)) return;
+    const what = run.status === "queued"
+      ? "It has not started: it leaves the queue, nothing is trained (Resume starts it later)."
+      : "It finishes its current step, saves a checkpoint and stops; you can resume it later.";
+    if (!window.confirm(`Cancel run ${run.id} (${run.name})? ${what}`)) return;
     try {
       await api.cancel(run.id);
       run.cancel_requested = true;

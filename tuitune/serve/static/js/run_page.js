@@ -9,6 +9,7 @@ import { connection, el, fill } from "./dom.js";
 import * as format from "./format.js";
 import { RunData } from "./run_data.js";
 import { LiveStream } from "./sse.js";
+import { forTheBrowser } from "./wording.js";
 
 const TICK_MS = 3000;
 const RECHECK_TICKS = 10;
@@ -155,7 +156,7 @@ export class RunPage {
     n.loss.textContent = format.loss(run.last_loss);
     n.evalLoss.textContent = format.loss(run.best_eval_loss ?? run.last_eval_loss);
     n.speed.textContent = format.count(run.tokens_per_second);
-    n.error.textContent = run.error ? `Error: ${run.error}` : "";
+    n.error.textContent = run.error ? `Error: ${forTheBrowser(run.error)}` : "";
     n.error.hidden = !run.error;
     this.renderProgress();
     this.renderMemory();
@@ -187,7 +188,7 @@ export class RunPage {
     const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
     fill(list, this.data.events.map((event) => el("li", {},
       el("span", { class: "when", text: format.when(event.time) }),
-      el("span", { class: LEVELS.includes(event.level) ? event.level : null, text: event.message }))));
+      el("span", { class: LEVELS.includes(event.level) ? event.level : null, text: forTheBrowser(event.message) }))));
     if (atBottom) list.scrollTop = list.scrollHeight;
   }
 

@@ -79,7 +79,7 @@ export class RunsPage {
       const filtered = this.filter.text || this.filter.status;
       fill(this.table, el("div", { class: "empty panel" }, filtered
         ? "No run matches this filter."
-        : ["No runs yet. Start one with ", el("code", { text: "tuitune train --demo" }), " or POST a configuration to /runs."]));
+        : "No runs yet. Runs started from the app, the command line or the API appear here as they start."));
     } else {
       fill(this.table, el("table", { class: "runs" },
         el("thead", {}, el("tr", {}, COLUMNS.map((name) => el("th", { scope: "col", text: name })))),

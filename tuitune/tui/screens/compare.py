@@ -16,7 +16,7 @@ from textual.widgets import Header, Static, TabbedContent, TabPane
 from tuitune import present as fmt
 from tuitune.compare import Comparison, compare_runs
 from tuitune.tui.failures import ReportsWorkerErrors
-from tuitune.tui.widgets.charts import LineChart, Series
+from tuitune.tui.widgets.charts import LineChart, Series, x_range_of
 from tuitune.tui.widgets.footer import FittingFooter
 from tuitune.tui.widgets.task_bar import TaskBar
 
@@ -88,16 +88,34 @@ class CompareScreen(ReportsWorkerErrors, Screen[None]):
         comparison = self.comparison
         if comparison is None:
             return
-        by_epoch = self.x_axis == "epoch"
-        for chart_id, attribute in (("#train-chart", "loss"), ("#eval-chart", "eval_loss")):
-            series = []
-            for summary in comparison.runs:
-                points = [p for p in comparison.curves.get(summary.run_id, []) if getattr(p, attribute) is not None]
-                if by_epoch:
-                    points = [p for p in points if p.epoch is not None]
-                xs = [float(p.epoch or 0.0) if by_epoch else float(p.step) for p in points]
-                series.append(Series(f"#{summary.run_id} {summary.name}", xs, [getattr(p, attribute) for p in points]))
-            self.query_one(chart_id, LineChart).show(series, xlabel=self.x_axis, ylabel="loss")
+        charts = {
+            chart_id: curves(comparison, attribute, self.x_axis)
+            for chart_id, attribute in (("#train-chart", "loss"), ("#eval-chart", "eval_loss"))
+        }
+        # Both charts span the same steps (or epochs), the runs' whole length, so they read together.
+        shared = x_range_of([series for chart in charts.values() for series in chart])
+        for chart_id, series in charts.items():
+            self.query_one(chart_id, LineChart).show(series, xlabel=self.x_axis, ylabel="loss", x_range=shared)
+
+
+def curves(comparison: Comparison, attribute: str, x_axis: str) -> list[Series]:
+    """One series per run of its logged `attribute` (loss or eval_loss) against steps or epochs."""
+    by_epoch = x_axis == "epoch"
+    series = []
+    for summary in comparison.runs:
+        points = [p for p in comparison.curves.get(summary.run_id, []) if getattr(p, attribute) is not None]
+        if by_epoch:
+            points = [p for p in points if p.epoch is not None]
+        xs = [float(p.epoch or 0.0) if by_epoch else float(p.step) for p in points]
+        series.append(
+            Series(
+                f"#{summary.run_id} {summary.name}",
+                xs,
+                [getattr(p, attribute) for p in points],
+                key=f"#{summary.run_id}",
+            )
+        )
+    return series
 
 
 # Cells that do not fit lose the part that tells least, by one rule on every screen: a path or a
@@ -120,6 +138,7 @@ def _value(value: Any, width: int) -> Text:
 
 def fitted(text: str, width: int) -> Text:
     """`text` as plain Text that fits `width`: a path keeps its end, anything else its start."""
+    text = fmt.literal(text)
     if "/" in text and " " not in text:
         return Text(fmt.short_model(text, max(width, 4)), no_wrap=True)
     return Text(text, no_wrap=True, overflow="ellipsis")

@@ -2,7 +2,10 @@
 
 The legend is a line of its own above the plot, in the series' colours: plotext draws its legend
 inside the plot's top-left corner, exactly where a short run's curve starts, and at 80x24 it hid
-whole curves.
+whole curves. A series exactly like an earlier one would hide it (or be hidden): it is drawn once,
+and its legend entry says "same as …". The x-axis spans the data (or the range given, which
+charts meant to be read together share), never plotext's own padded guess (points at step 20
+alone used to sit on an axis of 10-30).
 """
 
 from __future__ import annotations
@@ -34,6 +37,29 @@ class Series:
     label: str
     x: Sequence[float]
     y: Sequence[float]
+    key: str = ""  # a short name for "same as …" (default: the label)
+
+    @property
+    def short(self) -> str:
+        return self.key or self.label
+
+
+def same_as(series: Sequence[Series]) -> list[Series | None]:
+    """For each series, the first earlier one with exactly the same points (None if it has none)."""
+    found: list[Series | None] = []
+    for index, item in enumerate(series):
+        points = (list(item.x), list(item.y))
+        found.append(next((s for s in series[:index] if (list(s.x), list(s.y)) == points), None))
+    return found
+
+
+def x_range_of(series: Sequence[Series]) -> tuple[float, float] | None:
+    """The span of the series' x values, widened by one either side when it is a single value."""
+    xs = [float(x) for item in series for x in item.x]
+    if not xs:
+        return None
+    low, high = min(xs), max(xs)
+    return (low - 1, high + 1) if low == high else (low, high)
 
 
 def series_colour(index: int) -> tuple[int, int, int]:
@@ -46,11 +72,13 @@ def legend(title: str, series: Sequence[Series]) -> Text:
     if not series:
         line.append(": nothing logged yet", style="dim")
         return line
-    for index, item in enumerate(series):
+    for index, (item, twin) in enumerate(zip(series, same_as(series))):
         red, green, blue = series_colour(index)
         line.append("  ")
         line.append("━━ ", style=f"bold rgb({red},{green},{blue})")
         line.append(item.label)
+        if twin is not None:
+            line.append(f" (same as {twin.short})", style="dim")
     return line
 
 
@@ -70,6 +98,7 @@ class LineChart(Vertical):
         self._xlabel = "step"
         self._ylabel = ""
         self._log_y = False
+        self._x_range: tuple[float, float] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(legend(self._title, []), classes="chart-legend")
@@ -80,9 +109,25 @@ class LineChart(Vertical):
         """What is drawn, in legend order."""
         return list(self._series)
 
-    def show(self, series: Sequence[Series], *, xlabel: str = "step", ylabel: str = "", log_y: bool = False) -> None:
+    @property
+    def x_range(self) -> tuple[float, float] | None:
+        """The x-axis's span as drawn (None: nothing drawn)."""
+        return self._x_range
+
+    def show(
+        self,
+        series: Sequence[Series],
+        *,
+        xlabel: str = "step",
+        ylabel: str = "",
+        log_y: bool = False,
+        x_range: tuple[float, float] | None = None,
+    ) -> None:
+        """Draw `series`; the x-axis spans `x_range` when given, else the data."""
         self._series = [s for s in series if len(s.x) and len(s.x) == len(s.y)]
         self._xlabel, self._ylabel, self._log_y = xlabel, ylabel, log_y
+        given = x_range if x_range and x_range[0] < x_range[1] else None
+        self._x_range = (given or x_range_of(self._series)) if self._series else None
         if self.is_mounted:
             self._draw()
 
@@ -95,9 +140,13 @@ class LineChart(Vertical):
         plt.xlabel(self._xlabel)
         if self._ylabel:
             plt.ylabel(self._ylabel)
-        for index, series in enumerate(self._series):
+        for index, (series, twin) in enumerate(zip(self._series, same_as(self._series))):
+            if twin is not None:
+                continue  # drawn already, in the colour of the first; the legend says so
             # No label: plotext would draw its legend box over the data.
             plt.plot(list(series.x), list(series.y), color=series_colour(index), marker="braille")
+        if self._x_range is not None:
+            plt.xlim(*self._x_range)
         if self._log_y and self._series:
             plt.yscale("log")
         plot.refresh()

@@ -86,6 +86,27 @@ async def test_ctrl_t_switches_the_theme_and_ctrl_s_saves_an_svg(tmp_path: Path)
     assert any("Screenshot saved" in text for text in notifications(app))
 
 
+async def test_ctrl_s_saves_a_screenshot_of_every_dialog_too(tmp_path: Path):
+    runs = populate(open_store(), output_root=str(tmp_path / "runs"))
+    finished = next(run for run in runs if run.status == "completed")
+    shots = tmp_path / "shots"
+    app = create_app(screenshot_dir=shots, reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        history = app.screen
+        await wait_until(pilot, lambda: history.table.total_count == len(runs), what="the runs")
+        history.table.move_to(finished.id)
+        # Delete, resume, sort, help, messages and the command palette: each is a modal screen.
+        for count, key in enumerate(("d", "r", "s", "question_mark", "exclamation_mark", "ctrl+p"), start=1):
+            await pilot.press(key)
+            dialog = await wait_until(pilot, lambda: app.screen is not history and app.screen, what=f"the {key} dialog")
+            await pilot.press("ctrl+s")
+            await wait_until(pilot, lambda n=count: len(list(shots.glob("*.svg"))) == n, timeout=10, what="the SVG")
+            assert app.screen is dialog  # the dialog stays open: ctrl+s did nothing else
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: app.screen is history, what="the history again")
+    assert sum("Screenshot saved" in text for text in notifications(app)) == 6
+
+
 async def test_a_run_whose_worker_vanished_is_marked_crashed():
     spec = next(spec for spec in SPECS if spec.status == "running")
     run = add_run(open_store(), spec)

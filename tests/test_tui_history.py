@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -198,6 +200,109 @@ async def test_delete_asks_first_and_can_remove_the_files(runs, tuitune_home: Pa
     with pytest.raises(RunNotFoundError):
         open_store().get_run(run.id)
     assert not folder.exists()
+
+
+async def test_space_in_the_delete_dialog_as_it_opens_ticks_the_folder_as_its_label_says(runs, tuitune_home: Path):
+    run = _by_name(runs, "smollm-full")
+    folder = Path(run.output_dir)
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text("name: smollm-full\n")
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        history = await _history(pilot)
+        history.table.move_to(run.id)
+        await pilot.press("d")
+        assert isinstance(app.screen, DeleteModal) and "Also delete its folder (space)" in screen_text(app)
+        await pilot.press("space")  # the focus is on "Keep it", where it opened
+        assert app.screen.query_one("#files").value is True
+        await pilot.press("space", "space")  # and back, and ticked again
+        assert app.screen.query_one("#files").value is True
+        await pilot.press("y")
+        await wait_until(pilot, lambda: run.id not in history.table.shown_keys, what="the row to go")
+        await wait_until(pilot, lambda: not folder.exists(), timeout=10, what="the folder to go")
+
+
+async def test_at_120_columns_every_column_is_in_view_and_a_cut_dataset_keeps_its_end(runs):
+    many_runs(open_store(), 40)  # more runs than rows on screen: a scrollbar takes its share too
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(120, 36)) as pilot:
+        history = await _history(pilot)
+        table = history.table
+        table.move_to(_by_name(runs, "qwen-support-r32").id)  # the afternoon's runs, below the newer ones
+        await pilot.pause()
+        assert table.max_scroll_x == 0  # nothing falls off the right edge
+        text = screen_text(app)
+        header = next(line for line in text.splitlines() if " id " in line and "name" in line)
+        assert "dataset" in header and "started" in header and "duration" in header
+        rows = [line for line in text.splitlines() if re.match(r"\s+\d+ qwen-supp", line)]
+        assert rows and all(".jsonl " in row for row in rows)  # the end of the file name, not `.json`
+
+
+async def test_artifacts_say_which_are_gone_and_long_paths_keep_their_end_at_80x24(runs, tuitune_home: Path):
+    from tests.cli_inprocess import run_inprocess
+
+    run = _by_name(runs, "qwen-support-lora")
+    store = open_store()
+    folder = Path(run.output_dir)
+    for artifact in store.artifacts(run.id):
+        Path(artifact.path).mkdir(parents=True)  # what the finished run left: its adapter and last checkpoint
+    # Cancelled at step 450 and resumed: that checkpoint was recorded, then the Trainer deleted
+    # it (save_total_limit). Merged twice, into folders whose names differ only at their end.
+    store.add_artifact(run.id, kind="checkpoint", path=str(folder / "checkpoints" / "checkpoint-450"))
+    exports = tuitune_home / "exports" / "merged-models-of-the-support-tickets-experiments-2025"
+    for name in ("qwen-support-lora-first", "qwen-support-lora-second"):
+        (exports / name).mkdir(parents=True)
+        store.add_artifact(run.id, kind="merged", path=str(exports / name))
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        history = await _history(pilot)
+        history.table.move_to(run.id)
+        await pilot.press("enter")
+        detail = await wait_until(
+            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail"
+        )
+        detail.query_one("#detail-tabs").active = "artifacts"
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        rows = {kind: [line for line in lines if f"│ {kind} " in line] for kind in ("checkpoint", "merged")}
+        assert [("checkpoint-900" in row, "gone" in row) for row in rows["checkpoint"]] == [
+            (True, False),
+            (False, True),
+        ]
+        assert "checkpoint-450" in rows["checkpoint"][1]
+        first, second = rows["merged"]
+        assert "qwen-support-lora-first" in first and "qwen-support-lora-second" in second and first != second
+    # The command line says the same.
+    shown = json.loads(run_inprocess("show", str(run.id), "--json").stdout)
+    gone = {Path(artifact["path"]).name: artifact["gone"] for artifact in shown["artifacts"]}
+    assert gone == {
+        "adapter": False,
+        "checkpoint-900": False,
+        "checkpoint-450": True,
+        "qwen-support-lora-first": False,
+        "qwen-support-lora-second": False,
+    }
+
+
+async def test_evaluation_samples_show_the_prompt_as_the_user_wrote_it_under_its_own_header(runs):
+    run = _by_name(runs, "qwen-support-lora")
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(80, 40)) as pilot:
+        history = await _history(pilot)
+        history.table.move_to(run.id)
+        await pilot.press("enter")
+        detail = await wait_until(
+            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail"
+        )
+        detail.query_one("#detail-tabs").active = "evaluations"
+        await pilot.pause()
+        text = screen_text(app)
+        assert "<|im_start|>" not in text and "<|im_end|>" not in text  # the template's markup stays out
+        lines = [line.strip(" │┃") for line in text.splitlines()]
+        heading = lines.index("1. prompt")
+        assert lines[heading + 1] == "My invoice shows two charges for March. What should I do?"
+        headers = next(line for line in lines[heading:] if "reference" in line)
+        assert headers.split() == ["reference", "┃", "base", "┃", "fine-tuned"]
 
 
 async def test_actions_that_do_not_apply_say_why(runs):

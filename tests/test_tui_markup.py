@@ -199,3 +199,71 @@ async def test_the_chat_shows_run_names_load_errors_prompts_and_answers_literall
         await pilot.press("escape")
         assert isinstance(app.screen, HistoryScreen)
     assert any("[dim]folder[/]" in message for message in notifications(app, "error"))
+
+
+# What the demo model once wrote in a chat answer: GROUP SEPARATOR, a control character.
+SEPARATOR = "\x1d"
+
+
+async def test_control_characters_a_model_writes_show_escaped_and_every_screenshot_is_valid_xml(
+    hostile_runs, tmp_path: Path, demo_model_path
+):
+    import xml.etree.ElementTree as ET
+
+    from tuitune.tui.screens.chat import ChatScreen
+    from tuitune.tui.widgets.chat_pane import ChatPane
+
+    closing = hostile_runs[CLOSING]
+    answer = f"Hello{SEPARATOR}there"
+    shown = "Hello\\x1dthere"  # as the screen shows it
+    store = open_store()
+    sample = {
+        "prompt": "<|im_start|>user\nSay hello<|im_end|>\n<|im_start|>assistant\n",
+        "messages": [{"role": "user", "content": "Say hello"}],
+        "reference": "Hello there",
+        "base": answer,
+        "finetuned": answer,
+    }
+    for label in ("base", "finetuned"):
+        store.add_evaluation(
+            closing.id, label=label, metrics={"rougeL": 0.3}, sample_count=1, settings={}, samples=[sample]
+        )
+    store.save_conversation(
+        closing.id,
+        turns=[{"prompt": "Say hello", "answers": {"finetuned": {"text": answer, "tokens": 3, "stopped": "eos"}}}],
+        settings={},
+    )
+    shots = tmp_path / "shots"
+    app = create_app(reconcile_seconds=None, screenshot_dir=shots)
+
+    async def shoot(count: int) -> None:
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: len(list(shots.glob("*.svg"))) == count, timeout=10, what="the screenshot")
+
+    async with app.run_test(size=(120, 36)) as pilot:
+        history = app.screen
+        await wait_until(pilot, lambda: history.table.total_count == 3, what="the runs")
+        app.open_run(closing.id)
+        detail = await wait_until(
+            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail"
+        )
+        for count, tab in enumerate(("evaluations", "chats"), start=1):
+            detail.query_one("#detail-tabs").active = tab
+            await wait_until(pilot, lambda: shown in screen_text(app), timeout=15, what=f"the answer in {tab}")
+            assert SEPARATOR not in screen_text(app)
+            await shoot(count)
+        # The chat, as an answer streams in.
+        await pilot.press("a")
+        chat = await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen, what="the chat")
+        await wait_until(
+            pilot, lambda: chat.session is not None and len(chat.session.loaded) == 2, timeout=120, what="the loads"
+        )
+        pane = chat.query(ChatPane).last()
+        pane.ask("Say hello")
+        pane.add(answer)
+        await wait_until(pilot, lambda: shown in screen_text(app), timeout=15, what="the streamed answer")
+        assert SEPARATOR not in screen_text(app)
+        await shoot(3)
+        await pilot.press("escape")
+    for svg in shots.glob("*.svg"):
+        ET.parse(svg)  # raises on a character XML does not allow

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tuitune._dev.pilot import notifications, screen_text, wait_until
+from tuitune._dev.sample_runs import populate
 from tuitune.config import ConfigBuilder, RunConfig
 from tuitune.engine import launcher, queue
 from tuitune.store import CANCELLED, COMPLETED, RUNNING, open_store
@@ -87,6 +88,40 @@ async def test_queued_runs_show_their_place_move_with_brackets_and_the_queue_tak
             pilot, lambda: "queue: 3 waiting for 2 slots, paused" in screen_text(app), what="the queue line"
         )
         assert all(run.in_queue for run in open_store().queued_runs())
+    assert not notifications(app, "error")
+
+
+async def test_t_on_a_finished_run_opens_the_running_run_not_a_newer_one_waiting_in_line(tuitune_home: Path):
+    # An afternoon of runs, one of them training; then a run waits in the (paused) queue.
+    runs = populate(open_store(), output_root=str(tuitune_home / "runs"))
+    training_run = next(run for run in runs if run.status == RUNNING)
+    finished = next(run for run in runs if run.status == COMPLETED)
+    queue.pause()
+    waiting = queue.enqueue(tiny("waiting-in-line"))
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        history = app.screen
+        await wait_until(pilot, lambda: history.table.total_count == len(runs) + 1, what="the runs")
+        history.table.move_to(finished.id)
+        await pilot.press("t")  # on a completed run: the newest running run, as the README says
+        training = app.screen
+        assert isinstance(training, TrainingScreen)
+        await wait_until(pilot, lambda: training.run is not None, what="the run it follows")
+        assert training.run.id == training_run.id and training_run.name in screen_text(app)
+
+        # The waiting run's screen, opened from its row; then t on a finished run again.
+        await pilot.press("h")
+        history.table.move_to(waiting.id)
+        await pilot.press("t")
+        await wait_until(
+            pilot, lambda: training.run is not None and training.run.id == waiting.id, what="the queued run"
+        )
+        await pilot.press("h")
+        history.table.move_to(finished.id)
+        await pilot.press("t")
+        await wait_until(
+            pilot, lambda: training.run is not None and training.run.id == training_run.id, what="the running run"
+        )
     assert not notifications(app, "error")
 
 

@@ -299,6 +299,31 @@ async def test_every_invalid_field_says_why_next_to_it_and_a_refused_next_goes_t
         assert app.focused is wizard.query_one("#field-evaluation-samples")
 
 
+async def test_every_focus_stop_of_the_method_step_is_a_field_and_the_focused_one_stands_out():
+    app = create_app(mode="new", reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        wizard = app.screen
+        wizard.go_to("method")
+        await pilot.pause()
+        wizard.query_one("ContentTabs").focus()
+        await pilot.press("tab")  # from the tab bar: straight to the first field
+        assert app.focused is wizard.query_one("#method-step #method")
+        # Every stop tab reaches on this step is on screen and takes input.
+        for widget in wizard.focus_chain:
+            assert widget.region.area > 0 and widget.display, widget
+            assert widget.id not in ("method-step", "recommendation"), widget
+        # The field being typed in looks different from the others.
+        await pilot.press("tab")
+        epochs, learning_rate = (
+            wizard.query_one("#field-training-epochs"),
+            wizard.query_one("#field-training-learning-rate"),
+        )
+        assert app.focused is epochs
+        assert epochs.rich_style.bgcolor != learning_rate.rich_style.bgcolor
+        await pilot.press("end", "backspace", "5")  # typed into the field that shows the focus
+        assert epochs.value == "5"
+
+
 async def _launch_short_run(pilot, wizard, name: str) -> TrainingScreen:
     """From the method step: two steps, a name, Launch; returns the training screen once it runs."""
     app = pilot.app
@@ -342,6 +367,34 @@ async def test_n_after_a_launch_opens_a_fresh_wizard_with_the_last_choices(demo_
         await wait_until(pilot, lambda: "Completed after 2 steps" in screen_text(app), timeout=10, what="the summary")
         assert "first-run" not in screen_text(app)
         assert not any("first-run" in line for line in training.query_one("#log").messages)
+
+
+@pytest.mark.slow
+async def test_after_a_lora_run_the_next_wizard_keeps_lora_and_launch_says_the_run_is_starting(demo_model_path):
+    app = create_app(mode="new", reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        first_wizard = app.screen
+        await pilot.press("enter", "enter")  # the demo model, the sample data
+        method = first_wizard.query_one("#method-step #method")
+        # For the tiny demo model on a CPU the recommendation is full fine-tuning; this user wants LoRA.
+        await wait_until(pilot, lambda: method.value == "full_finetuning", timeout=120, what="the recommendation")
+        method.value = "lora"
+        training = await _launch_short_run(pilot, first_wizard, "lora-first")
+        launched = [text for text in notifications(app) if text.startswith("Launched")]
+        assert launched and "is starting" in launched[-1] and "started" not in launched[-1]
+        events = [event.message for event in open_store().events(training.run.id)]
+        assert events[0].startswith("Created, starting its worker: lora on tuitune/demo")
+        await wait_until(pilot, lambda: training.run.status == "completed", timeout=240, what="the run")
+
+        await pilot.press("n")
+        wizard = app.screen
+        assert isinstance(wizard, WizardScreen) and wizard is not first_wizard
+        await pilot.press("enter", "enter")
+        assert wizard.step == "method"
+        panel = wizard.query_one("#recommendation")
+        await wait_until(pilot, lambda: "Recommended" in str(panel.render()), timeout=120, what="the recommendation")
+        assert "full_finetuning" in str(panel.render())  # recommended, and still not chosen over the last run's
+        assert wizard.query_one("#method-step #method").value == "lora"
 
 
 async def test_one_warm_helper_reads_the_model_and_every_preview_and_a_changed_file_is_read_again(

@@ -25,7 +25,8 @@ def loss_summary(run: Run, store: Store) -> dict[str, Any]:
 
 def run_report(run: Run, store: Store) -> dict[str, Any]:
     """The run, its loss summary, artifacts and evaluations, as one JSON-ready document."""
-    artifacts = [{"kind": a.kind, "path": a.path, "meta": a.meta} for a in store.artifacts(run.id)]
+    # `gone`: its file or folder is no longer on disk (a checkpoint past save_total_limit, say).
+    artifacts = [{"kind": a.kind, "path": a.path, "meta": a.meta, "gone": a.gone} for a in store.artifacts(run.id)]
     evaluations = [
         {"label": e.label, "metrics": e.metrics, "samples": e.sample_count, "created_at": e.created_at.isoformat()}
         for e in store.evaluations(run.id)

@@ -187,6 +187,17 @@ _SAMPLES = (
 )
 
 
+def _kept(sample: dict[str, str]) -> dict[str, object]:
+    """A sample as `tuitune eval` keeps it: the prompt as the model read it (Qwen's chat
+    template here) and as the user wrote it (its messages)."""
+    question = sample["prompt"]
+    return {
+        **sample,
+        "prompt": f"<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n",
+        "messages": [{"role": "user", "content": question}],
+    }
+
+
 def _config(spec: RunSpec) -> dict:
     config = RunConfig.model_validate(
         {
@@ -275,11 +286,10 @@ def add_run(
             "perplexity": 24.7 / (1 + gain * 12),
         }
         settings = {"samples": 50, "max_new_tokens": 64}
+        samples = [_kept(sample) for sample in _SAMPLES]
+        store.add_evaluation(run.id, label="base", metrics=base, sample_count=50, settings=settings, samples=samples)
         store.add_evaluation(
-            run.id, label="base", metrics=base, sample_count=50, settings=settings, samples=list(_SAMPLES)
-        )
-        store.add_evaluation(
-            run.id, label="finetuned", metrics=tuned, sample_count=50, settings=settings, samples=list(_SAMPLES)
+            run.id, label="finetuned", metrics=tuned, sample_count=50, settings=settings, samples=samples
         )
     return store.get_run(run.id)
 

@@ -139,7 +139,10 @@ def show_command(
     if artifacts:
         console.print("\n[bold]Artifacts[/]")
         for artifact in artifacts:
-            console.print(Text(f"  {artifact['kind']:<11} {literal(artifact['path'])}"))
+            line = Text(f"  {artifact['kind']:<11} {literal(artifact['path'])}")
+            if artifact["gone"]:
+                line.append("  (gone: no longer on disk)", style="dim")
+            console.print(line)
     for evaluation in evaluations[:2]:
         scores = ", ".join(f"{k} {v:.4g}" for k, v in evaluation["metrics"].items() if isinstance(v, (int, float)))
         console.print(Text.assemble("\n", (f"Evaluation ({literal(evaluation['label'])})", "bold"), " ", scores))

@@ -118,7 +118,9 @@ def evaluate_run(
 
     kept = []
     for i in range(min(KEPT_SAMPLES, len(heldout.prompts))):
-        sample = {"prompt": heldout.prompts[i], "reference": heldout.references[i]}
+        sample: dict[str, Any] = {"prompt": heldout.prompts[i], "reference": heldout.references[i]}
+        if i < len(heldout.messages):
+            sample["messages"] = heldout.messages[i]  # the prompt as the user wrote it, without the template
         if finetuned_outputs:
             sample["finetuned"] = finetuned_outputs[i]
         if base_outputs:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tuitune.config import RunConfig
@@ -14,11 +14,14 @@ class HeldOut:
     """Examples to score, with the prompts and references for generation and the template used."""
 
     examples: list[Any]  # canonical Conversation / Document examples
-    prompts: list[str]
+    prompts: list[str]  # as the model reads them: templated, ending with the assistant's cue
     references: list[str]
     template: Any
     source: str  # "validation split of <dataset>" or the dataset path
     format: str
+    # Each prompt as the user wrote it: its messages (role, content) before the reference, which
+    # is what a person reads, where `prompts` holds the template's markup around them.
+    messages: list[list[dict[str, str]]] = field(default_factory=list)
 
 
 def held_out(config: RunConfig, tokenizer: Any, *, samples: int, dataset: str | None = None) -> HeldOut:
@@ -66,6 +69,7 @@ def held_out(config: RunConfig, tokenizer: Any, *, samples: int, dataset: str | 
         template=template,
         source=source,
         format=loaded.format,
+        messages=[[m.as_dict() for m in c.prompt_messages] for c in conversations],
     )
 
 

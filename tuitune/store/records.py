@@ -255,6 +255,9 @@ class Artifact:
     path: str
     meta: dict[str, Any]
     created_at: datetime
+    # Its file or folder is no longer there (a checkpoint `save_total_limit` rotated away, a
+    # folder deleted by hand); looked at when the store lists a run's artifacts.
+    gone: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -264,4 +267,5 @@ class Artifact:
             "path": self.path,
             "meta": self.meta,
             "created_at": self.created_at.isoformat(),
+            "gone": self.gone,
         }

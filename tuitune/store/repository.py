@@ -15,6 +15,7 @@ import difflib
 import math
 import socket
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -121,8 +122,12 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
             gpus=",".join(gpus) if gpus else None,
             sweep_id=sweep_id,
         ).execute()
-        where = " in the queue" if in_queue else ""
-        self._event(run_id, f"Created ({status}{where}): {method} on {model} with {dataset}", "info", now)
+        # What really happens next, in words: it waits in line, or its worker is being started.
+        if status == QUEUED:
+            state = "waiting in the queue for a free slot" if in_queue else "starting its worker"
+        else:
+            state = status
+        self._event(run_id, f"Created, {state}: {method} on {model} with {dataset}", "info", now)
         return self._run(run_id)
 
     def _unique_name(self, name: str) -> str:
@@ -509,9 +514,12 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
 
     @_reads
     def artifacts(self, run_id: int) -> list[Artifact]:
-        """A run's artifacts in the order they were first recorded."""
+        """A run's artifacts in the order they were first recorded, each marked `gone` when its
+        file or folder is no longer on disk (the Trainer deletes checkpoints beyond
+        `save_total_limit`; a user deletes a merged model), so every face says the same about it."""
         query = ArtifactRow.select(*ARTIFACT_COLUMNS).where(ArtifactRow.run == run_id).order_by(ArtifactRow.id)
-        return [artifact_record(row) for row in query.tuples()]
+        found = [artifact_record(row) for row in query.tuples()]
+        return [replace(artifact, gone=_gone(artifact)) for artifact in found]
 
     # --- housekeeping ----------------------------------------------------------------------
     def close(self) -> None:
@@ -558,3 +566,13 @@ def _number(value: Any) -> float | None:
     number = float(value)
     # SQLite stores NaN as NULL anyway; say so explicitly so "last loss" skips it too.
     return None if math.isnan(number) else number
+
+
+def _gone(artifact: Artifact) -> bool:
+    """Whether an artifact's file or folder has left the disk (an upload's URL never does)."""
+    if artifact.kind == "upload":
+        return False
+    try:
+        return not Path(artifact.path).exists()
+    except (OSError, ValueError):  # a path this system cannot even look up
+        return True

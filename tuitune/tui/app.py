@@ -7,6 +7,7 @@ paints its first screen fast, and every heavy step runs in a child process.
 from __future__ import annotations
 
 import os
+import re
 from collections import deque
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -15,12 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from textual import on
+from textual.actions import SkipAction
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
 from tuitune.errors import TuituneError
+from tuitune.present import literal
 from tuitune.tui.actions import RunActions
 from tuitune.tui.background import CHILDREN
 from tuitune.tui.commands import ActionCommands, QueueCommands, RunCommands
@@ -75,6 +78,9 @@ def _history() -> Screen:
     return HistoryScreen()
 
 
+# Characters XML 1.0 does not allow in a document (an SVG screenshot is one).
+NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
 # How often the app checks that running runs still have a live worker.
 RECONCILE_SECONDS = 10.0
 # An error stays on screen at least this long (and `!` lists it afterwards).
@@ -102,13 +108,16 @@ class TuituneApp(App[None]):
             id="messages",
         ),
         Binding("ctrl+t", "next_theme", "Theme", show=False, tooltip="Switch to the next colour theme.", id="theme"),
+        # A priority binding: a modal screen (a dialog, the help, the palette) hides the app's
+        # other bindings, and a screenshot of a dialog is wanted as much as of any screen.
         Binding(
             "ctrl+s",
             "save_svg",
             "Screenshot",
             show=False,
-            tooltip="Save an SVG screenshot of the screen.",
+            tooltip="Save an SVG screenshot of the screen (a dialog's too).",
             id="screenshot",
+            priority=True,
         ),
     ]
 
@@ -154,8 +163,9 @@ class TuituneApp(App[None]):
     def notify(
         self, message: str, *, title: str = "", severity="information", timeout=None, markup: bool = False
     ) -> None:
-        # Advice meant for a shell (`pass --token`) is worded for the app, and kept for `!`.
-        message, title = for_the_app(message), for_the_app(title)
+        # Advice meant for a shell (`pass --token`) is worded for the app, and kept for `!`; names
+        # and errors quoted in it show their control characters escaped.
+        message, title = literal(for_the_app(message)), literal(for_the_app(title))
         self.messages.append(AppMessage(datetime.now(timezone.utc), severity, title, message))
         if severity == "error":
             timeout = max(timeout or 0, ERROR_SECONDS)
@@ -249,7 +259,17 @@ class TuituneApp(App[None]):
         self.theme = names[(current + 1) % len(names)]
         self.notify(f"Theme: {self.theme} (ctrl+p → Theme lists them all)", timeout=3)
 
+    def export_screenshot(self, *, title: str | None = None, simplify: bool = False) -> str:
+        # What the app draws shows control characters escaped (`present.literal_text`); one that
+        # still gets through (a file name in the data tree, a pasted value) must not make the
+        # SVG invalid XML, which no viewer opens: it becomes U+FFFD, one cell wide like itself.
+        svg = super().export_screenshot(title=title, simplify=simplify)
+        return NOT_XML.sub("\ufffd", svg)
+
     def action_save_svg(self) -> None:
+        bound = self.screen.active_bindings.get("ctrl+s")
+        if bound is not None and bound.node is not self:
+            raise SkipAction()  # the screen's own ctrl+s (the chat settings' Apply) goes first
         folder = self._screenshot_dir or Path(os.getcwd())
         try:
             folder.mkdir(parents=True, exist_ok=True)

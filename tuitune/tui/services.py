@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuitune.store import (
+    RUNNING,
     Artifact,
     Evaluation,
     Event,
@@ -82,10 +83,19 @@ class RunService:
         return self.store.get_run(run_id)
 
     def latest_running(self) -> Run | None:
-        """The newest queued or running run, else the newest run at all."""
-        active = self.store.active_runs()
-        if active:
-            return active[0]
+        """What `t` shows when no run is chosen: the newest running run; with none running, the
+        newest one starting (claimed, its worker loading), else the next in the queue's line, else
+        the newest run at all. A run waiting in line never hides one that trains."""
+        active = self.store.active_runs()  # newest first
+        for run in active:
+            if run.status == RUNNING:
+                return run
+        for run in active:
+            if not run.in_queue:
+                return run
+        line = self.store.queued_runs()
+        if line:
+            return line[0]
         newest = self.store.list_runs(limit=1)
         return newest[0] if newest else None
 

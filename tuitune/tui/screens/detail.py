@@ -19,6 +19,7 @@ from textual.widgets import Header, Log, Static, TabbedContent, TabPane
 
 from tuitune import present as fmt
 from tuitune.errors import RunNotFoundError
+from tuitune.present import KeepEnd, literal_text
 from tuitune.store import Artifact, Evaluation, MetricPoint, Run
 from tuitune.store.conversations import Conversation
 from tuitune.store.processes import RunProcess
@@ -175,7 +176,8 @@ class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
         self.conversations = details.conversations
         self.query_one("#chats-text", Static).update(chats_view(details.conversations))
         if details.log_lines:
-            self.query_one("#detail-log", Log).write_lines(details.log_lines)
+            # The worker's log quotes model output and data: control characters shown escaped.
+            self.query_one("#detail-log", Log).write_lines([fmt.literal(line) for line in details.log_lines])
 
     def _draw_charts(self) -> None:
         points = self._points
@@ -286,12 +288,12 @@ def overview(run: Run, processes: list[RunProcess] | None = None) -> Group:
     facts.add_column(style="bold")
     facts.add_column()
     # Every cell is Text: names, models, paths and errors are the user's text, never markup.
-    facts.add_row("run", Text(f"#{run.id} {run.name}"))
+    facts.add_row("run", literal_text(f"#{run.id} {run.name}"))
     facts.add_row("status", fmt.status_text(run.status))
     if run.error:
-        facts.add_row("error", Text(for_the_app(run.error), style="red"))
-    facts.add_row("method", Text(f"{run.method} on {run.model}"))
-    facts.add_row("dataset", Text(run.dataset))
+        facts.add_row("error", literal_text(for_the_app(run.error), style="red"))
+    facts.add_row("method", literal_text(f"{run.method} on {run.model}"))
+    facts.add_row("dataset", literal_text(run.dataset))
     facts.add_row(
         "steps",
         Text(
@@ -309,9 +311,9 @@ def overview(run: Run, processes: list[RunProcess] | None = None) -> Group:
     facts.add_row("speed", Text(f"{run.tokens_per_second:,.0f} tokens/s" if run.tokens_per_second else "–"))
     facts.add_row("started", Text(fmt.moment(run.started_at or run.created_at)))
     facts.add_row("duration", Text(fmt.duration(run.duration_seconds)))
-    facts.add_row("folder", Text(run.output_dir or "–"))
+    facts.add_row("folder", literal_text(run.output_dir or "–"))
     if run.checkpoint:
-        facts.add_row("checkpoint", Text(run.checkpoint))
+        facts.add_row("checkpoint", literal_text(run.checkpoint))
     import yaml
 
     parts: list = [facts]
@@ -357,20 +359,44 @@ def evaluations_view(evaluations: list[Evaluation]) -> Group | Text:
     source = tuned or base
     samples = source.samples if source else []
     if source is not None and samples:
-        table = Table(title=f"Samples ({len(samples)} kept of {source.sample_count})", expand=True, show_lines=True)
-        table.add_column("reference", ratio=1)
-        table.add_column("base", ratio=1)
-        table.add_column("fine-tuned", ratio=1)
-        for sample in samples:
-            prompt = str(sample.get("prompt", ""))
-            table.add_row(Text(prompt, style="bold"), "", "")
-            table.add_row(
-                Text(str(sample.get("reference", ""))),
-                Text(str(sample.get("base", "–")), style="dim"),
-                Text(str(sample.get("finetuned", "–")), style="green"),
-            )
-        parts.append(table)
+        parts.append(Text(f"\nSamples ({len(samples)} kept of {source.sample_count})", style="bold"))
+        for number, sample in enumerate(samples, start=1):
+            parts += sample_view(number, sample)
     return Group(*parts)
+
+
+def sample_view(number: int, sample: dict) -> list:
+    """One kept sample: the prompt as the user wrote it under its own header, then the reference
+    and both answers side by side under theirs."""
+    heading = Text(f"\n{number}. prompt", style="bold cyan")
+    answers = Table(expand=True, show_lines=False, padding=(0, 1))
+    answers.add_column("reference", ratio=1)
+    answers.add_column("base", ratio=1)
+    answers.add_column("fine-tuned", ratio=1)
+    answers.add_row(
+        literal_text(sample.get("reference", "")),
+        literal_text(sample.get("base", "–"), style="dim"),
+        literal_text(sample.get("finetuned", "–"), style="green"),
+    )
+    return [heading, prompt_text(sample), answers]
+
+
+def prompt_text(sample: dict) -> Text:
+    """A sample's prompt as the user's text: its messages' contents (`system:` and earlier turns
+    named by their role), never the template's markup around them. A sample kept before the
+    messages were (an older evaluation) shows its prompt as the model read it."""
+    messages = [m for m in sample.get("messages") or [] if isinstance(m, dict)]
+    if not messages:
+        return literal_text(sample.get("prompt", ""))
+    if len(messages) == 1 and messages[0].get("role") == "user":
+        return literal_text(messages[0].get("content", ""))
+    text = Text()
+    for index, message in enumerate(messages):
+        if index:
+            text.append("\n")
+        text.append(f"{fmt.literal(message.get('role', ''))}: ", style="dim")
+        text.append(fmt.literal(message.get("content", "")))
+    return text
 
 
 # Scores where lower is better; every other score is better higher.
@@ -409,34 +435,68 @@ def chats_view(conversations: list[Conversation]) -> Group | Text:
     ]
     for conversation in conversations:
         heading = Text(f"#{conversation.id} ", style="bold cyan")
-        heading.append(conversation.title, style="bold")
+        heading.append(fmt.literal(conversation.title), style="bold")
         heading.append(
             f" · {len(conversation.turns)} turn{'s' if len(conversation.turns) != 1 else ''} · {fmt.moment(conversation.updated_at)}",
             style="dim",
         )
         parts.append(heading)
         if conversation.settings.get("system_prompt"):
-            parts.append(Text(f"system: {conversation.settings['system_prompt']}", style="dim"))
+            parts.append(literal_text(f"system: {conversation.settings['system_prompt']}", style="dim"))
         for turn in conversation.turns:
-            parts.append(Text(f"you: {turn.get('prompt', '')}", style="bold"))
+            parts.append(literal_text(f"you: {turn.get('prompt', '')}", style="bold"))
             for which, answer in (turn.get("answers") or {}).items():
                 label = fmt.MODEL_LABELS.get(which, which)
-                line = Text(f"{label}: ", style="green" if which != "base" else "dim")
-                line.append(str(answer.get("text", "")))
+                line = literal_text(f"{label}: ", style="green" if which != "base" else "dim")
+                line.append(fmt.literal(answer.get("text", "")))
                 parts.append(line)
         parts.append(Text(""))
     return Group(*parts)
 
 
-def artifacts_view(run: Run, artifacts: list[Artifact]) -> Table | Text:
+def artifacts_view(run: Run, artifacts: list[Artifact]) -> Group | Text:
+    """What the run produced; inside the run's folder a path is shown from there, and a path too
+    long for its cell keeps its end (`…/checkpoint-40`), so no two rows read the same. One whose
+    file or folder is no longer on disk (a checkpoint past `save_total_limit`) says so."""
     if not artifacts:
-        return Text(
+        return literal_text(
             "No artifacts recorded yet." + (f"\nRun folder: {run.output_dir}" if run.output_dir else ""), style="dim"
         )
     table = Table(expand=True)
-    table.add_column("kind", style="bold")
-    table.add_column("path")
-    table.add_column("recorded")
+    table.add_column("kind", style="bold", no_wrap=True)
+    table.add_column("path", ratio=1)
+    table.add_column("recorded", no_wrap=True)
+    table.add_column("on disk", no_wrap=True)
     for artifact in artifacts:
-        table.add_row(Text(artifact.kind), Text(artifact.path), Text(fmt.moment(artifact.created_at)))
-    return table
+        table.add_row(
+            literal_text(artifact.kind),
+            KeepEnd(_inside(run, artifact.path), style="dim" if artifact.gone else ""),
+            Text(fmt.short_moment(artifact.created_at)),
+            _on_disk(artifact),
+        )
+    parts: list = []
+    if run.output_dir:
+        parts.append(Text.assemble(("run folder ", "bold"), (fmt.literal(run.output_dir), "dim")))
+    parts.append(table)
+    if any(artifact.gone for artifact in artifacts):
+        parts.append(
+            Text(
+                "gone: no longer on disk (the trainer keeps only the newest save_total_limit checkpoints).",
+                style="dim",
+            )
+        )
+    return Group(*parts)
+
+
+def _on_disk(artifact: Artifact) -> Text:
+    if artifact.gone:
+        return Text("gone", style="yellow")
+    return Text("–" if artifact.kind == "upload" else "✓", style="green")  # an upload is a URL
+
+
+def _inside(run: Run, path: str) -> str:
+    """`path` from the run's folder when it lies inside it (`checkpoints/checkpoint-40`)."""
+    folder = run.output_dir
+    if folder and path.startswith(folder.rstrip("/") + "/"):
+        return path[len(folder.rstrip("/")) + 1 :]
+    return path

@@ -34,21 +34,24 @@ if TYPE_CHECKING:
 # How often the table looks for new runs and status changes (only active and new rows are read).
 REFRESH_SECONDS = 2.0
 
-# Numbers first, long names last: at 80 columns the figures that compare runs stay in view, and
-# the rest is a scroll to the right away.
+# Numbers first, long names last. The table fits the screen's width: the name, model, method and
+# dataset give way first (a model or a dataset keeps the end of its id, a name its start), so at
+# 120 columns every column is in view; at 80 the figures that compare runs stay in view and the
+# rest is a scroll to the right away.
 COLUMNS = [
     TableColumn("mark", " ", max_width=1),
     TableColumn("id", "id", max_width=7, align_right=True),
-    TableColumn("name", "name", max_width=24),
+    TableColumn("name", "name", max_width=24, min_width=10),
     TableColumn("status", "status", max_width=12),
     TableColumn("steps", "steps", max_width=11, align_right=True),
     TableColumn("loss", "loss", max_width=8, align_right=True),
     TableColumn("best_eval", "best eval", max_width=9, align_right=True),
     TableColumn("rouge", "ROUGE-L", max_width=7, align_right=True),
-    TableColumn("model", "model", max_width=24),
-    TableColumn("method", "method", max_width=24),
-    TableColumn("dataset", "dataset", max_width=24),
-    TableColumn("started", "started", max_width=16),
+    TableColumn("model", "model", max_width=24, min_width=10, shorten=fmt.short_model),
+    TableColumn("method", "method", max_width=24, min_width=7),
+    TableColumn("dataset", "dataset", max_width=24, min_width=12, shorten=fmt.short_model),
+    # `2025-03-14 09:26`, or `03-14 09:26` when the room is short.
+    TableColumn("started", "started", max_width=16, min_width=11, shorten=lambda text, width: text[-11:]),
     TableColumn("duration", "duration", max_width=8, align_right=True),
 ]
 _STATUS_INDEX = {column.key: index for index, column in enumerate(COLUMNS)}["status"]
@@ -69,15 +72,15 @@ def history_row(run: Run, rouge: float | None, place: tuple[int, int] | None = N
     cells = (
         "",
         str(run.id),
-        run.name,
+        fmt.literal(run.name),
         fmt.queue_status(run, place),
         steps,
         fmt.number(run.last_loss),
         fmt.number(run.best_eval_loss),
         fmt.number(rouge, 3) if rouge is not None else "–",
-        fmt.short_model(run.model, 24),
+        fmt.literal(run.model),
         f"{run.method} {group}" if (group := fmt.group_label(run)) else run.method,
-        fmt.short_model(run.dataset, 24),
+        fmt.literal(run.dataset),
         fmt.moment(started),
         fmt.duration(run.duration_seconds),
     )
@@ -365,14 +368,17 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
                     state + (", paused" if queue.paused else ""), style="bold magenta" if queue.paused else "yellow"
                 )
             if run is not None:
-                line.append(f" · #{run.id} {run.name} ")
+                line.append(f" · #{run.id} {fmt.literal(run.name)} ")
                 line.append(
                     fmt.queue_status(run, self._places.get(run.id)), style=fmt.STATUS_STYLES.get(run.status, "")
                 )
                 if run.error:
-                    line.append(f" · {for_the_app(run.error)}", style="red")
+                    line.append(f" · {fmt.literal(for_the_app(run.error))}", style="red")
                 elif run.output_dir:
-                    line.append(f" · {run.output_dir}", style="dim")
+                    # The folder keeps its end (the run's own folder) in the room left on the line.
+                    room = self.size.width - 2 - line.cell_len - 3
+                    if room >= 12:
+                        line.append(f" · {fmt.short_model(fmt.literal(run.output_dir), room)}", style="dim")
         self.query_one("#selection", Static).update(line)
         self.refresh_bindings()  # what the footer offers depends on the run under the cursor
 

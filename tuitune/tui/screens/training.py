@@ -27,7 +27,7 @@ from textual.worker import get_current_worker
 
 from tuitune import present as fmt
 from tuitune.errors import RunNotFoundError
-from tuitune.store import COMPLETED, Event, MetricPoint, Run
+from tuitune.store import COMPLETED, RUNNING, Event, MetricPoint, Run
 from tuitune.store.processes import RunProcess
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.offers import offers
@@ -151,11 +151,11 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
 
     # --- which run ------------------------------------------------------------------------------
     def follow(self, run_id: int | None) -> None:
-        """Show `run_id` (None: the newest active run, else the newest run)."""
+        """Show `run_id` (None: the newest running run; see `RunService.latest_running`)."""
         self._requested = run_id
         if self.is_mounted:
-            if run_id is None and self.run is not None and self.run.is_active:
-                return  # already following a live run
+            if run_id is None and self.run is not None and self.run.status == RUNNING:
+                return  # already following a run that trains (a queued one gives way to it)
             if run_id is not None and self.run is not None and self.run.id == run_id:
                 return
             self._start(run_id)
@@ -290,10 +290,12 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
     def _draw_title(self, run: Run) -> None:
         # Ids and paths keep their end; wider terminals show more of them.
         room = max(30, (self.size.width - len(run.name) - 30) // 2)
+        model, dataset = fmt.literal(run.model), fmt.literal(run.dataset)
         title = Text.assemble(
-            (f"#{run.id} {run.name}  ", "bold"),
-            fmt.status_text(run.status),
-            (f"  {run.method} on {fmt.short_model(run.model, room)} with {fmt.short_model(run.dataset, room)}", "dim"),
+            (f"#{run.id} {fmt.literal(run.name)}  ", "bold"),
+            # `starting` for a run whose worker loads, `queued` while it waits in line: as in the history.
+            (fmt.queue_status(run, None), fmt.STATUS_STYLES.get(run.status, "")),
+            (f"  {run.method} on {fmt.short_model(model, room)} with {fmt.short_model(dataset, room)}", "dim"),
         )
         if run.cancel_requested and run.is_active:
             title.append("  cancelling: finishing the step, saving a checkpoint…", style="bold magenta")
@@ -410,11 +412,11 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
         )
         if run.error:  # the whole message, wrapped: it says what to do next
             text.append("\n")
-            text.append(for_the_app(run.error), style="red")
+            text.append(fmt.literal(for_the_app(run.error)), style="red")
         text.append("\n" + next_steps(run, resume_step), style="bold")
         if run.output_dir:
             text.append("\n")
-            text.append(run.output_dir, style="dim")
+            text.append(fmt.literal(run.output_dir), style="dim")
         summary.update(text)
         summary.set_class(run.status != COMPLETED, "-stopped")
         summary.display = True

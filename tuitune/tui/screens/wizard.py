@@ -100,7 +100,7 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
                     )
                 )
             with TabPane(TITLES["method"], id="method"):
-                yield Lazy(MethodStep(method=self._last.method if self._last else "lora", id="method-step"))
+                yield Lazy(MethodStep(method=self._last.method if self._last else None, id="method-step"))
             with TabPane(TITLES["review"], id="review"):
                 yield Lazy(ReviewStep(id="review-step"))
         with Horizontal(id="wizard-nav"):
@@ -335,7 +335,7 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
         except TuituneError as error:
             self.tuitune.call_from_thread(self._launch_failed, str(error), queued)
             return
-        self.tuitune.call_from_thread(self._launched, run.id, run.name, config, place)
+        self.tuitune.call_from_thread(self._launched, run.id, run.name, config, place, queued)
 
     def _launch_failed(self, error: str, queued: bool = False) -> None:
         self._buttons(disabled=False)
@@ -343,7 +343,9 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
             error, title="Could not add it to the queue" if queued else "Could not launch", severity="error", timeout=15
         )
 
-    def _launched(self, run_id: int, name: str, config: RunConfig, place: tuple[int, int] | None = None) -> None:
+    def _launched(
+        self, run_id: int, name: str, config: RunConfig, place: tuple[int, int] | None = None, queued: bool = False
+    ) -> None:
         self._buttons(disabled=False)
         self.launched = config  # `n` now opens a fresh wizard (with these choices preselected)
         if place is not None:
@@ -352,7 +354,13 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
                 title="Queued",
             )
         else:
-            self.notify(f"Run {run_id} ({name}) started; it keeps going if you leave the app.", title="Launched")
+            # Not "started": the run shows as `starting` until its worker has loaded and trains.
+            free = "A slot was free: " if queued else ""
+            self.notify(
+                f"{free}Run {run_id} ({name}) is starting: its worker is loading the model and data, then it "
+                "trains. It keeps going if you leave the app.",
+                title="Queued" if queued else "Launched",
+            )
         self.tuitune.run_actions.run_changed.publish(run_id)
         self.tuitune.show_training(run_id)
 

@@ -2,7 +2,8 @@
 
 The conversation stays scrolled to its end while tokens arrive, unless the user scrolled up to
 read (Textual's anchor: scrolling back to the end follows the stream again). Prompts, answers and
-descriptions are the user's and the model's text: shown as Text, never read as markup.
+descriptions are the user's and the model's text: shown as Text, never read as markup, with
+control characters escaped (a model may emit any of them).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
+
+from tuitune.present import literal, literal_text
 
 # How an answer ended, in words.
 ENDINGS = {
@@ -50,7 +53,7 @@ class ChatPane(Vertical):
 
     def __init__(self, title: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.border_title = Text(title)
+        self.border_title = literal_text(title)
         self._answer: Static | None = None
         self._text = ""
 
@@ -71,13 +74,13 @@ class ChatPane(Vertical):
         return self._text
 
     def loaded(self, description: str, template: str, device: str) -> None:
-        header = Text(description)
+        header = literal_text(description)
         header.append(f"\ntemplate {template} · {device}", style="dim")
         self.query_one(".pane-header", Static).update(header)
 
     def failed_to_load(self, message: str) -> None:
         header = Text("Could not load: ", style="bold red")
-        header.append(message, style="red")
+        header.append(literal(message), style="red")
         self.query_one(".pane-header", Static).update(header)
         self.query_one(".pane-header").styles.max_height = None  # the whole reason, wrapped
 
@@ -85,17 +88,17 @@ class ChatPane(Vertical):
         """The user's prompt, and an empty answer that fills as tokens arrive."""
         self._text = ""
         self._answer = Static("", classes="answer")
-        self.conversation.mount_all([Static(Text(prompt), classes="prompt"), self._answer])
+        self.conversation.mount_all([Static(literal_text(prompt), classes="prompt"), self._answer])
 
     def add(self, text: str) -> None:
         if self._answer is None:
             return
         self._text += text
-        self._answer.update(Text(self._text))
+        self._answer.update(literal_text(self._text))
 
     def done(self, answer: dict[str, Any]) -> None:
         if self._answer is not None:
-            self._answer.update(Text(str(answer.get("text", self._text))))
+            self._answer.update(literal_text(answer.get("text", self._text)))
         self.conversation.mount(Static(Text(answer_stats(answer)), classes="stats"))
         self._answer = None
 
@@ -106,7 +109,7 @@ class ChatPane(Vertical):
             self._answer = None
 
     def fail(self, message: str) -> None:
-        self.conversation.mount(Static(Text(message), classes="failure"))
+        self.conversation.mount(Static(literal_text(message), classes="failure"))
         self._answer = None
 
     def clear(self) -> None:

@@ -2,7 +2,8 @@
 
 The buttons say what happens ("Stop the run" / "Keep running"), with their key; the safe one has
 the focus, so a stray `enter` never deletes or stops anything. Titles and messages quote run
-names, paths and errors: they are shown as plain text, never read as markup.
+names, paths and errors: they are shown as plain text, never read as markup, with control
+characters escaped.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
+
+from tuitune.present import literal_text
 
 
 def button_label(what: str, key: str) -> Text:
@@ -46,8 +49,8 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(Text(self._title), classes="dialog-title")
-            yield Static(Text(self._message), classes="dialog-body")
+            yield Label(literal_text(self._title), classes="dialog-title")
+            yield Static(literal_text(self._message), classes="dialog-body")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(
                     button_label(self._confirm_label, "y"),

@@ -33,7 +33,7 @@ class LogEntry:
         line = Text(fmt.clock_time(self.time) + " ", style="dim")
         if self.level in ("warning", "error"):
             line.append(f"{self.level}: ", style=LEVEL_STYLES[self.level])
-        line.append(for_the_app(self.message), style=LEVEL_STYLES.get(self.level, ""))
+        line.append(fmt.literal(for_the_app(self.message)), style=LEVEL_STYLES.get(self.level, ""))
         return line
 
 

@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.validation import Function, Integer, Number, Regex
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
+from tuitune.present import literal_text
 from tuitune.tui.widgets.confirm import button_label
 
 
@@ -89,7 +90,7 @@ class ResumeModal(_FormModal):
         else:
             validator = Number(minimum=0.01, failure_description="The total of epochs must be a positive number.")
         with Vertical(classes="dialog"):
-            yield Label(Text(f"Resume {self._run_name}"), classes="dialog-title")
+            yield Label(literal_text(f"Resume {self._run_name}"), classes="dialog-title")
             yield Static(Text(hint), classes="dialog-body")
             yield Label(f"Total {self._unit}" + (f" (now {now:g})" if now else ""))
             yield Input(
@@ -139,7 +140,7 @@ class UploadModal(_FormModal):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(Text(f"Upload {self._run_name} to the Hugging Face Hub"), classes="dialog-title")
+            yield Label(literal_text(f"Upload {self._run_name} to the Hugging Face Hub"), classes="dialog-title")
             yield Label("Repository id")
             yield Input(
                 value=self._suggested,
@@ -188,11 +189,15 @@ class UploadModal(_FormModal):
 
 
 class DeleteModal(_FormModal):
-    """Confirm deleting a run, and say whether its folder goes too: `y` deletes, `n`/`escape` keeps it."""
+    """Confirm deleting a run, and say whether its folder goes too: `y` deletes, `n`/`escape` keeps
+    it, `space` ticks or unticks the folder wherever the focus is (the checkbox's label names it)."""
 
     BINDINGS = [
         Binding("y", "delete", "Delete", tooltip="Delete the run.", id="delete-yes"),
         Binding("n,escape", "cancel", "Keep it", tooltip="Close without deleting anything.", id="delete-no"),
+        Binding(
+            "space", "toggle_files", "Folder too", tooltip="Also delete the run's folder (or not).", id="delete-files"
+        ),
     ]
 
     def __init__(self, run_name: str, output_dir: str | None) -> None:
@@ -202,20 +207,26 @@ class DeleteModal(_FormModal):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(Text(f"Delete {self._run_name}?"), classes="dialog-title")
+            yield Label(literal_text(f"Delete {self._run_name}?"), classes="dialog-title")
             yield Static("The run leaves the store: its metrics, evaluations and history.", classes="dialog-body")
             # The label stays short so it is never cut; the folder is on its own lines below, wrapped.
             yield Checkbox(
                 "Also delete its folder (space)", id="files", value=False, disabled=not self._output_dir, compact=True
             )
             if self._output_dir:
-                yield Static(Text(self._output_dir), id="folder", classes="dialog-path")
+                yield Static(literal_text(self._output_dir), id="folder", classes="dialog-path")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(button_label("Delete the run", "y"), variant="error", id="submit", compact=True)
                 yield Button(button_label("Keep it", "n"), id="cancel", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
+
+    def action_toggle_files(self) -> None:
+        # A focused checkbox toggles itself on space; from anywhere else this does it.
+        files = self.query_one("#files", Checkbox)
+        if not files.disabled:
+            files.toggle()
 
     @on(Button.Pressed, "#submit")
     def action_delete(self) -> None:
@@ -243,9 +254,9 @@ class AskModal(_FormModal):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(Text(self._title), classes="dialog-title")
+            yield Label(literal_text(self._title), classes="dialog-title")
             if self._body:
-                yield Static(Text(self._body), classes="dialog-body")
+                yield Static(literal_text(self._body), classes="dialog-body")
             yield Label(Text(self._label))
             yield Input(
                 value=self._value, placeholder=self._placeholder, id="answer", validators=self._validators, compact=True

@@ -4,6 +4,12 @@ Textual's DataTable measures every cell of every row when rows are added (second
 runs), so filtering or sorting as you type would freeze the app. This table keeps plain strings,
 computes column widths with `len`, and draws just the visible lines (the Line API), so filtering,
 sorting and marking 10,000 rows take milliseconds.
+
+The columns fit the table's width: when their contents are wider, the widest columns that may
+give way (names, models, paths) shrink first, down to their `min_width`, and a cut cell keeps
+what its column says (a path or a model id its end, `…tickets.jsonl`; a name its start). When
+even their minimums cannot fit (80 columns), nothing is cut for nothing: the columns keep their
+widths and the rest scrolls sideways.
 """
 
 from __future__ import annotations
@@ -31,6 +37,11 @@ class TableColumn:
     label: str
     max_width: int = 40
     align_right: bool = False
+    # How narrow it may get when the table is wider than the screen (None: it never shrinks).
+    min_width: int | None = None
+    # How a cell too wide for the column is cut, to at most `width` characters (None: it keeps
+    # its start and ends in `…`, as a name does; `short_model` keeps a path's or an id's end).
+    shorten: Callable[[str, int], str] | None = None
     # How rows compare when sorted by this column (missing values go last either way).
     sort_value: Callable[[TableRow], Any] | None = None
 
@@ -121,7 +132,10 @@ class RunTable(ScrollView, can_focus=True):
         self._filter = ""
         self.sort_column: str | None = None
         self.sort_reverse = False
-        self._widths: list[int] = [len(c.label) for c in self.columns]
+        # What the contents need (capped by each column's max_width), and what is drawn: the
+        # same, shrunk to fit the table's width.
+        self._natural: list[int] = [len(c.label) for c in self.columns]
+        self._widths: list[int] = list(self._natural)
 
     # --- data -------------------------------------------------------------------------------
     @property
@@ -233,15 +247,54 @@ class RunTable(ScrollView, can_focus=True):
     # --- internals ----------------------------------------------------------------------
     def _measure(self, rows: Iterable[TableRow], reset: bool = False) -> None:
         if reset:
-            self._widths = [len(c.label) for c in self.columns]
-        widths = self._widths
+            self._natural = [len(c.label) for c in self.columns]
+        widths = self._natural
+        limits = [column.max_width for column in self.columns]
         for row in rows:
             for index, text in enumerate(row.cells):
-                if len(text) > widths[index]:
-                    widths[index] = len(text)
+                length = len(text)
+                if length > limits[index] and (shorten := self.columns[index].shorten):
+                    length = len(shorten(text, limits[index]))  # `Qwen2.5-0.5B-Instruct`, not 24 cells
+                if length > widths[index]:
+                    widths[index] = length
         for index, column in enumerate(self.columns):
             # Room for the label and its sort arrow, even in a narrow column.
-            widths[index] = max(min(widths[index], column.max_width), len(column.label) + (column.key != "mark"))
+            widths[index] = max(min(widths[index], column.max_width), self._floor(column))
+        self._fit_widths()
+
+    def _floor(self, column: TableColumn) -> int:
+        """The fewest cells a column is drawn in: its label and sort arrow, or its `min_width`."""
+        label = len(column.label) + (column.key != "mark")
+        return max(label, column.min_width) if column.min_width is not None else label
+
+    def _fit_widths(self) -> None:
+        """Shrink the widest shrinkable columns, one cell at a time, until the table fits its width."""
+        widths = list(self._natural)
+        room = self.size.width  # 0 until laid out: then on_resize fits it
+        if len(self._view) + 1 > self.size.height:
+            room -= self.styles.scrollbar_size_vertical  # the rows scroll: the scrollbar takes its share
+        excess = sum(widths) + len(widths) - room if room > 0 else 0
+        narrowest = sum(
+            self._floor(column) if column.min_width is not None else width
+            for column, width in zip(self.columns, widths, strict=True)
+        )
+        if narrowest + len(widths) > room:
+            excess = 0  # it cannot fit however narrow: keep every column whole and scroll sideways
+        while excess > 0:
+            shrinkable = [
+                index
+                for index, column in enumerate(self.columns)
+                if column.min_width is not None and widths[index] > self._floor(column)
+            ]
+            if not shrinkable:
+                break
+            widest = max(shrinkable, key=lambda index: widths[index])
+            widths[widest] -= 1
+            excess -= 1
+        if widths != self._widths:
+            self._widths = widths
+            self.virtual_size = Size(sum(widths) + len(widths), len(self._view) + 1)
+            self.refresh()
 
     def _rebuild(self, keep: Hashable | None) -> None:
         rows = [self._rows[key] for key in self._order]
@@ -263,6 +316,7 @@ class RunTable(ScrollView, can_focus=True):
             present.sort(key=lambda row: _sort_key(value_of(row)), reverse=self.sort_reverse)
             rows = present + missing
         self._view = rows
+        self._fit_widths()
         self.virtual_size = Size(sum(self._widths) + len(self._widths), len(rows) + 1)
         if keep is None or not self.move_to(keep):
             self.cursor = min(self.cursor, max(0, len(rows) - 1))
@@ -285,6 +339,7 @@ class RunTable(ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor - body + 1, animate=False)
 
     def on_resize(self) -> None:
+        self._fit_widths()
         self._scroll_to_cursor()
 
     # --- drawing ------------------------------------------------------------------------
@@ -328,14 +383,14 @@ class RunTable(ScrollView, can_focus=True):
             extra = row.styles.get(column_index)
             if extra and index != self.cursor:
                 cell_style = style + Style.parse(extra)
-            segments.append(Segment(self._fit(text, width, column.align_right), cell_style))
+            segments.append(Segment(self._fit(text, width, column.align_right, column.shorten), cell_style))
             segments.append(Segment(" ", style))
         return segments
 
     @staticmethod
-    def _fit(text: str, width: int, right: bool) -> str:
+    def _fit(text: str, width: int, right: bool, shorten: Callable[[str, int], str] | None = None) -> str:
         if len(text) > width:
-            return text[: max(0, width - 1)] + "…"
+            text = shorten(text, width)[:width] if shorten else text[: max(0, width - 1)] + "…"
         return text.rjust(width) if right else text.ljust(width)
 
     # --- keys and mouse -----------------------------------------------------------------

@@ -37,16 +37,21 @@ METHOD_HELP = {
 }
 
 
-class MethodStep(OfTuitune, VerticalScroll):
+class MethodStep(OfTuitune, VerticalScroll, can_focus=False):
     """The method, the recommendation it came from, and the hyperparameter form.
 
     The advanced fields are mounted when Advanced first unfolds (they are most of the form's
-    widgets, and most users never open it); until then their values live in `_folded`.
+    widgets, and most users never open it); until then their values live in `_folded`. The step
+    itself takes no focus: tab goes from the tab bar straight to the Method field (a focused
+    field scrolls itself into view), never to an invisible stop that swallows what is typed.
     """
 
-    def __init__(self, *, method: str = "lora", id: str | None = None) -> None:
+    def __init__(self, *, method: str | None = None, id: str | None = None) -> None:
+        """`method`: the last run's, kept whatever the recommendation says (None: lora until
+        the recommendation for the model arrives)."""
         super().__init__(id=id)
-        self._default_method = method
+        self._default_method = method or "lora"
+        self._chosen_method = method is not None
         self._recommended: dict[str, str] = {}  # field key -> text the recommendation put there
         self._folded: dict[str, str] = {spec.key: _default(spec) for spec in FIELDS if spec.advanced}
         self._gpus: list[str] = []  # the GPUs runs may be given; the group's fields show for two or more
@@ -282,8 +287,9 @@ class MethodStep(OfTuitune, VerticalScroll):
     def _untouched(self, key: str, current: str) -> bool:
         """True while the field holds its default or what a recommendation put there."""
         if key == "method":
-            # The method picked for the last run is a choice, not a default to recommend over.
-            return current == self._recommended.get("method", "lora") and self._default_method == "lora"
+            # The method of the last run is a choice, not a default to recommend over, whichever it
+            # is (lora too: a recommendation of full fine-tuning must not replace it).
+            return not self._chosen_method and current == self._recommended.get("method", "lora")
         return current == self._recommended.get(key, _default(field_for(key)))
 
     # --- feedback as you type -----------------------------------------------------------------

@@ -100,7 +100,7 @@ class ModelStep(ReportsWorkerErrors, Vertical):
             return
         self.probed, self.document, self.error = None, None, None
         self.requested = model
-        self.query_one("#model-info", Static).update(Text(f"Reading {model}'s config…", style="italic"))
+        self.query_one("#model-info", Static).update(fmt.literal_text(f"Reading {model}'s config…", style="italic"))
         self._probe(model)
 
     @work(thread=True, exclusive=True, group="model-probe", exit_on_error=False)
@@ -123,7 +123,7 @@ class ModelStep(ReportsWorkerErrors, Vertical):
             self.query_one("#model-info", Static).update(describe(message.document or {}))
 
     def _show_error(self, error: str) -> None:
-        self.query_one("#model-info", Static).update(Text(f"✗ {for_the_app(error)}", style="bold red"))
+        self.query_one("#model-info", Static).update(fmt.literal_text(f"✗ {for_the_app(error)}", style="bold red"))
 
 
 def describe(document: dict[str, Any]) -> Text:

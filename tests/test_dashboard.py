@@ -249,6 +249,35 @@ def test_the_runs_page_shows_the_queue_in_order_and_names_as_text(browser: Any) 
         watched.close()
 
 
+# The width of the placeholder's text against the room inside its field (less the spin buttons).
+PLACEHOLDER_ROOM = """() => {
+  const field = document.querySelector('#resume-steps');
+  const style = getComputedStyle(field);
+  const context = document.createElement('canvas').getContext('2d');
+  context.font = style.font;
+  const room = field.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 20;
+  return [field.placeholder, context.measureText(field.placeholder).width, room];
+}"""
+
+
+def test_the_resume_fields_placeholder_is_read_whole_at_any_width(browser: Any) -> None:
+    from tuitune._dev.sample_runs import populate
+
+    runs = {run.status: run for run in populate(open_store())}
+    with running_server() as url:
+        watched = Watched(browser)
+        page = watched.page
+        for width in (1280, 380):
+            page.set_viewport_size({"width": width, "height": 800})
+            for status, placeholder in (("cancelled", "to step (optional)"), ("completed", "to step…")):
+                page.goto(f"{url}/#/runs/{runs[status].id}")
+                expect(page.locator("#resume-steps")).to_be_visible()
+                shown, needs, room = page.evaluate(PLACEHOLDER_ROOM)
+                assert shown == placeholder and needs <= room, (width, shown, needs, room)  # not "to step (op"
+        assert not watched.errors, watched.errors
+        watched.close()
+
+
 def test_a_server_with_a_token_shows_nothing_until_the_token_is_given(browser: Any) -> None:
     with running_server("--token", TOKEN) as url, Client(url, token=TOKEN) as client:
         client.pause(True)

@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from textual import on
+from textual import on, work
 from textual.actions import SkipAction
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -83,6 +83,8 @@ NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 # How often the app checks that running runs still have a live worker.
 RECONCILE_SECONDS = 10.0
+# How long after the first screen the helper process starts warming up (see on_mount).
+WARM_HELPER_SECONDS = 1.0
 # An error stays on screen at least this long (and `!` lists it afterwards).
 ERROR_SECONDS = 30.0
 
@@ -154,6 +156,14 @@ class TuituneApp(App[None]):
         self.switch_mode(mode)
         if self._reconcile_seconds:
             self.set_interval(self._reconcile_seconds, self._reconcile)
+        if not self.is_headless:
+            # The helper imports the training stack (seconds): started once the first screen is
+            # up, it is warm by the time the user opens the wizard (tests start it on demand).
+            self.set_timer(WARM_HELPER_SECONDS, self._warm_helper)
+
+    @work(thread=True, exclusive=True, group="warm-helper", exit_on_error=False)
+    def _warm_helper(self) -> None:
+        self.helper.start()
 
     def on_unmount(self) -> None:
         # Evaluations and merges the app started stop with it; training runs never do.

@@ -171,11 +171,10 @@ def test_cli_errors_are_one_line() -> None:
     assert_one_line_error(bad, "fp16", "bf16")
 
 
-def test_missing_dataset_fails_the_run_with_one_line(tmp_path: Path, demo_model_path: Path) -> None:
+def test_missing_dataset_is_refused_in_one_line_before_a_run_is_recorded(tmp_path: Path, demo_model_path: Path) -> None:
     result = cli("train", "--demo", "-d", str(tmp_path / "missing.jsonl"), "--max-steps", "2")
     assert_one_line_error(result, "missing.jsonl")
-    run = cli_json("show", "last")
-    assert run["status"] == "failed" and "missing.jsonl" in run["error"]
+    assert open_store().count_runs() == 0  # the check comes first: no failed run is left behind
 
 
 def test_config_file_and_flags_override(tmp_path: Path, demo_model_path: Path) -> None:

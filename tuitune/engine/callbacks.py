@@ -3,7 +3,10 @@
 The training loop itself never waits on SQLite: the callbacks update in-memory progress and
 write one metric point per logging step (when the Trainer has already synced to read the loss);
 a background thread writes the heartbeat. Token counts come from the collator on the CPU, so
-measuring tokens/s adds no device synchronisation.
+measuring tokens/s adds no device synchronisation. Each metric point carries the speed since the
+point before, evaluations and saves left out; the run's own speed is its mean over the time it
+trained (every token trained over every second spent training, across resumes: the totals live in
+each checkpoint's notes), so one slow interval never stands for the whole run.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from tuitune.engine import checkpoint_notes
 from tuitune.engine.collective import any_rank, group_sum
 from tuitune.engine.launcher import HEARTBEAT_SECONDS
 from tuitune.engine.stop import StopRequest
@@ -94,26 +99,69 @@ class StoreCallback(TrainerCallback):
     run_id: int
     progress: Progress
     counter: CountingCollator | None = None
+    resumed_from: Path | None = None  # the checkpoint this session goes on from
     _last_time: float = field(default=0.0, init=False)
     _last_tokens: int = field(default=0, init=False)
+    _step_end: tuple[float, int] = field(default=(0.0, 0), init=False)  # when the last step ended, tokens then
+    # Every token trained and every second spent training, since the run's first step.
+    trained_tokens: float = field(default=0.0, init=False)
+    trained_seconds: float = field(default=0.0, init=False)
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
         self.progress.steps_total = state.max_steps
         self.progress.steps_done = state.global_step
         self._last_time = time.perf_counter()
         self._last_tokens = self.counter.tokens if self.counter else 0
-        self.store.heartbeat(self.run_id, steps_done=state.global_step, steps_total=state.max_steps)
+        self._step_end = (self._last_time, self._last_tokens)
+        notes = checkpoint_notes.read(self.resumed_from)
+        self.trained_tokens = float(notes.get("trained_tokens") or 0.0)
+        self.trained_seconds = float(notes.get("trained_seconds") or 0.0)
+        self.progress.tokens_per_second = self.mean_speed()
+        self.store.heartbeat(
+            self.run_id,
+            steps_done=state.global_step,
+            steps_total=state.max_steps,
+            tokens_per_second=self.progress.tokens_per_second,
+        )
+
+    def mean_speed(self) -> float | None:
+        """The run's tokens per second over the time it trained (None before its first log)."""
+        if self.trained_seconds <= 0 or self.trained_tokens <= 0:
+            return None
+        return self.trained_tokens / self.trained_seconds
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
         self.progress.steps_done = state.global_step
         self.progress.epoch = state.epoch
+        self._step_end = (time.perf_counter(), self.counter.tokens if self.counter else 0)
+
+    def _leave_out_since_step_end(self) -> None:
+        """What happened since the step ended (an evaluation, a save) is not training: its time
+        and the tokens it collated (evaluation batches go through the same collator) are left out
+        of the speed."""
+        ended, tokens = self._step_end
+        now = time.perf_counter()
+        self._last_time += now - max(self._last_time, ended)
+        if self.counter is not None:
+            self._last_tokens += self.counter.tokens - tokens
+        self._step_end = (now, self.counter.tokens if self.counter else 0)
+
+    def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        self._leave_out_since_step_end()
 
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        self._leave_out_since_step_end()
         # A line in the run's story: where a resume would start from now.
         try:
             self.store.add_event(self.run_id, f"checkpoint saved at step {state.global_step}")
         except Exception:
             pass
+        if state.is_world_process_zero:
+            checkpoint_notes.write(
+                checkpoint_notes.checkpoint_folder(args.output_dir, state.global_step),
+                trained_tokens=self.trained_tokens,
+                trained_seconds=self.trained_seconds,
+            )
 
     def _throughput(self) -> float | None:
         """Trained tokens per second since the last log, of the whole group (every rank calls this)."""
@@ -123,7 +171,11 @@ class StoreCallback(TrainerCallback):
         elapsed = now - self._last_time
         tokens = group_sum(self.counter.tokens - self._last_tokens)
         self._last_time, self._last_tokens = now, self.counter.tokens
-        return tokens / elapsed if elapsed > 0 and tokens > 0 else None
+        if elapsed <= 0 or tokens <= 0:
+            return None
+        self.trained_tokens += tokens
+        self.trained_seconds += elapsed
+        return tokens / elapsed
 
     def on_log(
         self,
@@ -144,7 +196,7 @@ class StoreCallback(TrainerCallback):
             speed = self._throughput()
             point["tokens_per_second"] = speed
             if speed is not None:
-                self.progress.tokens_per_second = speed
+                self.progress.tokens_per_second = self.mean_speed()
         if "eval_loss" in logs:
             point["eval_loss"] = logs["eval_loss"]
         point.update(_memory_readings())

@@ -202,6 +202,7 @@ def _train(
     from tuitune.engine.arguments import training_arguments
     from tuitune.engine.methods import prepare_for_method
     from tuitune.engine.preflight import preflight
+    from tuitune.engine.schedule import ScheduleCallback
     from tuitune.engine.speed import tune_for_speed
     from tuitune.models.loading import load_model
 
@@ -234,6 +235,7 @@ def _train(
     has_validation = len(prepared.validation) > 0
     args = training_arguments(config, output, has_validation=has_validation)
     counter = CountingCollator(make_collator(tokenizer, packing=config.data.packing))
+    checkpoint = last_checkpoint(output) if resume else None
     trainer = Trainer(
         model=model,
         args=args,
@@ -242,7 +244,9 @@ def _train(
         eval_dataset=prepared.validation if has_validation else None,
         processing_class=tokenizer,
         callbacks=[
-            StoreCallback(store, run_id, progress, counter),
+            # Both go on from the checkpoint's notes: the run's mean speed, its LR schedule.
+            StoreCallback(store, run_id, progress, counter, resumed_from=checkpoint),
+            ScheduleCallback(resumed_from=checkpoint, note=note),
             CancelCallback(store, run_id, stop),
         ],
     )
@@ -250,7 +254,6 @@ def _train(
     # Our StoreCallback prints one line per log; the Trainer's own printer would repeat it.
     trainer.remove_callback(PrinterCallback)
 
-    checkpoint = last_checkpoint(output) if resume else None
     if resume and checkpoint is None:
         note("no checkpoint to resume from: training starts over", "warning")
         store.delete_metric_points_after(run_id, -1)
@@ -348,7 +351,7 @@ def _merge_after_training(run_id: int, store: Store, note: Any) -> None:
         merged = merge_run(store.get_run(run_id), store=store)
     except Exception as error:
         note(
-            f"merge after training failed ({describe_failure(error)}); retry with `tuitune merge {run_id} OUT`",
+            f"merge after training failed ({describe_failure(error)}); retry with `tuitune merge {run_id}`",
             "warning",
         )
         return

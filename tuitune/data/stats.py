@@ -83,9 +83,10 @@ class DatasetStats:
     @property
     def corpus(self) -> str:
         """The dataset's size as training sees it: `30 documents → 1,204 sequences (29 long texts
-        in windows) · 441,890 tokens, 0.0% cut`."""
+        in windows) · 441,890 tokens, 0.0% cut` (samples, for data other than text)."""
         sequences = self.train_rows + self.validation_rows
-        text = f"{_plural(self.documents, 'document')} → {_plural(sequences, 'sequence')}"
+        noun = "document" if self.format == "text" else "sample"
+        text = f"{_plural(self.documents, noun)} → {_plural(sequences, 'sequence')}"
         if self.windowed_documents:
             text += f" ({_plural(self.windowed_documents, 'long text')} in windows)"
         return text + f" · {self.total_tokens:,} tokens, {self.cut_token_fraction:.1%} cut"

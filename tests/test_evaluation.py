@@ -56,8 +56,12 @@ def test_fine_tuned_model_beats_its_base_on_held_out_prompts_and_the_scores_are_
     references = {example.reference for example in held_out}
     assert all(sample["reference"] in references for sample in report.samples)
     first = report.samples[0]
-    assert set(first) == {"prompt", "reference", "base", "finetuned"}
+    assert set(first) == {"prompt", "messages", "reference", "base", "finetuned"}
     assert first["prompt"].endswith("<|im_start|>assistant\n")  # the demo tokenizer's chatml cue
+    # And as the user wrote it, without the template's markup: what the app shows as the prompt.
+    asked = first["messages"][-1]
+    assert asked["role"] == "user" and asked["content"].startswith("Greet ") and "<|im_" not in asked["content"]
+    assert asked["content"] in first["prompt"]
     assert first["finetuned"].startswith("Hello")
 
     # Stored on the run, newest first: the fine-tuned row after the base row.

@@ -88,14 +88,14 @@ def train_command(
         return
 
     from tuitune.engine import launcher
-    from tuitune.engine.preflight import check_in_child
+    from tuitune.engine.preflight import check_sources
     from tuitune.store import open_store
 
     store = open_store()
-    # What the wizard checks before Launch (the data read, the model's tokenizer loaded…), before
-    # a run is recorded: a run that could not start is refused at once, not left behind as failed.
+    # The data read and the model found before a run is recorded: a run that could not start is
+    # refused at once, not left behind as failed (the worker checks the rest, as the wizard does).
     with err_console.status("checking the data and the model…") if err_console.is_terminal else nullcontext():
-        check_in_child(config)
+        check_sources(config)
     if queue:
         from tuitune.engine.queue import enqueue, position
 

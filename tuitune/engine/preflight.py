@@ -1,26 +1,21 @@
 """What the engine checks before a run's first step, without loading the model's weights.
 
-The worker calls it first thing; the app's wizard calls the same function before Launch, and
-`tuitune train` before it records the run (`check_in_child`), so each refuses exactly what a
+The worker calls it first thing, and the app's wizard calls the same function before Launch (in
+its helper process: the training stack never loads in a face), so each refuses exactly what a
 launched run would fail on: the precision for this machine, the tokenizer, the data (read, checked
-against the method, templated, tokenized, split), the Trainer's arguments. A face runs it in a
-child process (`python -m tuitune.engine.preflight`): the training stack never loads in a face.
+against the method, templated, tokenized, split), the Trainer's arguments. `tuitune train` runs
+its light half (`check_sources`: the data readable, the model there) before it records a run.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import tempfile
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuitune import child, errors
-from tuitune.config import RunConfig, parse_config
-from tuitune.errors import TrainingError, TuituneError, UnexpectedTrainingError
+from tuitune.config import DEMO_MODEL, ModelSettings, RunConfig
+from tuitune.hub import hub_offline
 
 
 @dataclass
@@ -45,63 +40,37 @@ def preflight(config: RunConfig, *, tokenizer: Any = None) -> Preflight:
     return Preflight(tokenizer, prepared)
 
 
-def check_in_child(config: RunConfig) -> None:
-    """Run `preflight(config)` in a child process; raise the `TuituneError` it found, if any.
+def check_sources(config: RunConfig) -> None:
+    """The light half of the preflight, in this process, before a face records a run: the data
+    is read and parsed (what the wizard's data step reads), and the model is there: the demo, a
+    local folder with its config.json, or a Hub id that the Hub (or, offline, its cache) knows.
+    No tokenizer and no training stack are loaded: a run refused here costs a fraction of a
+    second, and one that passes starts at once (the worker runs the whole `preflight`)."""
+    from tuitune.data.split import load_examples
 
-    Local paths in `config` are read from the current folder, as the user typed them.
-    """
-    try:
-        finished = subprocess.run(
-            child.python_command("tuitune.engine.preflight"),
-            input=config.to_json(),
-            capture_output=True,
-            text=True,
-            env=child.child_environment(),
-        )
-    except OSError as error:
-        raise TrainingError(f"Cannot check the run before it starts ({error.strerror or error}).") from None
-    try:
-        answer = json.loads(finished.stdout.strip().splitlines()[-1]) if finished.stdout.strip() else {}
-    except ValueError:
-        answer = {}
-    if finished.returncode == 0 and not answer.get("error"):
+    load_examples(config.data, method=config.method)
+    _check_model(config.model)
+
+
+def _check_model(model: ModelSettings) -> None:
+    from tuitune.models.loading import model_load_error, resolve_model_path
+
+    name = model.name_or_path
+    if name == DEMO_MODEL:
+        return  # built on first use by whoever loads it
+    path = resolve_model_path(name)  # a missing or unusable local path is refused here
+    if path != name or Path(name).expanduser().is_dir():
+        if not (Path(path) / "config.json").is_file():
+            raise model_load_error(name, FileNotFoundError(f"{path}/config.json"))
         return
-    if answer.get("error"):
-        kind = getattr(errors, str(answer.get("type")), None)
-        if not (isinstance(kind, type) and issubclass(kind, TuituneError)):
-            kind = TuituneError
-        raise kind(answer["error"])
-    said = [line for line in finished.stderr.strip().splitlines() if line.strip()]
-    raise TrainingError(
-        f"The check before training stopped (exit code {finished.returncode}"
-        + (f": {said[-1][:300]}" if said else "")
-        + "): nothing was started; run the same command again, or report it if it persists."
-    )
+    from huggingface_hub import model_info, try_to_load_from_cache
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
-
-def main() -> int:
-    """The child: a run configuration (JSON) on stdin; one JSON line on stdout: {} or the error."""
     try:
-        preflight(parse_config(json.loads(sys.stdin.read()), "the run to check"))
+        if isinstance(try_to_load_from_cache(name, "config.json", revision=model.revision), str):
+            return  # downloaded before: the worker loads it from the cache, online or not
+        if hub_offline():
+            raise LocalEntryNotFoundError(f"{name} is not in the local cache")
+        model_info(name, revision=model.revision, timeout=15)
     except Exception as error:
-        failure = _one_line(error)
-        print(json.dumps({"error": str(failure), "type": type(failure).__name__}), flush=True)
-        return 1
-    print("{}", flush=True)
-    return 0
-
-
-def _one_line(error: Exception) -> TuituneError:
-    """What a run would have recorded; a bug's traceback goes to stderr, not into the message."""
-    from tuitune.engine.runner import describe_failure
-
-    failure = describe_failure(error)
-    if isinstance(failure, UnexpectedTrainingError):
-        traceback.print_exception(type(error), error, error.__traceback__)
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        failure = UnexpectedTrainingError(f"The check before training failed: {type(error).__name__}: {first[:300]}")
-    return failure
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        raise model_load_error(name, error, revision=model.revision) from None

@@ -31,6 +31,16 @@ def job(tmp_path: Path) -> list[str]:
     return ["-c", str(path)]
 
 
+def both_ranks_training(run_id: int, *, steps: int) -> None:
+    """Wait until both processes of a 2-process run heartbeat and it has logged `steps` steps."""
+    store = open_store()
+    wait_for(
+        lambda: len(store.processes(run_id)) == 2 and store.get_run(run_id).steps_done >= steps,
+        timeout=300,
+        what="both ranks training",
+    )
+
+
 def losses(run_id: int) -> dict[int, float]:
     return {p.step: p.loss for p in open_store().metric_points(run_id) if p.loss is not None}
 
@@ -68,11 +78,7 @@ def test_cancel_stops_every_process_and_resume_finishes_with_two(job: list[str],
     started = cli_json("train", *job, "--nproc", "2", "--batch-size", "2", "--max-steps", "100000", "--detach")
     run_id = started["run_id"]
     store = open_store()
-    wait_for(
-        lambda: len(store.processes(run_id)) == 2 and store.get_run(run_id).steps_done >= 3,
-        timeout=300,
-        what="both ranks training",
-    )
+    both_ranks_training(run_id, steps=3)
     ranks = store.processes(run_id)
     assert cli("cancel", str(run_id), "--wait", timeout=300).returncode == 0
     run = store.get_run(run_id)
@@ -89,11 +95,7 @@ def test_a_killed_rank_crashes_the_run_at_once_and_leaves_no_process(job: list[s
     started = cli_json("train", *job, "--nproc", "2", "--batch-size", "2", "--max-steps", "100000", "--detach")
     run_id = started["run_id"]
     store = open_store()
-    wait_for(
-        lambda: len(store.processes(run_id)) == 2 and store.get_run(run_id).steps_done >= 2,
-        timeout=300,
-        what="both ranks training",
-    )
+    both_ranks_training(run_id, steps=2)
     ranks = store.processes(run_id)
     supervisor = store.get_run(run_id).pid
     victim = next(rank for rank in ranks if rank.rank == 1)
@@ -119,11 +121,7 @@ def test_a_killed_supervisor_takes_its_ranks_with_it_and_resume_trains_once(
     started = cli_json("train", *job, "--nproc", "2", "--batch-size", "2", "--max-steps", "100000", "--detach")
     run_id = started["run_id"]
     store = open_store()
-    wait_for(
-        lambda: len(store.processes(run_id)) == 2 and store.get_run(run_id).steps_done >= 2,
-        timeout=300,
-        what="both ranks training",
-    )
+    both_ranks_training(run_id, steps=2)
     ranks = [rank.pid for rank in store.processes(run_id)]
     os.kill(store.get_run(run_id).pid, signal.SIGKILL)
     # Nobody is asked: the ranks notice on their own (no command runs meanwhile).

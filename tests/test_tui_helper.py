@@ -51,8 +51,9 @@ def test_one_child_answers_every_probe_says_why_in_one_line_and_comes_back_if_ki
 
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: helper.pid is None, timeout=10, what="the helper to go")
-    assert helper.request("model", {"name": "tuitune/demo"}) == described
-    assert helper.pid not in (None, pid)
+    assert helper.request("model", {"name": "tuitune/demo"}) == described  # kept on disk: no child needed
+    preview = helper.request("data", {"source": str(alpaca_rows(tmp_path / "rows.jsonl", 10))})
+    assert preview["rows"] == 10 and helper.pid not in (None, pid)  # a new child answered
 
 
 def test_a_model_read_in_an_earlier_session_is_shown_at_once_and_read_again_when_it_changes(

@@ -147,7 +147,9 @@ def test_cancel_sweep_stops_its_running_run_and_starts_none_of_its_waiting_ones(
     tuitune_home: Path, demo_model_path: Path
 ) -> None:
     assert cli("queue", "--slots", "1").returncode == 0
-    sweep = cli_json("sweep", "--demo", "--max-steps", "100000", "--max-length", "64", "--set", "training.learning_rate=1e-4,2e-4")
+    sweep = cli_json(
+        "sweep", "--demo", "--max-steps", "100000", "--max-length", "64", "--set", "training.learning_rate=1e-4,2e-4"
+    )
     first, second = (run["id"] for run in sweep["runs"])
     store = open_store()
     wait_for(lambda: store.metric_points(first), what="the sweep's first run to train")

@@ -94,8 +94,12 @@ def _fields(model: BaseModel, prefix: str) -> Iterator[tuple[str, Any, Any]]:
     for name, field in type(model).model_fields.items():
         key = f"{prefix}{name}"
         value = getattr(model, name)
-        annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
-        yield key, annotation, value
+        yield key, _annotation(field), value
+
+
+def _annotation(field: Any) -> Any:
+    """A pydantic field's type with the metadata pydantic moved out of its `Annotated` (markers included)."""
+    return Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
 
 
 def _texts(value: Any) -> list[str]:
@@ -130,7 +134,7 @@ def declared(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, An
     """(dotted key, annotation) of every leaf field of a model class, sections walked: what a test
     reads to see that every text field is classified."""
     for name, field in model.model_fields.items():
-        annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+        annotation = _annotation(field)
         section = _section_class(field.annotation)
         if section is not None:
             yield from declared(section, f"{prefix}{name}.")

@@ -81,7 +81,9 @@ class _Section(BaseModel):
     # Unknown keys are rejected (and explained with the closest valid key by `_explain`);
     # assignment is validated so the builder and the TUI cannot store a bad value either; no
     # float may be inf or nan (an infinite epoch count cannot become a number of steps).
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False, defer_build=True
+    )
 
     @field_validator("*", mode="after")
     @classmethod

@@ -7,6 +7,7 @@ and the form only catches typos early.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 from typing import Any, get_args
 
@@ -214,9 +215,15 @@ def set_path(data: dict[str, Any], key: str, value: Any) -> None:
     node[last] = value
 
 
+@functools.cache
+def _defaults() -> dict[str, Any]:
+    # One default config for every field of the form (building one is a validation).
+    return RunConfig().to_dict()
+
+
 def default_text(field: Field, config: RunConfig | None = None) -> str:
     """What the field shows for a config (the defaults when None)."""
-    value = get_path((config or RunConfig()).to_dict(), field.key)
+    value = get_path(config.to_dict() if config is not None else _defaults(), field.key)
     if value is None:
         return ""
     if field.kind == "float":

@@ -13,8 +13,8 @@ wizard's probes, and the first visit to each area, against the app as it was bef
 
 3. The wizard's probes: describing the demo model, and previewing a 1,000-row local alpaca file
    with the demo model's tokenizer. Before: one fresh child process per probe (`python -m
-   tuitune.tui.probe MODEL`, `tuitune data FILE --json`), each importing the training stack. Now:
-   the app's one warm helper process (`tuitune.tui.helper`): its start, the time to the preview's
+   tuitune.probe.server MODEL`, `tuitune data FILE --json`), each importing the training stack. Now:
+   the app's one warm probe process (`tuitune.probe.client`): its start, the time to the preview's
    first rows and to the whole preview of a file it has not seen, and the same file again (cached).
 4. First visits: pressing `n` (the wizard) and `t` (the training screen) in the history, until
    the screen has settled (lazy parts mounted), in a fresh process; this tree against the tree of
@@ -255,16 +255,19 @@ def _child_seconds(args: list[str], env: dict[str, str]) -> float:
 
 def probes(repeat: int) -> dict[str, float]:
     """Seconds for each way of probing (medians of `repeat`), in a home with the demo model built."""
-    from tuitune.tui.helper import Helper
+    from tuitune.probe.client import ProbeClient
 
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "TUITUNE_HOME": home, "HF_HUB_OFFLINE": "1"}
         os.environ.update(TUITUNE_HOME=home, HF_HUB_OFFLINE="1")
-        _child_seconds([sys.executable, "-m", "tuitune.tui.probe", "tuitune/demo"], env)  # builds the demo model once
+        _child_seconds(
+            [sys.executable, "-m", "tuitune.probe.server", "tuitune/demo"], env
+        )  # builds the demo model once
         rows = [_rows_file(Path(home), 1000 + i) for i in range(repeat)]  # a file the helper has not seen, each time
         results = {
             "model, one child per probe (before)": statistics.median(
-                _child_seconds([sys.executable, "-m", "tuitune.tui.probe", "tuitune/demo"], env) for _ in range(repeat)
+                _child_seconds([sys.executable, "-m", "tuitune.probe.server", "tuitune/demo"], env)
+                for _ in range(repeat)
             ),
             "preview, one child per probe (before)": statistics.median(
                 _child_seconds(
@@ -273,13 +276,13 @@ def probes(repeat: int) -> dict[str, float]:
                 for _ in range(repeat)
             ),
         }
-        helper = Helper()
+        helper = ProbeClient()
         try:
             started = time.perf_counter()
             helper.request("model", {"name": "tuitune/demo"})
             results["model, helper's first probe (start included)"] = time.perf_counter() - started
             helper.stop()
-            helper = Helper()
+            helper = ProbeClient()
             helper.request("data", {"source": str(_rows_file(Path(home), 10))})  # warm: its first preview is done
             firsts, wholes, again = [], [], []
             for path in rows:

@@ -376,7 +376,7 @@ def main() -> int:
         data = home / "workspace" / "data"
         _data_files(data)
         print("building the demo model…", flush=True)
-        subprocess.run([sys.executable, "-m", "tuitune.tui.probe", "tuitune/demo"], check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "tuitune.probe.server", "tuitune/demo"], check=True, capture_output=True)
         print("training the runs (a few minutes on a CPU)…", flush=True)
         runs = _train(data)
         live = _live_run()

@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 from tests.helpers import assert_one_line_error, cli, cli_json
-from tuitune.compare import compare_runs, config_differences, flatten
 from tuitune.config import ConfigBuilder
+from tuitune.runs.compare import compare_runs, config_differences, flatten
 from tuitune.store import COMPLETED, RUNNING, open_store
 
 

@@ -15,7 +15,7 @@ from tuitune.data import validation_examples
 from tuitune.engine.launcher import run_config
 from tuitune.errors import RunStateError
 from tuitune.evaluation import evaluate_run
-from tuitune.results import EvaluationResult, read_result
+from tuitune.runs.results import EvaluationResult, read_result
 from tuitune.store import FAILED, QUEUED, Run, open_store
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,7 @@ UNREACHABLE = {
 
 
 def test_hub_reachability_is_a_dns_question(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tuitune import hub
+    from tuitune.system import hub
 
     monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")
     hub.hub_reachable.cache_clear()

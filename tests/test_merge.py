@@ -18,7 +18,7 @@ from tests.trained_runs import greeting_config, home_env, new_home, write_greeti
 from tuitune.config import ConfigBuilder
 from tuitune.errors import ExportError, RunStateError
 from tuitune.export import merge_adapter, merge_run
-from tuitune.results import MergeResult, read_result
+from tuitune.runs.results import MergeResult, read_result
 from tuitune.store import COMPLETED, Run, open_store
 
 pytestmark = pytest.mark.slow

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import assert_one_line_error, cli, cli_json, tuitune_script
-from tuitune.engine import run_folder
 from tuitune.errors import RunStateError
+from tuitune.runs import folder as run_folder
 from tuitune.store import COMPLETED, open_store
 
 pytestmark = pytest.mark.slow
@@ -120,7 +120,7 @@ def test_training_from_a_folder_with_python_files_never_runs_them(tmp_path: Path
 
 
 def test_the_worker_command_keeps_the_current_folder_off_the_import_path(tmp_path: Path) -> None:
-    from tuitune.child import child_environment, python_command
+    from tuitune.system.child import child_environment, python_command
 
     (tmp_path / "json.py").write_text("raise SystemExit('planted json.py ran')\n")
     probe = python_command("json.tool", "--help")
@@ -179,7 +179,7 @@ def test_a_run_folder_made_by_tuitune_is_never_reused(tmp_path: Path) -> None:
 
 
 def test_the_apps_children_keep_the_current_folder_off_their_import_path() -> None:
-    """The app's probe helper and its evaluate/merge/upload children start like the worker."""
+    """The app's probe process and its evaluate/merge/upload children start like the worker."""
     from tuitune.tui.background import tuitune_command
 
     command = tuitune_command("eval", "1")

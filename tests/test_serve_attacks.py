@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from tests.helpers import running_server, wait_for
-from tuitune import child
 from tuitune.config import RunConfig
 from tuitune.locations import Location, RunsCode, _markers, declared
 from tuitune.store import open_store
+from tuitune.system import child
 
 # Text fields that name no place and run nothing. A new text field of the configuration must be
 # declared with a type from tuitune.locations, or be added here on purpose.

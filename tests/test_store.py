@@ -223,7 +223,7 @@ def test_a_logged_step_is_the_runs_progress_at_once_and_never_goes_back(tuitune_
 
 
 def test_a_runs_loss_summary_is_counted_by_the_store_as_its_points_would_say(tuitune_home: Path) -> None:
-    from tuitune.reports import loss_summary
+    from tuitune.runs.reports import loss_summary
 
     store = open_store()
     run_id = new_run(store)

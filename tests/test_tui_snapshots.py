@@ -153,7 +153,7 @@ def test_training_failed(snap_compare, afternoon):
     assert snap_compare(_app(), terminal_size=SIZE, run_before=_training("mistral-7b-qlora"))
 
 
-# --- the wizard, with the demo model read by the helper process --------------------------------
+# --- the wizard, with the demo model read by the probe process --------------------------------
 def _wizard(step: str):
     async def run_before(pilot):
         app = pilot.app

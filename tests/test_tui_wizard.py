@@ -411,7 +411,7 @@ async def test_one_warm_helper_reads_the_model_and_every_preview_and_a_changed_f
         wizard = app.screen
         model = wizard.query_one(ModelStep)
         await wait_until(pilot, lambda: model.document, timeout=120, what="the model's description")
-        helper = app.helper.pid
+        helper = app.probe.pid
         assert helper is not None
         wizard.go_to("dataset")
         await pilot.pause()
@@ -435,11 +435,11 @@ async def test_one_warm_helper_reads_the_model_and_every_preview_and_a_changed_f
         alpaca_rows(thousand, 10, start=1000)
         assert "1,010 rows" in await preview(thousand)  # changed on disk: read again, not cached
         # Every probe went to the same warm child: no process per probe, no `tuitune data` child.
-        assert app.helper.pid == helper
+        assert app.probe.pid == helper
         ours = [child for child in psutil.Process().children(recursive=True) if "tuitune" in " ".join(child.cmdline())]
-        assert [child.pid for child in ours if "tuitune.tui.probe" in child.cmdline() or "data" in child.cmdline()] == [
-            helper
-        ]
+        assert [
+            child.pid for child in ours if "tuitune.probe.server" in child.cmdline() or "data" in child.cmdline()
+        ] == [helper]
 
 
 async def test_enter_in_the_model_list_picks_the_highlighted_model_at_once():

@@ -16,7 +16,7 @@ import pytest
 from tests.helpers import assert_one_line_error, cli
 from tuitune.config import ConfigBuilder
 from tuitune.export import upload
-from tuitune.results import UploadResult, read_result
+from tuitune.runs.results import UploadResult, read_result
 from tuitune.store import COMPLETED, RUNNING, Run, open_store
 
 SECRET = "hf_tuituneTestSecret0123456789"
@@ -267,7 +267,7 @@ def test_an_adapter_folder_given_by_path_uploads_with_what_its_run_knows(adapter
 
 
 def test_a_document_not_of_its_declared_type_is_one_clear_line() -> None:
-    from tuitune.results import MergeResult, UnexpectedResultError
+    from tuitune.runs.results import MergeResult, UnexpectedResultError
 
     with pytest.raises(UnexpectedResultError) as refused:
         read_result(MergeResult, {"output": "/somewhere"}, "merge")

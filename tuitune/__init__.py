@@ -31,7 +31,7 @@ _LAZY = {
     "TrainResult": "tuitune.engine.api",
     "open_store": "tuitune.store",
     "evaluate_run": "tuitune.evaluation",
-    "compare_runs": "tuitune.compare",
+    "compare_runs": "tuitune.runs.compare",
     "merge_run": "tuitune.export",
     "merge_adapter": "tuitune.export",
     "upload": "tuitune.export",
@@ -40,13 +40,13 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from tuitune.chats import chat
-    from tuitune.compare import compare_runs
     from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, ConfigBuilder, RunConfig, load_config
     from tuitune.engine.api import TrainResult, train
     from tuitune.errors import TuituneError
     from tuitune.evaluation import evaluate_run
     from tuitune.export.merge import merge_adapter, merge_run
     from tuitune.export.upload import upload
+    from tuitune.runs.compare import compare_runs
     from tuitune.store import open_store
 
 

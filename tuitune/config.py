@@ -25,7 +25,7 @@ from tuitune.errors import (
     OutputNotWritableError,
 )
 from tuitune.locations import DatasetFile, DatasetName, LocalPath, ModelName, NetworkAddress, RunsCode
-from tuitune.user_text import decode_text, excerpt, has_control_characters, shorten
+from tuitune.text.user_text import decode_text, excerpt, has_control_characters, shorten
 
 # The built-in demo model and the bundled sample dataset. They look like Hub ids on purpose: they
 # are names in tuitune's own namespace, resolved locally and never downloaded.

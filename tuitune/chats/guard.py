@@ -8,7 +8,7 @@ import re
 import sys
 
 from tuitune.errors import TuituneError, UsageError
-from tuitune.user_text import excerpt
+from tuitune.text.user_text import excerpt
 
 GIB = 1024**3
 # Weights are most of it; activations and the key/value cache of a chat add a little.

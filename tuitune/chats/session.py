@@ -24,11 +24,11 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from tuitune import child, paths
 from tuitune.chats.guard import check_device
 from tuitune.chats.server import SERVED_ON
 from tuitune.chats.settings import MAX_MESSAGE_CHARACTERS, Sampling
 from tuitune.errors import TuituneError
+from tuitune.system import child, paths
 
 
 class ChatError(TuituneError):

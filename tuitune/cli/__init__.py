@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 
-from tuitune.child import as_tuitune_process
+from tuitune.system.child import as_tuitune_process
 
 as_tuitune_process()  # before anything imports pydantic
 
@@ -21,7 +21,7 @@ from tuitune import __version__  # noqa: E402
 from tuitune.cli import commands as _commands  # noqa: E402, F401
 from tuitune.cli.app import app, err_console  # noqa: E402
 from tuitune.errors import TuituneError, UsageError  # noqa: E402
-from tuitune.user_text import shorten  # noqa: E402
+from tuitune.text.user_text import shorten  # noqa: E402
 
 
 def _version(value: bool) -> None:

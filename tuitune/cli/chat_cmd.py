@@ -18,7 +18,7 @@ from tuitune.chats.session import ChatError
 from tuitune.chats.settings import GREEDY_BELOW
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.errors import UsageError
-from tuitune.present import literal
+from tuitune.text.present import literal
 
 RUN_HELP = "A run id, a run name, or `last`."
 
@@ -217,7 +217,7 @@ def _repl(chat: Any, panes: list[str], conversation: Conversation) -> None:
 def _export(run_id: int, path: Path, json_output: bool) -> None:
     import json
 
-    from tuitune.engine import run_folder
+    from tuitune.runs import folder as run_folder
     from tuitune.store import open_store
 
     conversations = open_store().conversations(run_id)

@@ -9,10 +9,10 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from tuitune import present as fmt
 from tuitune.cli.app import JSON_HELP, app, console, print_json
 from tuitune.errors import UsageError
-from tuitune.present import literal
+from tuitune.text import present
+from tuitune.text.present import literal
 
 RUNS_HELP = "Two or more runs: ids, names, or `last`."
 
@@ -32,8 +32,8 @@ def compare_command(
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Compare runs: the settings that differ, final losses, time, speed and evaluation scores."""
-    from tuitune.compare import compare_runs
     from tuitune.engine import launcher
+    from tuitune.runs.compare import compare_runs
     from tuitune.store import open_store
 
     store = open_store()
@@ -65,13 +65,13 @@ def compare_command(
     row("model", [s.model for s in summaries])
     row("dataset", [s.dataset for s in summaries])
     row("steps", [str(s.steps) for s in summaries])
-    row("time", [fmt.duration(s.duration_seconds) for s in summaries])
-    row("tokens/s", [fmt.number(s.tokens_per_second, 0) for s in summaries])
-    row("train loss", [fmt.number(s.train_loss) for s in summaries])
-    row("eval loss", [fmt.number(s.eval_loss) for s in summaries])
-    row("best eval loss", [fmt.number(s.best_eval_loss) for s in summaries])
+    row("time", [present.duration(s.duration_seconds) for s in summaries])
+    row("tokens/s", [present.number(s.tokens_per_second, 0) for s in summaries])
+    row("train loss", [present.number(s.train_loss) for s in summaries])
+    row("eval loss", [present.number(s.eval_loss) for s in summaries])
+    row("best eval loss", [present.number(s.best_eval_loss) for s in summaries])
     for metric in comparison.metrics:
-        row(metric, [fmt.number(s.scores.get(metric)) for s in summaries])
+        row(metric, [present.number(s.scores.get(metric)) for s in summaries])
     console.print(table)
 
     console.print()

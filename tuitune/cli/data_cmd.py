@@ -13,8 +13,8 @@ from rich.text import Text
 
 from tuitune.cli.app import JSON_HELP, app, console, print_json
 from tuitune.errors import UsageError
-from tuitune.present import literal
-from tuitune.user_text import excerpt
+from tuitune.text.present import literal
+from tuitune.text.user_text import excerpt
 
 _FORMATS = ("auto", "alpaca", "chat", "sharegpt", "completion", "text")
 _TEMPLATES = ("auto", "chatml", "alpaca", "llama2", "plain")

@@ -10,10 +10,10 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from tuitune import present as fmt
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.config import MAX_BATCH_SIZE, MAX_TOKENS
-from tuitune.present import literal
+from tuitune.text import present
+from tuitune.text.present import literal
 
 METRIC_LABELS = {
     "rouge1": "ROUGE-1",
@@ -153,12 +153,12 @@ def eval_command(
     for name, value in report.finetuned.items():
         cells = [METRIC_LABELS.get(name, name)]
         if report.base is not None:
-            cells.append(fmt.number(report.base.get(name)))
-        cells.append(fmt.number(value))
+            cells.append(present.number(report.base.get(name)))
+        cells.append(present.number(value))
         if report.base is not None:
             gain = (report.improvements or {}).get(name)
             style = "green" if gain is not None and gain > 0 else "red" if gain is not None and gain < 0 else ""
-            cells.append(f"[{style}]{gain:+.4f}[/]" if gain is not None and style else fmt.number(gain))
+            cells.append(f"[{style}]{gain:+.4f}[/]" if gain is not None and style else present.number(gain))
         table.add_row(*cells)
     console.print(
         Text(

@@ -11,9 +11,9 @@ from rich.text import Text
 
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.errors import ExportError, UsageError
-from tuitune.present import literal
-from tuitune.results import MergeResult
-from tuitune.user_text import excerpt
+from tuitune.runs.results import MergeResult
+from tuitune.text.present import literal
+from tuitune.text.user_text import excerpt
 
 
 @app.command("merge")

@@ -10,8 +10,8 @@ from rich.text import Text
 from tuitune.cli.app import console, err_console, print_json
 from tuitune.cli.follow import follow
 from tuitune.errors import TrainingError
-from tuitune.present import literal
 from tuitune.store import CANCELLED, COMPLETED, QUEUED, RUNNING, Run, Store
+from tuitune.text.present import literal
 
 
 def run_summary(run: Run) -> dict[str, object]:

@@ -10,13 +10,13 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from tuitune import present as fmt
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.cli.outcome import finish_run
 from tuitune.engine.launcher import METHOD_WORDS
 from tuitune.errors import UsageError
-from tuitune.present import literal
 from tuitune.store import ALL, Run, open_store
+from tuitune.text import present
+from tuitune.text.present import literal
 
 RUN_HELP = "A run id, a run name, or `last`."
 _MOST_RUNS = 2**62  # past SQLite's integer range a limit means "all of them" anyway
@@ -66,13 +66,13 @@ def runs_command(
         (
             str(run.id),
             run.name,
-            fmt.queue_status(run, (places[run.id], len(line)) if run.id in places else None),
+            present.queue_status(run, (places[run.id], len(line)) if run.id in places else None),
             METHOD_WORDS.get(run.method, run.method),
             f"{run.steps_done or 0}/{run.steps_total}" if run.steps_total else str(run.steps_done or 0),
             f"{run.last_loss:.4f}" if run.last_loss is not None else "–",
             f"{run.best_eval_loss:.4f}" if run.best_eval_loss is not None else "–",
-            fmt.short_moment(run.started_at or run.created_at),
-            fmt.duration(run.duration_seconds),
+            present.short_moment(run.started_at or run.created_at),
+            present.duration(run.duration_seconds),
             run.model,
         )
         for run in runs
@@ -92,7 +92,7 @@ def runs_command(
     for row in rows:
         # Text, not str: a name like `exp[/]1` is shown as it is, never read as markup.
         styled = [Text(literal(cell)) for cell in row[:shown]]
-        styled[2].stylize(fmt.STATUS_STYLES.get(row[2].split()[0], ""))
+        styled[2].stylize(present.STATUS_STYLES.get(row[2].split()[0], ""))
         table.add_row(*styled)
     console.print(table)
 
@@ -103,7 +103,7 @@ def show_command(
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Show a run: configuration, status, loss summary, artifacts and error."""
-    from tuitune.reports import run_report
+    from tuitune.runs.reports import run_report
 
     run = _lookup(run_ref)
     store = open_store()
@@ -113,7 +113,7 @@ def show_command(
         return
     metrics, artifacts, evaluations = report["metrics"], report["artifacts"], report["evaluations"]
     evals = metrics["best_eval_loss"] is not None
-    style = fmt.STATUS_STYLES.get(run.status, "")
+    style = present.STATUS_STYLES.get(run.status, "")
     console.print(Text.assemble((f"Run {run.id}", "bold"), " ", literal(run.name), "  ", (run.status, style)))
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="dim")
@@ -125,8 +125,8 @@ def show_command(
         ("dataset", run.dataset),
         ("output", run.output_dir or "–"),
         ("steps", f"{steps}  epoch {run.epoch:.2f}" if run.epoch is not None else steps),
-        ("created", fmt.moment(run.created_at)),
-        ("duration", fmt.duration(run.duration_seconds)),
+        ("created", present.moment(run.created_at)),
+        ("duration", present.duration(run.duration_seconds)),
         ("loss", _loss_line(metrics)),
         ("eval loss", f"last {metrics['last_eval_loss']:.4f}, best {metrics['best_eval_loss']:.4f}" if evals else "–"),
         ("tokens/s", f"{run.tokens_per_second:,.0f}" if run.tokens_per_second else "–"),

@@ -14,7 +14,7 @@ from rich.text import Text
 
 from tuitune.cli.app import app, console, err_console
 from tuitune.errors import AddressUnavailableError, UsageError
-from tuitune.present import literal
+from tuitune.text.present import literal
 
 DEFAULT_HOST = "127.0.0.1"
 
@@ -154,7 +154,7 @@ def web_command(
     check_can_listen(host, port)
     import shlex
 
-    from tuitune import child
+    from tuitune.system import child
 
     command = shlex.join(child.python_command("tuitune"))
     WebServer(command, host=host, port=port, title="tuitune").serve()

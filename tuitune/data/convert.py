@@ -18,7 +18,7 @@ from tuitune.data.examples import Conversation, Document, Example, Message
 from tuitune.data.formats import parse_records
 from tuitune.data.sources import RecordTable, read_source
 from tuitune.errors import DataError, OutputNotWritableError, UnknownFormatError
-from tuitune.user_text import excerpt, shorten
+from tuitune.text.user_text import excerpt, shorten
 
 if TYPE_CHECKING:
     from tuitune.config import DataSettings

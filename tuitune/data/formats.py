@@ -18,7 +18,7 @@ from typing import Any
 from tuitune.data.examples import Conversation, Document, Example, Message, join_instruction_input
 from tuitune.data.sources import RecordTable
 from tuitune.errors import EmptyDatasetError, MalformedDataError, NoTextColumnsError, UnknownFormatError
-from tuitune.user_text import excerpt, shorten
+from tuitune.text.user_text import excerpt, shorten
 
 FORMATS: tuple[str, ...] = ("alpaca", "chat", "sharegpt", "completion", "text")
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from tuitune.config import SAMPLE_DATASET
 from tuitune.errors import DataError, DatasetNotFoundError, EmptyDatasetError, MalformedDataError
-from tuitune.user_text import decode_text, excerpt, shorten
+from tuitune.text.user_text import decode_text, excerpt, shorten
 
 FILE_SUFFIXES: tuple[str, ...] = (".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet", ".txt")
 # Keys under which a JSON object commonly nests its list of records.
@@ -452,7 +452,7 @@ def _use_cache_only_if_unreachable() -> None:
     fails at once instead of after five retries."""
     import os
 
-    from tuitune.hub import hub_offline, hub_reachable
+    from tuitune.system.hub import hub_offline, hub_reachable
 
     if hub_offline() or hub_reachable():
         return
@@ -466,7 +466,7 @@ def _use_cache_only_if_unreachable() -> None:
 
 
 def _hub_state() -> str:
-    from tuitune.hub import hub_offline, hub_reachable
+    from tuitune.system.hub import hub_offline, hub_reachable
 
     if not hub_reachable():
         return "the Hub cannot be reached from this machine and it is not in the local cache"

@@ -24,7 +24,7 @@ from typing import Any, Union
 
 from tuitune.data.examples import Conversation, Document, Example, Message, join_instruction_input
 from tuitune.errors import DataError, InvalidConfigError
-from tuitune.user_text import excerpt
+from tuitune.text.user_text import excerpt
 
 TEMPLATES: tuple[str, ...] = ("chatml", "alpaca", "llama2", "plain")
 

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tuitune import paths
+from tuitune.system import paths
 
 NOTES = "tuitune.json"
 

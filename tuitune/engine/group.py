@@ -20,14 +20,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from tuitune import child, paths
 from tuitune.config import RunConfig
-from tuitune.engine import run_folder
 from tuitune.engine.launcher import LOG_NAME, pid_alive, run_config
 from tuitune.engine.rank import SUPERVISOR_ENV
 from tuitune.engine.stop import StopRequest
+from tuitune.runs import folder as run_folder
 from tuitune.store import ACTIVE, CANCELLED, COMPLETED, CRASHED, FAILED, QUEUED, RUNNING, Store
 from tuitune.store.processes import RunProcess
+from tuitune.system import child, paths
 
 ACCELERATE_CONFIG = "accelerate_config.yaml"
 DEFAULT_MULTI_NODE_PORT = 29500

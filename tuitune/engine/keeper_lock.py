@@ -15,7 +15,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from tuitune import child, paths
+from tuitune.system import child, paths
 
 LOCK_NAME = "keeper.lock"
 LOG_NAME = "keeper.log"

@@ -16,11 +16,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tuitune import child, paths
 from tuitune.config import RunConfig, parse_config
-from tuitune.engine import run_folder
 from tuitune.errors import RunStateError, StoreFullError, StoreReadOnlyError
 from tuitune.locations import DATASET_BUILDERS
+from tuitune.runs import folder as run_folder
 from tuitune.store import (
     ACTIVE,
     CANCELLED,
@@ -33,6 +32,7 @@ from tuitune.store import (
     Store,
     open_store,
 )
+from tuitune.system import child, paths
 from tuitune.system.gpu import GPUS_ENV, visible_gpus
 
 # A worker writes its heartbeat every few seconds from a thread, even while a model loads;
@@ -193,7 +193,7 @@ def start_worker(
             stderr=subprocess.STDOUT,
             start_new_session=True,  # survives the terminal, SSH and the TUI
             close_fds=True,
-            cwd=folder,  # never the user's current folder (see tuitune.child)
+            cwd=folder,  # never the user's current folder (see tuitune.system.child)
             env=child.child_environment(_device_environment(devices)),
         )
     store.update_run(run.id, pid=process.pid, host=socket.gethostname())

@@ -1,7 +1,7 @@
 """What the engine checks before a run's first step, without loading the model's weights.
 
 The worker calls it first thing, and the app's wizard calls the same function before Launch (in
-its helper process: the training stack never loads in a face), so each refuses exactly what a
+its probe process: the training stack never loads in a face), so each refuses exactly what a
 launched run would fail on: the precision for this machine, the tokenizer, the data (read, checked
 against the method, templated, tokenized, split), the Trainer's arguments. `tuitune train` runs
 its light half (`check_sources`: the data readable, the model there) before it records a run.
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tuitune.config import DEMO_MODEL, ModelSettings, RunConfig
-from tuitune.hub import hub_offline
+from tuitune.system.hub import hub_offline
 
 
 @dataclass

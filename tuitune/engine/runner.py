@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuitune import paths
 from tuitune.config import RunConfig
-from tuitune.engine import run_folder
 from tuitune.engine.callbacks import (
     CancelCallback,
     CountingCollator,
@@ -32,7 +30,9 @@ from tuitune.errors import (
     TuituneError,
     UnexpectedTrainingError,
 )
+from tuitune.runs import folder as run_folder
 from tuitune.store import CANCELLED, COMPLETED, FAILED, RUNNING, Store
+from tuitune.system import paths
 from tuitune.system.disk import describe_disk, is_disk_full
 
 OOM_HINT = (

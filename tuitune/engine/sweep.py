@@ -19,7 +19,7 @@ from tuitune.config import RunConfig, effective_settings, parse_config, unused_s
 from tuitune.errors import ConfigError, UsageError
 from tuitune.store import Run, Store, open_store
 from tuitune.store.sweeps import Sweep
-from tuitune.user_text import has_control_characters, shorten
+from tuitune.text.user_text import has_control_characters, shorten
 
 DEFAULT_MAX_RUNS = 64
 # Short words for run names; other keys use their last part (`lora.r` → `r`).

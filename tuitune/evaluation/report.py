@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from tuitune.results import EvaluationResult
+from tuitune.runs.results import EvaluationResult
 
 # progress(stage, done, total): called as work advances, e.g. ("generating (fine-tuned)", 8, 50).
 ProgressCallback = Callable[[str, int, int], None]

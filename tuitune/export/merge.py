@@ -16,11 +16,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from tuitune.engine import run_folder
 from tuitune.errors import ExportError, TuituneError
 from tuitune.export.weights import ADAPTER_CONFIG, adapter_config, run_weights
-from tuitune.paths import make_tree_private
+from tuitune.runs import folder as run_folder
 from tuitune.store import Run, Store
+from tuitune.system.paths import make_tree_private
 
 DTYPES: tuple[str, ...] = ("float32", "float16", "bfloat16")
 
@@ -152,8 +152,8 @@ def _load_merged(
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from tuitune.hub import local_files_only
     from tuitune.models.loading import model_load_error, resolve_model_path
+    from tuitune.system.hub import local_files_only
 
     try:
         path = resolve_model_path(base)

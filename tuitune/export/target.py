@@ -12,7 +12,7 @@ from tuitune.errors import ExportError, RunNotFoundError
 from tuitune.export.model_card import CardInfo
 from tuitune.export.weights import ADAPTER_CONFIG, adapter_config, run_weights
 from tuitune.store import BASE, FINETUNED, Run, Store
-from tuitune.user_text import path_problem, shorten
+from tuitune.text.user_text import path_problem, shorten
 
 
 @dataclass

@@ -18,9 +18,9 @@ from pathlib import Path
 from tuitune.errors import ExportError
 from tuitune.export.model_card import model_card
 from tuitune.export.target import UploadTarget, card_info, resolve_target
-from tuitune.results import UploadResult
+from tuitune.runs.results import UploadResult
 from tuitune.store import Run, Store
-from tuitune.user_text import excerpt
+from tuitune.text.user_text import excerpt
 
 CARD = "README.md"
 LOGIN_HINT = "run `hf auth login`, set HF_TOKEN, or pass --token"

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from tuitune import paths
+from tuitune.system import paths
 
 # Bump the suffix whenever the recipe (or the sample data the tokenizer is trained on) changes, so
 # an old build in a user's home is never mistaken for the new one.

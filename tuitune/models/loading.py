@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from tuitune.config import DEMO_MODEL, ModelSettings
 from tuitune.errors import ModelLoadError
-from tuitune.hub import hub_offline, local_files_only
-from tuitune.user_text import path_problem, shorten
+from tuitune.system.hub import hub_offline, local_files_only
+from tuitune.text.user_text import path_problem, shorten
 
 if TYPE_CHECKING:  # pragma: no cover
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase

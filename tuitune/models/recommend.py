@@ -32,7 +32,7 @@ from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, RunConfig, parse_config
 from tuitune.errors import DatasetNotFoundError, UsageError
 from tuitune.models.inspect import ModelInfo, describe_model
 from tuitune.models.memory import ESTIMATED_METHODS, MemoryEstimate, estimate_memory, per_gpu_gb
-from tuitune.user_text import path_problem, shorten
+from tuitune.text.user_text import path_problem, shorten
 
 BILLION = 1_000_000_000
 MILLION = 1_000_000

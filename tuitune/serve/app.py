@@ -16,7 +16,7 @@ from tuitune import __version__
 from tuitune.serve import errors
 from tuitune.serve.auth import check_token
 from tuitune.serve.origin import RequestHost, check_same_site
-from tuitune.serve.routes import machine, runs, seed
+from tuitune.serve.routes import jobs, machine, runs
 from tuitune.serve.settings import ServeSettings
 from tuitune.serve.stream import StreamHub
 from tuitune.serve.tasks import Tasks
@@ -148,7 +148,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     protected = [Depends(check_token), Depends(check_same_site)]
     app.include_router(runs.router, dependencies=protected)
     app.include_router(machine.router, dependencies=protected)
-    app.include_router(seed.router, dependencies=protected)
+    app.include_router(jobs.router, dependencies=protected)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, Any]:

@@ -18,7 +18,7 @@ from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, RunConfig
 from tuitune.errors import UsageError
 from tuitune.locations import DATASET_BUILDERS, Named, Names, code_switches, named_locations
 from tuitune.serve.settings import ServeSettings, is_loopback
-from tuitune.user_text import path_problem, shorten
+from tuitune.text.user_text import path_problem, shorten
 
 
 class RequestRefusedError(UsageError):

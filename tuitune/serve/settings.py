@@ -8,8 +8,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tuitune import child, paths
 from tuitune.errors import UsageError
+from tuitune.system import child, paths
 
 TOKEN_ENV = child.API_TOKEN_ENV
 DEFAULT_HOST = "127.0.0.1"

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from tuitune import child, paths
 from tuitune.errors import RunStateError
 from tuitune.store import open_store
+from tuitune.system import child, paths
 
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
 # Longest a background task may take before it is stopped (a 7B evaluation on a slow GPU).

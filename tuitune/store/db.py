@@ -35,7 +35,7 @@ from tuitune.errors import (
     StoreFullError,
     StoreReadOnlyError,
 )
-from tuitune.user_text import shorten
+from tuitune.text.user_text import shorten
 
 if TYPE_CHECKING:
     from tuitune.store.repository import Store
@@ -97,7 +97,7 @@ def open_store(path: str | Path | None = None) -> Store:
 
 def resolve_path(path: str | Path | None) -> Path:
     if path is None:
-        from tuitune.paths import database_path
+        from tuitune.system.paths import database_path
 
         path = database_path()
     return Path(path).expanduser().resolve()
@@ -119,7 +119,7 @@ def activate(target: Path) -> None:
         if _active == location:
             return
         _active = None
-        from tuitune.paths import make_private_dir
+        from tuitune.system.paths import make_private_dir
 
         try:
             make_private_dir(target.parent)
@@ -179,8 +179,8 @@ def _create(target: Path) -> None:
     """
     if target.exists():
         return
-    from tuitune.paths import open_private
     from tuitune.store.migrations import upgrade
+    from tuitune.system.paths import open_private
 
     temporary = target.with_name(f".{target.name}.{os.getpid()}.new")
     os.close(open_private(temporary))

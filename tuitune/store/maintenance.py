@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from tuitune.errors import StoreError
 from tuitune.store.db import BUSY_TIMEOUT_SECONDS, resolve_path
-from tuitune.user_text import shorten
+from tuitune.text.user_text import shorten
 
 _MAX_PROBLEMS = 20
 # How SQLite fails to open a store in WAL mode where it may not write (not a sign of damage).

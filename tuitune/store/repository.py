@@ -24,20 +24,6 @@ from peewee import DatabaseError, fn
 from tuitune.errors import RunNotFoundError, StoreError
 from tuitune.store import clock
 from tuitune.store.conversations import ConversationStore
-from tuitune.store.convert import (
-    ARTIFACT_COLUMNS,
-    EVALUATION_COLUMNS,
-    EVENT_COLUMNS,
-    METRIC_COLUMNS,
-    RUN_COLUMNS,
-    artifact_record,
-    evaluation_record,
-    event_record,
-    from_json,
-    metric_record,
-    run_record,
-    to_json,
-)
 from tuitune.store.db import activate, database, is_read_only, store_error
 from tuitune.store.processes import ProcessStore
 from tuitune.store.records import (
@@ -51,6 +37,20 @@ from tuitune.store.records import (
     MetricPoint,
     Run,
 )
+from tuitune.store.rows import (
+    ARTIFACT_COLUMNS,
+    EVALUATION_COLUMNS,
+    EVENT_COLUMNS,
+    METRIC_COLUMNS,
+    RUN_COLUMNS,
+    artifact_record,
+    evaluation_record,
+    event_record,
+    from_json,
+    metric_record,
+    run_record,
+    to_json,
+)
 from tuitune.store.run_queue import QueueStore
 from tuitune.store.status import ACTIVE, CANCELLED, CRASHED, FAILED, QUEUED, RUNNING, check_status
 from tuitune.store.sweeps import SweepStore
@@ -59,7 +59,7 @@ from tuitune.store.transactions import is_sqlite_integer
 from tuitune.store.transactions import reads as _reads
 from tuitune.store.transactions import rows as _rows
 from tuitune.store.transactions import writes as _writes
-from tuitune.user_text import shorten
+from tuitune.text.user_text import shorten
 
 T = TypeVar("T")
 

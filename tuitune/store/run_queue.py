@@ -18,8 +18,8 @@ from peewee import fn
 
 from tuitune.errors import RunStateError
 from tuitune.store import clock
-from tuitune.store.convert import RUN_COLUMNS, run_record
 from tuitune.store.records import Run
+from tuitune.store.rows import RUN_COLUMNS, run_record
 from tuitune.store.status import QUEUED, RUNNING
 from tuitune.store.tables import EventRow, RunRow, SettingRow
 from tuitune.store.transactions import reads, rows, writes

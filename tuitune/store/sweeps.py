@@ -12,7 +12,7 @@ from tuitune.errors import RunNotFoundError
 from tuitune.store import clock
 from tuitune.store.tables import SweepRow
 from tuitune.store.transactions import is_sqlite_integer, reads, writes
-from tuitune.user_text import shorten
+from tuitune.text.user_text import shorten
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tuitune.child import as_tuitune_process
+from tuitune.system.child import as_tuitune_process
 
 as_tuitune_process()  # the app is one of tuitune's own processes, however it was started
 

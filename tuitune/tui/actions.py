@@ -16,7 +16,7 @@ from textual.signal import Signal
 from textual.worker import Worker
 
 from tuitune.errors import TuituneError
-from tuitune.results import EvaluationResult, MergeResult, UploadResult, read_result
+from tuitune.runs.results import EvaluationResult, MergeResult, UploadResult, read_result
 from tuitune.store import COMPLETED, FAILED, Run
 from tuitune.tui.background import CliOutcome, run_tuitune
 from tuitune.tui.offers import can_resume, resume_from, resume_hint

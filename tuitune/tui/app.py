@@ -23,12 +23,12 @@ from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
 from tuitune.errors import TuituneError
-from tuitune.present import literal
+from tuitune.probe.client import ProbeClient
+from tuitune.text.present import literal
 from tuitune.tui.actions import RunActions
 from tuitune.tui.background import CHILDREN
 from tuitune.tui.commands import ActionCommands, QueueCommands, RunCommands
 from tuitune.tui.failures import describe_failure
-from tuitune.tui.helper import Helper
 from tuitune.tui.queue_actions import QueueActions
 from tuitune.tui.screens.messages import AppMessage, MessagesScreen
 from tuitune.tui.services import RunService
@@ -83,7 +83,7 @@ NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 # How often the app checks that running runs still have a live worker.
 RECONCILE_SECONDS = 10.0
-# How long after the first screen the helper process starts warming up (see on_mount).
+# How long after the first screen the probe process starts warming up (see on_mount).
 WARM_HELPER_SECONDS = 1.0
 # An error stays on screen at least this long (and `!` lists it afterwards).
 ERROR_SECONDS = 30.0
@@ -136,7 +136,7 @@ class TuituneApp(App[None]):
         self.run_actions = RunActions(self)
         self.queue_actions = QueueActions(self)
         # The one warm child process that probes models, previews data and checks configs.
-        self.helper = Helper()
+        self.probe = ProbeClient()
         # Every notification shown, newest last (toasts vanish; `!` shows these again).
         self.messages: deque[AppMessage] = deque(maxlen=500)
         self._start_mode = mode
@@ -161,13 +161,13 @@ class TuituneApp(App[None]):
             # up, it is warm by the time the user opens the wizard (tests start it on demand).
             self.set_timer(WARM_HELPER_SECONDS, self._warm_helper)
 
-    @work(thread=True, exclusive=True, group="warm-helper", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="warm-probe", exit_on_error=False)
     def _warm_helper(self) -> None:
-        self.helper.start()
+        self.probe.start()
 
     def on_unmount(self) -> None:
         # Evaluations and merges the app started stop with it; training runs never do.
-        self.helper.stop()
+        self.probe.stop()
         CHILDREN.terminate_all()
 
     def notify(

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tuitune import child, paths
+from tuitune.system import child, paths
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ CHILDREN = ChildProcesses()
 
 def tuitune_command(*args: str) -> list[str]:
     """`python -m tuitune ARGS` with this interpreter (the same install), the current folder kept
-    off the child's import path (see tuitune.child)."""
+    off the child's import path (see tuitune.system.child)."""
     return child.python_command("tuitune", *args)
 
 

@@ -17,7 +17,7 @@ from textual.content import Content
 from textual.fuzzy import Matcher
 from textual.markup import escape
 
-from tuitune import present as fmt
+from tuitune.text import present
 from tuitune.tui.typed import OfTuitune
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class RunCommands(OfTuitune, Provider):
         app = self.tuitune
         matcher = self.matcher(query)
         for run in getattr(self, "_runs", []):
-            text = f"Open run {run.id} {fmt.literal(run.name)} ({run.status})"
+            text = f"Open run {run.id} {present.literal(run.name)} ({run.status})"
             score = matcher.match(text)
             if score > 0:
                 # Run names, models and datasets are the user's text: never markup.
@@ -109,7 +109,7 @@ class RunCommands(OfTuitune, Provider):
                     highlighted(matcher, text),
                     partial(app.open_run, run.id),
                     text=text,
-                    help=escape(fmt.literal(f"{run.method} on {run.model}")),
+                    help=escape(present.literal(f"{run.method} on {run.model}")),
                 )
 
 
@@ -149,7 +149,7 @@ class QueueCommands(OfTuitune, Provider):
         for sweep in getattr(self, "_sweeps", []):
             # Sweep names are the user's text: never markup.
             yield (
-                f"Compare sweep {sweep.id} {fmt.literal(sweep.name)}",
+                f"Compare sweep {sweep.id} {present.literal(sweep.name)}",
                 "Every run of the sweep: curves, metrics, config diff.",
                 partial(app.compare_sweep, sweep.id),
             )

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from textual.signal import Signal
 from textual.validation import Integer
 
-from tuitune import present as fmt
 from tuitune.errors import TuituneError
 from tuitune.store import Run
+from tuitune.text import present
 from tuitune.tui.widgets.prompts import AskModal
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ class QueueActions:
     def _compare(self, sweep_id: int, name: str, run_ids: list[int]) -> None:
         if len(run_ids) < 2:
             self.app.notify(
-                f"Sweep {sweep_id} ({name}) has {fmt.plural(len(run_ids), 'run')}: nothing to compare.",
+                f"Sweep {sweep_id} ({name}) has {present.plural(len(run_ids), 'run')}: nothing to compare.",
                 severity="warning",
             )
             return

@@ -235,7 +235,7 @@ class RunService:
         """Write the run's saved chats to `path` as JSONL in the messages format; returns how many."""
         import json
 
-        from tuitune.engine import run_folder
+        from tuitune.runs import folder as run_folder
 
         rows = [conversation.training_rows() for conversation in reversed(self.store.conversations(run_id))]
         rows = [row for row in rows if row["messages"]]

@@ -13,7 +13,7 @@ from sse_starlette.sse import EventSourceResponse
 from tuitune.config import MAX_EPOCHS, MAX_STEPS, parse_config
 from tuitune.engine import launcher, queue
 from tuitune.errors import RunStateError, UsageError
-from tuitune.reports import run_report
+from tuitune.runs.reports import run_report
 from tuitune.serve.guard import RequestRefusedError, check_config, check_inside, policy_of
 from tuitune.store import ALL, Run, open_store
 from tuitune.store.transactions import SQLITE_MAX_INTEGER

@@ -13,8 +13,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Header, Static, TabbedContent, TabPane
 
-from tuitune import present as fmt
-from tuitune.compare import Comparison, compare_runs
+from tuitune.runs.compare import Comparison, compare_runs
+from tuitune.text import present
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.widgets.charts import LineChart, Series, x_range_of
 from tuitune.tui.widgets.footer import FittingFooter
@@ -138,9 +138,9 @@ def _value(value: Any, width: int) -> Text:
 
 def fitted(text: str, width: int) -> Text:
     """`text` as plain Text that fits `width`: a path keeps its end, anything else its start."""
-    text = fmt.literal(text)
+    text = present.literal(text)
     if "/" in text and " " not in text:
-        return Text(fmt.short_model(text, max(width, 4)), no_wrap=True)
+        return Text(present.short_model(text, max(width, 4)), no_wrap=True)
     return Text(text, no_wrap=True, overflow="ellipsis")
 
 
@@ -167,19 +167,19 @@ def metrics_table(comparison: Comparison, width: int = 120) -> Table:
         column.justify = "right"
     runs = comparison.runs
     rows: list[tuple[str, list[Any]]] = [
-        ("status", [fmt.status_text(s.status) for s in runs]),
+        ("status", [present.status_text(s.status) for s in runs]),
         ("method", [s.method for s in runs]),
         ("model", [s.model for s in runs]),
         ("dataset", [s.dataset for s in runs]),
         ("steps", [f"{s.steps:,}" for s in runs]),
-        ("train loss", [fmt.number(s.train_loss) for s in runs]),
-        ("eval loss", [fmt.number(s.eval_loss) for s in runs]),
-        ("best eval loss", [fmt.number(s.best_eval_loss) for s in runs]),
-        ("duration", [fmt.duration(s.duration_seconds) for s in runs]),
+        ("train loss", [present.number(s.train_loss) for s in runs]),
+        ("eval loss", [present.number(s.eval_loss) for s in runs]),
+        ("best eval loss", [present.number(s.best_eval_loss) for s in runs]),
+        ("duration", [present.duration(s.duration_seconds) for s in runs]),
         ("tokens/s", [f"{s.tokens_per_second:,.0f}" if s.tokens_per_second else "–" for s in runs]),
     ]
     for metric in comparison.metrics:
-        rows.append((metric, [fmt.number(s.scores.get(metric)) for s in runs]))
+        rows.append((metric, [present.number(s.scores.get(metric)) for s in runs]))
     for label, cells in rows:
         table.add_row(
             Text(label),

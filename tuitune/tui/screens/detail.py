@@ -17,12 +17,12 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Header, Log, Static, TabbedContent, TabPane
 
-from tuitune import present as fmt
 from tuitune.errors import RunNotFoundError
-from tuitune.present import KeepEnd, literal_text
 from tuitune.store import Artifact, Evaluation, MetricPoint, Run
 from tuitune.store.conversations import Conversation
 from tuitune.store.processes import RunProcess
+from tuitune.text import present
+from tuitune.text.present import KeepEnd, literal_text
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.offers import offers
 from tuitune.tui.services import LogFollower
@@ -147,7 +147,7 @@ class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
             evaluations=service.evaluations(run.id),
             artifacts=service.artifacts(run.id),
             log_lines=self._follower.read_new_lines(),
-            processes=service.processes(run.id) if fmt.process_group(run) else [],
+            processes=service.processes(run.id) if present.process_group(run) else [],
             conversations=service.conversations(run.id),
         )
         self.tuitune.call_from_thread(self._show, details)
@@ -177,7 +177,7 @@ class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
         self.query_one("#chats-text", Static).update(chats_view(details.conversations))
         if details.log_lines:
             # The worker's log quotes model output and data: control characters shown escaped.
-            self.query_one("#detail-log", Log).write_lines([fmt.literal(line) for line in details.log_lines])
+            self.query_one("#detail-log", Log).write_lines([present.literal(line) for line in details.log_lines])
 
     def _draw_charts(self) -> None:
         points = self._points
@@ -289,7 +289,7 @@ def overview(run: Run, processes: list[RunProcess] | None = None) -> Group:
     facts.add_column()
     # Every cell is Text: names, models, paths and errors are the user's text, never markup.
     facts.add_row("run", literal_text(f"#{run.id} {run.name}"))
-    facts.add_row("status", fmt.status_text(run.status))
+    facts.add_row("status", present.status_text(run.status))
     if run.error:
         facts.add_row("error", literal_text(for_the_app(run.error), style="red"))
     facts.add_row("method", literal_text(f"{run.method} on {run.model}"))
@@ -304,20 +304,20 @@ def overview(run: Run, processes: list[RunProcess] | None = None) -> Group:
     facts.add_row(
         "losses",
         Text(
-            f"train {fmt.number(fmt.latest_train_loss(run))} · "
-            f"last eval {fmt.number(run.last_eval_loss)} · best eval {fmt.number(run.best_eval_loss)}"
+            f"train {present.number(present.latest_train_loss(run))} · "
+            f"last eval {present.number(run.last_eval_loss)} · best eval {present.number(run.best_eval_loss)}"
         ),
     )
     facts.add_row("speed", Text(f"{run.tokens_per_second:,.0f} tokens/s" if run.tokens_per_second else "–"))
-    facts.add_row("started", Text(fmt.moment(run.started_at or run.created_at)))
-    facts.add_row("duration", Text(fmt.duration(run.duration_seconds)))
+    facts.add_row("started", Text(present.moment(run.started_at or run.created_at)))
+    facts.add_row("duration", Text(present.duration(run.duration_seconds)))
     facts.add_row("folder", literal_text(run.output_dir or "–"))
     if run.checkpoint:
         facts.add_row("checkpoint", literal_text(run.checkpoint))
     import yaml
 
     parts: list = [facts]
-    if fmt.process_group(run):
+    if present.process_group(run):
         parts += [
             Text("\nprocesses", style="bold"),
             group_summary(run, processes or []),
@@ -351,8 +351,8 @@ def evaluations_view(evaluations: list[Evaluation]) -> Group | Text:
         change = score_change(name, before, after)
         scores.add_row(
             Text(name),
-            fmt.number(before) if isinstance(before, (int, float)) else "–",
-            fmt.number(after) if isinstance(after, (int, float)) else "–",
+            present.number(before) if isinstance(before, (int, float)) else "–",
+            present.number(after) if isinstance(after, (int, float)) else "–",
             change,
         )
     parts: list = [scores]
@@ -394,8 +394,8 @@ def prompt_text(sample: dict) -> Text:
     for index, message in enumerate(messages):
         if index:
             text.append("\n")
-        text.append(f"{fmt.literal(message.get('role', ''))}: ", style="dim")
-        text.append(fmt.literal(message.get("content", "")))
+        text.append(f"{present.literal(message.get('role', ''))}: ", style="dim")
+        text.append(present.literal(message.get("content", "")))
     return text
 
 
@@ -416,7 +416,8 @@ def score_change(metric: str, before: object, after: object) -> Text:
     better = difference < 0 if metric in LOWER_IS_BETTER else difference > 0
     arrow = "▼" if difference < 0 else "▲"
     return Text(
-        f"{arrow} {fmt.number(abs(difference))} {'better' if better else 'worse'}", style="green" if better else "red"
+        f"{arrow} {present.number(abs(difference))} {'better' if better else 'worse'}",
+        style="green" if better else "red",
     )
 
 
@@ -435,9 +436,9 @@ def chats_view(conversations: list[Conversation]) -> Group | Text:
     ]
     for conversation in conversations:
         heading = Text(f"#{conversation.id} ", style="bold cyan")
-        heading.append(fmt.literal(conversation.title), style="bold")
+        heading.append(present.literal(conversation.title), style="bold")
         heading.append(
-            f" · {len(conversation.turns)} turn{'s' if len(conversation.turns) != 1 else ''} · {fmt.moment(conversation.updated_at)}",
+            f" · {len(conversation.turns)} turn{'s' if len(conversation.turns) != 1 else ''} · {present.moment(conversation.updated_at)}",
             style="dim",
         )
         parts.append(heading)
@@ -446,9 +447,9 @@ def chats_view(conversations: list[Conversation]) -> Group | Text:
         for turn in conversation.turns:
             parts.append(literal_text(f"you: {turn.get('prompt', '')}", style="bold"))
             for which, answer in (turn.get("answers") or {}).items():
-                label = fmt.MODEL_LABELS.get(which, which)
+                label = present.MODEL_LABELS.get(which, which)
                 line = literal_text(f"{label}: ", style="green" if which != "base" else "dim")
-                line.append(fmt.literal(answer.get("text", "")))
+                line.append(present.literal(answer.get("text", "")))
                 parts.append(line)
         parts.append(Text(""))
     return Group(*parts)
@@ -471,12 +472,12 @@ def artifacts_view(run: Run, artifacts: list[Artifact]) -> Group | Text:
         table.add_row(
             literal_text(artifact.kind),
             KeepEnd(_inside(run, artifact.path), style="dim" if artifact.gone else ""),
-            Text(fmt.short_moment(artifact.created_at)),
+            Text(present.short_moment(artifact.created_at)),
             _on_disk(artifact),
         )
     parts: list = []
     if run.output_dir:
-        parts.append(Text.assemble(("run folder ", "bold"), (fmt.literal(run.output_dir), "dim")))
+        parts.append(Text.assemble(("run folder ", "bold"), (present.literal(run.output_dir), "dim")))
     parts.append(table)
     if any(artifact.gone for artifact in artifacts):
         parts.append(

@@ -17,9 +17,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Header, Input, Static
 
-from tuitune import present as fmt
 from tuitune.errors import RunNotFoundError
 from tuitune.store import ALL, Run
+from tuitune.text import present
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.offers import offers
 from tuitune.tui.widgets.footer import FittingFooter
@@ -47,9 +47,9 @@ COLUMNS = [
     TableColumn("loss", "loss", max_width=8, align_right=True),
     TableColumn("best_eval", "best eval", max_width=9, align_right=True),
     TableColumn("rouge", "ROUGE-L", max_width=7, align_right=True),
-    TableColumn("model", "model", max_width=24, min_width=10, shorten=fmt.short_model),
+    TableColumn("model", "model", max_width=24, min_width=10, shorten=present.short_model),
     TableColumn("method", "method", max_width=24, min_width=7),
-    TableColumn("dataset", "dataset", max_width=24, min_width=12, shorten=fmt.short_model),
+    TableColumn("dataset", "dataset", max_width=24, min_width=12, shorten=present.short_model),
     # `2025-03-14 09:26`, or `03-14 09:26` when the room is short.
     TableColumn("started", "started", max_width=16, min_width=11, shorten=lambda text, width: text[-11:]),
     TableColumn("duration", "duration", max_width=8, align_right=True),
@@ -72,17 +72,17 @@ def history_row(run: Run, rouge: float | None, place: tuple[int, int] | None = N
     cells = (
         "",
         str(run.id),
-        fmt.literal(run.name),
-        fmt.queue_status(run, place),
+        present.literal(run.name),
+        present.queue_status(run, place),
         steps,
-        fmt.number(run.last_loss),
-        fmt.number(run.best_eval_loss),
-        fmt.number(rouge, 3) if rouge is not None else "–",
-        fmt.literal(run.model),
-        f"{run.method} {group}" if (group := fmt.group_label(run)) else run.method,
-        fmt.literal(run.dataset),
-        fmt.moment(started),
-        fmt.duration(run.duration_seconds),
+        present.number(run.last_loss),
+        present.number(run.best_eval_loss),
+        present.number(rouge, 3) if rouge is not None else "–",
+        present.literal(run.model),
+        f"{run.method} {group}" if (group := present.group_label(run)) else run.method,
+        present.literal(run.dataset),
+        present.moment(started),
+        present.duration(run.duration_seconds),
     )
     sort_values = (
         None,
@@ -106,7 +106,7 @@ def history_row(run: Run, rouge: float | None, place: tuple[int, int] | None = N
     return TableRow(
         key=run.id,
         cells=cells,
-        styles={_STATUS_INDEX: fmt.STATUS_STYLES.get(run.status, "")},
+        styles={_STATUS_INDEX: present.STATUS_STYLES.get(run.status, "")},
         sort_values=sort_values,
         search_text=search,
     )
@@ -350,7 +350,7 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
             line.append("No runs yet. Press n to start one (the demo trains in seconds).", style="bold")
         else:
             run = self.selected_run()
-            total = fmt.plural(table.total_count, "run")
+            total = present.plural(table.total_count, "run")
             shown = f"{table.row_count:,} of {total}" if table.row_count != table.total_count else total
             line.append(shown, style="bold")
             sweep = self.sweep_filter()
@@ -363,22 +363,22 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
                 line.append(f" · {len(table.marked)} marked", style="bold yellow")
             queue = self._queue
             if queue is not None and (queue.waiting or queue.paused):
-                state = f" · queue: {queue.waiting} waiting for {fmt.plural(queue.slots, 'slot')}"
+                state = f" · queue: {queue.waiting} waiting for {present.plural(queue.slots, 'slot')}"
                 line.append(
                     state + (", paused" if queue.paused else ""), style="bold magenta" if queue.paused else "yellow"
                 )
             if run is not None:
-                line.append(f" · #{run.id} {fmt.literal(run.name)} ")
+                line.append(f" · #{run.id} {present.literal(run.name)} ")
                 line.append(
-                    fmt.queue_status(run, self._places.get(run.id)), style=fmt.STATUS_STYLES.get(run.status, "")
+                    present.queue_status(run, self._places.get(run.id)), style=present.STATUS_STYLES.get(run.status, "")
                 )
                 if run.error:
-                    line.append(f" · {fmt.literal(for_the_app(run.error))}", style="red")
+                    line.append(f" · {present.literal(for_the_app(run.error))}", style="red")
                 elif run.output_dir:
                     # The folder keeps its end (the run's own folder) in the room left on the line.
                     room = self.size.width - 2 - line.cell_len - 3
                     if room >= 12:
-                        line.append(f" · {fmt.short_model(fmt.literal(run.output_dir), room)}", style="dim")
+                        line.append(f" · {present.short_model(present.literal(run.output_dir), room)}", style="dim")
         self.query_one("#selection", Static).update(line)
         self.refresh_bindings()  # what the footer offers depends on the run under the cursor
 

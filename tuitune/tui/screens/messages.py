@@ -13,7 +13,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from tuitune import present as fmt
+from tuitune.text import present
 
 SEVERITY_STYLES = {"information": "", "warning": "yellow", "error": "bold red"}
 
@@ -34,7 +34,7 @@ def messages_text(messages: Iterable[AppMessage]) -> Text:
     for index, item in enumerate(reversed(list(messages))):
         if index:
             text.append("\n\n")
-        text.append(fmt.clock_time(item.time), style="dim")
+        text.append(present.clock_time(item.time), style="dim")
         if item.severity != "information":
             text.append(f" {item.severity}", style=SEVERITY_STYLES.get(item.severity, ""))
         if item.title:

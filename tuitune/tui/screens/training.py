@@ -25,10 +25,10 @@ from textual.screen import Screen
 from textual.widgets import Header, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
-from tuitune import present as fmt
 from tuitune.errors import RunNotFoundError
 from tuitune.store import COMPLETED, RUNNING, Event, MetricPoint, Run
 from tuitune.store.processes import RunProcess
+from tuitune.text import present
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.offers import offers
 from tuitune.tui.services import MemoryReading
@@ -215,7 +215,7 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
             place = service.queue_places().get(run.id) if run.in_queue else None
             paused = service.queue_paused() if run.in_queue else False
             processes = None
-            if fmt.process_group(run) is not None and (now - last_group >= MEMORY_SECONDS or not run.is_active):
+            if present.process_group(run) is not None and (now - last_group >= MEMORY_SECONDS or not run.is_active):
                 processes, last_group = service.processes(run.id), now
             snapshot = Snapshot(run, points, events, evaluations, memory, reset, resume_step, place, paused, processes)
             self._shown.clear()
@@ -290,12 +290,12 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
     def _draw_title(self, run: Run) -> None:
         # Ids and paths keep their end; wider terminals show more of them.
         room = max(30, (self.size.width - len(run.name) - 30) // 2)
-        model, dataset = fmt.literal(run.model), fmt.literal(run.dataset)
+        model, dataset = present.literal(run.model), present.literal(run.dataset)
         title = Text.assemble(
-            (f"#{run.id} {fmt.literal(run.name)}  ", "bold"),
+            (f"#{run.id} {present.literal(run.name)}  ", "bold"),
             # `starting` for a run whose worker loads, `queued` while it waits in line: as in the history.
-            (fmt.queue_status(run, None), fmt.STATUS_STYLES.get(run.status, "")),
-            (f"  {run.method} on {fmt.short_model(model, room)} with {fmt.short_model(dataset, room)}", "dim"),
+            (present.queue_status(run, None), present.STATUS_STYLES.get(run.status, "")),
+            (f"  {run.method} on {present.short_model(model, room)} with {present.short_model(dataset, room)}", "dim"),
         )
         if run.cancel_requested and run.is_active:
             title.append("  cancelling: finishing the step, saving a checkpoint…", style="bold magenta")
@@ -315,7 +315,9 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
         # Waiting in line: where it stands rather than an empty bar.
         bar.display = not run.in_queue
         if run.in_queue:
-            text = Text(fmt.queue_place(place) if place else "queued (waiting for a free slot)", style="bold yellow")
+            text = Text(
+                present.queue_place(place) if place else "queued (waiting for a free slot)", style="bold yellow"
+            )
             if paused:
                 text.append(
                     "\nthe queue is paused: nothing starts until ctrl+p → Unpause the queue", style="bold magenta"
@@ -340,8 +342,8 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
         if run.epoch is not None:
             parts.append(f"epoch {run.epoch:.2f}" + (f"/{epochs:g}" if isinstance(epochs, (int, float)) else ""))
         if run.is_active and run.steps_total:
-            parts.append(f"ETA {fmt.duration(self._eta(run))}")
-        parts.append(f"elapsed {fmt.duration(run.duration_seconds)}")
+            parts.append(f"ETA {present.duration(self._eta(run))}")
+        parts.append(f"elapsed {present.duration(run.duration_seconds)}")
         self.query_one("#progress-text", Label).update(Text(" · ".join(parts)))
 
     def _eta(self, run: Run) -> float | None:
@@ -361,10 +363,10 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
         if not points:
             return
         panels = {
-            "loss": ([p.loss for p in points if p.loss is not None], fmt.number),
-            "eval-loss": ([p.eval_loss for p in points if p.eval_loss is not None], fmt.number),
+            "loss": ([p.loss for p in points if p.loss is not None], present.number),
+            "eval-loss": ([p.eval_loss for p in points if p.eval_loss is not None], present.number),
             "lr": ([p.learning_rate for p in points if p.learning_rate is not None], lambda v: f"{v:.2e}"),
-            "grad-norm": ([p.grad_norm for p in points if p.grad_norm is not None], fmt.number),
+            "grad-norm": ([p.grad_norm for p in points if p.grad_norm is not None], present.number),
             "throughput": (
                 [p.tokens_per_second for p in points if p.tokens_per_second is not None],
                 lambda v: f"{v:,.0f} tokens/s",
@@ -376,7 +378,7 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
                 panel.extend(values)
                 text = show(values[-1])
                 if panel_id in ("loss", "eval-loss") and len(panel.values) > 1:
-                    text += f"  (min {fmt.number(min(panel.values))})"
+                    text += f"  (min {present.number(min(panel.values))})"
                 panel.set_value(text)
         # Without NVML the worker's own readings are the best memory figure there is.
         reported = [value for p in points if (value := p.gpu_memory_gb or p.cpu_memory_gb)]
@@ -404,19 +406,19 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
             summary.display = False
             return
         text = Text()
-        text.append(f"{run.status.capitalize()} ", style=fmt.STATUS_STYLES.get(run.status, ""))
+        text.append(f"{run.status.capitalize()} ", style=present.STATUS_STYLES.get(run.status, ""))
         text.append(
-            f"after {fmt.plural(run.steps_done, 'step')} in {fmt.duration(run.duration_seconds)} · "
-            f"train loss {fmt.number(fmt.latest_train_loss(run))} · "
-            f"best eval {fmt.number(run.best_eval_loss)}"
+            f"after {present.plural(run.steps_done, 'step')} in {present.duration(run.duration_seconds)} · "
+            f"train loss {present.number(present.latest_train_loss(run))} · "
+            f"best eval {present.number(run.best_eval_loss)}"
         )
         if run.error:  # the whole message, wrapped: it says what to do next
             text.append("\n")
-            text.append(fmt.literal(for_the_app(run.error)), style="red")
+            text.append(present.literal(for_the_app(run.error)), style="red")
         text.append("\n" + next_steps(run, resume_step), style="bold")
         if run.output_dir:
             text.append("\n")
-            text.append(fmt.literal(run.output_dir), style="dim")
+            text.append(present.literal(run.output_dir), style="dim")
         summary.update(text)
         summary.set_class(run.status != COMPLETED, "-stopped")
         summary.display = True

@@ -20,9 +20,9 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Header, Input, TabbedContent, TabPane
 
-from tuitune import present as fmt
 from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, RunConfig, parse_config
 from tuitune.errors import TuituneError
+from tuitune.text import present
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.screens.wizard_steps.dataset_step import DatasetStep
 from tuitune.tui.screens.wizard_steps.fields import collect
@@ -248,7 +248,7 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
     @work(thread=True, group="config-check", exit_on_error=False)
     def _run_check(self, key: str, config: dict) -> None:
         try:
-            result, error = self.tuitune.helper.request("check", {"config": config}), None
+            result, error = self.tuitune.probe.request("check", {"config": config}), None
         except TuituneError as failure:
             result, error = None, str(failure)
         self.tuitune.call_from_thread(self._checked, key, result, error)
@@ -350,7 +350,7 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
         self.launched = config  # `n` now opens a fresh wizard (with these choices preselected)
         if place is not None:
             self.notify(
-                f"Run {run_id} ({name}) is {fmt.queue_place(place)}; it starts on its own, with or without the app.",
+                f"Run {run_id} ({name}) is {present.queue_place(place)}; it starts on its own, with or without the app.",
                 title="Queued",
             )
         else:

@@ -14,8 +14,8 @@ from datetime import datetime
 from rich.text import Text
 from textual.widgets import RichLog
 
-from tuitune import present as fmt
 from tuitune.store import Event, MetricPoint
+from tuitune.text import present
 from tuitune.tui.wording import for_the_app
 
 LEVEL_STYLES = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
@@ -30,10 +30,10 @@ class LogEntry:
     message: str
 
     def text(self) -> Text:
-        line = Text(fmt.clock_time(self.time) + " ", style="dim")
+        line = Text(present.clock_time(self.time) + " ", style="dim")
         if self.level in ("warning", "error"):
             line.append(f"{self.level}: ", style=LEVEL_STYLES[self.level])
-        line.append(fmt.literal(for_the_app(self.message)), style=LEVEL_STYLES.get(self.level, ""))
+        line.append(present.literal(for_the_app(self.message)), style=LEVEL_STYLES.get(self.level, ""))
         return line
 
 
@@ -41,7 +41,7 @@ def story(events_: Iterable[Event], points: Iterable[MetricPoint]) -> list[LogEn
     """Events, and an evaluation line for each point with an eval loss, in time order."""
     entries = [LogEntry(event.time, event.level, event.message) for event in events_]
     entries += [
-        LogEntry(point.time, "info", f"evaluation at step {point.step}: eval loss {fmt.number(point.eval_loss)}")
+        LogEntry(point.time, "info", f"evaluation at step {point.step}: eval loss {present.number(point.eval_loss)}")
         for point in points
         if point.eval_loss is not None
     ]

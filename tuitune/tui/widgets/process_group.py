@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 from rich.table import Table
 from rich.text import Text
 
-from tuitune import present as fmt
 from tuitune.store import Run
 from tuitune.store.processes import RunProcess
+from tuitune.text import present
 
 
 def stale_after_seconds() -> float:
@@ -32,11 +32,12 @@ def silent_ranks(run: Run, processes: list[RunProcess], now: datetime | None = N
 
 def group_summary(run: Run, processes: list[RunProcess], now: datetime | None = None) -> Text:
     """`4 processes · ddp · 1 machine · all heartbeating`, or which rank went silent."""
-    group = fmt.process_group(run)
+    group = present.process_group(run)
     size, strategy = group if group else (max(1, len(processes)), "ddp")
     machines = int((run.config.get("distributed") or {}).get("nnodes") or 1)
     text = Text(
-        f"{size:,} process{'' if size == 1 else 'es'} · {strategy} · {fmt.plural(machines, 'machine')}", style="bold"
+        f"{size:,} process{'' if size == 1 else 'es'} · {strategy} · {present.plural(machines, 'machine')}",
+        style="bold",
     )
     if not processes:
         if run.is_active:
@@ -45,7 +46,7 @@ def group_summary(run: Run, processes: list[RunProcess], now: datetime | None = 
     silent = silent_ranks(run, processes, now)
     if silent:
         for process, age in silent:
-            text.append(f" · rank {process.rank} stopped heartbeating {fmt.duration(age)} ago", style="bold red")
+            text.append(f" · rank {process.rank} stopped heartbeating {present.duration(age)} ago", style="bold red")
     elif run.is_active:
         text.append(
             f" · {len(processes)} of {size} heartbeating", style="green" if len(processes) >= size else "yellow"
@@ -65,7 +66,11 @@ def group_table(run: Run, processes: list[RunProcess], now: datetime | None = No
         table.add_column(no_wrap=True, overflow="ellipsis", min_width=None if name in ("host", "memory") else len(name))
     for process in processes:
         age = (now - process.heartbeat_at).total_seconds()
-        beat = f"beat {fmt.duration(age)} ago" if run.is_active else f"last beat {fmt.clock_time(process.heartbeat_at)}"
+        beat = (
+            f"beat {present.duration(age)} ago"
+            if run.is_active
+            else f"last beat {present.clock_time(process.heartbeat_at)}"
+        )
         style = "bold red" if process.rank in silent else ""
         table.add_row(
             Text(f"rank {process.rank}", style=style or "bold"),

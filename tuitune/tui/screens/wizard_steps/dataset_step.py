@@ -1,6 +1,6 @@
 """Wizard step 2: which data. A file picker (data files only) or a Hub id, then a preview.
 
-The preview is what `tuitune data SOURCE --json` reports, from the app's warm helper process: the
+The preview is what `tuitune data SOURCE --json` reports, from the app's warm probe process: the
 detected format and the first rows as soon as they are read, then the statistics and three
 samples formatted with the model's template, the prompt dim and the trained part bold.
 """
@@ -17,9 +17,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DirectoryTree, Input, Label, Static
 
-from tuitune import present as fmt
 from tuitune.config import SAMPLE_DATASET
 from tuitune.errors import TuituneError
+from tuitune.text import present
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.widgets.data_tree import DataFileTree
 from tuitune.tui.wording import for_the_app
@@ -74,7 +74,7 @@ class DatasetStep(ReportsWorkerErrors, Vertical):
 
     def on_mount(self) -> None:
         # A path keeps its end (the folder you are in); as Text, since a path is not markup.
-        self.query_one(DataFileTree).border_title = Text(fmt.short_model(str(self._root), 22))
+        self.query_one(DataFileTree).border_title = Text(present.short_model(str(self._root), 22))
 
     @on(DirectoryTree.FileSelected)
     def _picked(self, event: DirectoryTree.FileSelected) -> None:
@@ -105,7 +105,7 @@ class DatasetStep(ReportsWorkerErrors, Vertical):
         if key == self.probed and not force:
             return
         self.probed, self.document, self.error = key, None, None
-        self.query_one("#data-info", Static).update(fmt.literal_text(f"Reading {source}…", style="italic"))
+        self.query_one("#data-info", Static).update(present.literal_text(f"Reading {source}…", style="italic"))
         self._probe(key)
 
     @work(thread=True, exclusive=True, group="data-probe", exit_on_error=False)
@@ -117,7 +117,7 @@ class DatasetStep(ReportsWorkerErrors, Vertical):
             def first_rows(rows: dict[str, Any]) -> None:
                 self.post_message(self.FirstRows(key, rows))
 
-            document = self.tuitune.helper.request("data", args, on_partial=first_rows, timeout=600)
+            document = self.tuitune.probe.request("data", args, on_partial=first_rows, timeout=600)
             error = None
         except TuituneError as failure:
             document, error = None, str(failure) or "The dataset could not be read."
@@ -140,7 +140,7 @@ class DatasetStep(ReportsWorkerErrors, Vertical):
 
     def _show_error(self, error: str) -> None:
         self.error = error
-        self.query_one("#data-info", Static).update(fmt.literal_text(f"✗ {for_the_app(error)}", style="bold red"))
+        self.query_one("#data-info", Static).update(present.literal_text(f"✗ {for_the_app(error)}", style="bold red"))
 
 
 def describe_first_rows(document: dict[str, Any]) -> Text:
@@ -150,11 +150,11 @@ def describe_first_rows(document: dict[str, Any]) -> Text:
     text.append(f" · {document.get('rows', 0):,} rows")
     text.append(" · counting tokens…", style="italic")
     if document.get("columns"):
-        text.append(f"\ncolumns: {fmt.literal(', '.join(map(str, document['columns'])))}", style="dim")
+        text.append(f"\ncolumns: {present.literal(', '.join(map(str, document['columns'])))}", style="dim")
     for index, sample in enumerate(document.get("samples") or [], start=1):
         text.append(f"\n\n── sample {index} (as read, before the template) ", style="bold")
         text.append("\n")
-        text.append(fmt.literal(sample), style="dim")
+        text.append(present.literal(sample), style="dim")
     return text
 
 
@@ -168,7 +168,7 @@ def describe(document: dict[str, Any]) -> Text:
         text.append(f" · {document['dropped_rows']:,} dropped ({reasons})", style="yellow")
     text.append(f" · template {document.get('template', '?')}")
     if document.get("columns"):
-        text.append(f"\ncolumns: {fmt.literal(', '.join(map(str, document['columns'])))}", style="dim")
+        text.append(f"\ncolumns: {present.literal(', '.join(map(str, document['columns'])))}", style="dim")
     tokens = document.get("tokens") or {}
     if tokens:
         text.append(
@@ -188,7 +188,7 @@ def describe(document: dict[str, Any]) -> Text:
         text.append(f" · trained tokens {trained:.0%}")
     if document.get("train_rows") is not None:
         text.append(
-            f"\ntrain {fmt.count(document.get('train_rows'))} · validation {fmt.count(document.get('validation_rows'))} sequences"
+            f"\ntrain {present.count(document.get('train_rows'))} · validation {present.count(document.get('validation_rows'))} sequences"
         )
     for warning in document.get("warnings") or []:
         text.append(f"\n⚠ {warning}", style="yellow")
@@ -204,7 +204,9 @@ def describe(document: dict[str, Any]) -> Text:
         text.append("trained", style="bold green")
         text.append("\n")
         for segment in preview.get("segments") or []:
-            text.append(fmt.literal(segment.get("text", "")), style="bold green" if segment.get("trained") else "dim")
+            text.append(
+                present.literal(segment.get("text", "")), style="bold green" if segment.get("trained") else "dim"
+            )
         if preview.get("dropped"):
             text.append(f"\n(dropped: {preview['dropped']})", style="yellow")
     return text

@@ -12,9 +12,9 @@ from textual.message import Message
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tuitune import present as fmt
 from tuitune.config import DEMO_MODEL
 from tuitune.errors import TuituneError
+from tuitune.text import present
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.wording import for_the_app
 
@@ -100,14 +100,14 @@ class ModelStep(ReportsWorkerErrors, Vertical):
             return
         self.probed, self.document, self.error = None, None, None
         self.requested = model
-        self.query_one("#model-info", Static).update(fmt.literal_text(f"Reading {model}'s config…", style="italic"))
+        self.query_one("#model-info", Static).update(present.literal_text(f"Reading {model}'s config…", style="italic"))
         self._probe(model)
 
     @work(thread=True, exclusive=True, group="model-probe", exit_on_error=False)
     def _probe(self, model: str) -> None:
-        # The app's warm helper process: transformers is imported there once, not per probe.
+        # The app's warm probe process: transformers is imported there once, not per probe.
         try:
-            document, error = self.tuitune.helper.request("model", {"name": model}, timeout=300), None
+            document, error = self.tuitune.probe.request("model", {"name": model}, timeout=300), None
         except TuituneError as failure:
             document, error = None, str(failure) or "The model could not be read."
         self.post_message(self.Probed(model, document, error))
@@ -123,7 +123,7 @@ class ModelStep(ReportsWorkerErrors, Vertical):
             self.query_one("#model-info", Static).update(describe(message.document or {}))
 
     def _show_error(self, error: str) -> None:
-        self.query_one("#model-info", Static).update(fmt.literal_text(f"✗ {for_the_app(error)}", style="bold red"))
+        self.query_one("#model-info", Static).update(present.literal_text(f"✗ {for_the_app(error)}", style="bold red"))
 
 
 def describe(document: dict[str, Any]) -> Text:
@@ -133,7 +133,7 @@ def describe(document: dict[str, Any]) -> Text:
     text.append(f"✓ {info.get('architecture') or info.get('model_type') or 'unknown architecture'}", style="bold green")
     if info.get("model_type"):
         text.append(f" ({info['model_type']})", style="green")
-    text.append(f" · {fmt.count(info.get('parameters'))} parameters")
+    text.append(f" · {present.count(info.get('parameters'))} parameters")
     details = [
         (info.get("num_layers"), "layers"),
         (info.get("hidden_size"), "hidden"),

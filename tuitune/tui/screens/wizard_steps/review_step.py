@@ -1,7 +1,7 @@
 """Wizard step 4: the run's configuration as YAML, checked the way the run will use it, and Launch.
 
 The check is the engine's own work before a first step (tokenizer, data read against the method,
-templated, tokenized, split; the Trainer's arguments), done by the wizard's helper process: what
+templated, tokenized, split; the Trainer's arguments), done by the wizard's probe process: what
 would fail a launched run at step 0 is refused here, with the engine's message.
 """
 

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Mapping
 
-from tuitune import paths
+from tuitune.system import paths
 
 # Python 3.10 has no -P: run the module through runpy after dropping the path entry that
 # `-c` puts first (the current folder).

@@ -1,4 +1,4 @@
-"""The wizard's warm helper process: one child for every probe, first rows sent ahead, answers cached per file."""
+"""The wizard's warm probe process: one child for every probe, first rows sent ahead, answers cached per file."""
 
 from __future__ import annotations
 
@@ -10,18 +10,18 @@ import pytest
 
 from tests.helpers import wait_for
 from tuitune._dev.sample_data import alpaca_rows
-from tuitune.tui.helper import Helper, HelperError
+from tuitune.probe.client import ProbeClient, ProbeError
 
 
 @pytest.fixture
 def helper():
-    helper = Helper()
+    helper = ProbeClient()
     yield helper
     helper.stop()
 
 
 def test_the_first_rows_come_ahead_and_an_unchanged_file_is_answered_from_the_cache(
-    tmp_path: Path, helper: Helper, demo_model_path
+    tmp_path: Path, helper: ProbeClient, demo_model_path
 ):
     data = alpaca_rows(tmp_path / "rows.jsonl", 1000)
     first_rows: list[dict] = []
@@ -40,12 +40,12 @@ def test_the_first_rows_come_ahead_and_an_unchanged_file_is_answered_from_the_ca
 
 
 def test_one_child_answers_every_probe_says_why_in_one_line_and_comes_back_if_killed(
-    tmp_path: Path, helper: Helper, demo_model_path
+    tmp_path: Path, helper: ProbeClient, demo_model_path
 ):
     described = helper.request("model", {"name": "tuitune/demo"})
     assert described["model"]["architecture"] == "LlamaForCausalLM"
     pid = helper.pid
-    with pytest.raises(HelperError, match="does not exist"):
+    with pytest.raises(ProbeError, match="does not exist"):
         helper.request("data", {"source": str(tmp_path / "missing.jsonl")})
     assert helper.pid == pid  # a failed probe does not cost the warm process
 
@@ -63,13 +63,13 @@ def test_a_model_read_in_an_earlier_session_is_shown_at_once_and_read_again_when
 
     folder = tmp_path / "my-model"
     shutil.copytree(demo_model_path, folder)
-    first = Helper()
+    first = ProbeClient()
     try:
         described = first.request("model", {"name": str(folder)})
         assert first.pid is not None  # the first read ever needs the helper
     finally:
         first.stop()
-    later = Helper()  # the next session of the app
+    later = ProbeClient()  # the next session of the app
     try:
         assert later.request("model", {"name": str(folder)}) == described
         assert later.pid is None  # answered from disk: no process started, no training stack imported

@@ -1,5 +1,5 @@
 """Model descriptions kept on disk between app sessions, so the wizard shows a model it has read
-before at once, without waiting for the helper process to import the training stack.
+before at once, without waiting for the probe process to import the training stack.
 
 A description depends only on the model's files (its config.json), the GPUs this process may use
 and tuitune's version: the key holds all of them, so a changed model or machine is read again.
@@ -16,7 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tuitune import __version__, paths
+from tuitune import __version__
+from tuitune.system import paths
 
 FOLDER = "probe-cache"
 # What the recommendation in a description depends on besides the model.

@@ -1,4 +1,4 @@
-"""The wizard's helper: `python -m tuitune.tui.probe`, one warm child process for every probe.
+"""The wizard's helper: `python -m tuitune.probe.server`, one warm child process for every probe.
 
 Describing a model, previewing a dataset and checking a whole run configuration import
 transformers (and torch's meta device); so the app never imports this module, it starts it once
@@ -12,7 +12,7 @@ false, "error": "one line"}`. Requests are answered one at a time, in order: tra
 imports are not safe from two threads at once. Results are cached by what they read: a file's
 path, size and modification time.
 
-`python -m tuitune.tui.probe MODEL [--vram GB]` still prints one model's description as JSON.
+`python -m tuitune.probe.server MODEL [--vram GB]` still prints one model's description as JSON.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TextIO
 
-from tuitune.tui import probe_cache
+from tuitune.probe import cache as probe_cache
 
 # How many answers the cache keeps, and how many samples a preview shows.
 CACHE_SIZE = 64
@@ -85,7 +85,7 @@ def probe_model(name: str, vram_gb: float | None = None) -> dict[str, Any]:
     return document
 
 
-class Helper:
+class Prober:
     """Answers requests, keeping tokenizers and answers in memory between them."""
 
     def __init__(self) -> None:
@@ -246,7 +246,7 @@ def example_text(example: Any, limit: int = SAMPLE_CHARACTERS) -> str:
 # --- serving ----------------------------------------------------------------------------------
 def serve(requests: TextIO, answers: TextIO) -> int:
     """Answer JSON-line requests until stdin closes (the app quit or died)."""
-    helper = Helper()
+    prober = Prober()
     write_lock = threading.Lock()
 
     def send(message: dict[str, Any]) -> None:
@@ -257,7 +257,7 @@ def serve(requests: TextIO, answers: TextIO) -> int:
 
     def handle(request: dict[str, Any]) -> None:
         request_id = request.get("id")
-        operation = {"model": helper.model, "data": helper.data, "check": helper.check}.get(request.get("op", ""))
+        operation = {"model": prober.model, "data": prober.data, "check": prober.check}.get(request.get("op", ""))
         try:
             if operation is None:
                 raise ValueError(f"unknown request {request.get('op')!r}")
@@ -268,7 +268,7 @@ def serve(requests: TextIO, answers: TextIO) -> int:
         send({"id": request_id, "ok": True, "result": result})
 
     # Warm up while the first request is on its way: a preview reads its rows meanwhile.
-    threading.Thread(target=helper.warm_up, daemon=True).start()
+    threading.Thread(target=prober.warm_up, daemon=True).start()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="probe") as pool:
         for line in requests:
             line = line.strip()
@@ -283,7 +283,7 @@ def serve(requests: TextIO, answers: TextIO) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tuitune.tui.probe")
+    parser = argparse.ArgumentParser(prog="python -m tuitune.probe.server")
     parser.add_argument("model", nargs="?", help="Describe this model and exit (without it: serve requests).")
     parser.add_argument("--vram", type=float, default=None)
     args = parser.parse_args(argv)

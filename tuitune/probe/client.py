@@ -1,4 +1,4 @@
-"""The app's side of the warm helper process (`python -m tuitune.tui.probe`).
+"""The app's side of the warm probe process (`python -m tuitune.probe.server`).
 
 One child answers every model probe, dataset preview and configuration check, so the training
 stack is imported once per app rather than once per probe. It starts on the first request, is
@@ -16,17 +16,17 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from tuitune import child, paths
 from tuitune.errors import TuituneError
-from tuitune.tui import probe_cache
+from tuitune.probe import cache as probe_cache
+from tuitune.system import child, paths
 from tuitune.tui.background import CHILDREN
 
 
-class HelperError(TuituneError):
+class ProbeError(TuituneError):
     """A probe failed; the message is the helper's one line for the user."""
 
 
-class Helper:
+class ProbeClient:
     """Sends requests to the helper child and waits for their answers (thread-safe)."""
 
     def __init__(self) -> None:
@@ -44,7 +44,7 @@ class Helper:
         on_partial: Callable[[dict[str, Any]], None] | None = None,
         timeout: float | None = 600,
     ) -> dict[str, Any]:
-        """The helper's answer to `op`; raises HelperError with its one-line reason."""
+        """The helper's answer to `op`; raises ProbeError with its one-line reason."""
         if op == "model":
             kept = probe_cache.read(str(args.get("name")), args.get("vram_gb"))
             if kept is not None:
@@ -60,20 +60,20 @@ class Helper:
                 process.stdin.flush()
             except OSError as exc:
                 self._waiting.pop(request_id, None)
-                raise HelperError(f"The probe helper could not start: {exc.strerror or exc}.") from None
+                raise ProbeError(f"The probe process could not start: {exc.strerror or exc}.") from None
         try:
             while True:
                 try:
                     answer = answers.get(timeout=timeout)
                 except queue.Empty:
-                    raise HelperError(f"Reading that took longer than {timeout:.0f} s; try again.") from None
+                    raise ProbeError(f"Reading that took longer than {timeout:.0f} s; try again.") from None
                 if "partial" in answer:
                     if on_partial is not None:
                         on_partial(answer["partial"])
                     continue
                 if answer.get("ok"):
                     return answer.get("result") or {}
-                raise HelperError(answer.get("error") or "The probe failed.")
+                raise ProbeError(answer.get("error") or "The probe failed.")
         finally:
             with self._lock:
                 self._waiting.pop(request_id, None)
@@ -100,8 +100,8 @@ class Helper:
         env = child.child_environment({"NO_COLOR": "1"})
         env.pop("TEXTUAL", None)
         process = subprocess.Popen(
-            # The current folder stays off its import path; it runs in TUITUNE_HOME (see tuitune.child).
-            child.python_command("tuitune.tui.probe"),
+            # The current folder stays off its import path; it runs in TUITUNE_HOME (see tuitune.system.child).
+            child.python_command("tuitune.probe.server"),
             cwd=paths.home(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -114,7 +114,7 @@ class Helper:
         )
         CHILDREN.add(process)
         self._process = process
-        threading.Thread(target=self._read, args=(process,), name="probe-helper-reader", daemon=True).start()
+        threading.Thread(target=self._read, args=(process,), name="probe-reader", daemon=True).start()
         return process
 
     def _read(self, process: subprocess.Popen[str]) -> None:
@@ -134,4 +134,6 @@ class Helper:
         with self._lock:
             orphans = [answers for answers, sent_to in self._waiting.values() if sent_to is process]
         for orphan in orphans:
-            orphan.put({"ok": False, "error": f"The probe helper stopped (exit code {process.returncode}); try again."})
+            orphan.put(
+                {"ok": False, "error": f"The probe process stopped (exit code {process.returncode}); try again."}
+            )

@@ -19,8 +19,8 @@ from tuitune.store import CANCELLED, COMPLETED, CRASHED, FAILED, QUEUED, RUNNING
 
 # User text is shown through `literal` (control characters escaped); it lives with the other
 # user-text helpers and is offered here too, beside the rest of what faces print.
-from tuitune.user_text import has_control_characters as has_control_characters
-from tuitune.user_text import literal as literal
+from tuitune.text.user_text import has_control_characters as has_control_characters
+from tuitune.text.user_text import literal as literal
 
 
 def literal_text(value: object, style: str = "") -> Text:

@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tuitune import paths
 from tuitune.errors import OutputNotWritableError, RunStateError
+from tuitune.system import paths
 
 MANIFEST = ".tuitune-run.json"
 FOLDER_MODE = 0o700

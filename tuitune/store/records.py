@@ -7,7 +7,7 @@ the database again. Datetimes are timezone-aware UTC.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any
@@ -31,8 +31,19 @@ ARTIFACT_KINDS: tuple[str, ...] = (
 )
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+# A record field's metadata key for the table column it is read from, when its name is not the
+# column's (None: a field the store works out rather than stores). See `tuitune.store.rows`.
+COLUMN = "column"
+
+
+def json_ready(record: Any) -> dict[str, Any]:
+    """A record's fields as a JSON-ready dict (datetimes in ISO 8601). The faces print the
+    documents of `tuitune.runs.documents` instead, which say what each field means."""
+    values: dict[str, Any] = {}
+    for item in fields(record):
+        value = getattr(record, item.name)
+        values[item.name] = value.isoformat() if isinstance(value, datetime) else value
+    return values
 
 
 @dataclass(frozen=True)
@@ -69,9 +80,10 @@ class Run:
     gpus: str | None = None  # the GPUs it asked for, "0,1"
     devices: str | None = None  # the GPUs it was given (its CUDA_VISIBLE_DEVICES)
     sweep_id: int | None = None
-    # The config as stored (JSON text). Parsed on first use of `config`, so listing thousands of
-    # runs for the history table does not pay for parsing configs nobody looks at.
-    config_json: str = field(default="{}", repr=False, compare=False)
+    # The config as stored (JSON text, the `config` column). Parsed on first use of `config`, so
+    # listing thousands of runs for the history table does not pay for parsing configs nobody
+    # looks at.
+    config_json: str = field(default="{}", repr=False, compare=False, metadata={COLUMN: "config"})
 
     @cached_property
     def config(self) -> dict[str, Any]:
@@ -113,41 +125,12 @@ class Run:
         return min(1.0, self.steps_done / self.steps_total)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (ISO datetimes, parsed config) for `--json` output."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "status": self.status,
-            "method": self.method,
-            "model": self.model,
-            "dataset": self.dataset,
-            "output_dir": self.output_dir,
-            "pid": self.pid,
-            "host": self.host,
-            "created_at": _iso(self.created_at),
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
-            "heartbeat_at": _iso(self.heartbeat_at),
-            "duration_seconds": self.duration_seconds,
-            "steps_done": self.steps_done,
-            "steps_total": self.steps_total,
-            "epoch": self.epoch,
-            "last_loss": self.last_loss,
-            "last_eval_loss": self.last_eval_loss,
-            "best_eval_loss": self.best_eval_loss,
-            "train_loss": self.train_loss,
-            "tokens_per_second": self.tokens_per_second,
-            "error": self.error,
-            "cancel_requested": self.cancel_requested,
-            "checkpoint": self.checkpoint,
-            "version": self.version,
-            "notes": self.notes,
-            "in_queue": self.in_queue,
-            "requested_gpus": self.gpus,
-            "devices": self.devices,
-            "sweep_id": self.sweep_id,
-            "config": self.config,
-        }
+        """Its fields, JSON-ready, with the config parsed (`tuitune.runs.documents.RunDocument` is
+        what the faces print)."""
+        values = json_ready(self)
+        values["config"] = self.config
+        del values["config_json"]
+        return values
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,35 +151,11 @@ class MetricPoint:
     time: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "run_id": self.run_id,
-            "step": self.step,
-            "epoch": self.epoch,
-            "loss": self.loss,
-            "eval_loss": self.eval_loss,
-            "learning_rate": self.learning_rate,
-            "grad_norm": self.grad_norm,
-            "tokens_per_second": self.tokens_per_second,
-            "gpu_memory_gb": self.gpu_memory_gb,
-            "cpu_memory_gb": self.cpu_memory_gb,
-            "time": self.time.isoformat(),
-        }
+        return json_ready(self)
 
 
 # The keys `Store.add_metric_points` accepts: every MetricPoint field the writer chooses.
-METRIC_FIELDS: tuple[str, ...] = (
-    "step",
-    "epoch",
-    "loss",
-    "eval_loss",
-    "learning_rate",
-    "grad_norm",
-    "tokens_per_second",
-    "gpu_memory_gb",
-    "cpu_memory_gb",
-    "time",
-)
+METRIC_FIELDS: tuple[str, ...] = tuple(item.name for item in fields(MetricPoint) if item.name not in ("id", "run_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,13 +169,7 @@ class Event:
     message: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "run_id": self.run_id,
-            "time": self.time.isoformat(),
-            "level": self.level,
-            "message": self.message,
-        }
+        return json_ready(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,16 +186,7 @@ class Evaluation:
     created_at: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "run_id": self.run_id,
-            "label": self.label,
-            "metrics": self.metrics,
-            "sample_count": self.sample_count,
-            "settings": self.settings,
-            "samples": self.samples,
-            "created_at": self.created_at.isoformat(),
-        }
+        return json_ready(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,16 +200,8 @@ class Artifact:
     meta: dict[str, Any]
     created_at: datetime
     # Its file or folder is no longer there (a checkpoint `save_total_limit` rotated away, a
-    # folder deleted by hand); looked at when the store lists a run's artifacts.
-    gone: bool = False
+    # folder deleted by hand); looked at when the store lists a run's artifacts, never stored.
+    gone: bool = field(default=False, metadata={COLUMN: None})
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "run_id": self.run_id,
-            "kind": self.kind,
-            "path": self.path,
-            "meta": self.meta,
-            "created_at": self.created_at.isoformat(),
-            "gone": self.gone,
-        }
+        return json_ready(self)

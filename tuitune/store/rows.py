@@ -1,174 +1,99 @@
 """Rows (tuples straight from SQLite) into records, and values into columns.
 
 Selecting named columns as tuples instead of peewee model instances is what keeps listing ten
-thousand runs fast; the column lists below and the record constructors must stay in step.
+thousand runs fast. Each record's column list is derived from its dataclass fields (a field reads
+the column of its name, or the one its metadata names, `run_id` the run's foreign key), and each
+value is converted by the field's type, so a field added to a record and its table is read with
+nothing else to keep in step.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+import typing
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from peewee import Field, Model
 
 from tuitune.store.clock import moment, to_datetime
-from tuitune.store.records import Artifact, Evaluation, Event, MetricPoint, Run
+from tuitune.store.records import COLUMN, Artifact, Evaluation, Event, MetricPoint, Run
 from tuitune.store.tables import ArtifactRow, EvaluationRow, EventRow, MetricPointRow, RunRow
 
-RUN_COLUMNS = (
-    RunRow.id,
-    RunRow.name,
-    RunRow.status,
-    RunRow.method,
-    RunRow.model,
-    RunRow.dataset,
-    RunRow.output_dir,
-    RunRow.pid,
-    RunRow.host,
-    RunRow.created_at,
-    RunRow.started_at,
-    RunRow.finished_at,
-    RunRow.heartbeat_at,
-    RunRow.steps_done,
-    RunRow.steps_total,
-    RunRow.epoch,
-    RunRow.last_loss,
-    RunRow.last_eval_loss,
-    RunRow.best_eval_loss,
-    RunRow.train_loss,
-    RunRow.tokens_per_second,
-    RunRow.error,
-    RunRow.cancel_requested,
-    RunRow.checkpoint,
-    RunRow.version,
-    RunRow.notes,
-    RunRow.queue_position,
-    RunRow.gpus,
-    RunRow.devices,
-    RunRow.sweep_id,
-    RunRow.config,
-)
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R", bound="DataclassInstance")  # a record
 
 
-def run_record(row: tuple[Any, ...]) -> Run:
-    (
-        id_, name, status, method, model, dataset, output_dir, pid, host,
-        created_at, started_at, finished_at, heartbeat_at,
-        steps_done, steps_total, epoch, last_loss, last_eval_loss, best_eval_loss, train_loss,
-        tokens_per_second, error, cancel_requested, checkpoint, version, notes,
-        queue_position, gpus, devices, sweep_id, config,
-    ) = row  # fmt: skip
-    return Run(
-        id=id_,
-        name=name,
-        status=status,
-        method=method,
-        model=model,
-        dataset=dataset,
-        output_dir=output_dir,
-        pid=pid,
-        host=host,
-        created_at=moment(created_at),
-        started_at=to_datetime(started_at),
-        finished_at=to_datetime(finished_at),
-        heartbeat_at=to_datetime(heartbeat_at),
-        steps_done=steps_done or 0,
-        steps_total=steps_total,
-        epoch=epoch,
-        last_loss=last_loss,
-        last_eval_loss=last_eval_loss,
-        best_eval_loss=best_eval_loss,
-        train_loss=train_loss,
-        tokens_per_second=tokens_per_second,
-        error=error,
-        cancel_requested=bool(cancel_requested),
-        checkpoint=checkpoint,
-        version=version,
-        notes=notes,
-        queue_position=queue_position,
-        gpus=gpus,
-        devices=devices,
-        sweep_id=sweep_id,
-        config_json=config or "{}",
-    )
+class Reading(Generic[R]):
+    """The columns a record is read from, in its fields' order, and how a row becomes the record."""
+
+    def __init__(self, record: type[R], table: type[Model]) -> None:
+        hints = typing.get_type_hints(record)
+        every = dataclasses.fields(record)
+        stored = [item for item in every if item.metadata.get(COLUMN, item.name) is not None]
+        # Passed by position (the fastest call): the fields the store works out come last.
+        if list(every[: len(stored)]) != stored:
+            raise TypeError(f"{record.__name__}: the fields the store works out must come after the stored ones")
+        self.record = record
+        self.columns: tuple[Field, ...] = tuple(_column(table, item.metadata.get(COLUMN, item.name)) for item in stored)
+        self._converts = [
+            (index, convert) for index, item in enumerate(stored) if (convert := _converter(hints[item.name]))
+        ]
+
+    def __call__(self, row: tuple[Any, ...]) -> R:
+        values = list(row)
+        for index, convert in self._converts:
+            values[index] = convert(values[index])
+        return self.record(*values)
 
 
-METRIC_COLUMNS = (
-    MetricPointRow.id,
-    MetricPointRow.run,
-    MetricPointRow.step,
-    MetricPointRow.epoch,
-    MetricPointRow.loss,
-    MetricPointRow.eval_loss,
-    MetricPointRow.learning_rate,
-    MetricPointRow.grad_norm,
-    MetricPointRow.tokens_per_second,
-    MetricPointRow.gpu_memory_gb,
-    MetricPointRow.cpu_memory_gb,
-    MetricPointRow.time,
-)
+def _column(table: type[Model], name: str) -> Field:
+    """The table's column `name` (`run_id` is the foreign key peewee calls `run`)."""
+    columns: dict[str, Field] = table._meta.columns
+    if name not in columns:
+        raise LookupError(f"{table.__name__} has no column {name!r} for its record's field")
+    return columns[name]
 
 
-def metric_record(row: tuple[Any, ...]) -> MetricPoint:
-    names = [field.name for field in dataclasses.fields(MetricPoint)]
-    values: dict[str, Any] = dict(zip(names, row, strict=True))
-    values["time"] = moment(row[-1])
-    return MetricPoint(**values)
+def _converter(hint: Any) -> Callable[[Any], Any] | None:
+    """How a stored value becomes a field of type `hint` (None: as it is)."""
+    if hint is datetime:
+        return moment
+    if hint == datetime | None:
+        return to_datetime
+    if hint is bool:
+        return bool
+    origin = typing.get_origin(hint)
+    if origin is dict:
+        return _json_dict  # JSON text columns
+    if origin is list:
+        return _json_list
+    return None
 
 
-EVENT_COLUMNS = (EventRow.id, EventRow.run, EventRow.time, EventRow.level, EventRow.message)
+def _json_dict(text: str | None) -> Any:
+    return from_json(text, {})
 
 
-def event_record(row: tuple[Any, ...]) -> Event:
-    id_, run_id, time, level, message = row
-    return Event(id=id_, run_id=run_id, time=moment(time), level=level, message=message)
+def _json_list(text: str | None) -> Any:
+    return from_json(text, [])
 
 
-EVALUATION_COLUMNS = (
-    EvaluationRow.id,
-    EvaluationRow.run,
-    EvaluationRow.label,
-    EvaluationRow.metrics,
-    EvaluationRow.sample_count,
-    EvaluationRow.settings,
-    EvaluationRow.samples,
-    EvaluationRow.created_at,
-)
+RUNS = Reading(Run, RunRow)
+METRIC_POINTS = Reading(MetricPoint, MetricPointRow)
+EVENTS = Reading(Event, EventRow)
+EVALUATIONS = Reading(Evaluation, EvaluationRow)
+ARTIFACTS = Reading(Artifact, ArtifactRow)
 
-
-def evaluation_record(row: tuple[Any, ...]) -> Evaluation:
-    id_, run_id, label, metrics, sample_count, settings, samples, created_at = row
-    return Evaluation(
-        id=id_,
-        run_id=run_id,
-        label=label,
-        metrics=from_json(metrics, {}),
-        sample_count=sample_count or 0,
-        settings=from_json(settings, {}),
-        samples=from_json(samples, []),
-        created_at=moment(created_at),
-    )
-
-
-ARTIFACT_COLUMNS = (
-    ArtifactRow.id,
-    ArtifactRow.run,
-    ArtifactRow.kind,
-    ArtifactRow.path,
-    ArtifactRow.meta,
-    ArtifactRow.created_at,
-)
-
-
-def artifact_record(row: tuple[Any, ...]) -> Artifact:
-    id_, run_id, kind, path, meta, created_at = row
-    return Artifact(
-        id=id_,
-        run_id=run_id,
-        kind=kind,
-        path=path,
-        meta=from_json(meta, {}),
-        created_at=moment(created_at),
-    )
+RUN_COLUMNS, run_record = RUNS.columns, RUNS
+METRIC_COLUMNS, metric_record = METRIC_POINTS.columns, METRIC_POINTS
+EVENT_COLUMNS, event_record = EVENTS.columns, EVENTS
+EVALUATION_COLUMNS, evaluation_record = EVALUATIONS.columns, EVALUATIONS
+ARTIFACT_COLUMNS, artifact_record = ARTIFACTS.columns, ARTIFACTS
 
 
 def to_json(value: Any) -> str:

@@ -66,7 +66,7 @@ def queue_trial(home: Path) -> float:
 
 def group_trial(home: Path) -> tuple[float, bool]:
     os.environ["TUITUNE_HOME"] = str(home)
-    from tuitune.engine.launcher import pid_alive
+    from tuitune.runs.lookup import pid_alive
     from tuitune.store import open_store
 
     base = ["--demo", "--method", "full_finetuning", "--max-length", "64", "--batch-size", "2"]

@@ -51,7 +51,7 @@ def wait_for(
 
 
 def wait_for_status(run_id: int, statuses: set[str], timeout: float = 180) -> Run:
-    from tuitune.engine.launcher import check_alive
+    from tuitune.runs.lookup import check_alive
 
     store = open_store()
 

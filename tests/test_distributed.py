@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.helpers import cli, cli_json, wait_for, wait_for_status
-from tuitune.engine.launcher import pid_alive
+from tuitune.runs.lookup import pid_alive
 from tuitune.store import CANCELLED, COMPLETED, CRASHED, FAILED, open_store
 
 FINISHED = {COMPLETED, FAILED, CANCELLED, CRASHED}

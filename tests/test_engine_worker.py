@@ -223,7 +223,8 @@ def test_delete_with_files(demo_model_path: Path) -> None:
 
 
 def test_resuming_a_completed_run_needs_a_bigger_budget_and_is_not_taken_for_a_crash(demo_model_path: Path) -> None:
-    from tuitune.engine import launcher
+    from tuitune.engine import launcher, resume
+    from tuitune.runs import lookup
 
     done = cli_json("train", *COMMON, "--max-steps", "4", "--name", "short")
     assert done["status"] == "completed"
@@ -234,10 +235,10 @@ def test_resuming_a_completed_run_needs_a_bigger_budget_and_is_not_taken_for_a_c
 
     store = open_store()
     old_pid = store.get_run(done["run_id"]).pid
-    wait_for(lambda: not launcher.pid_alive(old_pid), timeout=60, what="the old worker to exit")
-    queued = launcher.prepare_resume(store.get_run(done["run_id"]), max_steps=6, store=store)
+    wait_for(lambda: not lookup.pid_alive(old_pid), timeout=60, what="the old worker to exit")
+    queued = resume.prepare(store.get_run(done["run_id"]), max_steps=6, store=store)
     # Between queueing and spawning the new worker, the old worker's dead pid is no crash.
-    assert launcher.check_alive(queued, store=store).status == "queued"
+    assert lookup.check_alive(queued, store=store).status == "queued"
     launcher.start_worker(queued, resume=True, store=store)
     run = launcher.wait(done["run_id"], timeout=180, store=store)
     assert run.status == COMPLETED and run.steps_done == 6
@@ -246,6 +247,7 @@ def test_resuming_a_completed_run_needs_a_bigger_budget_and_is_not_taken_for_a_c
 def test_a_run_cancelled_while_queued_never_trains(demo_model_path: Path) -> None:
     from tuitune.config import ConfigBuilder
     from tuitune.engine import launcher
+    from tuitune.runs import lookup
 
     store = open_store()
     config = ConfigBuilder().demo().training(max_steps=4).build()
@@ -253,7 +255,7 @@ def test_a_run_cancelled_while_queued_never_trains(demo_model_path: Path) -> Non
     assert launcher.cancel(run, store=store).status == CANCELLED
     # The worker that was about to start for it arrives late: the cancel must win.
     launcher.start_worker(store.get_run(run.id), store=store)
-    wait_for(lambda: not launcher.pid_alive(store.get_run(run.id).pid), timeout=120, what="the late worker to exit")
+    wait_for(lambda: not lookup.pid_alive(store.get_run(run.id).pid), timeout=120, what="the late worker to exit")
     run = store.get_run(run.id)
     assert run.status == CANCELLED and not run.steps_done
     assert not (Path(run.output_dir) / "checkpoints").exists()
@@ -333,17 +335,17 @@ def test_cancel_never_signals_a_process_it_cannot_tell_is_a_worker(monkeypatch: 
 def test_a_reused_pid_is_not_taken_for_the_runs_worker() -> None:
     from datetime import datetime, timedelta, timezone
 
-    from tuitune.engine import launcher
+    from tuitune.runs import lookup
 
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         an_hour_ago = datetime.now(timezone.utc) - timedelta(hours=1)
-        assert launcher.pid_alive(alive.pid)
-        assert not launcher.pid_alive(alive.pid, started_before=an_hour_ago)  # younger than the run
+        assert lookup.pid_alive(alive.pid)
+        assert not lookup.pid_alive(alive.pid, started_before=an_hour_ago)  # younger than the run
     finally:
         alive.kill()
         alive.wait()
-    assert not launcher.pid_alive(alive.pid)
+    assert not lookup.pid_alive(alive.pid)
 
 
 def test_a_resume_waits_for_the_previous_worker_to_exit(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -352,7 +354,7 @@ def test_a_resume_waits_for_the_previous_worker_to_exit(monkeypatch: pytest.Monk
     write its own ending over the resumed run."""
     import socket
 
-    from tuitune.engine import launcher
+    from tuitune.engine import launcher, resume
     from tuitune.errors import RunStateError
 
     store = open_store()
@@ -365,10 +367,10 @@ def test_a_resume_waits_for_the_previous_worker_to_exit(monkeypatch: pytest.Monk
         store.heartbeat(run.id)
         monkeypatch.setattr(launcher, "WORKER_EXIT_SECONDS", 0.5)
         with pytest.raises(RunStateError, match="still finishing"):
-            launcher.prepare_resume(store.get_run(run.id), store=store)
+            resume.prepare(store.get_run(run.id), store=store)
         assert store.get_run(run.id).status == CANCELLED  # refused: nothing changed
     finally:
         finishing.kill()
         finishing.wait()
-    resumed = launcher.prepare_resume(store.get_run(run.id), store=store)
+    resumed = resume.prepare(store.get_run(run.id), store=store)
     assert resumed.status == "queued"

@@ -12,9 +12,9 @@ from tests.helpers import assert_one_line_error, cli
 from tests.trained_runs import train_greeter
 from tuitune.config import ConfigBuilder
 from tuitune.data import validation_examples
-from tuitune.engine.launcher import run_config
 from tuitune.errors import RunStateError
 from tuitune.evaluation import evaluate_run
+from tuitune.runs.files import run_config
 from tuitune.runs.results import EvaluationResult, read_result
 from tuitune.store import FAILED, QUEUED, Run, open_store
 

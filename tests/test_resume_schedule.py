@@ -13,6 +13,7 @@ from tests.helpers import cli_json, wait_for, wait_for_status
 from tuitune.config import ConfigBuilder
 from tuitune.engine import launcher
 from tuitune.engine.checkpoint_notes import NOTES
+from tuitune.runs import files
 from tuitune.store import CANCELLED, COMPLETED, open_store
 
 pytestmark = pytest.mark.slow
@@ -59,7 +60,7 @@ def test_a_cancelled_run_resumed_to_a_new_total_goes_on_from_the_learning_rate_i
     launcher.cancel(store.get_run(run_id))
     cancelled = wait_for_status(run_id, {CANCELLED})
     checkpoint = Path(cancelled.checkpoint or "")
-    stop = launcher.checkpoint_step(checkpoint)
+    stop = files.checkpoint_step(checkpoint)
     total = stop + 12
     # A point's LR is the one its step trained with: step s of 200 took PEAK * (200 - (s - 1)) / 200.
     before = rates(run_id)

@@ -53,14 +53,13 @@ def chat(
     `sampling` any of `Sampling`'s settings (temperature, top_p, max_new_tokens, seed, stop, …).
     With `stream=True`, a generator of text pieces as they are generated.
     """
-    from tuitune.engine.launcher import check_alive
+    from tuitune.runs import lookup
     from tuitune.store import Run, open_store
 
     settings = sampling_of(sampling)
     device = check_device(device)
     store = open_store()
-    found = run if isinstance(run, Run) else store.find_run(run)
-    found = check_alive(found, store=store)
+    found = lookup.check_alive(run, store=store) if isinstance(run, Run) else lookup.find(run, store=store)
     turns = [{"role": "user", "content": messages}] if isinstance(messages, str) else list(messages)
     events = _child(found.id, which, device).ask("main", turns, settings)
     if stream:

@@ -88,11 +88,11 @@ def _merged_folder(run: Run, store: Store) -> Path:
 def open_pane(run: Run, store: Store, which: str, *, device: str | None = None, template: str | None = None) -> Pane:
     """Load `which` model of `run` on `device` (default: the GPU when there is one), after checking it fits."""
     from tuitune.data.templates import get_template
-    from tuitune.engine.launcher import run_config
     from tuitune.export.weights import run_weights
     from tuitune.models.inspect import describe_model
     from tuitune.models.loading import load_tokenizer
     from tuitune.models.trained import load_base, load_trained, stop_token_ids
+    from tuitune.runs.files import run_config
 
     config = run_config(run)
     device = _torch_device(check_device(device))

@@ -68,13 +68,13 @@ def chat_command(
     """Chat with a run's model: a REPL with streaming, or one --prompt."""
     from tuitune.chats.guard import check_device
     from tuitune.chats.settings import sampling_of
-    from tuitune.engine import launcher
+    from tuitune.runs import lookup
     from tuitune.store import open_store
 
     if sum((base, compare, merged)) > 1:
         raise UsageError("Choose one of --base, --compare and --merged.")
     store = open_store()
-    run = launcher.check_alive(store.find_run(run_ref), store=store)
+    run = lookup.find(run_ref, store=store)
     if export is not None:
         _export(run.id, export, json_output)
         return

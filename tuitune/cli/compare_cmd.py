@@ -32,12 +32,12 @@ def compare_command(
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Compare runs: the settings that differ, final losses, time, speed and evaluation scores."""
-    from tuitune.engine import launcher
+    from tuitune.runs import lookup
     from tuitune.runs.compare import compare_runs
     from tuitune.store import open_store
 
     store = open_store()
-    found = [launcher.check_alive(store.find_run(ref), store=store) for ref in runs or []]
+    found = [lookup.find(ref, store=store) for ref in runs or []]
     if sweep is not None:
         store.get_sweep(sweep)  # a clear error for a sweep that does not exist
         found += sorted(store.list_runs(sweep_id=sweep), key=lambda run: run.id)

@@ -25,11 +25,11 @@ METRIC_LABELS = {
 
 
 def _lookup(ref: str) -> Any:
-    from tuitune.engine import launcher
+    from tuitune.runs import lookup
     from tuitune.store import open_store
 
     store = open_store()
-    return launcher.check_alive(store.find_run(ref), store=store), store
+    return lookup.find(ref, store=store), store
 
 
 class _LineProgress:

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from tuitune.engine import launcher
 from tuitune.errors import RunStateError
+from tuitune.runs import lookup
 from tuitune.store import ACTIVE, Run, Store
 
 POLL_SECONDS = 0.25
@@ -74,7 +75,7 @@ def follow(run: Run, store: Store, console: Console) -> Run:
                         loss = point.loss
                     if point.tokens_per_second:
                         speed = point.tokens_per_second
-                run = launcher.check_alive(store.get_run(run.id), store=store)
+                run = lookup.current(run.id, store=store)
                 bar.update(
                     task,
                     completed=run.steps_done or 0,

@@ -23,10 +23,10 @@ _MOST_RUNS = 2**62  # past SQLite's integer range a limit means "all of them" an
 
 
 def _lookup(ref: str) -> Run:
-    from tuitune.engine import launcher
+    from tuitune.runs import lookup
 
     store = open_store()
-    return launcher.check_alive(store.find_run(ref), store=store)
+    return lookup.find(ref, store=store)
 
 
 @app.command("runs")
@@ -39,7 +39,7 @@ def runs_command(
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """List runs, newest first (queued runs with their place in the queue)."""
-    from tuitune.engine import launcher
+    from tuitune.engine import queue
 
     if status is not None and status not in ALL:
         raise UsageError(f"Unknown status {literal(status)[:40]!r}: use one of {', '.join(ALL)}.")
@@ -48,7 +48,7 @@ def runs_command(
     store = open_store()
     if sweep is not None:
         store.get_sweep(sweep)  # a clear error for a sweep that does not exist
-    launcher.reconcile(store)
+    queue.reconcile(store)
     runs = store.list_runs(status=status, limit=min(limit, _MOST_RUNS) if limit is not None else None, sweep_id=sweep)
     line = [queued.id for queued in store.queued_runs()] if any(run.in_queue for run in runs) else []
     places = {run_id: place for place, run_id in enumerate(line, start=1)}
@@ -168,12 +168,12 @@ def logs_command(
     lines: Optional[int] = typer.Option(None, "--lines", "-n", help="Only the last N lines."),
 ) -> None:
     """Print a run's worker log."""
-    from tuitune.engine import launcher
+    from tuitune.runs import files, lookup
 
     if lines is not None and lines < 0:
         raise UsageError(f"--lines must be 0 or more (got {lines}).")
     run = _lookup(run_ref)
-    path = launcher.log_path(run)
+    path = files.log_path(run)
     if not path.exists() and not follow:
         err_console.print(Text(f"Run {run.id} has no log yet ({literal(path)})."))
         return
@@ -194,7 +194,7 @@ def logs_command(
                 typer.echo(chunk, nl=False)
         if not follow:
             return
-        run = launcher.check_alive(store.get_run(run.id), store=store)
+        run = lookup.current(run.id, store=store)
         if not run.is_active:
             # One last read: the worker's final lines land just before its status changes.
             follow = False
@@ -236,13 +236,13 @@ def cancel_command(
 
 def _cancel_many(sweep_id: int | None, *, wait: bool, json_output: bool) -> None:
     """`cancel --sweep N` (its queued and running runs) or `cancel --queued` (every queued run)."""
-    from tuitune.engine import launcher
+    from tuitune.engine import launcher, queue
     from tuitune.errors import RunStateError
 
     store = open_store()
     if sweep_id is not None:
         store.get_sweep(sweep_id)  # a clear error for a sweep that does not exist
-    launcher.reconcile(store)
+    queue.reconcile(store)
     if sweep_id is None:
         chosen = store.queued_runs()
     else:
@@ -298,12 +298,12 @@ def resume_command(
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Resume a cancelled, failed or crashed run from its last checkpoint (or train a finished one further)."""
-    from tuitune.engine import launcher
+    from tuitune.engine import resume
 
     if epochs is not None and max_steps is not None:
         raise UsageError("Give --epochs or --max-steps, not both.")
     store = open_store()
-    run = launcher.resume(_lookup(run_ref), epochs=epochs, max_steps=max_steps, queue=queue, store=store)
+    run = resume.start(_lookup(run_ref), epochs=epochs, max_steps=max_steps, queue=queue, store=store)
     if detach or queue:
         if json_output:
             print_json(

@@ -22,8 +22,8 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 
 from tuitune.engine import checkpoint_notes
 from tuitune.engine.collective import any_rank, group_sum
-from tuitune.engine.launcher import HEARTBEAT_SECONDS
 from tuitune.engine.stop import StopRequest
+from tuitune.runs.lookup import HEARTBEAT_SECONDS
 from tuitune.store import Store
 from tuitune.system.memory import process_memory_gb
 

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from tuitune.config import RunConfig
-from tuitune.engine.launcher import LOG_NAME, pid_alive, run_config
 from tuitune.engine.rank import SUPERVISOR_ENV
 from tuitune.engine.stop import StopRequest
 from tuitune.runs import folder as run_folder
+from tuitune.runs.files import LOG_NAME, run_config
+from tuitune.runs.lookup import pid_alive
 from tuitune.store import ACTIVE, CANCELLED, COMPLETED, CRASHED, FAILED, QUEUED, RUNNING, Store
 from tuitune.store.processes import RunProcess
 from tuitune.system import child, paths

@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 
-from tuitune.engine import launcher
+from tuitune.engine import queue
 from tuitune.engine.keeper_lock import take_lock
 from tuitune.errors import StoreError
 from tuitune.store import open_store
@@ -30,7 +30,7 @@ def keep(look_seconds: float = LOOK_SECONDS) -> int:
     lock = take_lock()
     while lock is not None:
         try:
-            launcher.reconcile(store)
+            queue.reconcile(store)
             needed = store.keeper_needed()
         except StoreError as error:
             print(f"[warning] the store could not be read ({error}); looking again", flush=True)

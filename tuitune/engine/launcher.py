@@ -1,6 +1,8 @@
-"""Start, cancel, resume and watch runs; every face (CLI, TUI, Python) goes through here.
+"""Create runs, spawn and signal their workers, wait for them and delete them.
 
-A run is a detached child process (`python -m tuitune.engine.worker RUN_ID`) in its own session,
+Whether a stored run is alive is `tuitune.runs.lookup`; its config and folder files are
+`tuitune.runs.files`; the resume policy and the queue are `engine.resume` and `engine.queue`,
+above this module. A run is a detached child process (`python -m tuitune.engine.worker RUN_ID`) in its own session,
 so it outlives the terminal, the SSH link and the TUI. This module never imports torch: it only
 writes the store and spawns processes.
 """
@@ -13,35 +15,23 @@ import signal
 import socket
 import subprocess
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-from tuitune.config import RunConfig, parse_config
-from tuitune.errors import RunStateError, StoreFullError, StoreReadOnlyError
+from tuitune.config import RunConfig
+from tuitune.errors import RunStateError
 from tuitune.locations import DATASET_BUILDERS
+from tuitune.runs import files, lookup
 from tuitune.runs import folder as run_folder
 from tuitune.store import (
     ACTIVE,
     CANCELLED,
-    COMPLETED,
-    CRASHED,
     QUEUED,
-    RESUMABLE,
-    RUNNING,
     Run,
     Store,
     open_store,
 )
 from tuitune.system import child, paths
-from tuitune.system.gpu import GPUS_ENV, visible_gpus
-
-# A worker writes its heartbeat every few seconds from a thread, even while a model loads;
-# one silent for this long is dead (or on a host whose clock we cannot trust).
-HEARTBEAT_SECONDS = 2.0
-STALE_AFTER_SECONDS = 120.0
-LOG_NAME = "worker.log"
-CONFIG_NAME = "config.yaml"
-
+from tuitune.system.gpu import GPUS_ENV, check_gpus, visible_gpus
 
 # Short words for names people type (`tuitune logs demo-full`) and for narrow tables.
 METHOD_WORDS = {"full_finetuning": "full", "instruction_tuning": "instruct"}
@@ -119,9 +109,7 @@ def create_run(
         final.name = run.name
         if config.training.output_dir:
             final.training.output_dir = str(parent)
-        paths.write_private_text(folder / CONFIG_NAME, final.to_yaml())
-        run_folder.record(folder, CONFIG_NAME)
-        store.update_run(run.id, config=final.to_dict(), output_dir=str(folder))
+        files.save_config(run.id, final, store=store, output_dir=str(folder))
         for note in config.notes:
             store.add_event(run.id, note, level="warning")
         return store.get_run(run.id)
@@ -134,57 +122,19 @@ def create_run(
         raise
 
 
-def checkpoint_step(checkpoint: Path) -> int:
-    """The global step a Trainer `checkpoint-N` folder was saved at (ValueError if not one)."""
-    return int(checkpoint.name.split("-")[-1])
-
-
-def last_checkpoint(output_dir: Path) -> Path | None:
-    """The newest `checkpoint-N` folder that holds a complete trainer state."""
-    folder = output_dir / "checkpoints"
-    if not folder.is_dir():
-        return None
-    candidates = []
-    for entry in folder.iterdir():
-        if entry.name.startswith("checkpoint-") and (entry / "trainer_state.json").exists():
-            try:
-                candidates.append((checkpoint_step(entry), entry))
-            except ValueError:
-                continue
-    return max(candidates)[1] if candidates else None
-
-
-def _checkpoint_epoch(checkpoint: Path) -> float:
-    """How far (in epochs) the Trainer had got when it wrote this checkpoint."""
-    import json
-
-    try:
-        return float(json.loads((checkpoint / "trainer_state.json").read_text()).get("epoch") or 0.0)
-    except (OSError, ValueError, TypeError):
-        return 0.0
-
-
-def run_config(run: Run) -> RunConfig:
-    return parse_config(run.config, f"run {run.id}")
-
-
-def log_path(run: Run) -> Path:
-    return Path(run.output_dir or paths.run_dir(run.id, run.name)) / LOG_NAME
-
-
 def start_worker(
     run: Run, *, resume: bool = False, devices: list[str] | None = None, store: Store | None = None
 ) -> int:
     """Spawn the detached worker for a run, in the run's folder, on `devices`; return its pid."""
     store = store or open_store()
-    log = log_path(run)
+    log = files.log_path(run)
     folder = log.parent
     paths.make_private_dir(folder)
-    command = child.python_command("tuitune.engine.worker", str(run.id))
+    command = child.python_command(lookup.WORKER_MODULE, str(run.id))
     if resume:
         command.append("--resume")
     descriptor = paths.open_private(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    run_folder.record(folder, LOG_NAME)
+    run_folder.record(folder, files.LOG_NAME)
     with os.fdopen(descriptor, "ab") as out:
         process = subprocess.Popen(
             command,
@@ -215,8 +165,6 @@ def _device_environment(devices: list[str] | None) -> dict[str, str]:
 
 def launch(config: RunConfig, *, gpus: list[str] | None = None, store: Store | None = None) -> Run:
     """Create a run and start its worker now, whatever the queue holds; returns at once."""
-    from tuitune.engine.queue import check_gpus
-
     store = store or open_store()
     wanted = check_gpus(gpus)
     run = create_run(config, store=store, gpus=wanted)
@@ -225,162 +173,15 @@ def launch(config: RunConfig, *, gpus: list[str] | None = None, store: Store | N
     return store.get_run(run.id)
 
 
-def pid_alive(pid: int | None, *, started_before: datetime | None = None) -> bool:
-    """Whether process `pid` runs (a zombie does not). With `started_before`, a process that
-    started after that moment is not the one we knew: its pid was reused."""
-    import psutil
-
-    if not pid:
-        return False
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        if started_before is not None and process.create_time() > started_before.timestamp() + 1.0:
-            return False
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.AccessDenied:
-        return True  # another user's process: it exists
-    return True
-
-
-def _is_worker(pid: int) -> bool:
-    """Whether `pid` runs our worker module, not `tuitune.train()` in someone's notebook or a
-    reused pid. When that cannot be told (no permission), it is not: a signal could hurt."""
-    import psutil
-
-    try:
-        return "tuitune.engine.worker" in " ".join(psutil.Process(pid).cmdline())
-    except psutil.Error:
-        return False
-
-
-def _seconds_since(moment: datetime | None) -> float:
-    if moment is None:
-        return float("inf")
-    return (datetime.now(timezone.utc) - moment).total_seconds()
-
-
-# A claimed run's worker is spawned within milliseconds of the claim; one not started after this
-# long never will be (its claimer was killed between the two).
-CLAIM_START_SECONDS = 10.0
-
-
-def check_alive(run: Run, *, store: Store | None = None) -> Run:
-    """Mark a run `crashed` if the store says it is active but its worker is gone; put a claim
-    whose worker never started back in line."""
-    if run.status not in ACTIVE or run.in_queue:
-        return run  # a run waiting in the queue has no worker yet: nothing can have died
-    store = store or open_store()
-    if run.status == QUEUED and not run.pid and run.heartbeat_at is not None:
-        # Claimed for a slot (the claim starts its heartbeat), its worker not yet recorded.
-        return _claim_checked(run, store)
-    local = run.host in (None, socket.gethostname())
-    gone = False
-    # The heartbeat comes after the worker started; a process younger than it reuses the pid.
-    if (local and run.pid and not pid_alive(run.pid, started_before=run.heartbeat_at)) or _seconds_since(
-        run.heartbeat_at or run.created_at
-    ) > STALE_AFTER_SECONDS:
-        gone = True
-    if not gone:
-        return run
-    if local and live_ranks(run, store):
-        # Its supervisor is gone but ranks still train; they follow it out within a second
-        # (engine.rank.follow_supervisor). Until none lives, the run is not over.
-        return run
-    # Re-read: the worker may have finished between our read and the pid check.
-    fresh = store.get_run(run.id)
-    if fresh.status not in ACTIVE:
-        return fresh
-    try:
-        if fresh.cancel_requested:
-            # Killed before it could install its SIGTERM handler: the user asked for this.
-            store.set_status(run.id, CANCELLED)
-        else:
-            reason = (
-                "the worker process exited without reporting"
-                if local and run.pid
-                else "no heartbeat for over two minutes"
-            )
-            store.set_status(
-                run.id, CRASHED, error=f"Worker crashed ({reason}); see its log, then `tuitune resume {run.id}`."
-            )
-    except (StoreReadOnlyError, StoreFullError):
-        # Reading commands keep working on a read-only or full store; the crash is recorded by
-        # the next command that can write.
-        return fresh
-    return store.get_run(run.id)
-
-
-def _claim_checked(run: Run, store: Store) -> Run:
-    """A run claimed for a slot (or started directly) whose worker has no pid yet: give its
-    claimer time, then find the worker, else put the run back at the head of the line."""
-    if _seconds_since(run.heartbeat_at) < CLAIM_START_SECONDS:
-        return run
-    worker = _worker_process(run.id)
-    try:
-        if worker is not None:
-            store.update_run(run.id, pid=worker, host=socket.gethostname())
-        else:
-            store.back_in_line(run.id, "its worker never started (whoever claimed it stopped first)")
-    except (StoreReadOnlyError, StoreFullError):
-        pass
-    return store.get_run(run.id)
-
-
-def _worker_process(run_id: int) -> int | None:
-    """The pid of a worker of this store training `run_id` on this machine, if one runs."""
-    import psutil
-
-    home = str(paths.home())
-    for process in psutil.process_iter(["cmdline"]):
-        try:
-            command = process.info["cmdline"] or []
-            ours = "tuitune.engine.worker" in command and str(run_id) in command
-            if ours and process.environ().get(paths.HOME_ENV) == home:
-                return int(process.pid)
-        except psutil.Error:
-            continue
-    return None
-
-
-def live_ranks(run: Run, store: Store | None = None) -> list[int]:
-    """The pids of the run's group processes (ranks) on this machine that are still alive."""
-    store = store or open_store()
-    host = socket.gethostname()
-    return [
-        rank.pid
-        for rank in store.processes(run.id)
-        if rank.host == host and rank.ended is None and pid_alive(rank.pid, started_before=rank.heartbeat_at)
-    ]
-
-
-def reconcile(store: Store | None = None) -> list[Run]:
-    """Check every active run; returns those now marked crashed."""
-    store = store or open_store()
-    crashed = []
-    for run in store.active_runs():
-        checked = check_alive(run, store=store)
-        if checked.status == CRASHED:
-            crashed.append(checked)
-    # Whoever notices a free slot starts the next queued run: a crash frees one, and so does a
-    # run that ended while nobody was looking.
-    from tuitune.engine.queue import start_queued_quietly
-
-    start_queued_quietly(store)
-    return crashed
-
-
 def cancel(run: Run, *, store: Store | None = None) -> Run:
     """Ask a run to stop: it finishes the step, saves a checkpoint and ends `cancelled`."""
     store = store or open_store()
-    run = check_alive(run, store=store)
+    run = lookup.check_alive(run, store=store)
     if run.status not in ACTIVE:
         raise RunStateError(f"Run {run.id} ({run.name}) is {run.status}, not running: nothing to cancel.")
     store.request_cancel(run.id)
-    if run.pid and run.host in (None, socket.gethostname()) and pid_alive(run.pid):
-        if not _is_worker(run.pid):
+    if run.pid and run.host in (None, socket.gethostname()) and lookup.pid_alive(run.pid):
+        if not lookup.is_worker(run.pid):
             # Trained in-process (`tuitune.train()`): SIGTERM would kill the user's own program;
             # its CancelCallback polls the store's flag and stops after the step instead.
             return store.get_run(run.id)
@@ -390,87 +191,6 @@ def cancel(run: Run, *, store: Store | None = None) -> Run:
             pass
     elif run.status == QUEUED and not run.pid:
         store.set_status(run.id, CANCELLED)
-    return store.get_run(run.id)
-
-
-def prepare_resume(
-    run: Run,
-    *,
-    epochs: float | None = None,
-    max_steps: int | None = None,
-    store: Store | None = None,
-) -> Run:
-    """Check a run can resume, apply more epochs/steps, and queue it again."""
-    store = store or open_store()
-    run = check_alive(run, store=store)
-    more = epochs is not None or max_steps is not None
-    if run.status in ACTIVE:
-        raise RunStateError(f"Run {run.id} ({run.name}) is still {run.status}: cancel it first or let it finish.")
-    if run.status == COMPLETED and not more:
-        raise RunStateError(
-            f"Run {run.id} ({run.name}) already completed: give --epochs or --max-steps to train it further."
-        )
-    if run.status not in RESUMABLE and run.status != COMPLETED:
-        raise RunStateError(f"Run {run.id} is {run.status} and cannot be resumed.")
-    if not worker_gone(run, timeout=WORKER_EXIT_SECONDS, store=store):
-        pids = ", ".join(str(pid) for pid in [run.pid, *live_ranks(run, store)] if pid)
-        raise RunStateError(
-            f"Run {run.id} ({run.name}) has ended but its processes (pid {pids}) are still finishing: "
-            f"resume it once they have exited (`tuitune show {run.id}` lists them)."
-        )
-    # The new totals pass the config's own rules before anything about the run changes: a
-    # refused resume (`--epochs inf`, `--max-steps 2**63`) leaves the run exactly as it was.
-    values = run_config(run).to_dict()
-    if epochs is not None:
-        values["training"].update(epochs=epochs, max_steps=None)
-    if max_steps is not None:
-        values["training"]["max_steps"] = max_steps
-    config = parse_config(values, f"the resume of run {run.id}")
-    checkpoint = last_checkpoint(Path(run.output_dir)) if run.output_dir else None
-    start = checkpoint_step(checkpoint) if checkpoint else 0
-    if max_steps is not None and max_steps <= start:
-        # The Trainer would run one stray step past the budget and call it completed.
-        raise RunStateError(
-            f"Run {run.id} ({run.name}) resumes from step {start}: give --max-steps above {start} "
-            "(it is the total number of steps, not extra ones)."
-        )
-    reached = _checkpoint_epoch(checkpoint) if checkpoint else 0.0
-    if epochs is not None and epochs <= reached:
-        raise RunStateError(
-            f"Run {run.id} ({run.name}) resumes from epoch {reached:.2f}: give --epochs above that "
-            "(it is the total number of epochs, not extra ones)."
-        )
-    # Forget the old worker's pid and start a fresh heartbeat: until the new worker is spawned,
-    # check_alive (from the TUI, say) must not take the dead old pid for a crash of this run.
-    store.update_run(run.id, config=config.to_dict(), cancel_requested=False, error=None, pid=None)
-    store.heartbeat(run.id)
-    folder = Path(run.output_dir or paths.run_dir(run.id, run.name))
-    paths.make_private_dir(folder)
-    paths.write_private_text(folder / CONFIG_NAME, config.to_yaml())
-    store.set_status(run.id, QUEUED)
-    return store.get_run(run.id)
-
-
-def resume(
-    run: Run,
-    *,
-    epochs: float | None = None,
-    max_steps: int | None = None,
-    queue: bool = False,
-    store: Store | None = None,
-) -> Run:
-    """Resume a cancelled, failed or crashed run (or train a completed one further) in a new
-    worker, now or (`queue`) when a slot is free."""
-    store = store or open_store()
-    run = prepare_resume(run, epochs=epochs, max_steps=max_steps, store=store)
-    if queue:
-        from tuitune.engine.queue import start_queued
-
-        store.put_in_queue(run.id)
-        start_queued(store)
-        return store.get_run(run.id)
-    devices = store.give_devices(run.id, wanted=store_gpus(run), gpus=visible_gpus())
-    start_worker(run, resume=True, devices=devices, store=store)
     return store.get_run(run.id)
 
 
@@ -492,8 +212,12 @@ def worker_gone(run: Run, *, timeout: float, store: Store | None = None) -> bool
 
     def alive() -> bool:
         # The last heartbeat came after the worker started: a process younger than it reuses the pid.
-        worker = bool(run.pid) and pid_alive(run.pid, started_before=run.heartbeat_at) and _is_worker(run.pid or 0)
-        return worker or bool(live_ranks(run, store))
+        worker = (
+            bool(run.pid)
+            and lookup.pid_alive(run.pid, started_before=run.heartbeat_at)
+            and lookup.is_worker(run.pid or 0)
+        )
+        return worker or bool(lookup.live_ranks(run, store))
 
     while alive():
         if time.monotonic() > deadline:
@@ -507,7 +231,7 @@ def wait(run_id: int, *, timeout: float | None = None, poll: float = 0.5, store:
     store = store or open_store()
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        run = check_alive(store.get_run(run_id), store=store)
+        run = lookup.current(run_id, store=store)
         if run.status not in ACTIVE:
             # Stopped means its worker is gone too (a group's supervisor tidies up after rank 0
             # has recorded the end): a resume right after must not race it.
@@ -527,7 +251,7 @@ def delete(run: Run, *, files: bool = False, store: Store | None = None) -> run_
     import shutil
 
     store = store or open_store()
-    run = check_alive(run, store=store)
+    run = lookup.check_alive(run, store=store)
     if run.status in ACTIVE:
         raise RunStateError(f"Run {run.id} ({run.name}) is {run.status}: cancel it before deleting it.")
     removal = None
@@ -548,19 +272,12 @@ def delete(run: Run, *, files: bool = False, store: Store | None = None) -> run_
 
 
 __all__ = [
-    "RUNNING",
     "cancel",
-    "check_alive",
     "create_run",
     "default_run_name",
     "delete",
-    "last_checkpoint",
     "launch",
-    "log_path",
-    "prepare_resume",
-    "reconcile",
-    "resume",
-    "run_config",
     "start_worker",
     "wait",
+    "worker_gone",
 ]

@@ -15,9 +15,10 @@ from tuitune.config import RunConfig
 from tuitune.engine import launcher
 from tuitune.engine.keeper_lock import ensure_keeper
 from tuitune.errors import RunStateError, StoreError, UsageError
-from tuitune.store import FAILED, QUEUED, Run, Store, open_store
+from tuitune.runs import lookup
+from tuitune.store import CRASHED, FAILED, QUEUED, Run, Store, open_store
 from tuitune.store.run_queue import PAUSED, SLOTS
-from tuitune.system.gpu import visible_gpus
+from tuitune.system.gpu import check_gpus, visible_gpus
 
 MAX_SLOTS = 64
 
@@ -56,23 +57,6 @@ def unpause(store: Store | None = None) -> list[Run]:
     store = store or open_store()
     store.set_setting(PAUSED, None)
     return start_queued(store)
-
-
-def check_gpus(wanted: list[str] | None) -> list[str]:
-    """GPU ids a user asked for, checked against the machine's."""
-    if not wanted:
-        return []
-    available = visible_gpus()
-    if not available:
-        raise UsageError(
-            "--gpus was given, but this machine has no GPU tuitune can see: leave it out to train on the CPU."
-        )
-    unknown = [gpu for gpu in wanted if gpu not in available]
-    if unknown:
-        raise UsageError(f"GPU {', '.join(unknown)} is not on this machine: choose among {', '.join(available)}.")
-    if len(set(wanted)) != len(wanted):
-        raise UsageError(f"--gpus names a GPU twice ({','.join(wanted)}).")
-    return wanted
 
 
 def enqueue(
@@ -116,6 +100,20 @@ def start_queued_quietly(store: Store | None = None) -> list[Run]:
         return []
 
 
+def reconcile(store: Store | None = None) -> list[Run]:
+    """Check every active run; returns those now marked crashed."""
+    store = store or open_store()
+    crashed = []
+    for run in store.active_runs():
+        checked = lookup.check_alive(run, store=store)
+        if checked.status == CRASHED:
+            crashed.append(checked)
+    # Whoever notices a free slot starts the next queued run: a crash frees one, and so does a
+    # run that ended while nobody was looking.
+    start_queued_quietly(store)
+    return crashed
+
+
 def position(run: Run, store: Store | None = None) -> tuple[int, int] | None:
     """(place, line length) of a run waiting in the queue; None when it is not waiting."""
     if not run.in_queue:
@@ -157,7 +155,7 @@ def state(store: Store | None = None) -> QueueState:
     from tuitune.store import RUNNING
 
     store = store or open_store()
-    launcher.reconcile(store)  # notices crashes and starts what fits
+    reconcile(store)  # notices crashes and starts what fits
     return {
         "slots": slots(store),
         "slots_in_use": store.slots_in_use(),

@@ -18,9 +18,9 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, cast
 
-from tuitune.engine.launcher import HEARTBEAT_SECONDS
 from tuitune.engine.stop import StopRequest
 from tuitune.errors import TuituneError
+from tuitune.runs.lookup import HEARTBEAT_SECONDS
 
 if TYPE_CHECKING:
     from tuitune.store import Store
@@ -170,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
     from tuitune.engine.callbacks import Progress
+    from tuitune.engine.failures import report_failure
     from tuitune.engine.runner import execute
-    from tuitune.engine.worker import report_failure
     from tuitune.store import open_store
 
     store = open_store()

@@ -18,7 +18,6 @@ from tuitune.engine.callbacks import (
     Progress,
     StoreCallback,
 )
-from tuitune.engine.launcher import checkpoint_step, last_checkpoint, run_config
 from tuitune.engine.space import free_reserve, keep_reserve
 from tuitune.engine.stop import StopRequest
 from tuitune.errors import (
@@ -31,8 +30,8 @@ from tuitune.errors import (
     UnexpectedTrainingError,
 )
 from tuitune.runs import folder as run_folder
+from tuitune.runs.files import checkpoint_step, folder_of, last_checkpoint, run_config
 from tuitune.store import CANCELLED, COMPLETED, FAILED, RUNNING, Store
-from tuitune.system import paths
 from tuitune.system.disk import describe_disk, is_disk_full
 
 OOM_HINT = (
@@ -130,6 +129,7 @@ def execute(
     stop: StopRequest | None = None,
     in_group: bool = False,
     progress: Progress | None = None,
+    config: RunConfig | None = None,
 ) -> TrainResult:
     """Train run `run_id` in this process, reporting into `store`. Raises `TuituneError` on failure,
     after recording it on the run.
@@ -139,8 +139,8 @@ def execute(
     """
     stop = stop or StopRequest()
     run = store.get_run(run_id)
-    config = run_config(run)
-    output = Path(run.output_dir or paths.run_dir(run.id, run.name))
+    config = config or run_config(run)  # the worker passes the one it parsed
+    output = folder_of(run)
     started = time.monotonic()
     if run.status == CANCELLED:
         # Cancelled while queued, before this worker started: leave it cancelled, train nothing.

@@ -12,14 +12,14 @@ import argparse
 import os
 import signal
 import sys
-import traceback
 from typing import TYPE_CHECKING
 
+from tuitune.engine.failures import report_failure
 from tuitune.engine.stop import StopRequest
-from tuitune.errors import TuituneError, UnexpectedTrainingError
+from tuitune.errors import TuituneError
 
 if TYPE_CHECKING:
-    from tuitune.store import Store
+    from tuitune.config import RunConfig
 
 
 def _listen_for_stop(stop: StopRequest) -> None:
@@ -33,17 +33,6 @@ def _listen_for_stop(stop: StopRequest) -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
-def report_failure(error: TuituneError) -> None:
-    """One `[error]` line for a failure the user can fix; the traceback only for a real bug."""
-    cause = error.__cause__
-    try:
-        if isinstance(error, UnexpectedTrainingError) and cause is not None:
-            traceback.print_exception(type(cause), cause, cause.__traceback__)
-        print(f"[error] {error}", flush=True)
-    except OSError:
-        pass  # the log's disk is full: the run's row already says why
-
-
 def _release_gpu_memory() -> None:
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
@@ -53,11 +42,10 @@ def _release_gpu_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def _in_group(run_id: int, store: Store) -> bool:
+def _in_group(config: RunConfig) -> bool:
     from tuitune.engine.group import visible_devices, world_size
-    from tuitune.engine.launcher import run_config
 
-    return world_size(run_config(store.get_run(run_id)), visible_devices()) > 1
+    return world_size(config, visible_devices()) > 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,18 +64,22 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
+    # Imported once the signal handlers are in (see the module's docstring).
     from tuitune.engine.runner import execute
+    from tuitune.runs.files import run_config
     from tuitune.store import open_store
 
     store = open_store()
     try:
-        if _in_group(args.run_id, store):
+        # Parsed once here: the run's process and its trainer read the same config.
+        config = run_config(store.get_run(args.run_id))
+        if _in_group(config):
             # Several processes: this worker supervises the group (`accelerate launch`).
             from tuitune.engine.group import run_group
             from tuitune.store import CANCELLED, COMPLETED
 
             return 0 if run_group(args.run_id, store, resume=args.resume, stop=stop) in (COMPLETED, CANCELLED) else 1
-        result = execute(args.run_id, store, resume=args.resume, stop=stop)
+        result = execute(args.run_id, store, resume=args.resume, stop=stop, config=config)
     except TuituneError as error:
         report_failure(error)
         return 1

@@ -40,8 +40,8 @@ def evaluate_run(
     run's validation split. `compare_base` also scores the base model on the same examples and
     fills `base` and `improvements`. `progress(stage, done, total)` is called as work advances.
     """
-    from tuitune.engine.launcher import run_config
     from tuitune.export.weights import run_weights
+    from tuitune.runs.files import run_config
     from tuitune.store import open_store
 
     store = store or open_store()

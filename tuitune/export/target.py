@@ -50,10 +50,10 @@ def run_or_folder(target: Run | str | Path, store: Store) -> Run | Path:
     path = Path(target).expanduser()
     if path.is_dir():
         return path
-    from tuitune.engine.launcher import check_alive
+    from tuitune.runs import lookup
 
     try:
-        return check_alive(store.find_run(str(target)), store=store)
+        return lookup.find(str(target), store=store)
     except RunNotFoundError:
         if isinstance(target, Path) or any(mark in str(target) for mark in ("/", "\\")) or path.exists():
             raise ExportError(

@@ -11,7 +11,6 @@ Imports peewee only (no torch): the TUI and CLI start fast.
 
 from __future__ import annotations
 
-from tuitune.store.db import open_store
 from tuitune.store.records import (
     ARTIFACT_KINDS,
     BASE,
@@ -24,7 +23,7 @@ from tuitune.store.records import (
     MetricPoint,
     Run,
 )
-from tuitune.store.repository import Store
+from tuitune.store.repository import Store, open_store
 from tuitune.store.status import (
     ACTIVE,
     ALL,

@@ -1,7 +1,7 @@
 """The store's SQLite file: opened late, pointed wherever `TUITUNE_HOME` says at the time.
 
 `database` is created uninitialised so that importing tuitune never touches the disk and tests
-can point it at a temporary folder. `open_store()` initialises it on first use, and again whenever
+can point it at a temporary folder. `open_store()` (in repository) initialises it on first use, and again whenever
 the path changes (tests switch `TUITUNE_HOME` between tests; a process otherwise uses one store).
 
 Several processes share the file (training workers, the TUI, CLI commands):
@@ -24,7 +24,6 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from peewee import DatabaseError, SqliteDatabase
@@ -36,9 +35,6 @@ from tuitune.errors import (
     StoreReadOnlyError,
 )
 from tuitune.text.user_text import shorten
-
-if TYPE_CHECKING:
-    from tuitune.store.repository import Store
 
 BUSY_TIMEOUT_SECONDS = 30
 # After a checkpoint the WAL is cut back to this size instead of keeping its largest size forever.
@@ -73,26 +69,8 @@ class _StoreDatabase(SqliteDatabase):
 database = _StoreDatabase(None, lock_type="IMMEDIATE")
 
 _lock = threading.RLock()
-_stores: dict[Path, Store] = {}
 _active: str | None = None  # the path `database` is initialised for, once upgraded
 _read_only = False
-
-
-def open_store(path: str | Path | None = None) -> Store:
-    """The store at `path` (default: `$TUITUNE_HOME/tuitune.db`), created or upgraded as needed.
-
-    Cheap to call repeatedly: one `Store` per path per process, and the file is opened and
-    checked only when the path differs from the one in use.
-    """
-    from tuitune.store.repository import Store
-
-    target = resolve_path(path)
-    with _lock:
-        activate(target)
-        store = _stores.get(target)
-        if store is None:
-            store = _stores[target] = Store(target)
-    return store
 
 
 def resolve_path(path: str | Path | None) -> Path:
@@ -106,6 +84,11 @@ def resolve_path(path: str | Path | None) -> Path:
 def is_read_only() -> bool:
     """Whether the store in use could only be opened for reading."""
     return _read_only
+
+
+def opening_lock() -> threading.RLock:
+    """The lock under which the store's file is switched (taken again after a fork)."""
+    return _lock
 
 
 def activate(target: Path) -> None:

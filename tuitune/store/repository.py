@@ -24,7 +24,7 @@ from peewee import DatabaseError, fn
 from tuitune.errors import RunNotFoundError, StoreError
 from tuitune.store import clock
 from tuitune.store.conversations import ConversationStore
-from tuitune.store.db import activate, database, is_read_only, store_error
+from tuitune.store.db import activate, database, is_read_only, opening_lock, resolve_path, store_error
 from tuitune.store.processes import ProcessStore
 from tuitune.store.records import (
     ARTIFACT_KINDS,
@@ -576,3 +576,22 @@ def _gone(artifact: Artifact) -> bool:
         return not Path(artifact.path).exists()
     except (OSError, ValueError):  # a path this system cannot even look up
         return True
+
+
+# One `Store` per file per process.
+_stores: dict[Path, Store] = {}
+
+
+def open_store(path: str | Path | None = None) -> Store:
+    """The store at `path` (default: `$TUITUNE_HOME/tuitune.db`), created or upgraded as needed.
+
+    Cheap to call repeatedly: one `Store` per path per process, and the file is opened and
+    checked only when the path differs from the one in use.
+    """
+    target = resolve_path(path)
+    with opening_lock():
+        activate(target)
+        store = _stores.get(target)
+        if store is None:
+            store = _stores[target] = Store(target)
+    return store

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from tuitune.errors import UsageError
+
 GIB = 1024**3
 
 _lock = threading.Lock()
@@ -115,3 +117,20 @@ def _gpu_count() -> int:
         return int(pynvml.nvmlDeviceGetCount())
     except pynvml.NVMLError:
         return 0
+
+
+def check_gpus(wanted: list[str] | None) -> list[str]:
+    """GPU ids a user asked for, checked against the machine's."""
+    if not wanted:
+        return []
+    available = visible_gpus()
+    if not available:
+        raise UsageError(
+            "--gpus was given, but this machine has no GPU tuitune can see: leave it out to train on the CPU."
+        )
+    unknown = [gpu for gpu in wanted if gpu not in available]
+    if unknown:
+        raise UsageError(f"GPU {', '.join(unknown)} is not on this machine: choose among {', '.join(available)}.")
+    if len(set(wanted)) != len(wanted):
+        raise UsageError(f"--gpus names a GPU twice ({','.join(wanted)}).")
+    return wanted

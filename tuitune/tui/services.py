@@ -116,7 +116,7 @@ class RunService:
 
     def resume_step(self, run: Run) -> int | None:
         """The step a resume would start from: its last complete checkpoint's, None when it has none."""
-        from tuitune.engine.launcher import checkpoint_step, last_checkpoint
+        from tuitune.runs.files import checkpoint_step, last_checkpoint
 
         if not run.output_dir:
             return None
@@ -131,7 +131,7 @@ class RunService:
         return self.store.processes(run_id)
 
     def log_path(self, run: Run) -> Path:
-        from tuitune.engine.launcher import log_path
+        from tuitune.runs.files import log_path
 
         return log_path(run)
 
@@ -156,9 +156,9 @@ class RunService:
         return launcher.cancel(self.store.get_run(run_id), store=self.store)
 
     def resume(self, run_id: int, *, epochs: float | None = None, max_steps: int | None = None) -> Run:
-        from tuitune.engine import launcher
+        from tuitune.engine import resume
 
-        return launcher.resume(self.store.get_run(run_id), epochs=epochs, max_steps=max_steps, store=self.store)
+        return resume.start(self.store.get_run(run_id), epochs=epochs, max_steps=max_steps, store=self.store)
 
     def delete(self, run_id: int, *, files: bool = False) -> None:
         from tuitune.engine import launcher
@@ -167,9 +167,9 @@ class RunService:
 
     def reconcile(self) -> list[Run]:
         """Mark runs whose worker vanished as crashed; returns them."""
-        from tuitune.engine import launcher
+        from tuitune.engine import queue
 
-        return launcher.reconcile(store=self.store)
+        return queue.reconcile(store=self.store)
 
     # --- the queue and sweeps ------------------------------------------------------------------
     def queue_places(self) -> dict[int, tuple[int, int]]:

@@ -11,8 +11,9 @@ from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
 from tuitune.config import MAX_EPOCHS, MAX_STEPS, parse_config
-from tuitune.engine import launcher, queue
+from tuitune.engine import launcher, queue, resume
 from tuitune.errors import RunStateError, UsageError
+from tuitune.runs import files, lookup
 from tuitune.runs.reports import run_report
 from tuitune.serve.guard import RequestRefusedError, check_config, check_inside, policy_of
 from tuitune.store import ALL, Run, open_store
@@ -39,7 +40,7 @@ def created(run: Run) -> dict[str, Any]:
 
 def find(run_id: int) -> Run:
     store = open_store()
-    return launcher.check_alive(store.get_run(run_id), store=store)
+    return lookup.current(run_id, store=store)
 
 
 def start_run(request: Request, config_data: Any, *, in_queue: bool, source: str = "request") -> Run:
@@ -75,7 +76,7 @@ def list_runs(
         raise UsageError(f"Unknown status {status[:40]!r}: use one of {', '.join(ALL)}.")
     limit = min(limit, request.app.state.settings.max_page)
     store = open_store()
-    launcher.reconcile(store)
+    queue.reconcile(store)
     runs = store.list_runs(status=status, sweep_id=sweep)
     if text:
         words = text.lower().split()
@@ -130,7 +131,7 @@ def events(
 
 @router.get("/{run_id}/log", response_class=PlainTextResponse, summary="The run's worker.log")
 def log(run_id: int, tail: Optional[int] = Query(None, ge=0, le=100_000, description="Only the last N lines.")) -> str:
-    path = launcher.log_path(find(run_id))
+    path = files.log_path(find(run_id))
     if not path.exists():
         return ""
     if tail is None:
@@ -195,10 +196,10 @@ class ResumeRequest(BaseModel):
 
 
 @router.post("/{run_id}/resume", summary="Resume from the last checkpoint (or train a finished run further)")
-def resume(run_id: int, body: ResumeRequest = Body(default_factory=ResumeRequest)) -> dict[str, Any]:
+def resume_run(run_id: int, body: ResumeRequest = Body(default_factory=ResumeRequest)) -> dict[str, Any]:
     if body.epochs is not None and body.max_steps is not None:
         raise UsageError("Give epochs or max_steps, not both.")
-    run = launcher.resume(find(run_id), epochs=body.epochs, max_steps=body.max_steps, queue=body.queue)
+    run = resume.start(find(run_id), epochs=body.epochs, max_steps=body.max_steps, queue=body.queue)
     return created(run)
 
 

@@ -223,7 +223,7 @@ def test_a_logged_step_is_the_runs_progress_at_once_and_never_goes_back(tuitune_
 
 
 def test_a_runs_loss_summary_is_counted_by_the_store_as_its_points_would_say(tuitune_home: Path) -> None:
-    from tuitune.runs.reports import loss_summary
+    from tuitune.runs.documents import loss_summary
 
     store = open_store()
     run_id = new_run(store)
@@ -234,7 +234,7 @@ def test_a_runs_loss_summary_is_counted_by_the_store_as_its_points_would_say(tui
     store.delete_metric_points_after(run_id, 4)  # a resume from step 4 forgets step 5's points
     points = store.metric_points(run_id)
     kept = [p.loss for p in points if p.loss is not None]
-    summary = loss_summary(store.get_run(run_id), store)
+    summary = loss_summary(store.get_run(run_id), store).model_dump()
     assert (summary["first_loss"], summary["last_loss"], summary["min_loss"]) == (kept[0], kept[-1], min(kept))
     assert summary["points"] == len(points) == 4 and summary["best_eval_loss"] is None
 

@@ -47,7 +47,7 @@ def compare_command(
         raise UsageError("The same run is named twice: give different runs to compare.")
     comparison = compare_runs(found, store, curves=json_output)
     if json_output:
-        print_json(comparison.to_dict())
+        print_json(comparison.model_dump(mode="json"))
         return
 
     table = Table(box=None, header_style="bold", pad_edge=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Literal, Optional
+from typing import TYPE_CHECKING, Literal, Optional
 
 import typer
 from rich.table import Table
@@ -15,6 +15,9 @@ from tuitune.cli.outcome import finish_run
 from tuitune.engine.launcher import METHOD_WORDS
 from tuitune.errors import UsageError
 from tuitune.store import ALL, Run, open_store
+
+if TYPE_CHECKING:
+    from tuitune.runs.documents import LossSummary
 from tuitune.text import present
 from tuitune.text.present import literal
 
@@ -53,7 +56,9 @@ def runs_command(
     line = [queued.id for queued in store.queued_runs()] if any(run.in_queue for run in runs) else []
     places = {run_id: place for place, run_id in enumerate(line, start=1)}
     if json_output:
-        print_json([{**run.to_dict(), "queue_place": places.get(run.id)} for run in runs])
+        from tuitune.runs.documents import listed_run
+
+        print_json([listed_run(run, places.get(run.id)).model_dump(mode="json") for run in runs])
         return
     if not runs and status:
         console.print(f"No {status} runs.")
@@ -103,16 +108,16 @@ def show_command(
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Show a run: configuration, status, loss summary, artifacts and error."""
-    from tuitune.runs.reports import run_report
+    from tuitune.runs.documents import run_report
 
     run = _lookup(run_ref)
     store = open_store()
     report = run_report(run, store)
     if json_output:
-        print_json(report)
+        print_json(report.model_dump(mode="json"))
         return
-    metrics, artifacts, evaluations = report["metrics"], report["artifacts"], report["evaluations"]
-    evals = metrics["best_eval_loss"] is not None
+    metrics = report.metrics
+    evals = metrics.best_eval_loss is not None
     style = present.STATUS_STYLES.get(run.status, "")
     console.print(Text.assemble((f"Run {run.id}", "bold"), " ", literal(run.name), "  ", (run.status, style)))
     grid = Table.grid(padding=(0, 2))
@@ -128,7 +133,7 @@ def show_command(
         ("created", present.moment(run.created_at)),
         ("duration", present.duration(run.duration_seconds)),
         ("loss", _loss_line(metrics)),
-        ("eval loss", f"last {metrics['last_eval_loss']:.4f}, best {metrics['best_eval_loss']:.4f}" if evals else "–"),
+        ("eval loss", f"last {metrics.last_eval_loss:.4f}, best {metrics.best_eval_loss:.4f}" if evals else "–"),
         ("tokens/s", f"{run.tokens_per_second:,.0f}" if run.tokens_per_second else "–"),
         ("pid", f"{run.pid} on {run.host}" if run.pid else "–"),
     ):
@@ -136,16 +141,16 @@ def show_command(
     if run.error:
         grid.add_row("error", Text(literal(run.error), style="red"))
     console.print(grid)
-    if artifacts:
+    if report.artifacts:
         console.print("\n[bold]Artifacts[/]")
-        for artifact in artifacts:
-            line = Text(f"  {artifact['kind']:<11} {literal(artifact['path'])}")
-            if artifact["gone"]:
+        for artifact in report.artifacts:
+            line = Text(f"  {artifact.kind:<11} {literal(artifact.path)}")
+            if artifact.gone:
                 line.append("  (gone: no longer on disk)", style="dim")
             console.print(line)
-    for evaluation in evaluations[:2]:
-        scores = ", ".join(f"{k} {v:.4g}" for k, v in evaluation["metrics"].items() if isinstance(v, (int, float)))
-        console.print(Text.assemble("\n", (f"Evaluation ({literal(evaluation['label'])})", "bold"), " ", scores))
+    for evaluation in report.evaluations[:2]:
+        scores = ", ".join(f"{k} {v:.4g}" for k, v in evaluation.metrics.items() if isinstance(v, (int, float)))
+        console.print(Text.assemble("\n", (f"Evaluation ({literal(evaluation.label)})", "bold"), " ", scores))
     console.print("\n[bold]Configuration[/]")
     import yaml
 
@@ -154,11 +159,10 @@ def show_command(
     )
 
 
-def _loss_line(metrics: dict[str, object]) -> str:
-    first, last = metrics["first_loss"], metrics["last_loss"]
-    if first is None:
+def _loss_line(metrics: LossSummary) -> str:
+    if metrics.first_loss is None:
         return "–"
-    return f"first {first:.4f} → last {last:.4f} (min {metrics['min_loss']:.4f})"
+    return f"first {metrics.first_loss:.4f} → last {metrics.last_loss:.4f} (min {metrics.min_loss:.4f})"
 
 
 @app.command("logs")

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
 
 from tuitune import __version__
 from tuitune.serve import errors
@@ -98,6 +99,14 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+class Health(BaseModel):
+    """`GET /health`: says nothing about runs, so it answers without the token."""
+
+    ok: bool
+    version: str
+    token_required: bool = Field(description="Every other route wants `Authorization: Bearer TOKEN`.")
+
+
 def _api_docs(app: FastAPI) -> None:
     """`/docs`: Swagger UI 5 from swagger-ui-py's files, not from a CDN, so the page works on a GPU
     box with no internet (FastAPI's default page loads its script from jsdelivr)."""
@@ -111,7 +120,7 @@ def _api_docs(app: FastAPI) -> None:
     swagger_ui_path = Path(next(iter(spec.submodule_search_locations))) / "static"
     app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
 
-    @app.get("/docs", include_in_schema=False)
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
     def api_docs() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url=app.openapi_url or "/openapi.json",
@@ -150,19 +159,19 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.include_router(machine.router, dependencies=protected)
     app.include_router(jobs.router, dependencies=protected)
 
-    @app.get("/health", include_in_schema=False)
-    def health() -> dict[str, Any]:
-        # Says nothing about runs: a load balancer or a test may ask without the token.
-        return {"ok": True, "version": __version__, "token_required": settings.token is not None}
+    @app.get("/health", summary="Is the server up (no token needed: a load balancer or a test may ask)")
+    def health() -> Health:
+        return Health(ok=True, version=__version__, token_required=settings.token is not None)
 
     # The dashboard's files hold no data (the page asks for the token and calls the API with it).
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
-    @app.get("/", include_in_schema=False)
+    # The pages are not part of the API: left out of /openapi.json.
+    @app.get("/", include_in_schema=False, response_class=FileResponse)
     def dashboard() -> FileResponse:
         return FileResponse(str(STATIC / "index.html"))
 
-    @app.get("/dashboard", include_in_schema=False)
+    @app.get("/dashboard", include_in_schema=False, response_class=RedirectResponse)
     def job_service_dashboard() -> RedirectResponse:
         # The job service's address for the page; like the page, it asks for no token.
         return RedirectResponse("/")

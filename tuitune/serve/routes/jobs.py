@@ -10,6 +10,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from tuitune.runs.documents import Job, JobAccepted, JobCancelled, JobLogLine, job, metric_point
+from tuitune.serve.responses import JSON_LINES, JsonLines, stream_of
 from tuitune.serve.routes import runs
 from tuitune.store import CANCELLED, QUEUED, Run, open_store
 
@@ -69,51 +71,28 @@ def to_config(body: FinetuneRequest) -> dict[str, Any]:
     return config
 
 
-def job(run: Run) -> dict[str, Any]:
-    """A run in the job service's words."""
-    return {
-        "job_id": run.id,
-        "status": run.status,
-        "model_name": run.model,
-        "dataset_name": run.dataset,
-        "progress": {
-            "step": run.steps_done,
-            "total_steps": run.steps_total,
-            "epoch": run.epoch,
-            "percent": round(100 * run.progress, 1) if run.progress is not None else None,
-        },
-        "loss": run.last_loss,
-        "eval_loss": run.last_eval_loss,
-        "output_dir": run.output_dir,
-        "error": run.error,
-        "created_at": run.created_at.isoformat(),
-        "started_at": run.started_at.isoformat() if run.started_at else None,
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-    }
-
-
 @router.post("/finetune", status_code=201, summary="Start a fine-tuning job (alias of POST /runs)")
-def finetune(request: Request, body: FinetuneRequest) -> dict[str, Any]:
+def finetune(request: Request, body: FinetuneRequest) -> JobAccepted:
     run = runs.start_run(request, to_config(body), in_queue=True, source="the /finetune request")
-    return {**job(run), "message": f"Job {run.id} accepted ({run.status}).", "urls": runs.urls(run.id)}
+    return JobAccepted(**dict(job(run)), message=f"Job {run.id} accepted ({run.status}).", urls=runs.urls(run.id))
 
 
 @router.get("/jobs", summary="Every job (run), newest first")
-def jobs() -> list[dict[str, Any]]:
+def jobs() -> list[Job]:
     store = open_store()
     return [job(run) for run in store.list_runs(limit=500)]
 
 
 @router.get("/jobs/{job_id}", summary="A job's status and progress")
-def get_job(job_id: int) -> dict[str, Any]:
+def get_job(job_id: int) -> Job:
     return job(runs.find(job_id))
 
 
 @router.delete("/jobs/{job_id}", summary="Cancel a job")
-def cancel_job(job_id: int) -> dict[str, Any]:
+def cancel_job(job_id: int) -> JobCancelled:
     run = runs.find(job_id)
     cancelled = runs.launcher.cancel(run)
-    return {**job(cancelled), "message": cancel_message(run, cancelled)}
+    return JobCancelled(**dict(job(cancelled)), message=cancel_message(run, cancelled))
 
 
 def cancel_message(before: Run, after: Run) -> str:
@@ -125,18 +104,26 @@ def cancel_message(before: Run, after: Run) -> str:
     return f"Job {after.id} is stopping after its current step (with a checkpoint: it can be resumed)."
 
 
-@router.get("/logs/{job_id}", summary="A job's log as JSON lines (events and metric points, in time order)")
+@router.get(
+    "/logs/{job_id}",
+    summary="A job's log as JSON lines (events and metric points, in time order)",
+    response_class=JsonLines,
+    response_model=JobLogLine,  # one line's
+    responses=stream_of(JobLogLine, JSON_LINES, "One JSON document per line: an event or a metric point."),
+)
 def logs(job_id: int) -> Response:
     store = open_store()
     store.get_run(job_id)
-    lines = [{"time": e.time.isoformat(), "level": e.level, "message": e.message} for e in store.events(job_id)]
+    lines = [JobLogLine(time=e.time, level=e.level, message=e.message) for e in store.events(job_id)]
     lines += [
-        {
-            "time": p.time.isoformat(),
-            "level": "metrics",
-            **{k: v for k, v in p.to_dict().items() if v is not None and k not in ("id", "run_id", "time")},
-        }
+        JobLogLine.model_validate(
+            {
+                "time": p.time,
+                "level": "metrics",
+                **metric_point(p).model_dump(exclude={"id", "run_id", "time"}, exclude_none=True),
+            }
+        )
         for p in store.metric_points(job_id)
     ]
-    lines.sort(key=lambda line: line["time"])
-    return Response("".join(json.dumps(line) + "\n" for line in lines), media_type="application/x-ndjson")
+    lines.sort(key=lambda line: line.time)
+    return JsonLines("".join(json.dumps(line.model_dump(mode="json", exclude_none=True)) + "\n" for line in lines))

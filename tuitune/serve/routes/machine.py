@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, HTTPException, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from tuitune.engine import queue
+from tuitune.serve.tasks import Task
 from tuitune.system.gpu import gpus
 from tuitune.system.memory import system_memory
 
@@ -23,43 +22,64 @@ class PauseRequest(BaseModel):
     paused: bool = Field(True, description="true: start nothing new; false: start queued runs again.")
 
 
+class PauseState(BaseModel):
+    paused: bool
+    started: list[int] = Field(description="The runs that started as the queue was unpaused.")
+
+
 @router.post("/queue/pause", summary="Pause (or unpause) the queue; running runs go on")
-def pause(body: PauseRequest = PauseRequest()) -> dict[str, Any]:
+def pause(body: PauseRequest = PauseRequest()) -> PauseState:
     started = []
     if body.paused:
         queue.pause()
     else:
         started = [run.id for run in queue.unpause()]
-    return {"paused": body.paused, "started": started}
+    return PauseState(paused=body.paused, started=started)
+
+
+class Reading(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class GpuState(Reading):
+    index: int
+    name: str
+    memory_total_gb: float
+    memory_used_gb: float
+    utilization_percent: float | None = Field(description="None where the driver does not report it.")
+
+
+class MemoryState(Reading):
+    """The machine's RAM in GiB."""
+
+    total_gb: float
+    available_gb: float
+    used_gb: float
+
+
+class SystemState(BaseModel):
+    gpus: list[GpuState]
+    memory: MemoryState
+    slots: int = Field(description="How many runs may train at once.")
 
 
 @router.get("/system", summary="GPUs, memory and slots of the machine the server runs on")
-def system() -> dict[str, Any]:
-    memory = system_memory()
-    return {
-        "gpus": [
-            {
-                "index": gpu.index,
-                "name": gpu.name,
-                "memory_total_gb": gpu.memory_total_gb,
-                "memory_used_gb": gpu.memory_used_gb,
-                "utilization_percent": gpu.utilization_percent,
-            }
-            for gpu in gpus()
-        ],
-        "memory": {"total_gb": memory.total_gb, "available_gb": memory.available_gb, "used_gb": memory.used_gb},
-        "slots": queue.slots(),
-    }
+def system() -> SystemState:
+    return SystemState(
+        gpus=[GpuState.model_validate(gpu) for gpu in gpus()],
+        memory=MemoryState.model_validate(system_memory()),
+        slots=queue.slots(),
+    )
 
 
 @router.get("/tasks", summary="Background tasks (evaluate, merge, upload) this server started")
-def tasks(request: Request) -> list[dict[str, Any]]:
-    return [task.to_dict() for task in request.app.state.tasks.all()]
+def tasks(request: Request) -> list[Task]:
+    return request.app.state.tasks.all()
 
 
 @router.get("/tasks/{task_id}", summary="One background task")
-def task(request: Request, task_id: int) -> dict[str, Any]:
+def task(request: Request, task_id: int) -> Task:
     found = request.app.state.tasks.get(task_id)
     if found is None:
         raise HTTPException(404, detail=f"No task {task_id} on this server (tasks are kept while it runs).")
-    return found.to_dict()
+    return found

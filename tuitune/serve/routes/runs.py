@@ -14,28 +14,44 @@ from tuitune.config import MAX_EPOCHS, MAX_STEPS, parse_config
 from tuitune.engine import launcher, queue, resume
 from tuitune.errors import RunStateError, UsageError
 from tuitune.runs import files, lookup
-from tuitune.runs.reports import run_report
+from tuitune.runs.documents import (
+    CancelRequested,
+    Events,
+    MetricPoints,
+    RunDeleted,
+    RunPage,
+    RunReportWithUrls,
+    RunStarted,
+    RunUrls,
+    StreamMessage,
+    event,
+    listed_run,
+    metric_point,
+    run_report,
+)
 from tuitune.serve.guard import RequestRefusedError, check_config, check_inside, policy_of
+from tuitune.serve.responses import EVENT_STREAM, stream_of
+from tuitune.serve.tasks import Task
 from tuitune.store import ALL, Run, open_store
 from tuitune.store.transactions import SQLITE_MAX_INTEGER
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
 
-def urls(run_id: int) -> dict[str, str]:
+def urls(run_id: int) -> RunUrls:
     base = f"/runs/{run_id}"
-    return {
-        "self": base,
-        "stream": f"{base}/stream",
-        "metrics": f"{base}/metrics",
-        "events": f"{base}/events",
-        "log": f"{base}/log",
-        "page": f"/#/runs/{run_id}",
-    }
+    return RunUrls(
+        self=base,
+        stream=f"{base}/stream",
+        metrics=f"{base}/metrics",
+        events=f"{base}/events",
+        log=f"{base}/log",
+        page=f"/#/runs/{run_id}",
+    )
 
 
-def created(run: Run) -> dict[str, Any]:
-    return {"id": run.id, "name": run.name, "status": run.status, "in_queue": run.in_queue, "urls": urls(run.id)}
+def created(run: Run) -> RunStarted:
+    return RunStarted(id=run.id, name=run.name, status=run.status, in_queue=run.in_queue, urls=urls(run.id))
 
 
 def find(run_id: int) -> Run:
@@ -57,7 +73,7 @@ def create_run(
     request: Request,
     config: dict[str, Any] = Body(..., description="A run configuration: the same schema as a config file."),
     queue_run: bool = Query(True, alias="queue", description="Wait in the queue for a free slot (false: start now)."),
-) -> dict[str, Any]:
+) -> RunStarted:
     return created(start_run(request, config, in_queue=queue_run))
 
 
@@ -71,7 +87,7 @@ def list_runs(
     ),
     limit: int = Query(50, ge=1, description="Page size."),
     offset: int = Query(0, ge=0, le=10**9),
-) -> dict[str, Any]:
+) -> RunPage:
     if status is not None and status not in ALL:
         raise UsageError(f"Unknown status {status[:40]!r}: use one of {', '.join(ALL)}.")
     limit = min(limit, request.app.state.settings.max_page)
@@ -91,18 +107,15 @@ def list_runs(
         if any(run.in_queue for run in page)
         else {}
     )
-    return {
-        "total": len(runs),
-        "offset": offset,
-        "limit": limit,
-        "runs": [{**run.to_dict(), "queue_place": line.get(run.id)} for run in page],
-    }
+    return RunPage(
+        total=len(runs), offset=offset, limit=limit, runs=[listed_run(run, line.get(run.id)) for run in page]
+    )
 
 
 @router.get("/{run_id}", summary="One run: status, progress, losses, artifacts, evaluations")
-def get_run(run_id: int) -> dict[str, Any]:
+def get_run(run_id: int) -> RunReportWithUrls:
     run = find(run_id)
-    return {**run_report(run, open_store()), "urls": urls(run.id)}
+    return RunReportWithUrls.model_construct(**dict(run_report(run, open_store())), urls=urls(run.id))
 
 
 @router.get("/{run_id}/metrics", summary="A run's metric points")
@@ -112,21 +125,21 @@ def metrics(
     after_id: int = Query(
         0, ge=0, le=SQLITE_MAX_INTEGER, description="Only points with an id above this one (for polling)."
     ),
-) -> dict[str, Any]:
+) -> MetricPoints:
     store = open_store()
     store.get_run(run_id)
-    points = [point.to_dict() for point in store.metric_points(run_id, after_id=after_id) if point.step > after]
-    return {"run_id": run_id, "points": points}
+    points = [metric_point(point) for point in store.metric_points(run_id, after_id=after_id) if point.step > after]
+    return MetricPoints(run_id=run_id, points=points)
 
 
 @router.get("/{run_id}/events", summary="A run's events: loading, data, checkpoints, warnings, errors")
 def events(
     run_id: int,
     after: int = Query(0, ge=0, le=SQLITE_MAX_INTEGER, description="Only events with an id above this one."),
-) -> dict[str, Any]:
+) -> Events:
     store = open_store()
     store.get_run(run_id)
-    return {"run_id": run_id, "events": [event.to_dict() for event in store.events(run_id, after_id=after)]}
+    return Events(run_id=run_id, events=[event(record) for record in store.events(run_id, after_id=after)])
 
 
 @router.get("/{run_id}/log", response_class=PlainTextResponse, summary="The run's worker.log")
@@ -155,7 +168,17 @@ def _last_lines(path: Path, count: int, block: int = 64 * 1024) -> list[str]:
     return lines[len(lines) - min(count, len(lines)) :]
 
 
-@router.get("/{run_id}/stream", summary="Server-sent events: metric points, events and status, live")
+@router.get(
+    "/{run_id}/stream",
+    summary="Server-sent events: metric points, events and status, live",
+    response_class=EventSourceResponse,
+    response_model=StreamMessage,  # one event's
+    responses=stream_of(
+        StreamMessage,
+        EVENT_STREAM,
+        "Server-sent events: the run's history first, then what it logs, until it ends (the `end` event).",
+    ),
+)
 async def stream(request: Request, run_id: int) -> EventSourceResponse:
     open_store().get_run(run_id)  # 404 before the stream opens
     after_point, after_event = _resume_from(request.headers.get("last-event-id"))
@@ -184,9 +207,9 @@ def _resume_from(last_event_id: str | None) -> tuple[int, int]:
     "/{run_id}/cancel",
     summary="Cancel: a waiting run leaves the queue; a training one finishes its step, saves a checkpoint and stops",
 )
-def cancel(run_id: int) -> dict[str, Any]:
+def cancel(run_id: int) -> CancelRequested:
     run = launcher.cancel(find(run_id))
-    return {"id": run.id, "status": run.status, "cancel_requested": True}
+    return CancelRequested(id=run.id, status=run.status, cancel_requested=True)
 
 
 class ResumeRequest(BaseModel):
@@ -196,7 +219,7 @@ class ResumeRequest(BaseModel):
 
 
 @router.post("/{run_id}/resume", summary="Resume from the last checkpoint (or train a finished run further)")
-def resume_run(run_id: int, body: ResumeRequest = Body(default_factory=ResumeRequest)) -> dict[str, Any]:
+def resume_run(run_id: int, body: ResumeRequest = Body(default_factory=ResumeRequest)) -> RunStarted:
     if body.epochs is not None and body.max_steps is not None:
         raise UsageError("Give epochs or max_steps, not both.")
     run = resume.start(find(run_id), epochs=body.epochs, max_steps=body.max_steps, queue=body.queue)
@@ -206,9 +229,9 @@ def resume_run(run_id: int, body: ResumeRequest = Body(default_factory=ResumeReq
 @router.delete("/{run_id}", summary="Delete a run (refused while it is active)")
 def delete(
     run_id: int, files: bool = Query(False, description="Also delete what tuitune wrote in its folder.")
-) -> dict[str, Any]:
+) -> RunDeleted:
     removal = launcher.delete(find(run_id), files=files)
-    return {"id": run_id, "deleted": True, "kept_files": removal.kept if removal else []}
+    return RunDeleted(id=run_id, deleted=True, kept_files=removal.kept if removal else [])
 
 
 class EvaluateRequest(BaseModel):
@@ -217,16 +240,14 @@ class EvaluateRequest(BaseModel):
 
 
 @router.post("/{run_id}/evaluate", status_code=202, summary="Evaluate in the background (a task)")
-def evaluate(
-    request: Request, run_id: int, body: EvaluateRequest = Body(default_factory=EvaluateRequest)
-) -> dict[str, Any]:
+def evaluate(request: Request, run_id: int, body: EvaluateRequest = Body(default_factory=EvaluateRequest)) -> Task:
     run = _finished(run_id)
     argv = (
         ["eval", str(run.id)]
         + (["--samples", str(body.samples)] if body.samples else [])
         + (["--compare-base"] if body.compare_base else [])
     )
-    return request.app.state.tasks.start("evaluation", run.id, argv).to_dict()
+    return request.app.state.tasks.start("evaluation", run.id, argv)
 
 
 class MergeRequest(BaseModel):
@@ -236,7 +257,7 @@ class MergeRequest(BaseModel):
 
 
 @router.post("/{run_id}/merge", status_code=202, summary="Merge the adapter into its base in the background")
-def merge(request: Request, run_id: int, body: MergeRequest = Body(default_factory=MergeRequest)) -> dict[str, Any]:
+def merge(request: Request, run_id: int, body: MergeRequest = Body(default_factory=MergeRequest)) -> Task:
     run = _finished(run_id)
     output = body.output or str(Path(run.output_dir or ".") / "merged")
     check_inside(
@@ -245,7 +266,7 @@ def merge(request: Request, run_id: int, body: MergeRequest = Body(default_facto
         "The merge output",
         always_local=True,
     )
-    return request.app.state.tasks.start("merge", run.id, ["merge", str(run.id), output]).to_dict()
+    return request.app.state.tasks.start("merge", run.id, ["merge", str(run.id), output])
 
 
 class UploadRequest(BaseModel):
@@ -255,7 +276,7 @@ class UploadRequest(BaseModel):
 
 
 @router.post("/{run_id}/upload", status_code=202, summary="Upload to the Hugging Face Hub in the background")
-def upload(request: Request, run_id: int, body: UploadRequest) -> dict[str, Any]:
+def upload(request: Request, run_id: int, body: UploadRequest) -> Task:
     if not policy_of(request).hub_allowed(body.repo_id):
         raise RequestRefusedError(
             f"Uploading to the Hugging Face Hub ({body.repo_id[:80]}) is off on this server: start it with "
@@ -264,7 +285,7 @@ def upload(request: Request, run_id: int, body: UploadRequest) -> dict[str, Any]
     run = _finished(run_id)
     argv = ["upload", str(run.id), body.repo_id] + (["--private"] if body.private else [])
     secrets = {"HF_TOKEN": body.token} if body.token else None
-    return request.app.state.tasks.start("upload", run.id, argv, secrets).to_dict()
+    return request.app.state.tasks.start("upload", run.id, argv, secrets)
 
 
 def _finished(run_id: int) -> Run:

@@ -1,0 +1,446 @@
+"""A run as a document, declared once: what every face prints or serves about a run.
+
+`tuitune show --json` and `GET /runs/{id}` print a `RunReport`; the stream's `status` and `end`
+events carry a run's `Progress` (a `RunDocument` is its progress and the rest of the run, so the
+two always agree); `tuitune runs --json` and `GET /runs` list `ListedRun`s; the job service's
+routes answer in its own words (`Job`); `train`/`resume` end with a `RunOutcome`; `compare` puts
+one `RunSummary` per run side by side. Each is built from the store's records by one function
+below; the faces serialise it with `model_dump(mode="json")` (FastAPI does the same with the
+route's `response_model`), so `/openapi.json` describes exactly what comes back.
+
+Light: pydantic and the store only (no torch, fastapi or textual).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PlainSerializer
+
+from tuitune.store import ALL, BASE, FINETUNED, Artifact, Event, MetricPoint, Run, Store
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+# A record's datetime (aware UTC) as the faces have always written it: `isoformat()`,
+# "2025-01-02T03:04:05.678901+00:00" (pydantic's own JSON form would end in "Z").
+Moment = Annotated[datetime, PlainSerializer(_iso, return_type=str, when_used="json")]
+
+STATUS_HELP = f"One of {', '.join(ALL)}."
+
+
+class Document(BaseModel):
+    """A JSON document a face emits. Built from a record's attributes of the same names."""
+
+    model_config = ConfigDict(from_attributes=True, protected_namespaces=())
+
+
+# --- a run ---------------------------------------------------------------------------------
+
+
+class Progress(Document):
+    """How far a run has got: what a live view redraws on each change (the stream's `status`
+    and `end` events). Every field is also a `RunDocument` field, with the same value."""
+
+    id: int
+    status: str = Field(description=STATUS_HELP)
+    steps_done: int
+    steps_total: int | None = Field(description="None while the run does not know its length yet.")
+    epoch: float | None
+    last_loss: float | None = Field(description="The last logged training loss.")
+    last_eval_loss: float | None
+    best_eval_loss: float | None
+    tokens_per_second: float | None = Field(description="Its mean over the time it trained, across resumes.")
+    error: str | None
+    in_queue: bool = Field(description="Waiting in the queue for a free slot.")
+    started_at: Moment | None
+    finished_at: Moment | None
+
+
+class RunDocument(Progress):
+    """A run: its progress, and what it is (settings, where it trains, where its files are)."""
+
+    name: str
+    method: str
+    model: str
+    dataset: str
+    output_dir: str | None
+    pid: int | None
+    host: str | None
+    created_at: Moment
+    heartbeat_at: Moment | None
+    duration_seconds: float | None = Field(description="From start to finish, or to now while it runs.")
+    train_loss: float | None = Field(description="The trainer's mean training loss, once it has finished.")
+    cancel_requested: bool
+    checkpoint: str | None
+    version: str | None = Field(description="The tuitune version that trained it.")
+    notes: str | None
+    requested_gpus: str | None = Field(
+        validation_alias=AliasChoices("requested_gpus", "gpus"), description='The GPUs it asked for, "0,1".'
+    )
+    devices: str | None = Field(description="The GPUs it was given (its CUDA_VISIBLE_DEVICES).")
+    sweep_id: int | None
+    config: dict[str, Any] = Field(description="The run's configuration: the same schema as a config file.")
+
+
+class ListedRun(RunDocument):
+    """A run in a listing, with its place in the queue while it waits there."""
+
+    queue_place: int | None = Field(description="1 for the next run to start; None unless it waits in the queue.")
+
+
+class LossSummary(Document):
+    """First, last and lowest training loss, last and best eval loss, how many points."""
+
+    first_loss: float | None
+    last_loss: float | None
+    min_loss: float | None
+    last_eval_loss: float | None
+    best_eval_loss: float | None
+    points: int = Field(description="How many metric points the run logged.")
+    tokens_per_second: float | None
+
+
+class ArtifactEntry(Document):
+    """Something the run produced: an adapter, a checkpoint, a merged model, an upload URL."""
+
+    kind: str
+    path: str = Field(description="A file or folder; for an upload, its URL.")
+    meta: dict[str, Any]
+    gone: bool = Field(description="Its file or folder is no longer on disk (a rotated checkpoint, say).")
+
+
+class EvaluationEntry(Document):
+    """One evaluation's scores (its samples are in the store, not in the report)."""
+
+    label: str = Field(description=f"{BASE} (the model before fine-tuning) or {FINETUNED}.")
+    metrics: dict[str, Any]
+    samples: int = Field(description="How many samples were scored.")
+    created_at: Moment
+
+
+class RunReport(RunDocument):
+    """A run with its loss summary, artifacts and evaluations: `tuitune show --json`."""
+
+    metrics: LossSummary
+    artifacts: list[ArtifactEntry]
+    evaluations: list[EvaluationEntry] = Field(description="Newest first.")
+
+
+def progress(run: Run) -> Progress:
+    """How far `run` has got."""
+    return Progress.model_validate(run)
+
+
+def run_document(run: Run) -> RunDocument:
+    """`run` as a document."""
+    return RunDocument.model_validate(run)
+
+
+def listed_run(run: Run, queue_place: int | None) -> ListedRun:
+    """`run` in a listing; `queue_place` is its place in the queue, if it waits there."""
+    return ListedRun.model_construct(**dict(run_document(run)), queue_place=queue_place)
+
+
+def loss_summary(run: Run, store: Store) -> LossSummary:
+    """The run row keeps the last and best losses as its points arrive; the store counts the rest."""
+    first, lowest, points = store.loss_extremes(run.id)
+    return LossSummary(
+        first_loss=first,
+        last_loss=run.last_loss,
+        min_loss=lowest,
+        last_eval_loss=run.last_eval_loss,
+        best_eval_loss=run.best_eval_loss,
+        points=points,
+        tokens_per_second=run.tokens_per_second,
+    )
+
+
+def run_report(run: Run, store: Store) -> RunReport:
+    """The run, its loss summary, artifacts and evaluations."""
+    return RunReport.model_construct(
+        **dict(run_document(run)),
+        metrics=loss_summary(run, store),
+        artifacts=[artifact(record) for record in store.artifacts(run.id)],
+        evaluations=[
+            EvaluationEntry(label=e.label, metrics=e.metrics, samples=e.sample_count, created_at=e.created_at)
+            for e in store.evaluations(run.id)
+        ],
+    )
+
+
+# --- what a run logs -------------------------------------------------------------------------
+
+
+class MetricPointDocument(Document):
+    """One logging step of a run (the store's `MetricPoint`). Any measurement may be missing."""
+
+    id: int
+    run_id: int
+    step: int
+    epoch: float | None
+    loss: float | None
+    eval_loss: float | None
+    learning_rate: float | None
+    grad_norm: float | None
+    tokens_per_second: float | None
+    gpu_memory_gb: float | None
+    cpu_memory_gb: float | None
+    time: Moment
+
+
+class EventDocument(Document):
+    """A line in a run's story: status changes, data, checkpoints, warnings, errors."""
+
+    id: int
+    run_id: int
+    time: Moment
+    level: str = Field(description="debug, info, warning or error.")
+    message: str
+
+
+def metric_point(point: MetricPoint) -> MetricPointDocument:
+    return MetricPointDocument.model_validate(point)
+
+
+def event(record: Event) -> EventDocument:
+    return EventDocument.model_validate(record)
+
+
+def artifact(record: Artifact) -> ArtifactEntry:
+    return ArtifactEntry.model_validate(record)
+
+
+# --- other faces' words for a run ------------------------------------------------------------
+
+
+def final_train_loss(run: Run) -> float | None:
+    """The trainer's mean training loss once it finished; the last logged loss until then."""
+    return run.train_loss if run.train_loss is not None else run.last_loss
+
+
+class RunOutcome(Document):
+    """How a run that `tuitune train` or `resume` followed ended."""
+
+    run_id: int
+    name: str
+    status: str = Field(description=STATUS_HELP)
+    output_dir: str | None
+    train_loss: float | None
+    eval_loss: float | None
+    steps_completed: int
+    steps_total: int | None
+    elapsed_seconds: float
+    error: str | None
+
+
+def run_outcome(run: Run) -> RunOutcome:
+    return RunOutcome(
+        run_id=run.id,
+        name=run.name,
+        status=run.status,
+        output_dir=run.output_dir,
+        train_loss=final_train_loss(run),
+        eval_loss=run.last_eval_loss,
+        steps_completed=run.steps_done or 0,
+        steps_total=run.steps_total,
+        elapsed_seconds=round(run.duration_seconds or 0.0, 3),
+        error=run.error,
+    )
+
+
+class RunSummary(Document):
+    """What one run achieved, as one column of a comparison."""
+
+    run_id: int
+    name: str
+    status: str = Field(description=STATUS_HELP)
+    method: str
+    model: str
+    dataset: str
+    train_loss: float | None
+    eval_loss: float | None
+    best_eval_loss: float | None
+    steps: int
+    duration_seconds: float | None
+    tokens_per_second: float | None
+    scores: dict[str, float] = Field(default_factory=dict, description="The latest fine-tuned evaluation.")
+    base_scores: dict[str, float] = Field(default_factory=dict, description="The latest base evaluation.")
+
+
+def _latest_scores(run_id: int, store: Store, label: str) -> dict[str, float]:
+    for evaluation in store.evaluations(run_id):  # newest first
+        if evaluation.label == label:
+            return {k: v for k, v in evaluation.metrics.items() if isinstance(v, (int, float))}
+    return {}
+
+
+def run_summary(run: Run, store: Store) -> RunSummary:
+    """One run's column: final and best losses, steps, time, speed, latest scores."""
+    return RunSummary(
+        run_id=run.id,
+        name=run.name,
+        status=run.status,
+        method=run.method,
+        model=run.model,
+        dataset=run.dataset,
+        train_loss=final_train_loss(run),
+        eval_loss=run.last_eval_loss,
+        best_eval_loss=run.best_eval_loss,
+        steps=run.steps_done or 0,
+        duration_seconds=run.duration_seconds,
+        tokens_per_second=run.tokens_per_second,
+        scores=_latest_scores(run.id, store, FINETUNED),
+        base_scores=_latest_scores(run.id, store, BASE),
+    )
+
+
+class JobProgress(Document):
+    step: int
+    total_steps: int | None
+    epoch: float | None
+    percent: float | None = Field(description="0 to 100, one decimal; None while the total is unknown.")
+
+
+class Job(Document):
+    """A run in the job service's words (`/finetune`, `/jobs`): its field names, kept as they were."""
+
+    job_id: int
+    status: str = Field(description=STATUS_HELP)
+    model_name: str
+    dataset_name: str
+    progress: JobProgress
+    loss: float | None
+    eval_loss: float | None
+    output_dir: str | None
+    error: str | None
+    created_at: Moment
+    started_at: Moment | None
+    finished_at: Moment | None
+
+
+def job(run: Run) -> Job:
+    """`run` as a job."""
+    return Job(
+        job_id=run.id,
+        status=run.status,
+        model_name=run.model,
+        dataset_name=run.dataset,
+        progress=JobProgress(
+            step=run.steps_done,
+            total_steps=run.steps_total,
+            epoch=run.epoch,
+            percent=round(100 * run.progress, 1) if run.progress is not None else None,
+        ),
+        loss=run.last_loss,
+        eval_loss=run.last_eval_loss,
+        output_dir=run.output_dir,
+        error=run.error,
+        created_at=run.created_at,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+    )
+
+
+# --- what the service's routes answer --------------------------------------------------------
+
+
+class RunUrls(Document):
+    """Where the service serves a run."""
+
+    self: str
+    stream: str
+    metrics: str
+    events: str
+    log: str
+    page: str = Field(description="The run's page in the dashboard.")
+
+
+class RunReportWithUrls(RunReport):
+    """`GET /runs/{id}`: the run's report (as `tuitune show --json` prints it) and its addresses."""
+
+    urls: RunUrls
+
+
+class RunPage(Document):
+    """`GET /runs`: a page of runs, newest first."""
+
+    total: int = Field(description="How many runs match, on every page.")
+    offset: int
+    limit: int
+    runs: list[ListedRun]
+
+
+class RunStarted(Document):
+    """A run just recorded: queued or starting."""
+
+    id: int
+    name: str
+    status: str = Field(description=STATUS_HELP)
+    in_queue: bool
+    urls: RunUrls
+
+
+class CancelRequested(Document):
+    id: int
+    status: str = Field(description=STATUS_HELP)
+    cancel_requested: bool
+
+
+class RunDeleted(Document):
+    id: int
+    deleted: bool
+    kept_files: list[str] = Field(description="What tuitune did not write in the run's folder, left there.")
+
+
+class MetricPoints(Document):
+    run_id: int
+    points: list[MetricPointDocument]
+
+
+class Events(Document):
+    run_id: int
+    events: list[EventDocument]
+
+
+class Restart(Document):
+    """A resume replaced the run's points after its checkpoint: forget those drawn, all of them follow."""
+
+    id: int
+
+
+class StreamMessage(Document):
+    """One server-sent event of `GET /runs/{id}/stream`: its `data` is JSON."""
+
+    event: str = Field(
+        description="point (a metric point), event (a line of the run's story), status (the run's progress, "
+        "whenever it changes), restart (a resume replaced the points) or end (its progress as it ended; the "
+        "stream closes)."
+    )
+    id: str | None = Field(
+        None, description='"POINT.EVENT": send it back as Last-Event-ID to go on after it (points and events only).'
+    )
+    data: MetricPointDocument | EventDocument | Progress | Restart
+
+
+class JobAccepted(Job):
+    message: str
+    urls: RunUrls
+
+
+class JobCancelled(Job):
+    message: str
+
+
+class JobLogLine(Document):
+    """A line of `GET /logs/{id}`: an event, or (level `metrics`) a metric point's measurements
+    that were logged, under the metric point's names (step, loss, learning_rate, …)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    time: Moment
+    level: str = Field(description="debug, info, warning, error, or metrics.")
+    message: str | None = Field(None, description="An event's text (not on metrics lines).")

@@ -237,7 +237,7 @@ async def _shoot_all(out: Path, size: tuple[int, int], runs: dict[str, int], liv
         await shoot(app, "history-filtered")
         history.query_one("#filter").value = ""
         history.table.move_to(runs["greet-lora-r8"])
-        await pilot.press("c")
+        await pilot.press("v")
         compare = await wait_until(
             pilot, lambda: getattr(app.screen, "comparison", None) and app.screen, what="the comparison"
         )

@@ -118,7 +118,7 @@ async def test_marked_runs_compare_side_by_side(runs):
     app = create_app(reconcile_seconds=None)
     async with app.run_test(size=(120, 36)) as pilot:
         history = await _history(pilot)
-        await pilot.press("c")  # nothing marked yet
+        await pilot.press("v")  # nothing marked yet
         assert any("Mark two or more runs" in text for text in notifications(app, "warning"))
         first, second = _by_name(runs, "qwen-support-lora"), _by_name(runs, "qwen-support-r32")
         for run in (first, second):
@@ -126,7 +126,7 @@ async def test_marked_runs_compare_side_by_side(runs):
             await pilot.press("space")
         assert history.table.marked == [first.id, second.id]
         assert "2 marked" in screen_text(app)
-        await pilot.press("c")
+        await pilot.press("v")
         compare = await wait_until(
             pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison, what="the comparison"
         )
@@ -466,7 +466,7 @@ async def test_every_confirm_dialog_takes_y_n_and_escape_says_what_happens_and_f
         assert isinstance(app.screen, HistoryScreen) and open_store().get_run(doomed.id)
 
         history.table.move_to(running.id)
-        await pilot.press("x")
+        await pilot.press("c")
         assert isinstance(app.screen, ConfirmModal)
         text = screen_text(app)
         assert "Stop the run (y)" in text and "Keep running (n)" in text and "Cancel" not in text

@@ -230,8 +230,8 @@ async def test_a_sweep_is_a_filter_and_compares_as_a_whole(tuitune_home: Path):
         await wait_until(pilot, lambda: history.table.total_count == 5, what="the runs")
         await pilot.press("slash", *"sweep:3", "enter")
         assert sorted(history.table.shown_keys) == members and outsider not in history.table.shown_keys
-        assert "sweep 3 lr-grid (c compares them all)" in screen_text(app)
-        await pilot.press("c")
+        assert "sweep 3 lr-grid (v compares them all)" in screen_text(app)
+        await pilot.press("v")
         compare = await wait_until(
             pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen, what="the comparison"
         )

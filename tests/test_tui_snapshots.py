@@ -112,7 +112,7 @@ def _compare(tab: str):
         for name in ("qwen-support-lora", "qwen-support-r32"):
             history.table.move_to(pilot.app.service.store.find_run(name).id)
             await pilot.press("space")
-        await pilot.press("c")
+        await pilot.press("v")
         compare = await wait_until(
             pilot, lambda: getattr(pilot.app.screen, "comparison", None) and pilot.app.screen, what="the comparison"
         )

@@ -12,13 +12,13 @@ from tuitune.tui.screens.compare import CompareScreen
 
 
 async def compare_runs(pilot: Pilot, runs: Iterable[Run]) -> CompareScreen:
-    """From the history: mark `runs` with space, press c, wait for the comparison and its charts."""
+    """From the history: mark `runs` with space, press v (compare), wait for the comparison and its charts."""
     app = pilot.app
     history = app.screen
     for run in runs:
         history.table.move_to(run.id)  # type: ignore[attr-defined]  # the history screen's table
         await pilot.press("space")
-    await pilot.press("c")
+    await pilot.press("v")
     compare = await wait_until(
         pilot,
         lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison and app.screen,

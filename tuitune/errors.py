@@ -132,3 +132,8 @@ class AddressUnavailableError(TuituneError):
 
 class RunStateError(TuituneError):
     """The run is in a state that does not allow this action (e.g. resuming a running run)."""
+
+
+# --- the app ---------------------------------------------------------------------------------
+class KeymapError(TuituneError):
+    """The user's keymap file cannot be used; the app keeps its own keys."""

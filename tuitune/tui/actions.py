@@ -1,15 +1,19 @@
-"""What a user does to a run, from whichever screen: resume, cancel, delete, evaluate, merge, upload.
+"""What a user does to a run, from whichever screen: resume, cancel, delete, evaluate, merge,
+upload, export its chats.
 
 One place for every flow (modal, then a background worker, then a notification) so the history,
-detail and training screens behave the same. Workers belong to the app, not to a screen, so an
-evaluation keeps going when the user leaves the screen that started it. Long actions run the CLI
-in a child process (see `background`); quick ones call the launcher from a thread.
+detail and training screens behave the same. Which actions apply to which run, their keys and
+their words when they do not, are the table in `run_actions`: a flow here is called only for a run
+it applies to. Workers belong to the app, not to a screen, so an evaluation keeps going when the
+user leaves the screen that started it. Long actions run the CLI in a child process (see
+`background`); quick ones call the launcher from a thread.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.signal import Signal
@@ -17,11 +21,12 @@ from textual.worker import Worker
 
 from tuitune.errors import TuituneError
 from tuitune.runs.results import EvaluationResult, MergeResult, UploadResult, read_result
-from tuitune.store import COMPLETED, FAILED, Run
+from tuitune.store import COMPLETED, Run
 from tuitune.tui.background import CliOutcome, run_tuitune
-from tuitune.tui.offers import can_resume, resume_from, resume_hint
+from tuitune.tui.offers import resume_from, resume_hint
 from tuitune.tui.widgets.confirm import ConfirmModal
 from tuitune.tui.widgets.prompts import (
+    AskModal,
     DeleteModal,
     DeleteRequest,
     ResumeModal,
@@ -36,7 +41,7 @@ if TYPE_CHECKING:
 
 
 class RunActions:
-    """The run actions of one app; screens call `app.run_actions.<action>(run)`."""
+    """The run actions' flows of one app; `run_actions.RunActionScreen` calls them."""
 
     def __init__(self, app: TuituneApp) -> None:
         self.app = app
@@ -54,9 +59,6 @@ class RunActions:
     # --- quick actions through the launcher -------------------------------------------------
     def cancel(self, run: Run, then: Callable[[Run], None] | None = None) -> None:
         """Ask, then cancel: the worker saves a checkpoint and stops after its current step."""
-        if not run.is_active:
-            self.app.notify(f"Run {run.id} is {run.status}: nothing to cancel.", severity="warning")
-            return
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -79,17 +81,6 @@ class RunActions:
 
     def resume(self, run: Run, then: Callable[[Run], None] | None = None) -> None:
         """Find where it would resume, ask (optionally for a new total), then resume."""
-        if run.is_active:
-            self.app.notify(f"Run {run.id} is still {run.status}.", severity="warning")
-            return
-        if not can_resume(run):
-            why = (
-                "it failed before its first step, so it would fail the same way: start a new run (n) with the problem fixed."
-                if run.status == FAILED
-                else f"it is {run.status}."
-            )
-            self.app.notify(f"Run {run.id} cannot be resumed: {why}", severity="warning")
-            return
 
         def find_checkpoint() -> None:
             step = self.service.resume_step(run)
@@ -119,9 +110,7 @@ class RunActions:
         self.app.push_screen(modal, answered)
 
     def delete(self, run: Run, then: Callable[[Run], None] | None = None) -> None:
-        if run.is_active:
-            self.app.notify(f"Run {run.id} is {run.status}: cancel it (c) before deleting it.", severity="warning")
-            return
+        """Ask (and whether its folder goes too), then delete."""
 
         def answered(request: DeleteRequest | None) -> None:
             if request is not None:
@@ -156,9 +145,6 @@ class RunActions:
     # --- long actions: the CLI in a child process ---------------------------------------------
     def evaluate(self, run: Run) -> None:
         """Score the fine-tuned and the base model on held-out samples (`tuitune eval --compare-base`)."""
-        if run.status != COMPLETED:
-            self.app.notify(f"Run {run.id} is {run.status}: evaluate a completed run.", severity="warning")
-            return
         self._long(
             f"Evaluate {run.name}",
             ["eval", str(run.id), "--compare-base", "--json"],
@@ -168,12 +154,6 @@ class RunActions:
 
     def merge(self, run: Run) -> None:
         """Merge the adapter into its base model, in `<run folder>/merged`."""
-        if run.status != COMPLETED:
-            self.app.notify(f"Run {run.id} is {run.status}: merge a completed run.", severity="warning")
-            return
-        if run.method == "full_finetuning":
-            self.app.notify(f"Run {run.id} trained the full model: there is no adapter to merge.", severity="warning")
-            return
         target = f"{run.output_dir}/merged" if run.output_dir else f"merged-{run.id}"
 
         def answered(yes: bool | None) -> None:
@@ -199,9 +179,6 @@ class RunActions:
 
     def upload(self, run: Run) -> None:
         """Ask for the repo, privacy and token, then upload with a model card."""
-        if run.status != COMPLETED:
-            self.app.notify(f"Run {run.id} is {run.status}: upload a completed run.", severity="warning")
-            return
 
         def answered(request: UploadRequest | None) -> None:
             if request is None:
@@ -220,6 +197,43 @@ class RunActions:
             )
 
         self.app.push_screen(UploadModal(run.name, suggested_repo=run.name), answered)
+
+    def export_chats(self, run: Run, count: int) -> None:
+        """Ask where, then write the run's saved chats as JSONL in the messages format."""
+
+        def answered(text: str | None) -> None:
+            if text is not None:
+                self._export(run.id, Path(text).expanduser())
+
+        self.app.push_screen(
+            AskModal(
+                f"Export the chats of {run.name}",
+                f"{count} saved chat{'s' if count != 1 else ''}, one JSON line each in the messages format "
+                "(system, user, assistant): a dataset the wizard can train on.",
+                "File",
+                value=f"chats-{run.id}.jsonl",
+                submit="Export",
+            ),
+            answered,
+        )
+
+    def _export(self, run_id: int, path: Path) -> None:
+        def work() -> None:
+            try:
+                written = self.service.export_conversations(run_id, path)
+            except OSError as error:
+                self.app.call_from_thread(
+                    self.app.notify, f"Could not write {path}: {error.strerror or error}", severity="error"
+                )
+                return
+            chats = f"{written} chat{'s' if written != 1 else ''}"
+            self.app.call_from_thread(
+                self.app.notify,
+                f"Wrote {chats} to {path.resolve()}: train on it with {self.app.key_of('new-run')} (dataset step).",
+                title="Exported",
+            )
+
+        self.app.run_worker(work, thread=True, group="run-actions", exit_on_error=False, name="export-chats")
 
     def _long(
         self,

@@ -1,4 +1,5 @@
-"""The terminal app: modes, global bindings, theme, palette. Screens live in `screens/`.
+"""The terminal app: modes, global bindings, the user's keymap, theme, palette. Screens live in
+`screens/`; what a user does to a run is the table in `run_actions`.
 
 Importing this module imports textual and the store, never torch or transformers: the app
 paints its first screen fast, and every heavy step runs in a child process.
@@ -19,16 +20,18 @@ from textual import on, work
 from textual.actions import SkipAction
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
-from tuitune.errors import TuituneError
+from tuitune.errors import KeymapError, TuituneError
 from tuitune.probe.client import ProbeClient
 from tuitune.text.present import literal
 from tuitune.tui.actions import RunActions
 from tuitune.tui.background import CHILDREN
 from tuitune.tui.commands import ActionCommands, QueueCommands, RunCommands
 from tuitune.tui.failures import describe_failure
+from tuitune.tui.keymap import clash_words, keys_of, user_keymap
 from tuitune.tui.queue_actions import QueueActions
 from tuitune.tui.screens.messages import AppMessage, MessagesScreen
 from tuitune.tui.services import RunService
@@ -139,6 +142,9 @@ class TuituneApp(App[None]):
         self.probe = ProbeClient()
         # Every notification shown, newest last (toasts vanish; `!` shows these again).
         self.messages: deque[AppMessage] = deque(maxlen=500)
+        # The user's keys (binding id -> keys) from keymap.toml, read on mount.
+        self.keymap: dict[str, str] = {}
+        self._clashes_told: set[frozenset[str]] = set()
         self._start_mode = mode
         self._screenshot_dir = Path(screenshot_dir) if screenshot_dir else None
         self._reconcile_seconds = reconcile_seconds
@@ -146,6 +152,7 @@ class TuituneApp(App[None]):
         self.theme = "tuitune"
 
     def on_mount(self) -> None:
+        self._use_keymap()
         mode = self._start_mode
         if mode is None:
             try:
@@ -181,6 +188,33 @@ class TuituneApp(App[None]):
             timeout = max(timeout or 0, ERROR_SECONDS)
         # Messages quote paths, configs and errors; square brackets there are not markup.
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
+    # --- the user's keys ------------------------------------------------------------------------
+    def _use_keymap(self) -> None:
+        try:
+            keymap, problems = user_keymap(self.BINDINGS)
+        except KeymapError as error:  # the app goes on with its own keys
+            self.notify(str(error), title="Your keymap was not used", severity="error")
+            return
+        if problems:
+            self.notify(problems, title="Part of your keymap was not used", severity="warning", timeout=30)
+        if keymap.keys:
+            self.keymap = keymap.keys
+            self.set_keymap(keymap.keys)
+
+    def key_of(self, binding_id: str) -> str:
+        """The key that does `binding_id` now (the user's, else the default), for messages."""
+        return keys_of(binding_id, self.keymap, self.BINDINGS)
+
+    def handle_bindings_clash(self, clashed_bindings: set[Binding], node: DOMNode) -> None:
+        # Textual asks on every key press; a clash is told once.
+        told = frozenset(binding.id or binding.key for binding in clashed_bindings)
+        if told not in self._clashes_told:
+            self._clashes_told.add(told)
+            # Later: Textual asks while it gathers the bindings, not a moment to add a toast.
+            self.call_later(
+                self.notify, clash_words(clashed_bindings, self.keymap), title="Your keymap", severity="warning"
+            )
 
     def action_messages(self) -> None:
         """Every message of this session, newest first."""
@@ -311,7 +345,7 @@ class TuituneApp(App[None]):
 
     def _crashed(self, run_id: int, name: str) -> None:
         self.notify(
-            f"Run {run_id} ({name}) crashed: its worker is gone. Resume it with r in the history.",
+            f"Run {run_id} ({name}) crashed: its worker is gone. Resume it with {self.key_of('resume')} in the history.",
             severity="error",
             timeout=10,
         )

@@ -2,14 +2,16 @@
 and the queue's commands (pause, unpause, slots, compare a sweep).
 
 Actions are read from the live bindings, so a binding added to a screen appears here with no
-extra code, and its description and tooltip are the palette's text.
+extra code, and its description and tooltip are the palette's text. The run actions among them
+come from their table (`run_actions`): offered where the screen offers them, with their keys as
+the user's keymap has them, and the run they would act on named.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -18,10 +20,8 @@ from textual.fuzzy import Matcher
 from textual.markup import escape
 
 from tuitune.text import present
+from tuitune.tui.run_actions import RunActionScreen, action_of
 from tuitune.tui.typed import OfTuitune
-
-if TYPE_CHECKING:
-    pass
 
 # How many of the newest runs the palette offers to open by name.
 RUNS_OFFERED = 200
@@ -56,7 +56,7 @@ class ActionCommands(Provider):
                 continue
             seen.add(identity)
             key = self.app.get_key_display(binding)
-            yield binding.description, binding.tooltip or binding.description, active.node, binding.action, key
+            yield binding.description, self._help(binding), active.node, binding.action, key
         # The app's own actions, also while a field has the focus (it takes their keys as text).
         for own in self.app.BINDINGS:
             if not isinstance(own, Binding) or not own.description or not own.tooltip:
@@ -67,6 +67,17 @@ class ActionCommands(Provider):
                 continue
             seen.add((id(self.app), own.action))
             yield own.description, own.tooltip, self.app, own.action, self.app.get_key_display(own)
+
+    def _help(self, binding: Binding) -> str:
+        """The binding's tooltip; a run action's names the run it acts on (`#4 qwen-lora`)."""
+        help_text = binding.tooltip or binding.description
+        screen = self.screen
+        action = action_of(binding)
+        if action is not None and not action.on_marked and isinstance(screen, RunActionScreen):
+            run = screen.run_action_target().run
+            if run is not None:
+                help_text += f" (run #{run.id} {present.literal(run.name)})"
+        return help_text
 
     async def discover(self) -> Hits:
         for name, help_text, node, action, key in self._commands():

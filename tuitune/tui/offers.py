@@ -1,16 +1,13 @@
-"""Which actions a run offers, decided once for every screen (footer, summary, palette, history).
+"""Where a run would resume, in words, and whether it can (the run actions' table, `run_actions`,
+asks `can_resume`).
 
-A key that cannot do anything useful for the run is not offered: merge on a fully fine-tuned
-run (there is no adapter), resume on a run that failed before its first step (it would fail the
-same way: the problem needs fixing in a new run).
+Resume is not offered for a run that failed before its first step: it would fail the same way,
+and the problem needs fixing in a new run.
 """
 
 from __future__ import annotations
 
 from tuitune.store import COMPLETED, FAILED, Run
-
-# The actions that depend on a run's status, by the name the screens' bindings use.
-RUN_ACTIONS = ("cancel_run", "resume", "evaluate", "merge", "upload", "delete", "chat")
 
 
 def can_resume(run: Run) -> bool:
@@ -20,23 +17,6 @@ def can_resume(run: Run) -> bool:
     if not run.is_resumable:
         return False
     return not (run.status == FAILED and run.steps_done == 0 and not run.checkpoint)
-
-
-def offers(action: str, run: Run | None) -> bool:
-    """Whether `action` applies to `run` (None: nothing is shown, so no run action applies)."""
-    if action not in RUN_ACTIONS:
-        return True
-    if run is None:
-        return False
-    if action == "cancel_run":
-        return run.is_active
-    if action == "resume":
-        return can_resume(run)
-    if action == "merge":
-        return run.status == COMPLETED and run.method != "full_finetuning"
-    if action in ("evaluate", "upload", "chat"):
-        return run.status == COMPLETED  # a completed run has saved its adapter or model
-    return not run.is_active  # delete
 
 
 def resume_from(step: int | None) -> str:

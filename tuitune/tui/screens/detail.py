@@ -4,7 +4,6 @@ chats kept with the run (exported as training data), log."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from rich.console import Group
 from rich.syntax import Syntax
@@ -14,7 +13,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Header, Log, Static, TabbedContent, TabPane
 
 from tuitune.errors import RunNotFoundError
@@ -23,8 +21,7 @@ from tuitune.store.conversations import Conversation
 from tuitune.store.processes import RunProcess
 from tuitune.text import present
 from tuitune.text.present import KeepEnd, literal_text
-from tuitune.tui.failures import ReportsWorkerErrors
-from tuitune.tui.offers import offers
+from tuitune.tui.run_actions import KeyOf, RunActionScreen, Target, bindings
 from tuitune.tui.services import LogFollower
 from tuitune.tui.widgets.charts import LineChart, Series
 from tuitune.tui.widgets.footer import FittingFooter
@@ -46,38 +43,14 @@ class RunDetails:
     conversations: list[Conversation] = field(default_factory=list)  # newest first
 
 
-class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
-    """Everything about one run, in tabs (left/right on the tab bar, or click)."""
+class RunDetailScreen(RunActionScreen):
+    """Everything about one run, in tabs (left/right on the tab bar, or click); the run actions that
+    do not apply to its status are hidden (see `run_actions`)."""
 
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", tooltip="Back to the history.", id="detail-back"),
         Binding("t", "training", "Live view", tooltip="The training screen of this run.", id="detail-training"),
-        Binding(
-            "r",
-            "resume",
-            "Resume",
-            tooltip="Resume from the last checkpoint, optionally with a new total of epochs or steps.",
-            id="detail-resume",
-        ),
-        Binding("e", "evaluate", "Eval", tooltip="Evaluate against the base model.", id="detail-evaluate"),
-        Binding("m", "merge", "Merge", tooltip="Merge the adapter into the base model.", id="detail-merge"),
-        Binding("u", "upload", "Upload", tooltip="Upload to the Hugging Face Hub.", id="detail-upload"),
-        Binding("d", "delete", "Delete", tooltip="Delete the run (and optionally its files).", id="detail-delete"),
-        Binding("c", "cancel_run", "Cancel run", tooltip="Cancel the run (it saves a checkpoint).", id="detail-cancel"),
-        Binding(
-            "a",
-            "chat",
-            "Chat",
-            tooltip="Chat with the run's model beside its base; the chat is kept with the run.",
-            id="detail-chat",
-        ),
-        Binding(
-            "x",
-            "export_chats",
-            "Export chats",
-            tooltip="Write the run's saved chats to a file you name, as JSONL training data (messages format).",
-            id="detail-export-chats",
-        ),
+        *bindings("resume", "evaluate", "merge", "upload", "delete", "cancel", "chat", "export-chats"),
     ]
 
     def __init__(self, run_id: int) -> None:
@@ -169,12 +142,12 @@ class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
         elif status_changed and not self._points:
             self._draw_charts()
         self.query_one("#overview-text", Static).update(overview(run, details.processes))
-        self.query_one("#evaluations-text", Static).update(evaluations_view(details.evaluations))
+        self.query_one("#evaluations-text", Static).update(evaluations_view(details.evaluations, self.tuitune.key_of))
         self.query_one("#artifacts-text", Static).update(artifacts_view(run, details.artifacts))
         if bool(self.conversations) != bool(details.conversations):
-            self.refresh_bindings()  # x (export) is offered once there is a chat to export
+            self.refresh_bindings()  # export is offered once there is a chat to export
         self.conversations = details.conversations
-        self.query_one("#chats-text", Static).update(chats_view(details.conversations))
+        self.query_one("#chats-text", Static).update(chats_view(details.conversations, self.tuitune.key_of))
         if details.log_lines:
             # The worker's log quotes model output and data: control characters shown escaped.
             self.query_one("#detail-log", Log).write_lines([present.literal(line) for line in details.log_lines])
@@ -197,89 +170,14 @@ class RunDetailScreen(ReportsWorkerErrors, Screen[None]):
         )
 
     # --- actions ----------------------------------------------------------------------------------
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # False hides what does not apply to the run's status, so the footer fits 80 columns.
-        if action == "export_chats":
-            return bool(self.conversations)
-        return offers(action, self.run)
+    def run_action_target(self) -> Target:
+        return Target(self.run, chats=len(self.conversations))
+
+    def after_delete(self, run: Run) -> None:
+        self.dismiss()  # this run is gone: back to the history
 
     def action_training(self) -> None:
         self.tuitune.show_training(self.run_id)
-
-    def action_resume(self) -> None:
-        if self.run:
-            self.tuitune.run_actions.resume(self.run, then=lambda run: self.tuitune.show_training(run.id))
-
-    def action_evaluate(self) -> None:
-        if self.run:
-            self.tuitune.run_actions.evaluate(self.run)
-
-    def action_merge(self) -> None:
-        if self.run:
-            self.tuitune.run_actions.merge(self.run)
-
-    def action_upload(self) -> None:
-        if self.run:
-            self.tuitune.run_actions.upload(self.run)
-
-    def action_delete(self) -> None:
-        if self.run:
-
-            def closed(_run: Run) -> None:
-                self.dismiss()
-
-            self.tuitune.run_actions.delete(self.run, then=closed)
-
-    def action_cancel_run(self) -> None:
-        if self.run:
-            self.tuitune.run_actions.cancel(self.run)
-
-    def action_chat(self) -> None:
-        if self.run:
-            self.tuitune.open_chat([self.run.id])
-
-    def action_export_chats(self) -> None:
-        """Ask where, then write the saved chats as JSONL in the messages format."""
-        from tuitune.tui.widgets.prompts import AskModal
-
-        run = self.run
-        if run is None:
-            return
-        if not self.conversations:
-            self.notify(f"Run {run.id} has no saved chats yet: chat with it first (a).", severity="warning")
-            return
-
-        def answered(text: str | None) -> None:
-            if text is not None:
-                self._export(run.id, Path(text).expanduser())
-
-        count = len(self.conversations)
-        self.tuitune.push_screen(
-            AskModal(
-                f"Export the chats of {run.name}",
-                f"{count} saved chat{'s' if count != 1 else ''}, one JSON line each in the messages format "
-                "(system, user, assistant): a dataset the wizard can train on.",
-                "File",
-                value=f"chats-{run.id}.jsonl",
-                submit="Export",
-            ),
-            answered,
-        )
-
-    @work(thread=True, group="detail-export", exit_on_error=False)
-    def _export(self, run_id: int, path: Path) -> None:
-        try:
-            written = self.tuitune.service.export_conversations(run_id, path)
-        except OSError as error:
-            self.tuitune.call_from_thread(
-                self.notify, f"Could not write {path}: {error.strerror or error}", severity="error"
-            )
-            return
-        self.tuitune.call_from_thread(
-            self.notify,
-            f"Wrote {written} chat{'s' if written != 1 else ''} to {path.resolve()}: train on it with n (dataset step).",
-            title="Exported",
-        )
 
 
 def overview(run: Run, processes: list[RunProcess] | None = None) -> Group:
@@ -331,10 +229,13 @@ def overview(run: Run, processes: list[RunProcess] | None = None) -> Group:
     return Group(*parts)
 
 
-def evaluations_view(evaluations: list[Evaluation]) -> Group | Text:
-    """Latest fine-tuned and base scores side by side, then the kept samples side by side."""
+def evaluations_view(evaluations: list[Evaluation], key: KeyOf) -> Group | Text:
+    """Latest fine-tuned and base scores side by side, then the kept samples side by side (`key`:
+    the key that does an action now)."""
     if not evaluations:
-        return Text("No evaluations yet. Press e to evaluate this run against its base model.", style="dim")
+        return Text(
+            f"No evaluations yet. Press {key('evaluate')} to evaluate this run against its base model.", style="dim"
+        )
     latest: dict[str, Evaluation] = {}
     for evaluation in evaluations:  # newest first
         latest.setdefault(evaluation.label, evaluation)
@@ -421,16 +322,18 @@ def score_change(metric: str, before: object, after: object) -> Text:
     )
 
 
-def chats_view(conversations: list[Conversation]) -> Group | Text:
-    """The chats kept with the run, newest first: each prompt and the answers beside it."""
+def chats_view(conversations: list[Conversation], key: KeyOf) -> Group | Text:
+    """The chats kept with the run, newest first: each prompt and the answers beside it (`key`: the
+    key that does an action now)."""
     if not conversations:
         return Text(
-            "No chats yet. Press a to chat with this run's model (beside its base); every answer is kept here.",
+            f"No chats yet. Press {key('chat')} to chat with this run's model (beside its base); every answer is kept here.",
             style="dim",
         )
     parts: list = [
         Text(
-            f"{len(conversations)} saved chat{'s' if len(conversations) != 1 else ''} · x exports them as training data\n",
+            f"{len(conversations)} saved chat{'s' if len(conversations) != 1 else ''} · "
+            f"{key('export-chats')} exports them as training data\n",
             style="bold",
         )
     ]

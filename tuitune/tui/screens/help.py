@@ -1,8 +1,12 @@
-"""`?`: every key of every screen, read from the bindings themselves so it is never out of date."""
+"""`?`: every key of every screen, read from the bindings themselves so it is never out of date.
+
+The run actions' rows come from their table (`run_actions`): what they do and when they apply; the
+keys shown are the user's where the keymap file changed them (`keymap`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -12,6 +16,9 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from tuitune.tui.keymap import key_words
+from tuitune.tui.run_actions import action_of
 
 
 def _sections() -> list[tuple[str, list[Binding]]]:
@@ -78,24 +85,24 @@ def _sections() -> list[tuple[str, list[Binding]]]:
     ]
 
 
-def binding_reference() -> Iterator[tuple[str, str, str, str]]:
-    """(screen, keys, what it does, more) for every documented binding; also feeds docs/tui.md."""
+def every_binding() -> Iterator[Binding]:
+    """Every binding the help lists, of every screen (the keymap checks ids against them)."""
+    for _section, bindings in _sections():
+        yield from bindings
+
+
+def binding_reference(keymap: Mapping[str, str] | None = None) -> Iterator[tuple[str, str, str, str]]:
+    """(screen, keys, what it does, more) for every documented binding, with the keys `keymap`
+    gives (binding id -> keys; None: the defaults); also feeds README.md and docs/tui.md."""
+    keymap = keymap or {}
     for section, bindings in _sections():
         for binding in bindings:
-            keys = ", ".join(_key(k) for k in binding.key.split(","))
-            yield section, keys, binding.description, binding.tooltip
-
-
-def _key(key: str) -> str:
-    return {
-        "question_mark": "?",
-        "exclamation_mark": "!",
-        "slash": "/",
-        "space": "space",
-        "escape": "esc",
-        "left_square_bracket": "[",
-        "right_square_bracket": "]",
-    }.get(key, key)
+            keys = key_words(keymap.get(binding.id or "", binding.key))
+            more = binding.tooltip
+            action = action_of(binding)
+            if action is not None:
+                more = f"{more} For {action.when}."
+            yield section, keys, binding.description, more
 
 
 class HelpScreen(ModalScreen[None]):
@@ -107,7 +114,7 @@ class HelpScreen(ModalScreen[None]):
         parts: list[RenderableType] = [Text("tuitune keys (also: ctrl+p lists every action by name)", style="bold")]
         current = None
         table = None
-        for section, keys, description, more in binding_reference():
+        for section, keys, description, more in binding_reference(getattr(self.app, "keymap", None)):
             if section != current:
                 current = section
                 table = Table(

@@ -1,7 +1,9 @@
 """History: every run in one table; sort, filter, mark, and act on the run under the cursor.
 
 Queued runs show their place in line (`queued 2/5`) and move with `[` and `]`; a sweep is a
-filter (`sweep:3`), and `c` with that filter and nothing marked compares the whole sweep.
+filter (`sweep:3`), and compare (`v`) with that filter and nothing marked compares the whole sweep.
+The run actions come from their table (`run_actions`): offered for every row, and refused with
+words where they do not apply, so the footer stays still as the cursor moves.
 """
 
 from __future__ import annotations
@@ -14,14 +16,12 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Header, Input, Static
 
 from tuitune.errors import RunNotFoundError
 from tuitune.store import ALL, Run
 from tuitune.text import present
-from tuitune.tui.failures import ReportsWorkerErrors
-from tuitune.tui.offers import offers
+from tuitune.tui.run_actions import RunActionScreen, Target, bindings
 from tuitune.tui.widgets.footer import FittingFooter
 from tuitune.tui.widgets.run_table import RunTable, TableColumn, TableRow
 from tuitune.tui.widgets.task_bar import TaskBar
@@ -112,8 +112,10 @@ def history_row(run: Run, rouge: float | None, place: tuple[int, int] | None = N
     )
 
 
-class HistoryScreen(ReportsWorkerErrors, Screen[None]):
+class HistoryScreen(RunActionScreen):
     """Every run, newest first; stays responsive with 10,000 runs (see `RunTable`)."""
+
+    HIDES_WHAT_DOES_NOT_APPLY = False  # the footer stays still; a key that does not apply says why
 
     BINDINGS = [
         # Shown only while a waiting run is under the cursor (check_action).
@@ -153,45 +155,7 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
             tooltip="Reverse the order of the current sort.",
             id="history-reverse-sort",
         ),
-        Binding(
-            "c",
-            "compare",
-            "Compare",
-            tooltip="Compare the marked runs (mark with space); with a sweep:N filter and nothing marked, the whole sweep.",
-            id="history-compare",
-        ),
-        Binding(
-            "r",
-            "resume",
-            "Resume",
-            tooltip="Resume the run from its last checkpoint, optionally with a new total of epochs or steps.",
-            id="history-resume",
-        ),
-        Binding(
-            "a",
-            "chat",
-            "Chat",
-            tooltip="Chat with the run's model beside its base; with two runs marked, with both side by side.",
-            id="history-chat",
-        ),
-        Binding(
-            "e",
-            "evaluate",
-            "Eval",
-            tooltip="Evaluate the run against its base model (ROUGE, BLEU, perplexity).",
-            id="history-evaluate",
-        ),
-        Binding("m", "merge", "Merge", tooltip="Merge the run's adapter into its base model.", id="history-merge"),
-        Binding("u", "upload", "Upload", tooltip="Upload the run to the Hugging Face Hub.", id="history-upload"),
-        Binding("d", "delete", "Delete", tooltip="Delete the run (and optionally its files).", id="history-delete"),
-        Binding(
-            "x",
-            "cancel_run",
-            "Cancel run",
-            show=False,
-            tooltip="Cancel the running run under the cursor.",
-            id="history-cancel",
-        ),
+        *bindings("compare", "resume", "chat", "evaluate", "merge", "upload", "delete", "cancel"),
         Binding(
             "escape",
             "clear_filter",
@@ -358,7 +322,7 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
                 named = self._sweeps.get(sweep)
                 line.append(f" · sweep {sweep}" + (f" {named.name}" if named else ""), style="bold cyan")
                 if not table.marked and table.row_count > 1:
-                    line.append(" (c compares them all)")
+                    line.append(f" ({self.tuitune.key_of('compare')} compares them all)")
             if table.marked:
                 line.append(f" · {len(table.marked)} marked", style="bold yellow")
             queue = self._queue
@@ -383,14 +347,15 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
         self.refresh_bindings()  # what the footer offers depends on the run under the cursor
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Merge is not offered for a fully fine-tuned run: there is no adapter to merge.
-        if action == "merge":
-            run = self.selected_run()
-            return run is None or run.method != "full_finetuning"
         if action == "move_in_queue":
             run = self.selected_run()
             return run is not None and run.in_queue
-        return True
+        return super().check_action(action, parameters)
+
+    def run_action_target(self) -> Target:
+        """The run under the cursor, the marked runs and the sweep the filter shows."""
+        marked = tuple(self._runs[key] for key in self.table.marked if key in self._runs) if self.is_mounted else ()
+        return Target(self.selected_run(), marked=marked, sweep=self.sweep_filter())
 
     def sweep_filter(self) -> int | None:
         """The sweep the filter asks for (`sweep:3`), if it does."""
@@ -444,53 +409,7 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
         label = next(c.label for c in COLUMNS if c.key == event.column)
         self.notify(f"Sorted by {label}, {'descending' if event.reverse else 'ascending'}", timeout=2)
 
-    # --- actions on runs ---------------------------------------------------------------------
-    def _with_run(self) -> Run | None:
-        run = self.selected_run()
-        if run is None:
-            self.notify("No run selected.", severity="warning")
-        return run
-
-    def action_resume(self) -> None:
-        if run := self._with_run():
-            self.tuitune.run_actions.resume(run, then=lambda resumed: self.tuitune.show_training(resumed.id))
-
-    def action_evaluate(self) -> None:
-        if run := self._with_run():
-            self.tuitune.run_actions.evaluate(run)
-
-    def action_merge(self) -> None:
-        if run := self._with_run():
-            self.tuitune.run_actions.merge(run)
-
-    def action_upload(self) -> None:
-        if run := self._with_run():
-            self.tuitune.run_actions.upload(run)
-
-    def action_delete(self) -> None:
-        if run := self._with_run():
-            self.tuitune.run_actions.delete(run)
-
-    def action_cancel_run(self) -> None:
-        if run := self._with_run():
-            self.tuitune.run_actions.cancel(run)
-
-    def action_compare(self) -> None:
-        marked = [key for key in self.table.marked if key in self._runs]
-        sweep = self.sweep_filter()
-        if not marked and sweep is not None:
-            self.tuitune.compare_sweep(sweep)
-            return
-        if len(marked) < 2:
-            self.notify(
-                "Mark two or more runs with space, then press c to compare them (or filter sweep:N to compare a sweep).",
-                severity="warning",
-            )
-            return
-        from tuitune.tui.screens.compare import CompareScreen
-
-        self.tuitune.push_screen(CompareScreen([int(key) for key in marked]))
-
+    # --- the queue ----------------------------------------------------------------------------
     def action_move_in_queue(self, delta: int) -> None:
         run = self.selected_run()
         place = self._places.get(run.id) if run is not None else None
@@ -498,22 +417,3 @@ class HistoryScreen(ReportsWorkerErrors, Screen[None]):
             self.notify("Only a run waiting in the queue moves in the line.", severity="warning")
             return
         self.tuitune.queue_actions.move(run, place[0] + delta)
-
-    def action_chat(self) -> None:
-        marked = [self._runs[key] for key in self.table.marked if key in self._runs]
-        if len(marked) > 2:
-            self.notify(
-                "Chat side by side with two runs: mark exactly two (space), or none to chat with the run under the cursor.",
-                severity="warning",
-            )
-            return
-        runs = marked if len(marked) == 2 else [run] if (run := self._with_run()) else []
-        for run in runs:
-            if not offers("chat", run):
-                self.notify(
-                    f"Run {run.id} ({run.name}) is {run.status}: chat with a completed run, which has saved its model.",
-                    severity="warning",
-                )
-                return
-        if runs:
-            self.tuitune.open_chat([run.id for run in runs])

@@ -21,7 +21,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Header, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
@@ -29,8 +28,7 @@ from tuitune.errors import RunNotFoundError
 from tuitune.store import COMPLETED, RUNNING, Event, MetricPoint, Run
 from tuitune.store.processes import RunProcess
 from tuitune.text import present
-from tuitune.tui.failures import ReportsWorkerErrors
-from tuitune.tui.offers import offers
+from tuitune.tui.run_actions import KeyOf, RunActionScreen, Target, applies, bindings
 from tuitune.tui.services import MemoryReading
 from tuitune.tui.widgets.event_log import EventLog, story
 from tuitune.tui.widgets.footer import FittingFooter
@@ -60,38 +58,14 @@ class Snapshot:
     processes: list[RunProcess] | None = None  # a group run's ranks (None: not read this time)
 
 
-class TrainingScreen(ReportsWorkerErrors, Screen[None]):
-    """Live view of one run: progress, losses, learning rate, throughput, memory, log."""
+class TrainingScreen(RunActionScreen):
+    """Live view of one run: progress, losses, learning rate, throughput, memory, log. The run
+    actions that do not apply to its status are hidden (see `run_actions`)."""
 
     BINDINGS = [
-        Binding(
-            "c",
-            "cancel_run",
-            "Cancel run",
-            tooltip="Stop the run after this step, saving a checkpoint (asks first).",
-            id="training-cancel",
-        ),
+        *bindings("cancel"),
         Binding("escape", "leave", "Leave", tooltip="Back to the history; the run goes on.", id="training-leave"),
-        Binding(
-            "r",
-            "resume",
-            "Resume",
-            tooltip="Resume a stopped run from its last checkpoint (step 0 if it has none), or train a completed one further.",
-            id="training-resume",
-        ),
-        Binding(
-            "e", "evaluate", "Eval", tooltip="Evaluate the finished run against its base model.", id="training-evaluate"
-        ),
-        Binding("m", "merge", "Merge", tooltip="Merge the adapter into its base model.", id="training-merge"),
-        Binding("u", "upload", "Upload", tooltip="Upload the run to the Hugging Face Hub.", id="training-upload"),
-        Binding(
-            "o",
-            "details",
-            "Details",
-            tooltip="The run's detail: config, charts, evaluations, artifacts.",
-            id="training-details",
-        ),
-        Binding("a", "chat", "Chat", tooltip="Chat with the finished run's model beside its base.", id="training-chat"),
+        *bindings("resume", "evaluate", "merge", "upload", "details", "chat"),
     ]
 
     class Update(Message):
@@ -415,7 +389,7 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
         if run.error:  # the whole message, wrapped: it says what to do next
             text.append("\n")
             text.append(present.literal(for_the_app(run.error)), style="red")
-        text.append("\n" + next_steps(run, resume_step), style="bold")
+        text.append("\n" + next_steps(run, resume_step, self.tuitune.key_of), style="bold")
         if run.output_dir:
             text.append("\n")
             text.append(present.literal(run.output_dir), style="dim")
@@ -424,53 +398,26 @@ class TrainingScreen(ReportsWorkerErrors, Screen[None]):
         summary.display = True
 
     # --- actions ------------------------------------------------------------------------------
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # False hides what does not apply to the run's status, so the footer fits 80 columns.
-        if action == "details":
-            return self.run is not None
-        return offers(action, self.run)
+    def run_action_target(self) -> Target:
+        return Target(self.run)
+
+    def after_resume(self, run: Run) -> None:
+        """Nothing to do: this screen follows the run as it starts again."""
 
     def action_leave(self) -> None:
         self.tuitune.action_history()
 
-    def action_cancel_run(self) -> None:
-        if self.run is not None:
-            self.tuitune.run_actions.cancel(self.run)
 
-    def action_resume(self) -> None:
-        if self.run is not None:
-            self.tuitune.run_actions.resume(self.run)
-
-    def action_evaluate(self) -> None:
-        if self.run is not None:
-            self.tuitune.run_actions.evaluate(self.run)
-
-    def action_merge(self) -> None:
-        if self.run is not None:
-            self.tuitune.run_actions.merge(self.run)
-
-    def action_upload(self) -> None:
-        if self.run is not None:
-            self.tuitune.run_actions.upload(self.run)
-
-    def action_details(self) -> None:
-        if self.run is not None:
-            self.tuitune.open_run(self.run.id)
-
-    def action_chat(self) -> None:
-        if self.run is not None:
-            self.tuitune.open_chat([self.run.id])
-
-
-def next_steps(run: Run, resume_step: int | None) -> str:
-    """The keys that make sense now that the run has stopped, and what they do."""
+def next_steps(run: Run, resume_step: int | None, key: KeyOf) -> str:
+    """The keys that make sense now that the run has stopped, and what they do (`key`: the key
+    that does an action now, the user's or the default)."""
     if run.status == COMPLETED:
-        keys = (
-            ["a chat", "e evaluate"] + (["m merge"] if offers("merge", run) else []) + ["u upload", "r train further"]
-        )
-    elif offers("resume", run):
+        keys = [f"{key('chat')} chat", f"{key('evaluate')} evaluate"]
+        keys += [f"{key('merge')} merge"] if applies("merge", run) else []
+        keys += [f"{key('upload')} upload", f"{key('resume')} train further"]
+    elif applies("resume", run):
         keys = [
-            "r resume: "
+            f"{key('resume')} resume: "
             + (
                 "no checkpoint yet, it starts from step 0"
                 if not resume_step
@@ -478,5 +425,5 @@ def next_steps(run: Run, resume_step: int | None) -> str:
             )
         ]
     else:
-        keys = ["n start a new run with the problem fixed"]
-    return " · ".join([*keys, "o details"])
+        keys = [f"{key('new-run')} start a new run with the problem fixed"]
+    return " · ".join([*keys, f"{key('details')} details"])

@@ -16,6 +16,7 @@ from tuitune.tui.app import create_app
 from tuitune.tui.screens.history import HistoryScreen
 from tuitune.tui.screens.training import TrainingScreen
 from tuitune.tui.widgets.confirm import ConfirmModal
+from tuitune.tui.widgets.metric_panel import MetricPanel
 from tuitune.tui.widgets.prompts import ResumeModal
 
 
@@ -266,6 +267,14 @@ async def test_resuming_without_a_checkpoint_says_so_and_starts_from_step_0(demo
         )
         assert f"Resuming {run.name} from step 0 (no checkpoint yet)." in notifications(app)
         await wait_until(pilot, lambda: training.run.status == "completed", timeout=240, what="the resumed run")
+        losses = [p.loss for p in open_store().metric_points(run.id) if p.loss is not None]
+        # The screen followed the resume through the run feed: the dropped points left its chart,
+        # and each new one is drawn once.
+        await wait_until(
+            pilot,
+            lambda: training.query_one("#loss", MetricPanel).values == losses,
+            what="the chart of the resumed run",
+        )
     finished = open_store().get_run(run.id)
     # What it said is what happened: the run trained from step 0, its old points were dropped.
     assert finished.steps_done == 3

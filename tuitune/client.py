@@ -130,7 +130,8 @@ class Client:
 
     # --- the live stream ---------------------------------------------------------------------
     def stream(self, run_id: int, *, timeout: float | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(kind, data) for each server-sent event of a run — `point`, `event`, `status` — until `end`."""
+        """(kind, data) for each server-sent event of a run — `point`, `event`, `status`, and `restart`
+        when a resume replaced its points (all of them follow) — until `end`."""
         with self._http.stream(
             "GET", f"/runs/{run_id}/stream", timeout=httpx.Timeout(timeout or 30.0, read=timeout)
         ) as response:

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from tuitune.engine import launcher
 from tuitune.errors import RunStateError
-from tuitune.runs import lookup
+from tuitune.runs.feed import RunFeed
 from tuitune.store import ACTIVE, Run, Store
 
 POLL_SECONDS = 0.25
@@ -32,7 +32,7 @@ def _fields(run: Run, loss: float | None, speed: float | None) -> dict[str, Any]
 def follow(run: Run, store: Store, console: Console) -> Run:
     """Show progress until the run ends; returns its final state."""
     cancelled_once = False
-    last_point = 0
+    feed = RunFeed(run.id, store=store)
     loss: float | None = None
     speed: float | None = None
     columns = (
@@ -68,14 +68,13 @@ def follow(run: Run, store: Store, console: Console) -> Run:
                         pass  # it ended on its own meanwhile: report how, below
                 elif interrupted["count"] > 1:
                     return store.get_run(run.id)
-                points = store.metric_points(run.id, after_id=last_point)
-                for point in points:
-                    last_point = point.id
+                update = feed.next()
+                for point in update.points:
                     if point.loss is not None:
                         loss = point.loss
                     if point.tokens_per_second:
                         speed = point.tokens_per_second
-                run = lookup.current(run.id, store=store)
+                run = update.run
                 bar.update(
                     task,
                     completed=run.steps_done or 0,

@@ -1,9 +1,10 @@
 """Live run events for any number of clients from one reader.
 
-One task reads the store for every run someone watches (rows after the lowest id any of its
-watchers has seen, every `poll_seconds`) and hands each watcher what is new to it. A client that
-connects late gets the run's history first, then the live rows, in order, with no step missing. A
-client too slow to keep up is dropped rather than allowed to hold the others back.
+One task reads the store for every run someone watches, through the run feed (`runs.feed`), every
+`poll_seconds`: one read for all the watchers at the same place, and each watcher gets what is new
+to it. A client that connects late gets the run's history first, then the live rows, in order,
+with no step missing; after a resume, a `restart` message and the run's points again. A client
+too slow to keep up is dropped rather than allowed to hold the others back.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from tuitune.runs import documents, feed
+from tuitune.runs.feed import Cursor, FeedUpdate
 from tuitune.store import Run, open_store
 
 # A watcher that falls this many messages behind is disconnected (its browser will reconnect).
@@ -23,7 +26,8 @@ QUEUE_LIMIT = 20_000
 
 @dataclass
 class Message:
-    """One server-sent event: `point`, `event`, `status` or `end`."""
+    """One server-sent event: `point`, `event`, `status`, `restart` (a resume replaced the points: all
+    of them follow) or `end`."""
 
     kind: str
     data: dict[str, Any]
@@ -37,29 +41,17 @@ class Message:
 
 
 def status_data(run: Run) -> dict[str, Any]:
-    """The part of a run a live view redraws on each change."""
-    return {
-        "id": run.id,
-        "status": run.status,
-        "steps_done": run.steps_done,
-        "steps_total": run.steps_total,
-        "epoch": run.epoch,
-        "last_loss": run.last_loss,
-        "last_eval_loss": run.last_eval_loss,
-        "best_eval_loss": run.best_eval_loss,
-        "tokens_per_second": run.tokens_per_second,
-        "error": run.error,
-        "in_queue": run.in_queue,
-        "started_at": run.started_at.isoformat() if run.started_at else None,
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-    }
+    """The part of a run a live view redraws on each change: its progress."""
+    return documents.progress(run).model_dump(mode="json")
 
 
 @dataclass(eq=False)
 class Watcher:
     run_id: int
-    after_point: int = 0
+    after_point: int = 0  # where the client said it was (Last-Event-ID); the cursor takes over
     after_event: int = 0
+    points_seen: int | None = None
+    cursor: Cursor | None = None
     last_status: dict[str, Any] | None = None
     queue: asyncio.Queue[Message | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
     ended: bool = False
@@ -99,9 +91,11 @@ class StreamHub:
     def watchers(self) -> int:
         return len(self._watchers)
 
-    async def watch(self, run_id: int, *, after_point: int = 0, after_event: int = 0) -> AsyncIterator[Message]:
+    async def watch(
+        self, run_id: int, *, after_point: int = 0, after_event: int = 0, points_seen: int | None = None
+    ) -> AsyncIterator[Message]:
         """The run's messages from the given ids on, until the run ends or the client leaves."""
-        watcher = Watcher(run_id, after_point, after_event)
+        watcher = Watcher(run_id, after_point, after_event, points_seen)
         self._watchers.add(watcher)
         self._wake.set()  # a new watcher gets its history at once, not after a poll interval
         try:
@@ -127,17 +121,24 @@ class StreamHub:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
 
-    def _read(self, watchers: list[Watcher]) -> dict[int, tuple[Run, list[Any], list[Any]]]:
-        """In a thread: for each watched run, one read of what is new to its slowest watcher."""
+    def _read(self, watchers: list[Watcher]) -> dict[tuple[int, Cursor], FeedUpdate]:
+        """In a thread: the feed's update for each place a watcher is at. Watchers that have been
+        given the same messages are at the same place: one read serves them all."""
         store = open_store()
-        updates = {}
-        for run_id in {watcher.run_id for watcher in watchers}:
-            mine = [watcher for watcher in watchers if watcher.run_id == run_id]
-            run = store.get_run(run_id)
-            points = store.metric_points(run_id, after_id=min(w.after_point for w in mine))
-            events = store.events(run_id, after_id=min(w.after_event for w in mine))
-            self.reads += 1
-            updates[run_id] = (run, points, events)
+        updates: dict[tuple[int, Cursor], FeedUpdate] = {}
+        for watcher in watchers:
+            if watcher.cursor is None:
+                watcher.cursor = feed.start_at(
+                    store,
+                    watcher.run_id,
+                    after_point=watcher.after_point,
+                    after_event=watcher.after_event,
+                    points_seen=watcher.points_seen,
+                )
+            place = (watcher.run_id, watcher.cursor)
+            if place not in updates:
+                updates[place] = feed.read(store, watcher.run_id, watcher.cursor, check=False)
+                self.reads += 1
         return updates
 
     def _drop(self, watcher: Watcher) -> None:
@@ -147,35 +148,38 @@ class StreamHub:
             watcher.queue.get_nowait()
         watcher.send(None)
 
-    def _deliver(self, updates: dict[int, tuple[Run, list[Any], list[Any]]]) -> None:
+    def _deliver(self, updates: dict[tuple[int, Cursor], FeedUpdate]) -> None:
         for watcher in list(self._watchers):
-            if watcher.run_id not in updates:
+            if watcher.cursor is None or (watcher.run_id, watcher.cursor) not in updates:
                 continue
-            run, points, events = updates[watcher.run_id]
-            # Each id is the watcher's place in both lists after that message ("points.events"), so
-            # a client that reconnects with Last-Event-ID misses nothing and gets nothing twice.
+            update = updates[(watcher.run_id, watcher.cursor)]
+            # Each id is the watcher's place after that message ("point.event.seen": the last point
+            # and event ids, and how many points it holds), so a client that reconnects with
+            # Last-Event-ID misses nothing, gets nothing twice, and learns of a resume meanwhile.
             messages: list[Message] = []
-            seen_point, seen_event = watcher.after_point, watcher.after_event
-            for point in points:
-                if point.id > seen_point:
-                    seen_point = point.id
-                    messages.append(Message("point", point.to_dict(), f"{seen_point}.{seen_event}"))
-            for event in events:
-                if event.id > seen_event:
-                    seen_event = event.id
-                    messages.append(Message("event", event.to_dict(), f"{seen_point}.{seen_event}"))
-            status = status_data(run)
+            if update.restarted:
+                # Resumed: the points after its checkpoint were replaced; all of them follow.
+                messages.append(Message("restart", {"id": watcher.run_id}))
+            seen_event = watcher.cursor.after_event
+            held = 0 if update.restarted else watcher.cursor.points_seen
+            for point in update.points:
+                held += 1
+                data = documents.metric_point(point).model_dump(mode="json")
+                messages.append(Message("point", data, f"{point.id}.{seen_event}.{held}"))
+            seen_point = update.cursor.after_point
+            for event in update.events:
+                seen_event = event.id
+                data = documents.event(event).model_dump(mode="json")
+                messages.append(Message("event", data, f"{seen_point}.{seen_event}.{held}"))
+            status = status_data(update.run)
             if status != watcher.last_status:
                 messages.append(Message("status", status))
-            if not run.is_active:
+            if update.ended:
                 messages.append(Message("end", status))
             for message in messages:
                 if not watcher.send(message):
                     self._drop(watcher)
                     break
             else:
-                if points:
-                    watcher.after_point = max(watcher.after_point, points[-1].id)
-                if events:
-                    watcher.after_event = max(watcher.after_event, events[-1].id)
+                watcher.cursor = update.cursor
                 watcher.last_status = status

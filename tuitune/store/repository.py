@@ -354,6 +354,13 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
         MetricPointRow.insert_many(rows).execute()
 
     @_reads
+    def count_points_up_to(self, run_id: int, point_id: int) -> int:
+        """How many of a run's metric points have an id up to `point_id` (fewer than a reader
+        saw means a resume replaced those after its checkpoint)."""
+        mine = (MetricPointRow.run == run_id) & (MetricPointRow.id <= point_id)
+        return int(MetricPointRow.select(fn.COUNT(MetricPointRow.id)).where(mine).scalar() or 0)
+
+    @_reads
     def metric_points(self, run_id: int, *, after_id: int = 0, limit: int | None = None) -> list[MetricPoint]:
         """A run's metric points with id > `after_id`, oldest first."""
         query = (

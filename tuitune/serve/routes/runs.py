@@ -181,26 +181,28 @@ def _last_lines(path: Path, count: int, block: int = 64 * 1024) -> list[str]:
 )
 async def stream(request: Request, run_id: int) -> EventSourceResponse:
     open_store().get_run(run_id)  # 404 before the stream opens
-    after_point, after_event = _resume_from(request.headers.get("last-event-id"))
+    after_point, after_event, points_seen = _resume_from(request.headers.get("last-event-id"))
     hub = request.app.state.hub
 
     async def messages():
-        async for message in hub.watch(run_id, after_point=after_point, after_event=after_event):
+        async for message in hub.watch(
+            run_id, after_point=after_point, after_event=after_event, points_seen=points_seen
+        ):
             yield message.to_sse()
 
     return EventSourceResponse(messages(), ping=15)
 
 
-def _resume_from(last_event_id: str | None) -> tuple[int, int]:
-    """A reconnecting client sends the last id it saw, "POINT.EVENT": start after both."""
-    points, _, events = (last_event_id or "").partition(".")
-    if not (points.isascii() and points.isdecimal() and events.isascii() and events.isdecimal()):
-        return 0, 0
+def _resume_from(last_event_id: str | None) -> tuple[int, int, int | None]:
+    """A reconnecting client sends the last id it saw, "POINT.EVENT.SEEN" (SEEN: how many points it
+    holds, so a resume that replaced some meanwhile is noticed; "POINT.EVENT" is still accepted)."""
+    parts = (last_event_id or "").split(".")
+    if len(parts) not in (2, 3) or not all(part.isascii() and part.isdecimal() for part in parts):
+        return 0, 0, None
     # No id has more digits than SQLite's largest integer (and int() refuses 4,300 digits).
     digits = len(str(SQLITE_MAX_INTEGER))
-    if len(points) > digits or len(events) > digits:
-        return SQLITE_MAX_INTEGER, SQLITE_MAX_INTEGER
-    return min(int(points), SQLITE_MAX_INTEGER), min(int(events), SQLITE_MAX_INTEGER)
+    numbers = [SQLITE_MAX_INTEGER if len(part) > digits else min(int(part), SQLITE_MAX_INTEGER) for part in parts]
+    return numbers[0], numbers[1], numbers[2] if len(numbers) == 3 else None
 
 
 @router.post(

@@ -3,6 +3,7 @@ chats kept with the run (exported as training data), log."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from rich.console import Group
@@ -16,6 +17,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Header, Log, Static, TabbedContent, TabPane
 
 from tuitune.errors import RunNotFoundError
+from tuitune.runs.feed import FeedUpdate, RunFeed
 from tuitune.store import Artifact, Evaluation, MetricPoint, Run
 from tuitune.store.conversations import Conversation
 from tuitune.store.processes import RunProcess
@@ -41,6 +43,7 @@ class RunDetails:
     log_lines: list[str] = field(default_factory=list)
     processes: list[RunProcess] = field(default_factory=list)  # a group run's ranks
     conversations: list[Conversation] = field(default_factory=list)  # newest first
+    restarted: bool = False  # resumed: `points` is the run's whole history, to draw afresh
 
 
 class RunDetailScreen(RunActionScreen):
@@ -58,7 +61,9 @@ class RunDetailScreen(RunActionScreen):
         self.run_id = run_id
         self.run: Run | None = None
         self._follower: LogFollower | None = None
-        self._last_point = 0
+        self._feed: RunFeed | None = None
+        # Loads may overlap (a tick and a change): one at a time reads the feed and hands it over.
+        self._feed_lock = threading.Lock()
         self._points: list[MetricPoint] = []
         self.conversations: list[Conversation] = []
 
@@ -107,16 +112,25 @@ class RunDetailScreen(RunActionScreen):
     @work(thread=True, exclusive=True, group="detail-load", exit_on_error=False)
     def load(self) -> None:
         service = self.tuitune.service
-        try:
-            run = service.get_run(self.run_id)
-        except RunNotFoundError as error:
-            self.tuitune.call_from_thread(self._gone, str(error))
-            return
+        with self._feed_lock:
+            try:
+                if self._feed is None:
+                    self._feed = RunFeed(self.run_id, store=service.store)
+                update = self._feed.next()
+            except RunNotFoundError as error:
+                self.tuitune.call_from_thread(self._gone, str(error))
+                return
+            self._load(update)
+
+    def _load(self, update: FeedUpdate) -> None:
+        service = self.tuitune.service
+        run = update.run
         if self._follower is None:
             self._follower = LogFollower(service.log_path(run), start_tail_bytes=256_000)
         details = RunDetails(
             run=run,
-            points=service.metric_points(run.id, after_id=self._last_point),
+            points=update.points,
+            restarted=update.restarted,
             evaluations=service.evaluations(run.id),
             artifacts=service.artifacts(run.id),
             log_lines=self._follower.read_new_lines(),
@@ -135,9 +149,11 @@ class RunDetailScreen(RunActionScreen):
         self.run = run
         if status_changed:
             self.refresh_bindings()
-        if details.points:
+        if details.restarted:
+            self._points = list(details.points)
+            self._draw_charts()
+        elif details.points:
             self._points.extend(details.points)
-            self._last_point = details.points[-1].id
             self._draw_charts()
         elif status_changed and not self._points:
             self._draw_charts()

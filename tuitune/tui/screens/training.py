@@ -25,6 +25,7 @@ from textual.widgets import Header, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from tuitune.errors import RunNotFoundError
+from tuitune.runs.feed import RunFeed
 from tuitune.store import COMPLETED, RUNNING, Event, MetricPoint, Run
 from tuitune.store.processes import RunProcess
 from tuitune.text import present
@@ -156,28 +157,18 @@ class TrainingScreen(RunActionScreen):
                 self.post_message(self.NothingToShow(generation))
                 return
             run_id = latest.id
-        last_point = 0
-        last_event = 0
-        last_evaluation = 0  # points are re-read after a resume; their evaluations are told once
+        feed = RunFeed(run_id, store=service.store)
+        last_evaluation = 0  # a resume hands every point again; their evaluations are told once
         last_memory = 0.0
         last_group = 0.0
-        was_active: bool | None = None
         while not worker.is_cancelled:
             try:
-                run = service.get_run(run_id)
+                update = feed.next()
             except RunNotFoundError:
                 self.post_message(self.NothingToShow(generation))
                 return
-            reset = was_active is False and run.is_active  # resumed: points after the checkpoint were replaced
-            if reset:
-                last_point = 0
-            was_active = run.is_active
-            points = service.metric_points(run_id, after_id=last_point)
-            if points:
-                last_point = points[-1].id
-            events = service.events(run_id, after_id=last_event)
-            if events:
-                last_event = events[-1].id
+            # Resumed: the points after its checkpoint were replaced, and `points` is all of them.
+            run, points, events, reset = update.run, update.points, update.events, update.restarted
             evaluations = [p for p in points if p.eval_loss is not None and p.id > last_evaluation]
             if evaluations:
                 last_evaluation = evaluations[-1].id

@@ -13,6 +13,7 @@ export class RunData {
     this.events = [];
     this.lastPoint = 0;
     this.lastEvent = 0;
+    this.pointsSeen = 0; // how many points the stream has given since the run's last restart
     this.gpu = null; // {now, peak} in GB, from the points' gpu_memory_gb
     this.cpu = null;
     this.lastTime = null;
@@ -22,6 +23,15 @@ export class RunData {
   apply({ event, data }) {
     if (event === "point") return this.point(data, data.id) ? "points" : null;
     if (event === "event") return this.event(data, data.id) ? "events" : null;
+    if (event === "restart") {
+      // Resumed: the points after its checkpoint were replaced, and all of them follow again.
+      this.byStep.clear();
+      this.pace = [];
+      this.lastPoint = 0;
+      this.pointsSeen = 0;
+      this.gpu = null;
+      return "points";
+    }
     if (event === "status" || event === "end") {
       if (data.status === "running" && this.run.status !== "running") this.pace = []; // the wait is not training time
       Object.assign(this.run, data);
@@ -34,6 +44,7 @@ export class RunData {
   point(point, id) {
     if (id <= this.lastPoint) return false;
     this.lastPoint = id;
+    this.pointsSeen += 1;
     const entry = this.byStep.get(point.step) || { loss: null, eval_loss: null, learning_rate: null };
     for (const key of ["loss", "eval_loss", "learning_rate"]) if (point[key] !== null && point[key] !== undefined) entry[key] = point[key];
     this.byStep.set(point.step, entry);
@@ -84,8 +95,9 @@ export class RunData {
     return end ? Math.max(0, (end - started) / 1000) : null;
   }
 
-  /** The id to reconnect after ("points.events"), so nothing drawn already is sent again. */
+  /** The id to reconnect after ("point.event.seen"), so nothing drawn already is sent again, and a
+   *  resume that replaced points meanwhile is noticed (the server says `restart`). */
   resumeId() {
-    return this.lastPoint || this.lastEvent ? `${this.lastPoint}.${this.lastEvent}` : "";
+    return this.lastPoint || this.lastEvent ? `${this.lastPoint}.${this.lastEvent}.${this.pointsSeen}` : "";
   }
 }

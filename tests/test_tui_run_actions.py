@@ -5,6 +5,8 @@ and the app goes on, and the help and the palette list the table."""
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -286,3 +288,15 @@ async def test_a_rebound_key_cancels_a_real_run_from_the_training_screen(demo_mo
         await wait_until(pilot, lambda: training.run.status == "cancelled", timeout=120, what="the cancel")
         await wait_until(pilot, lambda: "Cancelled after" in screen_text(app), timeout=10, what="the summary")
         assert "r resume" in screen_text(app)
+
+
+def test_the_key_tables_of_the_readme_and_the_docs_are_current():
+    """README.md and docs/tui.md list every key from the app itself: regenerate them when a key changes."""
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, str(root / "scripts" / "key_reference.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr

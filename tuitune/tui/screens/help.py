@@ -7,6 +7,7 @@ keys shown are the user's where the keymap file changed them (`keymap`).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import NamedTuple
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -91,9 +92,19 @@ def every_binding() -> Iterator[Binding]:
         yield from bindings
 
 
-def binding_reference(keymap: Mapping[str, str] | None = None) -> Iterator[tuple[str, str, str, str]]:
-    """(screen, keys, what it does, more) for every documented binding, with the keys `keymap`
-    gives (binding id -> keys; None: the defaults); also feeds README.md and docs/tui.md."""
+class KeyRow(NamedTuple):
+    """One row of the key reference."""
+
+    section: str  # the screen
+    keys: str  # as a person writes them: `?, ctrl+x`
+    action: str  # the binding's description
+    more: str  # its tooltip (a run action's says when it applies)
+    id: str  # its id, the name a keymap file rebinds it by ("" for a row that only explains)
+
+
+def binding_reference(keymap: Mapping[str, str] | None = None) -> Iterator[KeyRow]:
+    """Every documented binding, with the keys `keymap` gives (binding id -> keys; None: the
+    defaults); also feeds README.md and docs/tui.md (scripts/key_reference.py)."""
     keymap = keymap or {}
     for section, bindings in _sections():
         for binding in bindings:
@@ -102,7 +113,7 @@ def binding_reference(keymap: Mapping[str, str] | None = None) -> Iterator[tuple
             action = action_of(binding)
             if action is not None:
                 more = f"{more} For {action.when}."
-            yield section, keys, binding.description, more
+            yield KeyRow(section, keys, binding.description, more, binding.id or "")
 
 
 class HelpScreen(ModalScreen[None]):
@@ -114,7 +125,7 @@ class HelpScreen(ModalScreen[None]):
         parts: list[RenderableType] = [Text("tuitune keys (also: ctrl+p lists every action by name)", style="bold")]
         current = None
         table = None
-        for section, keys, description, more in binding_reference(getattr(self.app, "keymap", None)):
+        for section, keys, description, more, _id in binding_reference(getattr(self.app, "keymap", None)):
             if section != current:
                 current = section
                 table = Table(
@@ -131,7 +142,8 @@ class HelpScreen(ModalScreen[None]):
                 table.add_column(ratio=2, style="dim")
                 parts.append(table)
             assert table is not None
-            table.add_row(keys, description, more if more != description else "")
+            # Text, not markup: the keys may be the user's (`[` is a key).
+            table.add_row(Text(keys), Text(description), Text(more if more != description else ""))
         with Vertical(classes="dialog help-dialog"):
             with VerticalScroll():
                 yield Static(Group(*parts))

@@ -252,6 +252,25 @@ async def test_the_help_and_the_palette_list_the_tables_actions(runs):
         await wait_until(pilot, lambda: isinstance(app.screen, UploadModal), what="the upload dialog")
 
 
+async def test_a_keymap_key_that_another_action_of_the_screen_had_is_the_keymaps_and_the_app_says_so(
+    runs, tuitune_home: Path
+):
+    _keymap(tuitune_home, '[keys]\ncancel = "d"\n')
+    running = runs["qwen-support-dora"]
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await _on(pilot, "history", running)
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the stop dialog")
+        assert f"Stop {running.name}?" in screen_text(app)
+        await pilot.press("n")
+        await wait_until(pilot, lambda: notifications(app, "warning"), what="the warning")
+        said = notifications(app, "warning")[0]
+        assert said.startswith("Your keymap: Your keymap gives a key to two actions of one screen:")
+        assert "d is Delete (delete) and Cancel run (cancel) in History" in said
+        assert "in Run detail" in said and "in Training" not in said  # the training screen has no d
+
+
 def test_keys_are_read_as_textual_writes_them(tmp_path: Path):
     assert all(is_keys(keys) for keys in ("x", "C", "ctrl+x", "f5", "?", "question_mark", "x, ctrl+shift+up"))
     assert not any(is_keys(keys) for keys in ("", "ctrl+", "cntrl+x", "xx", "x,,y", "foo bar"))

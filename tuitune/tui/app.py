@@ -20,7 +20,6 @@ from textual import on, work
 from textual.actions import SkipAction
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.dom import DOMNode
 from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
@@ -31,7 +30,7 @@ from tuitune.tui.actions import RunActions
 from tuitune.tui.background import CHILDREN
 from tuitune.tui.commands import ActionCommands, QueueCommands, RunCommands
 from tuitune.tui.failures import describe_failure
-from tuitune.tui.keymap import clash_words, keys_of, user_keymap
+from tuitune.tui.keymap import clashes, keys_of, user_keymap
 from tuitune.tui.queue_actions import QueueActions
 from tuitune.tui.screens.messages import AppMessage, MessagesScreen
 from tuitune.tui.services import RunService
@@ -144,7 +143,6 @@ class TuituneApp(App[None]):
         self.messages: deque[AppMessage] = deque(maxlen=500)
         # The user's keys (binding id -> keys) from keymap.toml, read on mount.
         self.keymap: dict[str, str] = {}
-        self._clashes_told: set[frozenset[str]] = set()
         self._start_mode = mode
         self._screenshot_dir = Path(screenshot_dir) if screenshot_dir else None
         self._reconcile_seconds = reconcile_seconds
@@ -201,20 +199,18 @@ class TuituneApp(App[None]):
         if keymap.keys:
             self.keymap = keymap.keys
             self.set_keymap(keymap.keys)
+            self._check_keymap()
+
+    @work(thread=True, group="keymap", exit_on_error=False)
+    def _check_keymap(self) -> None:
+        # Off the UI thread: it reads every screen's bindings, and the wizard's imports are not light.
+        said = clashes(self.keymap)
+        if said:
+            self.call_from_thread(self.notify, said, title="Your keymap", severity="warning", timeout=30)
 
     def key_of(self, binding_id: str) -> str:
         """The key that does `binding_id` now (the user's, else the default), for messages."""
         return keys_of(binding_id, self.keymap, self.BINDINGS)
-
-    def handle_bindings_clash(self, clashed_bindings: set[Binding], node: DOMNode) -> None:
-        # Textual asks on every key press; a clash is told once.
-        told = frozenset(binding.id or binding.key for binding in clashed_bindings)
-        if told not in self._clashes_told:
-            self._clashes_told.add(told)
-            # Later: Textual asks while it gathers the bindings, not a moment to add a toast.
-            self.call_later(
-                self.notify, clash_words(clashed_bindings, self.keymap), title="Your keymap", severity="warning"
-            )
 
     def action_messages(self) -> None:
         """Every message of this session, newest first."""

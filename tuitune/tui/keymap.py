@@ -144,12 +144,37 @@ def keys_of(binding_id: str, keymap: Mapping[str, str], app_bindings: Iterable[o
     return first_key(keys)
 
 
-def clash_words(clashed: Iterable[Binding], keymap: Mapping[str, str]) -> str:
-    """What a keymap line took from another binding of the same screen."""
-    lost = sorted({f"{binding.description or binding.id} ({binding.id})" for binding in clashed})
+def clashes(keymap: Mapping[str, str]) -> str | None:
+    """Keys `keymap` gives to an action that another action of the same screen has too (the
+    app's own keys count on every screen), in words; None when there are none.
+
+    Textual lets the keymap's binding win and says nothing (its clash check misses a binding the
+    keymap does not name), so the app looks for itself.
+    """
+    from tuitune.tui.screens.help import binding_sections
+
+    sections = binding_sections()
+    everywhere = sections[0][1]
+    found: list[str] = []
+    for section, bindings in sections:
+        group = bindings if bindings is everywhere else [*bindings, *everywhere]
+        holders: dict[str, list[Binding]] = {}
+        for binding in group:
+            if not binding.id or not binding.action:
+                continue  # a row that only explains a key
+            for key in keymap.get(binding.id, binding.key).split(","):
+                holders.setdefault(key.strip(), []).append(binding)
+        for key, held in holders.items():
+            distinct = {binding.id: binding for binding in held}
+            if len(distinct) > 1 and any(binding_id in keymap for binding_id in distinct):
+                names = " and ".join(f"{b.description} ({b.id})" for b in distinct.values())
+                found.append(f"{key_words(key)} is {names} in {section}")
+    if not found:
+        return None
     return (
-        f"A key in your keymap was already another action's on this screen: {', '.join(lost)} "
-        "lost it there. Give each action its own key in keymap.toml."
+        "Your keymap gives a key to two actions of one screen: "
+        + "; ".join(dict.fromkeys(found))
+        + ". Only one of them gets it there; give each its own key in keymap.toml."
     )
 
 

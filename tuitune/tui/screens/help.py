@@ -86,6 +86,11 @@ def _sections() -> list[tuple[str, list[Binding]]]:
     ]
 
 
+def binding_sections() -> list[tuple[str, list[Binding]]]:
+    """(screen, its bindings) for every screen the help lists, the app's own first ("Everywhere")."""
+    return _sections()
+
+
 def every_binding() -> Iterator[Binding]:
     """Every binding the help lists, of every screen (the keymap checks ids against them)."""
     for _section, bindings in _sections():

@@ -76,12 +76,12 @@ def test_qlora_trains_a_4bit_base_on_the_gpu(demo_model_path: Path) -> None:
 
 def test_the_training_screen_reads_the_gpu_through_nvml() -> None:
     from tuitune.system.gpu import gpus
-    from tuitune.tui.services import RunService
+    from tuitune.tui.services import AppService
 
     readings = gpus()
     assert readings, "NVML sees no GPU although CUDA does"
     held = torch.empty(256 * 2**20, dtype=torch.uint8, device="cuda")  # 256 MiB this process holds
-    reading = RunService().memory_reading(pid=None)
+    reading = AppService().memory_reading(pid=None)
     assert reading is not None and reading.label.startswith("GPU 0 ")
     assert reading.total_gb and reading.total_gb > 1
     assert reading.used_gb is not None and reading.used_gb >= 0.25

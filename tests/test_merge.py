@@ -47,6 +47,12 @@ def runs(trained_home: tuple[Path, dict[str, int]], monkeypatch: pytest.MonkeyPa
     return {method: store.get_run(run_id) for method, run_id in ids.items()}
 
 
+def folder(run: Run) -> Path:
+    """A trained run's folder (a trained run always has one)."""
+    assert run.output_dir, run
+    return Path(run.output_dir)
+
+
 def adapter_logits(adapter_dir: Path, base: Path):
     """What base + adapter (peft) computes for PROMPT, in float32."""
     import torch
@@ -77,7 +83,7 @@ def test_merge_after_training_leaves_a_merged_model_equal_to_base_plus_adapter(
     import torch
 
     run = runs["lora"]
-    merged = Path(run.output_dir) / "merged"
+    merged = folder(run) / "merged"
     artifacts = [a for a in open_store().artifacts(run.id) if a.kind == "merged"]
     assert [Path(a.path) for a in artifacts] == [merged.resolve()]
 
@@ -85,14 +91,14 @@ def test_merge_after_training_leaves_a_merged_model_equal_to_base_plus_adapter(
     assert "config.json" in files and "model.safetensors" in files and "tokenizer.json" in files
     assert not any(name.startswith("adapter_") for name in files)
 
-    expected = adapter_logits(Path(run.output_dir) / "adapter", demo_model_path)
+    expected = adapter_logits(folder(run) / "adapter", demo_model_path)
     assert torch.allclose(merged_logits(merged), expected, atol=1e-5)
     # ...and the adapter did change something: the merge is not the plain base.
     assert not torch.allclose(merged_logits(demo_model_path), expected, atol=1e-3)
 
 
 def test_merged_model_loads_with_transformers_alone_without_peft(runs: dict[str, Run]) -> None:
-    merged = Path(runs["lora"].output_dir) / "merged"
+    merged = folder(runs["lora"]) / "merged"
     code = (
         "import sys\n"
         "sys.modules['peft'] = None  # any attempt to import peft now fails\n"
@@ -130,9 +136,7 @@ def test_qlora_adapter_is_merged_into_full_precision_weights(
         name = "model.layers.0.self_attn.q_proj.weight"
         assert merged.get_tensor(name).dtype == torch.float32
         assert merged.get_tensor(name).shape == base.get_tensor(name).shape
-    assert torch.allclose(
-        merged_logits(out), adapter_logits(Path(run.output_dir) / "adapter", demo_model_path), atol=1e-5
-    )
+    assert torch.allclose(merged_logits(out), adapter_logits(folder(run) / "adapter", demo_model_path), atol=1e-5)
     assert any(a.kind == "merged" and a.path == str(out.resolve()) for a in open_store().artifacts(run.id))
 
 
@@ -148,7 +152,7 @@ def test_merge_command_takes_a_run_or_an_adapter_folder_and_a_dtype(runs: dict[s
     assert document["run_id"] == runs["lora"].id and "model.safetensors" in document["files"]
     assert json.loads((tmp_path / "half" / "config.json").read_text())["dtype"] == "float16"
 
-    adapter = Path(runs["lora"].output_dir) / "adapter"
+    adapter = folder(runs["lora"]) / "adapter"
     result = runner.invoke(app, ["merge", str(adapter), str(tmp_path / "from-folder"), "--base-model", "tuitune/demo"])
     assert result.exit_code == 0, result.output
     assert "Merged model saved to" in result.stdout
@@ -159,7 +163,7 @@ def test_merge_command_takes_a_run_or_an_adapter_folder_and_a_dtype(runs: dict[s
 
 
 def test_merge_refuses_what_it_cannot_merge(runs: dict[str, Run], tmp_path: Path) -> None:
-    adapter = Path(runs["lora"].output_dir) / "adapter"
+    adapter = folder(runs["lora"]) / "adapter"
     crowded = tmp_path / "crowded"
     crowded.mkdir()
     (crowded / "notes.txt").write_text("mine")
@@ -206,20 +210,20 @@ def test_merge_errors_on_the_command_line_are_one_line(tmp_path: Path) -> None:
 
 def test_a_merged_model_is_private_like_the_rest_of_the_run_folder(runs: dict[str, Run]) -> None:
     run = runs["qlora"]
-    folder = Path(run.output_dir) / "merged"
+    target = folder(run) / "merged"
     umask = os.umask(0o022)  # the usual umask: what transformers saves with, unless told otherwise
     try:
-        merged = cli("merge", str(run.id), str(folder), "--dtype", "float32", check=True)
+        merged = cli("merge", str(run.id), str(target), "--dtype", "float32", check=True)
     finally:
         os.umask(umask)
     assert "Merged model saved to" in merged.stdout
     modes = {
-        str(path.relative_to(folder)): stat.S_IMODE(path.lstat().st_mode)
-        for path in [folder, *folder.rglob("*")]
+        str(path.relative_to(target)): stat.S_IMODE(path.lstat().st_mode)
+        for path in [target, *target.rglob("*")]
         if not path.is_symlink()
     }
     assert "model.safetensors" in modes and "tokenizer.json" in modes
-    assert {name: mode for name, mode in modes.items() if mode != (0o700 if (folder / name).is_dir() else 0o600)} == {}
+    assert {name: mode for name, mode in modes.items() if mode != (0o700 if (target / name).is_dir() else 0o600)} == {}
 
 
 def test_a_run_merged_to_its_default_folder_leaves_nothing_behind_when_deleted_with_its_files(
@@ -227,6 +231,7 @@ def test_a_run_merged_to_its_default_folder_leaves_nothing_behind_when_deleted_w
 ) -> None:
     data = write_greetings(tmp_path / "greetings.jsonl")
     trained = tuitune.train(greeting_config(data, max_steps=4, name="short-lived").build())
+    assert trained.output_dir
     folder = Path(trained.output_dir)
 
     # No output folder given: a run's merge goes where the app and the service put it, <run>/merged.
@@ -241,5 +246,45 @@ def test_a_run_merged_to_its_default_folder_leaves_nothing_behind_when_deleted_w
 
 
 def test_an_adapter_folder_needs_an_output_folder_to_merge_into(runs: dict[str, Run]) -> None:
-    adapter = Path(runs["lora"].output_dir) / "adapter"
+    adapter = folder(runs["lora"]) / "adapter"
     assert_one_line_error(cli("merge", str(adapter)), "OUTPUT_DIR", "only a run has a default", code=2)
+
+
+def test_the_service_merges_a_run_as_a_task_through_the_apps_job_runner(runs: dict[str, Run]) -> None:
+    """`POST /runs/{id}/merge` runs the same child job the app runs: its result is the CLI's
+    document, and a refusal is the CLI's one line, as the task's error and in the run's story."""
+    import httpx
+
+    from tests.helpers import running_server, wait_for
+
+    run = runs["lora"]
+    output = folder(run) / "merged-by-the-service"
+    with running_server() as url:
+
+        def finished(task_id: int) -> dict:
+            found: dict = {}
+
+            def done() -> bool:
+                found.update(httpx.get(f"{url}/tasks/{task_id}", timeout=30).json())
+                return found["status"] != "running"
+
+            wait_for(done, timeout=300, interval=0.2, what=f"task {task_id}")
+            return found
+
+        started = httpx.post(f"{url}/runs/{run.id}/merge", json={"output": str(output)}, timeout=30)
+        assert started.status_code == 202, started.text
+        task = finished(started.json()["id"])
+        assert task["status"] == "completed", task
+        merged = read_result(MergeResult, task["result"], "merge")
+        assert Path(merged["output_dir"]) == output and (output / "config.json").is_file()
+        # A file where the merged model's folder would go: refused, in the CLI's words.
+        blocked = folder(run) / "merged-into-a-file"
+        blocked.write_text("not a folder")
+        again = finished(
+            httpx.post(f"{url}/runs/{run.id}/merge", json={"output": str(blocked)}, timeout=30).json()["id"]
+        )
+    assert again["status"] == "failed" and "\n" not in again["error"], again
+    cli_words = cli("merge", str(run.id), str(blocked)).stderr.strip().removeprefix("error: ")
+    assert again["error"] == cli_words
+    story = [event.message for event in open_store().events(run.id)]
+    assert any(f"Merge failed (task {again['id']}): {cli_words}" == line for line in story)

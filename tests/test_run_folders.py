@@ -57,8 +57,8 @@ def test_output_folder_holds_runs_and_delete_removes_only_what_tuitune_wrote(
 def test_what_tuitune_writes_into_a_run_folder_later_is_deleted_with_its_files(tmp_path: Path) -> None:
     from tuitune.config import ConfigBuilder
     from tuitune.engine import launcher
+    from tuitune.service.runs import RunService
     from tuitune.store import CANCELLED
-    from tuitune.tui.services import RunService
 
     store = open_store()
     run = launcher.create_run(ConfigBuilder().demo().name("exported").build(), store=store)
@@ -180,7 +180,7 @@ def test_a_run_folder_made_by_tuitune_is_never_reused(tmp_path: Path) -> None:
 
 def test_the_apps_children_keep_the_current_folder_off_their_import_path() -> None:
     """The app's probe process and its evaluate/merge/upload children start like the worker."""
-    from tuitune.tui.background import tuitune_command
+    from tuitune.service.jobs import tuitune_command
 
     command = tuitune_command("eval", "1")
     assert command[1:3] == ["-P", "-m"] or "runpy" in command[2]

@@ -18,8 +18,8 @@ from typing import Any
 
 from tuitune.errors import TuituneError
 from tuitune.probe import cache as probe_cache
+from tuitune.service.jobs import CHILDREN
 from tuitune.system import child, paths
-from tuitune.tui.background import CHILDREN
 
 
 class ProbeError(TuituneError):

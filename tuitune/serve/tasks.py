@@ -1,4 +1,5 @@
-"""Evaluate, merge and upload for the service: the CLI commands, run as child processes.
+"""Evaluate, merge and upload for the service: the CLI commands, run as child processes by the
+one job runner (`tuitune.service.jobs`, the app's too).
 
 Each is a task with its own status (`GET /tasks/{id}`); its start and its outcome are also
 written as events of the run, so the history keeps them after the server is gone. A Hub token
@@ -9,15 +10,14 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from tuitune.errors import RunStateError
+from tuitune.service.jobs import run_tuitune
 from tuitune.store import open_store
-from tuitune.system import child, paths
 
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
 # Longest a background task may take before it is stopped (a 7B evaluation on a slow GPU).
@@ -80,29 +80,15 @@ class Tasks:
         return task
 
     def _run(self, task: Task, argv: list[str], secrets: dict[str, str]) -> None:
-        command = child.python_command("tuitune", *argv, "--json")
-        try:
-            done = subprocess.run(
-                command,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=TIMEOUT_SECONDS,
-                cwd=paths.home(),
-                env=child.child_environment(secrets),
-            )
-        except subprocess.TimeoutExpired:
+        outcome = run_tuitune(*argv, "--json", env=secrets, timeout=TIMEOUT_SECONDS)
+        if outcome.timed_out:
             self._finish(task, error=f"{task.kind} took longer than {TIMEOUT_SECONDS // 3600} hours and was stopped.")
-            return
-        if done.returncode == 0:
-            try:
-                self._finish(task, result=json.loads(done.stdout or "{}"))
-            except ValueError:
-                self._finish(task, result={"output": done.stdout[-2000:]})
-            return
-        lines = [line for line in done.stderr.splitlines() if line.strip()]
-        message = lines[-1].removeprefix("error: ") if lines else f"{task.kind} exited with code {done.returncode}"
-        self._finish(task, error=message)
+        elif not outcome.ok:
+            self._finish(task, error=outcome.error or f"{task.kind} exited with code {outcome.returncode}")
+        elif isinstance(outcome.document, dict) or outcome.document is None:
+            self._finish(task, result=outcome.document or {})
+        else:
+            self._finish(task, result={"output": json.dumps(outcome.document)[-2000:]})
 
     def _finish(self, task: Task, *, result: dict[str, Any] | None = None, error: str | None = None) -> None:
         task.finished_at = datetime.now(timezone.utc).isoformat()

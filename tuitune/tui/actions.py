@@ -21,8 +21,8 @@ from textual.worker import Worker
 
 from tuitune.errors import TuituneError
 from tuitune.runs.results import EvaluationResult, MergeResult, UploadResult, read_result
+from tuitune.service.jobs import CliOutcome, run_tuitune
 from tuitune.store import COMPLETED, Run
-from tuitune.tui.background import CliOutcome, run_tuitune
 from tuitune.tui.offers import resume_from, resume_hint
 from tuitune.tui.widgets.confirm import ConfirmModal
 from tuitune.tui.widgets.prompts import (

@@ -25,15 +25,15 @@ from textual.worker import Worker, WorkerState
 
 from tuitune.errors import KeymapError, TuituneError
 from tuitune.probe.client import ProbeClient
+from tuitune.service.jobs import CHILDREN
 from tuitune.text.present import literal
 from tuitune.tui.actions import RunActions
-from tuitune.tui.background import CHILDREN
 from tuitune.tui.commands import ActionCommands, QueueCommands, RunCommands
 from tuitune.tui.failures import describe_failure
 from tuitune.tui.keymap import clashes, keys_of, user_keymap
 from tuitune.tui.queue_actions import QueueActions
 from tuitune.tui.screens.messages import AppMessage, MessagesScreen
-from tuitune.tui.services import RunService
+from tuitune.tui.services import AppService
 from tuitune.tui.wording import for_the_app
 
 if TYPE_CHECKING:
@@ -129,12 +129,12 @@ class TuituneApp(App[None]):
         self,
         *,
         mode: Mode | None = None,
-        service: RunService | None = None,
+        service: AppService | None = None,
         screenshot_dir: str | Path | None = None,
         reconcile_seconds: float | None = RECONCILE_SECONDS,
     ) -> None:
         super().__init__()
-        self.service = service or RunService()
+        self.service = service or AppService()
         self.run_actions = RunActions(self)
         self.queue_actions = QueueActions(self)
         # The one warm child process that probes models, previews data and checks configs.

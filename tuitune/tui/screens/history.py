@@ -28,8 +28,8 @@ from tuitune.tui.widgets.task_bar import TaskBar
 from tuitune.tui.wording import for_the_app
 
 if TYPE_CHECKING:
+    from tuitune.service.runs import QueueState
     from tuitune.store.sweeps import Sweep
-    from tuitune.tui.services import QueueState
 
 # How often the table looks for new runs and status changes (only active and new rows are read).
 REFRESH_SECONDS = 2.0

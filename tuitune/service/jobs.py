@@ -1,10 +1,10 @@
-"""Heavy work the TUI asks for runs in a child process of the CLI, never in the app's process.
+"""Heavy work a face asks for (evaluate, merge, upload, export) runs in a child process of the
+CLI, never in the face's own process: the one runner for the app and the service.
 
-Evaluate, merge, upload, the model probe and the dataset preview all import torch or
-transformers; running them as `python -m tuitune ... --json` keeps the app light and its UI
-responsive, and a crash there cannot take the app down. The child's stderr lines are progress,
-its stdout is one JSON document, and a failure is the CLI's one-line `error: ...` message.
-Nothing here imports textual.
+They import torch or transformers; running them as `python -m tuitune ... --json` keeps the app
+light and its UI responsive and the service's event loop free, and a crash there takes neither
+down. The child's stderr lines are progress, its stdout is one JSON document, and a failure is
+the CLI's one-line `error: ...` message. Nothing here imports textual or fastapi.
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ class CliOutcome:
     document: Any  # the parsed JSON document on stdout (None if there was none)
     error: str | None  # one line for the user when not ok
     returncode: int
+    timed_out: bool = False
 
 
 class ChildProcesses:
-    """The children the app started, so that quitting the app stops them (runs are not children)."""
+    """The children this process started, so that quitting the app stops them (runs are not children)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -110,7 +111,7 @@ def run_child(
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-        return CliOutcome(False, None, f"{' '.join(command[2:4])} took too long and was stopped.", -1)
+        return CliOutcome(False, None, f"{' '.join(command[2:4])} took too long and was stopped.", -1, timed_out=True)
     finally:
         CHILDREN.discard(process)
         reader.join(timeout=5)

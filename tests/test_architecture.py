@@ -64,13 +64,25 @@ def test_importing_the_package_and_the_tui_is_light() -> None:
 
 
 def test_import_contracts_hold() -> None:
-    """import-linter: light layers never import heavy libraries (even in functions); no textual below tui/."""
+    """import-linter: the layers (faces → services → engine → after training → data and models → runs →
+    store and config → the ground); light layers never import heavy libraries (even in functions);
+    nothing but the app imports textual."""
     linter = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
     if linter is None:
         pytest.skip("import-linter is not installed (pip install -e '.[dev]')")
     result = subprocess.run([linter, "--no-cache"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
+
+
+def test_no_module_of_the_package_imports_itself_through_others() -> None:
+    """No import circle, imports inside functions counted (scripts/import_cycles.py prints them)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from import_cycles import import_cycles
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    assert import_cycles() == []
 
 
 def test_the_cli_reference_is_current() -> None:

@@ -92,9 +92,8 @@ def test_stop_strings_token_limits_and_an_interrupt_end_the_answer(run: Run) -> 
 
 
 def test_sampling_with_a_seed_is_repeatable(run: Run) -> None:
-    settings = {"temperature": 1.0, "top_k": 0, "max_new_tokens": 12, "which": "base"}
-    first = tuitune.chat(run, PROMPT, seed=7, **settings)
-    assert tuitune.chat(run, PROMPT, seed=7, **settings) == first
+    first = tuitune.chat(run, PROMPT, seed=7, temperature=1.0, top_k=0, max_new_tokens=12, which="base")
+    assert tuitune.chat(run, PROMPT, seed=7, temperature=1.0, top_k=0, max_new_tokens=12, which="base") == first
     assert isinstance(first, str) and first
 
 

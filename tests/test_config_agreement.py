@@ -101,7 +101,7 @@ def test_each_choice_of_the_wizard_is_one_the_model_takes(field: Field) -> None:
 def _cli_flag_cases() -> list[tuple[str, str, type, str]]:
     from tuitune.cli.run_options import RUN_FLAGS
 
-    cases = []
+    cases: list[tuple[str, str, type, str]] = []
     for flag in RUN_FLAGS:
         if flag.key is None or flag.when_given is not None:
             continue

@@ -196,7 +196,9 @@ def assert_a_page_reconnects_after_a_break(
         return len(asked) >= 2 and count >= len(events[-200:])
 
     wait_for(reconnected, timeout=60, what="the page to reconnect")
-    assert asked[:2] == [None, re.search(r"id: (\S+)", records[second_event]).group(1)]
+    second_id = re.search(r"id: (\S+)", records[second_event])
+    assert second_id is not None, records[second_event]
+    assert asked[:2] == [None, second_id.group(1)]
     wait_for(lambda: watched.points() == steps, timeout=30, what="every point after the reconnect")
     assert shown.all_text_contents() == events[-200:]
     watched.close()

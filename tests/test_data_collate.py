@@ -52,7 +52,7 @@ def test_packing_collator_is_padding_free_with_restarting_positions(tokenizer) -
     assert batch["input_ids"][0].tolist() == sum((r["input_ids"] for r in rows), [])
     assert batch["position_ids"][0].tolist() == sum((list(range(len(r["input_ids"]))) for r in rows), [])
     # The first label of each sample is masked: no sample learns to predict across a boundary.
-    expected_labels = sum(([IGNORE_INDEX] + r["labels"][1:] for r in rows), [])
+    expected_labels: list[int] = sum(([IGNORE_INDEX] + r["labels"][1:] for r in rows), [])
     assert batch["labels"][0].tolist() == expected_labels
     assert batch["use_cache"] is False
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from tuitune.data import convert_dataset, parse_records
 from tuitune.data.sources import RecordTable
 from tuitune.errors import DataError, UnknownFormatError
 
-ALPACA = [
+ALPACA: list[dict[str, Any]] = [
     {"instruction": "Say hi.", "input": "", "output": "Hi!"},
     {"instruction": "Translate.", "input": "Bonjour", "output": "Hello"},
     {"instruction": "", "input": "What is 2+2?", "output": "4"},
@@ -24,7 +25,7 @@ ALPACA = [
         "history": [["Start at 1.", "1."], ["Add one.", "2."]],
     },
 ]
-CHAT = [
+CHAT: list[dict[str, Any]] = [
     {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]},
     {
         "messages": [
@@ -36,7 +37,7 @@ CHAT = [
         ]
     },
 ]
-SHAREGPT = [
+SHAREGPT: list[dict[str, Any]] = [
     {
         "conversations": [
             {"from": "system", "value": "Use tools."},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tuitune.data import detect_format, parse_records
-from tuitune.data.examples import Conversation, Document, Message
+from tuitune.data.examples import Conversation, Document, Example, Message
 from tuitune.data.sources import RecordTable
 from tuitune.errors import MalformedDataError, NoTextColumnsError, UnknownFormatError
 
@@ -19,6 +19,12 @@ def conv(*pairs: tuple[str, str]) -> tuple[Message, ...]:
     return tuple(Message(role, content) for role, content in pairs)
 
 
+def chat(example: Example) -> Conversation:
+    """An example these rows must have made a conversation of (not a text)."""
+    assert isinstance(example, Conversation), example
+    return example
+
+
 def test_alpaca_with_and_without_input() -> None:
     parsed = parse_records(
         table(
@@ -30,15 +36,15 @@ def test_alpaca_with_and_without_input() -> None:
     )
     assert parsed.format == "alpaca"
     assert parsed.examples[0] == Conversation(conv(("user", "Say hi."), ("assistant", "Hi!")), ("Say hi.", ""))
-    assert parsed.examples[1].messages == conv(("user", "Translate.\n\nBonjour"), ("assistant", "Hello"))
-    assert parsed.examples[1].instruction_input == ("Translate.", "Bonjour")
+    assert chat(parsed.examples[1]).messages == conv(("user", "Translate.\n\nBonjour"), ("assistant", "Hello"))
+    assert chat(parsed.examples[1]).instruction_input == ("Translate.", "Bonjour")
 
 
 def test_alpaca_with_response_column_and_empty_instruction() -> None:
     # Real-world data: the instruction is empty and the whole prompt sits in `input`.
     parsed = parse_records(table([{"instruction": "", "input": "What is 2+2?", "response": "4"}]))
     assert parsed.format == "alpaca"
-    assert parsed.examples[0].messages == conv(("user", "What is 2+2?"), ("assistant", "4"))
+    assert chat(parsed.examples[0]).messages == conv(("user", "What is 2+2?"), ("assistant", "4"))
 
 
 def test_alpaca_system_and_history() -> None:
@@ -50,7 +56,7 @@ def test_alpaca_system_and_history() -> None:
         "history": [["Start at 1.", "It is 1."], ["Add one.", "It is 2."]],
     }
     parsed = parse_records(table([row]))
-    assert parsed.examples[0].messages == conv(
+    assert chat(parsed.examples[0]).messages == conv(
         ("system", "Be brief."),
         ("user", "Start at 1."),
         ("assistant", "It is 1."),
@@ -71,7 +77,7 @@ def test_chat_messages_with_system_and_several_turns() -> None:
     ]
     parsed = parse_records(table([{"messages": messages}]))
     assert parsed.format == "chat"
-    assert parsed.examples[0].messages == conv(
+    assert chat(parsed.examples[0]).messages == conv(
         ("system", "You are terse."),
         ("user", "Hi"),
         ("assistant", "Hello."),
@@ -93,7 +99,7 @@ def test_chat_trailing_user_turn_is_dropped_and_no_response_is_skipped() -> None
         {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "  "}]},
     ]
     parsed = parse_records(table(rows))
-    assert [e.messages for e in parsed.examples] == [conv(("user", "Q"), ("assistant", "A"))]
+    assert [chat(e).messages for e in parsed.examples] == [conv(("user", "Q"), ("assistant", "A"))]
     assert parsed.skipped == {"no assistant response": 1, "empty response": 1}
 
 
@@ -107,7 +113,7 @@ def test_sharegpt_roles_map_sensibly() -> None:
     ]
     parsed = parse_records(table([{"conversations": turns, "tools": "[]"}]))
     assert parsed.format == "sharegpt"
-    assert parsed.examples[0].messages == conv(
+    assert chat(parsed.examples[0]).messages == conv(
         ("system", "Use tools."),
         ("user", "Weather in Oslo?"),
         ("assistant", '{"name": "weather", "arguments": {"city": "Oslo"}}'),
@@ -122,7 +128,7 @@ def test_sharegpt_top_level_system_and_unknown_role() -> None:
             [{"system": "Sys.", "conversations": [{"from": "user", "value": "a"}, {"from": "assistant", "value": "b"}]}]
         )
     )
-    assert parsed.examples[0].messages == conv(("system", "Sys."), ("user", "a"), ("assistant", "b"))
+    assert chat(parsed.examples[0]).messages == conv(("system", "Sys."), ("user", "a"), ("assistant", "b"))
     with pytest.raises(MalformedDataError, match="row 1: unknown role 'narrator'"):
         parse_records(table([{"conversations": [{"from": "narrator", "value": "x"}]}]))
 
@@ -139,7 +145,7 @@ def test_sharegpt_top_level_system_and_unknown_role() -> None:
 def test_completion_pairs(row: dict) -> None:
     parsed = parse_records(table([row]))
     assert parsed.format == "completion"
-    assert parsed.examples[0].messages == conv(("user", "The sky is"), ("assistant", " blue."))
+    assert chat(parsed.examples[0]).messages == conv(("user", "The sky is"), ("assistant", " blue."))
 
 
 def test_text_column() -> None:

@@ -149,6 +149,7 @@ def test_preview_marks_prompt_and_trained_parts(tokenizer) -> None:
     previews = prepared.preview(3)
     assert len(previews) == 3
     first = prepared.examples[0]
+    assert isinstance(first, Conversation)
     for sample in previews:
         assert [s.trained for s in sample.segments] == [False, True]
         assert sample.trained_tokens < sample.tokens and not sample.truncated and sample.dropped is None

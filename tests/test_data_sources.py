@@ -241,10 +241,12 @@ def test_validation_examples_are_recovered_from_the_settings_alone(tmp_path: Pat
     assert len(loaded.train) == 22 and len(loaded.validation) == 8
     again = validation_examples(settings)
     assert again == loaded.validation
-    assert all(isinstance(e, Conversation) for e in again)
-    prompts = {e.messages[-2].content for e in again}
-    assert prompts.isdisjoint({e.messages[-2].content for e in loaded.train})
-    assert all(e.reference == e.messages[-2].content.replace("Question", "Answer").replace("?", ".") for e in again)
+    held_out = [e for e in again if isinstance(e, Conversation)]
+    trained = [e for e in loaded.train if isinstance(e, Conversation)]
+    assert len(held_out) == len(again) and len(trained) == len(loaded.train)  # conversations, every one
+    prompts = {e.messages[-2].content for e in held_out}
+    assert prompts.isdisjoint({e.messages[-2].content for e in trained})
+    assert all(e.reference == e.messages[-2].content.replace("Question", "Answer").replace("?", ".") for e in held_out)
 
 
 def test_hub_layout_folder_with_an_unknown_split(tmp_path: Path) -> None:

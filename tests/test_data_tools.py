@@ -94,7 +94,9 @@ def test_tools_reach_the_prompt_through_the_system_message_where_the_template_ha
     trained = "".join(s.text for s in prepared.preview(1)[0].segments if s.trained)
     assert '"get_weather"' in trained and '"name": "get_weather", "description"' not in trained
     # Evaluation and chat prompt the model with the tools too.
-    assert '"name": "get_weather"' in prepared.template.prompt(prepared.examples[0])
+    first = prepared.examples[0]
+    assert isinstance(first, Conversation)
+    assert '"name": "get_weather"' in prepared.template.prompt(first)
 
 
 def test_tools_go_to_a_chat_template_that_reads_them(tmp_path: Path, tokenizer) -> None:
@@ -105,7 +107,9 @@ def test_tools_go_to_a_chat_template_that_reads_them(tmp_path: Path, tokenizer) 
     assert text.startswith("<tools>") and '"get_weather"' in text.split("</tools>")[0]
     assert "You can call these tools" not in text  # not written twice
     assert prepared.stats.tools == "4 conversations define tools: given to the chat template's own tools section"
-    assert prepared.template.prompt(prepared.examples[0]).startswith("<tools>")
+    first = prepared.examples[0]
+    assert isinstance(first, Conversation)
+    assert prepared.template.prompt(first).startswith("<tools>")
 
 
 def test_data_without_tools_says_nothing_about_them_and_broken_tools_are_named(tmp_path: Path, tokenizer) -> None:

@@ -106,7 +106,7 @@ def test_a_killed_rank_crashes_the_run_at_once_and_leaves_no_process(job: list[s
         timeout=15,
         what="the crash naming rank 1",
     )
-    assert "died" in store.get_run(run_id).error
+    assert "died" in (store.get_run(run_id).error or "")
     wait_for(
         lambda: not any(pid_alive(pid) for pid in (supervisor, *(rank.pid for rank in ranks))),
         timeout=20,
@@ -123,7 +123,9 @@ def test_a_killed_supervisor_takes_its_ranks_with_it_and_resume_trains_once(
     store = open_store()
     both_ranks_training(run_id, steps=2)
     ranks = [rank.pid for rank in store.processes(run_id)]
-    os.kill(store.get_run(run_id).pid, signal.SIGKILL)
+    supervisor = store.get_run(run_id).pid
+    assert supervisor is not None
+    os.kill(supervisor, signal.SIGKILL)
     # Nobody is asked: the ranks notice on their own (no command runs meanwhile).
     wait_for(lambda: not any(pid_alive(pid) for pid in ranks), timeout=15, what="every rank to follow its supervisor")
     # Ended, not running: crashed, or failed when a rank that lost its peer first said so in words.
@@ -259,9 +261,10 @@ def test_a_sharded_checkpoint_is_not_resumed_with_another_number_of_processes(tu
     config.distributed.strategy = "fsdp"
     config.distributed.nproc = 2
     run = launcher.create_run(config)
+    assert run.output_dir is not None
     (Path(run.output_dir) / ACCELERATE_CONFIG).write_text("num_processes: 4\n")
     assert run_group(run.id, open_store(), resume=True, stop=StopRequest()) == FAILED
-    assert "needs 4 again: resume it with --nproc 4" in open_store().get_run(run.id).error
+    assert "needs 4 again: resume it with --nproc 4" in (open_store().get_run(run.id).error or "")
 
 
 def test_recommend_picks_a_strategy_for_several_gpus(tuitune_home: Path) -> None:

@@ -98,7 +98,7 @@ def test_missing_dataset_fails_with_one_line_recorded_on_the_run(tmp_path: Path)
         tuitune.train(config)
     run = open_store().find_run("last")
     assert run.status == FAILED
-    assert "nope.jsonl" in run.error and "\n" not in run.error
+    assert run.error is not None and "nope.jsonl" in run.error and "\n" not in run.error
 
 
 def test_unwritable_output_is_refused_before_the_model_loads_and_leaves_nothing(tmp_path: Path) -> None:

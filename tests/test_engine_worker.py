@@ -24,7 +24,9 @@ COMMON = ["--demo", "--max-length", "128", "--batch-size", "4", "--lr", "1e-3"]
 def loss_at(run_id: int, step: int) -> float:
     points = [p for p in open_store().metric_points(run_id) if p.step == step and p.loss is not None]
     assert points, f"run {run_id} logged no loss at step {step}"
-    return points[-1].loss
+    loss = points[-1].loss
+    assert loss is not None
+    return loss
 
 
 def test_train_demo_attached_prints_one_json_document(demo_model_path: Path) -> None:
@@ -115,7 +117,7 @@ def test_killed_worker_is_crashed_and_resumes(tmp_path: Path, demo_model_path: P
     )
     os.kill(started["pid"], signal.SIGKILL)
     run = wait_for_status(run_id, {CRASHED})
-    assert "tuitune resume" in run.error
+    assert "tuitune resume" in (run.error or "")
     listed = {r["id"]: r for r in cli_json("runs")}
     assert listed[run_id]["status"] == "crashed"
 
@@ -257,7 +259,7 @@ def test_a_run_cancelled_while_queued_never_trains(demo_model_path: Path) -> Non
     launcher.start_worker(store.get_run(run.id), store=store)
     wait_for(lambda: not lookup.pid_alive(store.get_run(run.id).pid), timeout=120, what="the late worker to exit")
     run = store.get_run(run.id)
-    assert run.status == CANCELLED and not run.steps_done
+    assert run.status == CANCELLED and not run.steps_done and run.output_dir
     assert not (Path(run.output_dir) / "checkpoints").exists()
 
 
@@ -300,10 +302,12 @@ def test_a_sigterm_in_the_first_moments_cancels_the_run(demo_model_path: Path) -
     from tuitune.engine import launcher
 
     run = launcher.launch(ConfigBuilder().demo().training(max_steps=5).build())
-    wait_for(lambda: _catches_sigterm(run.pid), interval=0.005, what="the worker to listen for SIGTERM")
+    worker = run.pid
+    assert worker is not None
+    wait_for(lambda: _catches_sigterm(worker), interval=0.005, what="the worker to listen for SIGTERM")
     # It listens before the training stack (seconds of imports) is even loaded.
-    assert "libtorch" not in Path(f"/proc/{run.pid}/maps").read_text()
-    os.kill(run.pid, signal.SIGTERM)  # not through `tuitune cancel`: a shutdown, a `kill`
+    assert "libtorch" not in Path(f"/proc/{worker}/maps").read_text()
+    os.kill(worker, signal.SIGTERM)  # not through `tuitune cancel`: a shutdown, a `kill`
     assert wait_for_status(run.id, {CANCELLED, CRASHED, COMPLETED, FAILED}).status == CANCELLED
 
 

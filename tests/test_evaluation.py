@@ -12,6 +12,7 @@ from tests.helpers import assert_one_line_error, cli
 from tests.trained_runs import train_greeter
 from tuitune.config import ConfigBuilder
 from tuitune.data import validation_examples
+from tuitune.data.examples import Conversation
 from tuitune.errors import RunStateError
 from tuitune.evaluation import evaluate_run
 from tuitune.runs.files import run_config
@@ -40,6 +41,7 @@ def test_fine_tuned_model_beats_its_base_on_held_out_prompts_and_the_scores_are_
     report = evaluate_run(run, compare_base=True, progress=lambda stage, done, total: stages.append(stage))
 
     # Before (base) and after (fine-tuned), on the same held-out prompts.
+    assert report.base is not None and report.improvements is not None  # compare_base=True
     assert report.finetuned["rougeL"] > report.base["rougeL"] + 0.3, (report.finetuned, report.base)
     assert report.finetuned["rouge1"] > report.base["rouge1"]
     assert report.finetuned["perplexity"] < report.base["perplexity"]
@@ -53,7 +55,9 @@ def test_fine_tuned_model_beats_its_base_on_held_out_prompts_and_the_scores_are_
     # The prompts are the run's held-out validation examples, recovered from its data settings.
     held_out = validation_examples(run_config(run).data, method=run.method)
     assert report.sample_count == min(8, len(held_out))  # evaluation.samples of the run
-    references = {example.reference for example in held_out}
+    conversations = [example for example in held_out if isinstance(example, Conversation)]
+    assert len(conversations) == len(held_out)  # instruction data: every example is a conversation
+    references = {example.reference for example in conversations}
     assert all(sample["reference"] in references for sample in report.samples)
     first = report.samples[0]
     assert set(first) == {"prompt", "messages", "reference", "base", "finetuned"}

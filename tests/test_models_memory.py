@@ -21,8 +21,10 @@ def llama_7b(tmp_path: Path) -> ModelInfo:
 
 
 def test_a_7b_model_needs_tens_of_gb_to_fine_tune_fully_and_a_few_with_qlora(llama_7b: ModelInfo) -> None:
-    settings = dict(batch_size=1, max_length=512, lora_r=16, gradient_checkpointing=True)
-    full, lora, qlora = (estimate_memory(llama_7b, m, **settings) for m in ("full_finetuning", "lora", "qlora"))
+    full, lora, qlora = (
+        estimate_memory(llama_7b, m, batch_size=1, max_length=512, lora_r=16, gradient_checkpointing=True)
+        for m in ("full_finetuning", "lora", "qlora")
+    )
     assert qlora.total_gb < lora.total_gb < full.total_gb
     # The usual rules of thumb: ~16 bytes per parameter fully, ~2 with LoRA, ~0.5 (+ change) with QLoRA.
     assert 70 < full.total_gb < 130

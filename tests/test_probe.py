@@ -45,6 +45,7 @@ def test_one_child_answers_every_probe_says_why_in_one_line_and_comes_back_if_ki
     described = helper.request("model", {"name": "tuitune/demo"})
     assert described["model"]["architecture"] == "LlamaForCausalLM"
     pid = helper.pid
+    assert pid is not None
     with pytest.raises(ProbeError, match="does not exist"):
         helper.request("data", {"source": str(tmp_path / "missing.jsonl")})
     assert helper.pid == pid  # a failed probe does not cost the warm process

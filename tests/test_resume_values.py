@@ -16,6 +16,7 @@ def test_bad_resume_values_leave_a_completed_run_exactly_as_it_was(demo_model_pa
     run_id = cli_json("train", "--demo", "--max-steps", "2", "--max-length", "64")["run_id"]
     store = open_store()
     before = store.get_run(run_id)
+    assert before.output_dir is not None
     config_file = Path(before.output_dir) / "config.yaml"
     config_text = config_file.read_text()
     events = len(store.events(run_id))

@@ -131,7 +131,8 @@ def test_a_run_goes_through_its_life_and_each_step_is_an_event(tuitune_home: Pat
     store.set_status(run_id, FAILED, error="CUDA out of memory.\nLower the batch size.")
     failed = store.get_run(run_id)
     assert failed.status == FAILED and failed.is_resumable and not failed.is_active
-    assert failed.finished_at is not None and failed.finished_at >= failed.started_at
+    assert failed.finished_at is not None and failed.started_at is not None
+    assert failed.finished_at >= failed.started_at
     assert failed.error == "CUDA out of memory. Lower the batch size."
 
     events = store.events(run_id)
@@ -422,7 +423,7 @@ def test_measurements_from_numpy_or_torch_like_scalars_are_stored_as_floats(tuit
     run_id = new_run(store)
     when = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     store.add_metric_points(run_id, [{"step": 3, "loss": Scalar(0.5), "grad_norm": Scalar(2.0), "time": when}])
-    store.heartbeat(run_id, steps_done=3, epoch=Scalar(0.1))  # type: ignore[arg-type]
+    store.heartbeat(run_id, steps_done=3, epoch=Scalar(0.1))
 
     (point,) = store.metric_points(run_id)
     assert (point.loss, point.grad_norm, point.time) == (0.5, 2.0, when)

@@ -184,6 +184,7 @@ def test_a_full_disk_fails_the_run_in_words_and_resume_goes_on_once_there_is_roo
                 pass
         run = wait_for_status(run_id, {FAILED, COMPLETED, "crashed", "cancelled"}, timeout=180)
         assert run.status == FAILED, run
+        assert run.error is not None
         assert "No space left on the disk mounted at" in run.error and f"tuitune resume {run_id}" in run.error
         assert "Traceback" not in (folder / "worker.log").read_text(errors="replace").split("[error]")[-1]
 

@@ -25,8 +25,9 @@ def test_memory_readings_of_the_machine_and_of_a_process() -> None:
     machine = system_memory()
     assert machine.total_gb == system_memory_gb() > 0
     assert 0 < machine.available_gb <= machine.total_gb
-    assert 0 < process_memory_gb() < machine.total_gb
-    assert process_memory_gb(os.getpid()) > 0
+    mine, by_pid = process_memory_gb(), process_memory_gb(os.getpid())
+    assert mine is not None and 0 < mine < machine.total_gb
+    assert by_pid is not None and by_pid > 0
     finished = subprocess.Popen([sys.executable, "-c", "pass"])
     finished.wait()
     assert process_memory_gb(finished.pid) is None

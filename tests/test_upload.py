@@ -122,12 +122,12 @@ def test_model_card_has_hub_metadata_the_training_setup_results_and_scores(
     assert result.returncode == 0, result.stderr
     text = json.loads(result.stdout)["card"]
 
-    card = ModelCard(text)
-    assert card.data.base_model == "Qwen/Qwen2.5-0.5B"
-    assert card.data.library_name == "peft"
-    assert card.data.license == "apache-2.0"  # from the base model's card in the local cache
-    assert card.data.datasets == ["tatsu-lab/alpaca"]
-    assert {"tuitune", "lora", "qlora", "text-generation"} <= set(card.data.tags)
+    card = ModelCard(text).data.to_dict()  # the card's YAML header, as the Hub reads it
+    assert card["base_model"] == "Qwen/Qwen2.5-0.5B"
+    assert card["library_name"] == "peft"
+    assert card["license"] == "apache-2.0"  # from the base model's card in the local cache
+    assert card["datasets"] == ["tatsu-lab/alpaca"]
+    assert {"tuitune", "lora", "qlora", "text-generation"} <= set(card["tags"])
     assert "# qwen-greeter" in text and "QLoRA" in text
     assert 'AutoPeftModelForCausalLM.from_pretrained("someone/qwen-greeter")' in text
     assert "| learning rate | 0.005 |" in text and "| quantization | 4-bit NF4 (bitsandbytes) |" in text
@@ -136,7 +136,7 @@ def test_model_card_has_hub_metadata_the_training_setup_results_and_scores(
     assert "| Perplexity | 900 | 20 | 880 |" in text  # lower is better: the improvement is base minus fine-tuned
     assert "```yaml\nname: qwen-qlora" in text
     # The card is public: no folder of this machine appears in it.
-    assert str(Path(run.output_dir).parent) not in text
+    assert run.output_dir and str(Path(run.output_dir).parent) not in text
 
 
 def test_dry_run_lists_the_files_and_the_card_and_uploads_nothing(adapter_template: Path) -> None:
@@ -258,6 +258,7 @@ def test_upload_refuses_bad_repo_ids_missing_targets_and_unfinished_runs(
 
 def test_an_adapter_folder_given_by_path_uploads_with_what_its_run_knows(adapter_template: Path) -> None:
     run = finished_run(adapter_template, name="by-path")
+    assert run.output_dir
 
     result = upload(Path(run.output_dir), "me/by-path", dry_run=True)  # the run's folder itself
 

@@ -31,6 +31,10 @@ from tuitune.text.user_text import decode_text, excerpt, has_control_characters,
 # are names in tuitune's own namespace, resolved locally and never downloaded.
 DEMO_MODEL = "tuitune/demo"
 SAMPLE_DATASET = "tuitune/sample"
+# Where the demo model is built, under the models folder. Bump the suffix whenever its recipe
+# (models/demo.py, or the sample data its tokenizer is trained on) changes, so an old build in a
+# user's home is never mistaken for the new one.
+DEMO_NAME = "demo-llama-v1"
 
 Method = Literal["lora", "qlora", "full_finetuning", "instruction_tuning"]
 METHODS: tuple[str, ...] = get_args(Method)

@@ -18,7 +18,7 @@ from tuitune.chats.session import ChatError
 from tuitune.chats.settings import GREEDY_BELOW
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.errors import UsageError
-from tuitune.text.present import literal
+from tuitune.runs.present import literal
 
 RUN_HELP = "A run id, a run name, or `last`."
 

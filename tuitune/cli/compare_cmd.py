@@ -11,8 +11,8 @@ from rich.text import Text
 
 from tuitune.cli.app import JSON_HELP, app, console, print_json
 from tuitune.errors import UsageError
-from tuitune.text import present
-from tuitune.text.present import literal
+from tuitune.runs import present
+from tuitune.runs.present import literal
 
 RUNS_HELP = "Two or more runs: ids, names, or `last`."
 

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from tuitune.cli.app import JSON_HELP, app, console, print_json
 from tuitune.errors import UsageError
-from tuitune.text.present import literal
+from tuitune.runs.present import literal
 from tuitune.text.user_text import excerpt
 
 _FORMATS = ("auto", "alpaca", "chat", "sharegpt", "completion", "text")

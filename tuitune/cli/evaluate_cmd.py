@@ -12,8 +12,8 @@ from rich.text import Text
 
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.config import MAX_BATCH_SIZE, MAX_TOKENS
-from tuitune.text import present
-from tuitune.text.present import literal
+from tuitune.runs import present
+from tuitune.runs.present import literal
 
 METRIC_LABELS = {
     "rouge1": "ROUGE-1",

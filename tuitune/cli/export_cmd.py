@@ -11,8 +11,8 @@ from rich.text import Text
 
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.errors import ExportError, UsageError
+from tuitune.runs.present import literal
 from tuitune.runs.results import MergeResult
-from tuitune.text.present import literal
 from tuitune.text.user_text import excerpt
 
 

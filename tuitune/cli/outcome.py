@@ -11,8 +11,8 @@ from tuitune.cli.app import console, err_console, print_json
 from tuitune.cli.follow import follow
 from tuitune.errors import TrainingError
 from tuitune.runs.documents import run_outcome
+from tuitune.runs.present import literal
 from tuitune.store import CANCELLED, COMPLETED, QUEUED, RUNNING, Run, Store
-from tuitune.text.present import literal
 
 
 def finish_run(run: Run, store: Store, *, json_output: bool) -> None:

@@ -11,8 +11,8 @@ from rich.text import Text
 from tuitune.cli.app import JSON_HELP, app, console, print_json
 from tuitune.engine.launcher import METHOD_WORDS
 from tuitune.errors import UsageError
+from tuitune.runs.present import literal
 from tuitune.store import open_store
-from tuitune.text.present import literal
 
 queue_app = typer.Typer(
     help="The run queue: list what waits, set the slots, reorder, pause.",

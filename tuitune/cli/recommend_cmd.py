@@ -77,7 +77,7 @@ def _print_human(advice, written: Path | None) -> None:  # advice: Recommendatio
     from rich.table import Table
     from rich.text import Text
 
-    from tuitune.text.present import literal
+    from tuitune.runs.present import literal
 
     if advice.vram_gb is None:
         available = "no GPU detected: assuming CPU (RAM)"

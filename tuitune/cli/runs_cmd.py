@@ -18,8 +18,8 @@ from tuitune.store import ALL, Run, open_store
 
 if TYPE_CHECKING:
     from tuitune.runs.documents import LossSummary
-from tuitune.text import present
-from tuitune.text.present import literal
+from tuitune.runs import present
+from tuitune.runs.present import literal
 
 RUN_HELP = "A run id, a run name, or `last`."
 _MOST_RUNS = 2**62  # past SQLite's integer range a limit means "all of them" anyway

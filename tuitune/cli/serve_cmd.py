@@ -14,7 +14,7 @@ from rich.text import Text
 
 from tuitune.cli.app import app, console, err_console
 from tuitune.errors import AddressUnavailableError, UsageError
-from tuitune.text.present import literal
+from tuitune.runs.present import literal
 
 DEFAULT_HOST = "127.0.0.1"
 

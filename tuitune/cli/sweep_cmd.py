@@ -11,7 +11,7 @@ from rich.text import Text
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.cli.run_options import RunFlags, with_run_flags
 from tuitune.cli.train_cmd import build_config
-from tuitune.text.present import literal
+from tuitune.runs.present import literal
 
 sweep_app = typer.Typer(
     help="Queue a grid of settings as runs (tuitune sweep --demo --set lora.r=8,16), and rank them.",

@@ -14,7 +14,7 @@ from tuitune.cli.outcome import finish_run
 from tuitune.cli.run_options import RunFlags, with_run_flags
 from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, UNUSED_BY_METHOD, RunConfig, load_config, parse_config
 from tuitune.errors import UsageError
-from tuitune.text.present import literal
+from tuitune.runs.present import literal
 
 # What --demo means beyond the model and data. The demo model is tiny and randomly initialised:
 # LoRA on random weights barely moves the loss, while full fine-tuning (what `tuitune recommend`

@@ -14,11 +14,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from tuitune.config import DEMO_NAME
 from tuitune.system import paths
 
-# Bump the suffix whenever the recipe (or the sample data the tokenizer is trained on) changes, so
-# an old build in a user's home is never mistaken for the new one.
-DEMO_NAME = "demo-llama-v1"
 SEED = 1234
 VOCAB_SIZE = 2048
 

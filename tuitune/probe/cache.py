@@ -25,11 +25,9 @@ _GPU_VARIABLES = ("CUDA_VISIBLE_DEVICES", "TUITUNE_GPUS", "NVIDIA_VISIBLE_DEVICE
 
 
 def _model_folder(name: str) -> Path | None:
-    from tuitune.config import DEMO_MODEL  # here: the history's first paint needs no pydantic
+    from tuitune.config import DEMO_MODEL, DEMO_NAME  # here: the history's first paint needs no pydantic
 
     if name == DEMO_MODEL:
-        from tuitune.models.demo import DEMO_NAME
-
         return paths.models_dir() / DEMO_NAME
     if "\0" in name:
         return None

@@ -1,2 +1,2 @@
-"""Text for people and text from people: how runs look on every face (`present`), and how what a
-user typed or a file holds is read and quoted safely (`user_text`). Standard library and rich only."""
+"""Text that comes from users, read and quoted safely (`user_text`): the ground every layer stands
+on, the store included. How runs look to people is `tuitune.runs.present`."""

@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Any, Literal
 from textual import on, work
 from textual.actions import SkipAction
 from textual.app import App, SystemCommand
-from textual.binding import Binding
 from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
 from tuitune.errors import KeymapError, TuituneError
 from tuitune.probe.client import ProbeClient
+from tuitune.runs.present import literal
 from tuitune.service.jobs import CHILDREN
-from tuitune.text.present import literal
 from tuitune.tui.actions import RunActions
+from tuitune.tui.app_bindings import APP_BINDINGS
 from tuitune.tui.commands import ActionCommands, QueueCommands, RunCommands
 from tuitune.tui.failures import describe_failure
 from tuitune.tui.keymap import clashes, keys_of, user_keymap
@@ -98,32 +98,7 @@ class TuituneApp(App[None]):
     CSS_PATH = "app.tcss"
     MODES = {"new": _wizard, "training": _training, "history": _history}
     COMMANDS = App.COMMANDS | {ActionCommands, RunCommands, QueueCommands}
-    BINDINGS = [
-        Binding("n", "new_run", "New run", tooltip="Start the new-run wizard.", id="new-run"),
-        Binding("h", "history", "History", tooltip="Every run in a table.", id="history"),
-        Binding("t", "training", "Training", tooltip="Live view of the selected or latest running run.", id="training"),
-        Binding("question_mark", "help", "Help", tooltip="Every key on every screen.", id="help"),
-        Binding("q", "quit", "Quit", tooltip="Leave the app; running runs keep going.", id="quit"),
-        Binding(
-            "exclamation_mark",
-            "messages",
-            "Messages",
-            tooltip="Every message the app showed: toasts vanish, this list does not.",
-            id="messages",
-        ),
-        Binding("ctrl+t", "next_theme", "Theme", show=False, tooltip="Switch to the next colour theme.", id="theme"),
-        # A priority binding: a modal screen (a dialog, the help, the palette) hides the app's
-        # other bindings, and a screenshot of a dialog is wanted as much as of any screen.
-        Binding(
-            "ctrl+s",
-            "save_svg",
-            "Screenshot",
-            show=False,
-            tooltip="Save an SVG screenshot of the screen (a dialog's too).",
-            id="screenshot",
-            priority=True,
-        ),
-    ]
+    BINDINGS = APP_BINDINGS
 
     def __init__(
         self,
@@ -204,7 +179,9 @@ class TuituneApp(App[None]):
     @work(thread=True, group="keymap", exit_on_error=False)
     def _check_keymap(self) -> None:
         # Off the UI thread: it reads every screen's bindings, and the wizard's imports are not light.
-        said = clashes(self.keymap)
+        from tuitune.tui.screens.help import binding_sections
+
+        said = clashes(self.keymap, binding_sections())
         if said:
             self.call_from_thread(self.notify, said, title="Your keymap", severity="warning", timeout=30)
 

@@ -18,7 +18,7 @@ from typing import Any
 from tuitune.chats.session import ChatChild, ChatError
 from tuitune.chats.settings import Sampling
 from tuitune.errors import TuituneError
-from tuitune.text.present import MODEL_LABELS
+from tuitune.runs.present import MODEL_LABELS
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from textual.content import Content
 from textual.fuzzy import Matcher
 from textual.markup import escape
 
-from tuitune.text import present
+from tuitune.runs import present
 from tuitune.tui.run_actions import RunActionScreen, action_of
 from tuitune.tui.typed import OfTuitune
 

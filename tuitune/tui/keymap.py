@@ -144,16 +144,14 @@ def keys_of(binding_id: str, keymap: Mapping[str, str], app_bindings: Iterable[o
     return first_key(keys)
 
 
-def clashes(keymap: Mapping[str, str]) -> str | None:
+def clashes(keymap: Mapping[str, str], sections: list[tuple[str, list[Binding]]]) -> str | None:
     """Keys `keymap` gives to an action that another action of the same screen has too (the
-    app's own keys count on every screen), in words; None when there are none.
+    app's own keys count on every screen), in words; None when there are none. `sections`: each
+    screen's bindings, the app's own first (the help's `binding_sections`).
 
     Textual lets the keymap's binding win and says nothing (its clash check misses a binding the
     keymap does not name), so the app looks for itself.
     """
-    from tuitune.tui.screens.help import binding_sections
-
-    sections = binding_sections()
     everywhere = sections[0][1]
     found: list[str] = []
     for section, bindings in sections:

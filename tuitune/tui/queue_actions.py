@@ -12,8 +12,8 @@ from textual.signal import Signal
 from textual.validation import Integer
 
 from tuitune.errors import TuituneError
+from tuitune.runs import present
 from tuitune.store import Run
-from tuitune.text import present
 from tuitune.tui.widgets.prompts import AskModal
 
 if TYPE_CHECKING:

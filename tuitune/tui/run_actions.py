@@ -15,7 +15,7 @@ can never take (merge for a fully fine-tuned run: there is no adapter) is hidden
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -339,12 +339,6 @@ def applies(action_id: str, run: Run | None) -> bool:
     """Whether the table's action applies to `run` alone (for a screen's own words about keys)."""
     action, target = ACTIONS[action_id], Target(run)
     return action.possible(target) and action.refusal(target, lambda binding_id: binding_id) is None
-
-
-def offered(screen_bindings: Iterable[object]) -> list[RunAction]:
-    """The table's actions among a screen's bindings, in their order."""
-    found = [action_of(binding) for binding in screen_bindings if isinstance(binding, Binding)]
-    return [action for action in found if action is not None]
 
 
 class RunActionScreen(ReportsWorkerErrors, Screen[None]):

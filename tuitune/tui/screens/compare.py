@@ -13,8 +13,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Header, Static, TabbedContent, TabPane
 
+from tuitune.runs import present
 from tuitune.runs.compare import Comparison, compare_runs
-from tuitune.text import present
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.widgets.charts import LineChart, Series, x_range_of
 from tuitune.tui.widgets.footer import FittingFooter

@@ -17,12 +17,12 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Header, Log, Static, TabbedContent, TabPane
 
 from tuitune.errors import RunNotFoundError
+from tuitune.runs import present
 from tuitune.runs.feed import FeedUpdate, RunFeed
+from tuitune.runs.present import KeepEnd, literal_text
 from tuitune.store import Artifact, Evaluation, MetricPoint, Run
 from tuitune.store.conversations import Conversation
 from tuitune.store.processes import RunProcess
-from tuitune.text import present
-from tuitune.text.present import KeepEnd, literal_text
 from tuitune.tui.run_actions import KeyOf, RunActionScreen, Target, bindings
 from tuitune.tui.services import LogFollower
 from tuitune.tui.widgets.charts import LineChart, Series

@@ -24,7 +24,7 @@ from tuitune.tui.run_actions import action_of
 
 def _sections() -> list[tuple[str, list[Binding]]]:
     # Imported here: the help screen is the only place that needs every screen class at once.
-    from tuitune.tui.app import TuituneApp
+    from tuitune.tui.app_bindings import APP_BINDINGS
     from tuitune.tui.screens.chat import ChatScreen
     from tuitune.tui.screens.compare import CompareScreen
     from tuitune.tui.screens.detail import RunDetailScreen
@@ -40,7 +40,7 @@ def _sections() -> list[tuple[str, list[Binding]]]:
         (
             "Everywhere",
             [
-                *own(TuituneApp.BINDINGS),
+                *own(APP_BINDINGS),
                 Binding(
                     "ctrl+p", "command_palette", "Command palette", tooltip="Every action by name, and open any run."
                 ),

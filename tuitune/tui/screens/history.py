@@ -19,8 +19,8 @@ from textual.binding import Binding
 from textual.widgets import Header, Input, Static
 
 from tuitune.errors import RunNotFoundError
+from tuitune.runs import present
 from tuitune.store import ALL, Run
-from tuitune.text import present
 from tuitune.tui.run_actions import RunActionScreen, Target, bindings
 from tuitune.tui.widgets.footer import FittingFooter
 from tuitune.tui.widgets.run_table import RunTable, TableColumn, TableRow

@@ -13,7 +13,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from tuitune.text import present
+from tuitune.runs import present
 
 SEVERITY_STYLES = {"information": "", "warning": "yellow", "error": "bold red"}
 

@@ -25,10 +25,10 @@ from textual.widgets import Header, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from tuitune.errors import RunNotFoundError
+from tuitune.runs import present
 from tuitune.runs.feed import RunFeed
 from tuitune.store import COMPLETED, RUNNING, Event, MetricPoint, Run
 from tuitune.store.processes import RunProcess
-from tuitune.text import present
 from tuitune.tui.run_actions import KeyOf, RunActionScreen, Target, applies, bindings
 from tuitune.tui.services import MemoryReading
 from tuitune.tui.widgets.event_log import EventLog, story

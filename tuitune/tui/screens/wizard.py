@@ -22,7 +22,7 @@ from textual.widgets import Button, Header, Input, TabbedContent, TabPane
 
 from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, RunConfig, parse_config
 from tuitune.errors import TuituneError
-from tuitune.text import present
+from tuitune.runs import present
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.screens.wizard_steps.dataset_step import DatasetStep
 from tuitune.tui.screens.wizard_steps.fields import collect

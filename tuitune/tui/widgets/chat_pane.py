@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
-from tuitune.text.present import literal, literal_text
+from tuitune.runs.present import literal, literal_text
 
 # How an answer ended, in words.
 ENDINGS = {

@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-from tuitune.text.present import literal_text
+from tuitune.runs.present import literal_text
 
 
 def button_label(what: str, key: str) -> Text:

@@ -14,8 +14,8 @@ from datetime import datetime
 from rich.text import Text
 from textual.widgets import RichLog
 
+from tuitune.runs import present
 from tuitune.store import Event, MetricPoint
-from tuitune.text import present
 from tuitune.tui.wording import for_the_app
 
 LEVEL_STYLES = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}

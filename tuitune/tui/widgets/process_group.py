@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 from rich.table import Table
 from rich.text import Text
 
+from tuitune.runs import present
 from tuitune.store import Run
 from tuitune.store.processes import RunProcess
-from tuitune.text import present
 
 
 def stale_after_seconds() -> float:

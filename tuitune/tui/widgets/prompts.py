@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.validation import Function, Integer, Number, Regex
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
-from tuitune.text.present import literal_text
+from tuitune.runs.present import literal_text
 from tuitune.tui.widgets.confirm import button_label
 
 

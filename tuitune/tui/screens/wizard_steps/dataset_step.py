@@ -19,7 +19,7 @@ from textual.widgets import DirectoryTree, Input, Label, Static
 
 from tuitune.config import SAMPLE_DATASET
 from tuitune.errors import TuituneError
-from tuitune.text import present
+from tuitune.runs import present
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.widgets.data_tree import DataFileTree
 from tuitune.tui.wording import for_the_app

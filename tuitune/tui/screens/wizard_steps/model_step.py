@@ -14,7 +14,7 @@ from textual.widgets.option_list import Option
 
 from tuitune.config import DEMO_MODEL
 from tuitune.errors import TuituneError
-from tuitune.text import present
+from tuitune.runs import present
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.wording import for_the_app
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_inprocess import assert_clean_error, run_inprocess
-from tests.helpers import cli, cli_json, wait_for
+from tests.helpers import assert_one_line_error, cli, cli_json, wait_for
 from tuitune.config import ConfigBuilder
 from tuitune.engine.sweep import plan_sweep
 from tuitune.errors import UsageError
@@ -70,6 +70,23 @@ def test_a_bad_value_in_the_grid_queues_nothing_and_names_the_combination(tuitun
         "invalid: lr=-1,r=16: training.learning_rate in sweep run lr=-1,r=16: Input should be greater than 0 (got -1).",
     ]
     assert "2 of 4 combinations are invalid, so nothing was queued" in lines[-1]
+    assert open_store().count_runs() == 0
+
+
+def test_a_sweep_over_data_that_cannot_be_read_queues_nothing(tuitune_home: Path) -> None:
+    missing = tuitune_home / "missing.jsonl"
+    result = cli("sweep", "--demo", "-d", str(missing), "--set", "training.learning_rate=1e-4,2e-4")
+    assert_one_line_error(result, "missing.jsonl")
+    assert open_store().count_runs() == 0 and open_store().list_sweeps() == []
+
+
+def test_python_train_refuses_data_that_cannot_be_read_before_recording_a_run(tuitune_home: Path) -> None:
+    import tuitune
+    from tuitune.errors import TuituneError
+
+    config = ConfigBuilder().demo().data(source=str(tuitune_home / "missing.jsonl")).training(max_steps=2).build()
+    with pytest.raises(TuituneError, match="missing.jsonl"):
+        tuitune.train(config)
     assert open_store().count_runs() == 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Optional
 
 import typer
@@ -66,6 +67,16 @@ def sweep_command(
             for label in plan.labels:
                 console.print(Text(f"  {literal(label)}"))
         return
+    from tuitune.engine.preflight import check_sources
+
+    # Each distinct data source and model read once before anything is queued, as `tuitune train`
+    # does: a sweep that could not start is refused whole, not left as runs that fail in turn.
+    checked: set[str] = set()
+    for config in plan.configs:
+        sources = json.dumps([config.data.model_dump(mode="json"), config.model.model_dump(mode="json"), config.method])
+        if sources not in checked:
+            check_sources(config)
+            checked.add(sources)
     sweep, runs = queue_sweep(plan, base=base, gpus=run_flags.gpus)
     if json_output:
         print_json(

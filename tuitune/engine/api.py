@@ -7,6 +7,7 @@ from typing import Any
 
 from tuitune.config import RunConfig, load_config, parse_config
 from tuitune.engine.launcher import create_run
+from tuitune.engine.preflight import check_sources
 from tuitune.engine.runner import TrainResult, execute
 from tuitune.store import Store, open_store
 
@@ -25,7 +26,9 @@ def train(config: RunConfig | dict[str, Any] | str | Path, *, store: Store | Non
     Raises a `TuituneError` (already recorded on the run) if training fails.
     """
     store = store or open_store()
-    run = create_run(_as_config(config), store=store)
+    final = _as_config(config)
+    check_sources(final)  # a run that could not start is refused before it is recorded
+    run = create_run(final, store=store)
     return execute(run.id, store)
 
 

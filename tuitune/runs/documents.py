@@ -421,7 +421,9 @@ class StreamMessage(Document):
         "stream closes)."
     )
     id: str | None = Field(
-        None, description='"POINT.EVENT": send it back as Last-Event-ID to go on after it (points and events only).'
+        None,
+        description='"POINT.EVENT.SEEN" (the last point and event ids, how many points the client holds): send '
+        "it back as Last-Event-ID to go on after it (points and events only).",
     )
     data: MetricPointDocument | EventDocument | Progress | Restart
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from tuitune.errors import RunNotFoundError
 from tuitune.store import clock
+from tuitune.store.records import json_ready
+from tuitune.store.rows import Reading
 from tuitune.store.tables import ConversationRow
 from tuitune.store.transactions import reads, writes
 
@@ -27,15 +29,7 @@ class Conversation:
     updated_at: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "run_id": self.run_id,
-            "title": self.title,
-            "settings": self.settings,
-            "turns": self.turns,
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-        }
+        return json_ready(self)
 
     def training_rows(self, pane: str = "finetuned") -> dict[str, Any]:
         """The chat in the `messages` format tuitune trains on, with `pane`'s answers."""
@@ -50,28 +44,7 @@ class Conversation:
         return {"messages": messages}
 
 
-_COLUMNS = (
-    ConversationRow.id,
-    ConversationRow.run,
-    ConversationRow.title,
-    ConversationRow.settings,
-    ConversationRow.turns,
-    ConversationRow.created_at,
-    ConversationRow.updated_at,
-)
-
-
-def _record(row: tuple[Any, ...]) -> Conversation:
-    id_, run_id, title, settings, turns, created, updated = row
-    return Conversation(
-        id_,
-        run_id,
-        title,
-        json.loads(settings or "{}"),
-        json.loads(turns or "[]"),
-        clock.moment(created),
-        clock.moment(updated),
-    )
+CONVERSATIONS = Reading(Conversation, ConversationRow)
 
 
 class ConversationStore:
@@ -105,12 +78,16 @@ class ConversationStore:
             )
             if not updated:
                 raise RunNotFoundError(f"Run {run_id} has no conversation {conversation_id}.")
-        return _record(ConversationRow.select(*_COLUMNS).where(ConversationRow.id == conversation_id).tuples().get())
+        return CONVERSATIONS(
+            ConversationRow.select(*CONVERSATIONS.columns).where(ConversationRow.id == conversation_id).tuples().get()
+        )
 
     @reads
     def conversations(self, run_id: int) -> list[Conversation]:
         """The run's conversations, newest first."""
         query = (
-            ConversationRow.select(*_COLUMNS).where(ConversationRow.run == run_id).order_by(ConversationRow.id.desc())
+            ConversationRow.select(*CONVERSATIONS.columns)
+            .where(ConversationRow.run == run_id)
+            .order_by(ConversationRow.id.desc())
         )
-        return [_record(row) for row in query.tuples()]
+        return [CONVERSATIONS(row) for row in query.tuples()]

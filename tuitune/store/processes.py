@@ -6,12 +6,14 @@ group watches them to notice a rank that died or stopped beating, and the faces 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tuitune.store import clock
+from tuitune.store.records import json_ready
+from tuitune.store.rows import Reading
 from tuitune.store.tables import RunProcessRow
 from tuitune.store.transactions import reads, writes
 
@@ -31,24 +33,13 @@ class RunProcess:
     ended: str | None = None  # how it left on its own (completed, cancelled, failed); None: running or killed
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["heartbeat_at"] = self.heartbeat_at.isoformat()
-        return data
+        return json_ready(self)
 
 
-_COLUMNS = (
-    RunProcessRow.rank,
-    RunProcessRow.pid,
-    RunProcessRow.host,
-    RunProcessRow.device,
-    RunProcessRow.step,
-    RunProcessRow.gpu_memory_gb,
-    RunProcessRow.cpu_memory_gb,
-    RunProcessRow.heartbeat_at,
-    RunProcessRow.ended,
-)
+PROCESSES = Reading(RunProcess, RunProcessRow)
+
 # What a heartbeat refreshes; never `ended`, which a late beat must not undo.
-_BEAT_FIELDS = list(_COLUMNS[1:-1])
+_BEAT_FIELDS = [column for column in PROCESSES.columns if column.name not in ("rank", "ended")]
 
 
 class ProcessStore:
@@ -91,21 +82,8 @@ class ProcessStore:
     @reads
     def processes(self, run_id: int) -> list[RunProcess]:
         """The ranks of a run's group, rank 0 first."""
-        query = RunProcessRow.select(*_COLUMNS).where(RunProcessRow.run == run_id).order_by(RunProcessRow.rank)
-        return [
-            RunProcess(
-                rank,
-                pid,
-                host,
-                device,
-                step,
-                gpu,
-                cpu,
-                clock.to_datetime(beat) or datetime.fromtimestamp(0, timezone.utc),
-                ended,
-            )
-            for rank, pid, host, device, step, gpu, cpu, beat, ended in query.tuples()
-        ]
+        query = RunProcessRow.select(*PROCESSES.columns).where(RunProcessRow.run == run_id).order_by(RunProcessRow.rank)
+        return [PROCESSES(row) for row in query.tuples()]
 
     @writes
     def process_ended(self, run_id: int, *, rank: int, how: str) -> None:

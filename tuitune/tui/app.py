@@ -164,8 +164,10 @@ class TuituneApp(App[None]):
 
     # --- the user's keys ------------------------------------------------------------------------
     def _use_keymap(self) -> None:
+        from tuitune.tui.screens.help import every_binding_id  # light: the screens it names load on first use
+
         try:
-            keymap, problems = user_keymap(self.BINDINGS)
+            keymap, problems = user_keymap(self.BINDINGS, every_binding_id)
         except KeymapError as error:  # the app goes on with its own keys
             self.notify(str(error), title="Your keymap was not used", severity="error")
             return

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,8 +119,10 @@ def read_keymap(path: Path) -> Keymap:
     return keymap
 
 
-def user_keymap(app_bindings: Iterable[object]) -> tuple[Keymap, str | None]:
+def user_keymap(app_bindings: Iterable[object], every_id: Callable[[], set[str]]) -> tuple[Keymap, str | None]:
     """The user's keymap file, only its known ids, and what of it was not used (None: nothing).
+    `every_id`: the id of every binding of every screen (the help's `every_binding_id`), asked
+    only for a file that names more than the run actions and the app's own keys.
 
     Raises KeymapError for a file that cannot be used at all.
     """
@@ -129,7 +131,7 @@ def user_keymap(app_bindings: Iterable[object]) -> tuple[Keymap, str | None]:
     named = {*keymap.keys, *keymap.unreadable}
     known = {*ACTIONS, *binding_ids(app_bindings)}
     if named - known:  # beyond the run actions and the app's own keys: every screen's
-        known |= every_binding_id()
+        known |= every_id()
     keymap = keymap.only(known)
     return keymap, keymap.problems(path)
 
@@ -212,21 +214,3 @@ def binding_ids(bindings: Iterable[object]) -> Iterator[str]:
     for binding in bindings:
         if isinstance(binding, Binding) and binding.id:
             yield binding.id
-
-
-def every_binding_id() -> set[str]:
-    """The id of every binding of the app, its screens, widgets and dialogs."""
-    # Imported here: only a keymap that names more than the run actions and the app's keys needs
-    # every screen class (the wizard's imports are not light).
-    from tuitune.tui.screens.help import HelpScreen, every_binding
-    from tuitune.tui.screens.messages import MessagesScreen
-    from tuitune.tui.widgets.chat_settings import ChatSettingsModal
-    from tuitune.tui.widgets.confirm import ConfirmModal
-    from tuitune.tui.widgets.prompts import DeleteModal, ResumeModal
-    from tuitune.tui.widgets.sort_menu import SortMenu
-
-    dialogs = (HelpScreen, MessagesScreen, ChatSettingsModal, ConfirmModal, DeleteModal, ResumeModal, SortMenu)
-    ids = set(binding_ids(every_binding()))
-    for dialog in dialogs:
-        ids.update(binding_ids(dialog.BINDINGS))
-    return ids

@@ -92,9 +92,23 @@ def binding_sections() -> list[tuple[str, list[Binding]]]:
 
 
 def every_binding() -> Iterator[Binding]:
-    """Every binding the help lists, of every screen (the keymap checks ids against them)."""
+    """Every binding the help lists, of every screen."""
     for _section, bindings in _sections():
         yield from bindings
+
+
+def every_binding_id() -> set[str]:
+    """The id of every binding of the app, its screens, widgets and dialogs (a keymap file names
+    bindings by these)."""
+    from tuitune.tui.screens.messages import MessagesScreen
+    from tuitune.tui.widgets.chat_settings import ChatSettingsModal
+    from tuitune.tui.widgets.confirm import ConfirmModal
+    from tuitune.tui.widgets.prompts import DeleteModal, ResumeModal
+    from tuitune.tui.widgets.sort_menu import SortMenu
+
+    dialogs = (HelpScreen, MessagesScreen, ChatSettingsModal, ConfirmModal, DeleteModal, ResumeModal, SortMenu)
+    bindings = [*every_binding(), *(binding for dialog in dialogs for binding in dialog.BINDINGS)]
+    return {binding.id for binding in bindings if isinstance(binding, Binding) and binding.id}
 
 
 class KeyRow(NamedTuple):

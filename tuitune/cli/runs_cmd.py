@@ -21,15 +21,22 @@ if TYPE_CHECKING:
 from tuitune.runs import present
 from tuitune.runs.present import literal
 
+if TYPE_CHECKING:
+    from tuitune.service.runs import RunService
+
 RUN_HELP = "A run id, a run name, or `last`."
 _MOST_RUNS = 2**62  # past SQLite's integer range a limit means "all of them" anyway
 
 
-def _lookup(ref: str) -> Run:
-    from tuitune.runs import lookup
+def _runs() -> RunService:
+    """Every command reads and acts on runs through the service the app and `serve` use."""
+    from tuitune.service.runs import RunService
 
-    store = open_store()
-    return lookup.find(ref, store=store)
+    return RunService(open_store())
+
+
+def _lookup(ref: str) -> Run:
+    return _runs().find(ref)
 
 
 @app.command("runs")
@@ -42,23 +49,23 @@ def runs_command(
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """List runs, newest first (queued runs with their place in the queue)."""
-    from tuitune.engine import queue
-
     if status is not None and status not in ALL:
         raise UsageError(f"Unknown status {literal(status)[:40]!r}: use one of {', '.join(ALL)}.")
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be at least 1 (got {limit}).")
-    store = open_store()
+    service = _runs()
     if sweep is not None:
-        store.get_sweep(sweep)  # a clear error for a sweep that does not exist
-    queue.reconcile(store)
-    runs = store.list_runs(status=status, limit=min(limit, _MOST_RUNS) if limit is not None else None, sweep_id=sweep)
-    line = [queued.id for queued in store.queued_runs()] if any(run.in_queue for run in runs) else []
-    places = {run_id: place for place, run_id in enumerate(line, start=1)}
+        service.store.get_sweep(sweep)  # a clear error for a sweep that does not exist
+    service.reconcile()
+    runs = service.list_runs(status=status, limit=min(limit, _MOST_RUNS) if limit is not None else None, sweep_id=sweep)
+    # Run id -> (place, length of the line), for the runs that wait in the queue.
+    places = service.queue_places() if any(run.in_queue for run in runs) else {}
     if json_output:
         from tuitune.runs.documents import listed_run
 
-        print_json([listed_run(run, places.get(run.id)).model_dump(mode="json") for run in runs])
+        print_json(
+            [listed_run(run, places[run.id][0] if run.id in places else None).model_dump(mode="json") for run in runs]
+        )
         return
     if not runs and status:
         console.print(f"No {status} runs.")
@@ -71,7 +78,7 @@ def runs_command(
         (
             str(run.id),
             run.name,
-            present.queue_status(run, (places[run.id], len(line)) if run.id in places else None),
+            present.queue_status(run, places.get(run.id)),
             METHOD_WORDS.get(run.method, run.method),
             f"{run.steps_done or 0}/{run.steps_total}" if run.steps_total else str(run.steps_done or 0),
             f"{run.last_loss:.4f}" if run.last_loss is not None else "–",
@@ -217,8 +224,6 @@ def cancel_command(
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Cancel a run: it finishes the step, saves a checkpoint and stops (or a sweep's runs, or the queue)."""
-    from tuitune.engine import launcher
-
     if sum((run_ref is not None, sweep is not None, queued)) != 1:
         raise UsageError("Give one of RUN, --sweep N or --queued: which runs to cancel.")
     if run_ref is None:
@@ -226,9 +231,9 @@ def cancel_command(
         return
     run = _lookup(run_ref)
     was_waiting = run.in_queue
-    run = launcher.cancel(run)
+    run = _runs().cancel(run.id)
     if wait:
-        run = launcher.wait(run.id)
+        run = _runs().wait(run.id)
     if json_output:
         print_json({"run_id": run.id, "status": run.status, "cancel_requested": True})
     else:
@@ -240,13 +245,13 @@ def cancel_command(
 
 def _cancel_many(sweep_id: int | None, *, wait: bool, json_output: bool) -> None:
     """`cancel --sweep N` (its queued and running runs) or `cancel --queued` (every queued run)."""
-    from tuitune.engine import launcher, queue
     from tuitune.errors import RunStateError
 
-    store = open_store()
+    service = _runs()
+    store = service.store
     if sweep_id is not None:
         store.get_sweep(sweep_id)  # a clear error for a sweep that does not exist
-    queue.reconcile(store)
+    service.reconcile()
     if sweep_id is None:
         chosen = store.queued_runs()
     else:
@@ -258,12 +263,12 @@ def _cancel_many(sweep_id: int | None, *, wait: bool, json_output: bool) -> None
     for run in chosen:
         was_waiting = run.in_queue
         try:
-            run = launcher.cancel(run, store=store)
+            run = service.cancel(run.id)
         except RunStateError:
             continue  # it ended on its own meanwhile: nothing left to cancel
         cancelled.append((run, was_waiting))
     if wait:
-        cancelled = [(launcher.wait(run.id), was_waiting) for run, was_waiting in cancelled]
+        cancelled = [(service.wait(run.id), was_waiting) for run, was_waiting in cancelled]
     if json_output:
         print_json(
             {
@@ -302,12 +307,11 @@ def resume_command(
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Resume a cancelled, failed or crashed run from its last checkpoint (or train a finished one further)."""
-    from tuitune.engine import resume
-
     if epochs is not None and max_steps is not None:
         raise UsageError("Give --epochs or --max-steps, not both.")
-    store = open_store()
-    run = resume.start(_lookup(run_ref), epochs=epochs, max_steps=max_steps, queue=queue, store=store)
+    service = _runs()
+    store = service.store
+    run = service.resume(_lookup(run_ref).id, epochs=epochs, max_steps=max_steps, queue=queue)
     if detach or queue:
         if json_output:
             print_json(
@@ -330,8 +334,6 @@ def delete_command(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     """Delete a run from the history (and its files with --files)."""
-    from tuitune.engine import launcher
-
     run = _lookup(run_ref)
     if not yes:
         what = f"run {run.id} ({literal(run.name)})" + (
@@ -339,7 +341,7 @@ def delete_command(
         )
         if not typer.confirm(f"Delete {what}?", default=False, err=True):
             raise typer.Exit(1)
-    removal = launcher.delete(run, files=files)
+    removal = _runs().delete(run.id, files=files)
     message = f"Deleted run {run.id} ({literal(run.name)})"
     if removal is not None and removal.kept:
         shown = ", ".join(literal(name) for name in removal.kept[:5]) + (" …" if len(removal.kept) > 5 else "")

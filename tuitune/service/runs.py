@@ -19,6 +19,7 @@ from tuitune.store import RUNNING, Artifact, Evaluation, Event, MetricPoint, Run
 
 if TYPE_CHECKING:
     from tuitune.config import RunConfig
+    from tuitune.runs.folder import Removal
     from tuitune.store.conversations import Conversation
     from tuitune.store.processes import RunProcess
     from tuitune.store.sweeps import Sweep
@@ -50,8 +51,11 @@ class RunService:
     def has_runs(self) -> bool:
         return bool(self.store.list_runs(limit=1))
 
-    def list_runs(self) -> list[Run]:
-        return self.store.list_runs()
+    def list_runs(
+        self, *, status: str | None = None, limit: int | None = None, sweep_id: int | None = None
+    ) -> list[Run]:
+        """Runs, newest first (with a status, a sweep or a limit: those only)."""
+        return self.store.list_runs(status=status, limit=limit, sweep_id=sweep_id)
 
     def newest_runs(self, limit: int) -> list[Run]:
         return self.store.list_runs(limit=limit)
@@ -137,26 +141,40 @@ class RunService:
         except RunNotFoundError:
             pass
 
-    # --- acting (through the launcher: the worker is always a detached process) ------------
-    def launch(self, config: RunConfig) -> Run:
+    # --- acting (through the engine: the worker is always a detached process) --------------
+    def launch(self, config: RunConfig, *, gpus: list[str] | None = None) -> Run:
+        """Create a run and start its worker now, whatever the queue holds."""
         from tuitune.engine import launcher
 
-        return launcher.launch(config, store=self.store)
+        return launcher.launch(config, gpus=gpus, store=self.store)
 
     def cancel(self, run_id: int) -> Run:
+        """Ask a run to stop: it finishes the step, saves a checkpoint and ends `cancelled`."""
         from tuitune.engine import launcher
 
         return launcher.cancel(self.store.get_run(run_id), store=self.store)
 
-    def resume(self, run_id: int, *, epochs: float | None = None, max_steps: int | None = None) -> Run:
-        from tuitune.engine import resume
-
-        return resume.start(self.store.get_run(run_id), epochs=epochs, max_steps=max_steps, store=self.store)
-
-    def delete(self, run_id: int, *, files: bool = False) -> None:
+    def wait(self, run_id: int, *, timeout: float | None = None) -> Run:
+        """Block until the run has ended (its worker gone too)."""
         from tuitune.engine import launcher
 
-        launcher.delete(self.store.get_run(run_id), files=files, store=self.store)
+        return launcher.wait(run_id, timeout=timeout, store=self.store)
+
+    def resume(
+        self, run_id: int, *, epochs: float | None = None, max_steps: int | None = None, queue: bool = False
+    ) -> Run:
+        """Resume a stopped run (or train a completed one further), now or (`queue`) when a slot is free."""
+        from tuitune.engine import resume
+
+        return resume.start(
+            self.store.get_run(run_id), epochs=epochs, max_steps=max_steps, queue=queue, store=self.store
+        )
+
+    def delete(self, run_id: int, *, files: bool = False) -> Removal | None:
+        """Remove a run from the store; with `files`, what tuitune wrote in its folder (what went)."""
+        from tuitune.engine import launcher
+
+        return launcher.delete(self.store.get_run(run_id), files=files, store=self.store)
 
     def reconcile(self) -> list[Run]:
         """Mark runs whose worker vanished as crashed; returns them."""
@@ -180,11 +198,11 @@ class RunService:
 
         return queue.is_paused(self.store)
 
-    def enqueue(self, config: RunConfig) -> Run:
+    def enqueue(self, config: RunConfig, *, gpus: list[str] | None = None) -> Run:
         """Add a run at the end of the queue; it starts at once when a slot is free."""
         from tuitune.engine import queue
 
-        return queue.enqueue(config, store=self.store)
+        return queue.enqueue(config, gpus=gpus, store=self.store)
 
     def move_in_queue(self, run_id: int, to: int) -> int:
         """Move a waiting run to place `to` (1: next to start); returns the place it got."""

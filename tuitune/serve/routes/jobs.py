@@ -91,7 +91,7 @@ def get_job(job_id: int) -> Job:
 @router.delete("/jobs/{job_id}", summary="Cancel a job")
 def cancel_job(job_id: int) -> JobCancelled:
     run = runs.find(job_id)
-    cancelled = runs.launcher.cancel(run)
+    cancelled = runs.runs().cancel(run.id)
     return JobCancelled(**dict(job(cancelled)), message=cancel_message(run, cancelled))
 
 

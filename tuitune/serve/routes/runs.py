@@ -11,9 +11,8 @@ from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
 from tuitune.config import MAX_EPOCHS, MAX_STEPS, parse_config
-from tuitune.engine import launcher, queue, resume
 from tuitune.errors import RunStateError, UsageError
-from tuitune.runs import files, lookup
+from tuitune.runs import files
 from tuitune.runs.documents import (
     CancelRequested,
     Events,
@@ -32,6 +31,7 @@ from tuitune.runs.documents import (
 from tuitune.serve.guard import RequestRefusedError, check_config, check_inside, policy_of
 from tuitune.serve.responses import EVENT_STREAM, stream_of
 from tuitune.serve.tasks import Task
+from tuitune.service.runs import RunService
 from tuitune.store import ALL, Run, open_store
 from tuitune.store.transactions import SQLITE_MAX_INTEGER
 
@@ -54,18 +54,20 @@ def created(run: Run) -> RunStarted:
     return RunStarted(id=run.id, name=run.name, status=run.status, in_queue=run.in_queue, urls=urls(run.id))
 
 
+def runs() -> RunService:
+    """Every route reads and acts on runs through the service the app and the CLI use."""
+    return RunService()
+
+
 def find(run_id: int) -> Run:
-    store = open_store()
-    return lookup.current(run_id, store=store)
+    return runs().current(run_id)
 
 
 def start_run(request: Request, config_data: Any, *, in_queue: bool, source: str = "request") -> Run:
     """Validate a configuration as the CLI does, check its paths, then queue or start the run."""
     config = parse_config(config_data, source)
     check_config(config, policy_of(request))
-    if in_queue:
-        return queue.enqueue(config)
-    return launcher.launch(config)
+    return runs().enqueue(config) if in_queue else runs().launch(config)
 
 
 @router.post("", status_code=201, summary="Start a run (through the queue by default)")
@@ -91,24 +93,23 @@ def list_runs(
     if status is not None and status not in ALL:
         raise UsageError(f"Unknown status {status[:40]!r}: use one of {', '.join(ALL)}.")
     limit = min(limit, request.app.state.settings.max_page)
-    store = open_store()
-    queue.reconcile(store)
-    runs = store.list_runs(status=status, sweep_id=sweep)
+    service = runs()
+    service.reconcile()
+    found = service.list_runs(status=status, sweep_id=sweep)
     if text:
         words = text.lower().split()
-        runs = [
+        found = [
             run
-            for run in runs
+            for run in found
             if all(word in f"{run.name} {run.model} {run.method} {run.dataset}".lower() for word in words)
         ]
-    page = runs[offset : offset + limit]
-    line = (
-        {run.id: place for place, run in enumerate(store.queued_runs(), start=1)}
-        if any(run.in_queue for run in page)
-        else {}
-    )
+    page = found[offset : offset + limit]
+    places = service.queue_places() if any(run.in_queue for run in page) else {}
     return RunPage(
-        total=len(runs), offset=offset, limit=limit, runs=[listed_run(run, line.get(run.id)) for run in page]
+        total=len(found),
+        offset=offset,
+        limit=limit,
+        runs=[listed_run(run, places[run.id][0] if run.id in places else None) for run in page],
     )
 
 
@@ -210,7 +211,7 @@ def _resume_from(last_event_id: str | None) -> tuple[int, int, int | None]:
     summary="Cancel: a waiting run leaves the queue; a training one finishes its step, saves a checkpoint and stops",
 )
 def cancel(run_id: int) -> CancelRequested:
-    run = launcher.cancel(find(run_id))
+    run = runs().cancel(find(run_id).id)
     return CancelRequested(id=run.id, status=run.status, cancel_requested=True)
 
 
@@ -224,7 +225,7 @@ class ResumeRequest(BaseModel):
 def resume_run(run_id: int, body: ResumeRequest = Body(default_factory=ResumeRequest)) -> RunStarted:
     if body.epochs is not None and body.max_steps is not None:
         raise UsageError("Give epochs or max_steps, not both.")
-    run = resume.start(find(run_id), epochs=body.epochs, max_steps=body.max_steps, queue=body.queue)
+    run = runs().resume(find(run_id).id, epochs=body.epochs, max_steps=body.max_steps, queue=body.queue)
     return created(run)
 
 
@@ -232,7 +233,7 @@ def resume_run(run_id: int, body: ResumeRequest = Body(default_factory=ResumeReq
 def delete(
     run_id: int, files: bool = Query(False, description="Also delete what tuitune wrote in its folder.")
 ) -> RunDeleted:
-    removal = launcher.delete(find(run_id), files=files)
+    removal = runs().delete(find(run_id).id, files=files)
     return RunDeleted(id=run_id, deleted=True, kept_files=removal.kept if removal else [])
 
 

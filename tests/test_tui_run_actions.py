@@ -28,6 +28,7 @@ from tuitune.tui.screens.history import HistoryScreen
 from tuitune.tui.screens.training import TrainingScreen
 from tuitune.tui.widgets.confirm import ConfirmModal
 from tuitune.tui.widgets.prompts import ResumeModal, UploadModal
+from tuitune.tui.wording import for_the_app
 
 
 @pytest.fixture
@@ -168,6 +169,20 @@ async def test_a_keymap_file_rebinds_an_action_on_every_screen(runs, tuitune_hom
         rows = [line for line in _help_text(app).splitlines() if "Cancel run" in line]
         assert len(rows) == 3 and all(line.split()[0] == "ctrl+x" for line in rows)
     assert not open_store().get_run(running.id).cancel_requested
+
+
+async def test_advice_from_the_layers_below_names_the_users_keys(runs, tuitune_home: Path):
+    """The engine says `tuitune resume 4` and `pass --token`; the app says which key does it, the
+    user's when their keymap moved it."""
+    _keymap(tuitune_home, '[keys]\nresume = "ctrl+r"\nupload = "U"\n')
+    app = create_app(reconcile_seconds=None)
+    async with app.run_test(size=(120, 36)):
+        app.notify("Worker crashed; see its log, then `tuitune resume 4`.", severity="warning")
+        app.notify("No Hugging Face token: run `hf auth login`, set HF_TOKEN, or pass --token.", severity="error")
+        said = " ".join(notifications(app))
+    assert "resume it with ctrl+r" in said and "upload dialog (U)" in said
+    assert "tuitune resume" not in said and "--token" not in said
+    assert for_the_app("then `tuitune resume 4`") == "resume it with r"  # no keymap: the app's own keys
 
 
 @pytest.mark.parametrize(

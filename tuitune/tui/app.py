@@ -155,7 +155,7 @@ class TuituneApp(App[None]):
     ) -> None:
         # Advice meant for a shell (`pass --token`) is worded for the app, and kept for `!`; names
         # and errors quoted in it show their control characters escaped.
-        message, title = literal(for_the_app(message)), literal(for_the_app(title))
+        message, title = literal(for_the_app(message, self.key_of)), literal(for_the_app(title, self.key_of))
         self.messages.append(AppMessage(datetime.now(timezone.utc), severity, title, message))
         if severity == "error":
             timeout = max(timeout or 0, ERROR_SECONDS)

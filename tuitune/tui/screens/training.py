@@ -379,7 +379,7 @@ class TrainingScreen(RunActionScreen):
         )
         if run.error:  # the whole message, wrapped: it says what to do next
             text.append("\n")
-            text.append(present.literal(for_the_app(run.error)), style="red")
+            text.append(present.literal(for_the_app(run.error, self.tuitune.key_of)), style="red")
         text.append("\n" + next_steps(run, resume_step, self.tuitune.key_of), style="bold")
         if run.output_dir:
             text.append("\n")

@@ -70,11 +70,18 @@ def test_what_tuitune_writes_into_a_run_folder_later_is_deleted_with_its_files(t
     service.export_conversations(run.id, folder / "exports" / "chats.jsonl")
     service.export_conversations(run.id, folder / "chats.jsonl")
     service.export_conversations(run.id, folder / "mine" / "chats.jsonl")
+    # `tuitune data --to chat -o`, into the run's folder.
+    from tuitune.data.sources import sample_dataset_path
+
+    converted = cli(
+        "data", str(sample_dataset_path()), "--to", "chat", "-o", str(folder / "converted" / "sample.jsonl")
+    )
+    assert converted.returncode == 0, converted.stderr
     store.set_status(run.id, CANCELLED)
 
     removal = launcher.delete(store.get_run(run.id), files=True, store=store)
     assert removal is not None
-    assert {"exports", "chats.jsonl", "config.yaml"} <= set(removal.removed)
+    assert {"exports", "chats.jsonl", "converted", "config.yaml"} <= set(removal.removed)
     assert removal.kept == ["mine"]
     assert sorted(os.listdir(folder / "mine")) == ["chats.jsonl", "notes.md"]
 

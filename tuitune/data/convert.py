@@ -18,6 +18,7 @@ from tuitune.data.examples import Conversation, Document, Example, Message
 from tuitune.data.formats import parse_records
 from tuitune.data.sources import RecordTable, read_source
 from tuitune.errors import DataError, OutputNotWritableError, UnknownFormatError
+from tuitune.runs import folder as run_folder
 from tuitune.text.user_text import excerpt, shorten
 
 if TYPE_CHECKING:
@@ -92,10 +93,12 @@ def write_jsonl(records: list[dict[str, Any]], out_path: str | Path) -> Path:
     path = Path(out_path)
     try:
         path = path.expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        # Written into a run's folder (the folders made for it included), it goes with the run's files.
+        with run_folder.writing(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("w", encoding="utf-8") as handle:
+                for record in records:
+                    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     except (OSError, ValueError, RuntimeError) as exc:  # ValueError: a NUL; RuntimeError: ~unknown-user
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a valid path"
         raise OutputNotWritableError(f"Cannot write {shorten(path)} ({reason}): choose another output path.") from None

@@ -65,6 +65,7 @@ Result = TypeVar("Result", EvaluationResult, MergeResult, UploadResult)
 
 def read_result(kind: type[Result], document: object, command: str) -> Result:
     """`document` as `kind`, checked; a one-line error naming the command when it is not."""
+    # Imported here: `import tuitune.tui.app` loads this module and, so far, not pydantic (~30 ms).
     from pydantic import TypeAdapter, ValidationError
 
     try:

@@ -34,6 +34,7 @@ from tuitune.errors import (
     StoreFullError,
     StoreReadOnlyError,
 )
+from tuitune.system.paths import database_path, make_private_dir, open_private
 from tuitune.text.user_text import shorten
 
 BUSY_TIMEOUT_SECONDS = 30
@@ -75,8 +76,6 @@ _read_only = False
 
 def resolve_path(path: str | Path | None) -> Path:
     if path is None:
-        from tuitune.system.paths import database_path
-
         path = database_path()
     return Path(path).expanduser().resolve()
 
@@ -102,7 +101,6 @@ def activate(target: Path) -> None:
         if _active == location:
             return
         _active = None
-        from tuitune.system.paths import make_private_dir
 
         try:
             make_private_dir(target.parent)
@@ -117,6 +115,8 @@ def activate(target: Path) -> None:
             if writable:
                 _create(target)
                 database.init(location, pragmas=PRAGMAS, timeout=BUSY_TIMEOUT_SECONDS)
+                # Imported here (and below): the migrations pull in playhouse.migrate, which only
+                # opening a store needs; `tuitune --help` imports the store without opening it.
                 from tuitune.store.migrations import upgrade
 
                 upgrade(database, location)
@@ -163,7 +163,6 @@ def _create(target: Path) -> None:
     if target.exists():
         return
     from tuitune.store.migrations import upgrade
-    from tuitune.system.paths import open_private
 
     temporary = target.with_name(f".{target.name}.{os.getpid()}.new")
     os.close(open_private(temporary))
@@ -234,6 +233,7 @@ def store_error(exc: BaseException, location: str) -> StoreError:
     text = str(root)
     lowered = text.lower()
     if "disk is full" in lowered or "no space" in lowered:
+        # Imported here: only a full disk needs it, and every command imports the store.
         from tuitune.system.disk import describe_disk
 
         return StoreFullError(

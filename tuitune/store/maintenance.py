@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from tuitune.errors import StoreError
-from tuitune.store.db import BUSY_TIMEOUT_SECONDS, resolve_path
+from tuitune.store.db import BUSY_TIMEOUT_SECONDS, resolve_path, store_error
 from tuitune.text.user_text import shorten
 
 _MAX_PROBLEMS = 20
@@ -240,8 +240,6 @@ def backup_store(destination: str | Path, *, path: str | Path | None = None, ove
             )
         os.replace(staging, target)
     except sqlite3.Error as exc:
-        from tuitune.store.db import store_error
-
         raise store_error(exc, str(source)) from exc
     except OSError as exc:
         raise StoreError(f"Cannot write the backup {target}: {exc.strerror or exc}.") from exc

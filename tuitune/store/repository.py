@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from peewee import DatabaseError, fn
 
+from tuitune import __version__
 from tuitune.errors import RunNotFoundError, StoreError
 from tuitune.store import clock
 from tuitune.store.conversations import ConversationStore
@@ -99,8 +100,6 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
 
         `in_queue`: it waits at the end of the queue for a free slot instead of starting now.
         """
-        from tuitune import __version__
-
         check_status(status)
         unique = self._unique_name(name.strip() or "run")
         now = clock.now()

@@ -42,6 +42,7 @@ def describe_disk(path: str | os.PathLike[str]) -> str:
     mount = mount_point(path)
     device = ""
     try:
+        # Imported here: psutil costs ~20 ms, and the store imports this module for its error messages.
         import psutil
 
         for partition in psutil.disk_partitions(all=True):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 
 from tuitune.errors import UsageError
 
+# pynvml is imported when NVML is first asked for: it may be missing (no NVIDIA driver or package),
+# and every light command imports this module without reading a GPU.
 GIB = 1024**3
 
 _lock = threading.Lock()
@@ -91,8 +94,6 @@ GPUS_ENV = "TUITUNE_GPUS"
 
 def visible_gpus() -> list[str]:
     """The GPU ids runs may be given: `TUITUNE_GPUS`, else `CUDA_VISIBLE_DEVICES`, else every GPU NVML sees."""
-    import os
-
     for variable in (GPUS_ENV, "CUDA_VISIBLE_DEVICES"):
         value = os.environ.get(variable)
         if value is not None:

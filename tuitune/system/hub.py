@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import socket
 from urllib.parse import urlparse
 
 _TRUE = {"1", "on", "yes", "true"}
@@ -26,8 +27,6 @@ def hub_offline() -> bool:
 @functools.lru_cache(maxsize=1)
 def hub_reachable() -> bool:
     """Whether the Hub's host name resolves (asked once per process)."""
-    import socket
-
     host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
     try:
         socket.getaddrinfo(host, 443)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+# psutil (~20 ms to import) loads when memory is first read, not with this module: importing
+# tuitune.system's readings stays cheap for a face that may never show them.
 GIB = 1024**3
 
 

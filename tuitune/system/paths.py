@@ -21,6 +21,7 @@ def home() -> Path:
     if configured:
         root = Path(configured).expanduser()
     else:
+        # Imported here: only needed without TUITUNE_HOME, and it would add ~10 ms to every start.
         from platformdirs import user_data_dir
 
         root = Path(user_data_dir("tuitune", appauthor=False))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.tui_steps import row
 from tuitune._dev.pilot import notifications, screen_text, wait_until
 from tuitune._dev.sample_runs import SPECS, add_run, populate
 from tuitune.store import open_store
@@ -121,7 +122,7 @@ async def test_a_run_whose_worker_vanished_is_marked_crashed():
         )
         await wait_until(pilot, lambda: any("crashed" in t for t in notifications(app, "error")), what="the notice")
         history = app.screen
-        await wait_until(pilot, lambda: history.table.get_row(run.id).cells[3] == "crashed", timeout=10, what="the row")
+        await wait_until(pilot, lambda: row(history.table, run.id).cells[3] == "crashed", timeout=10, what="the row")
 
 
 async def test_a_damaged_store_is_explained_instead_of_crashing(tuitune_home):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui_steps import compare_runs
+from tests.tui_steps import compare_runs, row
 from tuitune._dev.pilot import notifications, screen_text, settle, wait_until
 from tuitune._dev.sample_runs import many_runs, populate
 from tuitune.errors import RunNotFoundError
@@ -62,12 +62,12 @@ async def test_sorting_by_any_column_from_the_menu_and_back(runs):
         table = history.table
         assert table.shown_keys == sorted(table.shown_keys, reverse=True)  # newest first
         await _sort_with_the_menu(pilot, "name")
-        names = [table.get_row(key).cells[2] for key in table.shown_keys]
+        names = [row(table, key).cells[2] for key in table.shown_keys]
         assert table.sort_column == "name" and names == sorted(names, key=str.lower)
         await pilot.press("S")  # shift+s: the same column, the other way
         assert table.sort_column == "name" and table.sort_reverse
         await _sort_with_the_menu(pilot, "best eval")  # one press of s and a pick, not 12 presses
-        best = [_by_name(runs, table.get_row(k).cells[2]).best_eval_loss for k in table.shown_keys]
+        best = [_by_name(runs, row(table, k).cells[2]).best_eval_loss for k in table.shown_keys]
         present = [b for b in best if b is not None]
         assert present == sorted(present) and best[len(present) :] == [None] * (len(best) - len(present))
         await pilot.press("s", "enter")  # the current column again: descending
@@ -95,7 +95,7 @@ async def test_typing_filters_the_runs_and_escape_clears_the_filter(runs):
         await pilot.press("slash")
         assert app.focused is not None and app.focused.id == "filter"
         await pilot.press(*"qlora")
-        names = {history.table.get_row(key).cells[2] for key in history.table.shown_keys}
+        names = {row(history.table, key).cells[2] for key in history.table.shown_keys}
         assert names == {"llama3-8b-qlora", "mistral-7b-qlora"}
         assert "2 of 8 runs" in screen_text(app)
         await pilot.press("enter")  # back to the table, filter kept
@@ -110,7 +110,7 @@ async def test_several_words_narrow_the_filter(runs):
         history = await _history(pilot)
         history.query_one("#filter").value = "support completed"
         await pilot.pause()
-        names = {history.table.get_row(key).cells[2] for key in history.table.shown_keys}
+        names = {row(history.table, key).cells[2] for key in history.table.shown_keys}
         assert names == {"qwen-support-lora", "qwen-support-r32"}
 
 
@@ -351,11 +351,11 @@ async def test_a_thousand_runs_filter_and_sort(tuitune_home: Path):
         assert history.table.total_count == 1000
         history.query_one("#filter").value = "sweep-00042"
         await pilot.pause()
-        assert [history.table.get_row(k).cells[2] for k in history.table.shown_keys] == ["sweep-00042"]
+        assert [row(history.table, k).cells[2] for k in history.table.shown_keys] == ["sweep-00042"]
         history.query_one("#filter").value = ""
         await pilot.pause()
         history.table.sort_by("loss")
-        losses = [history.table.get_row(k).sort_values[5] for k in history.table.shown_keys]
+        losses = [row(history.table, k).sort_values[5] for k in history.table.shown_keys]
         assert losses == sorted(losses)
         await pilot.press("end")
         assert history.table.cursor == 999
@@ -392,9 +392,7 @@ async def test_a_finished_run_is_evaluated_then_merged_from_the_history(demo_mod
             what="the evaluation",
         )
         assert not notifications(app, "error")
-        await wait_until(
-            pilot, lambda: history.table.get_row(run.id).cells[7] != "–", timeout=10, what="the ROUGE-L cell"
-        )
+        await wait_until(pilot, lambda: row(history.table, run.id).cells[7] != "–", timeout=10, what="the ROUGE-L cell")
         await pilot.press("m")
         await pilot.press("y")
         await wait_until(

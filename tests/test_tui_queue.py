@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.tui_steps import row
 from tuitune._dev.pilot import notifications, screen_text, wait_until
 from tuitune._dev.sample_runs import populate
 from tuitune.config import ConfigBuilder, RunConfig
@@ -34,7 +35,7 @@ def tiny(name: str, steps: int = 2) -> RunConfig:
 
 
 def _status_cell(history: HistoryScreen, run_id: int) -> str:
-    return history.table.get_row(run_id).cells[3]
+    return row(history.table, run_id).cells[3]
 
 
 def _places() -> list[str]:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 
 from textual.pilot import Pilot
 
 from tuitune._dev.pilot import wait_until
 from tuitune.store import Run
 from tuitune.tui.screens.compare import CompareScreen
+from tuitune.tui.widgets.run_table import RunTable, TableRow
+
+
+def row(table: RunTable, key: Hashable) -> TableRow:
+    """The table's line for `key` (a run id), which must be there."""
+    found = table.get_row(key)
+    assert found is not None, f"no row {key!r} in the table"
+    return found
 
 
 async def compare_runs(pilot: Pilot, runs: Iterable[Run]) -> CompareScreen:

@@ -17,6 +17,7 @@ from typing import Any
 
 from tuitune.data.tokenize import IGNORE_INDEX
 
+# torch and transformers are imported where a batch is built: importing tuitune.data stays light.
 Collator = Callable[[list[dict[str, Any]]], dict[str, Any]]
 
 

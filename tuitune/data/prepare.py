@@ -109,6 +109,7 @@ def prepare_loaded(
 
 
 def _to_dataset(data: TokenizedData) -> Any:
+    # Imported here: datasets takes about a second to import, and importing tuitune.data stays light.
     from datasets import Dataset, Features, Sequence, Value
 
     features = Features(

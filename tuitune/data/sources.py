@@ -17,12 +17,17 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from tuitune.config import SAMPLE_DATASET
 from tuitune.errors import DataError, DatasetNotFoundError, EmptyDatasetError, MalformedDataError
+from tuitune.system.hub import hub_offline, hub_reachable
 from tuitune.text.user_text import decode_text, excerpt, shorten
+
+# pyarrow, datasets and huggingface_hub are imported by the functions that read through them: a
+# local JSON, CSV or text file is read without them (datasets alone takes about a second to import).
 
 FILE_SUFFIXES: tuple[str, ...] = (".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet", ".txt")
 # Keys under which a JSON object commonly nests its list of records.
@@ -50,9 +55,7 @@ class RecordTable:
 
 def sample_dataset_path() -> Path:
     """The bundled sample dataset (`tuitune/sample`), as a file on disk."""
-    from importlib.resources import files
-
-    return Path(str(files("tuitune.data").joinpath("sample", "sample.jsonl")))
+    return Path(str(resources.files("tuitune.data").joinpath("sample", "sample.jsonl")))
 
 
 def read_source(
@@ -450,10 +453,6 @@ def _use_cache_only_if_unreachable() -> None:
     """datasets has no `local_files_only`: when the Hub cannot be reached, switch it (and
     huggingface_hub) offline for this process, so a cached dataset still loads and a missing one
     fails at once instead of after five retries."""
-    import os
-
-    from tuitune.system.hub import hub_offline, hub_reachable
-
     if hub_offline() or hub_reachable():
         return
     import datasets.config
@@ -466,8 +465,6 @@ def _use_cache_only_if_unreachable() -> None:
 
 
 def _hub_state() -> str:
-    from tuitune.system.hub import hub_offline, hub_reachable
-
     if not hub_reachable():
         return "the Hub cannot be reached from this machine and it is not in the local cache"
     if hub_offline():

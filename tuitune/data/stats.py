@@ -7,10 +7,13 @@ does), or packed (padding-free, so none).
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# numpy (~140 ms), torch and transformers are imported by the functions that compute with them:
+# importing tuitune.data stays light.
 BATCHINGS: tuple[str, ...] = ("random", "grouped_by_length", "packing")
 
 
@@ -143,8 +146,6 @@ def padding_fraction(lengths: Sequence[int], batch_size: int, batching: str, *, 
         generator = torch.Generator().manual_seed(seed)
         order = list(get_length_grouped_indices(list(lengths), batch_size, generator=generator))
     elif batching == "random":
-        import random
-
         random.Random(seed).shuffle(order)
     else:
         raise ValueError(f"unknown batching {batching!r}")

@@ -17,6 +17,8 @@ from pathlib import Path
 from tuitune.config import DEMO_NAME
 from tuitune.system import paths
 
+# torch, transformers and tokenizers are imported only when the model is built (once per machine):
+# asking where the demo model is, or whether it exists, stays light.
 SEED = 1234
 VOCAB_SIZE = 2048
 

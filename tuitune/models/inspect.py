@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tuitune.models.loading import load_model_config, resolve_model_path
+from tuitune.models.targets import is_linear_layer, lora_target_modules, meta_model
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,6 @@ def describe_model(name_or_path: str, revision: str | None = None, trust_remote_
 
     Raises `ModelLoadError` when the config cannot be found or is not a causal LM.
     """
-    from tuitune.models.targets import is_linear_layer, lora_target_modules, meta_model
-
     path = resolve_model_path(name_or_path)
     config = load_model_config(name_or_path, revision=revision, trust_remote_code=trust_remote_code)
     model = meta_model(config, trust_remote_code=trust_remote_code)

@@ -2,8 +2,8 @@
 
 Names resolve in one place (`tuitune/demo` → the locally built demo model, a local folder → its
 absolute path, anything else → a Hub id), and every way loading can fail becomes a
-`ModelLoadError` that says where tuitune looked and what to do. torch/transformers are imported
-inside the functions so importing this module stays cheap.
+`ModelLoadError` that says where tuitune looked and what to do. torch, transformers, bitsandbytes
+and huggingface_hub's errors are imported inside the functions so importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from tuitune.config import DEMO_MODEL, ModelSettings
 from tuitune.errors import ModelLoadError
+from tuitune.models.demo import ensure_demo_model
 from tuitune.system.hub import hub_offline, local_files_only
 from tuitune.text.user_text import path_problem, shorten
 
@@ -31,8 +32,6 @@ def resolve_model_path(name_or_path: str) -> str:
     """`tuitune/demo` → the demo model's folder (built on first use); a local folder → its absolute
     path; anything else is returned unchanged as a Hugging Face Hub id."""
     if name_or_path == DEMO_MODEL:
-        from tuitune.models.demo import ensure_demo_model
-
         return str(ensure_demo_model())
     problem = path_problem(name_or_path)
     if problem is not None:

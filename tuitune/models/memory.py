@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from tuitune.errors import InvalidConfigError
 from tuitune.models.inspect import ModelInfo
 
 GIB = 1024**3
@@ -83,8 +84,6 @@ def estimate_memory(
     if method == "instruction_tuning":
         method = "lora"
     if method not in ESTIMATED_METHODS:
-        from tuitune.errors import InvalidConfigError
-
         raise InvalidConfigError(f"Unknown method {method!r}: use one of {', '.join(ESTIMATED_METHODS)}.")
     params = info.parameters
     weights: float

@@ -30,8 +30,10 @@ from typing import Any
 
 from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, RunConfig, parse_config
 from tuitune.errors import DatasetNotFoundError, UsageError
+from tuitune.models.demo import sample_dataset_path
 from tuitune.models.inspect import ModelInfo, describe_model
 from tuitune.models.memory import ESTIMATED_METHODS, MemoryEstimate, estimate_memory, per_gpu_gb
+from tuitune.system.gpu import total_vram_gb, visible_gpus
 from tuitune.text.user_text import path_problem, shorten
 
 BILLION = 1_000_000_000
@@ -193,8 +195,6 @@ def dataset_max_length(dataset: str, limit: int, rows: int = 2000) -> int | None
     Returns None for Hub datasets and formats it does not read cheaply (parquet, folders).
     """
     if dataset == SAMPLE_DATASET:
-        from tuitune.models.demo import sample_dataset_path
-
         path = sample_dataset_path()
     else:
         problem = path_problem(dataset)
@@ -282,8 +282,6 @@ def recommend(
         raise UsageError(f"--vram must be a positive number of GB (got {vram_gb}).")
     source = "given"
     if vram_gb is None:
-        from tuitune.system.gpu import total_vram_gb
-
         vram_gb = total_vram_gb() if detect_gpu else None
         source = "detected" if vram_gb is not None else "none"
     info = describe_model(model, revision=revision, trust_remote_code=trust_remote_code)
@@ -339,8 +337,6 @@ def recommend(
         reason = f"For {_size(info.parameters)} parameters on {vram_gb:.0f} GB, {why}{note}."
 
     if gpus is None:
-        from tuitune.system.gpu import visible_gpus
-
         gpus = max(1, len(visible_gpus())) if detect_gpu and on_gpu else 1
     strategy, share = None, None
     if gpus > 1 and vram_gb is not None:

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tuitune.errors import ModelLoadError
+
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
     from transformers import PretrainedConfig
+
+# torch and transformers are imported inside the functions, as everywhere in tuitune.models:
+# importing the package stays light.
 
 # Llama, Mistral, Qwen, Gemma, Phi-3-small, …: separate q/k/v/o and gated-MLP projections.
 LLAMA_STYLE = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -79,8 +84,6 @@ def lora_target_modules(model_or_config: Any, *, trust_remote_code: bool = False
         return lora_target_modules_for_config(model_or_config, trust_remote_code=trust_remote_code)
     targets = _from_names(linear_layer_names(model_or_config))
     if not targets:
-        from tuitune.errors import ModelLoadError
-
         raise ModelLoadError(
             f"No linear layers found in {type(model_or_config).__name__} for LoRA to adapt: "
             "set lora.target_modules to module names, or use method full_finetuning."
@@ -99,8 +102,6 @@ def meta_model(config: PretrainedConfig, *, trust_remote_code: bool = False) -> 
     """The causal LM a config describes, with every tensor on the meta device (no memory, no download)."""
     import torch
     from transformers import AutoModelForCausalLM
-
-    from tuitune.errors import ModelLoadError
 
     try:
         with torch.device("meta"):

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
+
+from tuitune.models.loading import load_model, load_tokenizer
+
+# transformers and peft are imported when a model is loaded, as everywhere in tuitune.models:
+# importing the package (chat, evaluation) stays light.
 
 
 def load_trained(config: Any, weights: Any, *, device: str | None = None) -> tuple[Any, Any]:
     """The fine-tuned model (base + adapter, or the saved full model) and the run's tokenizer."""
     from transformers import AutoTokenizer
-
-    from tuitune.models.loading import load_model, load_tokenizer
 
     try:
         # The tokenizer saved with the weights is exactly the one training used.
@@ -17,8 +21,6 @@ def load_trained(config: Any, weights: Any, *, device: str | None = None) -> tup
     except (OSError, ValueError):
         tokenizer = load_tokenizer(config.model)
     if weights.is_adapter:
-        import warnings
-
         from peft import PeftModel
 
         base = load_model(config.model, for_training=False, device=device)
@@ -34,8 +36,6 @@ def load_trained(config: Any, weights: Any, *, device: str | None = None) -> tup
 
 
 def load_base(config: Any, *, device: str | None = None) -> Any:
-    from tuitune.models.loading import load_model
-
     model = load_model(config.model, for_training=False, device=device)
     model.eval()
     return model

@@ -12,7 +12,7 @@ import pytest
 
 import tuitune
 from tests.helpers import assert_one_line_error, cli, cli_json, completed_run_of_a_huge_model
-from tests.trained_runs import train_greeter
+from tests.trained_runs import Trained
 from tuitune.chats import ChatChild, Sampling
 from tuitune.store import Run, open_store
 
@@ -22,18 +22,11 @@ PROMPT = "Greet Ada and mention music."
 GREEDY = Sampling(temperature=0, max_new_tokens=24)
 
 
-@pytest.fixture(scope="module")
-def trained_home(
-    tmp_path_factory: pytest.TempPathFactory, shared_models_dir: Path, demo_model_path: Path
-) -> tuple[Path, int]:
-    return train_greeter(tmp_path_factory, shared_models_dir, "chat-home")
-
-
 @pytest.fixture
-def run(trained_home: tuple[Path, int], monkeypatch: pytest.MonkeyPatch) -> Run:
-    home, run_id = trained_home
-    monkeypatch.setenv("TUITUNE_HOME", str(home))
-    return open_store().get_run(run_id)
+def run(greeter_home: Trained, monkeypatch: pytest.MonkeyPatch) -> Run:
+    """The greeter (trained once for the suite), in this module's own store."""
+    monkeypatch.setenv("TUITUNE_HOME", str(greeter_home.home))
+    return open_store().get_run(greeter_home.run_id)
 
 
 def in_process(run: Run, which: str) -> str:

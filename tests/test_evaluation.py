@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import assert_one_line_error, cli
-from tests.trained_runs import train_greeter
+from tests.trained_runs import Trained
 from tuitune.config import ConfigBuilder
 from tuitune.data import validation_examples
 from tuitune.data.examples import Conversation
@@ -22,18 +22,11 @@ from tuitune.store import FAILED, QUEUED, Run, open_store
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def trained_home(
-    tmp_path_factory: pytest.TempPathFactory, shared_models_dir: Path, demo_model_path: Path
-) -> tuple[Path, int]:
-    return train_greeter(tmp_path_factory, shared_models_dir, "evaluation-home")
-
-
 @pytest.fixture
-def run(trained_home: tuple[Path, int], monkeypatch: pytest.MonkeyPatch) -> Run:
-    home, run_id = trained_home
-    monkeypatch.setenv("TUITUNE_HOME", str(home))
-    return open_store().get_run(run_id)
+def run(greeter_home: Trained, monkeypatch: pytest.MonkeyPatch) -> Run:
+    """The greeter (trained once for the suite), in this module's own store."""
+    monkeypatch.setenv("TUITUNE_HOME", str(greeter_home.home))
+    return open_store().get_run(greeter_home.run_id)
 
 
 def test_fine_tuned_model_beats_its_base_on_held_out_prompts_and_the_scores_are_kept(run: Run) -> None:

@@ -7,6 +7,7 @@ chat child process; the app's own process never loads them."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -14,7 +15,7 @@ import pytest
 
 import tuitune
 from tests.helpers import completed_run_of_a_huge_model
-from tests.trained_runs import greeting_config, new_home, write_greetings
+from tests.trained_runs import Trained, greeting_config, home_env, write_greetings
 from tuitune._dev.pilot import notifications, screen_text, wait_until
 from tuitune.store import COMPLETED, open_store
 from tuitune.tui.app import create_app
@@ -29,23 +30,19 @@ PROMPT = "Greet Ada and mention music."
 
 
 @pytest.fixture(scope="module")
-def trained_home(
-    tmp_path_factory: pytest.TempPathFactory, shared_models_dir: Path, demo_model_path: Path
-) -> tuple[Path, int, int]:
-    """A LoRA run that learned the greetings (its greedy answer starts "Hello "), and a short one."""
-    from tests.trained_runs import home_env
-
-    home = new_home(tmp_path_factory, shared_models_dir, "tui-chat-home")
+def trained_home(greeter_home: Trained) -> tuple[Path, int, int]:
+    """The greeter, a LoRA run that learned the greetings (its greedy answer starts "Hello "), and
+    a short one trained here beside it."""
+    home = greeter_home.home
     with home_env(home):
         data = write_greetings(home / "greetings.jsonl")
-        greeter = tuitune.train(greeting_config(data).name("greeter").build())
         short = tuitune.train(greeting_config(data, max_steps=2).name("greeter-short").build())
-    assert greeter.status == COMPLETED and short.status == COMPLETED
-    return home, greeter.run_id, short.run_id
+    assert short.status == COMPLETED
+    return home, greeter_home.run_id, short.run_id
 
 
 @pytest.fixture
-def runs(trained_home: tuple[Path, int, int], monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
+def runs(trained_home: tuple[Path, int, int], monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[int, int]]:
     home, greeter, short = trained_home
     monkeypatch.setenv("TUITUNE_HOME", str(home))
     yield greeter, short

@@ -1,8 +1,10 @@
-"""Real runs on the demo model shared by the after-training tests (eval, merge, upload).
+"""Real runs on the demo model shared by the after-training tests (eval, merge, chat).
 
-Training once per test module keeps those tests fast: a module-scoped fixture trains into its
-own TUITUNE_HOME (whose models/ is the session's shared demo model), and each test that uses the
-run points TUITUNE_HOME there with monkeypatch.
+Training once keeps those tests fast: the greeter is trained once for the whole run of the suite
+(the `greeter` fixture in tests/conftest.py) and each module gets a store of its own holding it
+(`greeter_home`); other runs are trained once per module by a module-scoped fixture into its own
+TUITUNE_HOME (whose models/ is the session's shared demo model). Each test that uses a run points
+TUITUNE_HOME there with monkeypatch.
 
 The greeting dataset has one clear pattern ("Hello NAME, it is good to see you. Let us talk about
 TOPIC."), so a LoRA adapter learns it in a few dozen steps even on the tiny random demo model, and
@@ -12,10 +14,12 @@ base model's by a wide margin, which makes the before/after comparison robust.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,14 @@ OFFLINE = {
     "HF_DATASETS_OFFLINE": "1",
     "TOKENIZERS_PARALLELISM": "false",
 }
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A TUITUNE_HOME holding a completed run, and that run's id."""
+
+    home: Path
+    run_id: int
 
 
 def write_greetings(path: Path) -> Path:
@@ -93,14 +105,23 @@ def home_env(home: Path) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def train_greeter(tmp_path_factory: pytest.TempPathFactory, shared_models_dir: Path, name: str) -> tuple[Path, int]:
-    """A module's own home with one completed LoRA run on the greetings ("greeter"): (home, run id)."""
+def train_greeter(home: Path, shared_models_dir: Path) -> int:
+    """A new home at `home` with one completed LoRA run on the greetings ("greeter"); its run id."""
     import tuitune
     from tuitune.store import COMPLETED
 
-    home = new_home(tmp_path_factory, shared_models_dir, name)
+    home.mkdir()
+    (home / "models").symlink_to(shared_models_dir, target_is_directory=True)
     with home_env(home):
         data = write_greetings(home / "greetings.jsonl")
         result = tuitune.train(greeting_config(data).name("greeter").build())
     assert result.status == COMPLETED
-    return home, result.run_id
+    return result.run_id
+
+
+def copy_store(source: Path, target: Path) -> None:
+    """A copy of the store at `source` (SQLite's online backup: whole, whatever its WAL holds)."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(source)) as reading, contextlib.closing(sqlite3.connect(target)) as copy:
+        reading.backup(copy)

@@ -15,6 +15,8 @@ from typing import Any
 from tuitune.chats.guard import check_device
 from tuitune.chats.session import ChatChild, ChatError
 from tuitune.chats.settings import Sampling, sampling_of
+from tuitune.runs import lookup
+from tuitune.store import Run, open_store
 
 # One child per (run, model, device), kept between calls: loading is the slow part.
 _children: dict[tuple[int, str, str | None], ChatChild] = {}
@@ -53,9 +55,6 @@ def chat(
     `sampling` any of `Sampling`'s settings (temperature, top_p, max_new_tokens, seed, stop, …).
     With `stream=True`, a generator of text pieces as they are generated.
     """
-    from tuitune.runs import lookup
-    from tuitune.store import Run, open_store
-
     settings = sampling_of(sampling)
     device = check_device(device)
     store = open_store()

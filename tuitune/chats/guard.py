@@ -8,6 +8,7 @@ import re
 import sys
 
 from tuitune.errors import TuituneError, UsageError
+from tuitune.system.gpu import gpus
 from tuitune.text.user_text import excerpt
 
 GIB = 1024**3
@@ -29,8 +30,6 @@ _DEVICE = re.compile(r"(cpu|mps|auto|cuda)(?::(\d+))?")
 
 def visible_gpu_count() -> int:
     """The GPUs a chat child started from here would see: CUDA_VISIBLE_DEVICES of those NVML counts."""
-    from tuitune.system.gpu import gpus
-
     count = len(gpus())
     value = os.environ.get("CUDA_VISIBLE_DEVICES")
     if value is None:
@@ -94,10 +93,10 @@ def bytes_per_parameter(device: str, quantized_4bit: bool) -> float:
 def free_memory_gb(device: str) -> float | None:
     """Free memory of `device` (`cpu`, `cuda`, `cuda:N`), as the whole machine sees it (NVML, psutil)."""
     if device == "cpu":
+        # Imported here: `tuitune --help` imports this module, and only this check reads the RAM.
         from tuitune.system.memory import system_memory
 
         return system_memory().available_gb
-    from tuitune.system.gpu import gpus
 
     index = int(device.split(":", 1)[1]) if ":" in device else 0
     readings = {reading.index: reading for reading in gpus()}

@@ -16,9 +16,19 @@ from typing import Any
 
 from tuitune.chats.guard import ChatDeviceError, available_devices, check_device, check_fits
 from tuitune.chats.settings import Sampling
+from tuitune.data.collate import pad_token_id
+from tuitune.data.examples import Message
+from tuitune.data.templates import get_template
 from tuitune.errors import RunStateError, TuituneError
+from tuitune.export.weights import run_weights
+from tuitune.models.inspect import describe_model
+from tuitune.models.loading import load_model, load_tokenizer
+from tuitune.models.trained import load_base, load_trained, stop_token_ids
+from tuitune.runs.files import run_config
 from tuitune.store import Run, Store
 
+# torch and transformers are imported by the functions that load and run a model, as elsewhere in
+# the package: importing this module (its types, its prompt building) stays light.
 FINETUNED, BASE, MERGED = "finetuned", "base", "merged"
 WHICH = (FINETUNED, BASE, MERGED)
 
@@ -87,13 +97,6 @@ def _merged_folder(run: Run, store: Store) -> Path:
 
 def open_pane(run: Run, store: Store, which: str, *, device: str | None = None, template: str | None = None) -> Pane:
     """Load `which` model of `run` on `device` (default: the GPU when there is one), after checking it fits."""
-    from tuitune.data.templates import get_template
-    from tuitune.export.weights import run_weights
-    from tuitune.models.inspect import describe_model
-    from tuitune.models.loading import load_tokenizer
-    from tuitune.models.trained import load_base, load_trained, stop_token_ids
-    from tuitune.runs.files import run_config
-
     config = run_config(run)
     device = _torch_device(check_device(device))
     base_id = config.model.name_or_path + (f"@{config.model.revision}" if config.model.revision else "")
@@ -111,8 +114,6 @@ def open_pane(run: Run, store: Store, which: str, *, device: str | None = None, 
         settings = config.model.model_copy(
             update={"name_or_path": str(folder), "revision": None, "load_in_4bit": False}
         )
-        from tuitune.models.loading import load_model
-
         model, tokenizer = load_model(settings, for_training=False, device=device), load_tokenizer(settings)
         model.eval()
         description = f"merged model {folder}"
@@ -186,8 +187,6 @@ def context_length(model: Any, tokenizer: Any) -> int | None:
 
 def prompt_of(pane: Pane, messages: list[dict[str, str]], sampling: Sampling) -> str:
     """The text the model continues: the conversation in the pane's template, with the assistant's cue."""
-    from tuitune.data.examples import Message
-
     turns = [Message("system", sampling.system_prompt)] if sampling.system_prompt else []
     turns += [Message(message["role"], message["content"]) for message in messages]
     return pane.template.prompt(turns)
@@ -248,8 +247,6 @@ def fit_to_context(pane: Pane, messages: list[dict[str, str]], sampling: Samplin
 def generation_config(pane: Pane, sampling: Sampling) -> Any:
     """A fresh generation config: sampling settings shipped with a model never leak into a chat."""
     from transformers import GenerationConfig
-
-    from tuitune.data.collate import pad_token_id
 
     values: dict[str, Any] = {
         "max_new_tokens": sampling.max_new_tokens,

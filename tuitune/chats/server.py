@@ -21,9 +21,12 @@ import queue
 import sys
 import threading
 import traceback
+import warnings
 from typing import Any, TextIO
 
+from tuitune.chats.settings import Sampling
 from tuitune.errors import TuituneError
+from tuitune.store import open_store
 
 # Written to stderr after the traceback of an error the process reported and served on after, so
 # that a face telling how the process died later never quotes that error as the cause.
@@ -78,9 +81,9 @@ class Server:
                 )
 
     def handle(self, request: dict[str, Any]) -> None:
+        # Imported here: the faces import this module (for SERVED_ON), and the child says it is
+        # ready before the models' modules load.
         from tuitune.chats.models import answer, open_pane
-        from tuitune.chats.settings import Sampling
-        from tuitune.store import open_store
 
         op = request.get("op")
         if op == "load":
@@ -124,8 +127,6 @@ class Server:
 
 
 def main() -> int:
-    import warnings
-
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     protocol = sys.stdout

@@ -12,11 +12,18 @@ import gc
 from collections.abc import Iterable
 from typing import Any
 
+from tuitune.data.collate import pad_token_id
 from tuitune.errors import EvaluationError
+from tuitune.evaluation.generation import generate
+from tuitune.evaluation.heldout import held_out, tokenized
 from tuitune.evaluation.metrics import TEXT_METRICS, improvements, parse_metrics, text_scores
+from tuitune.evaluation.perplexity import perplexity
 from tuitune.evaluation.report import KEPT_SAMPLES, EvaluationReport, ProgressCallback, report_progress
+from tuitune.export.weights import run_weights
+from tuitune.models.loading import describe_precision
 from tuitune.models.trained import load_base, load_trained, stop_token_ids
-from tuitune.store import BASE, FINETUNED, Run, Store
+from tuitune.runs.files import run_config
+from tuitune.store import BASE, FINETUNED, Run, Store, open_store
 
 DEFAULT_BATCH_SIZE = 8
 
@@ -40,10 +47,6 @@ def evaluate_run(
     run's validation split. `compare_base` also scores the base model on the same examples and
     fills `base` and `improvements`. `progress(stage, done, total)` is called as work advances.
     """
-    from tuitune.export.weights import run_weights
-    from tuitune.runs.files import run_config
-    from tuitune.store import open_store
-
     store = store or open_store()
     weights = run_weights(run, action="evaluate")
     config = run_config(run)
@@ -56,8 +59,6 @@ def evaluate_run(
     report_progress(progress, "loading model", 0, 1)
     model, tokenizer = load_trained(config, weights)
     report_progress(progress, "loading model", 1, 1)
-
-    from tuitune.evaluation.heldout import held_out
 
     heldout = held_out(config, tokenizer, samples=samples, dataset=dataset)
     notes: list[str] = []
@@ -82,12 +83,8 @@ def evaluate_run(
         "precision": _precision(config),
     }
 
-    from tuitune.data.collate import pad_token_id
-
     sequences = None
     if "perplexity" in chosen:
-        from tuitune.evaluation.heldout import tokenized
-
         sequences = tokenized(heldout, tokenizer, max_length=config.data.max_length)
     options = dict(
         tokenizer=tokenizer,
@@ -170,9 +167,6 @@ def _score(
     progress: ProgressCallback | None,
 ) -> tuple[dict[str, float], list[str]]:
     """Scores of one model (in the order of `metrics`) and its generations."""
-    from tuitune.evaluation.generation import generate
-    from tuitune.evaluation.perplexity import perplexity
-
     scores: dict[str, Any] = {}
     outputs: list[str] = []
     if any(name in TEXT_METRICS for name in metrics) and prompts:
@@ -202,8 +196,6 @@ def _score(
 
 
 def _precision(config: Any) -> str:
-    from tuitune.models.loading import describe_precision
-
     return describe_precision(config.model)
 
 

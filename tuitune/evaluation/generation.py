@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from tuitune.data.collate import pad_token_id
 from tuitune.evaluation.report import ProgressCallback, report_progress
+
+# torch and transformers are imported when a model is scored: importing tuitune.evaluation stays light.
 
 
 def generate(
@@ -32,8 +35,6 @@ def generate(
     """
     import torch
     from transformers import GenerationConfig
-
-    from tuitune.data.collate import pad_token_id
 
     if not prompts:
         return []

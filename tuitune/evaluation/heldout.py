@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tuitune.config import RunConfig
+from tuitune.data import Conversation, get_template, load_examples, tokenize_examples
 from tuitune.errors import EvaluationError
 
 
@@ -31,8 +32,6 @@ def held_out(config: RunConfig, tokenizer: Any, *, samples: int, dataset: str | 
     trained on. With `dataset`, its rows (shuffled with the run's seed) are used instead, read with
     the run's other data settings (template, max_length) and the format detected afresh.
     """
-    from tuitune.data import Conversation, get_template, load_examples
-
     if dataset is None:
         settings = config.data
         loaded = load_examples(settings, method=config.method)
@@ -76,8 +75,6 @@ def held_out(config: RunConfig, tokenizer: Any, *, samples: int, dataset: str | 
 def tokenized(heldout: HeldOut, tokenizer: Any, *, max_length: int) -> list[Any]:
     """Ids and labels of the held-out examples for perplexity: loss on the responses only (on
     everything for raw text), whatever the run trained on, so runs compare on the same tokens."""
-    from tuitune.data import tokenize_examples
-
     data = tokenize_examples(
         heldout.examples, heldout.template, tokenizer, max_length=max_length, train_on_responses_only=True
     )

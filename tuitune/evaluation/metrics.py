@@ -11,6 +11,9 @@ from collections.abc import Iterable, Sequence
 
 from tuitune.errors import EvaluationError
 
+# nltk and rouge_score take about half a second each to import: they load when a score is computed,
+# not when metric names are parsed or compared (the CLI's options, the model card).
+
 ROUGE_METRICS: tuple[str, ...] = ("rouge1", "rouge2", "rougeL")
 TEXT_METRICS: tuple[str, ...] = (*ROUGE_METRICS, "bleu")
 METRICS: tuple[str, ...] = (*TEXT_METRICS, "perplexity")

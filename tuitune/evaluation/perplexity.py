@@ -6,7 +6,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from tuitune.data.collate import PaddingCollator
+from tuitune.data.tokenize import IGNORE_INDEX
 from tuitune.evaluation.report import ProgressCallback, report_progress
+
+# torch and transformers are imported when a model is scored: importing tuitune.evaluation stays light.
 
 
 def perplexity(
@@ -26,9 +30,6 @@ def perplexity(
     """
     import torch
     import torch.nn.functional as F
-
-    from tuitune.data.collate import PaddingCollator
-    from tuitune.data.tokenize import IGNORE_INDEX
 
     collate = PaddingCollator(pad_token_id)
     device = next(model.parameters()).device

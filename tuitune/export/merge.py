@@ -18,9 +18,14 @@ from typing import Any
 
 from tuitune.errors import ExportError, TuituneError
 from tuitune.export.weights import ADAPTER_CONFIG, adapter_config, run_weights
+from tuitune.models.loading import model_load_error, resolve_model_path
 from tuitune.runs import folder as run_folder
-from tuitune.store import Run, Store
+from tuitune.store import Run, Store, open_store
+from tuitune.system.hub import local_files_only
 from tuitune.system.paths import make_tree_private
+
+# torch, transformers and peft are imported where the models load: importing tuitune.export stays
+# light (see its docstring).
 
 DTYPES: tuple[str, ...] = ("float32", "float16", "bfloat16")
 
@@ -96,8 +101,6 @@ def merge_run(
 ) -> Path:
     """Merge a run's adapter into its base (default output: `<run folder>/merged`) and record the
     merged folder as an artifact of the run (kind "merged")."""
-    from tuitune.store import open_store
-
     store = store or open_store()
     weights = run_weights(run, action="merge")
     if not weights.is_adapter:
@@ -152,9 +155,6 @@ def _load_merged(
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from tuitune.models.loading import model_load_error, resolve_model_path
-    from tuitune.system.hub import local_files_only
-
     try:
         path = resolve_model_path(base)
     except TuituneError as error:
@@ -187,8 +187,6 @@ def _load_merged(
 def _load_tokenizer(adapter_dir: Path, base: str, *, revision: str | None, trust_remote_code: bool) -> Any:
     """The tokenizer saved with the adapter (what training used), else the base's."""
     from transformers import AutoTokenizer
-
-    from tuitune.models.loading import resolve_model_path
 
     for source, kwargs in (
         (str(adapter_dir), {}),

@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tuitune.config import DEMO_MODEL, SAMPLE_DATASET
+
+# huggingface_hub's card types are imported when a card is written: importing tuitune.export stays
+# light (see its docstring).
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _TUITUNE_NAMES = frozenset({DEMO_MODEL, SAMPLE_DATASET})
@@ -213,6 +218,8 @@ def _results(info: CardInfo) -> str | None:
 def _evaluation(info: CardInfo) -> str | None:
     if not info.finetuned_scores:
         return None
+    # Imported here: tuitune.evaluation imports tuitune.export (a run's weights), so importing it at
+    # the top would tie the two packages' __init__ modules in a circle.
     from tuitune.evaluation.metrics import improvements
 
     gains = improvements(info.finetuned_scores, info.base_scores) if info.base_scores else {}
@@ -242,7 +249,6 @@ def _evaluation(info: CardInfo) -> str | None:
 def _configuration(info: CardInfo) -> str | None:
     if not info.config:
         return None
-    import yaml
 
     config = json.loads(json.dumps(info.config))  # a copy
     for section, key in (("model", "name_or_path"), ("data", "source")):

@@ -8,11 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tuitune.config import DEMO_MODEL, load_config
 from tuitune.errors import ExportError, RunNotFoundError
 from tuitune.export.model_card import CardInfo
 from tuitune.export.weights import ADAPTER_CONFIG, adapter_config, run_weights
+from tuitune.models.demo import demo_model_path
+from tuitune.runs import lookup
 from tuitune.store import BASE, FINETUNED, Run, Store
 from tuitune.text.user_text import path_problem, shorten
+
+# huggingface_hub is imported where the Hub cache is read: importing tuitune.export stays light.
 
 
 @dataclass
@@ -50,7 +55,6 @@ def run_or_folder(target: Run | str | Path, store: Store) -> Run | Path:
     path = Path(target).expanduser()
     if path.is_dir():
         return path
-    from tuitune.runs import lookup
 
     try:
         return lookup.find(str(target), store=store)
@@ -121,8 +125,6 @@ def _config_beside(folder: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        from tuitune.config import load_config
-
         return load_config(path).to_dict()
     except Exception:
         return None
@@ -185,12 +187,8 @@ def base_license(base_model: str | None, revision: str | None = None) -> str | N
     from huggingface_hub import try_to_load_from_cache
     from huggingface_hub.repocard import metadata_load
 
-    from tuitune.config import DEMO_MODEL
-
     candidates: list[Path] = []
     if base_model == DEMO_MODEL:
-        from tuitune.models.demo import demo_model_path
-
         candidates.append(demo_model_path())
     elif Path(base_model).expanduser().is_dir():
         candidates.append(Path(base_model).expanduser())

@@ -16,11 +16,15 @@ import tempfile
 from pathlib import Path
 
 from tuitune.errors import ExportError
+from tuitune.export.merge import merge_adapter, merge_run
 from tuitune.export.model_card import model_card
 from tuitune.export.target import UploadTarget, card_info, resolve_target
 from tuitune.runs.results import UploadResult
-from tuitune.store import Run, Store
+from tuitune.store import Run, Store, open_store
 from tuitune.text.user_text import excerpt
+
+# huggingface_hub is imported by the functions that talk to the Hub: importing tuitune.export stays
+# light (see its docstring).
 
 CARD = "README.md"
 LOGIN_HINT = "run `hf auth login`, set HF_TOKEN, or pass --token"
@@ -46,8 +50,6 @@ def upload(
     nothing (it still merges when asked, so the list is exact). The repository URL is recorded as
     an artifact (kind "upload") of the run the upload came from.
     """
-    from tuitune.store import open_store
-
     store = store or open_store()
     check_repo_id(repo_id)
     resolved = resolve_target(target, store)
@@ -138,8 +140,6 @@ def upload_files(folder: Path) -> list[str]:
 
 def _merged(resolved: UploadTarget, base_model: str | None, store: Store) -> tuple[UploadTarget, Path | None]:
     """The merged model to upload instead of the adapter, and a temporary folder to remove after."""
-    from tuitune.export.merge import merge_adapter, merge_run
-
     if resolved.run is not None:
         folder = merge_run(resolved.run, dtype=None, base_model=base_model, store=store)
         return UploadTarget(folder, "merged", resolved.run, resolved.config, base_model or resolved.base_model), None

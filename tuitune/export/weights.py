@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,4 @@ def run_weights(run: Run, *, action: str = "use") -> RunWeights:
 
 def adapter_config(adapter_dir: Path) -> dict[str, Any]:
     """The adapter's `adapter_config.json` as a dict."""
-    import json
-
     return json.loads((Path(adapter_dir) / ADAPTER_CONFIG).read_text(encoding="utf-8"))

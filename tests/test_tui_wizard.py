@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 from textual import events
+from textual.pilot import Pilot
+from textual.widgets import Collapsible, Input, OptionList, Select
 
+from tests.tui_steps import run_of, shown
 from tuitune._dev.pilot import notifications, screen_text, settle, wait_until
 from tuitune.config import load_config
 from tuitune.store import open_store
@@ -18,22 +21,24 @@ from tuitune.tui.screens.wizard_steps.dataset_step import DatasetStep
 from tuitune.tui.screens.wizard_steps.model_step import ModelStep
 from tuitune.tui.screens.wizard_steps.review_step import ReviewStep
 from tuitune.tui.widgets.data_tree import shows
+from tuitune.tui.widgets.event_log import EventLog
+from tuitune.tui.widgets.metric_panel import MetricPanel
 
 
-def _said(wizard, field: str) -> str:
+def _said(wizard: WizardScreen, field: str) -> str:
     """The message shown under a form field ("" while the field is fine or hidden)."""
     shown = [message for message in wizard.query(f"{field}-error") if message.display]
     return str(shown[0].render()) if shown else ""
 
 
-def _in_view(wizard, selector: str) -> bool:
+def _in_view(wizard: WizardScreen, selector: str) -> bool:
     """Whether the whole widget is on screen inside the method step (not scrolled away)."""
     widget = wizard.query_one(selector)
     return widget.display and wizard.query_one("#method-step").region.contains_region(widget.region)
 
 
-async def _type(pilot, selector: str, text: str) -> None:
-    field = pilot.app.screen.query_one(selector)
+async def _type(pilot: Pilot, selector: str, text: str) -> None:
+    field = pilot.app.screen.query_one(selector, Input)
     field.focus()
     field.value = ""
     await pilot.press(*text)
@@ -55,13 +60,15 @@ async def test_pressing_through_the_wizard_launches_a_real_demo_run_that_complet
         await settle(pilot, names=["_probe"])
         preview = screen_text(app)
         assert "alpaca" in preview and "417 rows" in preview and "sample 1" in preview
-        segments = wizard.query_one(DatasetStep).document["previews"][0]["segments"]
+        document = wizard.query_one(DatasetStep).document
+        assert document is not None
+        segments = document["previews"][0]["segments"]
         assert {segment["trained"] for segment in segments} == {True, False}
         await pilot.press("enter")
         # 3 Method: prefilled from the recommendation; keep the run short for the test.
         assert wizard.step == "method"
         assert "Recommended:" in screen_text(app)
-        wizard.query_one("#advanced").collapsed = False
+        wizard.query_one("#advanced", Collapsible).collapsed = False
         await pilot.pause()  # its fields mount as it unfolds
         await _type(pilot, "#field-training-max-steps", "6")
         await _type(pilot, "#field-training-logging-steps", "2")
@@ -73,20 +80,15 @@ async def test_pressing_through_the_wizard_launches_a_real_demo_run_that_complet
         assert config is not None and config.training.max_steps == 6 and config.data.source == "tuitune/sample"
         assert app.focused is not None and app.focused.id == "launch"
         await pilot.press("enter")
-        training = await wait_until(
-            pilot,
-            lambda: isinstance(app.screen, TrainingScreen) and app.screen.run and app.screen,
-            timeout=60,
-            what="the training screen",
-        )
-        run_id = training.run.id
-        await wait_until(pilot, lambda: training.run.status == "completed", timeout=240, what="the run to complete")
+        training = await shown(pilot, TrainingScreen, lambda screen: screen.run, timeout=60, what="the training screen")
+        run_id = run_of(training).id
+        await wait_until(pilot, lambda: run_of(training).status == "completed", timeout=240, what="the run to complete")
         await wait_until(pilot, lambda: "Completed" in screen_text(app), timeout=10, what="the summary")
         text = screen_text(app)
         assert "step 6/6" in text and "e evaluate" in text
-        assert training.query_one("#loss").values  # the loss sparkline has points
+        assert training.query_one("#loss", MetricPanel).values  # the loss sparkline has points
     run = open_store().get_run(run_id)
-    assert run.status == "completed" and run.steps_done == 6
+    assert run.status == "completed" and run.steps_done == 6 and run.output_dir
     assert (Path(run.output_dir) / "config.yaml").is_file()
 
 
@@ -94,6 +96,7 @@ async def test_a_model_that_cannot_be_read_is_explained_and_blocks_the_next_step
     app = create_app(mode="new", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
         wizard = app.screen
+        assert isinstance(wizard, WizardScreen)
         await _type(pilot, "#model-input", "no-such-org/no-such-model")
         await pilot.press("enter")
         model = wizard.query_one(ModelStep)
@@ -115,8 +118,9 @@ async def test_the_model_field_has_the_focus_and_takes_a_paste_a_burst_of_keys_a
     app = create_app(mode="new", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
         wizard = app.screen
+        assert isinstance(wizard, WizardScreen)
         await pilot.pause()
-        field = wizard.query_one("#model-input")
+        field = wizard.query_one("#model-input", Input)
         assert app.focused is field and field.selected_text == "tuitune/demo"  # preselected
         # A bracketed paste replaces the preselected default.
         app.post_message(events.Paste("Qwen/Qwen2.5-0.5B"))
@@ -131,7 +135,7 @@ async def test_the_model_field_has_the_focus_and_takes_a_paste_a_burst_of_keys_a
         for key in _keys("microsoft/phi-tq"):
             app.post_message(key)
         await pilot.pause()
-        assert app.screen is wizard and wizard.step == "model"
+        assert wizard.step == "model" and app.screen is wizard
         assert field.value == "microsoft/phi-tq"
 
 
@@ -139,6 +143,7 @@ async def test_enter_on_the_unchanged_default_goes_on_and_on_a_typed_model_reads
     app = create_app(mode="new", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
         wizard = app.screen
+        assert isinstance(wizard, WizardScreen)
         await pilot.pause()
         await pilot.press("enter")  # the preselected demo: on to the dataset
         assert wizard.step == "dataset"
@@ -155,14 +160,17 @@ async def test_a_dataset_that_does_not_exist_is_explained(tmp_path: Path):
     app = create_app(mode="new", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
         wizard = app.screen
+        assert isinstance(wizard, WizardScreen)
         wizard.go_to("dataset")
         await pilot.pause()
         missing = str(tmp_path / "missing.jsonl")
         await _type(pilot, "#data-input", missing)
         await pilot.press("enter")
         data = wizard.query_one(DatasetStep)
-        await wait_until(pilot, lambda: data.error and data.probed[0] == missing, timeout=120, what="the preview")
-        assert "missing.jsonl" in data.error
+        await wait_until(
+            pilot, lambda: data.error and data.probed and data.probed[0] == missing, timeout=120, what="the preview"
+        )
+        assert data.error and "missing.jsonl" in data.error
         assert "✗" in screen_text(app)
         await pilot.press("ctrl+n")
         assert wizard.step == "dataset"
@@ -172,6 +180,7 @@ async def test_fields_are_checked_as_you_type_and_the_config_saves_to_a_file(tmp
     app = create_app(mode="new", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
         wizard = app.screen
+        assert isinstance(wizard, WizardScreen)
         wizard.go_to("method")
         await pilot.pause()
         await _type(pilot, "#field-training-epochs", "abc")
@@ -233,12 +242,13 @@ async def test_instruction_tuning_on_sharegpt_data_is_refused_before_launch_with
     app = create_app(mode="new", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
         wizard = app.screen
+        assert isinstance(wizard, WizardScreen)
         wizard.go_to("dataset")
         await pilot.pause()
-        wizard.query_one("#data-input").value = str(data)
+        wizard.query_one("#data-input", Input).value = str(data)
         wizard.go_to("method")
         await pilot.pause()
-        wizard.query_one("#method-step #method").value = "instruction_tuning"
+        wizard.query_one("#method-step #method", Select).value = "instruction_tuning"
         await pilot.press("ctrl+n")
         assert wizard.step == "review"
         await wait_until(pilot, lambda: "would fail at once" in screen_text(app), timeout=120, what="the check")
@@ -251,7 +261,7 @@ async def test_instruction_tuning_on_sharegpt_data_is_refused_before_launch_with
         # The same data with LoRA passes the same check, and says what the run will train on.
         wizard.go_to("method")
         await pilot.pause()
-        wizard.query_one("#method-step #method").value = "lora"
+        wizard.query_one("#method-step #method", Select).value = "lora"
         await pilot.press("ctrl+n")
         await wait_until(pilot, lambda: "✓ Checked: sharegpt data" in screen_text(app), timeout=120, what="the check")
         assert not wizard.query_one("#launch").disabled
@@ -261,10 +271,11 @@ async def test_every_invalid_field_says_why_next_to_it_and_a_refused_next_goes_t
     app = create_app(mode="new", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
         wizard = app.screen
+        assert isinstance(wizard, WizardScreen)
         wizard.go_to("method")
         await pilot.pause()
         form = wizard.query_one("#method-step")
-        wizard.query_one("#advanced").collapsed = False
+        wizard.query_one("#advanced", Collapsible).collapsed = False
         await pilot.pause()  # its fields mount as it unfolds
         await _type(pilot, "#field-training-save-steps", "0")
         await _type(pilot, "#field-evaluation-samples", "0")  # the last field: below the fold at 80x24
@@ -303,6 +314,7 @@ async def test_every_focus_stop_of_the_method_step_is_a_field_and_the_focused_on
     app = create_app(mode="new", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
         wizard = app.screen
+        assert isinstance(wizard, WizardScreen)
         wizard.go_to("method")
         await pilot.pause()
         wizard.query_one("ContentTabs").focus()
@@ -315,8 +327,8 @@ async def test_every_focus_stop_of_the_method_step_is_a_field_and_the_focused_on
         # The field being typed in looks different from the others.
         await pilot.press("tab")
         epochs, learning_rate = (
-            wizard.query_one("#field-training-epochs"),
-            wizard.query_one("#field-training-learning-rate"),
+            wizard.query_one("#field-training-epochs", Input),
+            wizard.query_one("#field-training-learning-rate", Input),
         )
         assert app.focused is epochs
         assert epochs.rich_style.bgcolor != learning_rate.rich_style.bgcolor
@@ -324,19 +336,17 @@ async def test_every_focus_stop_of_the_method_step_is_a_field_and_the_focused_on
         assert epochs.value == "5"
 
 
-async def _launch_short_run(pilot, wizard, name: str) -> TrainingScreen:
+async def _launch_short_run(pilot: Pilot, wizard: WizardScreen, name: str) -> TrainingScreen:
     """From the method step: two steps, a name, Launch; returns the training screen once it runs."""
-    app = pilot.app
-    wizard.query_one("#advanced").collapsed = False
+    wizard.query_one("#advanced", Collapsible).collapsed = False
     await pilot.pause()  # its fields mount as it unfolds
     await _type(pilot, "#field-training-max-steps", "2")
     await _type(pilot, "#field-name", name)
     await pilot.press("ctrl+l")
-    return await wait_until(
+    return await shown(
         pilot,
-        lambda: (
-            isinstance(app.screen, TrainingScreen) and app.screen.run and app.screen.run.name == name and app.screen
-        ),
+        TrainingScreen,
+        lambda screen: screen.run and screen.run.name == name,
         timeout=120,
         what=f"the training screen of {name}",
     )
@@ -347,11 +357,12 @@ async def test_n_after_a_launch_opens_a_fresh_wizard_with_the_last_choices(demo_
     app = create_app(mode="new", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
         first_wizard = app.screen
+        assert isinstance(first_wizard, WizardScreen)
         await pilot.press("enter", "enter")  # the demo model, the sample data
         assert first_wizard.step == "method"
-        first_wizard.query_one("#method-step #method").value = "full_finetuning"  # a choice to keep
+        first_wizard.query_one("#method-step #method", Select).value = "full_finetuning"  # a choice to keep
         training = await _launch_short_run(pilot, first_wizard, "first-run")
-        await wait_until(pilot, lambda: training.run.status == "completed", timeout=240, what="the first run")
+        await wait_until(pilot, lambda: run_of(training).status == "completed", timeout=240, what="the first run")
 
         await pilot.press("n")
         wizard = app.screen
@@ -359,14 +370,14 @@ async def test_n_after_a_launch_opens_a_fresh_wizard_with_the_last_choices(demo_
         assert wizard.step == "model" and app.focused is wizard.query_one("#model-input")
         await pilot.press("enter", "enter")
         assert wizard.step == "method"
-        assert wizard.query_one("#method-step #method").value == "full_finetuning"
-        assert wizard.query_one("#field-name").value == ""  # a new run gets a new name
+        assert wizard.query_one("#method-step #method", Select).value == "full_finetuning"
+        assert wizard.query_one("#field-name", Input).value == ""  # a new run gets a new name
         training = await _launch_short_run(pilot, wizard, "second-run")
         # The training screen follows the new run, with none of the first run's story.
-        await wait_until(pilot, lambda: training.run.status == "completed", timeout=240, what="the second run")
+        await wait_until(pilot, lambda: run_of(training).status == "completed", timeout=240, what="the second run")
         await wait_until(pilot, lambda: "Completed after 2 steps" in screen_text(app), timeout=10, what="the summary")
         assert "first-run" not in screen_text(app)
-        assert not any("first-run" in line for line in training.query_one("#log").messages)
+        assert not any("first-run" in line for line in training.query_one("#log", EventLog).messages)
 
 
 @pytest.mark.slow
@@ -374,17 +385,18 @@ async def test_after_a_lora_run_the_next_wizard_keeps_lora_and_launch_says_the_r
     app = create_app(mode="new", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
         first_wizard = app.screen
+        assert isinstance(first_wizard, WizardScreen)
         await pilot.press("enter", "enter")  # the demo model, the sample data
-        method = first_wizard.query_one("#method-step #method")
+        method = first_wizard.query_one("#method-step #method", Select)
         # For the tiny demo model on a CPU the recommendation is full fine-tuning; this user wants LoRA.
         await wait_until(pilot, lambda: method.value == "full_finetuning", timeout=120, what="the recommendation")
         method.value = "lora"
         training = await _launch_short_run(pilot, first_wizard, "lora-first")
         launched = [text for text in notifications(app) if text.startswith("Launched")]
         assert launched and "is starting" in launched[-1] and "started" not in launched[-1]
-        events = [event.message for event in open_store().events(training.run.id)]
+        events = [event.message for event in open_store().events(run_of(training).id)]
         assert events[0].startswith("Created, starting its worker: lora on tuitune/demo")
-        await wait_until(pilot, lambda: training.run.status == "completed", timeout=240, what="the run")
+        await wait_until(pilot, lambda: run_of(training).status == "completed", timeout=240, what="the run")
 
         await pilot.press("n")
         wizard = app.screen
@@ -394,7 +406,7 @@ async def test_after_a_lora_run_the_next_wizard_keeps_lora_and_launch_says_the_r
         panel = wizard.query_one("#recommendation")
         await wait_until(pilot, lambda: "Recommended" in str(panel.render()), timeout=120, what="the recommendation")
         assert "full_finetuning" in str(panel.render())  # recommended, and still not chosen over the last run's
-        assert wizard.query_one("#method-step #method").value == "lora"
+        assert wizard.query_one("#method-step #method", Select).value == "lora"
 
 
 async def test_one_warm_helper_reads_the_model_and_every_preview_and_a_changed_file_is_read_again(
@@ -409,6 +421,7 @@ async def test_one_warm_helper_reads_the_model_and_every_preview_and_a_changed_f
     app = create_app(mode="new", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
         wizard = app.screen
+        assert isinstance(wizard, WizardScreen)
         model = wizard.query_one(ModelStep)
         await wait_until(pilot, lambda: model.document, timeout=120, what="the model's description")
         helper = app.probe.pid
@@ -418,13 +431,13 @@ async def test_one_warm_helper_reads_the_model_and_every_preview_and_a_changed_f
         data = wizard.query_one(DatasetStep)
 
         async def preview(path: Path) -> str:
-            field = wizard.query_one("#data-input")
+            field = wizard.query_one("#data-input", Input)
             field.value = str(path)
             field.focus()
             await pilot.press("enter")
             await wait_until(
                 pilot,
-                lambda: data.document and data.probed[0] == str(path),
+                lambda: data.document and data.probed and data.probed[0] == str(path),
                 timeout=120,
                 what=f"the preview of {path.name}",
             )
@@ -446,9 +459,10 @@ async def test_enter_in_the_model_list_picks_the_highlighted_model_at_once():
     app = create_app(mode="new", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
         wizard = app.screen
-        choices = wizard.query_one("#model-choices")
+        assert isinstance(wizard, WizardScreen)
+        choices = wizard.query_one("#model-choices", OptionList)
         await wait_until(pilot, lambda: choices.option_count, what="the model list")
-        field = wizard.query_one("#model-input")
+        field = wizard.query_one("#model-input", Input)
         field.value = "something/typed-but-not-read"
         choices.focus()
         await pilot.press("enter")  # no `down` needed first
@@ -459,6 +473,7 @@ async def test_a_model_that_is_not_found_names_the_current_hub_command():
     app = create_app(mode="new", reconcile_seconds=None)
     async with app.run_test(size=(120, 36)) as pilot:
         wizard = app.screen
+        assert isinstance(wizard, WizardScreen)
         await _type(pilot, "#model-input", "no-such-org/no-such-model")
         await pilot.press("enter")
         model = wizard.query_one(ModelStep)
@@ -473,8 +488,9 @@ async def test_escape_in_the_first_field_gives_the_single_keys_back():
     app = create_app(mode="new", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
         wizard = app.screen
+        assert isinstance(wizard, WizardScreen)
         await pilot.pause()
         await pilot.press("h")  # a letter in the field
-        assert app.screen is wizard and wizard.query_one("#model-input").value == "h"
+        assert app.screen is wizard and wizard.query_one("#model-input", Input).value == "h"
         await pilot.press("escape", "h")  # out of the field: h is the history again
         assert type(app.screen).__name__ == "HistoryScreen"

@@ -2,14 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
+from typing import TypeVar
 
 from textual.pilot import Pilot
+from textual.screen import Screen
 
 from tuitune._dev.pilot import wait_until
 from tuitune.store import Run
 from tuitune.tui.screens.compare import CompareScreen
+from tuitune.tui.screens.detail import RunDetailScreen
+from tuitune.tui.screens.history import HistoryScreen
+from tuitune.tui.screens.training import TrainingScreen
 from tuitune.tui.widgets.run_table import RunTable, TableRow
+
+S = TypeVar("S", bound=Screen)
+
+
+async def shown(
+    pilot: Pilot,
+    kind: type[S],
+    ready: Callable[[S], object] = lambda screen: True,
+    *,
+    timeout: float = 120.0,
+    what: str = "the screen",
+) -> S:
+    """Let the app run until its screen is a `kind` that is `ready`; returns that screen."""
+
+    def found() -> S | None:
+        screen = pilot.app.screen
+        return screen if isinstance(screen, kind) and ready(screen) else None
+
+    screen = await wait_until(pilot, found, timeout=timeout, what=what)
+    assert isinstance(screen, kind)
+    return screen
+
+
+def run_of(screen: TrainingScreen | RunDetailScreen) -> Run:
+    """The run a one-run screen shows, which it must have by now."""
+    assert screen.run is not None, f"{type(screen).__name__} shows no run"
+    return screen.run
 
 
 def row(table: RunTable, key: Hashable) -> TableRow:
@@ -21,17 +53,12 @@ def row(table: RunTable, key: Hashable) -> TableRow:
 
 async def compare_runs(pilot: Pilot, runs: Iterable[Run]) -> CompareScreen:
     """From the history: mark `runs` with space, press v (compare), wait for the comparison and its charts."""
-    app = pilot.app
-    history = app.screen
+    history = pilot.app.screen
+    assert isinstance(history, HistoryScreen)
     for run in runs:
-        history.table.move_to(run.id)  # type: ignore[attr-defined]  # the history screen's table
+        history.table.move_to(run.id)
         await pilot.press("space")
     await pilot.press("v")
-    compare = await wait_until(
-        pilot,
-        lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison and app.screen,
-        what="the comparison",
-    )
+    compare = await shown(pilot, CompareScreen, lambda screen: screen.comparison, what="the comparison")
     await pilot.pause(0.3)
-    assert isinstance(compare, CompareScreen)
     return compare

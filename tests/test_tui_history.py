@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import cast
 
 import pytest
+from textual.widgets import Checkbox, Input, OptionList, TabbedContent
+from textual.widgets._footer import FooterKey  # what the footer shows a key as (Textual has no public name)
 
-from tests.tui_steps import compare_runs, row
+from tests.tui_steps import compare_runs, row, run_of, shown
 from tuitune._dev.pilot import notifications, screen_text, settle, wait_until
 from tuitune._dev.sample_runs import many_runs, populate
 from tuitune.errors import RunNotFoundError
@@ -18,6 +21,8 @@ from tuitune.tui.screens.compare import CompareScreen
 from tuitune.tui.screens.detail import RunDetailScreen
 from tuitune.tui.screens.history import HistoryScreen
 from tuitune.tui.screens.messages import MessagesScreen
+from tuitune.tui.screens.training import TrainingScreen
+from tuitune.tui.widgets.charts import LineChart
 from tuitune.tui.widgets.confirm import ConfirmModal
 from tuitune.tui.widgets.prompts import (
     DeleteModal,
@@ -49,8 +54,8 @@ async def _sort_with_the_menu(pilot, label: str) -> None:
     await pilot.press("s")
     menu = pilot.app.screen
     assert isinstance(menu, SortMenu)
-    options = menu.query_one("#sort-columns")
-    while str(options.get_option_at_index(options.highlighted).prompt).split("  ")[0] != label:
+    options = menu.query_one("#sort-columns", OptionList)
+    while str(options.get_option_at_index(options.highlighted or 0).prompt).split("  ")[0] != label:
         await pilot.press("down")
     await pilot.press("enter")
 
@@ -60,7 +65,7 @@ async def test_sorting_by_any_column_from_the_menu_and_back(runs):
     async with app.run_test(size=(80, 24)) as pilot:
         history = await _history(pilot)
         table = history.table
-        assert table.shown_keys == sorted(table.shown_keys, reverse=True)  # newest first
+        assert table.shown_keys == sorted((cast(int, key) for key in table.shown_keys), reverse=True)  # newest first
         await _sort_with_the_menu(pilot, "name")
         names = [row(table, key).cells[2] for key in table.shown_keys]
         assert table.sort_column == "name" and names == sorted(names, key=str.lower)
@@ -108,7 +113,7 @@ async def test_several_words_narrow_the_filter(runs):
     app = create_app(reconcile_seconds=None)
     async with app.run_test(size=(120, 36)) as pilot:
         history = await _history(pilot)
-        history.query_one("#filter").value = "support completed"
+        history.query_one("#filter", Input).value = "support completed"
         await pilot.pause()
         names = {row(history.table, key).cells[2] for key in history.table.shown_keys}
         assert names == {"qwen-support-lora", "qwen-support-r32"}
@@ -127,28 +132,27 @@ async def test_marked_runs_compare_side_by_side(runs):
         assert history.table.marked == [first.id, second.id]
         assert "2 marked" in screen_text(app)
         await pilot.press("v")
-        compare = await wait_until(
-            pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison, what="the comparison"
-        )
-        screen = app.screen
-        assert isinstance(screen, CompareScreen) and compare
+        screen = await shown(pilot, CompareScreen, lambda screen: screen.comparison, what="the comparison")
+        assert screen.comparison is not None
         # Only the differing settings, one column per run.
         assert set(screen.comparison.differences) == {"lora.r", "lora.alpha", "training.learning_rate"}
-        screen.query_one("#compare-tabs").active = "diff"
+        screen.query_one("#compare-tabs", TabbedContent).active = "diff"
         await pilot.pause()
         text = screen_text(app)
         assert "lora.r" in text and "training.learning_rate" in text and "model.name_or_path" not in text
-        screen.query_one("#compare-tabs").active = "metrics-pane"
+        screen.query_one("#compare-tabs", TabbedContent).active = "metrics-pane"
         await pilot.pause()
         assert "rougeL" in screen_text(app)
         # Curves overlaid: one series per run, against steps, then epochs.
-        screen.query_one("#compare-tabs").active = "curves"
+        screen.query_one("#compare-tabs", TabbedContent).active = "curves"
         await pilot.pause()
-        chart = screen.query_one("#train-chart")
-        assert [s.label for s in chart._series] == [f"#{first.id} qwen-support-lora", f"#{second.id} qwen-support-r32"]
-        assert max(chart._series[0].x) == 900
+        chart = screen.query_one("#train-chart", LineChart)
+        assert [s.label for s in chart.series] == [f"#{first.id} qwen-support-lora", f"#{second.id} qwen-support-r32"]
+        assert max(chart.series[0].x) == 900
         await pilot.press("x")
-        assert screen.x_axis == "epoch" and max(screen.query_one("#train-chart")._series[0].x) == pytest.approx(3.0)
+        assert screen.x_axis == "epoch" and max(
+            screen.query_one("#train-chart", LineChart).series[0].x
+        ) == pytest.approx(3.0)
         await pilot.press("escape")
         assert isinstance(app.screen, HistoryScreen)
 
@@ -160,21 +164,19 @@ async def test_enter_opens_the_run_detail_with_evaluations_and_artifacts(runs):
         history = await _history(pilot)
         history.table.move_to(run.id)
         await pilot.press("enter")
-        detail = await wait_until(
-            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail"
-        )
+        detail = await shown(pilot, RunDetailScreen, lambda screen: screen.run, what="the detail")
         assert "qwen-support-lora" in screen_text(app) and "completed" in screen_text(app)
-        detail.query_one("#detail-tabs").active = "evaluations"
+        detail.query_one("#detail-tabs", TabbedContent).active = "evaluations"
         await pilot.pause()
         text = screen_text(app)
         assert "rougeL" in text and "reference" in text and "fine-tuned" in text
         assert "How do I reset my password?" in text
-        detail.query_one("#detail-tabs").active = "artifacts"
+        detail.query_one("#detail-tabs", TabbedContent).active = "artifacts"
         await pilot.pause()
         assert "adapter" in screen_text(app)
-        detail.query_one("#detail-tabs").active = "charts"
+        detail.query_one("#detail-tabs", TabbedContent).active = "charts"
         await pilot.pause()
-        labels = [s.label for s in detail.query_one("#loss-chart")._series]
+        labels = [s.label for s in detail.query_one("#loss-chart", LineChart).series]
         assert labels == ["train", "eval"]
         await pilot.press("escape")
         assert isinstance(app.screen, HistoryScreen)
@@ -194,7 +196,7 @@ async def test_delete_asks_first_and_can_remove_the_files(runs, tuitune_home: Pa
         await pilot.press("escape")  # changed my mind
         assert open_store().get_run(run.id)
         await pilot.press("d")
-        app.screen.query_one("#files").value = True
+        app.screen.query_one("#files", Checkbox).value = True
         await pilot.click("#submit")
         await wait_until(pilot, lambda: run.id not in history.table.shown_keys, what="the row to go")
     with pytest.raises(RunNotFoundError):
@@ -214,9 +216,9 @@ async def test_space_in_the_delete_dialog_as_it_opens_ticks_the_folder_as_its_la
         await pilot.press("d")
         assert isinstance(app.screen, DeleteModal) and "Also delete its folder (space)" in screen_text(app)
         await pilot.press("space")  # the focus is on "Keep it", where it opened
-        assert app.screen.query_one("#files").value is True
+        assert app.screen.query_one("#files", Checkbox).value is True
         await pilot.press("space", "space")  # and back, and ticked again
-        assert app.screen.query_one("#files").value is True
+        assert app.screen.query_one("#files", Checkbox).value is True
         await pilot.press("y")
         await wait_until(pilot, lambda: run.id not in history.table.shown_keys, what="the row to go")
         await wait_until(pilot, lambda: not folder.exists(), timeout=10, what="the folder to go")
@@ -258,10 +260,8 @@ async def test_artifacts_say_which_are_gone_and_long_paths_keep_their_end_at_80x
         history = await _history(pilot)
         history.table.move_to(run.id)
         await pilot.press("enter")
-        detail = await wait_until(
-            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail"
-        )
-        detail.query_one("#detail-tabs").active = "artifacts"
+        detail = await shown(pilot, RunDetailScreen, lambda screen: screen.run, what="the detail")
+        detail.query_one("#detail-tabs", TabbedContent).active = "artifacts"
         await pilot.pause()
         lines = screen_text(app).splitlines()
         rows = {kind: [line for line in lines if f"│ {kind} " in line] for kind in ("checkpoint", "merged")}
@@ -273,8 +273,8 @@ async def test_artifacts_say_which_are_gone_and_long_paths_keep_their_end_at_80x
         first, second = rows["merged"]
         assert "qwen-support-lora-first" in first and "qwen-support-lora-second" in second and first != second
     # The command line says the same.
-    shown = json.loads(run_inprocess("show", str(run.id), "--json").stdout)
-    gone = {Path(artifact["path"]).name: artifact["gone"] for artifact in shown["artifacts"]}
+    document = json.loads(run_inprocess("show", str(run.id), "--json").stdout)
+    gone = {Path(artifact["path"]).name: artifact["gone"] for artifact in document["artifacts"]}
     assert gone == {
         "adapter": False,
         "checkpoint-900": False,
@@ -291,10 +291,8 @@ async def test_evaluation_samples_show_the_prompt_as_the_user_wrote_it_under_its
         history = await _history(pilot)
         history.table.move_to(run.id)
         await pilot.press("enter")
-        detail = await wait_until(
-            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail"
-        )
-        detail.query_one("#detail-tabs").active = "evaluations"
+        detail = await shown(pilot, RunDetailScreen, lambda screen: screen.run, what="the detail")
+        detail.query_one("#detail-tabs", TabbedContent).active = "evaluations"
         await pilot.pause()
         text = screen_text(app)
         assert "<|im_start|>" not in text and "<|im_end|>" not in text  # the template's markup stays out
@@ -327,7 +325,7 @@ async def test_a_failed_upload_shows_its_error_and_never_the_token(runs):
         history.table.move_to(run.id)
         await pilot.press("u")
         assert isinstance(app.screen, UploadModal)
-        app.screen.query_one("#repo").value = "someone/qwen-support"
+        app.screen.query_one("#repo", Input).value = "someone/qwen-support"
         app.screen.query_one("#token").focus()
         await pilot.press(*"hf_notarealtoken")
         assert "hf_notarealtoken" not in screen_text(app)  # masked
@@ -349,10 +347,10 @@ async def test_a_thousand_runs_filter_and_sort(tuitune_home: Path):
     async with app.run_test(size=(80, 24)) as pilot:
         history = await _history(pilot)
         assert history.table.total_count == 1000
-        history.query_one("#filter").value = "sweep-00042"
+        history.query_one("#filter", Input).value = "sweep-00042"
         await pilot.pause()
         assert [row(history.table, k).cells[2] for k in history.table.shown_keys] == ["sweep-00042"]
-        history.query_one("#filter").value = ""
+        history.query_one("#filter", Input).value = ""
         await pilot.pause()
         history.table.sort_by("loss")
         losses = [row(history.table, k).sort_values[5] for k in history.table.shown_keys]
@@ -403,10 +401,8 @@ async def test_a_finished_run_is_evaluated_then_merged_from_the_history(demo_mod
         )
         assert not notifications(app, "error")
         await pilot.press("enter")
-        detail = await wait_until(
-            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail"
-        )
-        detail.query_one("#detail-tabs").active = "evaluations"
+        detail = await shown(pilot, RunDetailScreen, lambda screen: screen.run, what="the detail")
+        detail.query_one("#detail-tabs", TabbedContent).active = "evaluations"
         await pilot.pause()
         assert "fine-tuned" in screen_text(app) and "rougeL" in screen_text(app)
     store = open_store()
@@ -435,12 +431,10 @@ async def test_chart_legends_sit_on_a_line_above_the_plot_never_over_the_curves(
         await pilot.press("escape")
         history.table.move_to(first.id)
         await pilot.press("enter")
-        detail = await wait_until(
-            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail"
-        )
-        detail.query_one("#detail-tabs").active = "charts"
+        detail = await shown(pilot, RunDetailScreen, lambda screen: screen.run, what="the detail")
+        detail.query_one("#detail-tabs", TabbedContent).active = "charts"
         await pilot.pause(0.3)
-        legend, *plot = _lines_of(app, detail.query_one("#loss-chart"))
+        legend, *plot = _lines_of(app, detail.query_one("#loss-chart", LineChart))
         assert "train" in legend and "eval" in legend
         assert not any("train" in line or "eval" in line for line in plot)
 
@@ -488,7 +482,7 @@ async def test_a_background_failure_stays_in_the_messages_and_the_runs_events_in
         history = await _history(pilot)
         history.table.move_to(run.id)
         await pilot.press("u")
-        app.screen.query_one("#repo").value = "someone/qwen-support"
+        app.screen.query_one("#repo", Input).value = "someone/qwen-support"
         await pilot.press("enter")  # no token typed, none saved
         await wait_until(pilot, lambda: notifications(app, "error"), timeout=120, what="the upload to fail")
         error = notifications(app, "error")[-1]
@@ -542,21 +536,17 @@ async def test_one_run_is_one_run_and_a_fully_fine_tuned_run_offers_no_merge():
         history = await _history(pilot)
         text = screen_text(app)
         assert "1 run ·" in text and "1 runs" not in text
-        assert "m" not in {key.key for key in history.query("FooterKey")}  # no adapter to merge
+        assert "m" not in {key.key for key in history.query(FooterKey)}  # no adapter to merge
         await pilot.press("enter")
-        detail = await wait_until(
-            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail"
-        )
-        assert "e" in {key.key for key in detail.query("FooterKey")} and "m" not in {
-            key.key for key in detail.query("FooterKey")
+        detail = await shown(pilot, RunDetailScreen, lambda screen: screen.run, what="the detail")
+        assert "e" in {key.key for key in detail.query(FooterKey)} and "m" not in {
+            key.key for key in detail.query(FooterKey)
         }
         app.show_training(run.id)
-        training = await wait_until(
-            pilot, lambda: app.screen.run if hasattr(app.screen, "follow") else None, what="the training screen"
-        )
+        training = await shown(pilot, TrainingScreen, lambda screen: screen.run, what="the training screen")
         await wait_until(pilot, lambda: "Completed after" in screen_text(app), what="the summary")
-        assert "m merge" not in screen_text(app) and "m" not in {key.key for key in app.screen.query("FooterKey")}
-        assert training.id == run.id
+        assert "m merge" not in screen_text(app) and "m" not in {key.key for key in training.query(FooterKey)}
+        assert run_of(training).id == run.id
 
 
 async def test_the_detail_shows_the_live_train_loss_and_says_which_way_a_score_moved():
@@ -571,12 +561,10 @@ async def test_the_detail_shows_the_live_train_loss_and_says_which_way_a_score_m
     app = create_app(reconcile_seconds=None)
     async with app.run_test(size=(120, 36)) as pilot:
         app.open_run(run.id)
-        detail = await wait_until(
-            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail"
-        )
+        detail = await shown(pilot, RunDetailScreen, lambda screen: screen.run, what="the detail")
         text = screen_text(app)
         assert "train 7.5100" in text and "7.4989" not in text
-        detail.query_one("#detail-tabs").active = "evaluations"
+        detail.query_one("#detail-tabs", TabbedContent).active = "evaluations"
         await pilot.pause()
         text = screen_text(app)
         assert "▼ 392.5600 better" in text  # perplexity fell: an improvement, said as one
@@ -605,13 +593,13 @@ async def test_compare_at_80_columns_keeps_the_end_of_paths_the_start_of_keys_an
     async with app.run_test(size=(80, 24)) as pilot:
         await _history(pilot)
         compare = await compare_runs(pilot, (first, second))
-        compare.query_one("#compare-tabs").active = "metrics-pane"
+        compare.query_one("#compare-tabs", TabbedContent).active = "metrics-pane"
         await pilot.pause()
         text = screen_text(app)
         assert (
             "cleaned-v2.jsonl" in text and "cleaned-v3.jsonl" in text and "/data/projects" not in text
         )  # the path's end
-        compare.query_one("#compare-tabs").active = "diff"
+        compare.query_one("#compare-tabs", TabbedContent).active = "diff"
         await pilot.pause()
         text = screen_text(app)
         assert "training.learning_rate" in text and "training.epochs" in text  # keys whole

@@ -6,10 +6,11 @@ filter, and compares as a whole."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import pytest
 
-from tests.tui_steps import row
+from tests.tui_steps import current, row, run_of, shown
 from tuitune._dev.pilot import notifications, screen_text, wait_until
 from tuitune._dev.sample_runs import populate
 from tuitune.config import ConfigBuilder, RunConfig
@@ -19,6 +20,8 @@ from tuitune.tui.app import create_app
 from tuitune.tui.screens.compare import CompareScreen
 from tuitune.tui.screens.history import HistoryScreen
 from tuitune.tui.screens.training import TrainingScreen
+from tuitune.tui.screens.wizard import WizardScreen
+from tuitune.tui.screens.wizard_steps.model_step import ModelStep
 from tuitune.tui.widgets.prompts import AskModal
 
 
@@ -54,7 +57,7 @@ async def test_queued_runs_show_their_place_move_with_brackets_and_the_queue_tak
     runs = [queue.enqueue(tiny(f"night-{index}")) for index in (1, 2, 3)]
     app = create_app(reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        history = app.screen
+        history = current(app, HistoryScreen)
         assert isinstance(history, HistoryScreen)
         await wait_until(pilot, lambda: history.table.total_count == 3, what="the runs")
         assert [_status_cell(history, run.id) for run in runs] == ["queued 1/3", "queued 2/3", "queued 3/3"]
@@ -101,14 +104,13 @@ async def test_t_on_a_finished_run_opens_the_running_run_not_a_newer_one_waiting
     waiting = queue.enqueue(tiny("waiting-in-line"))
     app = create_app(reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        history = app.screen
+        history = current(app, HistoryScreen)
         await wait_until(pilot, lambda: history.table.total_count == len(runs) + 1, what="the runs")
         history.table.move_to(finished.id)
         await pilot.press("t")  # on a completed run: the newest running run, as the README says
-        training = app.screen
-        assert isinstance(training, TrainingScreen)
+        training = current(app, TrainingScreen)
         await wait_until(pilot, lambda: training.run is not None, what="the run it follows")
-        assert training.run.id == training_run.id and training_run.name in screen_text(app)
+        assert run_of(training).id == training_run.id and training_run.name in screen_text(app)
 
         # The waiting run's screen, opened from its row; then t on a finished run again.
         await pilot.press("h")
@@ -134,8 +136,7 @@ async def test_a_queued_runs_training_screen_says_where_it_stands_and_follows_it
     app = create_app(reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
         app.show_training(second.id)
-        training = app.screen
-        assert isinstance(training, TrainingScreen)
+        training = current(app, TrainingScreen)
         await wait_until(
             pilot, lambda: "queued, position 2 of 2 (waiting for a free slot)" in screen_text(app), what="its place"
         )
@@ -144,7 +145,7 @@ async def test_a_queued_runs_training_screen_says_where_it_stands_and_follows_it
 
         # To the front of the line from the history, back to its screen, and the queue moves.
         await pilot.press("h")
-        history = app.screen
+        history = current(app, HistoryScreen)
         history.table.move_to(second.id)
         await pilot.press("left_square_bracket")
         await wait_until(pilot, lambda: _places() == ["second", "first"], what="second first in line")
@@ -159,9 +160,9 @@ async def test_a_queued_runs_training_screen_says_where_it_stands_and_follows_it
             timeout=120,
             what="the run to start",
         )
-        await wait_until(pilot, lambda: training.run.status == COMPLETED, timeout=180, what="the run to finish")
+        await wait_until(pilot, lambda: run_of(training).status == COMPLETED, timeout=180, what="the run to finish")
         await wait_until(pilot, lambda: "Completed after 2 steps" in screen_text(app), what="the summary")
-        assert training.run.id == second.id and training.query_one("#progress").display
+        assert run_of(training).id == second.id and training.query_one("#progress").display
         assert open_store().get_run(first.id).status == CANCELLED
     assert not notifications(app, "error")
 
@@ -171,22 +172,22 @@ async def test_the_wizard_adds_a_run_to_the_queue_and_shows_its_place(demo_model
     waiting = queue.enqueue(tiny("already-waiting"))
     app = create_app(mode="new", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        wizard = app.screen
-        await wait_until(pilot, lambda: wizard.query_one("#model-step").document, timeout=120, what="the demo model")
+        wizard = current(app, WizardScreen)
+        await wait_until(
+            pilot, lambda: wizard.query_one("#model-step", ModelStep).document, timeout=120, what="the demo model"
+        )
         wizard.go_to("review")
         await wait_until(
             pilot, lambda: "Checked" in str(wizard.query_one("#review-check").render()), timeout=120, what="the check"
         )
         assert "Add to queue" in screen_text(app)
         await pilot.press("ctrl+g")
-        training = await wait_until(
-            pilot, lambda: isinstance(app.screen, TrainingScreen) and app.screen, what="the training screen"
-        )
+        training = await shown(pilot, TrainingScreen, what="the training screen")
         await wait_until(
             pilot, lambda: "queued, position 2 of 2 (waiting for a free slot)" in screen_text(app), what="its place"
         )
         queued = open_store().queued_runs()
-        assert [run.id for run in queued] == [waiting.id, training.run.id]
+        assert [run.id for run in queued] == [waiting.id, run_of(training).id]
         assert any("is queued, position 2 of 2" in message for message in notifications(app))
     assert not notifications(app, "error")
 
@@ -227,15 +228,14 @@ async def test_a_sweep_is_a_filter_and_compares_as_a_whole(tuitune_home: Path):
 
     app = create_app(reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        history = app.screen
+        history = current(app, HistoryScreen)
         await wait_until(pilot, lambda: history.table.total_count == 5, what="the runs")
         await pilot.press("slash", *"sweep:3", "enter")
-        assert sorted(history.table.shown_keys) == members and outsider not in history.table.shown_keys
+        assert sorted(cast(int, key) for key in history.table.shown_keys) == members
+        assert outsider not in history.table.shown_keys
         assert "sweep 3 lr-grid (v compares them all)" in screen_text(app)
         await pilot.press("v")
-        compare = await wait_until(
-            pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen, what="the comparison"
-        )
+        compare = await shown(pilot, CompareScreen, what="the comparison")
         assert compare.run_ids == members
         await pilot.press("escape")
 
@@ -243,8 +243,6 @@ async def test_a_sweep_is_a_filter_and_compares_as_a_whole(tuitune_home: Path):
         await pilot.press("escape")  # the filter is cleared
         assert history.table.row_count == 5
         await _palette(pilot, "Compare sweep 3 lr-grid")
-        compare = await wait_until(
-            pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen, what="the comparison"
-        )
+        compare = await shown(pilot, CompareScreen, what="the comparison")
         assert compare.run_ids == members
     assert not notifications(app, "error")

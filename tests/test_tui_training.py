@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.widgets import Static
+from textual.widgets._footer import FooterKey  # what the footer shows a key as (Textual has no public name)
 
 from tests.helpers import wait_for
+from tests.tui_steps import current, run_of
 from tuitune._dev.pilot import notifications, screen_text, wait_until
 from tuitune._dev.sample_runs import SPECS, add_run
 from tuitune.config import ConfigBuilder
@@ -39,8 +42,7 @@ async def test_a_run_outlives_the_app_is_reattached_cancelled_and_resumed(demo_m
     app = create_app(mode="training", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
         app.show_training(run.id)
-        training = app.screen
-        assert isinstance(training, TrainingScreen)
+        training = current(app, TrainingScreen)
         await wait_until(
             pilot, lambda: training.run and training.run.steps_done >= 2, timeout=180, what="training steps"
         )
@@ -60,18 +62,20 @@ async def test_a_run_outlives_the_app_is_reattached_cancelled_and_resumed(demo_m
     async with app.run_test(size=(80, 24)) as pilot:
         assert isinstance(app.screen, HistoryScreen)
         await pilot.press("t")
-        training = app.screen
+        training = current(app, TrainingScreen)
         await wait_until(pilot, lambda: training.run is not None and training.run.id == run.id, what="the re-attach")
-        await wait_until(pilot, lambda: training.query_one("#loss").values, timeout=30, what="the loss sparkline")
+        await wait_until(
+            pilot, lambda: training.query_one("#loss", MetricPanel).values, timeout=30, what="the loss sparkline"
+        )
 
         await pilot.press("c")
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("y")
-        await wait_until(pilot, lambda: training.run.status == "cancelled", timeout=120, what="the cancel")
+        await wait_until(pilot, lambda: run_of(training).status == "cancelled", timeout=120, what="the cancel")
         await wait_until(pilot, lambda: "Cancelled after" in screen_text(app), timeout=10, what="the summary")
         cancelled = open_store().get_run(run.id)
         assert cancelled.checkpoint, "a cancelled run keeps a checkpoint to resume from"
-        assert cancelled.steps_done < cancelled.steps_total
+        assert cancelled.steps_total is not None and cancelled.steps_done < cancelled.steps_total
 
         await pilot.press("r")
         assert isinstance(app.screen, ResumeModal)
@@ -79,7 +83,7 @@ async def test_a_run_outlives_the_app_is_reattached_cancelled_and_resumed(demo_m
         target = int(cancelled.epoch or 0) + 2
         await pilot.press(*str(target), "enter")
         await wait_until(
-            pilot, lambda: training.run.status == "completed", timeout=240, what="the resumed run to complete"
+            pilot, lambda: run_of(training).status == "completed", timeout=240, what="the resumed run to complete"
         )
         await wait_until(pilot, lambda: "Completed after" in screen_text(app), timeout=10, what="the summary")
     finished = open_store().get_run(run.id)
@@ -92,20 +96,21 @@ async def test_escape_leaves_the_training_screen_while_the_run_goes_on(tuitune_h
     app = create_app(reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("t")  # the latest running run
-        training = app.screen
-        assert isinstance(training, TrainingScreen)
+        training = current(app, TrainingScreen)
         await wait_until(
-            pilot, lambda: training.run is not None and training.query_one("#loss").values, what="the metrics"
+            pilot,
+            lambda: training.run is not None and training.query_one("#loss", MetricPanel).values,
+            what="the metrics",
         )
         text = screen_text(app)
         assert f"step {spec.steps_done}/{spec.steps_total}" in text and "ETA" in text
-        assert len(training.query_one("#loss").values) == spec.steps_done // 10
+        assert len(training.query_one("#loss", MetricPanel).values) == spec.steps_done // 10
         await pilot.press("escape")
         assert isinstance(app.screen, HistoryScreen)
         assert _status(run.id) == "running"
         # Back again: the same run, re-attached.
         await pilot.press("t")
-        assert app.screen is training and training.run.id == run.id
+        assert run_of(training).id == run.id and app.screen is training
 
 
 async def test_without_runs_the_training_screen_says_what_to_do():
@@ -123,11 +128,13 @@ async def test_at_80_columns_the_progress_line_is_read_in_full():
     app = create_app(reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("t")
-        training = app.screen
+        training = current(app, TrainingScreen)
         await wait_until(
-            pilot, lambda: training.run is not None and training.query_one("#loss").values, what="the metrics"
+            pilot,
+            lambda: training.run is not None and training.query_one("#loss", MetricPanel).values,
+            what="the metrics",
         )
-        text = training.query_one("#progress-text").render().plain
+        text = str(training.query_one("#progress-text", Static).render())
         assert "ETA" in text and "elapsed" in text
         assert text in screen_text(app)
 
@@ -161,7 +168,7 @@ async def test_the_training_screen_shows_only_the_run_it_follows_with_its_last_e
     second = _story_run(tuitune_home, "second-run", "running", ["loading tokenizer tuitune/demo"])
     app = create_app(mode="training", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        training = app.screen
+        training = current(app, TrainingScreen)
         app.show_training(first.id)
         await wait_until(pilot, lambda: "Completed after" in screen_text(app), what="the first run's summary")
         await pilot.pause(0.3)
@@ -192,7 +199,7 @@ async def test_a_run_that_failed_before_its_first_step_shows_its_whole_error_and
     open_store().set_status(run.id, "failed", error=error)
     app = create_app(mode="training", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        training = app.screen
+        training = current(app, TrainingScreen)
         app.show_training(run.id)
         await wait_until(pilot, lambda: "Failed after 0 steps" in screen_text(app), what="the summary")
         text = screen_text(app)
@@ -201,7 +208,7 @@ async def test_a_run_that_failed_before_its_first_step_shows_its_whole_error_and
         assert "".join(error.split()) in on_screen
         # Resuming would fail the same way: no resume is offered, and nothing claims a checkpoint.
         assert "checkpoint" not in text and "r resume" not in text.lower()
-        assert "r" not in {key.key for key in training.query("FooterKey")}
+        assert "r" not in {key.key for key in training.query(FooterKey)}
         assert "n start a new run with the problem fixed" in text
 
 
@@ -256,7 +263,7 @@ async def test_resuming_without_a_checkpoint_says_so_and_starts_from_step_0(demo
     run = _crashed_before_a_checkpoint(max_steps=3)
     app = create_app(mode="training", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        training = app.screen
+        training = current(app, TrainingScreen)
         app.show_training(run.id)
         await wait_until(pilot, lambda: "Crashed after 12 steps" in screen_text(app), what="the summary")
         await pilot.press("r")
@@ -266,7 +273,7 @@ async def test_resuming_without_a_checkpoint_says_so_and_starts_from_step_0(demo
             pilot, lambda: any("Resuming" in text for text in notifications(app)), timeout=30, what="the toast"
         )
         assert f"Resuming {run.name} from step 0 (no checkpoint yet)." in notifications(app)
-        await wait_until(pilot, lambda: training.run.status == "completed", timeout=240, what="the resumed run")
+        await wait_until(pilot, lambda: run_of(training).status == "completed", timeout=240, what="the resumed run")
         losses = [p.loss for p in open_store().metric_points(run.id) if p.loss is not None]
         # The screen followed the resume through the run feed: the dropped points left its chart,
         # and each new one is drawn once.

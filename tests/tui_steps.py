@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable
 from typing import TypeVar
 
+from textual.app import App
 from textual.pilot import Pilot
 from textual.screen import Screen
 
@@ -17,6 +18,13 @@ from tuitune.tui.screens.training import TrainingScreen
 from tuitune.tui.widgets.run_table import RunTable, TableRow
 
 S = TypeVar("S", bound=Screen)
+
+
+def current(app: App, kind: type[S]) -> S:
+    """The app's screen, which must be a `kind`."""
+    screen = app.screen
+    assert isinstance(screen, kind), f"the app shows {type(screen).__name__}, not {kind.__name__}"
+    return screen
 
 
 async def shown(

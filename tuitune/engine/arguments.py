@@ -11,6 +11,9 @@ from tuitune.config import RunConfig
 from tuitune.engine.speed import use_liger_kernel
 from tuitune.errors import IncompatibleConfigError
 
+# torch is imported inside the functions, as the training stack is everywhere in tuitune (here
+# transformers, imported above, has loaded it already).
+
 
 def resolve_precision(config: RunConfig) -> tuple[bool, bool]:
     """(fp16, bf16): the user's choice, else bf16 on GPUs that support it, fp16 on older GPUs, fp32 on CPU."""

@@ -27,6 +27,9 @@ from tuitune.runs.lookup import HEARTBEAT_SECONDS
 from tuitune.store import Store
 from tuitune.system.memory import process_memory_gb
 
+# torch is imported inside the function that reads CUDA memory, as the training stack is everywhere
+# in tuitune (here transformers, imported above, has loaded it already).
+
 CANCEL_POLL_SECONDS = 2.0
 
 

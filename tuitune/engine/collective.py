@@ -6,6 +6,9 @@ same either way.
 
 from __future__ import annotations
 
+# torch.distributed is imported by each function, as the training stack is everywhere in tuitune:
+# importing this module stays light.
+
 
 def in_group() -> bool:
     import torch.distributed as dist

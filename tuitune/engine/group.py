@@ -20,6 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tuitune.config import RunConfig
 from tuitune.engine.rank import SUPERVISOR_ENV
 from tuitune.engine.stop import StopRequest
@@ -124,8 +126,6 @@ def launch_command(config_file: Path, run_id: int, *, resume: bool) -> list[str]
 
 
 def _previous_processes(config_file: Path) -> int | None:
-    import yaml
-
     try:
         return int(yaml.safe_load(config_file.read_text())["num_processes"])
     except (OSError, ValueError, TypeError, KeyError):
@@ -170,7 +170,6 @@ def run_group(run_id: int, store: Store, *, resume: bool, stop: StopRequest) -> 
     port = config.distributed.master_port or (
         _free_port() if config.distributed.nnodes == 1 else DEFAULT_MULTI_NODE_PORT
     )
-    import yaml
 
     paths.write_private_text(config_file, yaml.safe_dump(accelerate_config(config, devices, port), sort_keys=False))
     run_folder.record(output, ACCELERATE_CONFIG)

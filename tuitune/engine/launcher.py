@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -248,8 +249,6 @@ def delete(run: Run, *, files: bool = False, store: Store | None = None) -> run_
     An active run is refused. Only entries recorded in the folder's manifest are deleted, and the
     folder itself only when nothing else is left in it: never a folder tuitune did not make.
     """
-    import shutil
-
     store = store or open_store()
     run = lookup.check_alive(run, store=store)
     if run.status in ACTIVE:

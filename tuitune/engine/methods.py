@@ -6,7 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 from tuitune.config import RunConfig
+from tuitune.models.targets import lora_target_modules, stores_weights_transposed
 
+# peft is imported where a method is applied, as the training stack is everywhere in tuitune:
+# importing this module (count_parameters) stays light.
 FULL_FINETUNING_WARN_PARAMETERS = 1_000_000_000
 
 
@@ -39,8 +42,6 @@ def prepare_for_method(model: Any, config: RunConfig, note: Callable[[str, str],
         return model
 
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-
-    from tuitune.models.targets import lora_target_modules, stores_weights_transposed
 
     quantized = config.model.load_in_4bit or config.model.load_in_8bit
     if quantized:

@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from tuitune.config import DEMO_MODEL, ModelSettings, RunConfig
+from tuitune.data import prepare_dataset
+from tuitune.data.split import load_examples
+from tuitune.models.loading import load_tokenizer, model_load_error, resolve_model_path
 from tuitune.system.hub import hub_offline
 
 
@@ -28,9 +31,9 @@ class Preflight:
 
 def preflight(config: RunConfig, *, tokenizer: Any = None) -> Preflight:
     """Raise the `TuituneError` a run of `config` would fail with before its first step, if any."""
-    from tuitune.data import prepare_dataset
+    # Imported here: engine.arguments imports transformers (and torch), which `check_sources` and
+    # the CLI that calls it never load.
     from tuitune.engine.arguments import resolve_precision, training_arguments
-    from tuitune.models.loading import load_tokenizer
 
     resolve_precision(config)
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(config.model)
@@ -46,15 +49,11 @@ def check_sources(config: RunConfig) -> None:
     local folder with its config.json, or a Hub id that the Hub (or, offline, its cache) knows.
     No tokenizer and no training stack are loaded: a run refused here costs a fraction of a
     second, and one that passes starts at once (the worker runs the whole `preflight`)."""
-    from tuitune.data.split import load_examples
-
     load_examples(config.data, method=config.method)
     _check_model(config.model)
 
 
 def _check_model(model: ModelSettings) -> None:
-    from tuitune.models.loading import model_load_error, resolve_model_path
-
     name = model.name_or_path
     if name == DEMO_MODEL:
         return  # built on first use by whoever loads it
@@ -63,6 +62,7 @@ def _check_model(model: ModelSettings) -> None:
         if not (Path(path) / "config.json").is_file():
             raise model_load_error(name, FileNotFoundError(f"{path}/config.json"))
         return
+    # Imported here: huggingface_hub's errors cost ~0.1 s, and only a Hub id gets this far.
     from huggingface_hub import model_info, try_to_load_from_cache
     from huggingface_hub.errors import LocalEntryNotFoundError
 

@@ -16,7 +16,7 @@ from tuitune.engine import launcher
 from tuitune.engine.keeper_lock import ensure_keeper
 from tuitune.errors import RunStateError, StoreError, UsageError
 from tuitune.runs import lookup
-from tuitune.store import CRASHED, FAILED, QUEUED, Run, Store, open_store
+from tuitune.store import CRASHED, FAILED, QUEUED, RUNNING, Run, Store, open_store
 from tuitune.store.run_queue import PAUSED, SLOTS
 from tuitune.system.gpu import check_gpus, visible_gpus
 
@@ -152,8 +152,6 @@ class QueueState(TypedDict):
 
 def state(store: Store | None = None) -> QueueState:
     """The queue as `tuitune queue --json` and `GET /queue` show it (noticing crashes first)."""
-    from tuitune.store import RUNNING
-
     store = store or open_store()
     reconcile(store)  # notices crashes and starts what fits
     return {

@@ -16,11 +16,15 @@ import socket
 import sys
 import threading
 import time
+import warnings
 from typing import TYPE_CHECKING, Any, cast
 
+from tuitune.engine.failures import report_failure
 from tuitune.engine.stop import StopRequest
 from tuitune.errors import TuituneError
 from tuitune.runs.lookup import HEARTBEAT_SECONDS
+from tuitune.store import open_store
+from tuitune.system.memory import process_memory_gb
 
 if TYPE_CHECKING:
     from tuitune.store import Store
@@ -80,8 +84,6 @@ class RankHeartbeat:
         self._stop.set()
 
     def beat(self) -> None:
-        from tuitune.system.memory import process_memory_gb
-
         gpu, device = None, None
         torch = sys.modules.get("torch")
         if torch is not None and torch.cuda.is_available():
@@ -122,6 +124,7 @@ def follow_supervisor() -> None:
     value = os.environ.get(SUPERVISOR_ENV, "")
     if not value.isdecimal():
         return  # started by hand (`accelerate launch … -m tuitune.engine.rank`): nobody to follow
+    # Imported here, as psutil is everywhere in tuitune (~20 ms; runs.lookup above has loaded it).
     import psutil
 
     try:
@@ -164,15 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
 
-    import warnings
-
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
+    # Imported once the supervisor is followed and the signal handlers are in: these load torch,
+    # seconds in which a SIGTERM or the supervisor's death must still be heard.
     from tuitune.engine.callbacks import Progress
-    from tuitune.engine.failures import report_failure
     from tuitune.engine.runner import execute
-    from tuitune.store import open_store
 
     store = open_store()
     seen = RankStore(store, run_writes=local_rank == 0, metric_writes=rank == 0)

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from tuitune.config import RunConfig
+from tuitune.data import make_collator
+from tuitune.engine.arguments import training_arguments
 from tuitune.engine.callbacks import (
     CancelCallback,
     CountingCollator,
@@ -18,7 +20,11 @@ from tuitune.engine.callbacks import (
     Progress,
     StoreCallback,
 )
+from tuitune.engine.methods import prepare_for_method
+from tuitune.engine.preflight import preflight
+from tuitune.engine.schedule import ScheduleCallback
 from tuitune.engine.space import free_reserve, keep_reserve
+from tuitune.engine.speed import tune_for_speed
 from tuitune.engine.stop import StopRequest
 from tuitune.errors import (
     DiskFullError,
@@ -29,6 +35,8 @@ from tuitune.errors import (
     TuituneError,
     UnexpectedTrainingError,
 )
+from tuitune.export.merge import merge_run
+from tuitune.models.loading import load_model
 from tuitune.runs import folder as run_folder
 from tuitune.runs.files import checkpoint_step, folder_of, last_checkpoint, run_config
 from tuitune.store import CANCELLED, COMPLETED, FAILED, RUNNING, Store
@@ -195,16 +203,10 @@ def _train(
     *,
     resume: bool,
 ) -> TrainResult:
+    # Imported here, as the training stack is everywhere in tuitune (engine.callbacks, imported
+    # above, has loaded transformers already).
     from transformers import PrinterCallback, Trainer, set_seed
     from transformers.utils import logging as hf_logging
-
-    from tuitune.data import make_collator
-    from tuitune.engine.arguments import training_arguments
-    from tuitune.engine.methods import prepare_for_method
-    from tuitune.engine.preflight import preflight
-    from tuitune.engine.schedule import ScheduleCallback
-    from tuitune.engine.speed import tune_for_speed
-    from tuitune.models.loading import load_model
 
     # worker.log is read by people and by the TUI's log tail: no carriage-return progress bars.
     hf_logging.disable_progress_bar()
@@ -345,8 +347,6 @@ def _stopped_early(run_id: int, config: RunConfig, output: Path, store: Store) -
 
 def _merge_after_training(run_id: int, store: Store, note: Any) -> None:
     """Merge when the config asks; a failed merge is a warning, the trained adapter stays good."""
-    from tuitune.export.merge import merge_run
-
     try:
         merged = merge_run(store.get_run(run_id), store=store)
     except Exception as error:

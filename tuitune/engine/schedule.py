@@ -27,6 +27,9 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 
 from tuitune.engine import checkpoint_notes
 
+# torch and transformers' scheduler are imported inside the functions, as the training stack is
+# everywhere in tuitune (here transformers, imported above, has loaded torch already).
+
 
 @dataclass(frozen=True)
 class Segment:

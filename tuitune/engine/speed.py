@@ -13,8 +13,11 @@ from typing import Any
 
 from tuitune.config import RunConfig
 from tuitune.data.collate import choose_packing
+from tuitune.engine.methods import count_parameters
 from tuitune.errors import IncompatibleConfigError
 
+# torch is imported by the functions that ask the device, as the training stack is everywhere in
+# tuitune: importing this module stays light.
 Note = Callable[[str, str], None]
 
 # Attention kernels for packed batches, in order of preference; flash attention needs Ampere or newer.
@@ -93,6 +96,4 @@ def _device_type(model: Any) -> str:
 
 
 def _parameters(model: Any) -> int:
-    from tuitune.engine.methods import count_parameters
-
     return count_parameters(model)[1]

@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from tuitune.config import RunConfig, effective_settings, parse_config, unused_sections
 from tuitune.errors import ConfigError, UsageError
 from tuitune.store import Run, Store, open_store
@@ -102,8 +104,6 @@ def parse_set(option: str) -> tuple[str, list[str]]:
 
 
 def _value(text: str) -> Any:
-    import yaml
-
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
@@ -221,6 +221,7 @@ def queue_sweep(
     plan: SweepPlan, *, base: dict[str, Any], gpus: list[str] | None = None, store: Store | None = None
 ) -> tuple[Sweep, list[Run]]:
     """Record the sweep and put every one of its runs in the queue, in grid order."""
+    # Imported here: only queueing needs the queue (and its keeper lock), never a dry run.
     from tuitune.engine import queue
 
     store = store or open_store()

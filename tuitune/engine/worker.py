@@ -9,9 +9,11 @@ first seconds is a cancel too, not a crash.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import sys
+import warnings
 from typing import TYPE_CHECKING
 
 from tuitune.engine.failures import report_failure
@@ -20,6 +22,9 @@ from tuitune.errors import TuituneError
 
 if TYPE_CHECKING:
     from tuitune.config import RunConfig
+
+# Everything else (the store, the runner, the group, the queue) is imported where main needs it,
+# after the signal handlers are in (see above).
 
 
 def _listen_for_stop(stop: StopRequest) -> None:
@@ -36,8 +41,6 @@ def _listen_for_stop(stop: StopRequest) -> None:
 def _release_gpu_memory() -> None:
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
-        import gc
-
         gc.collect()
         torch.cuda.empty_cache()
 
@@ -57,8 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_id", type=int)
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
-
-    import warnings
 
     # Deprecation chatter between library versions is for us, not for the run's log.
     warnings.filterwarnings("ignore", category=FutureWarning)

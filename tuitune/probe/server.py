@@ -23,13 +23,20 @@ import json
 import os
 import sys
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TextIO
 
+from tuitune.errors import TuituneError
 from tuitune.probe import cache as probe_cache
+from tuitune.system.gpu import visible_gpus
+
+# The config, data and models modules are imported where a request needs them, not at the top:
+# the process starts reading requests at once, a preview reads its rows while the warm-up thread
+# imports the training stack (see `serve`), and what needs transformers waits for it (`warm`).
 
 # How many answers the cache keeps, and how many samples a preview shows.
 CACHE_SIZE = 64
@@ -52,8 +59,6 @@ def _plain(value: Any) -> Any:
 
 def one_line(error: BaseException) -> str:
     """A TuituneError's own message; anything else as its type and first line."""
-    from tuitune.errors import TuituneError
-
     if isinstance(error, TuituneError):
         return str(error)
     text = " ".join(str(error).split())
@@ -64,7 +69,6 @@ def one_line(error: BaseException) -> str:
 def probe_model(name: str, vram_gb: float | None = None) -> dict[str, Any]:
     """The model's description and, when it can be made, a recommendation."""
     from tuitune.models.inspect import describe_model
-    from tuitune.system.gpu import visible_gpus
 
     info = describe_model(name)
     # The GPUs runs may be given (TUITUNE_GPUS, CUDA_VISIBLE_DEVICES, NVML): with more than one,
@@ -287,7 +291,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", nargs="?", help="Describe this model and exit (without it: serve requests).")
     parser.add_argument("--vram", type=float, default=None)
     args = parser.parse_args(argv)
-    import warnings
 
     warnings.filterwarnings("ignore")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

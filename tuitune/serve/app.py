@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -110,10 +112,6 @@ class Health(BaseModel):
 def _api_docs(app: FastAPI) -> None:
     """`/docs`: Swagger UI 5 from swagger-ui-py's files, not from a CDN, so the page works on a GPU
     box with no internet (FastAPI's default page loads its script from jsdelivr)."""
-    import importlib.util
-
-    from fastapi.openapi.docs import get_swagger_ui_html
-
     # Only its files are needed: the package itself (and its web framework glue) is never imported.
     spec = importlib.util.find_spec("swagger_ui")
     assert spec is not None and spec.submodule_search_locations, "swagger-ui-py is a dependency"

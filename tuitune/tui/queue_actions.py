@@ -59,6 +59,8 @@ class QueueActions:
 
     def set_slots(self) -> None:
         """Ask how many runs may train at once, then set it (more slots may start runs at once)."""
+        # Imported here: the engine's queue brings the launcher and the config models, which the
+        # app's first screen is drawn without.
         from tuitune.engine.queue import MAX_SLOTS
 
         def ask(current: int) -> None:
@@ -116,6 +118,7 @@ class QueueActions:
                 severity="warning",
             )
             return
+        # Imported here: a screen loads when it is first opened, not with the app.
         from tuitune.tui.screens.compare import CompareScreen
 
         self.app.push_screen(CompareScreen(sorted(run_ids)))

@@ -212,6 +212,7 @@ def _compare(screen: RunActionScreen, target: Target) -> None:
     if not target.marked and target.sweep is not None:
         screen.tuitune.compare_sweep(target.sweep)
         return
+    # Imported here: a screen loads when it is first opened, not with the app.
     from tuitune.tui.screens.compare import CompareScreen
 
     screen.tuitune.push_screen(CompareScreen([run.id for run in target.marked]))

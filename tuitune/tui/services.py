@@ -11,12 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tuitune.service.runs import RunService
+from tuitune.bundled import DEMO_MODEL
+from tuitune.service.runs import QueueState, RunService
+from tuitune.store.run_queue import PAUSED
 
 if TYPE_CHECKING:
     from tuitune.system.gpu import GpuReading
 
 __all__ = ["AppService", "LogFollower", "MemoryReading", "gpu_memory"]
+
+# The config, the GPU and RAM readings, huggingface_hub and psutil are imported by the calls that
+# use them: the app imports this module at start and draws its first screen without them.
 
 
 @dataclass(frozen=True)
@@ -35,14 +40,21 @@ class AppService(RunService):
     # --- what the wizard offers -----------------------------------------------------------
     def known_models(self) -> list[tuple[str, str]]:
         """(model, where it comes from): the demo, the local HF cache, and earlier runs."""
-        from tuitune.config import DEMO_MODEL
-
         seen: dict[str, str] = {DEMO_MODEL: "built-in demo, trains in seconds on a CPU"}
         for repo in cached_hub_models():
             seen.setdefault(repo, "in the local Hugging Face cache")
         for run in self.store.list_runs(limit=500):
             seen.setdefault(run.model, f"used by run {run.id}")
         return list(seen.items())
+
+    # --- what the history shows first ------------------------------------------------------
+    def queue_if_waiting(self, places: dict[int, tuple[int, int]]) -> QueueState | None:
+        """The queue's state when runs wait in it (`places`) or it may be paused, else None: there is
+        nothing to say about it then. Read from the store first, as `queue_state` imports the
+        engine (the config models, psutil) and the history's first frame does without them."""
+        if places or self.store.setting(PAUSED) is not None:
+            return self.queue_state()
+        return None
 
     # --- the machine --------------------------------------------------------------------
     def memory_reading(self, pid: int | None, devices: str | None = None) -> MemoryReading | None:

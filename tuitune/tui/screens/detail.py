@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+import yaml
 from rich.console import Group
 from rich.syntax import Syntax
 from rich.table import Table
@@ -228,7 +229,6 @@ def overview(run: Run, processes: list[RunProcess] | None = None) -> Group:
     facts.add_row("folder", literal_text(run.output_dir or "–"))
     if run.checkpoint:
         facts.add_row("checkpoint", literal_text(run.checkpoint))
-    import yaml
 
     parts: list = [facts]
     if present.process_group(run):

@@ -20,6 +20,9 @@ from textual.widgets import Static
 
 from tuitune.tui.keymap import key_words
 from tuitune.tui.run_actions import action_of
+from tuitune.tui.screens.messages import MessagesScreen
+from tuitune.tui.widgets.confirm import ConfirmModal
+from tuitune.tui.widgets.prompts import DeleteModal, ResumeModal
 
 
 def _sections() -> list[tuple[str, list[Binding]]]:
@@ -100,10 +103,9 @@ def every_binding() -> Iterator[Binding]:
 def every_binding_id() -> set[str]:
     """The id of every binding of the app, its screens, widgets and dialogs (a keymap file names
     bindings by these)."""
-    from tuitune.tui.screens.messages import MessagesScreen
+    # Imported here, as in `_sections`: the app imports this module at start, and these two
+    # dialogs load when first opened.
     from tuitune.tui.widgets.chat_settings import ChatSettingsModal
-    from tuitune.tui.widgets.confirm import ConfirmModal
-    from tuitune.tui.widgets.prompts import DeleteModal, ResumeModal
     from tuitune.tui.widgets.sort_menu import SortMenu
 
     dialogs = (HelpScreen, MessagesScreen, ChatSettingsModal, ConfirmModal, DeleteModal, ResumeModal, SortMenu)

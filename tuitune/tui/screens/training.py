@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from rich.console import Group
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -267,8 +268,6 @@ class TrainingScreen(RunActionScreen):
         self.query_one("#run-title", Static).update(title)
 
     def _draw_group(self, run: Run, processes: list[RunProcess]) -> None:
-        from rich.console import Group
-
         group = self.query_one("#group", Static)
         group.update(Group(group_summary(run, processes), group_table(run, processes)))
         group.display = True

@@ -15,6 +15,8 @@ from tuitune.store.processes import RunProcess
 
 def stale_after_seconds() -> float:
     """The supervisor's own limit: a rank silent this long is stuck (and stops the group)."""
+    # Imported here: engine.group brings the config models and yaml, which the training screen
+    # and the run detail otherwise do without.
     from tuitune.engine.group import RANK_STALE_SECONDS
 
     return RANK_STALE_SECONDS

@@ -13,6 +13,7 @@ from tuitune.system.child import as_tuitune_process
 as_tuitune_process()  # before anything imports pydantic
 
 import typer  # noqa: E402
+from rich.text import Text  # noqa: E402
 
 from tuitune import __version__  # noqa: E402
 
@@ -44,6 +45,8 @@ def _root(
                 "`tuitune` alone opens the terminal app, but input here is not a terminal: run it in one, "
                 "or see `tuitune --help` for the commands (e.g. `tuitune train --demo`)."
             )
+        # Imported here: only `tuitune` alone opens the app; every other command leaves the TUI
+        # package unloaded.
         from tuitune.tui import run_app
 
         run_app()
@@ -89,8 +92,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    from rich.text import Text
-
     # The message is plain text: brackets in paths or names must not be read as rich markup.
     err_console.print(Text.assemble(("error: ", "bold red"), " ".join(message.split())), soft_wrap=True)
     sys.exit(code)

@@ -6,6 +6,7 @@ The model runs in a child process (`tuitune.chats.server`). Each exchange is sav
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -13,12 +14,15 @@ from typing import Any, Optional
 import typer
 from rich.text import Text
 
-from tuitune.chats.guard import DEVICE_FORMS
-from tuitune.chats.session import ChatError
-from tuitune.chats.settings import GREEDY_BELOW
+from tuitune.chats.guard import DEVICE_FORMS, check_device
+from tuitune.chats.session import ChatChild, ChatError
+from tuitune.chats.settings import GREEDY_BELOW, sampling_of
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.errors import UsageError
+from tuitune.runs import folder as run_folder
+from tuitune.runs import lookup
 from tuitune.runs.present import literal
+from tuitune.store import open_store
 
 RUN_HELP = "A run id, a run name, or `last`."
 
@@ -66,11 +70,6 @@ def chat_command(
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Chat with a run's model: a REPL with streaming, or one --prompt."""
-    from tuitune.chats.guard import check_device
-    from tuitune.chats.settings import sampling_of
-    from tuitune.runs import lookup
-    from tuitune.store import open_store
-
     if sum((base, compare, merged)) > 1:
         raise UsageError("Choose one of --base, --compare and --merged.")
     store = open_store()
@@ -97,8 +96,6 @@ def chat_command(
     panes = ["base"] if base else ["merged"] if merged else ["finetuned", "base"] if compare else ["finetuned"]
     if json_output and prompt is None:
         raise UsageError("--json needs --prompt (the REPL is for people).")
-
-    from tuitune.chats.session import ChatChild
 
     with ChatChild() as chat:
         loaded = {}
@@ -173,8 +170,6 @@ class Conversation:
             self.history[pane] = [*messages, {"role": "assistant", "content": answers[pane]["text"]}]
         self.turns.append({"prompt": prompt, "answers": answers})
         if self.save:
-            from tuitune.store import open_store
-
             saved = open_store().save_conversation(
                 self.run_id, turns=self.turns, settings=self.sampling.model_dump(), conversation_id=self.id
             )
@@ -215,10 +210,6 @@ def _repl(chat: Any, panes: list[str], conversation: Conversation) -> None:
 
 
 def _export(run_id: int, path: Path, json_output: bool) -> None:
-    import json
-
-    from tuitune.runs import folder as run_folder
-    from tuitune.store import open_store
 
     conversations = open_store().conversations(run_id)
     rows = [conversation.training_rows() for conversation in reversed(conversations)]

@@ -11,8 +11,11 @@ from rich.text import Text
 
 from tuitune.cli.app import JSON_HELP, app, console, print_json
 from tuitune.errors import UsageError
-from tuitune.runs import present
+from tuitune.runs import lookup, present
 from tuitune.runs.present import literal
+from tuitune.store import open_store
+
+# Commands import what they use when they run: `tuitune --help` imports every command module.
 
 RUNS_HELP = "Two or more runs: ids, names, or `last`."
 
@@ -32,9 +35,7 @@ def compare_command(
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Compare runs: the settings that differ, final losses, time, speed and evaluation scores."""
-    from tuitune.runs import lookup
     from tuitune.runs.compare import compare_runs
-    from tuitune.store import open_store
 
     store = open_store()
     found = [lookup.find(ref, store=store) for ref in runs or []]

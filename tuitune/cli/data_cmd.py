@@ -12,9 +12,12 @@ from rich.table import Table
 from rich.text import Text
 
 from tuitune.cli.app import JSON_HELP, app, console, print_json
+from tuitune.config import METHODS, parse_config
 from tuitune.errors import UsageError
 from tuitune.runs.present import literal
 from tuitune.text.user_text import excerpt
+
+# Commands import what they use when they run: `tuitune --help` imports every command module.
 
 _FORMATS = ("auto", "alpaca", "chat", "sharegpt", "completion", "text")
 _TEMPLATES = ("auto", "chatml", "alpaca", "llama2", "plain")
@@ -65,7 +68,6 @@ def data_command(
     """Detect, preview and measure a dataset; convert it between formats with --to and -o."""
     _check_choice("--format", format, _FORMATS)
     _check_choice("--template", template, _TEMPLATES)
-    from tuitune.config import METHODS
 
     _check_choice("--method", method, METHODS)
     if to is not None or output is not None:
@@ -74,7 +76,6 @@ def data_command(
         _check_choice("--to", to, _TARGETS)
         _convert(path, to, output, format, text_columns, hf_config, split, data_files, as_json)
         return
-    from tuitune.config import parse_config
     from tuitune.data.prepare import prepare_loaded
     from tuitune.data.split import load_examples
 

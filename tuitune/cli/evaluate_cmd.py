@@ -12,8 +12,11 @@ from rich.text import Text
 
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.config import MAX_BATCH_SIZE, MAX_TOKENS
-from tuitune.runs import present
+from tuitune.runs import lookup, present
 from tuitune.runs.present import literal
+from tuitune.store import open_store
+
+# Commands import what they use when they run: `tuitune --help` imports every command module.
 
 METRIC_LABELS = {
     "rouge1": "ROUGE-1",
@@ -25,9 +28,6 @@ METRIC_LABELS = {
 
 
 def _lookup(ref: str) -> Any:
-    from tuitune.runs import lookup
-    from tuitune.store import open_store
-
     store = open_store()
     return lookup.find(ref, store=store), store
 

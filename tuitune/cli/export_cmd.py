@@ -13,7 +13,10 @@ from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.errors import ExportError, UsageError
 from tuitune.runs.present import literal
 from tuitune.runs.results import MergeResult
+from tuitune.store import open_store
 from tuitune.text.user_text import excerpt
+
+# Commands import what they use when they run: `tuitune --help` imports every command module.
 
 
 @app.command("merge")
@@ -40,7 +43,6 @@ def merge_command(
     """
     from tuitune.export.merge import DTYPES, merge_adapter, merge_run
     from tuitune.export.target import run_or_folder
-    from tuitune.store import open_store
 
     if dtype is not None and dtype not in DTYPES:
         raise ExportError(f"Unknown dtype {excerpt(dtype)}: use one of {', '.join(DTYPES)}.")
@@ -94,7 +96,6 @@ def upload_command(
     """Upload a run's adapter (or merged model) to the Hugging Face Hub with a generated model card."""
     from tuitune.export.target import run_or_folder
     from tuitune.export.upload import upload
-    from tuitune.store import open_store
 
     store = open_store()
     subject = run_or_folder(target, store)

@@ -14,6 +14,8 @@ from tuitune.errors import UsageError
 from tuitune.runs.present import literal
 from tuitune.store import open_store
 
+# Commands import what they use when they run: `tuitune --help` imports every command module.
+
 queue_app = typer.Typer(
     help="The run queue: list what waits, set the slots, reorder, pause.",
     add_completion=False,

@@ -6,8 +6,14 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.table import Table
+from rich.text import Text
 
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
+from tuitune.errors import UsageError
+from tuitune.runs.present import literal
+
+# Commands import what they use when they run: `tuitune --help` imports every command module.
 
 _METHOD_LABELS = {"full_finetuning": "full fine-tuning", "lora": "LoRA", "qlora": "QLoRA (4-bit)"}
 
@@ -37,7 +43,6 @@ def recommend_command(
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Estimate memory per method and pick one (see `tuitune.models.recommend` for the table)."""
-    from tuitune.errors import UsageError
     from tuitune.models.recommend import recommend
 
     if vram is not None and not 0 < vram < float("inf"):  # nan fails both comparisons
@@ -74,10 +79,6 @@ def _size(gb: float) -> str:
 
 
 def _print_human(advice, written: Path | None) -> None:  # advice: Recommendation (imported lazily)
-    from rich.table import Table
-    from rich.text import Text
-
-    from tuitune.runs.present import literal
 
     if advice.vram_gb is None:
         available = "no GPU detected: assuming CPU (RAM)"

@@ -18,8 +18,12 @@ from tuitune.store import ALL, Run, open_store
 
 if TYPE_CHECKING:
     from tuitune.runs.documents import LossSummary
-from tuitune.runs import present
+from tuitune.errors import RunStateError
+from tuitune.runs import files, lookup, present
+from tuitune.runs.documents import listed_run, run_report
 from tuitune.runs.present import literal
+
+# Commands import what they use when they run: `tuitune --help` imports every command module.
 
 if TYPE_CHECKING:
     from tuitune.service.runs import RunService
@@ -61,8 +65,6 @@ def runs_command(
     # Run id -> (place, length of the line), for the runs that wait in the queue.
     places = service.queue_places() if any(run.in_queue for run in runs) else {}
     if json_output:
-        from tuitune.runs.documents import listed_run
-
         print_json(
             [listed_run(run, places[run.id][0] if run.id in places else None).model_dump(mode="json") for run in runs]
         )
@@ -115,8 +117,6 @@ def show_command(
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Show a run: configuration, status, loss summary, artifacts and error."""
-    from tuitune.runs.documents import run_report
-
     run = _lookup(run_ref)
     store = open_store()
     report = run_report(run, store)
@@ -179,8 +179,6 @@ def logs_command(
     lines: Optional[int] = typer.Option(None, "--lines", "-n", help="Only the last N lines."),
 ) -> None:
     """Print a run's worker log."""
-    from tuitune.runs import files, lookup
-
     if lines is not None and lines < 0:
         raise UsageError(f"--lines must be 0 or more (got {lines}).")
     run = _lookup(run_ref)
@@ -245,8 +243,6 @@ def cancel_command(
 
 def _cancel_many(sweep_id: int | None, *, wait: bool, json_output: bool) -> None:
     """`cancel --sweep N` (its queued and running runs) or `cancel --queued` (every queued run)."""
-    from tuitune.errors import RunStateError
-
     service = _runs()
     store = service.store
     if sweep_id is not None:

@@ -6,6 +6,8 @@ Both bind to 127.0.0.1 by default. Any other address needs a token (`serve`) or 
 
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
 from typing import Any, Optional
 
@@ -15,6 +17,9 @@ from rich.text import Text
 from tuitune.cli.app import app, console, err_console
 from tuitune.errors import AddressUnavailableError, UsageError
 from tuitune.runs.present import literal
+from tuitune.system import child
+
+# Commands import what they use when they run: `tuitune --help` imports every command module.
 
 DEFAULT_HOST = "127.0.0.1"
 
@@ -22,9 +27,6 @@ DEFAULT_HOST = "127.0.0.1"
 def check_can_listen(host: str, port: int) -> None:
     """Bind the address once before anything is announced, so a port in use is said in one line
     instead of a "Serving on …" followed by the server's own traceback."""
-    import errno
-    import socket
-
     shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
@@ -153,8 +155,6 @@ def web_command(
         raise UsageError("`tuitune web` needs textual-serve: pip install 'tuitune[web]'.") from None
     check_can_listen(host, port)
     import shlex
-
-    from tuitune.system import child
 
     command = shlex.join(child.python_command("tuitune"))
     WebServer(command, host=host, port=port, title="tuitune").serve()

@@ -7,6 +7,8 @@ from rich.text import Text
 
 from tuitune.cli.app import JSON_HELP, app, console, print_json
 
+# Commands import what they use when they run: `tuitune --help` imports every command module.
+
 store_app = typer.Typer(
     help="Check the run store, or back it up while runs go on.",
     no_args_is_help=True,

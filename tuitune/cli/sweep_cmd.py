@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Optional
 
 import typer
@@ -13,6 +14,9 @@ from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.cli.run_options import RunFlags, with_run_flags
 from tuitune.cli.train_cmd import build_config
 from tuitune.runs.present import literal
+from tuitune.store import open_store
+
+# Commands import what they use when they run: `tuitune --help` imports every command module.
 
 sweep_app = typer.Typer(
     help="Queue a grid of settings as runs (tuitune sweep --demo --set lora.r=8,16), and rank them.",
@@ -131,9 +135,6 @@ def show_command(
 @sweep_app.command("list")
 def list_command(json_output: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """List sweeps, newest first, with how their runs stand."""
-    from collections import Counter
-
-    from tuitune.store import open_store
 
     store = open_store()
     sweeps = store.list_sweeps()

@@ -13,8 +13,12 @@ from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.cli.outcome import finish_run
 from tuitune.cli.run_options import RunFlags, with_run_flags
 from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, UNUSED_BY_METHOD, RunConfig, load_config, parse_config
+from tuitune.engine import launcher
 from tuitune.errors import UsageError
 from tuitune.runs.present import literal
+from tuitune.store import open_store
+
+# Commands import what they use when they run: `tuitune --help` imports every command module.
 
 # What --demo means beyond the model and data. The demo model is tiny and randomly initialised:
 # LoRA on random weights barely moves the loss, while full fine-tuning (what `tuitune recommend`
@@ -87,9 +91,7 @@ def train_command(
         err_console.print(Text(f"Configuration written to {literal(save_config)}"))
         return
 
-    from tuitune.engine import launcher
     from tuitune.engine.preflight import check_sources
-    from tuitune.store import open_store
 
     store = open_store()
     # The data read and the model found before a run is recorded: a run that could not start is

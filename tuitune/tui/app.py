@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -34,6 +34,7 @@ from tuitune.tui.keymap import clashes, keys_of, user_keymap
 from tuitune.tui.queue_actions import QueueActions
 from tuitune.tui.screens.messages import AppMessage, MessagesScreen
 from tuitune.tui.services import AppService
+from tuitune.tui.stylesheet import KeptStylesheet
 from tuitune.tui.wording import for_the_app
 
 if TYPE_CHECKING:
@@ -108,8 +109,16 @@ class TuituneApp(App[None]):
         screenshot_dir: str | Path | None = None,
         reconcile_seconds: float | None = RECONCILE_SECONDS,
     ) -> None:
+        service = service or AppService()
+        self._store_error: str | None = None  # why the store could not be read, said on mount
+        # The app opens in its first mode rather than switching to it on mount: Textual composes
+        # that mode's screen at start, and a switch would hold the first frame back (it delays
+        # updates for 50 ms) and parse the CSS once more.
+        self.DEFAULT_MODE = mode or self._first_mode(service)  # type: ignore[misc]  # per app; App.__init__ reads it
         super().__init__()
-        self.service = service or AppService()
+        # Parsed rules kept while the theme stays (see tui/stylesheet.py); none are parsed yet.
+        self.stylesheet = KeptStylesheet(variables=self.get_css_variables())
+        self.service = service
         self.run_actions = RunActions(self)
         self.queue_actions = QueueActions(self)
         # The one warm child process that probes models, previews data and checks configs.
@@ -118,28 +127,51 @@ class TuituneApp(App[None]):
         self.messages: deque[AppMessage] = deque(maxlen=500)
         # The user's keys (binding id -> keys) from keymap.toml, read on mount.
         self.keymap: dict[str, str] = {}
-        self._start_mode = mode
         self._screenshot_dir = Path(screenshot_dir) if screenshot_dir else None
         self._reconcile_seconds = reconcile_seconds
+        # What waits for the first frame (see after_first_frame); None once it has been painted.
+        self._before_first_frame: list[Callable[[], object]] | None = []
         self.register_theme(TUITUNE_THEME)
         self.theme = "tuitune"
 
+    def _first_mode(self, service: AppService) -> Mode:
+        """The history when runs exist, else the wizard."""
+        try:
+            return "history" if service.has_runs() else "new"
+        except TuituneError as error:  # a damaged or unwritable store: say so on mount, do not crash
+            self._store_error = str(error)
+            return "history"
+
     def on_mount(self) -> None:
         self._use_keymap()
-        mode = self._start_mode
-        if mode is None:
-            try:
-                mode = "history" if self.service.has_runs() else "new"
-            except TuituneError as error:  # a damaged or unwritable store: say so, do not crash
-                self.notify(str(error), title="The run store cannot be read", severity="error", timeout=30)
-                mode = "history"
-        self.switch_mode(mode)
+        if self._store_error is not None:
+            self.notify(self._store_error, title="The run store cannot be read", severity="error", timeout=30)
         if self._reconcile_seconds:
             self.set_interval(self._reconcile_seconds, self._reconcile)
         if not self.is_headless:
             # The helper imports the training stack (seconds): started once the first screen is
             # up, it is warm by the time the user opens the wizard (tests start it on demand).
             self.set_timer(WARM_HELPER_SECONDS, self._warm_helper)
+
+    def after_first_frame(self, callback: Callable[[], object]) -> None:
+        """Call `callback` once the first screen has been painted (later on: after the next refresh).
+
+        For what the first screen does not show (a hidden step, the imports it needs, threads that
+        would compete with the paint for the GIL): during Textual's start-up batch,
+        `call_after_refresh` runs its callback at once, before anything is painted.
+        """
+        if self._before_first_frame is None:
+            self.call_after_refresh(callback)
+        else:
+            self._before_first_frame.append(callback)
+
+    def on_ready(self) -> None:
+        # Textual sends Ready once the start-up batch is over and the first layout is done; the
+        # refresh paints it, and the callbacks run after that paint.
+        waiting, self._before_first_frame = self._before_first_frame or [], None
+        self.screen.refresh()
+        for callback in waiting:
+            self.call_after_refresh(callback)
 
     @work(thread=True, exclusive=True, group="warm-probe", exit_on_error=False)
     def _warm_helper(self) -> None:

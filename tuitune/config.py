@@ -17,6 +17,10 @@ from typing import Annotated, Any, Literal, Optional, Union, cast, get_args, get
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+# The built-in demo model and the bundled sample dataset, named here too for the config's readers.
+from tuitune.bundled import DEMO_MODEL as DEMO_MODEL
+from tuitune.bundled import DEMO_NAME as DEMO_NAME
+from tuitune.bundled import SAMPLE_DATASET as SAMPLE_DATASET
 from tuitune.errors import (
     ConfigError,
     IncompatibleConfigError,
@@ -26,15 +30,6 @@ from tuitune.errors import (
 )
 from tuitune.locations import DatasetFile, DatasetName, LocalPath, ModelName, NetworkAddress, RunsCode
 from tuitune.text.user_text import decode_text, excerpt, has_control_characters, shorten
-
-# The built-in demo model and the bundled sample dataset. They look like Hub ids on purpose: they
-# are names in tuitune's own namespace, resolved locally and never downloaded.
-DEMO_MODEL = "tuitune/demo"
-SAMPLE_DATASET = "tuitune/sample"
-# Where the demo model is built, under the models folder. Bump the suffix whenever its recipe
-# (models/demo.py, or the sample data its tokenizer is trained on) changes, so an old build in a
-# user's home is never mistaken for the new one.
-DEMO_NAME = "demo-llama-v1"
 
 Method = Literal["lora", "qlora", "full_finetuning", "instruction_tuning"]
 METHODS: tuple[str, ...] = get_args(Method)

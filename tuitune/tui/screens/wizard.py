@@ -3,44 +3,44 @@
 The demo model and the sample data are preselected: the model and dataset steps open with the
 focus in their field, the default selected (typing or pasting replaces it), and enter on an
 unchanged field goes on; so a first-time user presses enter four times and watches a live run.
+
+Only step 1 is built before the first frame. The other steps, their modules and the config's
+pydantic models they import come after it (`Later`), so they are found by id, not by class.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
-from textual.lazy import Lazy
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Header, Input, TabbedContent, TabPane
 
-from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, RunConfig, parse_config
+from tuitune.bundled import DEMO_MODEL, SAMPLE_DATASET
 from tuitune.errors import TuituneError
 from tuitune.runs import present
 from tuitune.tui.failures import ReportsWorkerErrors
-from tuitune.tui.screens.wizard_steps.dataset_step import DatasetStep
-from tuitune.tui.screens.wizard_steps.fields import collect
-from tuitune.tui.screens.wizard_steps.method_step import MethodStep
 from tuitune.tui.screens.wizard_steps.model_step import ModelStep
-from tuitune.tui.screens.wizard_steps.review_step import ReviewStep
 from tuitune.tui.widgets.footer import FittingFooter
+from tuitune.tui.widgets.later import Later
 from tuitune.tui.widgets.task_bar import TaskBar
+
+if TYPE_CHECKING:
+    from tuitune.config import RunConfig
+    from tuitune.tui.screens.wizard_steps.dataset_step import DatasetStep
+    from tuitune.tui.screens.wizard_steps.method_step import MethodStep
+    from tuitune.tui.screens.wizard_steps.review_step import ReviewStep
 
 STEPS = ("model", "dataset", "method", "review")
 TITLES = {"model": "1 Model", "dataset": "2 Dataset", "method": "3 Method", "review": "4 Review"}
 STEP_FIELDS = {"model": "#model-input", "dataset": "#data-input"}  # the step's field, focused on arrival
-STEP_WIDGETS: dict[str, type[Widget]] = {
-    "model": ModelStep,
-    "dataset": DatasetStep,
-    "method": MethodStep,
-    "review": ReviewStep,
-}
+STEP_IDS = {step: f"#{step}-step" for step in STEPS}  # each step's widget
 
 
 class WizardScreen(ReportsWorkerErrors, Screen[None]):
@@ -90,28 +90,51 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
         with TabbedContent(id="steps"):
             with TabPane(TITLES["model"], id="model"):
                 yield ModelStep(model=self._last.model.name_or_path if self._last else DEMO_MODEL, id="model-step")
-            # The hidden steps mount just after the first paint: the wizard shows up in half the time.
+            # The hidden steps are built, and their modules imported, just after the first paint.
             with TabPane(TITLES["dataset"], id="dataset"):
-                yield Lazy(
-                    DatasetStep(
-                        source=self._last.data.source if self._last else SAMPLE_DATASET,
-                        root=self._data_root,
-                        id="dataset-step",
-                    )
-                )
+                yield Later(self._dataset_step)
             with TabPane(TITLES["method"], id="method"):
-                yield Lazy(MethodStep(method=self._last.method if self._last else None, id="method-step"))
+                yield Later(self._method_step)
             with TabPane(TITLES["review"], id="review"):
-                yield Lazy(ReviewStep(id="review-step"))
+                yield Later(self._review_step)
         with Horizontal(id="wizard-nav"):
             yield Button("‹ Back", id="back")
             yield Button("Next ›", variant="primary", id="next")
         yield TaskBar()
         yield FittingFooter()
 
+    def _dataset_step(self) -> Widget:
+        from tuitune.tui.screens.wizard_steps.dataset_step import DatasetStep
+
+        source = self._last.data.source if self._last else SAMPLE_DATASET
+        return DatasetStep(source=source, root=self._data_root, id="dataset-step")
+
+    def _method_step(self) -> Widget:
+        from tuitune.tui.screens.wizard_steps.method_step import MethodStep
+
+        return MethodStep(method=self._last.method if self._last else None, id="method-step")
+
+    def _review_step(self) -> Widget:
+        from tuitune.tui.screens.wizard_steps.review_step import ReviewStep
+
+        return ReviewStep(id="review-step")
+
     def on_mount(self) -> None:
         self.sub_title = "new run"
         self._activated("model")
+
+    # The steps built after the first paint (raise NoMatches until they are mounted).
+    @property
+    def dataset_step(self) -> DatasetStep:
+        return cast("DatasetStep", self.query_one(STEP_IDS["dataset"]))
+
+    @property
+    def method_step(self) -> MethodStep:
+        return cast("MethodStep", self.query_one(STEP_IDS["method"]))
+
+    @property
+    def review_step(self) -> ReviewStep:
+        return cast("ReviewStep", self.query_one(STEP_IDS["review"]))
 
     # --- steps ------------------------------------------------------------------------------------
     @property
@@ -126,23 +149,30 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
     def _tab_clicked(self, event: TabbedContent.TabActivated) -> None:
         self._activated(event.pane.id or "model")
 
-    def _activated(self, step: str) -> None:
-        if not self.query(STEP_WIDGETS[step]):
-            self.call_after_refresh(self._activated, step)  # still mounting (lazily)
-            return
+    def _activated(self, step: str, waited: bool = False) -> None:
         nav_next = self.query_one("#next", Button)
+        if waited and self.step != step:
+            return  # the user went on to another step meanwhile
+        if not self.query(STEP_IDS[step]):  # still to be mounted (just after the first paint)
+            # Meanwhile the focus waits on Next: left in the pane just hidden, it would fall on a
+            # widget there, and bring that pane back.
+            nav_next.focus()
+            self.call_after_refresh(self._activated, step, True)
+            return
         nav_next.display = step != "review"
         self.query_one("#back", Button).disabled = step == "model"
         model = self.query_one(ModelStep)
         if step == "dataset":
-            data = self.query_one(DatasetStep)
+            data = self.dataset_step
             # Preview with the chosen model's tokenizer once the model is known to load.
             data.model = model.probed if model.document is not None else None
             data.max_length = self._max_length()
             data.probe()
         elif step == "review":
             self._build_review()
-        if step == "review":
+        if waited and self.focused is not nav_next:
+            pass  # put elsewhere (a click) while the step was mounting: it stays there
+        elif step == "review":
             self.query_one("#launch", Button).focus()
         elif step in STEP_FIELDS:
             # The field, its text selected: typing or a paste replaces it, enter goes on.
@@ -175,6 +205,8 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
 
     def _blocking_problem(self, step: str) -> str | None:
         """Why the user cannot leave `step` (None: they can); a probe still running never blocks."""
+        if not self.query(STEP_IDS[step]):  # a key pressed in the instant before it is mounted
+            return f"The {step} step is still opening: try again in a moment."
         if step == "model":
             model = self.query_one(ModelStep)
             if not model.model:
@@ -182,13 +214,13 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
             if model.error and model.probed == model.model:
                 return model.error
         elif step == "dataset":
-            data = self.query_one(DatasetStep)
+            data = self.dataset_step
             if not data.source:
                 return "Type a dataset file, folder or id first."
             if data.error and data.probed and data.probed[0] == data.source:
                 return data.error
         elif step == "method":
-            return self.query_one(MethodStep).first_error()
+            return self.method_step.first_error()
         return None
 
     @on(Button.Pressed, "#next")
@@ -202,17 +234,19 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
         self.action_previous_step()
 
     @on(ModelStep.Confirmed)
-    @on(DatasetStep.Confirmed)
     def _confirmed(self) -> None:
+        self.action_next_step()
+
+    def on_dataset_step_confirmed(self) -> None:  # DatasetStep.Confirmed
         self.action_next_step()
 
     @on(ModelStep.Probed)
     def _model_probed(self, message: ModelStep.Probed) -> None:
-        if not self.query(MethodStep):
-            self.call_after_refresh(self._model_probed, message)  # still mounting (lazily)
+        if not self.query(STEP_IDS["method"]):
+            self.call_after_refresh(self._model_probed, message)  # still mounting (after the first paint)
             return
         document = message.document or {}
-        self.query_one(MethodStep).apply_recommendation(
+        self.method_step.apply_recommendation(
             document.get("recommendation"),
             document.get("recommendation_error") or message.error,
             gpus=document.get("gpus"),
@@ -221,14 +255,17 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
     # --- the config -------------------------------------------------------------------------------
     def build_config(self) -> RunConfig:
         """The run configuration from every step (raises TuituneError or ValueError with a reason)."""
+        from tuitune.config import parse_config
+        from tuitune.tui.screens.wizard_steps.fields import collect
+
         model = self.query_one(ModelStep).model
-        source = self.query_one(DatasetStep).source
-        method_step = self.query_one(MethodStep)
+        source = self.dataset_step.source
+        method_step = self.method_step
         base = {"method": method_step.method, "model": {"name_or_path": model}, "data": {"source": source}}
         return parse_config(collect(method_step.values(), base), "the new-run form")
 
     def _build_review(self) -> None:
-        review = self.query_one(ReviewStep)
+        review = self.review_step
         try:
             config = self.build_config()
         except (TuituneError, ValueError) as error:
@@ -256,7 +293,7 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
     def _checked(self, key: str, result: dict | None, error: str | None) -> None:
         self._checking.discard(key)
         self._checks[key] = (result, error)
-        review = self.query_one(ReviewStep)
+        review = self.review_step
         if review.config is not None and config_key(review.config) == key:
             review.show_check(result, error)
         if self._launch_when_checked is not None and config_key(self._launch_when_checked[0]) == key:
@@ -322,8 +359,7 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
         for button in self.query("#launch, #enqueue").results(Button):
             button.disabled = disabled
 
-    @on(ReviewStep.LaunchRequested)
-    def _launch_pressed(self, message: ReviewStep.LaunchRequested) -> None:
+    def on_review_step_launch_requested(self, message: ReviewStep.LaunchRequested) -> None:
         self.action_launch(queued=message.queued)
 
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False)

@@ -17,7 +17,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DirectoryTree, Input, Label, Static
 
-from tuitune.config import SAMPLE_DATASET
+from tuitune.bundled import SAMPLE_DATASET
 from tuitune.errors import TuituneError
 from tuitune.runs import present
 from tuitune.tui.failures import ReportsWorkerErrors

@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tuitune.config import DEMO_MODEL
+from tuitune.bundled import DEMO_MODEL
 from tuitune.errors import TuituneError
 from tuitune.runs import present
 from tuitune.tui.failures import ReportsWorkerErrors
@@ -53,7 +53,7 @@ class ModelStep(ReportsWorkerErrors, Vertical):
 
     def on_mount(self) -> None:
         # After the first paint: the threads below would otherwise compete with it for the GIL.
-        self.call_after_refresh(self._first_look)
+        self.tuitune.after_first_frame(self._first_look)
 
     def _first_look(self) -> None:
         self._load_choices()

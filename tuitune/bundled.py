@@ -1,0 +1,15 @@
+"""What ships with tuitune under its own names: the demo model and the sample dataset.
+
+They look like Hub ids on purpose: they are names in tuitune's own namespace, resolved locally and
+never downloaded. Here, apart from the config models, so that what only shows or compares these
+names (the wizard's first step, the probe cache) paints without building pydantic's models.
+"""
+
+from __future__ import annotations
+
+DEMO_MODEL = "tuitune/demo"
+SAMPLE_DATASET = "tuitune/sample"
+# Where the demo model is built, under the models folder. Bump the suffix whenever its recipe
+# (models/demo.py, or the sample data its tokenizer is trained on) changes, so an old build in a
+# user's home is never mistaken for the new one.
+DEMO_NAME = "demo-llama-v1"

@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Header, Input, Static
 
-from tuitune.errors import RunNotFoundError
+from tuitune.errors import RunNotFoundError, TuituneError
 from tuitune.runs import present
 from tuitune.store import ALL, Run
 from tuitune.tui.run_actions import RunActionScreen, Target, bindings
@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 # How often the table looks for new runs and status changes (only active and new rows are read).
 REFRESH_SECONDS = 2.0
+# The newest runs, read before the first frame so that it shows them (a screenful and more); the
+# whole history is read just after, off the UI thread.
+FIRST_PAGE = 200
 
 # Numbers first, long names last. The table fits the screen's width: the name, model, method and
 # dataset give way first (a model or a dataset keeps the end of its id, a name its start), so at
@@ -116,6 +119,9 @@ class HistoryScreen(RunActionScreen):
     """Every run, newest first; stays responsive with 10,000 runs (see `RunTable`)."""
 
     HIDES_WHAT_DOES_NOT_APPLY = False  # the footer stays still; a key that does not apply says why
+    # The table has the focus from the start (Textual's default is the first field, the filter):
+    # the footer's first drawing already offers the table's keys.
+    AUTO_FOCUS = "#runs"
 
     BINDINGS = [
         # Shown only while a waiting run is under the cursor (check_action).
@@ -174,6 +180,7 @@ class HistoryScreen(RunActionScreen):
         self._queue: QueueState | None = None
         self._sweeps: dict[int, Sweep] = {}
         self._loaded = False
+        self._total = 0  # runs in the store, while only the first page is in the table
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -188,7 +195,9 @@ class HistoryScreen(RunActionScreen):
         self.query_one(RunTable).focus()
         self.tuitune.run_actions.run_changed.subscribe(self, self._run_changed)
         self.tuitune.queue_actions.changed.subscribe(self, lambda _: self.refresh_active())
-        self.load()
+        self._show_first_page()
+        # After the first paint: the thread's imports (the queue's engine) would compete with it.
+        self.tuitune.after_first_frame(self.load)
         self.set_interval(REFRESH_SECONDS, self.refresh_active)
 
     def on_screen_resume(self) -> None:
@@ -199,6 +208,22 @@ class HistoryScreen(RunActionScreen):
     @property
     def table(self) -> RunTable:
         return self.query_one(RunTable)
+
+    def _show_first_page(self) -> None:
+        """The newest runs, read here so that the first frame shows them; `load` reads the rest,
+        the queue's state where nothing waits in it, and the sweeps (needed by a `sweep:N` filter)."""
+        service = self.tuitune.service
+        try:
+            runs = service.newest_runs(FIRST_PAGE)
+            self._total = service.count_runs() if len(runs) == FIRST_PAGE else len(runs)
+            self._scores = service.latest_scores()
+            self._places = service.queue_places()
+            self._queue = service.queue_if_waiting(self._places)
+        except TuituneError:
+            return  # `load` meets it too, and says what it is
+        self._runs = {run.id: run for run in runs}
+        self.table.set_rows(history_row(run, self._scores.get(run.id), self._places.get(run.id)) for run in runs)
+        self._show_selection()
 
     @work(thread=True, exclusive=True, group="history-load", exit_on_error=False)
     def load(self) -> None:
@@ -314,8 +339,9 @@ class HistoryScreen(RunActionScreen):
             line.append("No runs yet. Press n to start one (the demo trains in seconds).", style="bold")
         else:
             run = self.selected_run()
-            total = present.plural(table.total_count, "run")
-            shown = f"{table.row_count:,} of {total}" if table.row_count != table.total_count else total
+            count = table.total_count if self._loaded else max(table.total_count, self._total)
+            total = present.plural(count, "run")
+            shown = f"{table.row_count:,} of {total}" if table.row_count != count else total
             line.append(shown, style="bold")
             sweep = self.sweep_filter()
             if sweep is not None:

@@ -11,6 +11,7 @@ import math
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from tuitune.config import RunConfig
 from tuitune.store import CANCELLED, COMPLETED, CRASHED, FAILED, RUNNING, Run, Store
@@ -303,7 +304,6 @@ def write_log(run: Run, lines: int = 60) -> None:
     """A worker.log like the engine writes, so the log panes have something to show."""
     if not run.output_dir:
         return
-    from pathlib import Path
 
     folder = Path(run.output_dir)
     folder.mkdir(parents=True, exist_ok=True)

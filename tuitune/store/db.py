@@ -162,7 +162,7 @@ def _create(target: Path) -> None:
     """
     if target.exists():
         return
-    from tuitune.store.migrations import upgrade
+    from tuitune.store.migrations import upgrade  # here: see `activate`
 
     temporary = target.with_name(f".{target.name}.{os.getpid()}.new")
     os.close(open_private(temporary))
@@ -179,7 +179,7 @@ def _create(target: Path) -> None:
 
 
 def _open_read_only(target: Path) -> None:
-    from tuitune.store.migrations import SCHEMA_VERSION, schema_version
+    from tuitune.store.migrations import SCHEMA_VERSION, schema_version  # here: see `activate`
 
     # mode=ro reads the WAL if its files exist; on a read-only disk they may not, and cannot be
     # made: then `immutable` reads the file as it is (nothing can be writing it there anyway).

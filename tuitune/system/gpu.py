@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from tuitune.errors import UsageError
 
 # pynvml is imported when NVML is first asked for: it may be missing (no NVIDIA driver or package),
-# and every light command imports this module without reading a GPU.
+# and `tuitune --help` imports this module without reading a GPU.
 GIB = 1024**3
 
 _lock = threading.Lock()

@@ -37,6 +37,8 @@ _COMPILED = tuple((re.compile(pattern), replacement) for pattern, replacement in
 
 def default_key(action: str) -> str:
     """An action's own key, for a message shown where the app's keymap is not at hand."""
+    # Imported here: this module is plain text at the bottom of the app, imported by its screens
+    # and widgets; the run actions' table sits above it (textual, the store, the failure reporter).
     from tuitune.tui.run_actions import ACTIONS
 
     return ACTIONS[action].key

@@ -47,10 +47,16 @@ def import_cycles(package: str = "tuitune") -> list[list[str]]:
             if len(group) > 1:
                 groups.append(sorted(group))
 
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
-    for module in sorted(graph.modules):
-        if module not in index:
-            visit(module)
+    # The walk recurses once per module on a path; the limit is put back after (a test runs this
+    # in the suite's process, where other code relies on the usual limit).
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 10_000))
+    try:
+        for module in sorted(graph.modules):
+            if module not in index:
+                visit(module)
+    finally:
+        sys.setrecursionlimit(limit)
     return sorted(groups)
 
 

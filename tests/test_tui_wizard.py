@@ -414,7 +414,7 @@ async def test_one_warm_helper_reads_the_model_and_every_preview_and_a_changed_f
 ):
     import psutil
 
-    from tests.test_tui_helper import alpaca_rows
+    from tests.test_probe import alpaca_rows
 
     thousand = alpaca_rows(tmp_path / "thousand.jsonl", 1000)
     twenty = alpaca_rows(tmp_path / "twenty.jsonl", 20)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.tui_steps import row
+from textual.widgets import Input
+from textual.widgets._footer import FooterKey  # what the footer shows a key as (Textual has no public name)
+
+from tests.tui_steps import current, row, shown
 from tuitune._dev.pilot import notifications, screen_text, wait_until
 from tuitune._dev.sample_runs import SPECS, add_run, populate
 from tuitune.store import open_store
@@ -38,7 +41,7 @@ async def test_typing_in_a_field_never_triggers_a_global_key():
         app.screen.query_one("#model-input").focus()
         await pilot.press("end", *"/qhtn")
         assert isinstance(app.screen, WizardScreen)
-        assert app.screen.query_one("#model-input").value.endswith("/qhtn")
+        assert app.screen.query_one("#model-input", Input).value.endswith("/qhtn")
 
 
 async def test_the_command_palette_runs_actions_and_opens_runs_by_name():
@@ -54,9 +57,7 @@ async def test_the_command_palette_runs_actions_and_opens_runs_by_name():
         await pilot.press(*"llama3")
         await wait_until(pilot, lambda: "Open run 3 llama3-8b-qlora" in screen_text(app), what="the run hit")
         await pilot.press("enter")
-        detail = await wait_until(
-            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen, what="the detail"
-        )
+        detail = await shown(pilot, RunDetailScreen, what="the detail")
         assert detail.run_id == next(run.id for run in runs if run.name == "llama3-8b-qlora")
 
 
@@ -93,7 +94,7 @@ async def test_ctrl_s_saves_a_screenshot_of_every_dialog_too(tmp_path: Path):
     shots = tmp_path / "shots"
     app = create_app(screenshot_dir=shots, reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        history = app.screen
+        history = current(app, HistoryScreen)
         await wait_until(pilot, lambda: history.table.total_count == len(runs), what="the runs")
         history.table.move_to(finished.id)
         # Delete, resume, sort, help, messages and the command palette: each is a modal screen.
@@ -101,7 +102,11 @@ async def test_ctrl_s_saves_a_screenshot_of_every_dialog_too(tmp_path: Path):
             await pilot.press(key)
             dialog = await wait_until(pilot, lambda: app.screen is not history and app.screen, what=f"the {key} dialog")
             await pilot.press("ctrl+s")
-            await wait_until(pilot, lambda n=count: len(list(shots.glob("*.svg"))) == n, timeout=10, what="the SVG")
+
+            def saved(shots_expected: int = count) -> bool:
+                return len(list(shots.glob("*.svg"))) == shots_expected
+
+            await wait_until(pilot, saved, timeout=10, what="the SVG")
             assert app.screen is dialog  # the dialog stays open: ctrl+s did nothing else
             await pilot.press("escape")
             await wait_until(pilot, lambda: app.screen is history, what="the history again")
@@ -121,7 +126,7 @@ async def test_a_run_whose_worker_vanished_is_marked_crashed():
             pilot, lambda: open_store().get_run(run.id).status == "crashed", timeout=30, what="crash detection"
         )
         await wait_until(pilot, lambda: any("crashed" in t for t in notifications(app, "error")), what="the notice")
-        history = app.screen
+        history = current(app, HistoryScreen)
         await wait_until(pilot, lambda: row(history.table, run.id).cells[3] == "crashed", timeout=10, what="the row")
 
 
@@ -142,7 +147,7 @@ async def test_at_80_columns_the_footer_keeps_help_and_quit_and_cuts_no_key_in_h
         footer = screen_text(app).splitlines()[-1]
         assert "? Help" in footer and "q Quit" in footer and "^p palette" in footer
         assert "⏎ Open" in footer  # the screen's own keys come first
-        shown = {key.key for key in app.screen.query("FooterKey")}
+        shown = {key.key for key in app.screen.query("FooterKey").results(FooterKey)}
         assert "d" not in shown  # no room at 80 columns: left out whole, still in the help
         await pilot.resize_terminal(140, 36)
         await wait_until(pilot, lambda: "d Delete" in screen_text(app).splitlines()[-1], what="the wider footer")

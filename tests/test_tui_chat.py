@@ -12,13 +12,16 @@ from pathlib import Path
 
 import psutil
 import pytest
+from textual.widgets import Input, Select, TabbedContent
 
 import tuitune
 from tests.helpers import completed_run_of_a_huge_model
 from tests.trained_runs import Trained, greeting_config, home_env, write_greetings
+from tests.tui_steps import shown
 from tuitune._dev.pilot import notifications, screen_text, wait_until
 from tuitune.store import COMPLETED, open_store
 from tuitune.tui.app import create_app
+from tuitune.tui.chat_session import ChatSession
 from tuitune.tui.screens.chat import ChatScreen
 from tuitune.tui.screens.detail import RunDetailScreen
 from tuitune.tui.screens.history import HistoryScreen
@@ -62,7 +65,7 @@ async def _chat_with(pilot, *run_ids: int) -> ChatScreen:
         if len(run_ids) > 1:
             await pilot.press("space")
     await pilot.press("a")
-    chat = await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen, what="the chat")
+    chat = await shown(pilot, ChatScreen, what="the chat")
     await wait_until(
         pilot,
         lambda: chat.session is not None and len(chat.session.loaded) == len(chat.session.panes),
@@ -78,7 +81,7 @@ async def _greedy(pilot, max_new_tokens: str = "24") -> None:
     await pilot.press("ctrl+o")
     assert isinstance(pilot.app.screen, ChatSettingsModal)
     await pilot.press("ctrl+u", "0")  # the temperature field has the focus
-    pilot.app.screen.query_one("#max_new_tokens").value = max_new_tokens
+    pilot.app.screen.query_one("#max_new_tokens", Input).value = max_new_tokens
     await pilot.press("ctrl+s")
     assert isinstance(pilot.app.screen, ChatScreen)
 
@@ -86,8 +89,17 @@ async def _greedy(pilot, max_new_tokens: str = "24") -> None:
 async def _answered(pilot, chat: ChatScreen, turns: int) -> None:
     """Every pane answered: the turn is kept (a demo model's answer can take less than a poll)."""
     await wait_until(
-        pilot, lambda: not chat.generating and len(chat.session.turns) == turns, timeout=120, what=f"turn {turns}"
+        pilot,
+        lambda: not chat.generating and len(session_of(chat).turns) == turns,
+        timeout=120,
+        what=f"turn {turns}",
     )
+
+
+def session_of(chat: ChatScreen) -> ChatSession:
+    """The chat's session, open while the screen shows."""
+    assert chat.session is not None, "the chat has no session"
+    return chat.session
 
 
 def _panes(chat: ChatScreen) -> list[ChatPane]:
@@ -102,9 +114,12 @@ async def test_the_fine_tuned_model_and_its_base_answer_side_by_side_as_they_wri
     kept_before = len(open_store().conversations(greeter))
     pieces: list[tuple[str, int]] = []
     original_add = ChatPane.add
-    monkeypatch.setattr(
-        ChatPane, "add", lambda pane, text: (pieces.append((pane.id, len(text))), original_add(pane, text))
-    )
+
+    def add(pane: ChatPane, text: str) -> None:  # what a pane is given, piece by piece
+        pieces.append((pane.id or "", len(text)))
+        original_add(pane, text)
+
+    monkeypatch.setattr(ChatPane, "add", add)
     app = create_app(reconcile_seconds=None)
     async with app.run_test(size=(120, 36)) as pilot:
         chat = await _chat_with(pilot, greeter)
@@ -117,7 +132,9 @@ async def test_the_fine_tuned_model_and_its_base_answer_side_by_side_as_they_wri
         assert headers[0] == f"tuitune/demo + adapter {run.output_dir}/adapter\ntemplate chatml · cpu"
         assert headers[1] == "base tuitune/demo, no adapter\ntemplate chatml · cpu"
         assert "base tuitune/demo, no adapter" in text and "template chatml · cpu" in text
-        child = psutil.Process(chat.session._child.pid)  # the models live in the chat child
+        chat_child = session_of(chat)._child
+        assert chat_child is not None and chat_child.pid is not None
+        child = psutil.Process(chat_child.pid)  # the models live in the chat child
         assert "tuitune.chats.server" in " ".join(child.cmdline())
 
         await _greedy(pilot)
@@ -156,10 +173,8 @@ async def test_the_fine_tuned_model_and_its_base_answer_side_by_side_as_they_wri
             what="the chat child to stop",
         )
         await pilot.press("enter")
-        detail = await wait_until(
-            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail"
-        )
-        detail.query_one("#detail-tabs").active = "chats"
+        detail = await shown(pilot, RunDetailScreen, lambda screen: screen.run, what="the detail")
+        detail.query_one("#detail-tabs", TabbedContent).active = "chats"
         await wait_until(pilot, lambda: detail.conversations, what="the chats")
         await pilot.pause()
         text = screen_text(app)
@@ -190,11 +205,11 @@ async def test_ctrl_c_stops_an_answer_which_is_not_kept_and_the_chat_goes_on(run
         chat = await _chat_with(pilot, greeter)
         # Sampled and long: the base model rambles until it is stopped.
         await pilot.press("ctrl+o")
-        pilot.app.screen.query_one("#max_new_tokens").value = "1000"  # the demo model reads 1,024 tokens
-        pilot.app.screen.query_one("#layout").value = "base"  # the base model alone
+        pilot.app.screen.query_one("#max_new_tokens", Input).value = "1000"  # the demo model reads 1,024 tokens
+        pilot.app.screen.query_one("#layout", Select).value = "base"  # the base model alone
         await pilot.press("ctrl+s")
         await wait_until(
-            pilot, lambda: len(_panes(chat)) == 1 and chat.session.loaded, timeout=120, what="the base alone"
+            pilot, lambda: len(_panes(chat)) == 1 and session_of(chat).loaded, timeout=120, what="the base alone"
         )
         assert "base tuitune/demo, no adapter" in screen_text(app)
         await pilot.press(*"Tell me a long story.", "enter")

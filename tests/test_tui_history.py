@@ -536,16 +536,18 @@ async def test_one_run_is_one_run_and_a_fully_fine_tuned_run_offers_no_merge():
         history = await _history(pilot)
         text = screen_text(app)
         assert "1 run ·" in text and "1 runs" not in text
-        assert "m" not in {key.key for key in history.query(FooterKey)}  # no adapter to merge
+        assert "m" not in {key.key for key in history.query("FooterKey").results(FooterKey)}  # no adapter to merge
         await pilot.press("enter")
         detail = await shown(pilot, RunDetailScreen, lambda screen: screen.run, what="the detail")
-        assert "e" in {key.key for key in detail.query(FooterKey)} and "m" not in {
-            key.key for key in detail.query(FooterKey)
+        assert "e" in {key.key for key in detail.query("FooterKey").results(FooterKey)} and "m" not in {
+            key.key for key in detail.query("FooterKey").results(FooterKey)
         }
         app.show_training(run.id)
         training = await shown(pilot, TrainingScreen, lambda screen: screen.run, what="the training screen")
         await wait_until(pilot, lambda: "Completed after" in screen_text(app), what="the summary")
-        assert "m merge" not in screen_text(app) and "m" not in {key.key for key in training.query(FooterKey)}
+        assert "m merge" not in screen_text(app) and "m" not in {
+            key.key for key in training.query("FooterKey").results(FooterKey)
+        }
         assert run_of(training).id == run.id
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.widgets import TabbedContent
 
-from tests.tui_steps import compare_runs
+from tests.tui_steps import compare_runs, current, shown
 from tuitune._dev.pilot import notifications, screen_text, wait_until
 from tuitune.config import ConfigBuilder
 from tuitune.store import open_store
@@ -75,7 +76,7 @@ async def test_names_errors_paths_and_samples_that_look_like_markup_show_literal
     # Wide enough that no long path wraps; with toasts, which tests do not show by default.
     async with app.run_test(size=(160, 40), notifications=True) as pilot:
         # History: the table and the line about the run under the cursor.
-        history = app.screen
+        history = current(app, HistoryScreen)
         assert isinstance(history, HistoryScreen)
         await wait_until(pilot, lambda: history.table.total_count == 3, what="the runs")
         text = screen_text(app)
@@ -90,21 +91,17 @@ async def test_names_errors_paths_and_samples_that_look_like_markup_show_literal
         # Detail: overview (name, model, dataset, folder, error), evaluations (samples), artifacts, log.
         for run in (red, closing):
             app.open_run(run.id)
-            detail = await wait_until(
-                pilot,
-                lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen,
-                what="the detail",
-            )
+            detail = await shown(pilot, RunDetailScreen, lambda screen: screen.run, what="the detail")
             text = _unwrapped(screen_text(app))
             assert f"#{run.id} {run.name}" in text and MODEL in text and DATASET in text and "[dim]folder[/]" in text
             if run is red:
                 assert ERROR in text
             else:
-                detail.query_one("#detail-tabs").active = "evaluations"
+                detail.query_one("#detail-tabs", TabbedContent).active = "evaluations"
                 await pilot.pause()
                 text = screen_text(app)
                 assert "<s>[INST] hi [/INST]" in text and "[/] ref" in text and "[red]b" in text and "[/INST] f" in text
-                detail.query_one("#detail-tabs").active = "artifacts"
+                detail.query_one("#detail-tabs", TabbedContent).active = "artifacts"
                 await pilot.pause()
                 assert "adapter[/]" in screen_text(app)
             await pilot.press("escape")
@@ -152,7 +149,7 @@ async def test_names_errors_paths_and_samples_that_look_like_markup_show_literal
         # Compare: column heads, model, dataset, curves' legend.
         compare = await compare_runs(pilot, (closing, link))
         assert f"#{closing.id} {CLOSING}" in screen_text(app) and f"#{link.id} {LINK}" in screen_text(app)
-        compare.query_one("#compare-tabs").active = "metrics-pane"
+        compare.query_one("#compare-tabs", TabbedContent).active = "metrics-pane"
         await pilot.pause()
         assert CLOSING in screen_text(app) and "[i]model[/i]" in screen_text(app)
         await pilot.press("escape")
@@ -172,11 +169,11 @@ async def test_the_chat_shows_run_names_load_errors_prompts_and_answers_literall
     closing = hostile_runs[CLOSING]
     app = create_app(reconcile_seconds=None)
     async with app.run_test(size=(160, 40), notifications=True) as pilot:
-        history = app.screen
+        history = current(app, HistoryScreen)
         await wait_until(pilot, lambda: history.table.total_count == 3, what="the runs")
         history.table.move_to(closing.id)
         await pilot.press("a")
-        chat = await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen, what="the chat")
+        chat = await shown(pilot, ChatScreen, what="the chat")
         await wait_until(
             pilot, lambda: chat.session is not None and len(chat.session.loaded) == 2, timeout=120, what="the loads"
         )
@@ -215,7 +212,7 @@ async def test_control_characters_a_model_writes_show_escaped_and_every_screensh
 
     closing = hostile_runs[CLOSING]
     answer = f"Hello{SEPARATOR}there"
-    shown = "Hello\\x1dthere"  # as the screen shows it
+    on_screen = "Hello\\x1dthere"  # as the screen shows it
     store = open_store()
     sample = {
         "prompt": "<|im_start|>user\nSay hello<|im_end|>\n<|im_start|>assistant\n",
@@ -241,27 +238,25 @@ async def test_control_characters_a_model_writes_show_escaped_and_every_screensh
         await wait_until(pilot, lambda: len(list(shots.glob("*.svg"))) == count, timeout=10, what="the screenshot")
 
     async with app.run_test(size=(120, 36)) as pilot:
-        history = app.screen
+        history = current(app, HistoryScreen)
         await wait_until(pilot, lambda: history.table.total_count == 3, what="the runs")
         app.open_run(closing.id)
-        detail = await wait_until(
-            pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run and app.screen, what="the detail"
-        )
+        detail = await shown(pilot, RunDetailScreen, lambda screen: screen.run, what="the detail")
         for count, tab in enumerate(("evaluations", "chats"), start=1):
-            detail.query_one("#detail-tabs").active = tab
-            await wait_until(pilot, lambda: shown in screen_text(app), timeout=15, what=f"the answer in {tab}")
+            detail.query_one("#detail-tabs", TabbedContent).active = tab
+            await wait_until(pilot, lambda: on_screen in screen_text(app), timeout=15, what=f"the answer in {tab}")
             assert SEPARATOR not in screen_text(app)
             await shoot(count)
         # The chat, as an answer streams in.
         await pilot.press("a")
-        chat = await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen, what="the chat")
+        chat = await shown(pilot, ChatScreen, what="the chat")
         await wait_until(
             pilot, lambda: chat.session is not None and len(chat.session.loaded) == 2, timeout=120, what="the loads"
         )
         pane = chat.query(ChatPane).last()
         pane.ask("Say hello")
         pane.add(answer)
-        await wait_until(pilot, lambda: shown in screen_text(app), timeout=15, what="the streamed answer")
+        await wait_until(pilot, lambda: on_screen in screen_text(app), timeout=15, what="the streamed answer")
         assert SEPARATOR not in screen_text(app)
         await shoot(3)
         await pilot.press("escape")

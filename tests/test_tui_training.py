@@ -208,7 +208,7 @@ async def test_a_run_that_failed_before_its_first_step_shows_its_whole_error_and
         assert "".join(error.split()) in on_screen
         # Resuming would fail the same way: no resume is offered, and nothing claims a checkpoint.
         assert "checkpoint" not in text and "r resume" not in text.lower()
-        assert "r" not in {key.key for key in training.query(FooterKey)}
+        assert "r" not in {key.key for key in training.query("FooterKey").results(FooterKey)}
         assert "n start a new run with the problem fixed" in text
 
 

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 __all__ = ["AppService", "LogFollower", "MemoryReading", "gpu_memory"]
 
-# The config, the GPU and RAM readings, huggingface_hub and psutil are imported by the calls that
-# use them: the app imports this module at start and draws its first screen without them.
+# The GPU and RAM readings, huggingface_hub and psutil are imported by the calls that use them:
+# the app imports this module at start and draws its first screen without them.
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ def test_every_route_says_in_openapi_what_it_answers(tuitune_home: Path) -> None
     # Every route of the API is in the document (none hidden), every page is not.
     for route in app.routes:
         if isinstance(route, APIRoute):
+            assert route.methods, route.path
             for method in route.methods:
                 assert ((route.path, method) in documented) == (route.path not in PAGES), (route.path, method)
     assert len(documented) >= 23

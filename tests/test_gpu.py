@@ -70,7 +70,7 @@ def test_qlora_trains_a_4bit_base_on_the_gpu(demo_model_path: Path) -> None:
     del model
 
     result = tuitune.train(config)
-    assert result.status == COMPLETED
+    assert result.status == COMPLETED and result.weights_dir
     assert (Path(result.weights_dir) / "adapter_model.safetensors").is_file()
 
 

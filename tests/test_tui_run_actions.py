@@ -7,12 +7,16 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from rich.console import Console
+from textual.app import App
+from textual.screen import Screen
 from textual.widgets import Static
 
+from tests.tui_steps import current, run_of, shown
 from tuitune._dev.pilot import notifications, screen_text, wait_until
 from tuitune._dev.sample_runs import populate
 from tuitune.config import ConfigBuilder
@@ -49,7 +53,15 @@ async def _history(pilot) -> HistoryScreen:
     return history
 
 
-async def _on(pilot, screen: str, run: Run):
+def _showing(app: App, screen: Screen) -> Callable[[], bool]:
+    return lambda: app.screen is screen
+
+
+def _on_screen(app: App, text: str) -> Callable[[], bool]:
+    return lambda: text in screen_text(app)
+
+
+async def _on(pilot, screen: str, run: Run) -> HistoryScreen | RunDetailScreen | TrainingScreen:
     """The history with `run` under the cursor, its detail, or its training screen."""
     app = pilot.app
     app.action_history()
@@ -58,20 +70,17 @@ async def _on(pilot, screen: str, run: Run):
         app.action_history()
         await wait_until(pilot, lambda: app.screen is history, what="the history")
         history.table.move_to(run.id)
-        await wait_until(pilot, lambda: history.selected_run() and history.selected_run().id == run.id, what="the row")
+        await wait_until(pilot, lambda: (selected := history.selected_run()) and selected.id == run.id, what="the row")
         return history
+    kind: type[RunDetailScreen | TrainingScreen]
     if screen == "detail":
         app.open_run(run.id)
-        kind: type = RunDetailScreen
+        kind = RunDetailScreen
     else:
         app.show_training(run.id)
         kind = TrainingScreen
-    return await wait_until(
-        pilot,
-        lambda: (
-            isinstance(app.screen, kind) and app.screen.run is not None and app.screen.run.id == run.id and app.screen
-        ),
-        what=f"the {screen} of {run.name}",
+    return await shown(
+        pilot, kind, lambda shown: shown.run is not None and shown.run.id == run.id, what=f"the {screen} of {run.name}"
     )
 
 
@@ -104,12 +113,10 @@ async def test_the_same_key_does_the_same_action_on_the_history_the_detail_and_t
             for key, run, dialog, words in cases:
                 screen = await _on(pilot, screen_name, run)
                 await pilot.press(key)
-                opened = await wait_until(
-                    pilot, lambda d=dialog: isinstance(app.screen, d) and app.screen, what=f"{key} on the {screen_name}"
-                )
+                opened = await shown(pilot, dialog, what=f"{key} on the {screen_name}")
                 assert words in screen_text(app), (screen_name, key)
                 await pilot.press("escape")
-                await wait_until(pilot, lambda s=screen: app.screen is s, what="the screen again")
+                await wait_until(pilot, _showing(app, screen), what="the screen again")
                 assert opened is not screen
     # Nothing was done: every dialog was closed without a yes.
     assert not open_store().get_run(running.id).cancel_requested
@@ -157,6 +164,7 @@ async def test_a_keymap_file_rebinds_an_action_on_every_screen(runs, tuitune_hom
             await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal), what=f"ctrl+x on the {screen_name}")
             await pilot.press("n")
         history = await _on(pilot, "history", completed)
+        assert isinstance(history, HistoryScreen)
         # Words that name a key name the user's.
         history.table.move_to(running.id)
         await pilot.press("d")
@@ -254,9 +262,8 @@ async def test_the_help_and_the_palette_list_the_tables_actions(runs):
             if action.id in ("export-chats", "details"):
                 continue  # the detail's and the training screen's
             await pilot.press("ctrl+p", *action.label.lower())
-            await wait_until(
-                pilot, lambda a=action: f"{a.label}  ({a.key})" in screen_text(app), what=f"the {action.id} command"
-            )
+            command = f"{action.label}  ({action.key})"
+            await wait_until(pilot, _on_screen(app, command), what=f"the {action.id} command")
             if action.id != "compare":
                 assert f"(run #{completed.id} {completed.name})" in " ".join(screen_text(app).split())
             await pilot.press("escape")
@@ -312,14 +319,14 @@ async def test_a_rebound_key_cancels_a_real_run_from_the_training_screen(demo_mo
     app = create_app(mode="training", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
         app.show_training(run.id)
-        training = app.screen
+        training = current(app, TrainingScreen)
         await wait_until(
             pilot, lambda: training.run and training.run.steps_done >= 2, timeout=180, what="training steps"
         )
         await pilot.press("ctrl+x")
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("y")
-        await wait_until(pilot, lambda: training.run.status == "cancelled", timeout=120, what="the cancel")
+        await wait_until(pilot, lambda: run_of(training).status == "cancelled", timeout=120, what="the cancel")
         await wait_until(pilot, lambda: "Cancelled after" in screen_text(app), timeout=10, what="the summary")
         assert "r resume" in screen_text(app)
 

@@ -13,12 +13,15 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-from textual.widgets import Input
+from textual.widgets import Input, TabbedContent
 
+from tests.tui_steps import shown
 from tuitune._dev.pilot import wait_until
 from tuitune._dev.sample_runs import SPECS, add_run
 from tuitune.store import clock, open_store
 from tuitune.tui.app import create_app
+from tuitune.tui.screens.compare import CompareScreen
+from tuitune.tui.screens.detail import RunDetailScreen
 
 SIZE = (80, 24)
 FROZEN = datetime(2025, 3, 14, 12, 0, tzinfo=timezone.utc)
@@ -87,8 +90,8 @@ def _detail(run_name: str, tab: str):
         await _history_loaded(pilot)
         app = pilot.app
         app.open_run(pilot.app.service.store.find_run(run_name).id)
-        detail = await wait_until(pilot, lambda: getattr(app.screen, "run", None) and app.screen, what="the detail")
-        detail.query_one("#detail-tabs").active = tab
+        detail = await shown(pilot, RunDetailScreen, lambda screen: screen.run, what="the detail")
+        detail.query_one("#detail-tabs", TabbedContent).active = tab
         await pilot.pause(0.2)
 
     return run_before
@@ -113,10 +116,8 @@ def _compare(tab: str):
             history.table.move_to(pilot.app.service.store.find_run(name).id)
             await pilot.press("space")
         await pilot.press("v")
-        compare = await wait_until(
-            pilot, lambda: getattr(pilot.app.screen, "comparison", None) and pilot.app.screen, what="the comparison"
-        )
-        compare.query_one("#compare-tabs").active = tab
+        compare = await shown(pilot, CompareScreen, lambda screen: screen.comparison, what="the comparison")
+        compare.query_one("#compare-tabs", TabbedContent).active = tab
         await pilot.pause(0.2)
 
     return run_before

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+from textual.binding import Binding
+
 from tuitune._dev.pilot import screen_text, wait_until
 from tuitune._dev.sample_runs import populate
 from tuitune.store import open_store
@@ -94,4 +96,5 @@ async def test_with_runs_in_the_store_the_app_opens_on_the_history():
 
 async def test_every_global_binding_has_a_description_tooltip_and_id():
     for binding in TuituneApp.BINDINGS:
+        assert isinstance(binding, Binding), binding  # not a bare (key, action) tuple
         assert binding.description and binding.tooltip and binding.id, binding

@@ -46,6 +46,10 @@ STEP_IDS = {step: f"#{step}-step" for step in STEPS}  # each step's widget
 class WizardScreen(ReportsWorkerErrors, Screen[None]):
     """The four steps of a new run, as tabs; Next/Back move between them."""
 
+    # The model field has the focus from the start (Textual's default is the first focusable widget,
+    # the tabs): no move of the focus before the first frame, and the footer is drawn once for it.
+    AUTO_FOCUS = "#model-input"
+
     BINDINGS = [
         Binding("ctrl+n", "next_step", "Next", tooltip="Go to the next step.", id="wizard-next", priority=True),
         Binding(

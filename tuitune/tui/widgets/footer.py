@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+from typing import TYPE_CHECKING
+
 from rich.cells import cell_len
 from textual import events
 from textual.app import ComposeResult
@@ -10,6 +13,9 @@ from textual.widgets import Footer
 
 # Textual does not export the footer's key widget; fitting the keys means telling them apart.
 from textual.widgets._footer import FooterKey
+
+if TYPE_CHECKING:
+    from textual.screen import Screen
 
 # Always shown: the help lists every key that gives way, and quitting must never be hidden.
 ESSENTIAL_ACTIONS = frozenset({"help", "quit"})
@@ -27,6 +33,32 @@ class FittingFooter(Footer):
     def __init__(self, *, compact: bool = True) -> None:
         super().__init__(compact=compact)
         self._fitted_width = 0
+        self._drawn_for: Hashable = None  # what the keys were last drawn from (see bindings_changed)
+
+    def bindings_changed(self, screen: Screen) -> None:
+        # Textual draws the keys again on every change of the screen's bindings (a move of the
+        # focus, a refresh_bindings: the history asks on every move of its cursor), new widgets
+        # each time; most changes leave the keys as they were, and those are not drawn again.
+        if self.is_attached and self._bindings_ready and self._drawn_for == self._drawn_from(screen):
+            return
+        super().bindings_changed(screen)
+
+    async def recompose(self) -> None:
+        # Asked twice for one change (the bindings, and the first resize): drawn once.
+        if self.is_attached and self._bindings_ready:
+            drawing = self._drawn_from(self.screen)
+            if drawing == self._drawn_for:
+                return
+            self._drawn_for = drawing
+        await super().recompose()
+
+    def _drawn_from(self, screen: Screen) -> Hashable:
+        """What the keys shown depend on: the width, the style and each active binding as shown."""
+        bindings = tuple(
+            (key, binding.key_display, binding.description, binding.action, enabled, tooltip, node is self.app)
+            for key, (node, binding, enabled, tooltip) in screen.active_bindings.items()
+        )
+        return self.size.width, self.compact, self.show_command_palette, bindings
 
     def compose(self) -> ComposeResult:
         widgets = list(super().compose())

@@ -1,17 +1,33 @@
-"""Shared fixtures: every test gets its own TUITUNE_HOME; the demo model is built once per run.
+"""Shared fixtures, and the two lanes of the suite.
 
-The demo model is real (a small Llama built by `tuitune.models.demo`) and shared between tests
-through a symlinked `models/` folder, so each test still sees a private store and runs folder.
-Under pytest-xdist the workers share it, and the greeter (tests/trained_runs.py), which several
-modules talk to and evaluate, is trained once for all of them.
+Every test gets its own TUITUNE_HOME. The demo model is real (a small Llama built by
+`tuitune.models.demo`) and built once per run of the suite, shared through a symlinked `models/`
+folder, so each test still sees a private store and runs folder. Under pytest-xdist the workers
+share it, and the greeter (tests/trained_runs.py), which several modules talk to and evaluate, is
+trained once for all of them.
+
+The lanes (README, "Development"):
+- the fast lane, `pytest -m "not integration"`: tests that stay in this process. They start no
+  child process, train nothing, serve nothing on a port, drive no browser and mount nothing.
+- the integration lane, `pytest -m integration`: every test that does one of those, marked
+  `integration` (a whole module through `pytestmark`, or one test). `slow` (trains for real),
+  `gpu` and `serial` imply it. A test outside the integration lane that starts a child process
+  fails, naming the process, so nothing slips into the fast lane unseen.
+- `serial`: integration tests that hold the product to a deadline a loaded machine can miss (a
+  killed worker replaced within seconds, a group's ranks gone within seconds) or drive Chromium.
+  The README runs them on their own, without `-n`; the rest of the integration lane runs on two
+  pytest-xdist workers, a module to a worker (`--dist loadfile`: a module's trained fixture is
+  trained once).
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import multiprocessing.util
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,12 +44,86 @@ for _offline in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"
     os.environ[_offline] = "1"
 
 
+def _share_the_cores() -> None:
+    """Under pytest-xdist, each worker (and every process it starts: workers, ranks, chat
+    children) computes with its share of the cores, not all of them: two workers of two torch
+    threads each on two cores spend their time switching instead of training."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = str(max(1, (os.cpu_count() or 1) // workers))
+        for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(variable, threads)
+
+
+_share_the_cores()
+
+
+# --- the lanes ---------------------------------------------------------------------------------
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.get_closest_marker(kind) for kind in ("slow", "serial", "gpu")):
+            item.add_marker(pytest.mark.integration)
+
+
+class _ChildProcesses:
+    """Every child process this process starts, while a fast-lane test runs."""
+
+    def __init__(self) -> None:
+        self.started: list[str] | None = None
+
+    def record(self, what: str) -> None:
+        if self.started is not None:
+            self.started.append(what)
+
+
+_CHILDREN = _ChildProcesses()
+_execute_child = subprocess.Popen._execute_child  # type: ignore[attr-defined]  # CPython's one spawn point
+_spawnv_passfds = multiprocessing.util.spawnv_passfds
+
+
+def _recording_execute_child(self: subprocess.Popen[Any], args: Any, *rest: Any, **options: Any) -> None:
+    _CHILDREN.record(args if isinstance(args, str) else " ".join(str(arg) for arg in args))
+    _execute_child(self, args, *rest, **options)
+
+
+def _recording_spawnv_passfds(path: Any, args: Any, passfds: Any) -> int:
+    _CHILDREN.record(" ".join(str(arg) for arg in args))
+    return _spawnv_passfds(path, args, passfds)
+
+
+subprocess.Popen._execute_child = _recording_execute_child  # type: ignore[attr-defined]
+multiprocessing.util.spawnv_passfds = _recording_spawnv_passfds
+os.register_at_fork(before=lambda: _CHILDREN.record("os.fork()"))
+
+
+@pytest.fixture(autouse=True)
+def _fast_lane_starts_no_process(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test outside the integration lane that starts a child process fails, naming it."""
+    if request.node.get_closest_marker("integration"):
+        yield
+        return
+    _CHILDREN.started = []
+    try:
+        yield
+        started = _CHILDREN.started
+    finally:
+        _CHILDREN.started = None
+    if started:
+        pytest.fail(
+            f"{request.node.nodeid} started {len(started)} child process(es), first: {started[0][:200]!r}. "
+            "A test that starts processes belongs to the integration lane: mark it "
+            "`@pytest.mark.integration` (see tests/conftest.py).",
+            pytrace=False,
+        )
+
+
 # --- homes ---------------------------------------------------------------------------------------
-def shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def shared_root(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder every pytest-xdist worker of this run shares (their basetemps' parent), or this
-    session's basetemp when there are no workers."""
+    session's basetemp when it has no workers. Asked of the session itself, not of the
+    environment: a pytest that a test starts inherits PYTEST_XDIST_WORKER, not the workers."""
     base = tmp_path_factory.getbasetemp()
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return base.parent if hasattr(config, "workerinput") else base
 
 
 @contextmanager
@@ -48,8 +138,8 @@ def file_lock(path: Path) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def shared_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    models = shared_root(tmp_path_factory) / "shared-models"
+def shared_models_dir(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    models = shared_root(pytestconfig, tmp_path_factory) / "shared-models"
     models.mkdir(exist_ok=True)
     return models
 
@@ -129,13 +219,18 @@ def demo_model_path(shared_models_dir: Path) -> Path:
 
 # --- the greeter: trained once per run of the suite ---------------------------------------------
 @pytest.fixture(scope="session")
-def greeter(tmp_path_factory: pytest.TempPathFactory, shared_models_dir: Path, demo_model_path: Path) -> Trained:
+def greeter(
+    pytestconfig: pytest.Config,
+    tmp_path_factory: pytest.TempPathFactory,
+    shared_models_dir: Path,
+    demo_model_path: Path,
+) -> Trained:
     """The greeter (a LoRA run that learned the greetings, tests/trained_runs.py), trained once for
     the whole run, whichever worker asks first; the others wait for it. Use `greeter_home` for a
     store of one's own with it."""
     from tests.trained_runs import Trained, train_greeter
 
-    root = shared_root(tmp_path_factory)
+    root = shared_root(pytestconfig, tmp_path_factory)
     record = root / "greeter.json"
     with file_lock(root / "greeter.lock"):
         if not record.exists():

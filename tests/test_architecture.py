@@ -26,6 +26,7 @@ print(",".join(heavy))
 """
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize(
     "argv",
     [
@@ -53,6 +54,7 @@ def test_light_commands_never_import_the_training_stack(argv: list[str]) -> None
     assert result.stdout.strip().splitlines()[-1:] in ([""], []), f"{argv} imported {result.stdout}"
 
 
+@pytest.mark.integration
 def test_importing_the_package_and_the_tui_is_light() -> None:
     code = (
         "import sys, tuitune, tuitune.tui.app, tuitune.engine.launcher, tuitune.store, tuitune.config\n"
@@ -63,6 +65,7 @@ def test_importing_the_package_and_the_tui_is_light() -> None:
     assert result.stdout.strip() == ""
 
 
+@pytest.mark.integration
 def test_import_contracts_hold() -> None:
     """import-linter: the layers (faces → services → engine → after training → data and models → runs →
     store and config → the ground); light layers never import heavy libraries (even in functions);
@@ -85,6 +88,7 @@ def test_no_module_of_the_package_imports_itself_through_others() -> None:
     assert import_cycles() == []
 
 
+@pytest.mark.integration
 def test_the_cli_reference_is_current() -> None:
     """docs/cli.md is generated from the commands: regenerate it when a command changes."""
     result = subprocess.run(

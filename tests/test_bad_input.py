@@ -146,8 +146,11 @@ def test_an_empty_dataset_name_is_refused_not_read_as_the_current_folder(
     assert_clean_error(run_inprocess("data", ""), "No dataset given")
 
 
-def test_brackets_in_a_data_path_are_shown_as_they_are(tmp_path: Path, demo_model_path: Path) -> None:
-    path = tmp_path / "a[" / "]b [bold].jsonl"  # "a[/]b [bold].jsonl": rich would read markup in it
+def test_brackets_in_a_data_path_are_shown_as_they_are(
+    tmp_path: Path, demo_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a path as a user types it: however long the temporary folder, it fits
+    path = Path("a[") / "]b [bold].jsonl"  # "a[/]b [bold].jsonl": rich would read markup in it
     path.parent.mkdir()
     path.write_text(jsonl(ROWS), encoding="utf-8")
     result = run_inprocess("data", str(path))
@@ -369,6 +372,7 @@ def test_eval_refuses_more_new_tokens_than_the_config_allows() -> None:
     assert_clean_error(run_inprocess("eval", "1", "--max-new-tokens", "99999999999"), "--max-new-tokens", code=2)
 
 
+@pytest.mark.integration  # the real CLI, in a child process
 def test_a_shell_user_sees_one_line_for_a_deep_json_file(tmp_path: Path) -> None:
     # The same story through the installed command in a fresh interpreter, as typed in a shell.
     path = tmp_path / "deep.json"

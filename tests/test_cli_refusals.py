@@ -12,6 +12,8 @@ import pytest
 
 from tests.helpers import assert_one_line_error, cli
 
+pytestmark = pytest.mark.integration  # every case runs the real CLI in a child process
+
 TOKEN = "a-long-enough-test-token-1234"
 
 

@@ -8,6 +8,8 @@ import pytest
 from tests.helpers import assert_one_line_error, cli, cli_json
 from tuitune.store import FAILED, open_store
 
+pytestmark = pytest.mark.integration  # every case runs the real CLI in a child process
+
 NAMES = ["exp[/]1", "[red]x", "[link=file:///etc/passwd]y[/link]", "[bold]z", "a[/INST]b"]
 
 

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import assert_one_line_error, cli, cli_json
 from tuitune.config import ConfigBuilder
 from tuitune.runs.compare import compare_runs, config_differences, flatten
@@ -71,6 +73,7 @@ def test_dotted_keys_and_missing_keys() -> None:
     assert config_differences([{"name": "x", "a": 1}, {"name": "y", "a": 1}]) == {}
 
 
+@pytest.mark.integration
 def test_compare_command_prints_one_json_document_and_a_readable_table() -> None:
     store = open_store()
     a = _record_run(store, "alpha", lr=1e-3, r=8, train_loss=1.2, eval_losses=[2.0], rouge=0.5)
@@ -86,6 +89,7 @@ def test_compare_command_prints_one_json_document_and_a_readable_table() -> None
     assert "alpha" in table and "beta" in table and "lora.r" in table and "rougeL" in table and "1.2000" in table
 
 
+@pytest.mark.integration
 def test_compare_needs_two_different_existing_runs() -> None:
     store = open_store()
     _record_run(store, "only", lr=1e-3, r=8, train_loss=1.0, eval_losses=[1.0], rouge=None)
@@ -94,6 +98,7 @@ def test_compare_needs_two_different_existing_runs() -> None:
     assert_one_line_error(cli("compare", "only", "nope"), "No run named 'nope'")
 
 
+@pytest.mark.integration
 def test_compare_stays_light_and_never_imports_torch() -> None:
     store = open_store()
     _record_run(store, "one", lr=1e-3, r=8, train_loss=1.0, eval_losses=[1.0], rouge=None)

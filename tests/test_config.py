@@ -94,8 +94,11 @@ def test_invalid_values_name_the_field_and_what_is_allowed(data: dict, error: ty
         assert fragment in message
 
 
-def test_unknown_key_in_a_file_is_rejected_with_the_closest_valid_one(tmp_path: Path) -> None:
-    path = tmp_path / "run.yaml"
+def test_unknown_key_in_a_file_is_rejected_with_the_closest_valid_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a path as a user types it: a long one is shown shortened
+    path = Path("run.yaml")
     path.write_text("method: lora\ntraining:\n  learning_rat: 0.001\n")
     with pytest.raises(InvalidConfigError) as caught:
         load_config(path)

@@ -17,7 +17,8 @@ from tests.helpers import running_server, wait_for
 from tuitune.client import Client
 from tuitune.store import COMPLETED, open_store
 
-pytestmark = pytest.mark.slow  # each test starts a server and a browser
+# Each test starts a server and Chromium, whose page waits (30 s) a loaded machine can miss: serial.
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 TOKEN = "a-long-enough-test-token-1234"
 HOSTILE = "<img src=x onerror=alert(1)>"

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.integration  # the real tuitune data command, in a child process
+
 ROWS = [
     {"instruction": "Say hi.", "input": "", "output": "Hi!"},
     {"instruction": "Translate.", "input": "Bonjour", "output": "Hello"},

@@ -99,6 +99,7 @@ def test_without_use_cache_false_transformers_would_mix_packed_samples(demo_mode
     assert not torch.allclose(mixed[0, n0 : n0 + n1], second_alone[0], atol=1e-3)
 
 
+@pytest.mark.integration  # trains
 @pytest.mark.parametrize("packing", [False, True])
 def test_trainer_trains_on_prepared_data(tmp_path: Path, demo_model_path: Path, tokenizer, packing: bool) -> None:
     import math

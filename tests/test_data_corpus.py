@@ -111,6 +111,7 @@ def test_long_jsonl_documents_are_windowed_and_cut_chat_data_is_warned_about(tmp
     assert any("of the tokens are cut off at max_length 32" in warning for warning in cut.warnings)
 
 
+@pytest.mark.integration  # the real CLI, in a child process
 def test_too_little_data_and_no_validation_are_warned_about(tmp_path: Path, tokenizer) -> None:
     tiny = tmp_path / "tiny.jsonl"
     tiny.write_text("".join(json.dumps({"instruction": f"Say {i}.", "output": f"{i}."}) + "\n" for i in range(3)))

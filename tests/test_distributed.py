@@ -16,6 +16,8 @@ from tests.helpers import cli, cli_json, wait_for, wait_for_status
 from tuitune.runs.lookup import pid_alive
 from tuitune.store import CANCELLED, COMPLETED, CRASHED, FAILED, open_store
 
+pytestmark = pytest.mark.integration  # process groups: a supervisor and its ranks
+
 FINISHED = {COMPLETED, FAILED, CANCELLED, CRASHED}
 
 
@@ -90,6 +92,7 @@ def test_cancel_stops_every_process_and_resume_finishes_with_two(job: list[str],
     assert {process.rank for process in store.processes(run_id)} == {0, 1}
 
 
+@pytest.mark.serial  # holds the group to seconds
 @pytest.mark.slow
 def test_a_killed_rank_crashes_the_run_at_once_and_leaves_no_process(job: list[str], demo_model_path: Path) -> None:
     started = cli_json("train", *job, "--nproc", "2", "--batch-size", "2", "--max-steps", "100000", "--detach")
@@ -114,6 +117,7 @@ def test_a_killed_rank_crashes_the_run_at_once_and_leaves_no_process(job: list[s
     )
 
 
+@pytest.mark.serial  # holds the group to seconds
 @pytest.mark.slow
 def test_a_killed_supervisor_takes_its_ranks_with_it_and_resume_trains_once(
     job: list[str], demo_model_path: Path

@@ -30,12 +30,14 @@ def test_hub_reachability_is_a_dns_question(monkeypatch: pytest.MonkeyPatch) -> 
         hub.hub_reachable.cache_clear()
 
 
+@pytest.mark.integration  # the real CLI, in a child process
 def test_a_model_id_fails_in_one_line_without_retries() -> None:
     result = cli("recommend", "someone/some-model", env=UNREACHABLE, timeout=120)
     assert_one_line_error(result, "someone/some-model", "could not be reached")
     assert "Retry" not in result.stderr
 
 
+@pytest.mark.integration  # the real CLI, in a child process
 def test_a_dataset_id_fails_in_one_line_without_retries() -> None:
     result = cli("data", "someone/some-dataset", env=UNREACHABLE, timeout=120)
     assert_one_line_error(result, "someone/some-dataset", "cannot be reached")

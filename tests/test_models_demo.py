@@ -14,6 +14,7 @@ from tuitune.models.demo import DEMO_NAME, ensure_demo_model, sample_dataset_pat
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.integration
 def test_the_sample_dataset_is_a_few_hundred_alpaca_examples_and_its_script_reproduces_it() -> None:
     path = sample_dataset_path()
     assert path.stat().st_size < 1024 * 1024
@@ -69,6 +70,7 @@ def _tensors(folder: Path) -> dict:
     return load_file(folder / "model.safetensors")
 
 
+@pytest.mark.integration
 def test_two_processes_building_at_once_get_one_whole_model_identical_to_another_homes(
     tmp_path: Path, demo_model_path: Path
 ) -> None:

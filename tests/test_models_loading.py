@@ -45,6 +45,7 @@ def test_the_demo_model_loads_in_float32_on_a_cpu_ready_to_train(demo_model_path
     assert model(**batch, labels=batch["input_ids"]).loss.isfinite()
 
 
+@pytest.mark.integration  # trains a few steps
 def test_the_demo_model_loads_in_4bit_and_a_lora_on_it_learns(demo_model_path: Path) -> None:
     """QLoRA on a CPU: bitsandbytes' NF4 layers with fp32 compute, and peft adapters that train."""
     import bitsandbytes as bnb

@@ -12,6 +12,8 @@ from tests.helpers import wait_for
 from tuitune._dev.sample_data import alpaca_rows
 from tuitune.probe.client import ProbeClient, ProbeError
 
+pytestmark = pytest.mark.integration  # the app's helper is a child process
+
 
 @pytest.fixture
 def helper():

@@ -20,6 +20,8 @@ from tuitune.config import ConfigBuilder, RunConfig
 from tuitune.engine import queue
 from tuitune.store import CANCELLED, COMPLETED, CRASHED, FAILED, QUEUED, RUNNING, Run, open_store
 
+pytestmark = pytest.mark.integration  # workers and keepers move the queue
+
 FINISHED = {COMPLETED, FAILED, CANCELLED, CRASHED}
 
 
@@ -118,6 +120,7 @@ def test_a_killed_worker_frees_its_slot_once_its_death_is_noticed(demo_model_pat
     assert finished([waiting.id])[0].status == COMPLETED
 
 
+@pytest.mark.serial  # holds the keeper to seconds
 @pytest.mark.slow
 def test_a_killed_worker_is_replaced_within_seconds_with_nobody_looking(demo_model_path: Path) -> None:
     from tuitune.engine.keeper_lock import keeper_alive

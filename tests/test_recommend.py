@@ -118,6 +118,7 @@ def test_the_command_prints_a_table_and_writes_a_config_train_accepts(
     assert config.model.name_or_path == model_dirs["3b"] and config.model.load_in_4bit
 
 
+@pytest.mark.integration
 def test_json_output_is_one_document_with_the_pick_and_the_estimates(model_dirs: dict[str, str]) -> None:
     result = cli("recommend", model_dirs["500m"], "--vram", "6", "--json")
     assert result.returncode == 0, result.stderr
@@ -129,6 +130,7 @@ def test_json_output_is_one_document_with_the_pick_and_the_estimates(model_dirs:
     assert {"batch_size", "gradient_checkpointing", "reason"} <= set(document)
 
 
+@pytest.mark.integration
 def test_an_unknown_model_is_one_line_naming_offline_mode() -> None:
     result = cli("recommend", "no-such-owner/no-such-model")
     assert_one_line_error(result, "no-such-owner/no-such-model", "HF_HUB_OFFLINE")
@@ -158,6 +160,7 @@ def test_the_recommended_config_trains(demo_model_path: Path, tmp_path: Path) ->
     assert trained.weights_dir and (Path(trained.weights_dir) / "adapter_config.json").is_file()
 
 
+@pytest.mark.integration
 def test_the_command_starts_without_the_training_stack() -> None:
     import subprocess
     import sys

@@ -13,6 +13,8 @@ from tests.helpers import cli_json, running_server, wait_for
 from tuitune.client import Client, ClientError
 from tuitune.store import CANCELLED, COMPLETED, open_store
 
+pytestmark = pytest.mark.integration  # a real tuitune serve on a loopback port
+
 TOKEN = "a-long-enough-test-token-1234"
 
 

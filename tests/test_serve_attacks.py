@@ -18,6 +18,8 @@ from tuitune.locations import Location, RunsCode, _markers, declared
 from tuitune.store import open_store
 from tuitune.system import child
 
+pytestmark = pytest.mark.integration  # a real tuitune serve on a loopback port
+
 # Text fields that name no place and run nothing. A new text field of the configuration must be
 # declared with a type from tuitune.locations, or be added here on purpose.
 PLAIN_TEXT = {

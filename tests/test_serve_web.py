@@ -9,8 +9,11 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
 from tests.helpers import wait_for
+
+pytestmark = pytest.mark.integration  # a real tuitune web on a loopback port
 
 
 def free_port() -> int:

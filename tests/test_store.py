@@ -386,6 +386,7 @@ def test_a_damaged_store_file_gives_one_line_that_says_what_to_do(tuitune_home: 
         open_store()
 
 
+@pytest.mark.integration  # a fresh interpreter
 def test_importing_the_store_does_not_import_the_training_stack() -> None:
     code = (
         "import sys, tuitune.store\n"

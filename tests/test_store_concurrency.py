@@ -71,6 +71,7 @@ READER = textwrap.dedent(
 )
 
 
+@pytest.mark.integration
 def test_two_workers_a_third_and_a_reader_lose_nothing_and_never_lock(tuitune_home: Path, tmp_path: Path) -> None:
     store = open_store()
     run_ids = [
@@ -131,6 +132,7 @@ def _child_writes(path: str, run_id: int, queue: multiprocessing.Queue) -> None:
         queue.put(("error", repr(exc)))
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX only")
 def test_a_forked_child_opens_its_own_connection(tuitune_home: Path) -> None:
     store = open_store()

@@ -23,6 +23,8 @@ from tests.helpers import (
 from tuitune.config import ConfigBuilder
 from tuitune.store import COMPLETED, FAILED, open_store
 
+pytestmark = pytest.mark.integration  # the real CLI in child processes; small disks mounted
+
 TINY = ["--demo", "--max-steps", "2", "--max-length", "64"]
 
 

@@ -15,6 +15,7 @@ from tuitune.errors import UsageError
 from tuitune.store import CANCELLED, open_store
 
 
+@pytest.mark.integration
 def test_a_two_by_two_sweep_queues_four_runs_with_their_settings(tuitune_home: Path) -> None:
     assert cli("queue", "pause").returncode == 0  # queue only: this test trains nothing
     preview = cli_json(
@@ -61,6 +62,7 @@ def test_a_two_by_two_sweep_queues_four_runs_with_their_settings(tuitune_home: P
     assert cli_json("sweep", "list")[0]["statuses"] == {"queued": 4}
 
 
+@pytest.mark.integration
 def test_a_bad_value_in_the_grid_queues_nothing_and_names_the_combination(tuitune_home: Path) -> None:
     result = cli("sweep", "--demo", "--set", "training.learning_rate=1e-4,-1", "--set", "lora.r=8,16")
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -73,6 +75,7 @@ def test_a_bad_value_in_the_grid_queues_nothing_and_names_the_combination(tuitun
     assert open_store().count_runs() == 0
 
 
+@pytest.mark.integration
 def test_a_sweep_over_data_that_cannot_be_read_queues_nothing(tuitune_home: Path) -> None:
     missing = tuitune_home / "missing.jsonl"
     result = cli("sweep", "--demo", "-d", str(missing), "--set", "training.learning_rate=1e-4,2e-4")
@@ -90,12 +93,14 @@ def test_python_train_refuses_data_that_cannot_be_read_before_recording_a_run(tu
     assert open_store().count_runs() == 0
 
 
+@pytest.mark.integration
 def test_a_grid_larger_than_max_runs_is_refused(tuitune_home: Path) -> None:
     result = cli("sweep", "--demo", "--set", "training.seed=1,2,3,4,5", "--set", "lora.r=4,8,16", "--max-runs", "10")
     assert result.returncode == 2 and "15 runs, more than --max-runs 10" in result.stderr
     assert open_store().count_runs() == 0
 
 
+@pytest.mark.integration
 def test_train_queue_waits_in_line_and_says_where(tuitune_home: Path) -> None:
     assert cli("queue", "pause").returncode == 0
     first = cli_json("train", "--demo", "--queue")
@@ -138,6 +143,7 @@ def test_a_sweep_id_past_sqlites_integers_is_no_sweep_not_a_traceback(tuitune_ho
         assert_clean_error(run_inprocess(*command, sweep_id), f"No sweep with id {sweep_id}")
 
 
+@pytest.mark.integration
 def test_cancel_sweep_empties_its_part_of_the_queue_and_cancel_queued_the_rest(tuitune_home: Path) -> None:
     assert cli("queue", "pause").returncode == 0  # queue only: this test trains nothing
     sweep = cli_json("sweep", "--demo", "--set", "training.learning_rate=1e-4,2e-4,5e-4")

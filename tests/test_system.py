@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tuitune.system import GpuReading, gpus, process_memory_gb, system_memory, system_memory_gb, total_vram_gb
 
 
@@ -21,6 +23,7 @@ def test_gpu_readings_are_a_list_and_vram_follows_it() -> None:
     assert first.utilization_percent is None or 0 <= first.utilization_percent <= 100
 
 
+@pytest.mark.integration
 def test_memory_readings_of_the_machine_and_of_a_process() -> None:
     machine = system_memory()
     assert machine.total_gb == system_memory_gb() > 0
@@ -33,6 +36,7 @@ def test_memory_readings_of_the_machine_and_of_a_process() -> None:
     assert process_memory_gb(finished.pid) is None
 
 
+@pytest.mark.integration
 def test_reading_the_machine_imports_no_training_stack() -> None:
     code = (
         "import sys, tuitune.system as s; s.gpus(); s.total_vram_gb(); s.system_memory(); s.process_memory_gb(); "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.widgets import Input
 from textual.widgets._footer import FooterKey  # what the footer shows a key as (Textual has no public name)
 
@@ -19,6 +20,7 @@ from tuitune.tui.screens.training import TrainingScreen
 from tuitune.tui.screens.wizard import WizardScreen
 
 
+@pytest.mark.integration  # the wizard reads the model in the app's helper process
 async def test_n_h_and_t_switch_between_the_three_modes():
     populate(open_store())
     app = create_app(reconcile_seconds=None)
@@ -35,6 +37,7 @@ async def test_n_h_and_t_switch_between_the_three_modes():
         assert app.screen.run.name == "qwen-support-dora"
 
 
+@pytest.mark.integration  # the wizard reads the model in the app's helper process
 async def test_typing_in_a_field_never_triggers_a_global_key():
     app = create_app(mode="new", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -44,6 +47,7 @@ async def test_typing_in_a_field_never_triggers_a_global_key():
         assert app.screen.query_one("#model-input", Input).value.endswith("/qhtn")
 
 
+@pytest.mark.integration  # the wizard reads the model in the app's helper process
 async def test_the_command_palette_runs_actions_and_opens_runs_by_name():
     runs = populate(open_store())
     app = create_app(reconcile_seconds=None)
@@ -61,6 +65,7 @@ async def test_the_command_palette_runs_actions_and_opens_runs_by_name():
         assert detail.run_id == next(run.id for run in runs if run.name == "llama3-8b-qlora")
 
 
+@pytest.mark.integration  # the wizard reads the model in the app's helper process
 async def test_help_lists_every_key_of_every_screen():
     app = create_app(mode="new", reconcile_seconds=None)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -75,6 +80,7 @@ async def test_help_lists_every_key_of_every_screen():
     assert sections == {"Everywhere", "New run (wizard)", "Training", "History", "Run detail", "Compare", "Chat"}
 
 
+@pytest.mark.integration  # the wizard reads the model in the app's helper process
 async def test_ctrl_t_switches_the_theme_and_ctrl_s_saves_an_svg(tmp_path: Path):
     app = create_app(mode="new", screenshot_dir=tmp_path / "shots", reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -29,6 +29,8 @@ from tuitune.tui.widgets.chat_pane import ChatPane
 from tuitune.tui.widgets.chat_settings import ChatSettingsModal
 from tuitune.tui.widgets.prompts import AskModal
 
+pytestmark = pytest.mark.integration  # the models live in the chat child process
+
 PROMPT = "Greet Ada and mention music."
 
 

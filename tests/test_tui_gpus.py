@@ -110,6 +110,7 @@ async def _method_step(pilot):
     return wizard
 
 
+@pytest.mark.integration  # the wizard reads the model in the app's helper process
 async def test_the_wizard_offers_processes_and_a_strategy_when_several_gpus_are_visible(demo_model_path, monkeypatch):
     monkeypatch.setenv("TUITUNE_GPUS", "0,1,2,3")
     app = create_app(mode="new", reconcile_seconds=None)
@@ -134,6 +135,7 @@ async def test_the_wizard_offers_processes_and_a_strategy_when_several_gpus_are_
     assert not notifications(app, "error")
 
 
+@pytest.mark.integration  # the wizard reads the model in the app's helper process
 async def test_one_gpu_or_none_shows_no_group_fields(demo_model_path, monkeypatch):
     monkeypatch.setenv("TUITUNE_GPUS", "0")
     app = create_app(mode="new", reconcile_seconds=None)

@@ -317,6 +317,7 @@ async def test_actions_that_do_not_apply_say_why(runs):
         assert any("cancel it" in text for text in notifications(app, "warning"))
 
 
+@pytest.mark.integration
 async def test_a_failed_upload_shows_its_error_and_never_the_token(runs):
     run = _by_name(runs, "qwen-support-lora")  # completed, but its adapter folder does not exist here
     app = create_app(reconcile_seconds=None)
@@ -472,6 +473,7 @@ async def test_every_confirm_dialog_takes_y_n_and_escape_says_what_happens_and_f
         open_store().get_run(doomed.id)
 
 
+@pytest.mark.integration
 async def test_a_background_failure_stays_in_the_messages_and_the_runs_events_in_the_apps_words(runs):
     run = _by_name(runs, "qwen-support-lora")
     adapter = Path(run.output_dir) / "adapter"
@@ -503,6 +505,7 @@ async def test_a_background_failure_stays_in_the_messages_and_the_runs_events_in
     assert event.message.startswith("Upload qwen-support-lora failed: No Hugging Face token")
 
 
+@pytest.mark.integration
 async def test_the_messages_are_a_palette_command_too():
     app = create_app(mode="new", reconcile_seconds=None)
     async with app.run_test(size=(120, 36)) as pilot:

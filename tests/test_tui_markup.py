@@ -162,6 +162,7 @@ async def test_names_errors_paths_and_samples_that_look_like_markup_show_literal
     assert not notifications(app, "error")
 
 
+@pytest.mark.integration  # the chat's models load in its child process
 async def test_the_chat_shows_run_names_load_errors_prompts_and_answers_literally(hostile_runs):
     from tuitune.tui.screens.chat import ChatScreen
     from tuitune.tui.widgets.chat_pane import ChatPane
@@ -202,6 +203,7 @@ async def test_the_chat_shows_run_names_load_errors_prompts_and_answers_literall
 SEPARATOR = "\x1d"
 
 
+@pytest.mark.integration  # the chat's models load in its child process
 async def test_control_characters_a_model_writes_show_escaped_and_every_screenshot_is_valid_xml(
     hostile_runs, tmp_path: Path, demo_model_path
 ):

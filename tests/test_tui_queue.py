@@ -167,6 +167,7 @@ async def test_a_queued_runs_training_screen_says_where_it_stands_and_follows_it
     assert not notifications(app, "error")
 
 
+@pytest.mark.integration  # the wizard reads the model in the app's helper process
 async def test_the_wizard_adds_a_run_to_the_queue_and_shows_its_place(demo_model_path):
     queue.pause()
     waiting = queue.enqueue(tiny("already-waiting"))

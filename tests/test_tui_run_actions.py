@@ -331,6 +331,7 @@ async def test_a_rebound_key_cancels_a_real_run_from_the_training_screen(demo_mo
         assert "r resume" in screen_text(app)
 
 
+@pytest.mark.integration  # a script, in a child process
 def test_the_key_tables_of_the_readme_and_the_docs_are_current():
     """README.md and docs/tui.md list every key from the app itself: regenerate them when a key changes."""
     root = Path(__file__).resolve().parent.parent

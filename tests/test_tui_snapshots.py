@@ -187,16 +187,19 @@ def _wizard(step: str):
     return run_before
 
 
+@pytest.mark.integration  # the wizard reads the model in the app's helper process
 def test_wizard_model_step(snap_compare, frozen_clock, demo_model_path):
     assert snap_compare(create_app(mode="new", reconcile_seconds=None), terminal_size=SIZE, run_before=_wizard("model"))
 
 
+@pytest.mark.integration  # the wizard reads the model in the app's helper process
 def test_wizard_method_step_with_two_invalid_fields(snap_compare, frozen_clock, demo_model_path):
     assert snap_compare(
         create_app(mode="new", reconcile_seconds=None), terminal_size=SIZE, run_before=_wizard("method")
     )
 
 
+@pytest.mark.integration  # the wizard reads the model in the app's helper process
 def test_wizard_review_step(snap_compare, frozen_clock, demo_model_path):
     assert snap_compare(
         create_app(mode="new", reconcile_seconds=None), terminal_size=SIZE, run_before=_wizard("review")

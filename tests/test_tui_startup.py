@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from textual.binding import Binding
 
 from tuitune._dev.pilot import screen_text, wait_until
@@ -32,16 +33,19 @@ def _heavy_modules_after(code: str) -> list[str]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.integration
 def test_importing_the_app_never_imports_the_training_stack():
     assert _heavy_modules_after("import tuitune.tui.app") == []
 
 
+@pytest.mark.integration
 def test_the_chat_screen_leaves_the_models_to_its_child_process():
     # The chat screen, its session and its settings panel: the models load in `tuitune.chats.server`.
     code = "import tuitune.tui.screens.chat, tuitune.tui.chat_session, tuitune.tui.widgets.chat_settings"
     assert _heavy_modules_after(code) == []
 
 
+@pytest.mark.integration
 def test_the_first_screens_paint_without_the_training_stack():
     # Both first screens, in a fresh process: the history (runs exist) and the wizard (none).
     code = textwrap.dedent(
@@ -67,6 +71,7 @@ def test_the_first_screens_paint_without_the_training_stack():
     assert _heavy_modules_after(code) == []
 
 
+@pytest.mark.integration
 async def test_a_first_time_user_lands_in_the_wizard_with_the_demo_preselected():
     app = create_app(reconcile_seconds=None)
     async with app.run_test(size=(80, 24)) as pilot:

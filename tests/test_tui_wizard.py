@@ -24,6 +24,8 @@ from tuitune.tui.widgets.data_tree import shows
 from tuitune.tui.widgets.event_log import EventLog
 from tuitune.tui.widgets.metric_panel import MetricPanel
 
+pytestmark = pytest.mark.integration  # the wizard reads the model in the app's helper process
+
 
 def _said(wizard: WizardScreen, field: str) -> str:
     """The message shown under a form field ("" while the field is fine or hidden)."""

@@ -107,6 +107,7 @@ def cache_model_card(hf_home: Path, repo_id: str, text: str) -> None:
     (repo / "snapshots" / commit / "README.md").write_text(text)
 
 
+@pytest.mark.integration  # the real CLI, in a child process
 def test_model_card_has_hub_metadata_the_training_setup_results_and_scores(
     adapter_template: Path, tmp_path: Path
 ) -> None:
@@ -139,6 +140,7 @@ def test_model_card_has_hub_metadata_the_training_setup_results_and_scores(
     assert run.output_dir and str(Path(run.output_dir).parent) not in text
 
 
+@pytest.mark.integration  # the real CLI, in a child process
 def test_dry_run_lists_the_files_and_the_card_and_uploads_nothing(adapter_template: Path) -> None:
     run = finished_run(adapter_template, name="greeter")
 
@@ -170,6 +172,7 @@ def test_dry_run_with_merge_lists_a_standalone_model(adapter_template: Path) -> 
     assert any(a.kind == "merged" for a in open_store().artifacts(run.id))
 
 
+@pytest.mark.integration  # the real CLI, in a child process
 def test_without_a_token_the_error_says_how_to_log_in(adapter_template: Path) -> None:
     finished_run(adapter_template, name="no-token")
     assert_one_line_error(
@@ -177,6 +180,7 @@ def test_without_a_token_the_error_says_how_to_log_in(adapter_template: Path) ->
     )
 
 
+@pytest.mark.integration  # the real CLI, in a child process
 def test_an_offline_upload_fails_in_one_line_and_the_token_is_written_nowhere(
     adapter_template: Path, tuitune_home: Path
 ) -> None:
@@ -221,6 +225,7 @@ def refusing_hub() -> Iterator[str]:
         server.server_close()
 
 
+@pytest.mark.integration  # the real CLI, in a child process
 def test_a_refused_push_or_an_unreachable_hub_is_one_line_saying_what_to_do(
     adapter_template: Path, refusing_hub: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -237,6 +242,7 @@ def test_a_refused_push_or_an_unreachable_hub_is_one_line_saying_what_to_do(
     assert_one_line_error(unreachable, "Cannot reach the Hugging Face Hub", "network")
 
 
+@pytest.mark.integration  # the real CLI, in a child process
 def test_upload_refuses_bad_repo_ids_missing_targets_and_unfinished_runs(
     adapter_template: Path, tmp_path: Path
 ) -> None:

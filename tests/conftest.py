@@ -16,8 +16,8 @@ The lanes (README, "Development"):
 - `serial`: integration tests that hold the product to a deadline a loaded machine can miss (a
   killed worker replaced within seconds, a group's ranks gone within seconds) or drive Chromium.
   The README runs them on their own, without `-n`; the rest of the integration lane runs on two
-  pytest-xdist workers, a module to a worker (`--dist loadfile`: a module's trained fixture is
-  trained once).
+  pytest-xdist workers (`--dist loadgroup`: a test goes to whichever worker is free, except that
+  the tests of a module with a module-scoped fixture, a run trained for them, stay together).
 """
 
 from __future__ import annotations
@@ -63,6 +63,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if any(item.get_closest_marker(kind) for kind in ("slow", "serial", "gpu")):
             item.add_marker(pytest.mark.integration)
+        if _uses_a_module_fixture(item):
+            # One worker runs the whole module (`--dist loadgroup`), so its fixture (a trained
+            # run, a model built for it) is made once; every other test goes to whichever
+            # worker is free.
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
+def _uses_a_module_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)  # pytest's own record of what the test asks for
+    if info is None:
+        return False
+    return any(
+        definition.scope in ("module", "class", "package")
+        for definitions in info.name2fixturedefs.values()
+        for definition in definitions
+    )
 
 
 class _ChildProcesses:

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import _CHILDREN
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,9 +53,9 @@ def test_the_command_runs_the_fast_lane_first_then_every_integration_test_with_i
     assert [marker_of(run) for run in runs] == ["not integration", "integration and not serial", "serial"]
     assert all("--durations=25" in run for run in runs[1:])  # CI's log names the slowest tests
     parallel, serial = runs[1], runs[2]
-    # Two workers on CI's two cores, a module to a worker (its trained fixtures trained once);
-    # the serial tests alone, with no worker beside them.
-    assert parallel[parallel.index("-n") + 1] == "2" and parallel[parallel.index("--dist") + 1] == "loadfile"
+    # Two workers on CI's two cores, a module with a module-scoped fixture kept on one of them
+    # (its trained run trained once); the serial tests alone, with no worker beside them.
+    assert parallel[parallel.index("-n") + 1] == "2" and parallel[parallel.index("--dist") + 1] == "loadgroup"
     assert "-n" not in serial
 
 
@@ -70,3 +72,20 @@ def test_the_fast_lane_sees_every_child_process_its_tests_start() -> None:
     subprocess.run([sys.executable, "-c", "pass"], check=True)
     assert _CHILDREN.started is not None and len(_CHILDREN.started) == 1 and "-c pass" in _CHILDREN.started[0]
     _CHILDREN.started.clear()
+
+
+@pytest.fixture(scope="module")
+def made_once_for_the_module() -> object:
+    """Stands for a run trained once for a module's tests (test_merge's, test_upload's)."""
+    return object()
+
+
+def test_a_test_that_shares_a_module_fixture_stays_with_its_module(
+    made_once_for_the_module: object, request: pytest.FixtureRequest
+) -> None:
+    groups = [mark.args[0] for mark in request.node.iter_markers("xdist_group")]
+    assert groups == ["tests/test_lanes.py"]  # one worker runs them all: the fixture is made once
+
+
+def test_a_test_of_its_own_goes_to_whichever_worker_is_free(request: pytest.FixtureRequest) -> None:
+    assert list(request.node.iter_markers("xdist_group")) == []

@@ -52,7 +52,8 @@ async def test_pressing_through_the_wizard_launches_a_real_demo_run_that_complet
     async with app.run_test(size=(120, 36)) as pilot:
         wizard = app.screen
         assert isinstance(wizard, WizardScreen)
-        # 1 Model: the demo, described from its config alone.
+        # 1 Model: the demo, described from its config alone (read once the first frame is painted).
+        await wait_until(pilot, lambda: wizard.query_one(ModelStep).requested, what="the model's read")
         await settle(pilot, names=["_probe"])
         info = screen_text(app)
         assert "LlamaForCausalLM" in info and "LoRA targets: q_proj" in info and "parameters" in info

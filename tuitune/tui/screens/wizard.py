@@ -192,6 +192,10 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
 
     def action_next_step(self) -> None:
         step = self.step
+        if not self.query(STEP_IDS[step]):
+            # The step mounts just after the first paint: a key pressed before then waits for it.
+            self.call_after_refresh(self.action_next_step)
+            return
         problem = self._blocking_problem(step)
         if problem:
             self.notify(problem, title="Cannot go on yet", severity="error")
@@ -209,8 +213,6 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
 
     def _blocking_problem(self, step: str) -> str | None:
         """Why the user cannot leave `step` (None: they can); a probe still running never blocks."""
-        if not self.query(STEP_IDS[step]):  # a key pressed in the instant before it is mounted
-            return f"The {step} step is still opening: try again in a moment."
         if step == "model":
             model = self.query_one(ModelStep)
             if not model.model:
@@ -317,6 +319,9 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
         self.action_launch(queued=True)
 
     def action_launch(self, queued: bool = False) -> None:
+        if not all(self.query(STEP_IDS[step]) for step in STEPS):
+            self.call_after_refresh(self.action_launch, queued)  # as for Next: the steps mount first
+            return
         for step in STEPS[:-1]:
             problem = self._blocking_problem(step)
             if problem:

@@ -39,6 +39,7 @@ class ModelStep(ReportsWorkerErrors, Vertical):
         self.requested: str | None = None  # the model last sent to be read
         self.document: dict[str, Any] | None = None
         self.error: str | None = None
+        self._looked = False  # the first look (the choices, reading the model) has started
 
     def compose(self) -> ComposeResult:
         yield Label("Model: a Hugging Face id, a local folder, or pick one below (enter reads it)")
@@ -55,9 +56,12 @@ class ModelStep(ReportsWorkerErrors, Vertical):
         # After the first paint: the threads below would otherwise compete with it for the GIL.
         self.tuitune.after_first_frame(self._first_look)
 
-    def _first_look(self) -> None:
+    def _first_look(self, model: str | None = None) -> None:
+        if self._looked:
+            return
+        self._looked = True
         self._load_choices()
-        self.probe(self.model or DEMO_MODEL)
+        self.probe(model or self.model or DEMO_MODEL)
 
     @property
     def model(self) -> str:
@@ -87,6 +91,9 @@ class ModelStep(ReportsWorkerErrors, Vertical):
     @on(Input.Submitted, "#model-input")
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        # Enter in the instant before the first look (just after the first paint) finds the
+        # default being read, as it always did: the look starts now.
+        self._first_look(self._default)
         if self.model and self.model == self.requested:
             self.post_message(self.Confirmed())
         else:

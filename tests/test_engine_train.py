@@ -9,7 +9,7 @@ import pytest
 import tuitune
 from tuitune.config import ConfigBuilder
 from tuitune.errors import DatasetNotFoundError, OutOfMemoryError, OutputNotWritableError, TrainingError
-from tuitune.store import COMPLETED, FAILED, open_store
+from tuitune.store import COMPLETED, open_store
 
 pytestmark = pytest.mark.slow
 
@@ -92,13 +92,13 @@ def test_gradient_checkpointing_and_packing_train(demo_model_path: Path) -> None
     assert tuitune.train(config).status == COMPLETED
 
 
-def test_missing_dataset_fails_with_one_line_recorded_on_the_run(tmp_path: Path) -> None:
+def test_missing_dataset_is_refused_in_one_line_before_a_run_is_recorded(tmp_path: Path) -> None:
     config = ConfigBuilder().demo().data(str(tmp_path / "nope.jsonl")).training(max_steps=2).build()
-    with pytest.raises(DatasetNotFoundError):
+    with pytest.raises(DatasetNotFoundError) as refused:
         tuitune.train(config)
-    run = open_store().find_run("last")
-    assert run.status == FAILED
-    assert run.error is not None and "nope.jsonl" in run.error and "\n" not in run.error
+    assert "nope.jsonl" in str(refused.value) and "\n" not in str(refused.value)
+    # The data is read before the run is recorded (as `tuitune train` does): no failed run is left.
+    assert open_store().count_runs() == 0
 
 
 def test_unwritable_output_is_refused_before_the_model_loads_and_leaves_nothing(tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ The lanes (README, "Development"):
   `gpu` and `serial` imply it. A test outside the integration lane that starts a child process
   fails, naming the process, so nothing slips into the fast lane unseen.
 - `serial`: integration tests that hold the product to a deadline a loaded machine can miss (a
-  killed worker replaced within seconds, a group's ranks gone within seconds) or drive Chromium.
+  killed worker replaced within seconds, a group's ranks gone within seconds, a full disk
+  recorded before the run looks crashed) or drive Chromium.
   The README runs them on their own, without `-n`; the rest of the integration lane runs on two
   pytest-xdist workers (`--dist loadgroup`: a test goes to whichever worker is free, except that
   the tests of a module with a module-scoped fixture, a run trained for them, stay together).

@@ -31,6 +31,8 @@ PLAIN_TEXT = {
     "lora.target_modules",
     "lora.modules_to_save",
     "training.report_to",
+    "grpo.answer_column",
+    "grpo.format_pattern",  # a regular expression the worker matches completions with
 }
 
 

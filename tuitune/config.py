@@ -33,7 +33,31 @@ from tuitune.text.user_text import decode_text, excerpt, has_control_characters,
 
 Method = Literal["lora", "qlora", "full_finetuning", "instruction_tuning"]
 METHODS: tuple[str, ...] = get_args(Method)
-DataFormat = Literal["auto", "alpaca", "chat", "sharegpt", "completion", "text"]
+# What the weights learn from (the method says which weights train): supervised answers, pairs of
+# a preferred and a rejected answer (dpo, orpo, simpo), answers labelled good or bad (kto), or
+# rewards for the model's own completions (grpo).
+Objective = Literal["sft", "dpo", "kto", "orpo", "simpo", "grpo"]
+OBJECTIVES: tuple[str, ...] = get_args(Objective)
+PREFERENCE_OBJECTIVES: tuple[str, ...] = ("dpo", "kto", "orpo", "simpo")
+# TRL's DPO losses that need nothing beyond the pair (sigmoid is the paper's, ipo the bounded one).
+DpoLoss = Literal["sigmoid", "ipo", "hinge", "robust", "bco_pair", "sppo_hard", "nca_pair", "apo_zero", "apo_down"]
+GrpoLoss = Literal["dapo", "grpo", "dr_grpo", "bnpo"]
+Reference = Literal["auto", "live", "precomputed"]
+# The reward functions that need no code: an answer column matched exactly or as a number, a
+# regular expression the completion must match, a length target.
+BUILTIN_REWARDS: tuple[str, ...] = ("exact_match", "numeric_match", "format", "length")
+# preference: a chosen and a rejected answer per prompt, in any of the layouts people publish;
+# labelled: one answer per row with a true/false label (kto); prompts: prompts alone (grpo).
+DataFormat = Literal["auto", "alpaca", "chat", "sharegpt", "completion", "text", "preference", "labelled", "prompts"]
+# The formats each objective learns from (auto detects which).
+OBJECTIVE_FORMATS: dict[str, tuple[str, ...]] = {
+    "sft": ("alpaca", "chat", "sharegpt", "completion", "text"),
+    "dpo": ("preference",),
+    "orpo": ("preference",),
+    "simpo": ("preference",),
+    "kto": ("labelled", "preference"),  # a pair is two labelled answers
+    "grpo": ("prompts",),
+}
 TemplateName = Literal["auto", "chatml", "alpaca", "llama2", "plain"]
 TextDocuments = Literal["auto", "paragraphs", "lines"]
 Dtype = Literal["auto", "float32", "float16", "bfloat16"]
@@ -51,6 +75,8 @@ MAX_TOKENS = 1_048_576  # data.max_length and evaluation.max_new_tokens
 MAX_LORA_RANK = 32_768
 MAX_LORA_ALPHA = 65_536
 MAX_SEED = 2**32 - 1  # numpy seeds are 32-bit
+MAX_BETA = 1000.0  # preference and KL temperatures: far above any paper's value
+MAX_GENERATIONS = 1024  # GRPO completions per prompt
 # A config file tuitune writes is about 2 KB; anything near this size is not one.
 MAX_CONFIG_BYTES = 1_000_000
 
@@ -350,17 +376,111 @@ class EvaluationSettings(_Section):
     max_new_tokens: int = Field(64, ge=1, le=MAX_TOKENS)
 
 
+class PreferenceSettings(_Section):
+    """Learning from preferred and rejected answers (objectives dpo, orpo, simpo) or from answers
+    labelled good or bad (kto)."""
+
+    beta: float = Field(
+        0.1,
+        gt=0,
+        le=MAX_BETA,
+        description="how far the model may move from the reference (dpo, kto), or the weight of the odds ratio "
+        "(orpo) or of the reward (simpo); lower: further",
+    )
+    loss_type: DpoLoss = Field(
+        "sigmoid", description="dpo's loss: sigmoid (the paper's), ipo (bounded), and TRL's others"
+    )
+    simpo_gamma: float = Field(0.5, ge=0, le=MAX_BETA, description="simpo's target reward margin")
+    desirable_weight: float = Field(1.0, gt=0, le=MAX_BETA, description="kto's weight of answers labelled good")
+    undesirable_weight: float = Field(1.0, gt=0, le=MAX_BETA, description="kto's weight of answers labelled bad")
+    reference: Reference = Field(
+        "auto",
+        description="the reference model's log-probabilities (dpo, kto): live (computed each step), precomputed "
+        "(one pass before training: no reference in memory while training), or auto (precomputed with full "
+        "fine-tuning, live with an adapter, whose reference is the base with the adapter off)",
+    )
+    chosen_only: bool = Field(
+        False, description="objective sft on a preference data set: train on its chosen answers, ignore the rejected"
+    )
+
+
+def _user_reward(value: list[str]) -> bool:
+    return any(":" in reward for reward in value)
+
+
+class GrpoSettings(_Section):
+    """Reinforcement learning from rewards for the model's own completions (objective grpo)."""
+
+    rewards: Annotated[list[str], RunsCode("reward functions from a Python file", _user_reward)] = Field(
+        default_factory=lambda: ["exact_match"],
+        description="reward functions: exact_match, numeric_match (against answer_column), format (format_pattern), "
+        "length (target_length), or path/to/file.py:function",
+    )
+    reward_weights: list[float] | None = Field(None, description="one weight per reward function; None: all 1")
+    answer_column: str = Field("answer", description="the column exact_match and numeric_match compare with")
+    format_pattern: str = Field(
+        r"^\s*\S", description="the regular expression a completion must match for the format reward"
+    )
+    target_length: int = Field(64, ge=1, le=MAX_TOKENS, description="the length reward's target, in characters")
+    num_generations: int = Field(
+        4, ge=2, le=MAX_GENERATIONS, description="completions sampled per prompt (they divide the effective batch)"
+    )
+    max_completion_length: int = Field(64, ge=1, le=MAX_TOKENS, description="tokens per sampled completion")
+    temperature: float = Field(1.0, gt=0, le=10, description="sampling temperature of the completions")
+    beta: float = Field(0.0, ge=0, le=MAX_BETA, description="KL penalty against the reference; 0: no reference kept")
+    loss_type: GrpoLoss = Field("dapo", description="how token losses are averaged (TRL's default: dapo)")
+    samples_shown: int = Field(
+        2, ge=0, le=64, description="sampled completions with their rewards written as events per log"
+    )
+
+    @field_validator("rewards")
+    @classmethod
+    def _known_rewards(cls, rewards: list[str]) -> list[str]:
+        if not rewards:
+            raise ValueError(f"lists no reward function: name one of {', '.join(BUILTIN_REWARDS)} or file.py:function")
+        for reward in rewards:
+            if ":" not in reward and reward not in BUILTIN_REWARDS:
+                close = difflib.get_close_matches(reward, BUILTIN_REWARDS, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise ValueError(
+                    f"{excerpt(reward)} is not a reward function{hint}: use {', '.join(BUILTIN_REWARDS)}, "
+                    "or path/to/file.py:function"
+                )
+        return rewards
+
+    @field_validator("format_pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise ValueError(f"is not a regular expression ({error})") from None
+        return pattern
+
+    @model_validator(mode="after")
+    def _weights(self) -> GrpoSettings:
+        if self.reward_weights is not None and len(self.reward_weights) != len(self.rewards):
+            raise InvalidConfigError(
+                f"grpo.reward_weights has {len(self.reward_weights)} weights for {len(self.rewards)} reward "
+                "functions: give one per function, or leave it out."
+            )
+        return self
+
+
 class RunConfig(_Section):
     """Everything one run needs; `config.yaml` in the run's folder is one of these."""
 
     name: str | None = Field(None, description="None: made from model, method and date")
     method: Method = "lora"
+    objective: Objective = Field("sft", description="what the weights learn from")
     model: ModelSettings = Field(default_factory=ModelSettings)
     data: DataSettings = Field(default_factory=DataSettings)
     lora: LoraSettings = Field(default_factory=LoraSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     distributed: DistributedSettings = Field(default_factory=DistributedSettings)
+    preference: PreferenceSettings = Field(default_factory=PreferenceSettings)
+    grpo: GrpoSettings = Field(default_factory=GrpoSettings)
     merge_after_training: bool = Field(False, description="merge the adapter into the base when training completes")
 
     # What validation changed on the user's behalf, said back to them (never saved).
@@ -401,14 +521,49 @@ class RunConfig(_Section):
         return self
 
     @model_validator(mode="after")
+    def _objective_rules(self) -> RunConfig:
+        if self.objective != "sft" and self.method == "instruction_tuning":
+            raise IncompatibleConfigError(
+                f"instruction_tuning is supervised (alpaca answers), but objective is {self.objective}: "
+                "use method lora, qlora or full_finetuning with it."
+            )
+        if (
+            self.data.format != "auto"
+            and self.data.format not in OBJECTIVE_FORMATS[self.objective]
+            and not (self.objective == "sft" and self.preference.chosen_only and self.data.format == "preference")
+        ):
+            raise IncompatibleConfigError(
+                f"objective {self.objective} learns from {_OBJECTIVE_DATA[self.objective]}, but data.format is "
+                f"{self.data.format!r}: use format auto or {' or '.join(OBJECTIVE_FORMATS[self.objective])}."
+            )
+        if self.preference.chosen_only and self.objective != "sft":
+            raise IncompatibleConfigError(
+                f"preference.chosen_only trains objective sft on the chosen answers, but objective is "
+                f"{self.objective}: turn it off, or use objective sft."
+            )
+        return self
+
+    @model_validator(mode="after")
     def _unused_sections(self) -> RunConfig:
-        for section in unused_sections(self):
+        for key in unused_settings(self):
+            section, _, name = key.partition(".")
             given = getattr(self, section)
             default = type(given)()
-            changed = [name for name in type(given).model_fields if getattr(given, name) != getattr(default, name)]
-            if changed:
-                keys = ", ".join(f"{section}.{name}" for name in changed)
-                self._notes.append(f"method {self.method} does not use the {section} settings: {keys} change nothing.")
+            names = [name] if name else list(type(given).model_fields)
+            changed = [field for field in names if getattr(given, field) != getattr(default, field)]
+            if not changed:
+                continue
+            if name:  # one key of a section the rest of which is used
+                reader = f"objective {self.objective}"
+                self._notes.append(f"{reader} does not use {key}: it changes nothing.")
+                continue
+            keys = ", ".join(f"{section}.{field}" for field in changed)
+            reader = (
+                f"method {self.method}"
+                if section in UNUSED_BY_METHOD.get(self.method, ())
+                else (f"objective {self.objective}")
+            )
+            self._notes.append(f"{reader} does not use the {section} settings: {keys} change nothing.")
         return self
 
     @property
@@ -458,19 +613,81 @@ class RunConfig(_Section):
 
 # The sections of the configuration a method does not read: a setting there changes nothing.
 UNUSED_BY_METHOD: dict[str, tuple[str, ...]] = {"full_finetuning": ("lora",)}
+# What data each objective learns from, in the words its refusals use.
+_OBJECTIVE_DATA = {
+    "sft": "prompts with answers",
+    "dpo": "pairs of a chosen and a rejected answer",
+    "orpo": "pairs of a chosen and a rejected answer",
+    "simpo": "pairs of a chosen and a rejected answer",
+    "kto": "answers labelled good or bad",
+    "grpo": "prompts (and the columns its rewards read)",
+}
+# The settings (sections, or section.key) each objective does not read.
+UNUSED_BY_OBJECTIVE: dict[str, tuple[str, ...]] = {
+    "sft": (
+        "grpo",
+        "preference.beta",
+        "preference.loss_type",
+        "preference.simpo_gamma",
+        "preference.desirable_weight",
+        "preference.undesirable_weight",
+        "preference.reference",
+    ),
+    "dpo": (
+        "grpo",
+        "preference.simpo_gamma",
+        "preference.desirable_weight",
+        "preference.undesirable_weight",
+        "preference.chosen_only",
+    ),
+    "kto": ("grpo", "preference.loss_type", "preference.simpo_gamma", "preference.chosen_only"),
+    "orpo": (
+        "grpo",
+        "preference.loss_type",
+        "preference.simpo_gamma",
+        "preference.desirable_weight",
+        "preference.undesirable_weight",
+        "preference.reference",
+        "preference.chosen_only",
+    ),
+    "simpo": (
+        "grpo",
+        "preference.loss_type",
+        "preference.desirable_weight",
+        "preference.undesirable_weight",
+        "preference.reference",
+        "preference.chosen_only",
+    ),
+    "grpo": ("preference",),
+}
 
 
 def unused_sections(config: RunConfig) -> tuple[str, ...]:
-    """The top-level sections `config`'s method ignores (full fine-tuning trains no adapter)."""
-    return UNUSED_BY_METHOD.get(config.method, ())
+    """The top-level sections `config`'s method and objective ignore (full fine-tuning trains no
+    adapter; only grpo reads the grpo settings)."""
+    return tuple(key for key in unused_settings(config) if "." not in key)
+
+
+def unused_settings(config: RunConfig) -> tuple[str, ...]:
+    """Every setting `config` ignores: whole sections (`lora`) and single keys (`preference.simpo_gamma`)."""
+    return (*UNUSED_BY_METHOD.get(config.method, ()), *UNUSED_BY_OBJECTIVE.get(config.objective, ()))
+
+
+def is_unused(config: RunConfig, key: str) -> bool:
+    """Whether the dotted `key` changes nothing for `config`'s method and objective."""
+    return any(key == unused or key.startswith(unused + ".") for unused in unused_settings(config))
 
 
 def effective_settings(config: RunConfig) -> dict[str, Any]:
-    """What a run really trains with: the configuration without its name and the sections its
-    method ignores. Two configurations with the same effective settings train the same run."""
+    """What a run really trains with: the configuration without its name and the settings its
+    method and objective ignore. Two configurations with the same effective settings train the same run."""
     data = {key: value for key, value in config.to_dict().items() if key != "name"}
-    for section in unused_sections(config):
-        data.pop(section, None)
+    for key in unused_settings(config):
+        section, _, name = key.partition(".")
+        if name:
+            data.get(section, {}).pop(name, None)
+        else:
+            data.pop(section, None)
     return data
 
 
@@ -710,6 +927,13 @@ class ConfigBuilder:
 
     def evaluation(self, **options: Any) -> ConfigBuilder:
         return self._section("evaluation", options)
+
+    def objective(self, objective: str, **options: Any) -> ConfigBuilder:
+        """What the weights learn from (`dpo`, `grpo`, ...), with that objective's settings."""
+        self._data["objective"] = objective
+        if options:
+            self._section("grpo" if objective == "grpo" else "preference", options)
+        return self
 
     def merge_after_training(self, merge: bool = True) -> ConfigBuilder:
         self._data["merge_after_training"] = merge

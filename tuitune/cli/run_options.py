@@ -29,7 +29,7 @@ class RunFlag:
     name: str  # the parameter's name in the command function
     flags: tuple[str, ...]
     key: str | None
-    kind: type
+    kind: Any  # a type, or list[str] for a repeatable flag
     help: str = ""  # default: the config field's description, with its choices
     when_given: Any = None  # for on-only switches (`--4bit`): the value they set
 
@@ -41,6 +41,16 @@ RUN_FLAGS: tuple[RunFlag, ...] = (
     RunFlag("hf_dataset", ("--hf-dataset",), "data.source", str, "Hugging Face dataset id."),
     RunFlag("data_format", ("--format",), "data.format", str),
     RunFlag("method", ("--method",), "method", str),
+    RunFlag("objective", ("--objective",), "objective", str),
+    RunFlag("beta", ("--beta",), "preference.beta", float),
+    RunFlag(
+        "rewards",
+        ("--reward",),
+        "grpo.rewards",
+        list[str],
+        "A grpo reward function (repeat for several): exact_match, numeric_match, format, length, or "
+        "path/to/file.py:function.",
+    ),
     RunFlag("lora_r", ("--lora-r",), "lora.r", int, "LoRA rank."),
     RunFlag("lora_alpha", ("--lora-alpha",), "lora.alpha", int, "LoRA alpha."),
     RunFlag("epochs", ("--epochs", "-e"), "training.epochs", float),
@@ -153,7 +163,7 @@ def _collect(given: dict[str, Any]) -> RunFlags:
     values: dict[str, Any] = {}
     for flag in RUN_FLAGS:
         value = given.get(flag.name)
-        if flag.key is None or value is None or (value is False and flag.when_given is not None):
+        if flag.key is None or value is None or value == [] or (value is False and flag.when_given is not None):
             continue
         if flag.when_given is not None:
             value = flag.when_given

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from tuitune.config import RunConfig, effective_settings, parse_config, unused_sections
+from tuitune.config import UNUSED_BY_METHOD, RunConfig, effective_settings, is_unused, parse_config
 from tuitune.errors import ConfigError, UsageError
 from tuitune.store import Run, Store, open_store
 from tuitune.store.sweeps import Sweep
@@ -192,12 +192,9 @@ def plan_sweep(
 
 
 def _unused_key(first: dict[str, str], second: dict[str, str], config: RunConfig) -> str | None:
-    """The key two combinations differ in that `config`'s method ignores, if that is why they are the same."""
-    unused = unused_sections(config)
-    return next(
-        (key for key in first if first[key] != second[key] and key.split(".")[0] in unused),
-        None,
-    )
+    """The key two combinations differ in that `config`'s method or objective ignores, if that is why
+    they are the same."""
+    return next((key for key in first if first[key] != second[key] and is_unused(config, key)), None)
 
 
 def _refuse_same_run(first: dict[str, str], second: dict[str, str], config: RunConfig) -> None:
@@ -205,10 +202,14 @@ def _refuse_same_run(first: dict[str, str], second: dict[str, str], config: RunC
     that mean the same."""
     ignored = _unused_key(first, second, config)
     if ignored is not None:
+        section = ignored.split(".")[0]
+        by_method = section in UNUSED_BY_METHOD.get(config.method, ())
+        reader = f"method {config.method}" if by_method else f"objective {config.objective}"
+        what = f"the {section} settings" if by_method else "it"
         raise UsageError(
-            f"--set {shorten(ignored)} changes nothing for method {config.method} (it does not use the "
-            f"{ignored.split('.')[0]} settings), so the sweep would train the same run more than once: leave it out, "
-            "choose a method that uses it, or add --drop-unused to skip the repeats."
+            f"--set {shorten(ignored)} changes nothing for {reader} (it does not use {what}), so the sweep would "
+            "train the same run more than once: leave it out, choose a method or objective that uses it, or add "
+            "--drop-unused to skip the repeats."
         )
     key, one, other = next((key, first[key], second[key]) for key in first if first[key] != second[key])
     raise UsageError(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("torch", "transformers", "peft", "datasets", "bitsandbytes", "accelerate")
+HEAVY = ("torch", "transformers", "peft", "datasets", "bitsandbytes", "accelerate", "trl")
 ROOT = Path(__file__).resolve().parent.parent
 
 # A light command runs in-process and then we look at what it imported.

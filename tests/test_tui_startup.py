@@ -17,7 +17,7 @@ from tuitune.tui.app import TuituneApp, create_app
 from tuitune.tui.screens.history import HistoryScreen
 from tuitune.tui.screens.wizard import WizardScreen
 
-HEAVY = ("torch", "transformers", "peft", "datasets", "bitsandbytes", "accelerate")
+HEAVY = ("torch", "transformers", "peft", "datasets", "bitsandbytes", "accelerate", "trl")
 
 
 def _heavy_modules_after(code: str) -> list[str]:

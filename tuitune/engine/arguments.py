@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from transformers import TrainingArguments
 
 from tuitune.config import RunConfig
+from tuitune.engine.objectives import arguments_for
 from tuitune.engine.speed import use_liger_kernel
 from tuitune.errors import IncompatibleConfigError
 
@@ -73,6 +75,12 @@ def sharding(config: RunConfig) -> dict[str, object]:
 
 
 def training_arguments(config: RunConfig, output_dir: Path, *, has_validation: bool) -> TrainingArguments:
+    """The run's trainer arguments: tuitune's common values, in the class its objective's trainer takes."""
+    return arguments_for(config, argument_values(config, output_dir, has_validation=has_validation))
+
+
+def argument_values(config: RunConfig, output_dir: Path, *, has_validation: bool) -> dict[str, Any]:
+    """What every objective's arguments share, as keyword arguments of `TrainingArguments`."""
     t = config.training
     fp16, bf16 = resolve_precision(config)
     eval_steps = t.eval_steps or t.logging_steps * 5
@@ -128,4 +136,4 @@ def training_arguments(config: RunConfig, output_dir: Path, *, has_validation: b
         disable_tqdm=True,
     )
     arguments.update(cuda_args)  # a group's settings win (FSDP takes over activation checkpointing)
-    return TrainingArguments(**arguments)
+    return arguments

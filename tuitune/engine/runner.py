@@ -21,6 +21,7 @@ from tuitune.engine.callbacks import (
     StoreCallback,
 )
 from tuitune.engine.methods import prepare_for_method
+from tuitune.engine.objectives import TrainerParts, build_trainer
 from tuitune.engine.preflight import preflight
 from tuitune.engine.schedule import ScheduleCallback
 from tuitune.engine.space import free_reserve, keep_reserve
@@ -205,7 +206,7 @@ def _train(
 ) -> TrainResult:
     # Imported here, as the training stack is everywhere in tuitune (engine.callbacks, imported
     # above, has loaded transformers already).
-    from transformers import PrinterCallback, Trainer, set_seed
+    from transformers import PrinterCallback, set_seed
     from transformers.utils import logging as hf_logging
 
     # worker.log is read by people and by the TUI's log tail: no carriage-return progress bars.
@@ -238,20 +239,13 @@ def _train(
     args = training_arguments(config, output, has_validation=has_validation)
     counter = CountingCollator(make_collator(tokenizer, packing=config.data.packing))
     checkpoint = last_checkpoint(output) if resume else None
-    trainer = Trainer(
-        model=model,
-        args=args,
-        data_collator=counter,
-        train_dataset=prepared.train,
-        eval_dataset=prepared.validation if has_validation else None,
-        processing_class=tokenizer,
-        callbacks=[
-            # Both go on from the checkpoint's notes: the run's mean speed, its LR schedule.
-            StoreCallback(store, run_id, progress, counter, resumed_from=checkpoint),
-            ScheduleCallback(resumed_from=checkpoint, note=note),
-            CancelCallback(store, run_id, stop),
-        ],
-    )
+    callbacks = [
+        # Both go on from the checkpoint's notes: the run's mean speed, its LR schedule.
+        StoreCallback(store, run_id, progress, counter, resumed_from=checkpoint),
+        ScheduleCallback(resumed_from=checkpoint, note=note),
+        CancelCallback(store, run_id, stop),
+    ]
+    trainer = build_trainer(TrainerParts(config, model, tokenizer, prepared, args, callbacks, counter, output, note))
 
     # Our StoreCallback prints one line per log; the Trainer's own printer would repeat it.
     trainer.remove_callback(PrinterCallback)

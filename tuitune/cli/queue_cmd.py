@@ -1,4 +1,6 @@
-"""`tuitune queue`: the runs waiting for a free slot; slots, order, pause. Light: no torch."""
+"""`tuitune queue`: the runs waiting for a free slot; slots, order, pause. Light: no torch.
+
+Every command acts through the run service `serve` and the app use."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ from rich.text import Text
 from tuitune.cli.app import JSON_HELP, app, console, print_json
 from tuitune.engine.launcher import METHOD_WORDS
 from tuitune.errors import UsageError
+from tuitune.runs.documents import QueueMove, QueuePause
 from tuitune.runs.present import literal
+from tuitune.service.runs import RunService
 from tuitune.store import open_store
 
 # Commands import what they use when they run: `tuitune --help` imports every command module.
@@ -37,38 +41,37 @@ def queue_command(
     """List the queued runs in order (and set the number of slots)."""
     if ctx.invoked_subcommand is not None:
         return
-    from tuitune.engine import queue
-
+    service = _runs()
     if slots is not None:
         if slots == "auto":
-            queue.set_slots(None)
+            service.set_slots(None)
         elif slots.isascii() and slots.isdecimal() and len(slots) < 4:
-            queue.set_slots(int(slots))
+            service.set_slots(int(slots))
         else:
-            raise UsageError(
-                f"--slots takes a number from 1 to {queue.MAX_SLOTS} or `auto` (got {literal(slots)[:20]!r})."
-            )
-    state = queue.state()
+            # Only to word the refusal: the engine's queue holds the limit.
+            from tuitune.engine.queue import MAX_SLOTS
+
+            raise UsageError(f"--slots takes a number from 1 to {MAX_SLOTS} or `auto` (got {literal(slots)[:20]!r}).")
+    state = service.queue_document()
     if json_output:
-        print_json(state)
+        print_json(state.model_dump(mode="json"))
         return
-    paused = "  [bold yellow]paused[/]: nothing new starts (tuitune queue unpause)" if state["paused"] else ""
-    console.print(f"Slots: {state['slots_in_use']} of {state['slots']} in use, {len(state['queued'])} waiting.{paused}")
-    queued = state["queued"]
-    if not queued:
+    paused = "  [bold yellow]paused[/]: nothing new starts (tuitune queue unpause)" if state.paused else ""
+    console.print(f"Slots: {state.slots_in_use} of {state.slots} in use, {len(state.queued)} waiting.{paused}")
+    if not state.queued:
         console.print("Nothing waits in the queue. Add a run with [bold]tuitune train … --queue[/].")
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
     for header in ("#", "id", "name", "gpus", "method", "model"):
         table.add_column(header, justify="right" if header in ("#", "id") else "left", no_wrap=True)
-    for entry in queued:
+    for entry in state.queued:
         table.add_row(
-            str(entry["position"]),
-            str(entry["id"]),
-            Text(literal(entry["name"])),
-            entry["requested_gpus"] or "any",
-            METHOD_WORDS.get(entry["method"], entry["method"]),
-            Text(literal(entry["model"])),
+            str(entry.position),
+            str(entry.id),
+            Text(literal(entry.name)),
+            entry.requested_gpus or "any",
+            METHOD_WORDS.get(entry.method, entry.method),
+            Text(literal(entry.model)),
         )
     console.print(table)
 
@@ -80,13 +83,11 @@ def move_command(
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Move a queued run to another place in line."""
-    from tuitune.engine import queue
-
-    store = open_store()
-    run = store.find_run(run_ref)
-    place = queue.move(run, to, store)
+    service = _runs()
+    run = service.find(run_ref)
+    place = service.move_in_queue(run.id, to)
     if json_output:
-        print_json({"id": run.id, "position": place})
+        print_json(QueueMove(id=run.id, position=place).model_dump(mode="json"))
     else:
         console.print(Text(f"Run {run.id} ({literal(run.name)}) is now number {place} in the queue."))
 
@@ -94,11 +95,9 @@ def move_command(
 @queue_app.command("pause")
 def pause_command(json_output: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Start nothing new from the queue; running runs go on."""
-    from tuitune.engine import queue
-
-    queue.pause()
+    _runs().pause_queue()
     if json_output:
-        print_json({"paused": True})
+        print_json(QueuePause(paused=True, started=[]).model_dump(mode="json"))
     else:
         console.print("Queue paused: running runs go on, nothing new starts. `tuitune queue unpause` resumes it.")
 
@@ -106,11 +105,13 @@ def pause_command(json_output: bool = typer.Option(False, "--json", help=JSON_HE
 @queue_app.command("unpause")
 def unpause_command(json_output: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """Let the queue start runs again (at once, if slots are free)."""
-    from tuitune.engine import queue
-
-    started = queue.unpause()
+    started = _runs().unpause_queue()
     if json_output:
-        print_json({"paused": False, "started": [run.id for run in started]})
+        print_json(QueuePause(paused=False, started=[run.id for run in started]).model_dump(mode="json"))
     else:
         names = ", ".join(f"{run.id} ({literal(run.name)})" for run in started)
         console.print(Text("Queue unpaused." + (f" Started run {names}." if started else "")))
+
+
+def _runs() -> RunService:
+    return RunService(open_store())

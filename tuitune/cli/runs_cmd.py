@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from tuitune.runs.documents import LossSummary
 from tuitune.errors import RunStateError
 from tuitune.runs import files, lookup, present
-from tuitune.runs.documents import listed_run, run_report
+from tuitune.runs.documents import CancelledRun, CancelledRuns, RunCancelled, RunInBackground, listed_run, run_report
 from tuitune.runs.present import literal
 
 # Commands import what they use when they run: `tuitune --help` imports every command module.
@@ -233,7 +233,7 @@ def cancel_command(
     if wait:
         run = _runs().wait(run.id)
     if json_output:
-        print_json({"run_id": run.id, "status": run.status, "cancel_requested": True})
+        print_json(RunCancelled(run_id=run.id, status=run.status, cancel_requested=True).model_dump(mode="json"))
     else:
         if was_waiting:
             console.print(Text(f"Run {run.id} ({literal(run.name)}) left the queue; status: {run.status}."))
@@ -266,15 +266,14 @@ def _cancel_many(sweep_id: int | None, *, wait: bool, json_output: bool) -> None
     if wait:
         cancelled = [(service.wait(run.id), was_waiting) for run, was_waiting in cancelled]
     if json_output:
-        print_json(
-            {
-                "sweep_id": sweep_id,
-                "cancelled": [
-                    {"run_id": run.id, "name": run.name, "status": run.status, "was_queued": was_waiting}
-                    for run, was_waiting in cancelled
-                ],
-            }
+        document = CancelledRuns(
+            sweep_id=sweep_id,
+            cancelled=[
+                CancelledRun(run_id=run.id, name=run.name, status=run.status, was_queued=was_waiting)
+                for run, was_waiting in cancelled
+            ],
         )
+        print_json(document.model_dump(mode="json"))
         return
     if not cancelled:
         if sweep_id is not None:
@@ -310,9 +309,10 @@ def resume_command(
     run = service.resume(_lookup(run_ref).id, epochs=epochs, max_steps=max_steps, queue=queue)
     if detach or queue:
         if json_output:
-            print_json(
-                {"run_id": run.id, "name": run.name, "status": run.status, "pid": run.pid, "in_queue": run.in_queue}
+            resumed = RunInBackground(
+                run_id=run.id, name=run.name, status=run.status, pid=run.pid, in_queue=run.in_queue
             )
+            print_json(resumed.model_dump(mode="json"))
         elif run.in_queue:
             console.print(
                 Text(f"Run {run.id} ({literal(run.name)}) waits in the queue to resume; see `tuitune queue`.")

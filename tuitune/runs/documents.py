@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PlainSerializer
 
-from tuitune.store import ALL, BASE, FINETUNED, Artifact, Event, MetricPoint, Run, Store
+from tuitune.store import ALL, BASE, FINETUNED, RUNNING, Artifact, Event, MetricPoint, Run, Store
 
 
 def _iso(moment: datetime) -> str:
@@ -446,3 +446,119 @@ class JobLogLine(Document):
     time: Moment
     level: str = Field(description="debug, info, warning, error, or metrics.")
     message: str | None = Field(None, description="An event's text (not on metrics lines).")
+
+# --- the queue -------------------------------------------------------------------------------
+
+
+class QueuedEntry(Document):
+    """A run waiting in the queue, at its place in line."""
+
+    position: int = Field(description="1 for the next run to start.")
+    id: int
+    name: str
+    requested_gpus: str | None = Field(description='The GPUs it asked for, "0,1"; None: any free one.')
+    sweep_id: int | None
+    method: str
+    model: str
+    created_at: Moment
+
+
+class QueueDocument(Document):
+    """`tuitune queue --json` and `GET /queue`: the slots, whether the queue is paused, what trains
+    and what waits, in order."""
+
+    slots: int = Field(description="How many runs may train at once.")
+    slots_in_use: int
+    paused: bool = Field(description="Nothing new starts from the queue while it is paused.")
+    running: list[int] = Field(description="The ids of the runs training now.")
+    queued: list[QueuedEntry]
+
+
+def queue_document(store: Store, *, slots: int, paused: bool) -> QueueDocument:
+    """The queue as the store holds it (`slots` and `paused` are the queue's settings as read)."""
+    return QueueDocument(
+        slots=slots,
+        slots_in_use=store.slots_in_use(),
+        paused=paused,
+        running=[run.id for run in store.list_runs(status=RUNNING)],
+        queued=[
+            QueuedEntry(
+                position=place,
+                id=run.id,
+                name=run.name,
+                requested_gpus=run.gpus,
+                sweep_id=run.sweep_id,
+                method=run.method,
+                model=run.model,
+                created_at=run.created_at,
+            )
+            for place, run in enumerate(store.queued_runs(), start=1)
+        ],
+    )
+
+
+class QueueMove(Document):
+    """`tuitune queue move --json`: the place a waiting run got."""
+
+    id: int
+    position: int = Field(description="1 for the next run to start.")
+
+
+class QueuePause(Document):
+    """`tuitune queue pause|unpause --json` and `POST /queue/pause`: the queue's state after the change."""
+
+    paused: bool
+    started: list[int] = Field(description="The runs that started as the queue was unpaused.")
+
+
+# --- the CLI's answers to run actions --------------------------------------------------------
+
+
+class RunCancelled(Document):
+    """`tuitune cancel RUN --json`: the run as the cancel left it (`--wait`: as it stopped). The
+    CLI's words (`run_id`), kept as they were; `POST /runs/{id}/cancel` answers `CancelRequested`."""
+
+    run_id: int
+    status: str = Field(description=STATUS_HELP)
+    cancel_requested: bool
+
+
+class CancelledRun(Document):
+    run_id: int
+    name: str
+    status: str = Field(description=STATUS_HELP)
+    was_queued: bool = Field(description="It was waiting in the queue: it left the line, nothing had trained.")
+
+
+class CancelledRuns(Document):
+    """`tuitune cancel --sweep N --json` or `cancel --queued --json`: each run the cancel reached."""
+
+    sweep_id: int | None = Field(description="None for `--queued` (every run waiting in the queue).")
+    cancelled: list[CancelledRun]
+
+
+class RunInBackground(Document):
+    """`tuitune resume --detach --json` (or `--queue`): the run resuming in the background, or
+    waiting in the queue to."""
+
+    run_id: int
+    name: str
+    status: str = Field(description=STATUS_HELP)
+    pid: int | None = Field(description="Its worker's process; None while it waits in the queue.")
+    in_queue: bool
+
+
+# --- what the service answers when it refuses ------------------------------------------------
+
+
+class ErrorDocument(Document):
+    """Every error answer of the service (4xx, 5xx): one line that says what to do, the kind of
+    error and, where one field of the request is at fault, which."""
+
+    detail: str = Field(description="One line: what went wrong and what to do about it.")
+    error: str | None = Field(
+        None,
+        description="Its kind: the error's class (RunNotFoundError, InvalidConfigError, …), InvalidRequest, "
+        "RequestRefused, TooLarge or InternalError; absent on the token and same-site checks' answers.",
+    )
+    field: str | None = Field(None, description="The request's field at fault, dotted (training.learning_rate).")

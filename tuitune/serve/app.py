@@ -20,6 +20,7 @@ from tuitune.serve import errors
 from tuitune.serve.auth import check_token
 from tuitune.serve.origin import RequestHost, check_same_site
 from tuitune.serve.routes import jobs, machine, runs
+from tuitune.serve.routes.refusals import CHECKED, error_schemas, refusals
 from tuitune.serve.settings import ServeSettings
 from tuitune.serve.stream import StreamHub
 from tuitune.serve.tasks import Tasks
@@ -101,6 +102,17 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+class Service(FastAPI):
+    """The application, whose `/openapi.json` also holds the error document every route's
+    refusals point to (they name it rather than carry it: see `routes/refusals.py`)."""
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            schema = super().openapi()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(error_schemas())
+        return super().openapi()
+
+
 class Health(BaseModel):
     """`GET /health`: says nothing about runs, so it answers without the token."""
 
@@ -140,7 +152,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         yield
         await hub.stop()
 
-    app = FastAPI(
+    app = Service(
         title="tuitune",
         version=__version__,
         description="Fine-tune language models: start, watch and manage runs. The same store as the CLI and the terminal app.",
@@ -153,11 +165,17 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.state.tasks = Tasks()
     errors.install(app)
     protected = [Depends(check_token), Depends(check_same_site)]
-    app.include_router(runs.router, dependencies=protected)
-    app.include_router(machine.router, dependencies=protected)
-    app.include_router(jobs.router, dependencies=protected)
+    # What those checks (and the Host check, `RequestHost`) may refuse, on every route they guard.
+    checked = refusals(*CHECKED)
+    app.include_router(runs.router, dependencies=protected, responses=checked)
+    app.include_router(machine.router, dependencies=protected, responses=checked)
+    app.include_router(jobs.router, dependencies=protected, responses=checked)
 
-    @app.get("/health", summary="Is the server up (no token needed: a load balancer or a test may ask)")
+    @app.get(
+        "/health",
+        summary="Is the server up (no token needed: a load balancer or a test may ask)",
+        responses=refusals(400),  # only the Host check stands before it
+    )
     def health() -> Health:
         return Health(ok=True, version=__version__, token_required=settings.token is not None)
 

@@ -19,6 +19,7 @@ from tuitune.store import RUNNING, Artifact, Evaluation, Event, MetricPoint, Run
 
 if TYPE_CHECKING:
     from tuitune.config import RunConfig
+    from tuitune.runs.documents import QueueDocument
     from tuitune.runs.folder import Removal
     from tuitune.store.conversations import Conversation
     from tuitune.store.processes import RunProcess
@@ -189,9 +190,21 @@ class RunService:
         return {run.id: (place, len(line)) for place, run in enumerate(line, start=1)}
 
     def queue_state(self) -> QueueState:
+        return QueueState(len(self.store.queued_runs()), self.slots(), self.queue_paused())
+
+    def queue_document(self) -> QueueDocument:
+        """The queue as `tuitune queue --json` and `GET /queue` show it: crashes noticed first (and
+        what then fits started), so what it says runs does."""
+        from tuitune.runs.documents import queue_document
+
+        self.reconcile()
+        return queue_document(self.store, slots=self.slots(), paused=self.queue_paused())
+
+    def slots(self) -> int:
+        """How many runs may train at once (set, else one per GPU, one on a machine without)."""
         from tuitune.engine import queue
 
-        return QueueState(len(self.store.queued_runs()), queue.slots(self.store), queue.is_paused(self.store))
+        return queue.slots(self.store)
 
     def queue_paused(self) -> bool:
         from tuitune.engine import queue

@@ -13,9 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from tuitune.runs.documents import Job, JobAccepted, JobCancelled, JobLogLine, job, metric_point
 from tuitune.serve.responses import JSON_LINES, JsonLines, stream_of
 from tuitune.serve.routes import runs
-from tuitune.store import CANCELLED, QUEUED, Run, open_store
+from tuitune.serve.routes.refusals import STORE, WRITES, refusals
+from tuitune.store import CANCELLED, QUEUED, Run
 
-router = APIRouter(tags=["job service (aliases)"])
+# Every route reads the store; each says what else it may refuse.
+router = APIRouter(tags=["job service (aliases)"], responses=refusals(*STORE))
 
 
 class FinetuneRequest(BaseModel):
@@ -71,7 +73,12 @@ def to_config(body: FinetuneRequest) -> dict[str, Any]:
     return config
 
 
-@router.post("/finetune", status_code=201, summary="Start a fine-tuning job (alias of POST /runs)")
+@router.post(
+    "/finetune",
+    status_code=201,
+    summary="Start a fine-tuning job (alias of POST /runs)",
+    responses=refusals(413, 422, *WRITES),
+)
 def finetune(request: Request, body: FinetuneRequest) -> JobAccepted:
     run = runs.start_run(request, to_config(body), in_queue=True, source="the /finetune request")
     return JobAccepted(**dict(job(run)), message=f"Job {run.id} accepted ({run.status}).", urls=runs.urls(run.id))
@@ -79,16 +86,15 @@ def finetune(request: Request, body: FinetuneRequest) -> JobAccepted:
 
 @router.get("/jobs", summary="Every job (run), newest first")
 def jobs() -> list[Job]:
-    store = open_store()
-    return [job(run) for run in store.list_runs(limit=500)]
+    return [job(run) for run in runs.runs().list_runs(limit=500)]
 
 
-@router.get("/jobs/{job_id}", summary="A job's status and progress")
+@router.get("/jobs/{job_id}", summary="A job's status and progress", responses=refusals(404, 422))
 def get_job(job_id: int) -> Job:
     return job(runs.find(job_id))
 
 
-@router.delete("/jobs/{job_id}", summary="Cancel a job")
+@router.delete("/jobs/{job_id}", summary="Cancel a job", responses=refusals(404, 409, 422, *WRITES))
 def cancel_job(job_id: int) -> JobCancelled:
     run = runs.find(job_id)
     cancelled = runs.runs().cancel(run.id)
@@ -109,12 +115,15 @@ def cancel_message(before: Run, after: Run) -> str:
     summary="A job's log as JSON lines (events and metric points, in time order)",
     response_class=JsonLines,
     response_model=JobLogLine,  # one line's
-    responses=stream_of(JobLogLine, JSON_LINES, "One JSON document per line: an event or a metric point."),
+    responses={
+        **stream_of(JobLogLine, JSON_LINES, "One JSON document per line: an event or a metric point."),
+        **refusals(404, 422),
+    },
 )
 def logs(job_id: int) -> Response:
-    store = open_store()
-    store.get_run(job_id)
-    lines = [JobLogLine(time=e.time, level=e.level, message=e.message) for e in store.events(job_id)]
+    service = runs.runs()
+    service.get_run(job_id)
+    lines = [JobLogLine(time=e.time, level=e.level, message=e.message) for e in service.events(job_id)]
     lines += [
         JobLogLine.model_validate(
             {
@@ -123,7 +132,7 @@ def logs(job_id: int) -> Response:
                 **metric_point(p).model_dump(exclude={"id", "run_id", "time"}, exclude_none=True),
             }
         )
-        for p in store.metric_points(job_id)
+        for p in service.metric_points(job_id)
     ]
     lines.sort(key=lambda line: line.time)
     return JsonLines("".join(json.dumps(line.model_dump(mode="json", exclude_none=True)) + "\n" for line in lines))

@@ -1,40 +1,43 @@
-"""`/queue`, `/system` and `/tasks`: what the box is doing."""
+"""`/queue`, `/system` and `/tasks`: what the box is doing. The queue through the run service
+the CLI and the app use."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from tuitune.engine import queue
+from tuitune.runs.documents import QueueDocument, QueuePause
+from tuitune.serve.routes.refusals import STORE, WRITES, refusals
 from tuitune.serve.tasks import Task
+from tuitune.service.runs import RunService
 from tuitune.system.gpu import gpus
 from tuitune.system.memory import system_memory
 
 router = APIRouter(tags=["machine"])
 
 
-@router.get("/queue", summary="The queue: slots, pause, what waits in order")
-def get_queue() -> queue.QueueState:
-    return queue.state()
+@router.get("/queue", summary="The queue: slots, pause, what waits in order", responses=refusals(*STORE))
+def get_queue() -> QueueDocument:
+    return RunService().queue_document()
 
 
 class PauseRequest(BaseModel):
     paused: bool = Field(True, description="true: start nothing new; false: start queued runs again.")
 
 
-class PauseState(BaseModel):
-    paused: bool
-    started: list[int] = Field(description="The runs that started as the queue was unpaused.")
-
-
-@router.post("/queue/pause", summary="Pause (or unpause) the queue; running runs go on")
-def pause(body: PauseRequest = PauseRequest()) -> PauseState:
+@router.post(
+    "/queue/pause",
+    summary="Pause (or unpause) the queue; running runs go on",
+    responses=refusals(413, 422, *WRITES),
+)
+def pause(body: PauseRequest = PauseRequest()) -> QueuePause:
+    service = RunService()
     started = []
     if body.paused:
-        queue.pause()
+        service.pause_queue()
     else:
-        started = [run.id for run in queue.unpause()]
-    return PauseState(paused=body.paused, started=started)
+        started = [run.id for run in service.unpause_queue()]
+    return QueuePause(paused=body.paused, started=started)
 
 
 class Reading(BaseModel):
@@ -63,12 +66,12 @@ class SystemState(BaseModel):
     slots: int = Field(description="How many runs may train at once.")
 
 
-@router.get("/system", summary="GPUs, memory and slots of the machine the server runs on")
+@router.get("/system", summary="GPUs, memory and slots of the machine the server runs on", responses=refusals(*STORE))
 def system() -> SystemState:
     return SystemState(
         gpus=[GpuState.model_validate(gpu) for gpu in gpus()],
         memory=MemoryState.model_validate(system_memory()),
-        slots=queue.slots(),
+        slots=RunService().slots(),
     )
 
 
@@ -77,7 +80,7 @@ def tasks(request: Request) -> list[Task]:
     return request.app.state.tasks.all()
 
 
-@router.get("/tasks/{task_id}", summary="One background task")
+@router.get("/tasks/{task_id}", summary="One background task", responses=refusals(404, 422))
 def task(request: Request, task_id: int) -> Task:
     found = request.app.state.tasks.get(task_id)
     if found is None:

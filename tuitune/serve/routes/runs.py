@@ -12,7 +12,6 @@ from sse_starlette.sse import EventSourceResponse
 
 from tuitune.config import MAX_EPOCHS, MAX_STEPS, parse_config
 from tuitune.errors import RunStateError, UsageError
-from tuitune.runs import files
 from tuitune.runs.documents import (
     CancelRequested,
     Events,
@@ -30,12 +29,14 @@ from tuitune.runs.documents import (
 )
 from tuitune.serve.guard import RequestRefusedError, check_config, check_inside, policy_of
 from tuitune.serve.responses import EVENT_STREAM, stream_of
+from tuitune.serve.routes.refusals import STORE, WRITES, refusals
 from tuitune.serve.tasks import Task
 from tuitune.service.runs import RunService
-from tuitune.store import ALL, Run, open_store
+from tuitune.store import ALL, Run
 from tuitune.store.transactions import SQLITE_MAX_INTEGER
 
-router = APIRouter(prefix="/runs", tags=["runs"])
+# Every route reads the store; each says what else it may refuse.
+router = APIRouter(prefix="/runs", tags=["runs"], responses=refusals(*STORE))
 
 
 def urls(run_id: int) -> RunUrls:
@@ -70,7 +71,9 @@ def start_run(request: Request, config_data: Any, *, in_queue: bool, source: str
     return runs().enqueue(config) if in_queue else runs().launch(config)
 
 
-@router.post("", status_code=201, summary="Start a run (through the queue by default)")
+@router.post(
+    "", status_code=201, summary="Start a run (through the queue by default)", responses=refusals(413, 422, *WRITES)
+)
 def create_run(
     request: Request,
     config: dict[str, Any] = Body(..., description="A run configuration: the same schema as a config file."),
@@ -79,7 +82,7 @@ def create_run(
     return created(start_run(request, config, in_queue=queue_run))
 
 
-@router.get("", summary="List runs, newest first")
+@router.get("", summary="List runs, newest first", responses=refusals(422))
 def list_runs(
     request: Request,
     status: Optional[str] = Query(None, description=f"One of {', '.join(ALL)}."),
@@ -113,13 +116,16 @@ def list_runs(
     )
 
 
-@router.get("/{run_id}", summary="One run: status, progress, losses, artifacts, evaluations")
+@router.get(
+    "/{run_id}", summary="One run: status, progress, losses, artifacts, evaluations", responses=refusals(404, 422)
+)
 def get_run(run_id: int) -> RunReportWithUrls:
-    run = find(run_id)
-    return RunReportWithUrls.model_construct(**dict(run_report(run, open_store())), urls=urls(run.id))
+    service = runs()
+    run = service.current(run_id)
+    return RunReportWithUrls.model_construct(**dict(run_report(run, service.store)), urls=urls(run.id))
 
 
-@router.get("/{run_id}/metrics", summary="A run's metric points")
+@router.get("/{run_id}/metrics", summary="A run's metric points", responses=refusals(404, 422))
 def metrics(
     run_id: int,
     after: int = Query(-1, ge=-1, le=MAX_STEPS, description="Only points after this step."),
@@ -127,25 +133,35 @@ def metrics(
         0, ge=0, le=SQLITE_MAX_INTEGER, description="Only points with an id above this one (for polling)."
     ),
 ) -> MetricPoints:
-    store = open_store()
-    store.get_run(run_id)
-    points = [metric_point(point) for point in store.metric_points(run_id, after_id=after_id) if point.step > after]
+    service = runs()
+    service.get_run(run_id)
+    points = [metric_point(point) for point in service.metric_points(run_id, after_id=after_id) if point.step > after]
     return MetricPoints(run_id=run_id, points=points)
 
 
-@router.get("/{run_id}/events", summary="A run's events: loading, data, checkpoints, warnings, errors")
+@router.get(
+    "/{run_id}/events",
+    summary="A run's events: loading, data, checkpoints, warnings, errors",
+    responses=refusals(404, 422),
+)
 def events(
     run_id: int,
     after: int = Query(0, ge=0, le=SQLITE_MAX_INTEGER, description="Only events with an id above this one."),
 ) -> Events:
-    store = open_store()
-    store.get_run(run_id)
-    return Events(run_id=run_id, events=[event(record) for record in store.events(run_id, after_id=after)])
+    service = runs()
+    service.get_run(run_id)
+    return Events(run_id=run_id, events=[event(record) for record in service.events(run_id, after_id=after)])
 
 
-@router.get("/{run_id}/log", response_class=PlainTextResponse, summary="The run's worker.log")
+@router.get(
+    "/{run_id}/log",
+    response_class=PlainTextResponse,
+    summary="The run's worker.log",
+    responses=refusals(404, 422),
+)
 def log(run_id: int, tail: Optional[int] = Query(None, ge=0, le=100_000, description="Only the last N lines.")) -> str:
-    path = files.log_path(find(run_id))
+    service = runs()
+    path = service.log_path(service.current(run_id))
     if not path.exists():
         return ""
     if tail is None:
@@ -174,14 +190,17 @@ def _last_lines(path: Path, count: int, block: int = 64 * 1024) -> list[str]:
     summary="Server-sent events: metric points, events and status, live",
     response_class=EventSourceResponse,
     response_model=StreamMessage,  # one event's
-    responses=stream_of(
-        StreamMessage,
-        EVENT_STREAM,
-        "Server-sent events: the run's history first, then what it logs, until it ends (the `end` event).",
-    ),
+    responses={
+        **stream_of(
+            StreamMessage,
+            EVENT_STREAM,
+            "Server-sent events: the run's history first, then what it logs, until it ends (the `end` event).",
+        ),
+        **refusals(404, 422),
+    },
 )
 async def stream(request: Request, run_id: int) -> EventSourceResponse:
-    open_store().get_run(run_id)  # 404 before the stream opens
+    runs().get_run(run_id)  # 404 before the stream opens
     after_point, after_event, points_seen = _resume_from(request.headers.get("last-event-id"))
     hub = request.app.state.hub
 
@@ -209,6 +228,7 @@ def _resume_from(last_event_id: str | None) -> tuple[int, int, int | None]:
 @router.post(
     "/{run_id}/cancel",
     summary="Cancel: a waiting run leaves the queue; a training one finishes its step, saves a checkpoint and stops",
+    responses=refusals(404, 409, 422, *WRITES),
 )
 def cancel(run_id: int) -> CancelRequested:
     run = runs().cancel(find(run_id).id)
@@ -221,7 +241,11 @@ class ResumeRequest(BaseModel):
     queue: bool = Field(False, description="Wait in the queue for a free slot.")
 
 
-@router.post("/{run_id}/resume", summary="Resume from the last checkpoint (or train a finished run further)")
+@router.post(
+    "/{run_id}/resume",
+    summary="Resume from the last checkpoint (or train a finished run further)",
+    responses=refusals(404, 409, 413, 422, *WRITES),
+)
 def resume_run(run_id: int, body: ResumeRequest = Body(default_factory=ResumeRequest)) -> RunStarted:
     if body.epochs is not None and body.max_steps is not None:
         raise UsageError("Give epochs or max_steps, not both.")
@@ -229,7 +253,9 @@ def resume_run(run_id: int, body: ResumeRequest = Body(default_factory=ResumeReq
     return created(run)
 
 
-@router.delete("/{run_id}", summary="Delete a run (refused while it is active)")
+@router.delete(
+    "/{run_id}", summary="Delete a run (refused while it is active)", responses=refusals(404, 409, 422, *WRITES)
+)
 def delete(
     run_id: int, files: bool = Query(False, description="Also delete what tuitune wrote in its folder.")
 ) -> RunDeleted:
@@ -242,7 +268,12 @@ class EvaluateRequest(BaseModel):
     compare_base: bool = Field(True, description="Also score the base model, for the before/after comparison.")
 
 
-@router.post("/{run_id}/evaluate", status_code=202, summary="Evaluate in the background (a task)")
+@router.post(
+    "/{run_id}/evaluate",
+    status_code=202,
+    summary="Evaluate in the background (a task)",
+    responses=refusals(404, 409, 413, 422, *WRITES),
+)
 def evaluate(request: Request, run_id: int, body: EvaluateRequest = Body(default_factory=EvaluateRequest)) -> Task:
     run = _finished(run_id)
     argv = (
@@ -259,7 +290,12 @@ class MergeRequest(BaseModel):
     )
 
 
-@router.post("/{run_id}/merge", status_code=202, summary="Merge the adapter into its base in the background")
+@router.post(
+    "/{run_id}/merge",
+    status_code=202,
+    summary="Merge the adapter into its base in the background",
+    responses=refusals(404, 409, 413, 422, *WRITES),
+)
 def merge(request: Request, run_id: int, body: MergeRequest = Body(default_factory=MergeRequest)) -> Task:
     run = _finished(run_id)
     output = body.output or str(Path(run.output_dir or ".") / "merged")
@@ -278,7 +314,12 @@ class UploadRequest(BaseModel):
     token: Optional[str] = Field(None, max_length=400, description="A Hugging Face token, used once, never stored.")
 
 
-@router.post("/{run_id}/upload", status_code=202, summary="Upload to the Hugging Face Hub in the background")
+@router.post(
+    "/{run_id}/upload",
+    status_code=202,
+    summary="Upload to the Hugging Face Hub in the background",
+    responses=refusals(404, 409, 413, 422, *WRITES),
+)
 def upload(request: Request, run_id: int, body: UploadRequest) -> Task:
     if not policy_of(request).hub_allowed(body.repo_id):
         raise RequestRefusedError(

@@ -3,6 +3,10 @@
     read_source -> parse_records (canonical Conversation / Document) -> split_examples
     -> get_template + tokenize_examples -> datasets.Dataset + make_collator
 
+The preference formats (preference, labelled, prompts) read into `PreferencePair`,
+`LabelledAnswer` and `PromptExample` records, which `prepare_dataset(..., objective=...)`
+renders into the string columns TRL's trainers read (preference.py).
+
 `prepare_dataset(settings, tokenizer, method=...)` does all of it for the training engine;
 `convert_dataset` writes a dataset out in another format. Importing this package is light: torch,
 transformers and datasets are imported only by the functions that need them.
@@ -10,12 +14,22 @@ transformers and datasets are imported only by the functions that need them.
 
 from tuitune.data.collate import PaddingCollator, make_collator
 from tuitune.data.convert import CONVERT_TARGETS, Conversion, convert_dataset, to_record
-from tuitune.data.examples import Conversation, Document, Example, Message
+from tuitune.data.examples import (
+    Conversation,
+    Document,
+    Example,
+    LabelledAnswer,
+    Message,
+    PreferencePair,
+    PreferenceRecord,
+    PromptExample,
+)
 from tuitune.data.formats import FORMATS, ParsedData, detect_format, parse_records
+from tuitune.data.preference import PreferencePreview
 from tuitune.data.prepare import PreparedDataset, prepare_dataset
 from tuitune.data.preview import PreviewSample, preview_example
 from tuitune.data.sources import RecordTable, read_source, sample_dataset_path
-from tuitune.data.split import LoadedData, load_examples, split_examples, validation_examples
+from tuitune.data.split import LoadedData, load_examples, split_examples, validation_examples, validation_records
 from tuitune.data.stats import DatasetStats, TokenLengths
 from tuitune.data.templates import TEMPLATES, Segment, Template, get_template
 from tuitune.data.tokenize import IGNORE_INDEX, TokenizedExample, tokenize_example, tokenize_examples
@@ -30,12 +44,17 @@ __all__ = [
     "DatasetStats",
     "Document",
     "Example",
+    "LabelledAnswer",
     "LoadedData",
     "Message",
     "PaddingCollator",
     "ParsedData",
+    "PreferencePair",
+    "PreferencePreview",
+    "PreferenceRecord",
     "PreparedDataset",
     "PreviewSample",
+    "PromptExample",
     "RecordTable",
     "Segment",
     "Template",
@@ -56,4 +75,5 @@ __all__ = [
     "tokenize_example",
     "tokenize_examples",
     "validation_examples",
+    "validation_records",
 ]

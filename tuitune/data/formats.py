@@ -1,51 +1,39 @@
 """Recognise a dataset's format from its rows, and read each row into the canonical shape.
 
 Formats: `alpaca`, `chat` (OpenAI messages), `sharegpt`, `completion` (prompt/completion-like
-pairs) and `text`. A row that cannot be trained on (no response, empty text) is skipped with a
-reason, so the statistics can say how many rows went and why.
+pairs) and `text` for supervised fine-tuning; `preference`, `labelled` and `prompts` for learning
+from preferences and rewards (read by preference_rows.py). A row that cannot be trained on (no
+response, empty text, a pair whose answers are the same) is skipped with a reason, so the
+statistics can say how many rows went and why.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tuitune.data.examples import Conversation, Document, Example, Message, join_instruction_input
+from tuitune.data import preference_rows
+from tuitune.data.examples import (
+    Conversation,
+    Document,
+    Example,
+    LabelledAnswer,
+    Message,
+    PreferenceRecord,
+    join_instruction_input,
+)
+from tuitune.data.preference_rows import GRPO_PROMPT_COLUMNS, PREFERENCE_FORMATS, prompt_column
+from tuitune.data.row_values import SkipRow, as_text, content_of, role_of, tools_of
 from tuitune.data.sources import RecordTable
 from tuitune.errors import EmptyDatasetError, MalformedDataError, NoTextColumnsError, UnknownFormatError
 from tuitune.text.user_text import excerpt, shorten
 
-FORMATS: tuple[str, ...] = ("alpaca", "chat", "sharegpt", "completion", "text")
-
-# sharegpt speakers and other datasets' role names, mapped onto ours. A function call is something
-# the model says (trained); an observation is what a tool answered (not trained).
-ROLE_ALIASES: dict[str, str] = {
-    "system": "system",
-    "developer": "system",
-    "user": "user",
-    "human": "user",
-    "prompter": "user",
-    "assistant": "assistant",
-    "gpt": "assistant",
-    "bot": "assistant",
-    "model": "assistant",
-    "chatgpt": "assistant",
-    "bard": "assistant",
-    "bing": "assistant",
-    "function_call": "assistant",
-    "tool_call": "assistant",
-    "tool": "tool",
-    "observation": "tool",
-    "function": "tool",
-    "function_response": "tool",
-    "tool_response": "tool",
-    "ipython": "tool",
-}
+SFT_FORMATS: tuple[str, ...] = ("alpaca", "chat", "sharegpt", "completion", "text")
+FORMATS: tuple[str, ...] = SFT_FORMATS + PREFERENCE_FORMATS
 
 # Pairs for the completion format, in order of preference: (prompt column, completion column).
 COMPLETION_PAIRS: tuple[tuple[str, str], ...] = (
@@ -63,10 +51,6 @@ _ALPACA_RESPONSE = ("output", "response")
 _NOT_TEXT = {"id", "idx", "index", "uuid", "url", "label", "labels", "split", "source", "lang", "language"}
 
 
-class SkipRow(Exception):
-    """A row that holds nothing to train on; the message is the reason, counted in the statistics."""
-
-
 @dataclass
 class ParsedData:
     """The canonical examples of a table, in source order, with what was skipped and why."""
@@ -77,12 +61,32 @@ class ParsedData:
     rows: int
     skipped: Counter[str] = field(default_factory=Counter)
     text_columns: list[str] | None = None
+    # The preference formats' records, one per example (whose `examples` entry is the record's
+    # conversation: the prompt with the chosen answer, the labelled answer, or the prompt alone).
+    records: list[PreferenceRecord] = field(default_factory=list)
 
 
 # --- detection -----------------------------------------------------------------------------
-def detect_format(records: list[dict[str, Any]], columns: Iterable[str] | None = None) -> str | None:
-    """The format the rows are in, or None when they match none (the text fallback is the caller's)."""
+def detect_format(
+    records: list[dict[str, Any]], columns: Iterable[str] | None = None, *, objective: str | None = None
+) -> str | None:
+    """The format the rows are in, or None when they match none (the text fallback is the caller's).
+
+    For objective grpo a row with a prompt (or a question) is a prompt for the rewards, whatever
+    else it holds (GSM8K's question/answer would otherwise be an SFT pair)."""
     cols = set(columns if columns is not None else (k for r in records[:100] for k in r))
+    paired = preference_rows.detect_preference_format(cols)
+    if paired is not None:
+        return paired
+    if objective == "grpo" and prompt_column(cols, GRPO_PROMPT_COLUMNS) is not None:
+        return "prompts"
+    supervised = _detect_supervised(cols)
+    if supervised is None and "prompt" in cols:
+        return "prompts"
+    return supervised
+
+
+def _detect_supervised(cols: set[str]) -> str | None:
     if "messages" in cols:
         return "chat"
     if "conversations" in cols or "conversation" in cols:
@@ -122,11 +126,14 @@ def _is_number(value: str) -> bool:
 
 
 # --- reading rows --------------------------------------------------------------------------
-def parse_records(table: RecordTable, format: str = "auto", text_columns: list[str] | None = None) -> ParsedData:
-    """Every row of `table` as a canonical example, in the named or detected format."""
+def parse_records(
+    table: RecordTable, format: str = "auto", text_columns: list[str] | None = None, *, objective: str | None = None
+) -> ParsedData:
+    """Every row of `table` as a canonical example, in the named or detected format (`objective`
+    only settles what auto detects: see `detect_format`)."""
     records, columns = table.records, table.columns
     if format == "auto":
-        detected = "text" if text_columns else detect_format(records, columns)
+        detected = "text" if text_columns else detect_format(records, columns, objective=objective)
         if detected is None:
             detected = _fallback_text(table)
         format = detected
@@ -135,6 +142,8 @@ def parse_records(table: RecordTable, format: str = "auto", text_columns: list[s
     else:
         _check_named_format(format, columns, text_columns)
 
+    if format in PREFERENCE_FORMATS:
+        return _parse_preference(table, format)
     reader, chosen_text_columns = _row_reader(format, table, text_columns)
     examples: list[Example] = []
     skipped: Counter[str] = Counter()
@@ -149,6 +158,41 @@ def parse_records(table: RecordTable, format: str = "auto", text_columns: list[s
         reasons = ", ".join(f"{n} {why}" for why, n in skipped.most_common())
         raise EmptyDatasetError(f"{table.origin}: none of its {len(records)} rows can be trained on ({reasons}).")
     return ParsedData(format, examples, columns, len(records), skipped, chosen_text_columns)
+
+
+def _parse_preference(table: RecordTable, format: str) -> ParsedData:
+    """The rows of a preference, labelled or prompts table as records (and their conversations)."""
+    reader = _preference_reader(format, table.columns)
+    found: list[PreferenceRecord] = []
+    skipped: Counter[str] = Counter()
+    for index, record in enumerate(table.records):
+        try:
+            found.append(reader(record))
+        except SkipRow as reason:
+            skipped[str(reason)] += 1
+        except MalformedDataError as exc:
+            raise MalformedDataError(f"{table.origin} row {index + 1}: {exc}") from None
+    if not found:
+        reasons = ", ".join(f"{n} {why}" for why, n in skipped.most_common())
+        raise EmptyDatasetError(
+            f"{table.origin}: none of its {len(table.records)} rows can be trained on ({reasons}): "
+            f"{format} rows need {preference_rows.needs(format)}."
+        )
+    if format == "labelled":
+        preference_rows.check_labels([r for r in found if isinstance(r, LabelledAnswer)], table.origin)
+    examples: list[Example] = [record.conversation for record in found]
+    return ParsedData(format, examples, table.columns, len(table.records), skipped, None, found)
+
+
+def _preference_reader(format: str, columns: list[str]) -> Callable[[dict[str, Any]], PreferenceRecord]:
+    if format == "prompts":
+        prompts = prompt_column(columns, GRPO_PROMPT_COLUMNS) or GRPO_PROMPT_COLUMNS[0]
+        return functools.partial(preference_rows.read_prompt, column=prompts)
+    column = prompt_column(columns)
+    if format == "labelled":
+        label = preference_rows.label_column(columns) or preference_rows.LABEL_COLUMNS[0]
+        return functools.partial(preference_rows.read_labelled, column=column, label=label)
+    return functools.partial(preference_rows.read_pair, column=column)
 
 
 def _row_reader(
@@ -189,6 +233,14 @@ def _names(columns: Iterable[str]) -> str:
 
 def _check_named_format(format: str, columns: list[str], text_columns: list[str] | None) -> None:
     cols = set(columns)
+    if format in PREFERENCE_FORMATS:
+        if not preference_rows.has_columns_for(format, cols):
+            detected = detect_format([], columns)
+            hint = f" The data looks like {detected}: use --format {detected} or auto." if detected else ""
+            raise UnknownFormatError(
+                f"Format {format} needs {preference_rows.needs(format)}, but the columns are {_names(columns)}.{hint}"
+            )
+        return
     needed = {
         "chat": "a messages column",
         "sharegpt": "a conversations column",
@@ -229,32 +281,6 @@ def _text_columns(table: RecordTable, named: list[str] | None) -> list[str]:
     return found
 
 
-def _string(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
-
-
-def _content(value: Any) -> str:
-    """Message content: a string, or OpenAI's list of parts of which the text parts are kept."""
-    if isinstance(value, list):
-        parts = [p.get("text", "") if isinstance(p, dict) else _string(p) for p in value]
-        return "".join(_string(p) for p in parts)
-    return _string(value)
-
-
-def _role(name: Any) -> str:
-    role = ROLE_ALIASES.get(str(name).strip().lower())
-    if role is None:
-        known = ", ".join(sorted(ROLE_ALIASES))
-        raise MalformedDataError(f"unknown role {excerpt(name)}; known roles: {known}.")
-    return role
-
-
 def _conversation(messages: list[Message], tools: str | None = None) -> Conversation:
     # Trailing turns after the last response hold nothing to learn from.
     while messages and messages[-1].role != "assistant":
@@ -266,41 +292,22 @@ def _conversation(messages: list[Message], tools: str | None = None) -> Conversa
     return Conversation(tuple(messages), tools=tools)
 
 
-def _tools(value: Any) -> str | None:
-    """A row's tool definitions as the JSON text of a list of schemas, or None when it has none.
-
-    OpenAI's `tools` is a list of `{"type": "function", "function": {...}}`; glaive-style sharegpt
-    data keeps a JSON string of schemas, sometimes a single object."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise MalformedDataError("tools is not JSON: give a list of function schemas.") from None
-    if isinstance(value, dict):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(tool, dict) for tool in value):
-        raise MalformedDataError("tools is not a list of function schemas (JSON objects).")
-    return json.dumps(value, ensure_ascii=False) if value else None
-
-
 def read_alpaca(record: dict[str, Any]) -> Conversation:
-    instruction = _string(record.get("instruction"))
-    input_text = _string(record.get("input"))
-    output = _string(record.get("output") if record.get("output") is not None else record.get("response"))
+    instruction = as_text(record.get("instruction"))
+    input_text = as_text(record.get("input"))
+    output = as_text(record.get("output") if record.get("output") is not None else record.get("response"))
     if not output.strip():
         raise SkipRow("empty response")
     if not (instruction.strip() or input_text.strip()):
         raise SkipRow("empty prompt")
     messages: list[Message] = []
-    system = _string(record.get("system"))
+    system = as_text(record.get("system"))
     if system.strip():
         messages.append(Message("system", system))
     # LLaMA-Factory's alpaca carries earlier turns as [[instruction, response], ...].
     for turn in record.get("history") or []:
         if isinstance(turn, (list, tuple)) and len(turn) == 2:
-            messages += [Message("user", _string(turn[0])), Message("assistant", _string(turn[1]))]
+            messages += [Message("user", as_text(turn[0])), Message("assistant", as_text(turn[1]))]
     messages += [Message("user", join_instruction_input(instruction, input_text)), Message("assistant", output)]
     return Conversation(tuple(messages), instruction_input=(instruction, input_text))
 
@@ -314,10 +321,10 @@ def read_chat(record: dict[str, Any]) -> Conversation:
         if not isinstance(item, dict):
             raise MalformedDataError("a message is not an object with role and content.")
         if "role" in item:
-            messages.append(Message(_role(item["role"]), _content(item.get("content"))))
+            messages.append(Message(role_of(item["role"]), content_of(item.get("content"))))
         else:  # sharegpt-style turns under a messages key
-            messages.append(Message(_role(item.get("from")), _content(item.get("value"))))
-    return _conversation(messages, _tools(record.get("tools")))
+            messages.append(Message(role_of(item.get("from")), content_of(item.get("value"))))
+    return _conversation(messages, tools_of(record.get("tools")))
 
 
 def read_sharegpt(record: dict[str, Any]) -> Conversation:
@@ -325,19 +332,19 @@ def read_sharegpt(record: dict[str, Any]) -> Conversation:
     if not isinstance(raw, list):
         raise SkipRow("no conversations")
     messages = []
-    system = _string(record.get("system"))
+    system = as_text(record.get("system"))
     if system.strip():
         messages.append(Message("system", system))
     for item in raw:
         if not isinstance(item, dict):
             raise MalformedDataError("a turn is not an object with from and value.")
         speaker = item.get("from", item.get("role"))
-        messages.append(Message(_role(speaker), _content(item.get("value", item.get("content")))))
-    return _conversation(messages, _tools(record.get("tools")))
+        messages.append(Message(role_of(speaker), content_of(item.get("value", item.get("content")))))
+    return _conversation(messages, tools_of(record.get("tools")))
 
 
 def read_completion(record: dict[str, Any], pair: tuple[str, str]) -> Conversation:
-    prompt, completion = _string(record.get(pair[0])), _string(record.get(pair[1]))
+    prompt, completion = as_text(record.get(pair[0])), as_text(record.get(pair[1]))
     if not completion.strip():
         raise SkipRow("empty response")
     if not prompt.strip():
@@ -346,7 +353,7 @@ def read_completion(record: dict[str, Any], pair: tuple[str, str]) -> Conversati
 
 
 def read_text(record: dict[str, Any], columns: list[str]) -> Document:
-    text = "\n\n".join(_string(record.get(c)).strip() for c in columns if _string(record.get(c)).strip())
+    text = "\n\n".join(as_text(record.get(c)).strip() for c in columns if as_text(record.get(c)).strip())
     if not text:
         raise SkipRow("empty text")
     return Document(text)

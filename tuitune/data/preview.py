@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tuitune.data.examples import Example
+from tuitune.data.preference import PreferencePreview
 from tuitune.data.templates import Segment, Template
 from tuitune.data.tokenize import IGNORE_INDEX, TokenizedExample, sequences, tokenize_whole
 
@@ -25,6 +26,9 @@ class PreviewSample:
     full_length: int
     dropped: str | None = None
     windows: int = 1  # a long text trains as this many windows; the preview shows the first
+    # For a preference objective: the row with both its answers (the segments are the prompt and
+    # the chosen answer, or the labelled completion, or the prompt alone for grpo).
+    pair: PreferencePreview | None = None
 
     @property
     def truncated(self) -> bool:
@@ -42,7 +46,17 @@ class PreviewSample:
             "truncated": self.truncated,
             "dropped": self.dropped,
             "windows": self.windows,
+            **({"pair": self.pair.to_dict()} if self.pair is not None else {}),
         }
+
+
+def preference_sample(pair: PreferencePreview) -> PreviewSample:
+    """A preference row as a preview: the prompt untrained, then the answer it learns to prefer."""
+    answer = pair.chosen if pair.label is None else pair.completion
+    answer_tokens = pair.answer_tokens[0] if pair.answer_tokens else 0
+    segments = [Segment(pair.prompt, False), *([Segment(answer, True)] if answer else [])]
+    tokens = pair.prompt_tokens + answer_tokens
+    return PreviewSample(segments, tokens, answer_tokens, tokens, pair=pair)
 
 
 def preview_example(

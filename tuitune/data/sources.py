@@ -21,7 +21,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from tuitune.config import SAMPLE_DATASET
+from tuitune.bundled import SAMPLE_DATASET, SAMPLE_PREFERENCE, SAMPLE_PROMPTS
+from tuitune.data.bundled_sets import preference_rows, prompt_rows
 from tuitune.errors import DataError, DatasetNotFoundError, EmptyDatasetError, MalformedDataError
 from tuitune.system.hub import hub_offline, hub_reachable
 from tuitune.text.user_text import decode_text, excerpt, shorten
@@ -58,6 +59,12 @@ def sample_dataset_path() -> Path:
     return Path(str(resources.files("tuitune.data").joinpath("sample", "sample.jsonl")))
 
 
+def _generated_sample(name: str) -> RecordTable:
+    """A bundled set generated from the sample's rows (see bundled_sets.py)."""
+    records = preference_rows(sample_dataset_path()) if name == SAMPLE_PREFERENCE else prompt_rows()
+    return RecordTable(records, list(records[0]), name, "sample")
+
+
 def read_source(
     source: str | Path,
     *,
@@ -66,13 +73,16 @@ def read_source(
     data_files: str | list[str] | None = None,
     text_documents: str = "auto",
 ) -> RecordTable:
-    """All rows of a local file, a local dataset folder, `tuitune/sample`, or a Hub dataset split
+    """All rows of a local file, a local dataset folder, a bundled set (`tuitune/sample`,
+    `tuitune/sample-preference`, `tuitune/sample-prompts`), or a Hub dataset split
     (a .txt file's documents are its paragraphs or its lines: `text_documents`)."""
     text = str(source)
     if text == SAMPLE_DATASET:
         table = read_file(sample_dataset_path())
         table.origin, table.kind = SAMPLE_DATASET, "sample"
         return table
+    if text in (SAMPLE_PREFERENCE, SAMPLE_PROMPTS):
+        return _generated_sample(text)
     if not text.strip():
         raise DatasetNotFoundError(
             "No dataset given: name a data file or folder, a Hugging Face dataset id, or tuitune/sample."

@@ -78,6 +78,13 @@ class DatasetStats:
     notes: list[str] = field(default_factory=list)  # how the source was read ("documents: 30 lines")
     tools: str = ""  # where the conversations' tool definitions go, when some have them
     warnings: list[str] = field(default_factory=list)  # what the user should know before training
+    # The preference formats (preference, labelled, prompts), for the objective that reads them:
+    objective: str = "sft"
+    records: int = 0  # pairs, labelled answers or prompts used (train and validation)
+    prompt_tokens: TokenLengths = field(default_factory=TokenLengths)
+    answer_tokens: TokenLengths = field(default_factory=TokenLengths)  # chosen and rejected, or completions
+    long_rows: int = 0  # rows whose prompt and answer exceed max_length (TRL cuts the answer's end)
+    labels: dict[str, int] = field(default_factory=dict)  # kto: desirable / undesirable rows
 
     @property
     def dropped_rows(self) -> int:
@@ -88,17 +95,31 @@ class DatasetStats:
         """The dataset's size as training sees it: `30 documents → 1,204 sequences (29 long texts
         in windows) · 441,890 tokens, 0.0% cut` (samples, for data other than text)."""
         sequences = self.train_rows + self.validation_rows
+        if self.format in RECORD_NOUNS:
+            return self._records_corpus(sequences)
         noun = "document" if self.format == "text" else "sample"
         text = f"{_plural(self.documents, noun)} → {_plural(sequences, 'sequence')}"
         if self.windowed_documents:
             text += f" ({_plural(self.windowed_documents, 'long text')} in windows)"
         return text + f" · {self.total_tokens:,} tokens, {self.cut_token_fraction:.1%} cut"
 
+    def _records_corpus(self, rows: int) -> str:
+        """`300 pairs → 300 rows · prompts 21 tokens, answers 9 (mean) · 2 longer than max_length 512`."""
+        text = f"{_plural(self.records, RECORD_NOUNS[self.format])} → {_plural(rows, 'row')}"
+        text += f" · prompts {self.prompt_tokens.mean:g} tokens"
+        if self.answer_tokens.count:
+            text += f", answers {self.answer_tokens.mean:g} (mean)"
+        return text + f" · {self.long_rows:,} longer than max_length {self.max_length}"
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["dropped_rows"] = self.dropped_rows
         data["corpus"] = self.corpus
         return data
+
+
+# What one record of each preference format is called.
+RECORD_NOUNS = {"preference": "pair", "labelled": "labelled answer", "prompts": "prompt"}
 
 
 def _plural(amount: int, noun: str) -> str:
@@ -113,7 +134,13 @@ def data_warnings(stats: DatasetStats) -> list[str]:
     """What is wrong with a dataset that training would not say: tokens cut, samples dropped,
     too few samples to mean anything, nothing held out."""
     warnings = []
-    if stats.cut_token_fraction > CUT_WARNING_FRACTION:
+    if stats.long_rows:
+        warnings.append(
+            f"{stats.long_rows:,} of {stats.train_rows + stats.validation_rows:,} rows are longer than max_length "
+            f"{stats.max_length} (prompt and answer): TRL cuts their answers' ends, so those parts are never "
+            "learned; raise data.max_length"
+        )
+    if stats.cut_token_fraction > CUT_WARNING_FRACTION and stats.format not in RECORD_NOUNS:
         warnings.append(
             f"{stats.cut_token_fraction:.0%} of the tokens are cut off at max_length {stats.max_length} "
             f"({stats.truncated_fraction:.0%} of the samples) and never trained: raise data.max_length"

@@ -37,7 +37,14 @@ def preflight(config: RunConfig, *, tokenizer: Any = None) -> Preflight:
 
     resolve_precision(config)
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(config.model)
-    prepared = prepare_dataset(config.data, tokenizer, method=config.method, batch_size=config.training.batch_size)
+    prepared = prepare_dataset(
+        config.data,
+        tokenizer,
+        method=config.method,
+        objective=config.objective,
+        chosen_only=config.preference.chosen_only,
+        batch_size=config.training.batch_size,
+    )
     with tempfile.TemporaryDirectory() as scratch:
         training_arguments(config, Path(scratch), has_validation=len(prepared.validation) > 0)
     return Preflight(tokenizer, prepared)
@@ -49,7 +56,9 @@ def check_sources(config: RunConfig) -> None:
     local folder with its config.json, or a Hub id that the Hub (or, offline, its cache) knows.
     No tokenizer and no training stack are loaded: a run refused here costs a fraction of a
     second, and one that passes starts at once (the worker runs the whole `preflight`)."""
-    load_examples(config.data, method=config.method)
+    load_examples(
+        config.data, method=config.method, objective=config.objective, chosen_only=config.preference.chosen_only
+    )
     _check_model(config.model)
 
 

@@ -127,3 +127,24 @@ def test_a_store_from_a_newer_tuitune_is_refused_untouched(tuitune_home: Path) -
     connection = sqlite3.connect(path)
     assert connection.execute("PRAGMA user_version").fetchone()[0] == 99
     connection.close()
+
+
+def test_a_store_from_before_logged_metrics_keeps_its_points_and_new_ones_keep_every_metric(tuitune_home: Path) -> None:
+    write_v1_store(tuitune_home / "tuitune.db")  # upgraded through every version, v7 (`extra`) last
+
+    store = open_store()
+
+    assert [(p.step, p.loss, p.extra) for p in store.metric_points(1)] == [(10, 2.0, {}), (20, 1.5, {})]
+    assert store.latest_extra(1) == {}
+    logged = {"rewards/margins": 0.25, "rewards/accuracies": 1.0, "kl": float("inf")}
+    store.add_metric_points(1, [{"step": 30, "loss": 1.2, "extra": logged}])
+    store.add_metric_points(1, [{"step": 30, "eval_loss": 1.3, "extra": {"eval_rewards/margins": 0.2}}])
+    newest = store.metric_points(1)[-2]
+    # Not a finite number: kept as missing, so every face's JSON stays JSON.
+    assert newest.extra == {"rewards/margins": 0.25, "rewards/accuracies": 1.0, "kl": None}
+    assert store.latest_extra(1) == {
+        "eval_rewards/margins": 0.2,
+        "kl": None,
+        "rewards/accuracies": 1.0,
+        "rewards/margins": 0.25,
+    }

@@ -23,6 +23,7 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 from tuitune.engine import checkpoint_notes
 from tuitune.engine.collective import any_rank, group_sum
 from tuitune.engine.stop import StopRequest
+from tuitune.runs import metrics
 from tuitune.runs.lookup import HEARTBEAT_SECONDS
 from tuitune.store import Store
 from tuitune.system.memory import process_memory_gb
@@ -189,8 +190,12 @@ class StoreCallback(TrainerCallback):
         **kw: Any,
     ) -> None:
         logs = logs or {}
-        if "loss" not in logs and "eval_loss" not in logs:
+        if "train_runtime" in logs:
             return  # the end-of-training summary: recorded on the run instead
+        # Every other number it logged (a preference run's rewards, GRPO's reward spread…).
+        extra = metrics.logged_extra(logs)
+        if "loss" not in logs and "eval_loss" not in logs and not extra:
+            return
         point: dict[str, Any] = {"step": state.global_step, "epoch": state.epoch}
         if "loss" in logs:
             point["loss"] = logs["loss"]
@@ -203,10 +208,14 @@ class StoreCallback(TrainerCallback):
         if "eval_loss" in logs:
             point["eval_loss"] = logs["eval_loss"]
         point.update(_memory_readings())
+        point["extra"] = extra
         self.store.add_metric_points(self.run_id, [point])
         if state.is_world_process_zero:
+            # The log line keeps to the columns and the objectives' key curves; the store has the rest.
+            told = {k: v for k, v in point.items() if k != "extra"}
+            told.update((k, v) for k, v in extra.items() if k.removeprefix(metrics.EVAL_PREFIX) in metrics.IN_LOG_LINES)
             shown = " ".join(
-                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in point.items() if v is not None
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in told.items() if v is not None
             )
             print(f"[metrics] {shown}", flush=True)
 

@@ -102,6 +102,11 @@ class LossSummary(Document):
     best_eval_loss: float | None
     points: int = Field(description="How many metric points the run logged.")
     tokens_per_second: float | None
+    latest: dict[str, float | None] = Field(
+        default_factory=dict,
+        description="The last logged value of every other metric the trainer logs (a metric point's `extra`: "
+        "rewards/margins, rewards/accuracies, reward, …), from its last training point and its last evaluation.",
+    )
 
 
 class ArtifactEntry(Document):
@@ -156,6 +161,7 @@ def loss_summary(run: Run, store: Store) -> LossSummary:
         best_eval_loss=run.best_eval_loss,
         points=points,
         tokens_per_second=run.tokens_per_second,
+        latest=store.latest_extra(run.id),
     )
 
 
@@ -190,6 +196,13 @@ class MetricPointDocument(Document):
     gpu_memory_gb: float | None
     cpu_memory_gb: float | None
     time: Moment
+    extra: dict[str, float | None] = Field(
+        default_factory=dict,
+        description="Every other metric the trainer logged at this step, under its own name: a preference "
+        "run's rewards/margins, rewards/accuracies, rewards/chosen, logps/chosen, kl; GRPO's reward, "
+        "reward_std, frac_reward_zero_std, completions/clipped_ratio; eval_ before those of an evaluation. "
+        "None where the value was not a finite number.",
+    )
 
 
 class EventDocument(Document):

@@ -179,6 +179,13 @@ def v6_rank_endings(db: SqliteDatabase) -> None:
     migrate(migrator.add_column("run_processes", "ended", TextField(null=True)))
 
 
+def v7_logged_metrics(db: SqliteDatabase) -> None:
+    """Every other number the trainer logs at a step (a preference run's rewards, GRPO's reward
+    spread, completion lengths…), as JSON beside the fixed columns; older points have none."""
+    migrator = SqliteMigrator(db)
+    migrate(migrator.add_column("metric_points", "extra", TextField(null=True)))
+
+
 MIGRATIONS: list[Callable[[SqliteDatabase], None]] = [
     v1_create_tables,
     v2_add_run_notes,
@@ -186,6 +193,7 @@ MIGRATIONS: list[Callable[[SqliteDatabase], None]] = [
     v4_run_processes,
     v5_conversations,
     v6_rank_endings,
+    v7_logged_metrics,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

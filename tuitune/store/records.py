@@ -135,7 +135,13 @@ class Run:
 
 @dataclass(frozen=True, slots=True)
 class MetricPoint:
-    """One logging step of a run. Any measurement may be missing (None)."""
+    """One logging step of a run. Any measurement may be missing (None).
+
+    `extra` holds every other number the trainer logged at that step, under the trainer's own
+    names (`rewards/margins`, `eval_rewards/accuracies`, `frac_reward_zero_std`…; which of them
+    matter for an objective is declared in `tuitune.runs.metrics`). A value that was not a finite
+    number (NaN, inf) is kept as None, like the columns' NaN: the store holds only what JSON can.
+    """
 
     id: int
     run_id: int
@@ -149,6 +155,7 @@ class MetricPoint:
     gpu_memory_gb: float | None
     cpu_memory_gb: float | None
     time: datetime
+    extra: dict[str, float | None] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return json_ready(self)

@@ -68,7 +68,7 @@ _RUN_TIMES = ("created_at", "started_at", "finished_at", "heartbeat_at")
 # Columns `update_run` may set (everything but the id).
 _RUN_FIELDS = frozenset(RunRow._meta.fields) - {"id"}
 _EVENT_LEVELS = ("debug", "info", "warning", "error")
-_MEASUREMENTS = tuple(name for name in METRIC_FIELDS if name not in ("step", "time"))
+_MEASUREMENTS = tuple(name for name in METRIC_FIELDS if name not in ("step", "time", "extra"))
 
 
 class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
@@ -318,7 +318,8 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
     def add_metric_points(self, run_id: int, points: list[dict[str, Any]]) -> None:
         """Record logging steps, and the run's last/best losses with them, in one transaction.
 
-        Keys are MetricPoint field names (`step` required; `time` defaults to now).
+        Keys are MetricPoint field names (`step` required; `time` defaults to now); `extra` is
+        {metric name: number} for what the fixed columns do not hold.
         """
         if not points:
             return
@@ -336,6 +337,7 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
             row: dict[str, Any] = {name: _number(point.get(name)) for name in _MEASUREMENTS}
             row["step"] = int(point["step"])
             row["time"] = clock.to_seconds(point.get("time")) or now
+            row["extra"] = _extra(point.get("extra"))
             row["run"] = run_id
             rows.append(row)
         # A logged step has been trained: the run's progress says so at once, not at the next
@@ -388,6 +390,22 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
             .scalar(as_tuple=True)
         )
         return first, lowest, int(count or 0)
+
+    @_reads
+    def latest_extra(self, run_id: int) -> dict[str, float | None]:
+        """The last logged value of each of a run's other metrics (`MetricPoint.extra`), by name:
+        those of its last training point and of its last evaluation (`eval_…`), two rows read."""
+        mine = (MetricPointRow.run == run_id) & MetricPointRow.extra.is_null(False)
+        latest: dict[str, float | None] = {}
+        for column in (MetricPointRow.loss, MetricPointRow.eval_loss):
+            text = (
+                MetricPointRow.select(MetricPointRow.extra)
+                .where(mine & column.is_null(False))
+                .order_by(MetricPointRow.id.desc())
+                .scalar()
+            )
+            latest.update(from_json(text, {}))
+        return dict(sorted(latest.items()))
 
     @_writes
     def delete_metric_points_after(self, run_id: int, step: int) -> int:
@@ -566,12 +584,23 @@ def _is_text(text: str) -> bool:
 
 
 def _number(value: Any) -> float | None:
-    """A measurement as a plain float (numpy and 0-d torch values included); NaN as missing."""
+    """A measurement as a plain float (numpy and 0-d torch values included); NaN and inf as missing."""
     if value is None:
         return None
     number = float(value)
-    # SQLite stores NaN as NULL anyway; say so explicitly so "last loss" skips it too.
-    return None if math.isnan(number) else number
+    # SQLite stores NaN as NULL anyway; say so explicitly so "last loss" skips it too. An infinite
+    # loss would reach every face's JSON as `Infinity`, which is not JSON: missing too (the run's
+    # events say it was not a number, `tuitune.engine.watch`).
+    return number if math.isfinite(number) else None
+
+
+def _extra(values: Any) -> str | None:
+    """A point's other metrics as the JSON of `metric_points.extra` (None: it has none)."""
+    if not values:
+        return None
+    if not isinstance(values, dict) or not all(isinstance(name, str) for name in values):
+        raise ValueError("a metric point's `extra` is {metric name: number}")
+    return to_json({name: _number(value) for name, value in values.items()})
 
 
 def _gone(artifact: Artifact) -> bool:

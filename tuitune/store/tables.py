@@ -83,6 +83,9 @@ class MetricPointRow(BaseRow):
     gpu_memory_gb = FloatField(null=True)
     cpu_memory_gb = FloatField(null=True)
     time = FloatField()
+    # Added by migration v7: every other metric the trainer logged, {name: value} as JSON (None:
+    # none, as on points from before it).
+    extra = TextField(null=True)
 
     class Meta:
         table_name = "metric_points"

@@ -8,7 +8,8 @@ const PACE_WINDOW = 50;
 export class RunData {
   constructor(run) {
     this.run = run; // GET /runs/{id}, then kept current by `status` messages
-    this.byStep = new Map(); // step -> {loss, eval_loss, learning_rate}
+    this.byStep = new Map(); // step -> {loss, eval_loss, learning_rate, extra: {name: value}}
+    this.extraNames = new Set(); // every other metric the trainer logged (rewards/margins, reward, …)
     this.pace = []; // {step, time} of the latest training points, for the ETA
     this.events = [];
     this.lastPoint = 0;
@@ -26,6 +27,7 @@ export class RunData {
     if (event === "restart") {
       // Resumed: the points after its checkpoint were replaced, and all of them follow again.
       this.byStep.clear();
+      this.extraNames.clear();
       this.pace = [];
       this.lastPoint = 0;
       this.pointsSeen = 0;
@@ -45,8 +47,14 @@ export class RunData {
     if (id <= this.lastPoint) return false;
     this.lastPoint = id;
     this.pointsSeen += 1;
-    const entry = this.byStep.get(point.step) || { loss: null, eval_loss: null, learning_rate: null };
+    const entry = this.byStep.get(point.step) || { loss: null, eval_loss: null, learning_rate: null, extra: {} };
     for (const key of ["loss", "eval_loss", "learning_rate"]) if (point[key] !== null && point[key] !== undefined) entry[key] = point[key];
+    // A training point and its step's evaluation each bring their own names (`eval_` before the latter's).
+    for (const [name, value] of Object.entries(point.extra || {})) {
+      if (value === null || value === undefined) continue;
+      entry.extra[name] = value;
+      this.extraNames.add(name);
+    }
     this.byStep.set(point.step, entry);
     if (point.loss !== null) {
       const last = this.pace[this.pace.length - 1];
@@ -70,11 +78,14 @@ export class RunData {
     return true;
   }
 
-  /** Columns for the charts: steps ascending, then loss, eval loss and learning rate. */
+  /** Columns for the charts: steps ascending, then loss, eval loss, learning rate, and `extra`:
+   *  {name: column} for every other metric logged (null at the steps that did not log it). */
   columns() {
     const steps = [...this.byStep.keys()].sort((a, b) => a - b);
     const column = (key) => steps.map((step) => this.byStep.get(step)[key]);
-    return { steps, loss: column("loss"), evalLoss: column("eval_loss"), learningRate: column("learning_rate") };
+    const extra = {};
+    for (const name of [...this.extraNames].sort()) extra[name] = steps.map((step) => this.byStep.get(step).extra[name] ?? null);
+    return { steps, loss: column("loss"), evalLoss: column("eval_loss"), learningRate: column("learning_rate"), extra };
   }
 
   /** Seconds left at the recent pace, evaluations included (server clock only); null when unknown. */

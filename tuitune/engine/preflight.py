@@ -47,6 +47,11 @@ def preflight(config: RunConfig, *, tokenizer: Any = None) -> Preflight:
     )
     with tempfile.TemporaryDirectory() as scratch:
         training_arguments(config, Path(scratch), has_validation=len(prepared.validation) > 0)
+    if config.objective == "grpo":
+        # Imported here: only grpo runs load reward functions.
+        from tuitune.engine.objectives.grpo_checks import check_grpo
+
+        prepared.stats.warnings.extend(check_grpo(config, tokenizer, prepared))
     return Preflight(tokenizer, prepared)
 
 

@@ -45,11 +45,11 @@ def check_objective_data(
     if objective == "grpo":
         needed = needs("prompts")
     elif objective == "kto":
-        needed = f"{needs('labelled')}; or {needs('preference')}: a pair is two labelled answers"
+        needed = f"{needs('labelled')}, or pairs (chosen and rejected columns: each pair is two labelled answers)"
     else:
         needed = needs("preference")
     shown = shorten(", ".join(columns), limit=160) or "(none)"
-    hint = ""
+    hint = " Give a data set with those columns, or use objective sft."
     if objective == "grpo" and has_columns_for("prompts", columns):
         hint = " Name --format prompts (data.format) to use its prompts."
     raise IncompatibleConfigError(

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import cli_json, running_server
+from tests.helpers import assert_one_line_error, cli, cli_json, running_server
 from tuitune.config import ConfigBuilder
 from tuitune.runs.documents import (
     CancelledRuns,
@@ -156,6 +156,11 @@ def test_the_queue_and_cancelling_answer_one_document_from_the_cli_the_service_a
             (2, first.id, "first"),
         ]
         assert listed["queued"][0]["created_at"] == second.created_at.isoformat()
+        # The slots, set through the service: the route reads what the CLI set.
+        assert cli_json("queue", "--slots", "3")["slots"] == 3 == httpx.get(f"{url}/system").json()["slots"]
+        assert_one_line_error(cli("queue", "--slots", "many"), "--slots takes a number from 1 to 64", code=2)
+        assert_one_line_error(cli("queue", "--slots", "0"), "--slots must be between 1 and 64", code=2)
+        assert cli_json("queue", "--slots", "auto")["slots"] == listed["slots"]
         # Cancelling one waiting run, then the rest of the line.
         cancelled = cli_json("cancel", "second")
         assert cancelled == {"run_id": second.id, "status": CANCELLED, "cancel_requested": True}

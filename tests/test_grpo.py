@@ -291,3 +291,39 @@ def test_samples_are_shown_as_one_escaped_line() -> None:
     assert quoted("two\nlines\t\x1b[31mred") == '"two\\nlines\\t\\u001b[31mred"'
     assert quoted("\x9b31m") == '"\\x9b31m"'
     assert len(quoted("x" * 1000)) < 200
+
+
+@pytest.mark.integration  # trains through the CLI and its worker
+def test_a_grpo_run_with_a_users_reward_file_trains_through_the_cli_and_is_stored(
+    tmp_path: Path, demo_model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.helpers import cli_json
+    from tuitune.store import open_store
+
+    monkeypatch.chdir(tmp_path)  # the reward file is named relative to here, the worker runs elsewhere
+    path = reward_file(
+        tmp_path,
+        """
+        def starts_with_a_digit(prompts, completions, answer, **columns):
+            return [float(completion[:1].isdigit()) for completion in completions]
+        """,
+    )
+    config = grpo_config(rewards=["format"]).model_dump(mode="json", exclude_none=True)
+    config["data"] = {"source": "tuitune/sample-prompts", "max_length": 64}
+    config["training"]["save_steps"] = 20
+    (tmp_path / "grpo.json").write_text(json.dumps(config))
+    document = cli_json("train", "-c", "grpo.json", "--reward", f"{path.name}:starts_with_a_digit", "--name", "digits")
+    assert document["status"] == "completed", document
+    store = open_store()
+    run_id = document["run_id"]
+    points = [p.extra for p in store.metric_points(run_id) if "reward" in (p.extra or {})]
+    rewards = [point["reward"] or 0.0 for point in points]
+    assert rewards[0] < 0.15 and rewards[-1] > 0.5, rewards
+    assert "rewards/starts_with_a_digit/mean" in points[-1]
+    messages = [event.message for event in store.events(run_id)]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert f"reward: starts_with_a_digit from {path} (sha256 {digest})" in messages
+    assert any(m.startswith("sample at step 40: reward ") for m in messages)
+    folder = Path(str(store.get_run(run_id).output_dir))
+    assert json.loads((folder / RECORD).read_text())["rewards"][0]["sha256"] == digest
+    assert (folder / "model" / "config.json").is_file()

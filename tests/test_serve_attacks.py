@@ -176,6 +176,33 @@ def test_code_and_hub_ids_named_by_a_request_are_refused_unless_the_server_allow
     assert open_store().count_runs() == 1
 
 
+def test_a_reward_function_from_a_file_is_code_and_refused_unless_the_server_allows_it(tmp_path: Path) -> None:
+    rewards = tmp_path / "rewards.py"
+    rewards.write_text(
+        "import os\n\ndef score(prompts, completions, **columns):\n    return [0.0] * len(completions)\n"
+    )
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "Say 7.", "answer": "7"}\n' * 8)
+    run = {"objective": "grpo", "data": {"source": str(prompts)}, "grpo": {"rewards": ["format", f"{rewards}:score"]}}
+    with running_server("--data-root", str(tmp_path)) as url:
+        refused(
+            httpx.post(f"{url}/runs", json=run),
+            "grpo.rewards",
+            "reward functions from a Python file",
+            "--allow-remote-code",
+        )
+        # The built-in rewards run no code of the request's: taken (the queue is paused: nothing trains).
+        httpx.post(f"{url}/queue/pause", json={"paused": True}).raise_for_status()
+        builtin = httpx.post(f"{url}/runs", json={**run, "grpo": {"rewards": ["format"]}})
+        assert builtin.status_code == 201, builtin.text
+    assert open_store().count_runs() == 1
+    with running_server("--data-root", str(tmp_path), "--allow-remote-code") as url:
+        httpx.post(f"{url}/queue/pause", json={"paused": True}).raise_for_status()
+        taken = httpx.post(f"{url}/runs", json=run)
+        assert taken.status_code == 201, taken.text
+    assert open_store().count_runs() == 2
+
+
 def test_children_never_inherit_the_api_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(child.API_TOKEN_ENV, "a-secret-api-token-0123456789")
     monkeypatch.setenv("HF_TOKEN", "hf_needed_for_gated_models")

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from tuitune.config import RunConfig
+from tuitune.engine.rewards import with_absolute_files
 from tuitune.errors import RunStateError
 from tuitune.locations import DATASET_BUILDERS
 from tuitune.runs import files, lookup
@@ -67,6 +68,7 @@ def with_local_paths(config: RunConfig) -> RunConfig:
             str(Path.cwd() / Path(name).expanduser()) for name in ([files] if isinstance(files, str) else files)
         ]
         final.data.data_files = absolute[0] if isinstance(files, str) else absolute
+    final.grpo.rewards = with_absolute_files(final.grpo.rewards)  # `my_rewards.py:score` too
     return final
 
 

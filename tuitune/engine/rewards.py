@@ -78,7 +78,7 @@ def load_rewards(settings: GrpoSettings) -> list[Reward]:
 def _load(spec: str, settings: GrpoSettings) -> Reward:
     if spec in BUILTIN_REWARDS:
         return Reward(_builtin(spec, settings), RewardUse(spec, spec))
-    path_text, _, name = spec.rpartition(":")
+    path_text, name = split_spec(spec)
     return _from_file(spec, path_text, name)
 
 
@@ -257,3 +257,17 @@ def _builtin(spec: str, settings: GrpoSettings) -> RewardFunction:
     function = functions[spec]
     function.__name__ = spec  # TRL names the reward's metrics after it: rewards/format/mean
     return function
+
+
+def with_absolute_files(rewards: list[str]) -> list[str]:
+    """`rewards` with each `file.py:function`'s file made absolute from this folder: the worker
+    runs in the run's folder, not where the user typed the command."""
+    absolute = []
+    for spec in rewards:
+        path_text, name = split_spec(spec)
+        if spec in BUILTIN_REWARDS or not path_text or path_problem(path_text) is not None:
+            absolute.append(spec)  # a problem is said when the run loads it
+            continue
+        local = Path(path_text).expanduser()
+        absolute.append(spec if local.is_absolute() else f"{Path.cwd() / local}:{name}")
+    return absolute

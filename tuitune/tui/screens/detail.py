@@ -14,11 +14,11 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Header, Log, Static, TabbedContent, TabPane
 
 from tuitune.errors import RunNotFoundError
-from tuitune.runs import present
+from tuitune.runs import metrics, present
 from tuitune.runs.feed import FeedUpdate, RunFeed
 from tuitune.runs.present import KeepEnd, literal_text
 from tuitune.store import Artifact, Evaluation, MetricPoint, Run
@@ -77,7 +77,16 @@ class RunDetailScreen(RunActionScreen):
             with TabPane("Charts", id="charts"):
                 with Vertical():
                     yield LineChart("loss", id="loss-chart")
-                    yield LineChart("learning rate", id="lr-chart")
+                    # Beside the learning rate (three charts stacked leave each two rows at 80x24):
+                    # a preference or GRPO run's key curves (`tuitune.runs.metrics`); none for sft.
+                    lower = Horizontal(id="lower-charts")
+                    lower.styles.height = "1fr"  # as tall as the loss chart above, as the charts were
+                    with lower:
+                        key_chart = LineChart("rewards", id="key-chart")
+                        key_chart.styles.width = "2fr"
+                        key_chart.display = False
+                        yield key_chart
+                        yield LineChart("learning rate", id="lr-chart")
             with TabPane("Evaluations", id="evaluations"):
                 with VerticalScroll():
                     yield Static("", id="evaluations-text")
@@ -185,6 +194,15 @@ class RunDetailScreen(RunActionScreen):
         self.query_one("#lr-chart", LineChart).show(
             [Series("learning rate", [s for s, _ in rates], [v for _, v in rates])], xlabel="step"
         )
+        curves = metrics.key_curves_of(self.run) if self.run is not None else ()
+        key_chart = self.query_one("#key-chart", LineChart)
+        key_chart.display = bool(curves)
+        if curves:
+            series = []
+            for curve in curves:
+                series.append(Series(curve.label, *metrics.curve(points, curve.key)))
+                series.append(Series(f"eval {curve.label}", *metrics.curve(points, metrics.EVAL_PREFIX + curve.key)))
+            key_chart.show(series, xlabel="step")
 
     # --- actions ----------------------------------------------------------------------------------
     def run_action_target(self) -> Target:

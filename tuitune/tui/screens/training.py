@@ -6,7 +6,10 @@ worker waits for each snapshot to be shown before reading again, so a slow termi
 a backlog. The run itself is a separate process: leaving this screen or the app never stops it.
 
 A run waiting in the queue shows its place in line instead of a progress bar, and is followed
-as it starts; a run trained by a group of processes shows each rank's device and memory.
+as it starts; a run trained by a group of processes shows each rank's device and memory. A
+preference or GRPO run shows its objective's key curves beside the loss (`tuitune.runs.metrics`:
+for DPO the reward margin and accuracy, for GRPO the mean reward and its spread); the warnings the
+run's watch writes (`tuitune.engine.watch`) come with its events.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from textual.widgets import Header, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from tuitune.errors import RunNotFoundError
-from tuitune.runs import present
+from tuitune.runs import metrics, present
 from tuitune.runs.feed import RunFeed
 from tuitune.store import COMPLETED, RUNNING, Event, MetricPoint, Run
 from tuitune.store.processes import RunProcess
@@ -42,6 +45,11 @@ from tuitune.tui.wording import for_the_app
 POLL_SECONDS = 0.25  # while the screen shows
 IDLE_POLL_SECONDS = 2.0  # while another screen shows, or the run has finished
 MEMORY_SECONDS = 1.0  # NVML / process readings are slower than a store read
+# Panels for an objective's key curves (as many as the objective with the most has), shown
+# beside the loss; the grid of panels is this many wide, and as many rows high as they fill.
+KEY_PANELS = max(len(curves) for curves in metrics.KEY_CURVES.values())
+PANEL_COLUMNS = 3
+PANEL_HEIGHT = 4  # MetricPanel's own height: border, value, sparkline
 
 
 @dataclass
@@ -91,6 +99,8 @@ class TrainingScreen(RunActionScreen):
         # posted just before it stopped is recognised and dropped (it would draw points twice).
         self._generation = 0
         self._live_memory = False  # NVML or process readings arrived (else: the worker's own)
+        self._key_curves: tuple[metrics.KeyCurve, ...] = ()  # the followed run's objective's
+        self._key_evals: dict[int, float] = {}  # panel index: its curve's latest evaluation
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -100,6 +110,11 @@ class TrainingScreen(RunActionScreen):
             yield Label("", id="progress-text")
         with Grid(id="metrics"):
             yield MetricPanel("train loss", id="loss")
+            for index in range(KEY_PANELS):
+                # Titled and shown for a run whose objective has key curves (`_show_key_panels`).
+                key = MetricPanel("", id=f"key-{index}", classes="key-curve")
+                key.display = False
+                yield key
             yield MetricPanel("eval loss", id="eval-loss")
             yield MetricPanel("learning rate", id="lr")
             yield MetricPanel("grad norm", id="grad-norm")
@@ -219,6 +234,8 @@ class TrainingScreen(RunActionScreen):
         previous, self.run = self.run, run
         if previous is None or previous.status != run.status:
             self.refresh_bindings()
+        if previous is None or previous.id != run.id:
+            self._show_key_panels(metrics.key_curves_of(run))
         self._draw_title(run)
         self._draw_progress(run, snap.points, snap.place, snap.queue_paused)
         self._draw_points(snap.points)
@@ -246,12 +263,28 @@ class TrainingScreen(RunActionScreen):
             self.query_one(ProgressBar).update(total=None, progress=0)
             self.query_one("#progress-text", Label).update("")
         self.query_one("#memory", MetricPanel).border_title = "memory"
+        self._key_evals.clear()
+        if another_run:
+            self._show_key_panels(())
         self._live_memory = False
         self._pace.clear()
         self.query_one("#summary", Static).update("")
         self.query_one("#summary").display = False
         if another_run:
             self.query_one("#group").display = False
+
+    def _show_key_panels(self, curves: tuple[metrics.KeyCurve, ...]) -> None:
+        """Title and show a panel per key curve of the run's objective (none for sft), and size the
+        grid to the panels shown."""
+        self._key_curves = curves
+        for index, panel in enumerate(self.query(".key-curve").results(MetricPanel)):
+            panel.display = index < len(curves)
+            panel.border_title = curves[index].label if index < len(curves) else ""
+        grid = self.query_one("#metrics", Grid)
+        shown = sum(1 for panel in grid.query(MetricPanel) if panel.display)
+        rows = -(-shown // PANEL_COLUMNS)
+        grid.styles.grid_size_rows = rows
+        grid.styles.height = rows * PANEL_HEIGHT
 
     def _draw_title(self, run: Run) -> None:
         # Ids and paths keep their end; wider terminals show more of them.
@@ -343,6 +376,18 @@ class TrainingScreen(RunActionScreen):
                 text = show(values[-1])
                 if panel_id in ("loss", "eval-loss") and len(panel.values) > 1:
                     text += f"  (min {present.number(min(panel.values))})"
+                panel.set_value(text)
+        for index, curve in enumerate(self._key_curves):
+            _, values = metrics.curve(points, curve.key)
+            if values:
+                panel = self.query_one(f"#key-{index}", MetricPanel)
+                panel.extend(values)
+                text = curve.show(values[-1])
+                _, evaluated = metrics.curve(points, metrics.EVAL_PREFIX + curve.key)
+                if evaluated:
+                    self._key_evals[index] = evaluated[-1]
+                if index in self._key_evals:
+                    text += f"  eval {curve.show(self._key_evals[index])}"
                 panel.set_value(text)
         # Without NVML the worker's own readings are the best memory figure there is.
         reported = [value for p in points if (value := p.gpu_memory_gb or p.cpu_memory_gb)]

@@ -122,8 +122,12 @@ class LineChart(Vertical):
         ylabel: str = "",
         log_y: bool = False,
         x_range: tuple[float, float] | None = None,
+        title: str | None = None,
     ) -> None:
-        """Draw `series`; the x-axis spans `x_range` when given, else the data."""
+        """Draw `series`; the x-axis spans `x_range` when given, else the data. `title`: a new
+        title for the legend line (a chart whose subject depends on the run)."""
+        if title is not None:
+            self._title = title
         self._series = [s for s in series if len(s.x) and len(s.x) == len(s.y)]
         self._xlabel, self._ylabel, self._log_y = xlabel, ylabel, log_y
         given = x_range if x_range and x_range[0] < x_range[1] else None

@@ -2,7 +2,8 @@
 draws its key curves, and its watch warns in words when a real run goes wrong.
 
 The DPO run trains for real on the demo model with the bundled preference sample (six steps, an
-evaluation at step 5), once for the module; the watch's cases train their own few steps.
+evaluation at step 5), once for the module; the watch's cases (pairs told apart at once, NaN
+weights, a GRPO run with nothing to learn from) train their own few steps.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tests.helpers import running_server
 from tests.trained_runs import Trained, home_env, new_home
 from tests.tui_steps import shown
 from tuitune._dev.pilot import screen_text, wait_until
-from tuitune.bundled import SAMPLE_PREFERENCE
+from tuitune.bundled import SAMPLE_PREFERENCE, SAMPLE_PROMPTS
 from tuitune.client import Client
 from tuitune.config import ConfigBuilder, RunConfig
 from tuitune.runs import metrics
@@ -244,4 +245,36 @@ def test_a_nan_loss_is_warned_about_once_in_words(tmp_path: Path, demo_model_pat
         "The gradient norm is NaN at step 1 (the loss curve hides it: the Trainer logs such a step's loss as "
         "the mean of those before): the run has stopped learning and its weights may already be broken. Start "
         "again from an earlier checkpoint with a lower training.learning_rate, in bf16 or fp32 rather than fp16."
+    ]
+
+
+def test_a_grpo_run_with_no_reward_spread_and_every_completion_cut_is_warned_about_both_once(
+    tmp_path: Path, demo_model_path: Path
+) -> None:
+    # The random demo model never says a sample's answer (exact_match: 0 for every completion, in
+    # every group) and never ends within 4 tokens: both checks see it in the real logs.
+    config = (
+        ConfigBuilder()
+        .demo()
+        .method("lora")
+        .objective("grpo", rewards=["exact_match"], num_generations=4, max_completion_length=4)
+        .data(SAMPLE_PROMPTS, max_samples=16, validation_split=0)
+        .training(max_steps=3, batch_size=4, logging_steps=1, save_steps=1000)
+        .build()
+    )
+    store = open_store()
+    run_id = train_watched(config, store, tmp_path / "out")
+
+    logged = [p.extra for p in store.metric_points(run_id)]
+    assert [(e["frac_reward_zero_std"], e["completions/clipped_ratio"], e["reward"]) for e in logged] == [
+        (1.0, 1.0, 0.0)
+    ] * 3
+    assert {"reward_std", "rewards/exact_match/mean", "completions/mean_length", "entropy"} <= set(logged[0])
+    assert warnings(store, run_id) == [
+        "Every completion reached the length limit (steps 1 to 2): they are cut before they end, so a reward "
+        "that reads the end of an answer never sees it. Raise grpo.max_completion_length, or ask for shorter "
+        "answers in the prompts.",
+        "In 100% of the prompt groups every completion got the same reward (steps 1 to 3): those groups give "
+        "GRPO nothing to learn from. Make the reward give partial credit, raise grpo.num_generations or "
+        "grpo.temperature, or use easier prompts.",
     ]

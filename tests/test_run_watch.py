@@ -2,8 +2,10 @@
 
 The watch is pure logic over the trainer's log dicts: here it is fed log dicts shaped as TRL's
 GRPOTrainer and DPOTrainer log them (the names they use, every other key they log beside), through
-the real callback and a real store; the cases a real run produces cheaply on the demo model (a NaN
-loss, pairs told apart at once) train for real in tests/test_logged_metrics.py.
+the real callback and a real store, for what a few steps on the demo model do not produce at will
+(noise that must not warn, margins shrinking while both rewards fall, an infinite loss). Real runs
+set off the other cases in tests/test_logged_metrics.py: a NaN, pairs told apart at once, GRPO
+groups without reward spread, every completion cut.
 """
 
 from __future__ import annotations

@@ -110,11 +110,20 @@ def test_sft_data_offered_to_grpo_says_what_it_needs(tokenizer: Any) -> None:
     assert "grpo learns from prompts" in one_line(refused) and "prompt column" in str(refused.value)
 
 
-def test_prompts_offered_to_sft_are_refused(tmp_path: Path) -> None:
-    source = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "Say 1.", "answer": "1"}])
+def test_prompts_without_answers_are_refused_for_sft(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "Say 1.", "level": 1}])
     with pytest.raises(IncompatibleConfigError) as refused:
         load_examples(settings(source), objective="sft")
     assert "train grpo on it" in one_line(refused)
+
+
+def test_prompts_with_an_answer_are_pairs_to_imitate_for_sft(tmp_path: Path) -> None:
+    # So a model can be warmed up on the answers (sft) before it learns from their rewards (grpo).
+    source = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "Say 1.", "answer": "1"}])
+    assert load_examples(settings(source), objective="sft").format == "completion"
+    assert (
+        load_examples(settings(source)).format == load_examples(settings(source), objective="grpo").format == "prompts"
+    )
 
 
 # --- preference pairs (dpo, orpo, simpo) ---------------------------------------------------

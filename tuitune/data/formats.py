@@ -45,6 +45,8 @@ COMPLETION_PAIRS: tuple[tuple[str, str], ...] = (
     ("input", "target"),
     ("source", "target"),
     ("context", "response"),
+    # Last: GRPO's prompts name their reference `answer`; sft reads such a table as pairs.
+    ("prompt", "answer"),
 )
 _ALPACA_RESPONSE = ("output", "response")
 # Columns that hold identifiers or labels, never text to train on.
@@ -73,7 +75,8 @@ def detect_format(
     """The format the rows are in, or None when they match none (the text fallback is the caller's).
 
     For objective grpo a row with a prompt (or a question) is a prompt for the rewards, whatever
-    else it holds (GSM8K's question/answer would otherwise be an SFT pair)."""
+    else it holds (GSM8K's question/answer would otherwise be an SFT pair); for sft a prompt with
+    an `answer` is a completion pair."""
     cols = set(columns if columns is not None else (k for r in records[:100] for k in r))
     paired = preference_rows.detect_preference_format(cols)
     if paired is not None:
@@ -81,7 +84,11 @@ def detect_format(
     if objective == "grpo" and prompt_column(cols, GRPO_PROMPT_COLUMNS) is not None:
         return "prompts"
     supervised = _detect_supervised(cols)
-    if supervised is None and "prompt" in cols:
+    # A prompt with nothing to imitate is a prompt for the rewards, and so is one with a reference
+    # `answer` unless the run is sft (which imitates the answer).
+    if "prompt" in cols and (
+        supervised is None or (objective != "sft" and completion_columns(cols) == ("prompt", "answer"))
+    ):
         return "prompts"
     return supervised
 

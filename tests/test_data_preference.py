@@ -395,3 +395,20 @@ def test_tuitune_data_shows_a_pair_side_by_side_and_its_json_carries_it(tmp_path
     refused = run_inprocess("data", source, "--objective", "sft")
     assert refused.returncode == 1 and refused.stdout == "" and len(refused.stderr.strip().splitlines()) == 1
     assert "--chosen-only" in run_inprocess("data", "--help").stdout
+
+
+def test_converting_keeps_a_pair_s_chosen_answer_and_refuses_what_has_none(tmp_path: Path) -> None:
+    from tuitune.data import convert_dataset
+    from tuitune.errors import UnknownFormatError
+
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", [PAIR_LAYOUTS["prompt, chosen and rejected texts"]])
+    assert convert_dataset(pairs, "alpaca").records == [
+        {"instruction": "Name a colour.", "input": "", "output": "Red."}
+    ]
+    for rows in (
+        [{"prompt": "a", "answer": "b"}],
+        [{"prompt": "a", "completion": "b", "label": 1}, {"prompt": "a", "completion": "c", "label": 0}],
+    ):
+        with pytest.raises(UnknownFormatError) as refused:
+            convert_dataset(write_jsonl(tmp_path / "rows.jsonl", rows), "chat")
+        assert "cannot become chat rows" in one_line(refused)

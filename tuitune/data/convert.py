@@ -65,11 +65,24 @@ def convert_dataset(
         format = source.format if format == "auto" else format
         text_columns = text_columns or source.text_columns
     parsed = parse_records(table, format, text_columns)
+    if parsed.format in _NOT_CONVERTIBLE:
+        raise UnknownFormatError(
+            f"{table.origin} is {parsed.format} data: {_NOT_CONVERTIBLE[parsed.format]}, so it cannot become "
+            f"{to_format} rows; train it as it is (a preference set converts: its chosen answers are kept)."
+        )
     records = [to_record(example, to_format) for example in parsed.examples]
     result = Conversion(parsed.format, to_format, records, parsed.skipped)
     if out_path is not None:
         result.path = write_jsonl(records, out_path)
     return result
+
+
+# The preference formats whose rows hold no answer to imitate: converting them to supervised rows
+# would lose the reward columns, or train on the answers labelled bad.
+_NOT_CONVERTIBLE = {
+    "labelled": "half of its answers may be labelled undesirable",
+    "prompts": "its prompts have no answers (the columns its rewards read would be lost)",
+}
 
 
 def _table(source: Source, **hub: Any) -> RecordTable:

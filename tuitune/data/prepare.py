@@ -215,7 +215,7 @@ def _record_stats(
         else 0.0,
         trained_token_fraction=round(trained / total, 4) if total and answers else 0.0,
         batch_size=batch_size,
-        batching="grouped_by_length",
+        batching="random",  # TRL's trainers batch the rows in random order
         padding_fraction=padding["random"],
         padding=padding,
         kind=loaded.table.kind,

@@ -198,6 +198,14 @@ async def test_the_fine_tuned_model_and_its_base_answer_side_by_side_as_they_wri
     assert not notifications(app, "error")
 
 
+def end_in_view(conversation) -> bool:
+    """The conversation's last line is on screen: scrolled to the end, or short enough to fit (then
+    Textual's anchor keeps it at the bottom with an offset below 0, which is no scroll position)."""
+    return conversation.virtual_size.height <= conversation.size.height or (
+        conversation.scroll_y == conversation.max_scroll_y
+    )
+
+
 @pytest.mark.slow
 async def test_ctrl_c_stops_an_answer_which_is_not_kept_and_the_chat_goes_on(runs):
     greeter, _ = runs
@@ -214,22 +222,26 @@ async def test_ctrl_c_stops_an_answer_which_is_not_kept_and_the_chat_goes_on(run
             pilot, lambda: len(_panes(chat)) == 1 and session_of(chat).loaded, timeout=120, what="the base alone"
         )
         assert "base tuitune/demo, no adapter" in screen_text(app)
-        await pilot.press(*"Tell me a long story.", "enter")
+        assert "^c Stop" not in screen_text(app)  # the key is shown only while an answer is written
+        # Stopped at once, in the same breath as the prompt, before the answer can end (1,000 tokens
+        # of the tiny model can take under a second): a stop pressed before the answer's thread
+        # starts still stops the turn. The child stopped halfway through an answer: tests/test_chat.py.
+        await pilot.press(*"Tell me a long story.", "enter", "ctrl+c")
         pane = _panes(chat)[0]
         conversation = pane.conversation
-        # Stopped as soon as it writes: 1,000 tokens (all the demo model's context allows) take
-        # longer than a key press on any machine, where waiting for a screenful first raced the end.
-        await wait_until(pilot, lambda: chat.generating and pane.answer_text, timeout=60, what="the answer to start")
-        assert "^c Stop" in screen_text(app)
-        await pilot.press("ctrl+c")
         await wait_until(pilot, lambda: not chat.generating, timeout=60, what="the stop")
-        assert "stopped: not kept" in screen_text(app)
+        await wait_until(
+            pilot,
+            lambda: "stopped: not kept" in screen_text(app) or "the turn was stopped" in screen_text(app),
+            timeout=10,
+            what="the stop said in the pane",
+        )
         assert len(open_store().conversations(greeter)) == kept_before  # a cut answer is no training data
-        assert conversation.scroll_y == conversation.max_scroll_y  # it followed the answer as it was written
+        assert end_in_view(conversation)  # it followed the answer as it was written
         await pilot.press("pageup")  # to read something above, then back to the end
         for _ in range(40):
             await pilot.press("pagedown")
-        assert conversation.scroll_y == conversation.max_scroll_y
+        assert end_in_view(conversation)
         # The child serves on: the next prompt is answered and kept.
         await _greedy(pilot, "8")
         await pilot.press(*"Hi", "enter")

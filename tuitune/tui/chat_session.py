@@ -116,7 +116,6 @@ class ChatSession:
         child = self._child
         if child is None:
             raise ChatError("The chat is not loaded yet.")
-        self._stopping.clear()
         turn = Turn(prompt)
         complete = True
         for pane in self.ready:
@@ -144,6 +143,11 @@ class ChatSession:
         self.turns.append(turn)
         self._keep()
         return turn
+
+    def begin_turn(self) -> None:
+        """A prompt was sent: called by the face before `ask` runs in its thread, so a stop pressed
+        in between (before the thread started) still stops this turn."""
+        self._stopping.clear()
 
     def stop(self) -> None:
         """End the answer being generated; the panes after it do not answer this prompt."""

@@ -226,6 +226,7 @@ class ChatScreen(ReportsWorkerErrors, Screen[None]):
         for pane in session.ready:
             self.query_one(f"#pane-{pane.key}", ChatPane).ask(prompt)
         self._generating(True)
+        session.begin_turn()
         self._ask(session, prompt)
 
     @work(thread=True, exclusive=True, group="chat-ask", exit_on_error=False)

@@ -536,6 +536,12 @@ class RunConfig(_Section):
                 f"objective {self.objective} learns from {_OBJECTIVE_DATA[self.objective]}, but data.format is "
                 f"{self.data.format!r}: use format auto or {' or '.join(OBJECTIVE_FORMATS[self.objective])}."
             )
+        if self.objective in PREFERENCE_OBJECTIVES and self.training.fp16:
+            raise IncompatibleConfigError(
+                f"training.fp16 with objective {self.objective} is prone to NaN losses (its log-probability "
+                "ratios overflow half precision): use bf16 (Ampere or newer GPUs), or leave the precision automatic "
+                "(fp32 where bf16 is missing)."
+            )
         if self.preference.chosen_only and self.objective != "sft":
             raise IncompatibleConfigError(
                 f"preference.chosen_only trains objective sft on the chosen answers, but objective is "

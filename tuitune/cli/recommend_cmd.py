@@ -10,8 +10,10 @@ from rich.table import Table
 from rich.text import Text
 
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
+from tuitune.config import OBJECTIVES
 from tuitune.errors import UsageError
 from tuitune.runs.present import literal
+from tuitune.text.user_text import excerpt
 
 # Commands import what they use when they run: `tuitune --help` imports every command module.
 
@@ -28,6 +30,9 @@ def recommend_command(
         None, "--vram", help="GPU memory in GB (default: detected through NVML; none found: CPU)."
     ),
     max_length: Optional[int] = typer.Option(None, "--max-length", min=8, help="Tokens per training sequence."),
+    objective: str = typer.Option(
+        "sft", "--objective", help=f"What the run learns from: {', '.join(OBJECTIVES)} (pairs need more memory)."
+    ),
     gpus: Optional[int] = typer.Option(
         None,
         "--gpus",
@@ -45,6 +50,8 @@ def recommend_command(
     """Estimate memory per method and pick one (see `tuitune.models.recommend` for the table)."""
     from tuitune.models.recommend import recommend
 
+    if objective not in OBJECTIVES:
+        raise UsageError(f"--objective must be one of {', '.join(OBJECTIVES)} (got {excerpt(objective)}).")
     if vram is not None and not 0 < vram < float("inf"):  # nan fails both comparisons
         raise UsageError(f"--vram must be a positive number of GB (got {vram:g}).")
     advice = recommend(
@@ -55,6 +62,7 @@ def recommend_command(
         revision=revision,
         trust_remote_code=trust_remote_code,
         gpus=gpus,
+        objective=objective,
     )
     written: Path | None = None
     if output is not None:

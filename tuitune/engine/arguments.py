@@ -8,7 +8,7 @@ from typing import Any
 
 from transformers import TrainingArguments
 
-from tuitune.config import RunConfig
+from tuitune.config import PREFERENCE_OBJECTIVES, RunConfig
 from tuitune.engine.objectives import arguments_for
 from tuitune.engine.speed import use_liger_kernel
 from tuitune.errors import IncompatibleConfigError
@@ -32,6 +32,8 @@ def resolve_precision(config: RunConfig) -> tuple[bool, bool]:
             return False, False
         if torch.cuda.is_bf16_supported():
             return False, True
+        if config.objective in PREFERENCE_OBJECTIVES:
+            return False, False  # fp16 makes their log-probability ratios NaN-prone (the config refuses it when asked)
         return True, False
     return bool(fp16), bool(bf16)
 

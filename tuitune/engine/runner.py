@@ -27,6 +27,7 @@ from tuitune.engine.schedule import ScheduleCallback
 from tuitune.engine.space import free_reserve, keep_reserve
 from tuitune.engine.speed import tune_for_speed
 from tuitune.engine.stop import StopRequest
+from tuitune.engine.watch import WatchCallback
 from tuitune.errors import (
     DiskFullError,
     OutOfMemoryError,
@@ -242,6 +243,7 @@ def _train(
     callbacks = [
         # Both go on from the checkpoint's notes: the run's mean speed, its LR schedule.
         StoreCallback(store, run_id, progress, counter, resumed_from=checkpoint),
+        WatchCallback(store, run_id),  # warns, in words, when the run is going wrong
         ScheduleCallback(resumed_from=checkpoint, note=note),
         CancelCallback(store, run_id, stop),
     ]

@@ -17,6 +17,13 @@ The parts, for P parameters of which T are trained, B bytes per value (2 for bf1
   layer's input (h values) plus one layer's worth during recomputation. The logits add
   tokens*V*(B+8) bytes (the logits, their fp32 upcast for the loss, and its gradient).
 - overhead: 0.5 GiB (CUDA context, kernels, workspace) plus 10% of the rest (allocator fragmentation).
+
+Objectives: a preference pair (dpo, orpo, simpo) runs its chosen and rejected answers in one batch,
+so twice the activations; kto's batch is its answers plus as many mismatched ones for its KL term,
+twice too; grpo's batch is its completions (the batch is counted in completions). A reference kept
+as a second copy (a full fine-tune's live reference for dpo or kto, or grpo's with beta > 0) adds
+its weights (`reference_gb`); with an adapter the reference is the base with the adapter off, and
+precomputed log-probabilities keep no copy.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ ESTIMATED_METHODS: tuple[str, ...] = ("full_finetuning", "lora", "qlora")
 _NF4_BYTES_PER_PARAM = 0.5 + 0.016
 _FIXED_OVERHEAD_GB = 0.5
 _FRAGMENTATION = 0.10
+# The objectives whose batch holds two sequences per sample (a pair, or kto's answer and its KL mate).
+PAIRED_OBJECTIVES = ("dpo", "orpo", "simpo", "kto")
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,8 @@ class MemoryEstimate:
     activations_gb: float
     overhead_gb: float
     total_gb: float
+    objective: str = "sft"
+    reference_gb: float = 0.0  # a second copy of the model kept as the reference
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,9 +89,12 @@ def estimate_memory(
     lora_r: int = 8,
     gradient_checkpointing: bool = False,
     dtype_bytes: int = 2,
+    objective: str = "sft",
+    reference_copy: bool = False,
 ) -> MemoryEstimate:
     """Estimate the peak memory of training `info` with `method` (full_finetuning, lora, qlora;
-    instruction_tuning counts as lora)."""
+    instruction_tuning counts as lora) for `objective`; `reference_copy`: a second copy of the
+    model is kept as the reference (see the module docstring)."""
     if method == "instruction_tuning":
         method = "lora"
     if method not in ESTIMATED_METHODS:
@@ -102,14 +116,16 @@ def estimate_memory(
         weights = frozen + trainable * 4
         gradients = trainable * 4
     optimizer = trainable * 8
+    sequences = batch_size * (2 if objective in PAIRED_OBJECTIVES else 1)
+    reference = params * dtype_bytes if reference_copy else 0.0
     activations = activations_bytes(
         info,
-        batch_size=batch_size,
+        batch_size=sequences,
         max_length=max_length,
         gradient_checkpointing=gradient_checkpointing,
         dtype_bytes=dtype_bytes,
     )
-    subtotal = (weights + gradients + optimizer + activations) / GIB
+    subtotal = (weights + gradients + optimizer + activations + reference) / GIB
     overhead = _FIXED_OVERHEAD_GB + _FRAGMENTATION * subtotal
     return MemoryEstimate(
         method=method,
@@ -124,6 +140,8 @@ def estimate_memory(
         activations_gb=activations / GIB,
         overhead_gb=overhead,
         total_gb=subtotal + overhead,
+        objective=objective,
+        reference_gb=reference / GIB,
     )
 
 
@@ -137,7 +155,7 @@ def per_gpu_gb(estimate: MemoryEstimate, strategy: str, gpus: int) -> float:
         return estimate.total_gb
     sharded = estimate.gradients_gb + estimate.optimizer_gb
     if strategy in ("fsdp", "deepspeed-zero3"):
-        sharded += estimate.weights_gb
+        sharded += estimate.weights_gb + estimate.reference_gb
     subtotal = estimate.total_gb - estimate.overhead_gb - sharded + sharded / gpus
     return subtotal + _FIXED_OVERHEAD_GB + _FRAGMENTATION * subtotal
 

@@ -65,6 +65,7 @@ class Recommendation:
     gpus: int = 1  # GPUs to train on together
     strategy: str | None = None  # ddp, fsdp… with several GPUs; None with one
     per_gpu_gb: float | None = None  # each GPU's share of the estimate under `strategy`
+    objective: str = "sft"  # what the run learns from (pairs double the activations)
 
     @property
     def device(self) -> str:
@@ -85,6 +86,7 @@ class Recommendation:
         return parse_config(
             {
                 "method": self.method,
+                "objective": self.objective,
                 "model": {"name_or_path": self.model, "load_in_4bit": self.method == "qlora"},
                 "data": data,
                 "lora": {"r": r, "alpha": 2 * r},
@@ -162,8 +164,26 @@ def choose_strategy(estimate: MemoryEstimate, method: str, gpus: int, vram_gb: f
     return "fsdp", fsdp, f"fsdp (a whole copy would need {ddp:.1f} GB per GPU; sharded, about {fsdp:.1f} GB)"
 
 
+def reference_copy(method: str, objective: str, *, reference: str = "auto", grpo_beta: float = 0.0) -> bool:
+    """Whether `objective` keeps a second copy of the model as its reference: only full fine-tuning
+    does (an adapter's reference is the base with the adapter off), for dpo and kto when the
+    reference is live (auto precomputes it), and for grpo with a KL penalty."""
+    if method != "full_finetuning":
+        return False
+    if objective in ("dpo", "kto"):
+        return reference == "live"
+    return objective == "grpo" and grpo_beta > 0
+
+
 def _estimates(
-    info: ModelInfo, *, batch_size: int, max_length: int, lora_r: int | None, checkpointing: bool, dtype_bytes: int
+    info: ModelInfo,
+    *,
+    batch_size: int,
+    max_length: int,
+    lora_r: int | None,
+    checkpointing: bool,
+    dtype_bytes: int,
+    objective: str = "sft",
 ) -> dict[str, MemoryEstimate]:
     return {
         method: estimate_memory(
@@ -174,6 +194,8 @@ def _estimates(
             lora_r=lora_r or 8,
             gradient_checkpointing=checkpointing,
             dtype_bytes=dtype_bytes,
+            objective=objective,
+            reference_copy=reference_copy(method, objective),
         )
         for method in ESTIMATED_METHODS
     }
@@ -270,6 +292,7 @@ def recommend(
     trust_remote_code: bool = False,
     detect_gpu: bool = True,
     gpus: int | None = None,
+    objective: str = "sft",
 ) -> Recommendation:
     """Recommend a method, LoRA rank, batch size and checkpointing for `model`.
 
@@ -277,6 +300,8 @@ def recommend(
     with no GPU training is assumed on the CPU. `dataset` (optional) is written into the config and,
     when it is a local file, sets max_length to cover ~95% of its rows. `gpus`: how many GPUs train
     together (default: every visible one); with more than one, a strategy is picked too.
+    `objective`: what the run learns from; pairs double the activations, a reference copy adds the
+    model's weights (`tuitune.models.memory`).
     """
     if vram_gb is not None and vram_gb <= 0:
         raise UsageError(f"--vram must be a positive number of GB (got {vram_gb}).")
@@ -297,7 +322,13 @@ def recommend(
 
     def estimate(batch: int, gc: bool) -> dict[str, MemoryEstimate]:
         return _estimates(
-            info, batch_size=batch, max_length=max_length, lora_r=r, checkpointing=gc, dtype_bytes=dtype_bytes
+            info,
+            batch_size=batch,
+            max_length=max_length,
+            lora_r=r,
+            checkpointing=gc,
+            dtype_bytes=dtype_bytes,
+            objective=objective,
         )
 
     fits = True
@@ -361,6 +392,7 @@ def recommend(
         gpus=gpus,
         strategy=strategy,
         per_gpu_gb=share,
+        objective=objective,
     )
 
 

@@ -460,6 +460,7 @@ class JobLogLine(Document):
     level: str = Field(description="debug, info, warning, error, or metrics.")
     message: str | None = Field(None, description="An event's text (not on metrics lines).")
 
+
 # --- the queue -------------------------------------------------------------------------------
 
 

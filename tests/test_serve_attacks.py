@@ -203,6 +203,18 @@ def test_a_reward_function_from_a_file_is_code_and_refused_unless_the_server_all
     assert open_store().count_runs() == 2
 
 
+def test_the_bundled_sets_are_tuitunes_own_names_and_need_no_hub() -> None:
+    # They look like Hub ids, but are generated here: a server without --allow-hub takes them
+    # (the queue is paused: nothing trains), and still refuses a real Hub id beside them.
+    with running_server() as url:
+        httpx.post(f"{url}/queue/pause", json={"paused": True}).raise_for_status()
+        for objective, source in (("dpo", "tuitune/sample-preference"), ("grpo", "tuitune/sample-prompts")):
+            taken = httpx.post(f"{url}/runs", json={"objective": objective, "data": {"source": source}})
+            assert taken.status_code == 201, taken.text
+        refused(httpx.post(f"{url}/runs", json={"data": {"source": "tuitune/sample-other"}}), "Hub id")
+    assert open_store().count_runs() == 2
+
+
 def test_children_never_inherit_the_api_token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(child.API_TOKEN_ENV, "a-secret-api-token-0123456789")
     monkeypatch.setenv("HF_TOKEN", "hf_needed_for_gated_models")

@@ -170,7 +170,9 @@ class DataSettings(_Section):
     """Where the training data comes from and how it becomes token ids."""
 
     source: DatasetName = Field(
-        SAMPLE_DATASET, description="local file or folder, Hugging Face dataset id, or tuitune/sample"
+        SAMPLE_DATASET,
+        description="local file or folder, Hugging Face dataset id, or a bundled set (tuitune/sample, "
+        "tuitune/sample-preference, tuitune/sample-prompts)",
     )
     hub_config: str | None = Field(None, description="dataset configuration (subset) name")
     split: str = Field("train", description="dataset split to train on")

@@ -16,13 +16,14 @@ from typing import Any
 
 import yaml
 
+from tuitune.bundled import SAMPLE_DATASETS, SAMPLE_PREFERENCE, SAMPLE_PROMPTS
 from tuitune.config import DEMO_MODEL, SAMPLE_DATASET
 
 # huggingface_hub's card types are imported when a card is written: importing tuitune.export stays
 # light (see its docstring).
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_TUITUNE_NAMES = frozenset({DEMO_MODEL, SAMPLE_DATASET})
+_TUITUNE_NAMES = frozenset({DEMO_MODEL, *SAMPLE_DATASETS})
 
 METHOD_NAMES = {
     "lora": "LoRA",
@@ -116,6 +117,10 @@ def _link(name: str | None, kind: str = "") -> str:
         return "the tuitune demo model (a tiny Llama built locally by tuitune)"
     if name == SAMPLE_DATASET:
         return "the sample instruction dataset bundled with tuitune"
+    if name == SAMPLE_PREFERENCE:
+        return "the sample preference pairs bundled with tuitune"
+    if name == SAMPLE_PROMPTS:
+        return "the sample prompts (with answers) bundled with tuitune"
     return f"`{shown}`"
 
 

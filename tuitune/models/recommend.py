@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tuitune.bundled import SAMPLE_DATASETS
 from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, RunConfig, parse_config
 from tuitune.errors import DatasetNotFoundError, UsageError
 from tuitune.models.demo import sample_dataset_path
@@ -216,6 +217,8 @@ def dataset_max_length(dataset: str, limit: int, rows: int = 2000) -> int | None
 
     Returns None for Hub datasets and formats it does not read cheaply (parquet, folders).
     """
+    if dataset in SAMPLE_DATASETS and dataset != SAMPLE_DATASET:
+        return None  # generated when read, not a file to measure
     if dataset == SAMPLE_DATASET:
         path = sample_dataset_path()
     else:

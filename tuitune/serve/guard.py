@@ -14,7 +14,8 @@ from pathlib import Path, PurePosixPath
 
 from fastapi import Request
 
-from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, RunConfig
+from tuitune.bundled import SAMPLE_DATASETS
+from tuitune.config import DEMO_MODEL, RunConfig
 from tuitune.errors import UsageError
 from tuitune.locations import DATASET_BUILDERS, Named, Names, code_switches, named_locations
 from tuitune.serve.settings import ServeSettings, is_loopback
@@ -51,7 +52,7 @@ def policy_of(request: Request) -> Policy:
 
 def looks_local(text: str) -> bool:
     """Whether `text` names a place on this machine rather than a Hub id (`owner/name`)."""
-    if text in (DEMO_MODEL, SAMPLE_DATASET):
+    if text == DEMO_MODEL or text in SAMPLE_DATASETS:
         return False
     if text.startswith(("/", ".", "~")) or text.count("/") > 1 or "\\" in text:
         return True
@@ -100,7 +101,7 @@ def _check(named: Named, policy: Policy, *, dataset_source: str) -> None:
             return  # the files it reads are data.data_files, checked on their own
         if looks_local(text):
             check_inside(text, policy.roots, what, always_local=True)
-        elif text not in (DEMO_MODEL, SAMPLE_DATASET):
+        elif text != DEMO_MODEL and text not in SAMPLE_DATASETS:  # tuitune's own names, built here
             _check_hub_id(text, policy, what)
     elif named.names is Names.DATASET_FILES:
         _check_dataset_files(text, policy, what, dataset_source)

@@ -20,8 +20,8 @@ import pytest
 from tuitune.config import DEMO_MODEL, RunConfig
 from tuitune.engine.objectives.grpo_checks import check_generations, check_rewards, check_room
 from tuitune.engine.objectives.grpo_samples import quoted
-from tuitune.engine.rewards import RECORD, RewardFunctionError, load_rewards
 from tuitune.errors import IncompatibleConfigError, TuituneError
+from tuitune.rewards import RECORD, RewardFunctionError, load_rewards
 
 WORDS = ["apple", "river", "stone", "cloud", "green", "seven", "night", "bread"]
 

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 from tuitune.config import RunConfig
-from tuitune.engine.rewards import with_absolute_files
 from tuitune.errors import RunStateError
 from tuitune.locations import DATASET_BUILDERS
+from tuitune.rewards import with_absolute_files
 from tuitune.runs import files, lookup
 from tuitune.runs import folder as run_folder
 from tuitune.store import (

@@ -1,5 +1,5 @@
 """The grpo objective on TRL's `GRPOTrainer`: the model samples `grpo.num_generations` completions
-per prompt, the reward functions (`tuitune.engine.rewards`) score them, and each completion is
+per prompt, the reward functions (`tuitune.rewards`) score them, and each completion is
 pushed up or down by how its reward compares with its group's.
 
 The data comes rendered by tuitune's template (`tuitune.data`): a `prompt` string that ends where
@@ -21,7 +21,7 @@ from tuitune.config import RunConfig
 from tuitune.engine.objectives.grpo_checks import check_generations, processes
 from tuitune.engine.objectives.grpo_samples import SampleRecorder, SamplesCallback
 from tuitune.engine.objectives.parts import TrainerParts
-from tuitune.engine.rewards import RECORD, Reward, load_rewards
+from tuitune.rewards import RECORD, Reward, load_rewards
 
 
 def grpo_arguments(config: RunConfig, values: dict[str, Any]) -> Any:

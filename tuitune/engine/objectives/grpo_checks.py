@@ -15,8 +15,8 @@ import os
 from typing import Any
 
 from tuitune.config import MAX_GENERATIONS, RunConfig
-from tuitune.engine.rewards import Reward, RewardFunctionError, load_rewards
 from tuitune.errors import IncompatibleConfigError, TuituneError
+from tuitune.rewards import Reward, RewardFunctionError, load_rewards
 from tuitune.text.user_text import excerpt, literal
 
 SAMPLE_ROWS = 4  # rows of the training data each reward function is tried on

@@ -15,7 +15,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from tuitune.engine.rewards import Reward, RewardFunction, completion_text
+from tuitune.rewards import Reward, RewardFunction, completion_text
 from tuitune.text.user_text import literal
 
 SHOWN_CHARACTERS = 160  # of a completion, in an event line

@@ -6,6 +6,7 @@ import contextlib
 import os
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,7 +164,7 @@ def execute(
     keep_reserve(store.path)
     try:
         # Everything written in the run's folder while it trains is recorded as tuitune's.
-        with run_folder.recording(output), Heartbeat(store, run_id, progress):
+        with run_folder.recording(output), Heartbeat(store, run_id, progress), _no_progress_bars():
             result = _train(run_id, config, output, store, progress, stop, resume=resume)
     except BaseException as error:
         if isinstance(error, KeyboardInterrupt):
@@ -182,6 +183,30 @@ def execute(
             store.checkpoint()
     result.elapsed_seconds = time.monotonic() - started
     return result
+
+
+@contextlib.contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """No carriage-return progress bars in worker.log while a run trains: those of the datasets.map
+    calls TRL's trainers make ("Tokenizing train dataset") and of TRL's own loops ("Computing
+    reference log probs", a tqdm that only TQDM_DISABLE turns off). Put back afterwards, for a
+    program that called `tuitune.train()`."""
+    # Imported here: the datasets library is heavy (the training stack is loaded by now anyway).
+    from datasets.utils import logging as datasets_logging
+
+    bars_were_on = datasets_logging.is_progress_bar_enabled()
+    saved = os.environ.get("TQDM_DISABLE")
+    datasets_logging.disable_progress_bar()
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        yield
+    finally:
+        if bars_were_on:
+            datasets_logging.enable_progress_bar()
+        if saved is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = saved
 
 
 def _note(store: Store, run_id: int):
@@ -210,7 +235,8 @@ def _train(
     from transformers import PrinterCallback, set_seed
     from transformers.utils import logging as hf_logging
 
-    # worker.log is read by people and by the TUI's log tail: no carriage-return progress bars.
+    # worker.log is read by people and by the TUI's log tail: no carriage-return progress bars
+    # (the others' are off while the run trains: `_no_progress_bars`).
     hf_logging.disable_progress_bar()
     note = _note(store, run_id)
     set_seed(config.training.seed)

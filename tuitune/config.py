@@ -11,6 +11,7 @@ import functools
 import importlib.util
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union, cast, get_args, get_origin
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from tuitune.bundled import DEMO_MODEL as DEMO_MODEL
 from tuitune.bundled import DEMO_NAME as DEMO_NAME
 from tuitune.bundled import SAMPLE_DATASET as SAMPLE_DATASET
+from tuitune.bundled import SAMPLE_PREFERENCE, SAMPLE_PROMPTS
 from tuitune.errors import (
     ConfigError,
     IncompatibleConfigError,
@@ -894,6 +896,51 @@ def _first_problem(exc: ValidationError, source: str) -> Exception:
     return InvalidConfigError(f"{shorten(key)} in {source}: {message}{shown}.")
 
 
+def demo_dataset(objective: str = "sft") -> str:
+    """The bundled set the demo of `objective` learns from (`tuitune/sample` for sft)."""
+    if objective == "grpo":
+        return SAMPLE_PROMPTS
+    return SAMPLE_PREFERENCE if objective in PREFERENCE_OBJECTIVES else SAMPLE_DATASET
+
+
+# What an objective's demo needs beyond its data to learn on the tiny random demo model, as dotted
+# keys. GRPO's default reward (exact_match) is never met by a random model, so it would learn
+# nothing: its demo rewards a completion that starts with a digit, which the model learns within
+# 40 steps (docs/objectives.md, "An example").
+_DEMO_SETTINGS: dict[str, dict[str, Any]] = {
+    "grpo": {
+        "method": "full_finetuning",
+        "grpo.rewards": ["format"],
+        "grpo.format_pattern": r"^\d",
+        "grpo.num_generations": 8,
+        "grpo.max_completion_length": 4,
+        "training.max_steps": 40,
+        "training.batch_size": 16,
+        "training.learning_rate": 3e-2,
+        "training.lr_scheduler": "linear",
+        "training.warmup_ratio": 0.0,
+    }
+}
+
+
+def demo_settings(objective: str, given: Collection[str] = ()) -> dict[str, Any]:
+    """The dotted settings the demo of `objective` learns with, less those the user `given` (a
+    given `training.epochs` keeps the demo's step budget out too: max_steps would override it)."""
+    settings = dict(_DEMO_SETTINGS.get(objective, {}))
+    if "training.epochs" in given:
+        settings.pop("training.max_steps", None)
+    return {key: value for key, value in settings.items() if key not in given}
+
+
+def _dotted_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in data.items():
+        keys.append(prefix + key)
+        if isinstance(value, dict):
+            keys.extend(_dotted_keys(value, f"{prefix}{key}."))
+    return keys
+
+
 class ConfigBuilder:
     """Fluent construction for the Python API: `ConfigBuilder().model("gpt2").lora(r=16).build()`."""
 
@@ -917,10 +964,23 @@ class ConfigBuilder:
             options["name_or_path"] = name_or_path
         return self._section("model", options)
 
-    def demo(self) -> ConfigBuilder:
-        """The built-in demo model and the bundled sample dataset."""
+    def demo(self, objective: str | None = None) -> ConfigBuilder:
+        """The built-in demo model and the bundled set the objective learns from (`demo("dpo")`:
+        objective dpo on `tuitune/sample-preference`; without one, the objective set so far, sft
+        by default, on `tuitune/sample`), with the settings its demo learns with (`demo_settings`)
+        where none were given before."""
+        if objective is not None:
+            self._data["objective"] = objective
+        chosen = str(self._data.get("objective") or "sft")
         self._section("model", {"name_or_path": DEMO_MODEL})
-        return self._section("data", {"source": SAMPLE_DATASET})
+        self._section("data", {"source": demo_dataset(chosen)})
+        for key, value in demo_settings(chosen, _dotted_keys(self._data)).items():
+            *sections, last = key.split(".")
+            target = self._data
+            for section in sections:
+                target = target.setdefault(section, {})
+            target[last] = value
+        return self
 
     def data(self, source: str | None = None, **options: Any) -> ConfigBuilder:
         if source is not None:

@@ -12,7 +12,15 @@ from rich.text import Text
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.cli.outcome import finish_run
 from tuitune.cli.run_options import RunFlags, with_run_flags
-from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, UNUSED_BY_METHOD, RunConfig, load_config, parse_config
+from tuitune.config import (
+    DEMO_MODEL,
+    UNUSED_BY_METHOD,
+    RunConfig,
+    demo_dataset,
+    demo_settings,
+    load_config,
+    parse_config,
+)
 from tuitune.engine import launcher
 from tuitune.errors import UsageError
 from tuitune.runs.present import literal
@@ -50,7 +58,6 @@ def build_config(run_flags: RunFlags) -> RunConfig:
         )
     if demo:
         _set(data, "model.name_or_path", DEMO_MODEL)
-        _set(data, "data.source", SAMPLE_DATASET)
         if not config_file:
             _set(data, "method", DEMO_METHOD)
             for key, value in DEMO_TRAINING.items():
@@ -60,6 +67,15 @@ def build_config(run_flags: RunFlags) -> RunConfig:
         raise UsageError(f"{missing} is missing: give both --model and --dataset, or use --demo.")
     for key, value in flags.items():
         _set(data, key, value)
+    if demo:
+        # The objective is known once the file and the flags are read: its bundled set (pairs for
+        # dpo, prompts for grpo), and without a file the settings its demo learns with.
+        objective = str(data.get("objective") or "sft")
+        if given_data is None:
+            _set(data, "data.source", demo_dataset(objective))
+        if not config_file:
+            for key, value in demo_settings(objective, given=flags).items():
+                _set(data, key, value)
     if demo and not config_file and "lora" not in UNUSED_BY_METHOD.get(str(data.get("method")), ()):
         # The demo's adapter settings, for a demo run that trains one (`--demo --method lora`).
         for key, value in DEMO_LORA.items():

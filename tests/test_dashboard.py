@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 
 from tests.browser import chromium, chromium_path
 from tests.helpers import running_server, wait_for
+from tuitune.bundled import SAMPLE_PREFERENCE
 from tuitune.client import Client
 from tuitune.store import COMPLETED, open_store
 
@@ -99,6 +100,7 @@ def test_a_run_page_follows_training_live_and_its_buttons_cancel_and_resume(
         assert seen == sorted(seen), seen  # it never shrinks
         assert page.locator("#progress-line").inner_text().startswith("step ")
         assert page.locator("#card-memory").inner_text().startswith("CPU run")  # the demo trains on the CPU here
+        assert page.locator("#key-charts").count() == 0  # an sft run has no key curves beside its loss
 
         page.click("#cancel")
         assert (
@@ -203,6 +205,62 @@ def assert_a_page_reconnects_after_a_break(
     wait_for(lambda: watched.points() == steps, timeout=30, what="every point after the reconnect")
     assert shown.all_text_contents() == events[-200:]
     watched.close()
+
+
+# What a key chart draws: [steps, training values, evaluated values] (its StepChart's data).
+DRAWN = "id => document.getElementById(id).stepChart.data"
+
+
+def test_a_dpo_runs_page_draws_its_reward_margin_and_accuracy_live_beside_the_loss(
+    browser: Any, demo_model_path: Path
+) -> None:
+    dpo = {
+        "name": "dpo in a browser",
+        "method": "lora",
+        "objective": "dpo",
+        "data": {"source": SAMPLE_PREFERENCE, "max_samples": 40, "validation_split": 8},
+        "training": {"max_steps": 6, "logging_steps": 1, "eval_steps": 3, "save_steps": 1000},
+    }
+    with running_server() as url, Client(url) as client:
+        client.pause(True)  # the page is open before the first step: every point reaches it live
+        created = client.create_run(dpo)
+        watched = Watched(browser)
+        page = watched.page
+        page.goto(f"{url}/")
+        row = page.locator(f"tr[data-run-id='{created['id']}']")
+        expect(row.locator("td[data-label='Objective']")).to_have_text("dpo")
+
+        page.goto(f"{url}/#/runs/{created['id']}")
+        expect(page.locator("#run-facts")).to_contain_text("lora · objective dpo")
+        headings = page.locator("#key-charts h2").all_inner_texts()
+        assert headings == ["Reward margin", "Reward accuracy"]
+        charts = {"#key-chart-0": "rewards/margins", "#key-chart-1": "rewards/accuracies"}
+        assert [page.locator(chart).get_attribute("data-key") for chart in charts] == list(charts.values())
+        assert all(page.locator(chart).get_attribute("data-points") == "0" for chart in charts)
+
+        client.pause(False)
+        watched.wait_for_status(COMPLETED)
+        points = client.metrics(created["id"])
+        for chart, key in charts.items():
+            # The steps that logged it (six trained, two evaluated), and exactly the stored values.
+            trained = {p["step"]: p["extra"][key] for p in points if p["loss"] is not None}
+            evaluated = {p["step"]: p["extra"][f"eval_{key}"] for p in points if p["eval_loss"] is not None}
+            steps = sorted({*trained, *evaluated})
+
+            def drawn_all(chart: str = chart, steps: list[int] = steps) -> bool:
+                return bool(page.evaluate(DRAWN, chart[1:])[0] == steps)
+
+            wait_for(drawn_all, timeout=30, what=chart)
+            drawn_steps, drawn, drawn_evals = page.evaluate(DRAWN, chart[1:])
+            assert drawn_steps == [1, 2, 3, 4, 5, 6] and sorted(evaluated) == [3, 6]
+            assert drawn == [trained.get(step) for step in steps]
+            assert drawn_evals == [evaluated.get(step) for step in steps]
+        # The legend reads the accuracy as a share of pairs.
+        legend = page.locator("#key-chart-1 .u-legend").inner_text()
+        assert "reward accuracy" in legend and "eval reward accuracy" in legend
+        assert watched.points() == 6  # the loss chart, as before
+        assert not watched.errors, watched.errors
+        watched.close()
 
 
 def test_the_runs_page_shows_the_queue_in_order_and_names_as_text(browser: Any) -> None:

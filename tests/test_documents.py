@@ -91,6 +91,8 @@ def test_the_documents_say_what_the_records_hold() -> None:
     assert set(Progress.model_fields) < set(RunDocument.model_fields)
     record = {item.name for item in dataclasses.fields(Run)} - {"gpus", "config_json", "queue_position"}
     assert record | {"requested_gpus", "config", "in_queue", "duration_seconds"} == set(RunDocument.model_fields)
+    # What is read from the config, for every face: the objective (sft for runs from before objectives).
+    assert set(RunDocument.model_computed_fields) == {"objective"}
 
 
 def _gone(pid: int | None) -> bool:
@@ -135,7 +137,7 @@ def test_a_run_is_the_same_document_in_show_the_service_the_stream_the_listings_
     assert statuses[-1] == statuses[-2] == progress
     assert progress["steps_done"] == 4 and progress["finished_at"] is not None
     # Listed by `tuitune runs --json` and `GET /runs`: the same run, with its (empty) place in the queue.
-    document = {name: shown[name] for name in RunDocument.model_fields}
+    document = {name: shown[name] for name in [*RunDocument.model_fields, *RunDocument.model_computed_fields]}
     in_list = next(run for run in cli_json("runs") if run["id"] == created["id"])
     assert in_list == listed == {**document, "queue_place": None}
     # The comparison's column and the job service's words for it.

@@ -34,8 +34,9 @@ def compare_command(
     sweep: Optional[int] = typer.Option(None, "--sweep", help="Compare every run of this sweep (with any RUNs given)."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Compare runs: the settings that differ, final losses, time, speed and evaluation scores."""
-    from tuitune.runs.compare import compare_runs
+    """Compare runs: the settings that differ, final losses, their objectives' key values (reward
+    margin and accuracy, mean reward), time, speed and evaluation scores."""
+    from tuitune.runs.compare import compare_runs, only_in
 
     store = open_store()
     found = [lookup.find(ref, store=store) for ref in runs or []]
@@ -63,6 +64,7 @@ def compare_command(
     summaries = comparison.runs
     row("status", [s.status for s in summaries])
     row("method", [s.method for s in summaries])
+    row("objective", [s.objective for s in summaries])
     row("model", [s.model for s in summaries])
     row("dataset", [s.dataset for s in summaries])
     row("steps", [str(s.steps) for s in summaries])
@@ -71,9 +73,14 @@ def compare_command(
     row("train loss", [present.number(s.train_loss) for s in summaries])
     row("eval loss", [present.number(s.eval_loss) for s in summaries])
     row("best eval loss", [present.number(s.best_eval_loss) for s in summaries])
+    for curve in comparison.key_curves:
+        # The last logged value; `–` for a run that has not logged it yet, or whose objective does not.
+        row(curve.label, [curve.show(s.key_values.get(curve.key)) for s in summaries])
     for metric in comparison.metrics:
         row(metric, [present.number(s.scores.get(metric)) for s in summaries])
     console.print(table)
+    for curve in comparison.only_some():
+        console.print(Text(f"{curve.label}: {only_in(curve, comparison)}", style="dim"))
 
     console.print()
     if comparison.differences:

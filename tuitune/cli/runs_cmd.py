@@ -17,10 +17,11 @@ from tuitune.errors import UsageError
 from tuitune.store import ALL, Run, open_store
 
 if TYPE_CHECKING:
-    from tuitune.runs.documents import LossSummary
+    from tuitune.runs.documents import KeyCurveDocument, LossSummary
 from tuitune.errors import RunStateError
 from tuitune.runs import files, lookup, present
 from tuitune.runs.documents import CancelledRun, CancelledRuns, RunCancelled, RunInBackground, listed_run, run_report
+from tuitune.runs.metrics import EVAL_PREFIX
 from tuitune.runs.present import literal
 
 # Commands import what they use when they run: `tuitune --help` imports every command module.
@@ -134,6 +135,7 @@ def show_command(
     for label, value in (
         ("model", run.model),
         ("method", run.method),
+        ("objective", report.objective),
         ("dataset", run.dataset),
         ("output", run.output_dir or "–"),
         ("steps", f"{steps}  epoch {run.epoch:.2f}" if run.epoch is not None else steps),
@@ -141,6 +143,8 @@ def show_command(
         ("duration", present.duration(run.duration_seconds)),
         ("loss", _loss_line(metrics)),
         ("eval loss", f"last {metrics.last_eval_loss:.4f}, best {metrics.best_eval_loss:.4f}" if evals else "–"),
+        # The objective's key curves: the last logged value, and the last evaluation's.
+        *((curve.label, _key_line(curve, metrics)) for curve in report.key_curves),
         ("tokens/s", f"{run.tokens_per_second:,.0f}" if run.tokens_per_second else "–"),
         ("pid", f"{run.pid} on {run.host}" if run.pid else "–"),
     ):
@@ -164,6 +168,12 @@ def show_command(
     console.print(
         Text(literal(yaml.safe_dump(run.config, sort_keys=False, allow_unicode=True).rstrip())), highlight=False
     )
+
+
+def _key_line(curve: KeyCurveDocument, metrics: LossSummary) -> str:
+    line = f"last {curve.show(metrics.latest.get(curve.key))}"
+    evaluated = metrics.latest.get(EVAL_PREFIX + curve.key)
+    return line + (f", eval {curve.show(evaluated)}" if evaluated is not None else "")
 
 
 def _loss_line(metrics: LossSummary) -> str:

@@ -1,7 +1,9 @@
-"""Runs side by side: the settings that differ, the final losses, speed and evaluation scores.
+"""Runs side by side: the settings that differ, the final losses, their objectives' key curves
+(reward margin and accuracy for a preference run, mean reward for GRPO), speed and evaluation scores.
 
-Used by `tuitune compare` and the TUI's comparison screen (which also overlays the loss curves).
-Light: reads the store only, never imports torch.
+Used by `tuitune compare` and the TUI's comparison screen (which also overlays the curves). Runs of
+different objectives are compared on every key curve any of them has; each curve says which runs
+have it. Light: reads the store only, never imports torch.
 """
 
 from __future__ import annotations
@@ -9,22 +11,35 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, computed_field
+from pydantic import BaseModel, Field, computed_field
 
-from tuitune.runs.documents import RunSummary, run_summary
-from tuitune.store import Run, Store
+from tuitune.runs import metrics
+from tuitune.runs.documents import KeyCurveDocument, RunSummary, run_summary
+from tuitune.store import MetricPoint, Run, Store
 
 # Keys that differ between any two runs by nature and say nothing about how they trained.
 IGNORED_KEYS: frozenset[str] = frozenset({"name", "training.output_dir"})
 
 
 class CurvePoint(BaseModel):
-    """One logged step of a run: training loss, evaluation loss, or both (either may be None)."""
+    """One logged step of a run: training loss, evaluation loss, or both (either may be None), and
+    its objective's key curves at that step."""
 
     step: int
     epoch: float | None
     loss: float | None
     eval_loss: float | None
+    extra: dict[str, float | None] = Field(
+        default_factory=dict,
+        description="The run's key curves logged at this step, under the trainer's names (rewards/margins; "
+        "eval_rewards/margins at an evaluation).",
+    )
+
+
+class ComparedCurve(KeyCurveDocument):
+    """A key curve of one or more of the compared runs' objectives."""
+
+    run_ids: list[int] = Field(description="The runs whose objective has this curve, in the comparison's order.")
 
 
 class Comparison(BaseModel):
@@ -34,6 +49,10 @@ class Comparison(BaseModel):
     runs: list[RunSummary]
     differences: dict[str, list[Any]]  # dotted key -> one value per run, in `runs` order
     curves: dict[int, list[CurvePoint]]  # run id -> its logged points, in step order (keys are text in JSON)
+    key_curves: list[ComparedCurve] = Field(
+        default_factory=list,
+        description="Every key curve of the runs' objectives, the first run's first; none when all train sft.",
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -43,6 +62,31 @@ class Comparison(BaseModel):
         for summary in self.runs:
             names += [name for name in summary.scores if name not in names]
         return names
+
+    def only_some(self) -> list[ComparedCurve]:
+        """The key curves that some of the runs do not have (their objectives differ)."""
+        return [curve for curve in self.key_curves if len(curve.run_ids) < len(self.runs)]
+
+    def summary(self, run_id: int) -> RunSummary:
+        return next(summary for summary in self.runs if summary.run_id == run_id)
+
+
+def only_in(curve: ComparedCurve, comparison: Comparison) -> str:
+    """`only #3, #4 (dpo)`: which runs have a curve the others' objectives do not log."""
+    runs = [comparison.summary(run_id) for run_id in curve.run_ids]
+    objectives = sorted({summary.objective for summary in runs})
+    return f"only {', '.join(f'#{summary.run_id}' for summary in runs)} ({', '.join(objectives)})"
+
+
+def compared_curves(summaries: Sequence[RunSummary]) -> list[ComparedCurve]:
+    """The union of the runs' key curves, in the order the runs and their objectives list them."""
+    found: dict[str, ComparedCurve] = {}
+    for summary in summaries:
+        for curve in metrics.key_curves(summary.objective):
+            if curve.key not in found:
+                found[curve.key] = ComparedCurve(key=curve.key, label=curve.label, share=curve.share, run_ids=[])
+            found[curve.key].run_ids.append(summary.run_id)
+    return list(found.values())
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -73,10 +117,22 @@ def config_differences(configs: Sequence[dict[str, Any]]) -> dict[str, list[Any]
     return differences
 
 
-def loss_curve(run_id: int, store: Store) -> list[CurvePoint]:
-    """A run's logged training and evaluation losses, in step order."""
+def _key_values(point: MetricPoint, keys: Sequence[str]) -> dict[str, float | None]:
+    return {key: point.extra[key] for key in keys if point.extra.get(key) is not None}
+
+
+def loss_curve(run_id: int, store: Store, key_curves: Sequence[str] = ()) -> list[CurvePoint]:
+    """A run's logged training and evaluation losses, in step order, with the `key_curves` (the
+    trainer's names) it logged beside them, and their evaluations'."""
+    keys = [*key_curves, *(metrics.EVAL_PREFIX + key for key in key_curves)]
     return [
-        CurvePoint(step=point.step, epoch=point.epoch, loss=point.loss, eval_loss=point.eval_loss)
+        CurvePoint(
+            step=point.step,
+            epoch=point.epoch,
+            loss=point.loss,
+            eval_loss=point.eval_loss,
+            extra=_key_values(point, keys),
+        )
         for point in store.metric_points(run_id)
         if point.loss is not None or point.eval_loss is not None
     ]
@@ -84,8 +140,16 @@ def loss_curve(run_id: int, store: Store) -> list[CurvePoint]:
 
 def compare_runs(runs: Sequence[Run], store: Store, *, curves: bool = True) -> Comparison:
     """Compare `runs` (in the order given); `curves=False` skips reading their metric points."""
+    summaries = [run_summary(run, store) for run in runs]
+    key_curves = compared_curves(summaries)
     return Comparison(
-        runs=[run_summary(run, store) for run in runs],
+        runs=summaries,
         differences=config_differences([run.config for run in runs]),
-        curves={run.id: loss_curve(run.id, store) for run in runs} if curves else {},
+        curves={
+            run.id: loss_curve(run.id, store, [curve.key for curve in key_curves if run.id in curve.run_ids])
+            for run in runs
+        }
+        if curves
+        else {},
+        key_curves=key_curves,
     )

@@ -16,8 +16,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PlainSerializer, computed_field
 
+from tuitune.runs.metrics import KEY_CURVES, KeyCurve, objective_of
+from tuitune.runs.metrics import key_curves as objective_curves
 from tuitune.store import ALL, BASE, FINETUNED, RUNNING, Artifact, Event, MetricPoint, Run, Store
 
 
@@ -30,6 +32,11 @@ def _iso(moment: datetime) -> str:
 Moment = Annotated[datetime, PlainSerializer(_iso, return_type=str, when_used="json")]
 
 STATUS_HELP = f"One of {', '.join(ALL)}."
+OBJECTIVE_HELP = f"What the weights learn from (the config's objective): one of {', '.join(KEY_CURVES)}."
+KEY_CURVES_HELP = (
+    "The metrics that tell how its objective is doing, the most telling first (none for sft); their last "
+    "values are in metrics.latest, under their keys."
+)
 
 
 class Document(BaseModel):
@@ -85,6 +92,11 @@ class RunDocument(Progress):
     sweep_id: int | None
     config: dict[str, Any] = Field(description="The run's configuration: the same schema as a config file.")
 
+    @computed_field(description=OBJECTIVE_HELP)  # type: ignore[prop-decorator]
+    @property
+    def objective(self) -> str:
+        return objective_of(self.config)
+
 
 class ListedRun(RunDocument):
     """A run in a listing, with its place in the queue while it waits there."""
@@ -127,12 +139,31 @@ class EvaluationEntry(Document):
     created_at: Moment
 
 
+class KeyCurveDocument(Document):
+    """A metric that tells how the run's objective is doing (`tuitune.runs.KEY_CURVES`)."""
+
+    key: str = Field(
+        description="The trainer's name for it, in a metric point's `extra` (eval_ before it for an evaluation's)."
+    )
+    label: str = Field(description="In the user's words: reward margin, reward accuracy, mean reward, …")
+    share: bool = Field(description="A fraction of pairs or groups, 0 to 1: shown as a percentage.")
+
+    def show(self, value: float | None) -> str:
+        """The value as the panels print it (`–` where none was logged)."""
+        return "–" if value is None else KeyCurve(self.key, self.label, self.share).show(value)
+
+
 class RunReport(RunDocument):
     """A run with its loss summary, artifacts and evaluations: `tuitune show --json`."""
 
     metrics: LossSummary
     artifacts: list[ArtifactEntry]
     evaluations: list[EvaluationEntry] = Field(description="Newest first.")
+
+    @computed_field(description=KEY_CURVES_HELP)  # type: ignore[prop-decorator]
+    @property
+    def key_curves(self) -> list[KeyCurveDocument]:
+        return [KeyCurveDocument.model_validate(curve) for curve in objective_curves(self.objective)]
 
 
 def progress(run: Run) -> Progress:
@@ -272,11 +303,17 @@ class RunSummary(Document):
     name: str
     status: str = Field(description=STATUS_HELP)
     method: str
+    objective: str = Field(description=OBJECTIVE_HELP)
     model: str
     dataset: str
     train_loss: float | None
     eval_loss: float | None
     best_eval_loss: float | None
+    key_values: dict[str, float | None] = Field(
+        default_factory=dict,
+        description="The last logged value of each of its objective's key curves, by the trainer's name "
+        "(rewards/margins, …); none for sft.",
+    )
     steps: int
     duration_seconds: float | None
     tokens_per_second: float | None
@@ -292,17 +329,23 @@ def _latest_scores(run_id: int, store: Store, label: str) -> dict[str, float]:
 
 
 def run_summary(run: Run, store: Store) -> RunSummary:
-    """One run's column: final and best losses, steps, time, speed, latest scores."""
+    """One run's column: final and best losses, its objective's key values, steps, time, speed,
+    latest scores."""
+    objective = objective_of(run.config)
+    curves = objective_curves(objective)
+    latest = store.latest_extra(run.id) if curves else {}
     return RunSummary(
         run_id=run.id,
         name=run.name,
         status=run.status,
         method=run.method,
+        objective=objective,
         model=run.model,
         dataset=run.dataset,
         train_loss=final_train_loss(run),
         eval_loss=run.last_eval_loss,
         best_eval_loss=run.best_eval_loss,
+        key_values={curve.key: latest.get(curve.key) for curve in curves},
         steps=run.steps_done or 0,
         duration_seconds=run.duration_seconds,
         tokens_per_second=run.tokens_per_second,

@@ -15,6 +15,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.text import Text
 
+from tuitune.runs.metrics import KeyCurve, objective_of
 from tuitune.store import CANCELLED, COMPLETED, CRASHED, FAILED, QUEUED, RUNNING, Run
 
 # User text is shown through `literal` (control characters escaped); it lives with the other
@@ -102,6 +103,37 @@ def process_group(run: Run) -> tuple[int, str] | None:
         return None
     strategy = distributed.get("strategy") or "auto"
     return world, "ddp" if strategy == "auto" else strategy
+
+
+# The config's objective, a top-level key of its JSON text (a user's text inside the config that
+# spells the same is escaped there, `\"objective\"`, so it never matches).
+_OBJECTIVE = re.compile(r'"objective":\s*"([a-z_]+)"')
+
+
+def objective(run: Run) -> str:
+    """The run's objective (sft for runs from before objectives), read from its stored config's
+    text without parsing it: the history shows every run's, and most configs are never parsed."""
+    if '"objective"' not in run.config_json:
+        return objective_of({})  # no objective in it: sft
+    found = _OBJECTIVE.search(run.config_json)
+    return found.group(1) if found else objective_of(run.config)
+
+
+def method_label(run: Run) -> str:
+    """`lora`, or `lora · dpo` for a run whose objective is not sft (what the history's method
+    column and other narrow places show)."""
+    learns = objective(run)
+    return run.method if learns == "sft" else f"{run.method} · {learns}"
+
+
+def key_values(curves: tuple[KeyCurve, ...], values: dict[str, float | None]) -> str:
+    """`reward margin 0.3121 · reward accuracy 75%`: the last value of each key curve (`–` where
+    none was logged); empty for an objective without key curves."""
+    shown = []
+    for curve in curves:
+        value = values.get(curve.key)
+        shown.append(f"{curve.label} {curve.show(value) if value is not None else '–'}")
+    return " · ".join(shown)
 
 
 def group_label(run: Run) -> str:

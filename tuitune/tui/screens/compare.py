@@ -1,20 +1,26 @@
-"""Compare marked runs: loss curves overlaid (x: step or epoch), metrics side by side, config diff."""
+"""Compare marked runs: loss curves overlaid (x: step or epoch) and, for preference or GRPO runs,
+their objectives' key curves beside them (reward margin and accuracy, mean reward); metrics side by
+side; config diff. Runs of different objectives share every key curve any of them has: a curve
+only some of them log says which in its title."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Grid, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Header, Static, TabbedContent, TabPane
 
 from tuitune.runs import present
-from tuitune.runs.compare import Comparison, compare_runs
+from tuitune.runs.compare import ComparedCurve, Comparison, CurvePoint, compare_runs, only_in
+from tuitune.runs.documents import RunSummary
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.widgets.charts import LineChart, Series, x_range_of
 from tuitune.tui.widgets.footer import FittingFooter
@@ -41,7 +47,9 @@ class CompareScreen(ReportsWorkerErrors, Screen[None]):
         yield Header()
         with TabbedContent(id="compare-tabs"):
             with TabPane("Curves", id="curves"):
-                with Vertical():
+                # One column of loss charts; two, with the key curves' charts after them, once the
+                # runs turn out to have key curves (`_add_key_charts`).
+                with Grid(id="curve-grid"):
                     yield LineChart("train loss", id="train-chart")
                     yield LineChart("eval loss", id="eval-chart")
             with TabPane("Metrics", id="metrics-pane"):
@@ -66,8 +74,22 @@ class CompareScreen(ReportsWorkerErrors, Screen[None]):
 
     def _show(self, comparison: Comparison) -> None:
         self.comparison = comparison
+        self._add_key_charts(comparison.key_curves)
         self._draw_tables()
         self._draw_curves()
+
+    def _add_key_charts(self, key_curves: list[ComparedCurve]) -> None:
+        """A chart per key curve, after the loss charts, two charts to a row."""
+        grid = self.query_one("#curve-grid", Grid)
+        if not key_curves or grid.query(".key-chart"):
+            return
+        grid.mount_all(
+            LineChart(key_chart_title(curve, self.comparison), id=f"key-chart-{index}", classes="key-chart")
+            for index, curve in enumerate(key_curves)
+        )
+        charts = 2 + len(key_curves)
+        grid.styles.grid_size_columns = 2
+        grid.styles.grid_size_rows = -(-charts // 2)
 
     def _draw_tables(self) -> None:
         if self.comparison is None:
@@ -92,30 +114,51 @@ class CompareScreen(ReportsWorkerErrors, Screen[None]):
             chart_id: curves(comparison, attribute, self.x_axis)
             for chart_id, attribute in (("#train-chart", "loss"), ("#eval-chart", "eval_loss"))
         }
-        # Both charts span the same steps (or epochs), the runs' whole length, so they read together.
+        ylabels = dict.fromkeys(charts, "loss")
+        for index, curve in enumerate(comparison.key_curves):
+            charts[f"#key-chart-{index}"] = key_curve(comparison, curve, self.x_axis)
+            ylabels[f"#key-chart-{index}"] = ""
+        # Every chart spans the same steps (or epochs), the runs' whole length, so they read together.
         shared = x_range_of([series for chart in charts.values() for series in chart])
         for chart_id, series in charts.items():
-            self.query_one(chart_id, LineChart).show(series, xlabel=self.x_axis, ylabel="loss", x_range=shared)
+            self.query_one(chart_id, LineChart).show(
+                series, xlabel=self.x_axis, ylabel=ylabels[chart_id], x_range=shared
+            )
 
 
 def curves(comparison: Comparison, attribute: str, x_axis: str) -> list[Series]:
     """One series per run of its logged `attribute` (loss or eval_loss) against steps or epochs."""
+    return [
+        _series(comparison, summary, lambda point: getattr(point, attribute), x_axis) for summary in comparison.runs
+    ]
+
+
+def key_curve(comparison: Comparison, curve: ComparedCurve, x_axis: str) -> list[Series]:
+    """One series per run that has the key curve (its training values), against steps or epochs."""
+    return [
+        _series(comparison, summary, lambda point: point.extra.get(curve.key), x_axis)
+        for summary in comparison.runs
+        if summary.run_id in curve.run_ids
+    ]
+
+
+def key_chart_title(curve: ComparedCurve, comparison: Comparison | None) -> str:
+    """`reward margin`, or `reward accuracy · only #3 (dpo)` when some of the runs do not have it."""
+    if comparison is None or len(curve.run_ids) == len(comparison.runs):
+        return curve.label
+    return f"{curve.label} · {only_in(curve, comparison)}"
+
+
+def _series(
+    comparison: Comparison, summary: RunSummary, value: Callable[[CurvePoint], float | None], x_axis: str
+) -> Series:
     by_epoch = x_axis == "epoch"
-    series = []
-    for summary in comparison.runs:
-        points = [p for p in comparison.curves.get(summary.run_id, []) if getattr(p, attribute) is not None]
-        if by_epoch:
-            points = [p for p in points if p.epoch is not None]
-        xs = [float(p.epoch or 0.0) if by_epoch else float(p.step) for p in points]
-        series.append(
-            Series(
-                f"#{summary.run_id} {summary.name}",
-                xs,
-                [getattr(p, attribute) for p in points],
-                key=f"#{summary.run_id}",
-            )
-        )
-    return series
+    points = [p for p in comparison.curves.get(summary.run_id, []) if value(p) is not None]
+    if by_epoch:
+        points = [p for p in points if p.epoch is not None]
+    xs = [float(p.epoch or 0.0) if by_epoch else float(p.step) for p in points]
+    ys = [float(v) for p in points if (v := value(p)) is not None]
+    return Series(f"#{summary.run_id} {summary.name}", xs, ys, key=f"#{summary.run_id}")
 
 
 # Cells that do not fit lose the part that tells least, by one rule on every screen: a path or a
@@ -161,7 +204,8 @@ def _table(
     return table, cell
 
 
-def metrics_table(comparison: Comparison, width: int = 120) -> Table:
+def metrics_table(comparison: Comparison, width: int = 120) -> RenderableType:
+    """The runs' figures side by side, and which key curves only some of them have."""
     table, cell = _table("", comparison, width, lambda s: f"#{s.run_id} {s.name}")
     for column in table.columns[1:]:
         column.justify = "right"
@@ -169,12 +213,15 @@ def metrics_table(comparison: Comparison, width: int = 120) -> Table:
     rows: list[tuple[str, list[Any]]] = [
         ("status", [present.status_text(s.status) for s in runs]),
         ("method", [s.method for s in runs]),
+        ("objective", [s.objective for s in runs]),
         ("model", [s.model for s in runs]),
         ("dataset", [s.dataset for s in runs]),
         ("steps", [f"{s.steps:,}" for s in runs]),
         ("train loss", [present.number(s.train_loss) for s in runs]),
         ("eval loss", [present.number(s.eval_loss) for s in runs]),
         ("best eval loss", [present.number(s.best_eval_loss) for s in runs]),
+        # The last logged value of each key curve; `–` where a run's objective does not log it.
+        *((curve.label, [curve.show(s.key_values.get(curve.key)) for s in runs]) for curve in comparison.key_curves),
         ("duration", [present.duration(s.duration_seconds) for s in runs]),
         ("tokens/s", [f"{s.tokens_per_second:,.0f}" if s.tokens_per_second else "–" for s in runs]),
     ]
@@ -185,7 +232,8 @@ def metrics_table(comparison: Comparison, width: int = 120) -> Table:
             Text(label),
             *(cell_text if isinstance(cell_text, Text) else fitted(str(cell_text), cell) for cell_text in cells),
         )
-    return table
+    notes = [Text(f"{curve.label}: {only_in(curve, comparison)}", style="dim") for curve in comparison.only_some()]
+    return Group(table, *notes) if notes else table
 
 
 def diff_table(comparison: Comparison, width: int = 120) -> Table | Text:

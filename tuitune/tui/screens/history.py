@@ -72,6 +72,7 @@ def history_row(run: Run, rouge: float | None, place: tuple[int, int] | None = N
         f"{run.steps_done}/{run.steps_total}" if run.steps_total else (str(run.steps_done) if run.steps_done else "–")
     )
     started = run.started_at or run.created_at
+    method = present.method_label(run)
     cells = (
         "",
         str(run.id),
@@ -82,7 +83,8 @@ def history_row(run: Run, rouge: float | None, place: tuple[int, int] | None = N
         present.number(run.best_eval_loss),
         present.number(rouge, 3) if rouge is not None else "–",
         present.literal(run.model),
-        f"{run.method} {group}" if (group := present.group_label(run)) else run.method,
+        # `lora · dpo` for a run whose objective is not sft: at 80 columns it still fits.
+        f"{method} {group}" if (group := present.group_label(run)) else method,
         present.literal(run.dataset),
         present.moment(started),
         present.duration(run.duration_seconds),
@@ -97,12 +99,12 @@ def history_row(run: Run, rouge: float | None, place: tuple[int, int] | None = N
         run.best_eval_loss,
         rouge,
         run.model.lower(),
-        run.method,
+        method,
         run.dataset.lower(),
         started.timestamp() if started else None,
         run.duration_seconds,
     )
-    words = [str(run.id), run.name, run.status, run.model, run.method, run.dataset]
+    words = [str(run.id), run.name, run.status, run.model, method, run.dataset]
     if run.sweep_id is not None:
         words.append(f"sweep:{run.sweep_id}")
     search = " ".join(words).lower()

@@ -7,7 +7,8 @@ const HEIGHT = 200;
 /**
  * A chart of one or more series against the step. `series`: [{label, stroke, sparse}], where a
  * sparse series (eval loss) has values at a few steps only and is drawn as dots joined by a line.
- * The container's `data-points` says how many steps it shows (the browser tests read it).
+ * The container's `data-points` says how many steps it shows, and its `stepChart` is this chart,
+ * whose `data` is what it draws (the browser tests read both).
  */
 export class StepChart {
   constructor(container, { series, format = (value) => String(value), empty = "No points yet." }) {
@@ -15,7 +16,9 @@ export class StepChart {
     this.series = series;
     this.format = format;
     this.plot = null;
+    this.data = [[]];
     this.container.dataset.points = "0";
+    this.container.stepChart = this;
     fill(container, el("div", { class: "none", text: empty }));
     this.resize = new ResizeObserver(() => this.plot && this.plot.setSize(this.size()));
     this.resize.observe(container);
@@ -30,6 +33,7 @@ export class StepChart {
     this.container.dataset.points = String(steps.length);
     if (!steps.length) return;
     const data = [steps, ...columns];
+    this.data = data;
     if (this.plot) {
       this.plot.setData(data);
       return;

@@ -11,6 +11,16 @@ export function rate(value) {
   return Number(value) === 0 ? "0" : Number(value).toExponential(1);
 }
 
+/** A fraction of pairs or groups (0 to 1) as a percentage: "75%". */
+export function share(value) {
+  return value === null || value === undefined ? DASH : `${Math.round(Number(value) * 100)}%`;
+}
+
+/** A key curve's value (a reward margin, a mean reward) to four significant digits. */
+export function measure(value) {
+  return value === null || value === undefined ? DASH : String(Number(Number(value).toPrecision(4)));
+}
+
 export function count(value) {
   return value === null || value === undefined ? DASH : Math.round(value).toLocaleString("en");
 }

@@ -88,6 +88,20 @@ export class RunData {
     return { steps, loss: column("loss"), evalLoss: column("eval_loss"), learningRate: column("learning_rate"), extra };
   }
 
+  /** One key curve's columns: the steps that logged it (in training or in an evaluation, under
+   *  `eval_` + its name), its values there and the evaluation's (null where a step has none). */
+  keyColumns(key) {
+    const logged = (step) => this.byStep.get(step).extra;
+    const steps = [...this.byStep.keys()]
+      .sort((a, b) => a - b)
+      .filter((step) => logged(step)[key] !== undefined || logged(step)[`eval_${key}`] !== undefined);
+    return {
+      steps,
+      values: steps.map((step) => logged(step)[key] ?? null),
+      evaluated: steps.map((step) => logged(step)[`eval_${key}`] ?? null),
+    };
+  }
+
   /** Seconds left at the recent pace, evaluations included (server clock only); null when unknown. */
   eta() {
     const { steps_done: done, steps_total: total, status } = this.run;

@@ -1,5 +1,6 @@
-// One run, live: status, progress and ETA, loss and learning-rate charts, memory, events, log;
-// cancel and resume. Points, events and status arrive on the run's stream; the log is re-read
+// One run, live: status, progress and ETA, loss and learning-rate charts, its objective's key
+// curves (reward margin and accuracy for a preference run, mean reward for GRPO; the run document's
+// key_curves), memory, events, log; cancel and resume. Points, events and status arrive on the run's stream; the log is re-read
 // every few seconds while the run is active.
 
 import { api } from "./api.js";
@@ -49,7 +50,9 @@ export class RunPage {
     this.gone = true;
     clearInterval(this.timer);
     if (this.stream) this.stream.stop();
-    for (const chart of [this.lossChart, this.rateChart]) if (chart) chart.destroy();
+    for (const chart of [this.lossChart, this.rateChart, ...(this.keyCharts || []).map((entry) => entry.chart)]) {
+      if (chart) chart.destroy();
+    }
     connection("");
   }
 
@@ -74,12 +77,19 @@ export class RunPage {
     this.actions = new RunActions(n.actions, { onResumed: (answer) => this.resumed(answer), onError: this.onError });
     const card = (label, value) => el("div", { class: "panel card" }, el("div", { class: "label", text: label }), value);
     const lossBox = el("div", { id: "loss-chart", class: "chart" });
+    // A chart per key curve of the run's objective, beside the loss (none for sft).
+    const keyBoxes = (run.key_curves || []).map((curve, index) => ({
+      curve,
+      box: el("div", { id: `key-chart-${index}`, class: "chart key-chart", "data-key": curve.key }),
+    }));
+    const keyPanels = keyBoxes.map(({ curve, box }) =>
+      el("section", { class: "panel" }, el("h2", { text: curve.label[0].toUpperCase() + curve.label.slice(1) }), box));
     const rateBox = el("div", { id: "lr-chart", class: "chart" });
     fill(this.root,
       el("p", {}, el("a", { href: "#/", text: "← All runs" })),
       el("div", { class: "run-head" },
         el("h1", { id: "run-name", text: run.name }), el("span", { class: "muted", text: `#${run.id}` }), n.status, n.actions),
-      el("p", { class: "facts", id: "run-facts", text: [run.model, run.method, run.dataset, `created ${format.when(run.created_at)}`].join(" · ") }),
+      el("p", { class: "facts", id: "run-facts", text: [run.model, run.method, `objective ${run.objective}`, run.dataset, `created ${format.when(run.created_at)}`].join(" · ") }),
       el("div", { class: "progress" }, n.bar),
       n.progress,
       n.error,
@@ -87,6 +97,7 @@ export class RunPage {
       el("div", { class: "grid2" },
         el("section", { class: "panel" }, el("h2", { text: "Loss and eval loss" }), lossBox),
         el("section", { class: "panel" }, el("h2", { text: "Learning rate" }), rateBox)),
+      keyPanels.length ? el("div", { class: "grid2", id: "key-charts" }, keyPanels) : null,
       el("div", { class: "grid2" },
         el("section", { class: "panel" }, el("h2", { text: "Recent events" }), n.events),
         el("section", { class: "panel" }, el("h2", { text: "Log (worker.log, last lines)" }), n.log)));
@@ -100,6 +111,14 @@ export class RunPage {
       format: format.rate,
       empty: "Waiting for the first logged step…",
     });
+    this.keyCharts = keyBoxes.map(({ curve, box }) => ({
+      key: curve.key,
+      chart: new StepChart(box, {
+        series: [{ label: curve.label, stroke: "#7b4fc9" }, { label: `eval ${curve.label}`, stroke: "#c2362b", sparse: true }],
+        format: curve.share ? format.share : format.measure,
+        empty: "Waiting for the first logged step…",
+      }),
+    }));
   }
 
   get active() {
@@ -142,6 +161,10 @@ export class RunPage {
       const { steps, loss, evalLoss, learningRate } = this.data.columns();
       this.lossChart.set(steps, loss, evalLoss);
       this.rateChart.set(steps, learningRate);
+      for (const { key, chart } of this.keyCharts) {
+        const columns = this.data.keyColumns(key);
+        chart.set(columns.steps, columns.values, columns.evaluated);
+      }
       this.renderMemory();
       this.renderProgress();
     });

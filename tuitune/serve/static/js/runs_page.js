@@ -8,7 +8,7 @@ import * as format from "./format.js";
 const PAGE = 50;
 const REFRESH_MS = 3000;
 const STATUSES = ["queued", "running", "completed", "failed", "cancelled", "crashed"];
-const COLUMNS = ["#", "Name", "Status", "Steps", "Loss", "Eval loss", "Model", "Method", "Dataset", "Created"];
+const COLUMNS = ["#", "Name", "Status", "Steps", "Loss", "Eval loss", "Model", "Method", "Objective", "Dataset", "Created"];
 
 export class RunsPage {
   constructor(root, onError) {
@@ -100,6 +100,7 @@ export class RunsPage {
       cell("Eval loss", format.loss(run.best_eval_loss ?? run.last_eval_loss), "num"),
       cell("Model", run.model, "wrap"),
       cell("Method", run.method),
+      cell("Objective", run.objective),
       cell("Dataset", run.dataset, "wrap"),
       cell("Created", format.when(run.created_at)));
   }

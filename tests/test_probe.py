@@ -82,3 +82,30 @@ def test_a_model_read_in_an_earlier_session_is_shown_at_once_and_read_again_when
         assert later.pid is not None and changed["model"]["num_layers"] == 1
     finally:
         later.stop()
+
+
+def test_data_is_read_for_the_objective_its_format_suggests_or_the_one_named_and_refused_in_one_line(
+    helper: ProbeClient, demo_model_path
+):
+    from tuitune.bundled import SAMPLE_DATASET, SAMPLE_PREFERENCE, SAMPLE_PROMPTS
+
+    first_rows: list[dict] = []
+    pairs = helper.request("data", {"source": SAMPLE_PREFERENCE}, on_partial=first_rows.append)
+    # Pairs suggest dpo and are read for it: each preview is a pair, and the first rows come as pairs.
+    assert pairs["objective"] == pairs["suggested_objective"] == "dpo" and pairs["format"] == "preference"
+    assert {"prompt", "chosen", "rejected", "chosen_tokens"} <= set(pairs["previews"][0]["pair"])
+    assert {"prompt", "chosen", "rejected"} <= set(first_rows[0]["pairs"][0])
+    # Named kto, the same pairs are labelled answers.
+    kto = helper.request("data", {"source": SAMPLE_PREFERENCE, "objective": "kto"})
+    assert kto["objective"] == "kto" and "label" in kto["previews"][0]["pair"]
+    prompts = helper.request("data", {"source": SAMPLE_PROMPTS})
+    assert prompts["objective"] == "grpo" and prompts["previews"][0]["pair"]["columns"] == {"answer": "0"}
+    assert helper.request("data", {"source": SAMPLE_DATASET})["suggested_objective"] == "sft"
+    # Data the named objective cannot learn from: the data layer's refusal, in one line.
+    with pytest.raises(ProbeError) as refused:
+        helper.request("data", {"source": SAMPLE_DATASET, "objective": "dpo"})
+    assert str(refused.value).startswith("dpo learns from pairs: the data needs") and "\n" not in str(refused.value)
+    with pytest.raises(ProbeError, match="set preference.chosen_only"):
+        helper.request("data", {"source": SAMPLE_PREFERENCE, "objective": "sft"})
+    chosen = helper.request("data", {"source": SAMPLE_PREFERENCE, "objective": "sft", "chosen_only": True})
+    assert chosen["objective"] == "sft" and "pair" not in chosen["previews"][0]

@@ -253,7 +253,7 @@ async def test_instruction_tuning_on_sharegpt_data_is_refused_before_launch_with
         await pilot.pause()
         wizard.query_one("#method-step #method", Select).value = "instruction_tuning"
         await pilot.press("ctrl+n")
-        assert wizard.step == "review"
+        assert wizard.step == "review", (notifications(app), wizard.step)
         await wait_until(pilot, lambda: "would fail at once" in screen_text(app), timeout=120, what="the check")
         text = " ".join(screen_text(app).split())
         assert "instruction_tuning trains on alpaca data" in text and "use method lora" in text
@@ -327,7 +327,9 @@ async def test_every_focus_stop_of_the_method_step_is_a_field_and_the_focused_on
         for widget in wizard.focus_chain:
             assert widget.region.area > 0 and widget.display, widget
             assert widget.id not in ("method-step", "recommendation"), widget
-        # The field being typed in looks different from the others.
+        # Beside the method, the objective; then the fields. The one being typed in looks different.
+        await pilot.press("tab")
+        assert app.focused is wizard.query_one("#method-step #objective")
         await pilot.press("tab")
         epochs, learning_rate = (
             wizard.query_one("#field-training-epochs", Input),

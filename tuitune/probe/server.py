@@ -154,37 +154,53 @@ class Prober:
         return answer
 
     def data(self, args: dict[str, Any], partial: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-        """What `tuitune data SOURCE --json` reports, with the first rows sent ahead."""
+        """What `tuitune data SOURCE --objective OBJECTIVE --json` reports, with the first rows sent ahead.
+
+        `objective` None reads the data for the objective its format is for (as `tuitune data`
+        does); a named one reads it as that run would, and data it does not learn from is refused
+        in the data layer's own words. Either way the answer says which objective it was read for
+        and which one the data suggests."""
         from tuitune.config import DEMO_MODEL, DataSettings
         from tuitune.data.split import load_examples
 
         source = str(args["source"])
         model = args.get("model") or DEMO_MODEL
         method = args.get("method") or "lora"
+        named = args.get("objective") or None
+        chosen_only = bool(args.get("chosen_only"))
         settings = DataSettings(source=source, max_length=int(args.get("max_length") or 512))
-        key = ("data", source, model, method, settings.max_length, _identity(source))
+        key = ("data", source, model, method, named, chosen_only, settings.max_length, _identity(source))
         cached = self._cached(key)
         if cached is not None:
             return cached
-        loaded = load_examples(settings, method=method)
+        loaded = load_examples(settings, method=method, objective=named, chosen_only=chosen_only)
+        suggested = objective_for_format(loaded.format)
+        objective = named or suggested
         partial(
             {
                 "source": source,
                 "format": loaded.format,
                 "rows": loaded.parsed.rows,
                 "columns": loaded.parsed.columns,
+                "objective": objective,
+                "suggested_objective": suggested,
                 "samples": [example_text(example) for example in loaded.examples[:PREVIEW_SAMPLES]],
+                "pairs": [record_view(record) for record in loaded.parsed.records[:PREVIEW_SAMPLES]]
+                if objective != "sft"
+                else [],
             }
         )
         tokenizer = self.tokenizer(model)  # after the warm-up: see `warm`
         from tuitune.data.prepare import prepare_loaded
 
-        prepared = prepare_loaded(loaded, settings, tokenizer, method=method)
+        prepared = prepare_loaded(loaded, settings, tokenizer, method=method, objective=objective)
         document = prepared.stats.to_dict()
         document.update(
             template=prepared.template.name,
             template_description=prepared.template.describe(),
             tokenizer=model,
+            objective=objective,
+            suggested_objective=suggested,
             previews=[sample.to_dict() for sample in prepared.preview(PREVIEW_SAMPLES)],
         )
         return self._remember(key, _plain(document))
@@ -237,6 +253,31 @@ def _identity(source: str) -> tuple[Any, ...]:
     return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
 
 
+def objective_for_format(format: str) -> str:
+    """The objective a data format suggests: the first (sft, dpo, kto, ...) that learns from it, so
+    pairs suggest dpo, labelled answers kto, prompts grpo, anything else sft (config.OBJECTIVE_FORMATS)."""
+    from tuitune.config import OBJECTIVE_FORMATS, OBJECTIVES
+
+    return next((objective for objective in OBJECTIVES if format in OBJECTIVE_FORMATS[objective]), "sft")
+
+
+def record_view(record: Any, limit: int = SAMPLE_CHARACTERS) -> dict[str, Any]:
+    """A preference record as read, before the template, in the shape of a preview's `pair`: the
+    prompt, then the chosen and rejected answers, or the labelled completion, or the other columns."""
+    view: dict[str, Any] = {"prompt": example_text(record.prompt, limit)}
+    if hasattr(record, "rejected"):
+        view.update(chosen=_cut(record.chosen, limit), rejected=_cut(record.rejected, limit))
+    elif hasattr(record, "label"):
+        view.update(completion=_cut(record.completion, limit), label=bool(record.label))
+    else:
+        view["columns"] = {str(name): _cut(str(value), limit) for name, value in getattr(record, "extra", {}).items()}
+    return view
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def example_text(example: Any, limit: int = SAMPLE_CHARACTERS) -> str:
     """An example as plain text, before any template: `user: …` / `assistant: …`, or the text."""
     messages = getattr(example, "messages", None)
@@ -244,7 +285,7 @@ def example_text(example: Any, limit: int = SAMPLE_CHARACTERS) -> str:
         text = str(getattr(example, "text", example))
     else:
         text = "\n".join(f"{message.role}: {message.content}" for message in messages)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return _cut(text, limit)
 
 
 # --- serving ----------------------------------------------------------------------------------

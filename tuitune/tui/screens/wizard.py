@@ -1,5 +1,10 @@
 """New run: model → dataset → method → review, then Launch opens the run's training screen.
 
+The method step holds the objective too (sft, dpo, kto, orpo, simpo, grpo), suggested by the
+data's format; the data is read again for the objective chosen there, so a data set the
+objective cannot learn from is refused in the dataset step (and under the objective) in the data
+layer's words, and Review's check is the engine's preflight for that objective.
+
 The demo model and the sample data are preselected: the model and dataset steps open with the
 focus in their field, the default selected (typing or pasting replaces it), and enter on an
 unchanged field goes on; so a first-time user presses enter four times and watches a live run.
@@ -116,7 +121,10 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
     def _method_step(self) -> Widget:
         from tuitune.tui.screens.wizard_steps.method_step import MethodStep
 
-        return MethodStep(method=self._last.method if self._last else None, id="method-step")
+        last = self._last
+        return MethodStep(
+            method=last.method if last else None, objective=last.objective if last else None, id="method-step"
+        )
 
     def _review_step(self) -> Widget:
         from tuitune.tui.screens.wizard_steps.review_step import ReviewStep
@@ -171,7 +179,7 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
             # Preview with the chosen model's tokenizer once the model is known to load.
             data.model = model.probed if model.document is not None else None
             data.max_length = self._max_length()
-            data.probe()
+            self._read_data_for_objective()
         elif step == "review":
             self._build_review()
         if waited and self.focused is not nav_next:
@@ -183,6 +191,30 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
             self.query_one(STEP_FIELDS[step], Input).focus()
         else:
             nav_next.focus()
+
+    def _read_data_for_objective(self) -> None:
+        """Read the data (again) for the method step's objective, unless it has been read for it."""
+        data = self.dataset_step
+        if self.query(STEP_IDS["method"]):
+            method = self.method_step
+            data.objective = method.objective if method.objective_chosen else None
+        data.probe()
+
+    def on_method_step_objective_changed(self) -> None:  # MethodStep.ObjectiveChanged
+        # Only data already read is read again: the first read waits for the dataset step.
+        if self.query(STEP_IDS["dataset"]) and self.dataset_step.probed is not None:
+            self._read_data_for_objective()
+
+    def on_dataset_step_probed(self, message: DatasetStep.Probed) -> None:
+        """The data's suggested objective for the method step, or its refusal of the chosen one."""
+        if not self.query(STEP_IDS["method"]):
+            self.call_after_refresh(self.on_dataset_step_probed, message)  # still mounting
+            return
+        if message.key != self.dataset_step.probed:
+            return  # overtaken by a newer read
+        named = message.key[3]
+        # A refusal is the objective's to show only when the data was read for a chosen objective.
+        self.method_step.apply_data(message.document, message.error if named is not None else None)
 
     def _max_length(self) -> int:
         try:
@@ -226,7 +258,14 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
             if data.error and data.probed and data.probed[0] == data.source:
                 return data.error
         elif step == "method":
-            return self.method_step.first_error()
+            problem = self.method_step.first_error()
+            if problem:
+                return problem
+            data = self.dataset_step
+            # The data refused for the chosen objective (read when it was chosen; a read still
+            # under way does not block: Review's check catches it).
+            if data.error and data.probed and data.probed[0] == data.source and data.probed[3] is not None:
+                return data.error
         return None
 
     @on(Button.Pressed, "#next")
@@ -267,7 +306,12 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
         model = self.query_one(ModelStep).model
         source = self.dataset_step.source
         method_step = self.method_step
-        base = {"method": method_step.method, "model": {"name_or_path": model}, "data": {"source": source}}
+        base = {
+            "method": method_step.method,
+            "objective": method_step.objective,
+            "model": {"name_or_path": model},
+            "data": {"source": source},
+        }
         return parse_config(collect(method_step.values(), base), "the new-run form")
 
     def _build_review(self) -> None:

@@ -1,8 +1,12 @@
 """Wizard step 2: which data. A file picker (data files only) or a Hub id, then a preview.
 
-The preview is what `tuitune data SOURCE --json` reports, from the app's warm probe process: the
-detected format and the first rows as soon as they are read, then the statistics and three
-samples formatted with the model's template, the prompt dim and the trained part bold.
+The preview is what `tuitune data SOURCE --objective OBJECTIVE --json` reports, from the app's warm
+probe process: the detected format and the first rows as soon as they are read, then the
+statistics and three samples formatted with the model's template, the prompt dim and the trained
+part bold. The data is read for the method step's objective (until one is chosen, for the one its
+format suggests): a preference set shows its pairs, the prompt then the chosen answer (green)
+beside the rejected (red); data the objective cannot learn from is refused in the data layer's
+words.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich.console import Group, RenderableType
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -21,8 +26,12 @@ from tuitune.bundled import SAMPLE_DATASET
 from tuitune.errors import TuituneError
 from tuitune.runs import present
 from tuitune.tui.failures import ReportsWorkerErrors
+from tuitune.tui.screens.wizard_steps.pairs import PairView, pair_title
 from tuitune.tui.widgets.data_tree import DataFileTree
 from tuitune.tui.wording import for_the_app
+
+# What a preview was asked for: source, model, max length, objective (None: the format's), chosen only.
+ProbeKey = tuple[str, "str | None", int, "str | None", bool]
 
 
 class DatasetStep(ReportsWorkerErrors, Vertical):
@@ -34,14 +43,12 @@ class DatasetStep(ReportsWorkerErrors, Vertical):
     class FirstRows(Message):
         """The format and first rows, read before the tokens are counted."""
 
-        def __init__(self, key: tuple[str, str | None, int], document: dict[str, Any]) -> None:
+        def __init__(self, key: ProbeKey, document: dict[str, Any]) -> None:
             super().__init__()
             self.key, self.document = key, document
 
     class Probed(Message):
-        def __init__(
-            self, key: tuple[str, str | None, int], document: dict[str, Any] | None, error: str | None
-        ) -> None:
+        def __init__(self, key: ProbeKey, document: dict[str, Any] | None, error: str | None) -> None:
             super().__init__()
             self.key, self.document, self.error = key, document, error
 
@@ -51,7 +58,9 @@ class DatasetStep(ReportsWorkerErrors, Vertical):
         self._root = Path(root) if root else Path.cwd()
         self.model: str | None = None  # whose tokenizer and template the preview uses
         self.max_length = 512
-        self.probed: tuple[str, str | None, int] | None = None
+        self.objective: str | None = None  # what the data is read for (None: what its format suggests)
+        self.chosen_only = False
+        self.probed: ProbeKey | None = None
         self.document: dict[str, Any] | None = None
         self.error: str | None = None
 
@@ -101,7 +110,7 @@ class DatasetStep(ReportsWorkerErrors, Vertical):
         if not source:
             self._show_error("Type a file, a folder or a dataset id.")
             return
-        key = (source, self.model, self.max_length)
+        key = (source, self.model, self.max_length, self.objective, self.chosen_only)
         if key == self.probed and not force:
             return
         self.probed, self.document, self.error = key, None, None
@@ -109,9 +118,15 @@ class DatasetStep(ReportsWorkerErrors, Vertical):
         self._probe(key)
 
     @work(thread=True, exclusive=True, group="data-probe", exit_on_error=False)
-    def _probe(self, key: tuple[str, str | None, int]) -> None:
-        source, model, max_length = key
-        args = {"source": source, "model": model, "max_length": max_length}
+    def _probe(self, key: ProbeKey) -> None:
+        source, model, max_length, objective, chosen_only = key
+        args = {
+            "source": source,
+            "model": model,
+            "max_length": max_length,
+            "objective": objective,
+            "chosen_only": chosen_only,
+        }
         try:
 
             def first_rows(rows: dict[str, Any]) -> None:
@@ -143,14 +158,21 @@ class DatasetStep(ReportsWorkerErrors, Vertical):
         self.query_one("#data-info", Static).update(present.literal_text(f"✗ {for_the_app(error)}", style="bold red"))
 
 
-def describe_first_rows(document: dict[str, Any]) -> Text:
+def describe_first_rows(document: dict[str, Any]) -> RenderableType:
     """The format and the first rows as read, while the tokens are being counted."""
     text = Text()
     text.append(f"✓ {document.get('format', '?')}", style="bold green")
     text.append(f" · {document.get('rows', 0):,} rows")
+    _for_objective(text, document)
     text.append(" · counting tokens…", style="italic")
     if document.get("columns"):
         text.append(f"\ncolumns: {present.literal(', '.join(map(str, document['columns'])))}", style="dim")
+    pairs = document.get("pairs") or []
+    if pairs:
+        return Group(
+            text,
+            *(PairView(pair, pair_title(n, pair, as_read=True)) for n, pair in enumerate(pairs, start=1)),
+        )
     for index, sample in enumerate(document.get("samples") or [], start=1):
         text.append(f"\n\n── sample {index} (as read, before the template) ", style="bold")
         text.append("\n")
@@ -158,11 +180,21 @@ def describe_first_rows(document: dict[str, Any]) -> Text:
     return text
 
 
-def describe(document: dict[str, Any]) -> Text:
-    """Format, statistics and three samples (prompt dim, trained part bold green)."""
+def _for_objective(text: Text, document: dict[str, Any]) -> None:
+    """` · for dpo`: the objective the data was read for, when it is not plain sft."""
+    objective = document.get("objective")
+    if objective and objective != "sft":
+        text.append(" · for ")
+        text.append(str(objective), style="bold")
+
+
+def describe(document: dict[str, Any]) -> RenderableType:
+    """Format, statistics and three samples (prompt dim, trained part bold green; a preference
+    row as its prompt with its answers, see `PairView`)."""
     text = Text()
     text.append(f"✓ {document.get('format', '?')}", style="bold green")
     text.append(f" · {document.get('rows', 0):,} rows")
+    _for_objective(text, document)
     if document.get("dropped_rows"):
         reasons = ", ".join(f"{count} {why}" for why, count in (document.get("dropped") or {}).items())
         text.append(f" · {document['dropped_rows']:,} dropped ({reasons})", style="yellow")
@@ -187,11 +219,15 @@ def describe(document: dict[str, Any]) -> Text:
     if isinstance(trained, (int, float)):
         text.append(f" · trained tokens {trained:.0%}")
     if document.get("train_rows") is not None:
+        unit = "sequences" if document.get("objective", "sft") == "sft" else "rows"
         text.append(
-            f"\ntrain {present.count(document.get('train_rows'))} · validation {present.count(document.get('validation_rows'))} sequences"
+            f"\ntrain {present.count(document.get('train_rows'))} · validation {present.count(document.get('validation_rows'))} {unit}"
         )
     for warning in document.get("warnings") or []:
         text.append(f"\n⚠ {warning}", style="yellow")
+    pairs = [preview["pair"] for preview in document.get("previews") or [] if preview.get("pair")]
+    if pairs:
+        return Group(text, *(PairView(pair, pair_title(n, pair)) for n, pair in enumerate(pairs, start=1)))
     for index, preview in enumerate(document.get("previews") or [], start=1):
         windows = int(preview.get("windows") or 1)
         shown = f", window 1 of {windows}" if windows > 1 else ""

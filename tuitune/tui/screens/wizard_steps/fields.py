@@ -9,26 +9,36 @@ from __future__ import annotations
 
 import functools
 from dataclasses import asdict, dataclass
-from typing import Any, get_args
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel
 from textual.validation import Function, Integer, Number, Validator
 
-from tuitune.config import STRATEGIES, RunConfig, config_field, field_limits, key_choices, key_limits
+from tuitune.config import (
+    OBJECTIVES,
+    STRATEGIES,
+    UNUSED_BY_METHOD,
+    UNUSED_BY_OBJECTIVE,
+    RunConfig,
+    config_field,
+    field_limits,
+    key_choices,
+    key_limits,
+)
 
 
 @dataclass(frozen=True)
 class Field:
     key: str  # dotted config key, e.g. "training.learning_rate"
     label: str
-    kind: str  # "int", "float", "text", "bool", "choice"
+    kind: str  # "int", "float", "text", "list" (comma-separated), "bool", "choice"
     help: str
     advanced: bool = False
     minimum: float | None = None
     maximum: float | None = None
     exclusive_minimum: bool = False  # > minimum rather than >=
     exclusive_maximum: bool = False
-    optional: bool = False  # empty means "not set" (None)
+    optional: bool = False  # empty (for a checkbox: off) means "not set" (None)
     choices: tuple[str, ...] = ()
 
     @property
@@ -70,7 +80,17 @@ class Field:
             return int(text)
         if self.kind == "float":
             return float(text)
+        if self.kind == "list":
+            return [item.strip() for item in text.split(",") if item.strip()]
         return text
+
+
+def _sentence(description: str) -> str:
+    """A config description (lower case, no stop) as the help line of a field; an objective's
+    name that starts it stays as it is written (dpo's loss)."""
+    first = description.split(" ", 1)[0].removesuffix("'s")
+    start = description if first in OBJECTIVES else description[:1].upper() + description[1:]
+    return start + ("" if description.endswith(".") else ".")
 
 
 def _bound(value: float) -> str:
@@ -78,13 +98,21 @@ def _bound(value: float) -> str:
     return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
 
 
-def field(key: str, label: str, help: str, **options: Any) -> Field:
+def field(key: str, label: str, help: str | None = None, **options: Any) -> Field:
     """A form field for a config key: its kind, limits and choices are the config model's own, so
-    the form checks as you type exactly what `parse_config` will check at Launch."""
-    annotation = config_field(key).annotation
+    the form checks as you type exactly what `parse_config` will check at Launch. Without `help`,
+    the field's help is the config's own description of the key."""
+    declared = config_field(key)
+    annotation = declared.annotation
+    if get_origin(annotation) is Annotated:  # a type that says what it names (a path, code to run)
+        annotation = get_args(annotation)[0]
     allowed = key_choices(key)
     bare = {arg for arg in get_args(annotation) if arg is not type(None)} or {annotation}
-    if allowed and bool in bare:
+    if help is None:
+        help = _sentence(declared.description or label)
+    if get_origin(annotation) is list:
+        kind = "list"
+    elif allowed and bool in bare:
         kind, allowed = "choice", (*allowed, "true", "false")  # a switch that may also be `auto`
     elif allowed:
         kind = "choice"
@@ -136,6 +164,11 @@ FIELDS: tuple[Field, ...] = (
     field("training.warmup_ratio", "Warmup ratio", "Fraction of steps spent warming up, in [0, 1).", advanced=True),
     field("training.weight_decay", "Weight decay", "L2 penalty; 0 is usual for LoRA.", advanced=True),
     field("training.gradient_checkpointing", "Gradient checkpointing", "Trade compute for memory.", advanced=True),
+    # Off is "automatic from the device" (None), not "never": a checkbox can only force one on.
+    field(
+        "training.bf16", "bf16", "On: bfloat16 (Ampere or newer GPUs); off: automatic.", advanced=True, optional=True
+    ),
+    field("training.fp16", "fp16", "On: float16 (older GPUs); off: automatic.", advanced=True, optional=True),
     field("training.logging_steps", "Logging steps", "Steps between two metric points.", advanced=True),
     field(
         "training.eval_steps",
@@ -190,6 +223,30 @@ DISTRIBUTED_FIELDS: tuple[Field, ...] = (
     ),
 )
 
+# The objective's settings, shown only for the objective that reads them (see `uses`); their help
+# is the config's own description of each key.
+OBJECTIVE_FIELDS: tuple[Field, ...] = (
+    field("preference.beta", "Beta"),
+    field("preference.loss_type", "DPO loss"),
+    field("preference.simpo_gamma", "SimPO gamma"),
+    field("preference.desirable_weight", "Good weight"),
+    field("preference.undesirable_weight", "Bad weight"),
+    field("preference.reference", "Reference"),
+    field("grpo.rewards", "Rewards"),
+    field("grpo.num_generations", "Generations"),
+    field("grpo.max_completion_length", "Completion len"),
+    field("grpo.temperature", "Temperature"),
+    field("grpo.beta", "KL beta"),
+)
+
+
+def uses(key: str, *, method: str, objective: str) -> bool:
+    """Whether a run of `method` and `objective` reads the setting `key` (the config says which
+    settings each one ignores): full fine-tuning no lora settings, sft no preference settings…"""
+    unused = (*UNUSED_BY_METHOD.get(method, ()), *UNUSED_BY_OBJECTIVE.get(objective, ()))
+    return not any(key == name or key.startswith(name + ".") for name in unused)
+
+
 # What a recommendation may fill in, from its attribute names to field keys.
 RECOMMENDED: dict[str, str] = {
     "lora_r": "lora.r",
@@ -230,6 +287,8 @@ def default_text(field: Field, config: RunConfig | None = None) -> str:
         return f"{value:g}"
     if field.kind == "choice" and isinstance(value, bool):
         return "true" if value else "false"  # a switch that may also be auto
+    if field.kind == "list":
+        return ", ".join(map(str, value))
     return str(value)
 
 
@@ -243,4 +302,4 @@ def collect(values: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
 
 def field_for(key: str) -> Field:
     """The form field for a dotted config key."""
-    return next(f for f in (*FIELDS, *DISTRIBUTED_FIELDS) if f.key == key)
+    return next(f for f in (*FIELDS, *DISTRIBUTED_FIELDS, *OBJECTIVE_FIELDS) if f.key == key)

@@ -1,6 +1,10 @@
-"""Wizard step 3: method and hyperparameters, prefilled from the recommendation.
+"""Wizard step 3: method, objective and hyperparameters, prefilled from the recommendations.
 
-Common fields are validated as you type; the rest fold away under "Advanced". Every invalid
+The method (which weights train) is prefilled from the model's recommendation, the objective (what
+they learn from) from the data: a preference set suggests dpo, labelled answers kto, prompts
+grpo, anything else sft. Only the settings the chosen method and objective read are shown (no
+LoRA rank for full fine-tuning, beta for dpo but not for sft), as the config says which settings
+each ignores. Common fields are validated as you type; the rest fold away under "Advanced". Every invalid
 field says why just below itself, and a refused Next puts the focus (and the view) on the first
 one. A value the user changed is never overwritten when a (new) recommendation arrives. On a
 machine with more than one GPU, the number of processes and the strategy of the group appear,
@@ -14,20 +18,26 @@ from typing import Any, cast
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Grid, Vertical, VerticalScroll
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Checkbox, Collapsible, Input, Label, Select, Static
 
-from tuitune.config import METHODS
+from tuitune.config import METHODS, OBJECTIVES
+from tuitune.runs import present
 from tuitune.tui.screens.wizard_steps.fields import (
     DISTRIBUTED_FIELDS,
     FIELDS,
+    OBJECTIVE_FIELDS,
     RECOMMENDED,
     Field,
     default_text,
     field_for,
+    uses,
 )
+from tuitune.tui.screens.wizard_steps.objectives import OBJECTIVE_HELP, objective_help
 from tuitune.tui.typed import OfTuitune
+from tuitune.tui.wording import for_the_app
 
 METHOD_HELP = {
     "lora": "LoRA: train small adapter matrices; the base model stays frozen.",
@@ -46,24 +56,36 @@ class MethodStep(OfTuitune, VerticalScroll, can_focus=False):
     field scrolls itself into view), never to an invisible stop that swallows what is typed.
     """
 
-    def __init__(self, *, method: str | None = None, id: str | None = None) -> None:
-        """`method`: the last run's, kept whatever the recommendation says (None: lora until
-        the recommendation for the model arrives)."""
+    class ObjectiveChanged(Message):
+        """The objective changed: the data is read again for it (and may be refused)."""
+
+    def __init__(self, *, method: str | None = None, objective: str | None = None, id: str | None = None) -> None:
+        """`method`, `objective`: the last run's, kept whatever the recommendations say (None:
+        lora and sft until the recommendations for the model and the data arrive)."""
         super().__init__(id=id)
         self._default_method = method or "lora"
         self._chosen_method = method is not None
+        self._default_objective = objective or "sft"
+        self._chosen_objective = objective is not None
+        self._data: tuple[str | None, str | None] = (None, None)  # the data's (suggested objective, format)
         self._recommended: dict[str, str] = {}  # field key -> text the recommendation put there
         self._folded: dict[str, str] = {spec.key: _default(spec) for spec in FIELDS if spec.advanced}
         self._gpus: list[str] = []  # the GPUs runs may be given; the group's fields show for two or more
 
     @property
     def fields(self) -> tuple[Field, ...]:
-        """The fields of the form as it is now (the group's only on a machine with several GPUs)."""
-        return FIELDS + (DISTRIBUTED_FIELDS if len(self._gpus) > 1 else ())
+        """The fields of the form as it is now: those the method and objective read (the group's
+        only on a machine with several GPUs)."""
+        every = FIELDS + (DISTRIBUTED_FIELDS if len(self._gpus) > 1 else ()) + OBJECTIVE_FIELDS
+        return tuple(spec for spec in every if self._uses(spec))
+
+    def _uses(self, spec: Field) -> bool:
+        return uses(spec.key, method=self.method, objective=self.objective)
 
     def compose(self) -> ComposeResult:
         yield Static("Recommendation: waiting for the model's description…", id="recommendation")
-        with Grid(classes="form"):
+        # The method and the objective side by side: which weights train, and what they learn from.
+        with Horizontal(id="method-row"):
             yield Label("Method")
             yield Select(
                 [(m, m) for m in METHODS],
@@ -71,27 +93,53 @@ class MethodStep(OfTuitune, VerticalScroll, can_focus=False):
                 allow_blank=False,
                 id="method",
                 compact=True,
-                classes="widest",
-                tooltip="How to fine-tune: adapters (lora, qlora), all weights, or instruction tuning.",
+                tooltip="Which weights train: adapters (lora, qlora), all weights, or instruction tuning.",
             )
+            yield Label("Objective", id="objective-label")
+            yield Select(
+                [(o, o) for o in OBJECTIVES],
+                value=self._default_objective,
+                allow_blank=False,
+                id="objective",
+                compact=True,
+                tooltip="What the weights learn from: "
+                + "; ".join(f"{name}: {words}" for name, words in OBJECTIVE_HELP.items())
+                + ".",
+            )
+        with Grid(classes="form"):
             for spec in FIELDS:
                 if not spec.advanced:
                     yield from field_widgets(spec, _default(spec))
         yield Grid(classes="form", id="gpu-form")
         yield Static("", id="gpu-help")
         yield Static("", id="method-help")
+        yield Static("", id="objective-help")
+        # Every objective's settings, each shown only while the chosen objective reads it.
+        with Grid(classes="form", id="objective-form"):
+            for spec in OBJECTIVE_FIELDS:
+                yield from field_widgets(spec, _default(spec))
+        yield Static("", id="objective-data")  # the data's refusal of this objective, in its own words
         with Collapsible(title="Advanced", collapsed=True, id="advanced"):
             yield Grid(classes="form", id="advanced-form")
 
     def on_mount(self) -> None:
         self._show_method_help(self._default_method)
+        self._show_objective_help()
+        self._show_used_fields()
+        self.query_one("#objective-data").display = False
         self.watch(self.query_one("#advanced", Collapsible), "collapsed", self._unfolded, init=False)
 
     def _unfolded(self, collapsed: bool) -> None:
         # Synchronously, so the fields can be queried as soon as Advanced is open.
         if collapsed or not self._folded:
             return
-        widgets = [widget for spec in FIELDS if spec.advanced for widget in field_widgets(spec, self._folded[spec.key])]
+        widgets = []
+        for spec in FIELDS:
+            if spec.advanced:
+                built = field_widgets(spec, self._folded[spec.key])
+                for widget in built:
+                    widget.display = self._uses(spec)  # no LoRA alpha for full fine-tuning
+                widgets += built
         self._folded.clear()
         self.query_one("#advanced-form", Grid).mount_all(widgets)
 
@@ -99,6 +147,15 @@ class MethodStep(OfTuitune, VerticalScroll, can_focus=False):
     @property
     def method(self) -> str:
         return str(self.query_one("#method", Select).value)
+
+    @property
+    def objective(self) -> str:
+        return str(self.query_one("#objective", Select).value)
+
+    @property
+    def objective_chosen(self) -> bool:
+        """Whether the objective is the user's (or the last run's) rather than the data's suggestion."""
+        return not self._untouched("objective", self.objective)
 
     def text_of(self, spec: Field) -> str:
         """A field's value as text (`True`/`False` for a checkbox), mounted or still folded away."""
@@ -126,7 +183,8 @@ class MethodStep(OfTuitune, VerticalScroll, can_focus=False):
         for spec in self.fields:
             text = self.text_of(spec)
             if spec.kind == "bool":
-                values[spec.key] = text == "True"
+                # An optional switch (fp16) off is "not set": automatic, not "never".
+                values[spec.key] = True if text == "True" else (None if spec.optional else False)
             elif spec.kind == "choice":
                 values[spec.key] = text
             else:
@@ -290,15 +348,64 @@ class MethodStep(OfTuitune, VerticalScroll, can_focus=False):
             # The method of the last run is a choice, not a default to recommend over, whichever it
             # is (lora too: a recommendation of full fine-tuning must not replace it).
             return not self._chosen_method and current == self._recommended.get("method", "lora")
+        if key == "objective":  # the same for the objective and the data's suggestion
+            return not self._chosen_objective and current == self._recommended.get("objective", "sft")
         return current == self._recommended.get(key, _default(field_for(key)))
+
+    # --- the objective, from the data ----------------------------------------------------------
+    def apply_data(self, document: dict[str, Any] | None, refusal: str | None = None) -> None:
+        """What the data suggests (its format's objective), prefilled unless the user chose one; and
+        `refusal`, the data layer's words when the data cannot train the chosen objective."""
+        if document is not None and document.get("suggested_objective") in OBJECTIVES:
+            suggested = str(document["suggested_objective"])
+            self._data = (suggested, document.get("format"))
+            select = self.query_one("#objective", Select)
+            if self._untouched("objective", str(select.value)):
+                self._recommended["objective"] = suggested
+                select.value = suggested  # its Changed shows the objective's fields and line
+            self._show_objective_help()
+        line = self.query_one("#objective-data", Static)
+        line.display = refusal is not None
+        if refusal is not None:
+            line.update(present.literal_text(f"✗ {for_the_app(refusal)}", style="bold red"))
 
     # --- feedback as you type -----------------------------------------------------------------
     @on(Select.Changed, "#method")
     def _method_changed(self, event: Select.Changed) -> None:
         self._show_method_help(str(event.value))
+        self._show_used_fields()
+
+    @on(Select.Changed, "#objective")
+    def _objective_changed(self, event: Select.Changed) -> None:
+        self._show_objective_help()
+        self._show_used_fields()
+        self.post_message(self.ObjectiveChanged())
 
     def _show_method_help(self, method: str) -> None:
         self.query_one("#method-help", Static).update(Text(METHOD_HELP.get(method, ""), style="dim"))
+
+    def _show_objective_help(self) -> None:
+        suggested, format = self._data
+        self.query_one("#objective-help", Static).update(objective_help(self.objective, suggested, format))
+
+    def _boxes(self, spec: Field) -> list[Widget]:
+        """A mounted field's widgets in its grid: its label and its box (the input's, with its
+        message below it), or the checkbox alone."""
+        field = self.query_one(f"#{spec.widget_id}")
+        if isinstance(field, Checkbox):
+            return [field]
+        box = field.parent if isinstance(field, Input) and isinstance(field.parent, Widget) else field
+        return [self.query_one(f"#{spec.widget_id}-label"), box]
+
+    def _show_used_fields(self) -> None:
+        """Show the fields the method and objective read, hide the others (their values stay)."""
+        for spec in (*FIELDS, *OBJECTIVE_FIELDS):
+            if spec.key in self._folded:
+                continue  # not mounted yet: shown or hidden as Advanced unfolds
+            shown = self._uses(spec)
+            for widget in self._boxes(spec):
+                widget.display = shown
+        self.query_one("#objective-form").display = any(self._uses(spec) for spec in OBJECTIVE_FIELDS)
 
     @on(Input.Changed)
     def _validated(self, event: Input.Changed) -> None:

@@ -1,4 +1,5 @@
-"""Wizard step 4: the run's configuration as YAML, checked the way the run will use it, and Launch.
+"""Wizard step 4: the run's objective and its settings, the configuration as YAML, checked the way
+the run will use it, and Launch.
 
 The check is the engine's own work before a first step (tokenizer, data read against the method,
 templated, tokenized, split; the Trainer's arguments), done by the wizard's probe process: what
@@ -19,6 +20,7 @@ from textual.widgets import Button, Input, Static
 
 from tuitune.config import RunConfig
 from tuitune.errors import TuituneError
+from tuitune.tui.screens.wizard_steps.objectives import objective_summary
 from tuitune.tui.wording import for_the_app
 
 
@@ -35,6 +37,7 @@ class ReviewStep(Vertical):
         self.config: RunConfig | None = None
 
     def compose(self) -> ComposeResult:
+        yield Static("", id="review-objective")
         with VerticalScroll(id="review-yaml"):
             yield Static("", id="review-config")
         yield Static("", id="review-check")
@@ -55,6 +58,8 @@ class ReviewStep(Vertical):
         self.config = config
         view = self.query_one("#review-config", Static)
         notes = self.query_one("#review-notes", Static)
+        objective = self.query_one("#review-objective", Static)
+        objective.display = config is not None
         if config is None:
             view.update(Text(f"✗ {error}", style="bold red"))
             self.query_one("#review-check", Static).update("")
@@ -62,6 +67,7 @@ class ReviewStep(Vertical):
             self._enable(False)
             return
         self.show_check(None, None, pending=True)
+        objective.update(objective_summary(config))
         view.update(Syntax(config.to_yaml(), "yaml", theme="ansi_dark", background_color="default"))
         hints = [
             *config.notes,

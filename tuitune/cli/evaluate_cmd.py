@@ -1,4 +1,5 @@
-"""`tuitune eval RUN`: score a run on held-out examples (ROUGE, BLEU, perplexity), against its base."""
+"""`tuitune eval RUN`: score a run on held-out examples (ROUGE, BLEU, perplexity; a preference run's
+reward accuracy and margin, a grpo run's mean reward), against its base."""
 
 from __future__ import annotations
 
@@ -24,7 +25,17 @@ METRIC_LABELS = {
     "rougeL": "ROUGE-L",
     "bleu": "BLEU",
     "perplexity": "perplexity",
+    "reward_accuracy": "reward accuracy",
+    "reward_margin": "reward margin",
+    "reward": "mean reward",
 }
+
+
+def metric_label(name: str) -> str:
+    """A metric in the user's words: `rewards/format` is the format reward's mean."""
+    if name.startswith("rewards/"):
+        return f"reward: {name.removeprefix('rewards/')}"
+    return METRIC_LABELS.get(name, name)
 
 
 def _lookup(ref: str) -> Any:
@@ -117,7 +128,9 @@ def eval_command(
 ) -> None:
     """Evaluate a run: ROUGE-1/2/L and BLEU of greedy answers, and perplexity, on held-out examples.
 
-    With --compare-base, an improvement is positive when the fine-tuned model is better: fine-tuned minus base for ROUGE and BLEU, base minus fine-tuned for perplexity (lower is better).
+    A preference run (dpo, kto, orpo, simpo) is also scored on its held-out pairs: reward accuracy (the share whose chosen answer the model's implicit reward prefers) and reward margin; a grpo run by its reward functions on greedy completions (mean reward, in total and per function). These come first, whatever --metrics says.
+
+    With --compare-base, an improvement is positive when the fine-tuned model is better: fine-tuned minus base for ROUGE, BLEU and rewards, base minus fine-tuned for perplexity (lower is better).
     """
     from tuitune.evaluation import evaluate_run, parse_metrics
 
@@ -151,7 +164,7 @@ def eval_command(
     if report.base is not None:
         table.add_column("improvement", justify="right")
     for name, value in report.finetuned.items():
-        cells = [METRIC_LABELS.get(name, name)]
+        cells = [metric_label(name)]
         if report.base is not None:
             cells.append(present.number(report.base.get(name)))
         cells.append(present.number(value))
@@ -166,6 +179,8 @@ def eval_command(
         )
     )
     console.print(table)
+    if "reward_meaning" in report.settings:  # what a preference or grpo run's reward scores mean
+        console.print(Text(report.settings["reward_meaning"], style="dim"))
     if report.base is not None:
         console.print("[dim]improvement > 0: the fine-tuned model is better (for perplexity, lower is better).[/]")
     if report.samples:

@@ -1,4 +1,5 @@
-"""Evaluation of a run: ROUGE-1/2/L, BLEU and perplexity on held-out examples, against the base model.
+"""Evaluation of a run: ROUGE-1/2/L, BLEU and perplexity on held-out examples, against the base model;
+a preference run's reward accuracy and margin on its held-out pairs, a grpo run's mean reward.
 
     from tuitune.evaluation import evaluate_run
     report = evaluate_run(store.find_run("last"), compare_base=True)

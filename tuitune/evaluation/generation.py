@@ -24,8 +24,10 @@ def generate(
     stage: str = "generating",
     progress: ProgressCallback | None = None,
     use_cache: bool = True,
+    strip: bool = True,
 ) -> list[str]:
-    """The model's greedy continuation of each prompt (special tokens removed, whitespace stripped).
+    """The model's greedy continuation of each prompt (special tokens removed, whitespace stripped
+    unless `strip` is False: a reward function sees a completion as TRL decodes it, spaces and all).
 
     Decoder-only models continue from the last position of each row, so rows are padded on the
     left; a prompt longer than `max_prompt_length` keeps its end (where the answer cue is).
@@ -78,7 +80,7 @@ def generate(
                 new_tokens = generated[:, encoded["input_ids"].shape[1] :]
                 texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
                 for i, text in zip(indices, texts, strict=True):
-                    outputs[i] = text.strip()
+                    outputs[i] = text.strip() if strip else text
                 report_progress(progress, stage, min(start + batch_size, len(order)), len(prompts))
     finally:
         tokenizer.padding_side, tokenizer.truncation_side, tokenizer.pad_token = saved

@@ -1,4 +1,10 @@
-"""The examples an evaluation scores: the run's held-out validation split, or a dataset given."""
+"""The examples an evaluation scores: the run's held-out validation split, or a dataset given.
+
+A preference or GRPO run's held-out rows are its records (pairs, labelled answers, prompts), read
+as the run read them (`load_examples(..., objective=)`, the same split as
+`validation_records(settings, objective=)`); their generation metrics compare the model's answer
+with the chosen answer (a desirable one for kto, the answer column for grpo).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tuitune.config import RunConfig
-from tuitune.data import Conversation, get_template, load_examples, tokenize_examples
+from tuitune.data import (
+    Conversation,
+    LabelledAnswer,
+    Message,
+    PreferencePair,
+    PreferenceRecord,
+    PromptExample,
+    get_template,
+    load_examples,
+    tokenize_examples,
+)
 from tuitune.errors import EvaluationError
 
 
@@ -16,13 +32,20 @@ class HeldOut:
 
     examples: list[Any]  # canonical Conversation / Document examples
     prompts: list[str]  # as the model reads them: templated, ending with the assistant's cue
-    references: list[str]
+    references: list[str]  # "" where a grpo prompt has no answer: scored by its rewards only
     template: Any
     source: str  # "validation split of <dataset>" or the dataset path
     format: str
     # Each prompt as the user wrote it: its messages (role, content) before the reference, which
     # is what a person reads, where `prompts` holds the template's markup around them.
     messages: list[list[dict[str, str]]] = field(default_factory=list)
+    # A preference or grpo run's held-out records; for grpo one per prompt, in the same order.
+    records: list[PreferenceRecord] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        """How many held-out rows are scored."""
+        return len(self.records) if self.records else len(self.examples)
 
 
 def held_out(config: RunConfig, tokenizer: Any, *, samples: int, dataset: str | None = None) -> HeldOut:
@@ -34,7 +57,7 @@ def held_out(config: RunConfig, tokenizer: Any, *, samples: int, dataset: str | 
     """
     if dataset is None:
         settings = config.data
-        loaded = load_examples(settings, method=config.method)
+        loaded = load_examples(settings, method=config.method, objective=_objective(config))
         examples = loaded.validation
         source = f"validation split of {settings.source}"
         if not examples:
@@ -55,11 +78,14 @@ def held_out(config: RunConfig, tokenizer: Any, *, samples: int, dataset: str | 
                 validation_split=0.0,
             )
         )
-        loaded = load_examples(settings, method=None)
+        loaded = load_examples(settings, method=None, objective=_objective(config))
         examples = loaded.train
         source = dataset
-    examples = list(examples[:samples])
     template = get_template(settings.template, tokenizer, format=loaded.format, method=config.method)
+    records = loaded.validation_records if dataset is None else loaded.train_records
+    if config.objective != "sft" and records:
+        return _from_records(config, list(records[:samples]), template, source, loaded.format)
+    examples = list(examples[:samples])
     conversations = [e for e in examples if isinstance(e, Conversation) and e.reference]
     return HeldOut(
         examples=examples,
@@ -70,6 +96,47 @@ def held_out(config: RunConfig, tokenizer: Any, *, samples: int, dataset: str | 
         format=loaded.format,
         messages=[[m.as_dict() for m in c.prompt_messages] for c in conversations],
     )
+
+
+def _objective(config: RunConfig) -> str | None:
+    # An sft run's data is read as any format (a preference set's chosen answers, say); another
+    # objective's as it trained on it (a prompt with an answer column is a grpo prompt).
+    return None if config.objective == "sft" else config.objective
+
+
+def _from_records(
+    config: RunConfig, records: list[PreferenceRecord], template: Any, source: str, format: str
+) -> HeldOut:
+    """A preference or grpo run's held-out records, with the prompts to generate for: every
+    prompt of a grpo run (its rewards score them all), else those with a good answer to compare."""
+    answered = [(record, reference) for record in records if (reference := _reference(config, record)) is not None]
+    generated = [(r, _reference(config, r) or "") for r in records] if config.objective == "grpo" else answered
+    return HeldOut(
+        examples=[_answered(record.prompt, reference) for record, reference in answered],
+        prompts=[template.prompt(record.prompt) for record, _ in generated],
+        references=[reference for _, reference in generated],
+        template=template,
+        source=source,
+        format=format,
+        messages=[[m.as_dict() for m in record.prompt.prompt_messages] for record, _ in generated],
+        records=records,
+    )
+
+
+def _reference(config: RunConfig, record: PreferenceRecord) -> str | None:
+    """The answer a generation is compared with: the chosen one, a desirable one, grpo's answer column."""
+    if isinstance(record, PreferencePair):
+        return record.chosen
+    if isinstance(record, LabelledAnswer):
+        return record.completion if record.label else None
+    if isinstance(record, PromptExample):
+        answer = record.extra.get(config.grpo.answer_column)
+        return None if answer is None or str(answer) == "" else str(answer)
+    return None
+
+
+def _answered(prompt: Conversation, answer: str) -> Conversation:
+    return Conversation((*prompt.messages, Message("assistant", answer)), prompt.instruction_input, prompt.tools)
 
 
 def tokenized(heldout: HeldOut, tokenizer: Any, *, max_length: int) -> list[Any]:

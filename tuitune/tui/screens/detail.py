@@ -292,6 +292,9 @@ def evaluations_view(evaluations: list[Evaluation], key: KeyOf) -> Group | Text:
         )
     parts: list = [scores]
     source = tuned or base
+    meaning = source.settings.get("reward_meaning") if source is not None else None
+    if isinstance(meaning, str):  # a preference or grpo run's reward scores, in words
+        parts.append(literal_text(meaning, style="dim"))
     samples = source.samples if source else []
     if source is not None and samples:
         parts.append(Text(f"\nSamples ({len(samples)} kept of {source.sample_count})", style="bold"))
@@ -302,18 +305,22 @@ def evaluations_view(evaluations: list[Evaluation], key: KeyOf) -> Group | Text:
 
 def sample_view(number: int, sample: dict) -> list:
     """One kept sample: the prompt as the user wrote it under its own header, then the reference
-    and both answers side by side under theirs."""
+    and both answers side by side under theirs (with a grpo run's reward for each answer)."""
     heading = Text(f"\n{number}. prompt", style="bold cyan")
     answers = Table(expand=True, show_lines=False, padding=(0, 1))
     answers.add_column("reference", ratio=1)
-    answers.add_column("base", ratio=1)
-    answers.add_column("fine-tuned", ratio=1)
+    answers.add_column(_rewarded("base", sample.get("base_reward")), ratio=1)
+    answers.add_column(_rewarded("fine-tuned", sample.get("finetuned_reward")), ratio=1)
     answers.add_row(
         literal_text(sample.get("reference", "")),
         literal_text(sample.get("base", "–"), style="dim"),
         literal_text(sample.get("finetuned", "–"), style="green"),
     )
     return [heading, prompt_text(sample), answers]
+
+
+def _rewarded(header: str, reward: object) -> str:
+    return f"{header} (reward {present.number(reward)})" if isinstance(reward, (int, float)) else header
 
 
 def prompt_text(sample: dict) -> Text:

@@ -147,12 +147,9 @@ def _live_run() -> int:
     return launcher.launch(config).id
 
 
-async def _shoot_all(out: Path, size: tuple[int, int], runs: dict[str, int], live: int) -> list[Path]:
-    from tuitune._dev.pilot import settle, wait_until
-    from tuitune.tui.app import create_app
-
+def _shooter(out: Path, size: tuple[int, int], saved: list[Path]):
+    """`shoot(app, name)`: the app's screen as out/NAME-WxH.svg, without its passing notifications."""
     width, height = size
-    saved: list[Path] = []
 
     async def shoot(app, name: str) -> None:
         await asyncio.sleep(0.3)
@@ -162,7 +159,18 @@ async def _shoot_all(out: Path, size: tuple[int, int], runs: dict[str, int], liv
         app.save_screenshot(path.name, str(out))
         saved.append(path)
 
-    # --- the wizard -------------------------------------------------------------------------
+    return shoot
+
+
+async def _shoot_wizard(out: Path, size: tuple[int, int]) -> list[Path]:
+    """The wizard's steps with the demo and its sample; then the bundled preference set: its pairs,
+    the objective it suggests (dpo) with that objective's settings, and Review."""
+    from tuitune._dev.pilot import settle
+    from tuitune.bundled import SAMPLE_PREFERENCE
+    from tuitune.tui.app import create_app
+
+    saved: list[Path] = []
+    shoot = _shooter(out, size, saved)
     app = create_app(mode="new", reconcile_seconds=None)
     async with app.run_test(size=size) as pilot:
         wizard = app.screen
@@ -180,6 +188,32 @@ async def _shoot_all(out: Path, size: tuple[int, int], runs: dict[str, int], liv
         await pilot.press("ctrl+n")
         await settle(pilot, names=["_run_check"])
         await shoot(app, "wizard-4-review")
+        # A preference set, read for dpo: the pairs (stacked at 80 columns), the settings, Review.
+        wizard.query_one("#advanced").collapsed = True
+        wizard.go_to("dataset")
+        await pilot.pause()
+        field = wizard.query_one("#data-input")
+        field.value = SAMPLE_PREFERENCE
+        field.action_end()  # typed: no text left selected
+        await pilot.press("enter")
+        await settle(pilot, names=["_probe"])
+        wizard.query_one("#data-preview").scroll_end(animate=False)
+        await shoot(app, "wizard-2-dataset-preference")
+        await pilot.press("enter")
+        wizard.query_one("#method-step").scroll_end(animate=False)
+        await shoot(app, "wizard-3-method-dpo")
+        await pilot.press("ctrl+n")
+        await settle(pilot, names=["_run_check"])
+        await shoot(app, "wizard-4-review-dpo")
+    return saved
+
+
+async def _shoot_all(out: Path, size: tuple[int, int], runs: dict[str, int], live: int) -> list[Path]:
+    from tuitune._dev.pilot import wait_until
+    from tuitune.tui.app import create_app
+
+    saved: list[Path] = await _shoot_wizard(out, size)
+    shoot = _shooter(out, size, saved)
 
     # --- training: a live run and a finished one ----------------------------------------------
     app = create_app(mode="training", reconcile_seconds=None)

@@ -1,9 +1,11 @@
 """Screenshots of the web dashboard: a real server, real demo runs, the system's headless Chromium.
 
-    python scripts/dashboard_screenshot.py [--out screenshots]
+    python scripts/dashboard_screenshot.py [--out screenshots] [--only dpo]
 
-Writes dashboard-run.png (a run's page while it trains) and dashboard-runs.png (the runs page:
-a finished run, the one training, two waiting in the queue). Everything happens in a temporary
+Writes dashboard-run.png (a run's page while it trains), dashboard-runs.png (the runs page:
+a finished run, the one training, two waiting in the queue) and dashboard-dpo-run.png (a DPO run's
+page while it trains on the bundled preference sample: its reward margin and accuracy beside the
+loss; `--only dpo` writes just this one). Everything happens in a temporary
 TUITUNE_HOME and every figure on the images comes from the runs trained here. Needs Chromium
 (`apt-get install chromium`) and Playwright for Python (`pip install -e '.[dev]'`).
 """
@@ -24,6 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.browser import chromium
 from tests.helpers import running_server, wait_for
+from tuitune.bundled import SAMPLE_PREFERENCE
 from tuitune.client import Client
 
 LIMIT_BYTES = 300_000
@@ -45,13 +48,33 @@ def config(name: str, steps: int, learning_rate: float, **lora: int) -> dict[str
     }
 
 
-def shoot(browser: Any, url: str, path: Path, *, height: int, wait_for_points: int = 0) -> None:
+def dpo_config(name: str, steps: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "method": "lora",
+        "objective": "dpo",
+        "lora": {"r": 16, "alpha": 32},
+        "data": {"source": SAMPLE_PREFERENCE, "validation_split": 0.1},
+        "training": {
+            "max_steps": steps,
+            "batch_size": 8,
+            "logging_steps": 1,
+            "eval_steps": 10,
+            "save_steps": 1000,
+            "learning_rate": 5e-4,
+        },
+    }
+
+
+def shoot(
+    browser: Any, url: str, path: Path, *, height: int, wait_for_points: int = 0, chart: str = "#loss-chart"
+) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": height})
     page.goto(url)
     if wait_for_points:
         page.wait_for_function(
-            "n => Number(document.querySelector('#loss-chart')?.dataset.points) >= n",
-            arg=wait_for_points,
+            "([chart, n]) => Number(document.querySelector(chart)?.dataset.points) >= n",
+            arg=[chart, wait_for_points],
             timeout=120_000,
         )
     else:
@@ -65,37 +88,64 @@ def shoot(browser: Any, url: str, path: Path, *, height: int, wait_for_points: i
         raise SystemExit(f"{path} is over {LIMIT_BYTES / 1000:.0f} KB: too big to commit")
 
 
+def shoot_dpo(browser: Any, client: Client, url: str, out: Path) -> None:
+    """A DPO run's page while it trains, its key curves under way; the run then finishes (the runs
+    page lists it)."""
+    watched = client.create_run(dpo_config("dpo beta=0.1", 80))
+    wait_for(
+        lambda: client.run(watched["id"])["steps_done"] >= 40,
+        timeout=900,
+        interval=0.5,
+        what="the DPO run to be well under way",
+    )
+    shoot(
+        browser,
+        f"{url}/#/runs/{watched['id']}",
+        out / "dashboard-dpo-run.png",
+        height=1300,
+        wait_for_points=40,
+        chart="#key-chart-0",
+    )
+    client.wait(watched["id"], timeout=900)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "screenshots")
+    parser.add_argument("--only", choices=["dpo"], help="Shoot only these pages: dpo, a DPO run's page.")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix="tuitune-dashboard-"))
     os.environ.pop("HF_TOKEN", None)
     with running_server(home=home) as url, Client(url) as client, chromium() as browser:
-        finished = client.create_run(config("baseline lr=2e-4", 40, 2e-4))
-        client.wait(finished["id"], timeout=600)
-        watched = client.create_run(config("lora r=16 lr=5e-4", 120, 5e-4, r=16, alpha=32))
-        client.create_run(config("lora r=32 lr=5e-4", 120, 5e-4, r=32, alpha=64))
-        client.create_run(config("lora r=16 lr=1e-3", 120, 1e-3, r=16, alpha=32))
-        wait_for(
-            lambda: client.run(watched["id"])["steps_done"] >= 70,
-            timeout=600,
-            interval=0.5,
-            what="the run to be well under way",
-        )
-        try:
-            shoot(
-                browser, f"{url}/#/runs/{watched['id']}", args.out / "dashboard-run.png", height=900, wait_for_points=70
-            )
-            shoot(browser, f"{url}/", args.out / "dashboard-runs.png", height=420)
-        finally:
-            for run in client.runs(limit=50):
-                if run["status"] in ("queued", "running"):
-                    client.cancel(run["id"])
-            for run in client.runs(limit=50):
-                client.wait(run["id"], timeout=600)
+        shoot_dpo(browser, client, url, args.out)
+        if args.only is None:
+            shoot_runs(browser, client, url, args.out)
     shutil.rmtree(home, ignore_errors=True)
+
+
+def shoot_runs(browser: Any, client: Client, url: str, out: Path) -> None:
+    """A run's page while it trains, and the runs page with two runs waiting in the queue."""
+    finished = client.create_run(config("baseline lr=2e-4", 40, 2e-4))
+    client.wait(finished["id"], timeout=600)
+    watched = client.create_run(config("lora r=16 lr=5e-4", 120, 5e-4, r=16, alpha=32))
+    client.create_run(config("lora r=32 lr=5e-4", 120, 5e-4, r=32, alpha=64))
+    client.create_run(config("lora r=16 lr=1e-3", 120, 1e-3, r=16, alpha=32))
+    wait_for(
+        lambda: client.run(watched["id"])["steps_done"] >= 70,
+        timeout=600,
+        interval=0.5,
+        what="the run to be well under way",
+    )
+    try:
+        shoot(browser, f"{url}/#/runs/{watched['id']}", out / "dashboard-run.png", height=900, wait_for_points=70)
+        shoot(browser, f"{url}/", out / "dashboard-runs.png", height=420)
+    finally:
+        for run in client.runs(limit=50):
+            if run["status"] in ("queued", "running"):
+                client.cancel(run["id"])
+        for run in client.runs(limit=50):
+            client.wait(run["id"], timeout=600)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Train real runs of the demo model, then drive the app through every screen and save SVGs.
 
-    python scripts/screenshots.py [--out screenshots] [--size 120x36 --size 80x24]
+    python scripts/screenshots.py [--out screenshots] [--size 120x36 --size 80x24] [--only dpo]
 
 What the screenshots show really happened, in a temporary TUITUNE_HOME: the built-in demo model is
 built there, and the runs are trained by real workers on the bundled sample data (LoRA at two
@@ -10,7 +10,9 @@ two evaluated against the base model, and a long run is still training while the
 shot. A CPU has no GPU memory to show: there
 the memory panel shows the worker's RAM (say so in a caption). The chat screens are real too:
 the LoRA run and its base answer a prompt side by side in the chat child process, and two runs
-queue behind the live one. It takes a few minutes.
+queue behind the live one. Two DPO runs on the bundled preference sample, at beta 0.1 and 0.5, show a
+preference run's training screen (its reward margin and accuracy beside the loss) and their
+comparison (`--only dpo` shoots just those two). It takes a few minutes.
 
 No Hugging Face token is read or typed: the script clears HF_TOKEN, and the upload form is shot
 with its token field empty.
@@ -127,6 +129,80 @@ def _train(data: Path) -> dict[str, int]:
         )
         print(f"  {name}: evaluated", flush=True)
     return runs
+
+
+def _train_dpo() -> dict[str, int]:
+    """Two real DPO runs that differ in beta, on the bundled preference sample."""
+    from tuitune.bundled import SAMPLE_PREFERENCE
+    from tuitune.config import ConfigBuilder
+    from tuitune.engine import launcher
+    from tuitune.store import open_store
+
+    runs: dict[str, int] = {}
+    for beta in (0.1, 0.5):
+        name = f"dpo-beta-{beta}"
+        config = (
+            ConfigBuilder()
+            .demo()
+            .name(name)
+            .method("lora")
+            .lora(r=16, alpha=32)
+            .objective("dpo", beta=beta)
+            .data(SAMPLE_PREFERENCE, validation_split=0.1)
+            .training(max_steps=60, batch_size=8, logging_steps=2, eval_steps=10, save_steps=1000, learning_rate=2e-3)
+            .build()
+        )
+        run = launcher.launch(config)
+        runs[name] = launcher.wait(run.id, timeout=900).id
+        print(f"  {name}: {open_store().get_run(run.id).status}", flush=True)
+    return runs
+
+
+async def _shoot_dpo(out: Path, size: tuple[int, int], runs: dict[str, int]) -> list[Path]:
+    """A DPO run's training screen, and the two DPO runs compared on their key curves."""
+    from tuitune._dev.pilot import wait_until
+    from tuitune.tui.app import create_app
+
+    width, height = size
+    saved: list[Path] = []
+
+    async def shoot(app, name: str) -> None:
+        await asyncio.sleep(0.3)
+        app.clear_notifications()
+        await asyncio.sleep(0.1)
+        path = out / f"{name}-{width}x{height}.svg"
+        app.save_screenshot(path.name, str(out))
+        saved.append(path)
+
+    app = create_app(mode="training", reconcile_seconds=None)
+    async with app.run_test(size=size) as pilot:
+        training = app.screen
+        app.show_training(runs["dpo-beta-0.1"])
+        await wait_until(
+            pilot,
+            lambda: training.run is not None and training.query_one("#key-1").values,
+            what="the DPO run's key curves",
+        )
+        await pilot.pause(1.0)
+        await shoot(app, "training-dpo")
+
+    app = create_app(mode="history", reconcile_seconds=None)
+    async with app.run_test(size=size) as pilot:
+        history = app.screen
+        await wait_until(pilot, lambda: history.table.total_count, what="the runs")
+        for name in ("dpo-beta-0.1", "dpo-beta-0.5"):
+            history.table.move_to(runs[name])
+            await pilot.press("space")
+        await pilot.press("v")
+        compare = await wait_until(
+            pilot, lambda: getattr(app.screen, "comparison", None) and app.screen, what="the comparison"
+        )
+        await wait_until(pilot, lambda: compare.query("#key-chart-1"), what="the key charts")
+        await pilot.pause(0.5)
+        await shoot(app, "compare-dpo-curves")
+        compare.query_one("#compare-tabs").active = "metrics-pane"
+        await shoot(app, "compare-dpo-metrics")
+    return saved
 
 
 def _live_run() -> int:
@@ -390,6 +466,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(REPO / "screenshots"))
     parser.add_argument("--size", action="append", help="WIDTHxHEIGHT (repeatable); default 120x36 and 80x24")
+    parser.add_argument("--only", choices=["dpo"], help="Shoot only these screens: dpo, the two DPO runs' screens.")
     args = parser.parse_args()
     sizes = [tuple(int(n) for n in s.lower().split("x")) for s in (args.size or ["120x36", "80x24"])]
     out = Path(args.out).resolve()
@@ -412,13 +489,16 @@ def main() -> int:
         print("building the demo model…", flush=True)
         subprocess.run([sys.executable, "-m", "tuitune.probe.server", "tuitune/demo"], check=True, capture_output=True)
         print("training the runs (a few minutes on a CPU)…", flush=True)
-        runs = _train(data)
-        live = _live_run()
+        runs = _train(data) if args.only is None else {}
+        dpo_runs = _train_dpo()
+        live = _live_run() if args.only is None else None
         os.chdir(home / "workspace")  # the wizard's file picker starts here
         saved = []
         for size in sizes:
             print(f"shooting at {size[0]}x{size[1]}…", flush=True)
-            saved += asyncio.run(_shoot_all(out, size, runs, live))  # type: ignore[arg-type]
+            if live is not None:
+                saved += asyncio.run(_shoot_all(out, size, runs, live))  # type: ignore[arg-type]
+            saved += asyncio.run(_shoot_dpo(out, size, dpo_runs))  # type: ignore[arg-type]
     finally:
         if live is not None:
             from tuitune.engine import launcher

@@ -10,7 +10,9 @@ import pytest
 
 from tests.helpers import assert_one_line_error, cli, cli_json
 from tuitune.config import ConfigBuilder
-from tuitune.runs.compare import compare_runs, config_differences, flatten
+from tuitune.runs import metrics, present
+from tuitune.runs.compare import compare_runs, config_differences, flatten, only_in
+from tuitune.runs.documents import run_document
 from tuitune.store import COMPLETED, RUNNING, open_store
 
 
@@ -113,3 +115,58 @@ def test_compare_stays_light_and_never_imports_torch() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert json.loads(result.stdout)["differences"] == {"training.learning_rate": [1e-3, 2e-3]}
     assert result.stderr.strip().endswith("HEAVY="), result.stderr
+
+
+def test_runs_of_different_objectives_share_every_key_curve_and_say_whose_each_is() -> None:
+    """A DPO, a KTO and a GRPO run as the store keeps them (their trainers' own metric names)."""
+    store = open_store()
+    logged = {
+        "dpo": {"rewards/margins": 0.4, "rewards/accuracies": 0.75},
+        "kto": {"rewards/margins": 0.2, "kl": 0.01},
+        "grpo": {"reward": 0.5, "reward_std": 0.1, "frac_reward_zero_std": 0.0},
+    }
+    runs = []
+    for objective, extra in logged.items():
+        run = store.create_run(
+            name=f"{objective}-run", config={"objective": objective}, model="m", method="lora", dataset="d"
+        )
+        store.add_metric_points(run.id, [{"step": 1, "loss": 1.0, "extra": extra}])
+        store.set_status(run.id, COMPLETED)
+        runs.append(store.get_run(run.id))
+    dpo, kto, grpo = (run.id for run in runs)
+
+    comparison = compare_runs(runs, store)
+
+    assert [(curve.label, curve.run_ids) for curve in comparison.key_curves] == [
+        ("reward margin", [dpo, kto]),
+        ("reward accuracy", [dpo]),
+        ("KL to the reference", [kto]),
+        ("mean reward", [grpo]),
+        ("reward std", [grpo]),
+    ]
+    assert comparison.only_some() == comparison.key_curves  # no curve is every run's
+    assert only_in(comparison.key_curves[0], comparison) == f"only #{dpo}, #{kto} (dpo, kto)"
+    # Each run's points carry its own key curves only; its summary their last values.
+    assert [point.extra for point in comparison.curves[kto]] == [{"rewards/margins": 0.2, "kl": 0.01}]
+    assert [summary.key_values for summary in comparison.runs] == [
+        {"rewards/margins": 0.4, "rewards/accuracies": 0.75},
+        {"rewards/margins": 0.2, "kl": 0.01},
+        {"reward": 0.5, "reward_std": 0.1},
+    ]
+    assert comparison.differences == {"objective": ["dpo", "kto", "grpo"]}
+
+
+def test_the_objective_is_read_from_the_configs_text_as_the_config_says_it() -> None:
+    store = open_store()
+    old = store.create_run(name="before-objectives", config={"method": "lora"}, model="m", method="lora", dataset="d")
+    dpo = store.create_run(
+        name="dpo",
+        # A user's text that spells the key, before it: escaped in the stored text, never read as it.
+        config={"data": {"source": 'pairs "objective": "grpo".jsonl'}, "objective": "dpo"},
+        model="m",
+        method="qlora",
+        dataset="d",
+    )
+    for run, objective, label in ((old, "sft", "lora"), (dpo, "dpo", "qlora · dpo")):
+        assert present.objective(run) == objective == metrics.objective_of(run.config) == run_document(run).objective
+        assert present.method_label(run) == label

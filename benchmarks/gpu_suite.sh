@@ -13,6 +13,8 @@
 #    and the Liger/compile/packing variants against plain. It prints a table in the format of
 #    docs/benchmarks.md and writes it to $OUT (when set) or benchmarks/results/.
 # 3. benchmarks/peers.py against TRL on the GPU, when TRL is installed and time is left.
+# 4. the preference objectives against TRL: DPO against DPOTrainer (pairs/s, the final loss) and
+#    GRPO against GRPOTrainer (samples/s), when time is left; a dry run runs them tiny on the CPU.
 #
 # Nothing is fetched from the network. Python: $TUITUNE_PYTHON, else the checkout's .venv, else
 # python3. Packages it lacks come from a wheelhouse folder when one is there ($TUITUNE_WHEELS, or
@@ -90,6 +92,26 @@ if [[ -z "$DRY_RUN" && $LEFT -gt 90 ]] && "$PY" -c "import trl" 2>/dev/null; the
     || { echo "peers.py failed or ran out of time"; FAILED=1; }
 else
   echo "== 3. against TRL: skipped (${DRY_RUN:+a dry run; }${LEFT} s left; needs TRL installed and 90 s)"
+fi
+LEFT=$(( BUDGET - ($(date +%s) - START) ))
+if [[ -n "$DRY_RUN" ]]; then
+  DPO_ARGS=(--model llama-4m --rows 16 --steps 2 --max-length 128 --logging-steps 1)
+  GRPO_ARGS=(--model tuitune/demo --steps 2 --max-completion-length 4 --logging-steps 1)
+else
+  DPO_ARGS=(--model qwen2.5-0.5b --rows 256 --steps 64 --max-length 512)
+  GRPO_ARGS=(--model qwen2.5-0.5b --steps 8 --max-completion-length 64)
+fi
+if [[ ( -n "$DRY_RUN" || $LEFT -gt 120 ) ]] && "$PY" -c "import trl" 2>/dev/null; then
+  echo "== 4. dpo and grpo against TRL (${LEFT} s left)"
+  timeout $(( LEFT > 70 ? LEFT - 60 : 10 )) "$PY" benchmarks/peers.py --objective dpo "${DPO_ARGS[@]}" --repeats 1 \
+    --variants trl,tuitune --json "$RESULTS/peers-dpo-$STAMP.json" | tee "$RESULTS/peers-dpo-$STAMP.md" \
+    || { echo "peers.py --objective dpo failed or ran out of time"; FAILED=1; }
+  LEFT=$(( BUDGET - ($(date +%s) - START) ))
+  timeout $(( LEFT > 20 ? LEFT - 10 : 10 )) "$PY" benchmarks/peers.py --objective grpo "${GRPO_ARGS[@]}" --repeats 1 \
+    --json "$RESULTS/peers-grpo-$STAMP.json" | tee "$RESULTS/peers-grpo-$STAMP.md" \
+    || { echo "peers.py --objective grpo failed or ran out of time"; FAILED=1; }
+else
+  echo "== 4. dpo and grpo against TRL: skipped (${LEFT} s left; needs TRL installed and 120 s)"
 fi
 echo "== done in $(( $(date +%s) - START )) s; table: $RESULTS/gpu-suite-$STAMP.md; log: $LOG"
 exit $FAILED

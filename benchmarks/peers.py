@@ -3,6 +3,8 @@
     pip install -e '.[bench]'      # TRL, for this benchmark only
     python benchmarks/peers.py [--model llama-11m] [--steps 40] [--repeats 2]
     python benchmarks/peers.py --variants tuitune-padding,tuitune-packing --model llama-4m   # packing vs padding
+    python benchmarks/peers.py --objective dpo ...    # against DPOTrainer (benchmarks/peers_dpo.py)
+    python benchmarks/peers.py --objective grpo ...   # against GRPOTrainer (benchmarks/peers_grpo.py)
 
 Every variant trains LoRA (r 8, alpha 16, dropout 0.05, every linear layer but the head) on a
 random-initialised model built from an architecture config (`benchmarks/architectures.py`, the
@@ -74,8 +76,17 @@ class Measured:
         return statistics.median(self.cpu_rates)
 
 
+def _objective_parser() -> argparse.ArgumentParser:
+    """`--objective`: sft here; dpo and grpo have their own modules (and options)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--objective", choices=("sft", "dpo", "grpo"), default="sft")
+    return parser
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[_objective_parser()]
+    )
     parser.add_argument("--model", default="llama-11m", help="an architecture from benchmarks/architectures.py")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=8)
@@ -107,6 +118,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    objective, _ = _objective_parser().parse_known_args(argv)
+    if objective.objective == "dpo":
+        import peers_dpo
+
+        return peers_dpo.main(argv)
+    if objective.objective == "grpo":
+        import peers_grpo
+
+        return peers_grpo.main(argv)
     args = parse_args(argv)
     if any(v.startswith("trl") for v in args.variants):
         try:

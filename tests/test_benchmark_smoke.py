@@ -66,6 +66,12 @@ def test_the_gpu_suite_runs_its_dry_run_on_a_cpu(tmp_path: Path) -> None:
     assert "| qwen2.5-0.5b | lora | compile | | not run: needs CUDA |" in table  # compiling goes last
     assert "| qwen2.5-0.5b | lora | plain | 8 x 512 |" in table and "| 1.00x |" in table
     assert "| length-grouped padding |" in table  # what packing: auto chose
+    # The preference objectives against TRL, tiny on the CPU.
+    assert "== 4. dpo and grpo against TRL" in result.stdout
+    dpo = next(out.glob("peers-dpo-*.md")).read_text()
+    assert "| trl | " in dpo and "final loss tuitune vs trl:" in dpo
+    grpo = next(out.glob("peers-grpo-*.md")).read_text()
+    assert "| variant | samples/s (median) |" in grpo and "| tuitune | " in grpo
 
 
 def test_the_peers_benchmark_trains_each_variant_and_compares_losses() -> None:
@@ -93,6 +99,57 @@ def test_the_peers_benchmark_trains_each_variant_and_compares_losses() -> None:
     if "trl" in variants:
         assert "| trl-packing |" in result.stdout
         assert "held-out loss tuitune vs trl:" in result.stdout
+
+
+def test_the_dpo_benchmark_trains_each_variant_and_compares_losses() -> None:
+    result = run(
+        sys.executable,
+        "benchmarks/peers.py",
+        "--objective",
+        "dpo",
+        "--model",
+        "llama-4m",
+        "--rows",
+        "8",
+        "--steps",
+        "3",  # 2 steps an epoch: tuitune computes the reference once
+        "--batch-size",
+        "4",
+        "--max-length",
+        "128",
+        "--logging-steps",
+        "1",
+        "--repeats",
+        "1",
+        "--variants",
+        "trl,trl-grouped,trl-precomputed,tuitune,tuitune-live",
+    )
+
+    assert "| variant | pairs/s (median) |" in result.stdout
+    assert "| tuitune (the base model with the adapter switched off, its log-probabilities computed" in result.stdout
+    assert "| tuitune-live (the base model with the adapter switched off) |" in result.stdout
+    for variant in ("trl-grouped", "trl-precomputed", "tuitune", "tuitune-live"):
+        assert f"final loss {variant} vs trl:" in result.stdout
+
+
+def test_the_grpo_benchmark_compares_samples_per_second() -> None:
+    result = run(
+        sys.executable,
+        "benchmarks/peers.py",
+        "--objective",
+        "grpo",
+        "--steps",
+        "2",
+        "--max-completion-length",
+        "4",
+        "--logging-steps",
+        "1",
+        "--repeats",
+        "1",
+    )
+
+    assert "| variant | samples/s (median) |" in result.stdout
+    assert "| trl | " in result.stdout and "| tuitune | " in result.stdout
 
 
 def test_the_evaluation_speed_benchmark_compares_batched_with_one_at_a_time() -> None:

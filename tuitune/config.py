@@ -401,7 +401,8 @@ class PreferenceSettings(_Section):
         "auto",
         description="the reference model's log-probabilities (dpo, kto): live (computed each step), precomputed "
         "(one pass before training: no reference in memory while training), or auto (precomputed with full "
-        "fine-tuning, live with an adapter, whose reference is the base with the adapter off)",
+        "fine-tuning; with an adapter, whose reference is the base with the adapter off, live, or precomputed when "
+        "a dpo run trains more than one epoch)",
     )
     chosen_only: bool = Field(
         False, description="objective sft on a preference data set: train on its chosen answers, ignore the rejected"

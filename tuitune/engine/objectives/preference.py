@@ -14,8 +14,11 @@ precomputed values are exact, and no copy stays in memory. ORPO and SimPO need n
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import gc
+import math
+from collections.abc import Iterator
 from typing import Any
 
 from tuitune.config import RunConfig
@@ -58,6 +61,9 @@ def preference_arguments(config: RunConfig, values: dict[str, Any]) -> Any:
     if config.objective == "dpo":
         from trl import DPOConfig
 
+        # Batches of pairs of alike lengths (benchmarks/peers_dpo.py): the Trainer's sampler reads the
+        # `length` column `group_pairs_by_length` adds once TRL has tokenized the pairs.
+        common["train_sampling_strategy"] = "group_by_length"
         return DPOConfig(**common, loss_type=[p.loss_type], precompute_ref_log_probs=precompute)
     if config.objective == "kto":
         from trl import KTOConfig
@@ -97,10 +103,15 @@ def preference_trainer(parts: TrainerParts) -> Any:
         processing_class=parts.tokenizer,
         callbacks=parts.callbacks,
     )
+    once = config.objective == "dpo" and reference_once(config, parts.arguments, len(prepared.train))
     if config.objective == "dpo":
         from trl import DPOTrainer
 
-        trainer = DPOTrainer(**common, ref_model=reference)
+        if once:
+            parts.arguments.precompute_ref_log_probs = True
+        with kept_random_state():
+            trainer = DPOTrainer(**common, ref_model=reference)
+        group_pairs_by_length(trainer, config.data.max_length)
     elif config.objective == "kto":
         from trl import KTOTrainer
 
@@ -117,5 +128,60 @@ def preference_trainer(parts: TrainerParts) -> Any:
         trainer.ref_model = None  # its log-probabilities are in the data now
         gc.collect()
     if kind is not None:
-        parts.note(describe_reference(config))
+        parts.note(ONCE if once else describe_reference(config))
     return trainer
+
+
+ONCE = (
+    "reference: the base model with the adapter switched off, its log-probabilities computed in one pass "
+    "before training (more than one epoch: each pair's are read, not computed again every epoch)"
+)
+
+
+def reference_once(config: RunConfig, arguments: Any, pairs: int) -> bool:
+    """Whether a dpo run with an adapter and `reference: auto` computes the reference's
+    log-probabilities in one pass before training rather than at every step: when it trains more
+    than one epoch, so each pair's would be computed once per epoch. Exact: the reference is the
+    base with the adapter off whatever the adapter has learnt, and TRL's pass switches it off too."""
+    if config.preference.reference != "auto" or reference_kind(config) != "adapter":
+        return False
+    per_step = arguments.per_device_train_batch_size * arguments.gradient_accumulation_steps * arguments.world_size
+    steps_per_epoch = max(1, math.ceil(pairs / per_step))
+    steps = arguments.max_steps if arguments.max_steps > 0 else math.ceil(arguments.num_train_epochs * steps_per_epoch)
+    return steps > steps_per_epoch
+
+
+@contextlib.contextmanager
+def kept_random_state() -> Iterator[None]:
+    """torch's global random state as it was: a reference pass before training iterates a data
+    loader, which draws its seed from that state, and the length-grouped sampler draws the order of
+    the batches from it too; without this, computing the reference once would train on other
+    batches than computing it live, and the losses would part (tests/test_preference_speed.py)."""
+    import torch  # the training stack is loaded already (TRL's trainer is being built)
+
+    state = torch.random.get_rng_state()
+    try:
+        yield
+    finally:
+        torch.random.set_rng_state(state)
+
+
+def group_pairs_by_length(trainer: Any, max_length: int | None) -> None:
+    """Give the tokenized pairs the `length` column the Trainer's length-grouped sampler reads:
+    TRL pads a batch's chosen and rejected sequences to its longest, so in random order a batch
+    that mixes a short pair with a long one is mostly padding (as for sft, `data.packing: false`).
+    A pair's length is its longer sequence as TRL cuts it at max_length."""
+
+    def lengths(rows: dict[str, list[Any]]) -> dict[str, list[int]]:
+        longer = [
+            len(prompt) + max(len(chosen), len(rejected))
+            for prompt, chosen, rejected in zip(
+                rows["prompt_ids"], rows["chosen_ids"], rows["rejected_ids"], strict=True
+            )
+        ]
+        return {"length": [min(n, max_length) if max_length else n for n in longer]}
+
+    for name in ("train_dataset", "eval_dataset"):
+        dataset = getattr(trainer, name)
+        if dataset is not None:
+            setattr(trainer, name, dataset.map(lengths, batched=True))

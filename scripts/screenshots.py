@@ -163,17 +163,8 @@ async def _shoot_dpo(out: Path, size: tuple[int, int], runs: dict[str, int]) -> 
     from tuitune._dev.pilot import wait_until
     from tuitune.tui.app import create_app
 
-    width, height = size
     saved: list[Path] = []
-
-    async def shoot(app, name: str) -> None:
-        await asyncio.sleep(0.3)
-        app.clear_notifications()
-        await asyncio.sleep(0.1)
-        path = out / f"{name}-{width}x{height}.svg"
-        app.save_screenshot(path.name, str(out))
-        saved.append(path)
-
+    shoot = _shooter(out, size, saved)
     app = create_app(mode="training", reconcile_seconds=None)
     async with app.run_test(size=size) as pilot:
         training = app.screen

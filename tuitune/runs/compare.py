@@ -68,6 +68,7 @@ class Comparison(BaseModel):
         return [curve for curve in self.key_curves if len(curve.run_ids) < len(self.runs)]
 
     def summary(self, run_id: int) -> RunSummary:
+        """The column of one of the compared runs."""
         return next(summary for summary in self.runs if summary.run_id == run_id)
 
 

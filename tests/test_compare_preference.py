@@ -179,10 +179,14 @@ def test_show_and_the_service_name_the_objective_and_its_key_values(pair: Pair, 
         assert listed == {pair.low: "dpo", pair.high: "dpo", pair.sft: "sft"}
 
 
-def test_the_history_says_lora_dpo_in_the_method_column_at_80_columns(pair: Pair, store: Store) -> None:
+def test_the_history_and_tuitune_runs_say_lora_dpo_in_the_method_column(pair: Pair, store: Store) -> None:
     run, sft = store.get_run(pair.low), store.get_run(pair.sft)
     assert history_row(run, None).cells[9] == "lora · dpo"
     assert history_row(sft, None).cells[9] == "lora"
+    listed = run_inprocess("runs")
+    assert listed.returncode == 0, listed.stderr
+    methods = {line.split()[1]: line.split()[3:6] for line in listed.stdout.splitlines()[1:]}
+    assert methods["dpo-beta-0.1"][:3] == ["lora", "·", "dpo"] and methods["sft-baseline"][0] == "lora"
 
 
 async def test_the_history_at_80_columns_shows_the_objective(pair: Pair, store: Store) -> None:

@@ -82,7 +82,8 @@ def runs_command(
             str(run.id),
             run.name,
             present.queue_status(run, places.get(run.id)),
-            METHOD_WORDS.get(run.method, run.method),
+            # `lora · dpo` for a run whose objective is not sft, as the app's history says it.
+            present.method_label(run, METHOD_WORDS.get(run.method, run.method)),
             f"{run.steps_done or 0}/{run.steps_total}" if run.steps_total else str(run.steps_done or 0),
             f"{run.last_loss:.4f}" if run.last_loss is not None else "–",
             f"{run.best_eval_loss:.4f}" if run.best_eval_loss is not None else "–",

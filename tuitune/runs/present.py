@@ -119,11 +119,12 @@ def objective(run: Run) -> str:
     return found.group(1) if found else objective_of(run.config)
 
 
-def method_label(run: Run) -> str:
+def method_label(run: Run, method: str | None = None) -> str:
     """`lora`, or `lora · dpo` for a run whose objective is not sft (what the history's method
-    column and other narrow places show)."""
+    column and other narrow places show); `method`: the word to show for the run's method."""
+    method = method or run.method
     learns = objective(run)
-    return run.method if learns == "sft" else f"{run.method} · {learns}"
+    return method if learns == "sft" else f"{method} · {learns}"
 
 
 def key_values(curves: tuple[KeyCurve, ...], values: dict[str, float | None]) -> str:

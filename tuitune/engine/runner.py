@@ -209,21 +209,6 @@ def _no_progress_bars() -> Iterator[None]:
             os.environ["TQDM_DISABLE"] = saved
 
 
-@contextlib.contextmanager
-def _random_state_kept() -> Iterator[None]:
-    """Building a trainer leaves torch's random state as it found it. A preference trainer may
-    compute its reference's log-probabilities while it is built (a pass over the data whose data
-    loaders draw from the global generator): without this, the batches' order and the dropout
-    masks of a run would depend on whether that pass ran, which a dpo run with an adapter decides
-    by its step budget, so a run stopped and resumed with another budget would not end where the
-    uninterrupted run ends."""
-    import torch  # loaded by the training stack already
-
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices):
-        yield
-
-
 def _note(store: Store, run_id: int):
     quiet = getattr(store, "quiet", False)  # a rank that does not tell the run's story
 
@@ -288,9 +273,13 @@ def _train(
         ScheduleCallback(resumed_from=checkpoint, note=note),
         CancelCallback(store, run_id, stop),
     ]
-    parts = TrainerParts(config, model, tokenizer, prepared, args, callbacks, counter, output, note)
-    with _random_state_kept():
-        trainer = build_trainer(parts)
+    trainer = build_trainer(TrainerParts(config, model, tokenizer, prepared, args, callbacks, counter, output, note))
+    # Training starts from the run's seed, whatever building the trainer drew from the random
+    # generators: a preference trainer may compute its reference's log-probabilities while it is
+    # built (a pass whose data loaders draw from them), and a dpo run with an adapter decides that
+    # by its step budget. Without this its batches and dropout would depend on the budget, and a
+    # run stopped and resumed with another budget would not end where the uninterrupted run ends.
+    set_seed(config.training.seed)
 
     # Our StoreCallback prints one line per log; the Trainer's own printer would repeat it.
     trainer.remove_callback(PrinterCallback)

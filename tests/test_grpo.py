@@ -22,6 +22,7 @@ from tuitune.engine.objectives.grpo_checks import check_generations, check_rewar
 from tuitune.engine.objectives.grpo_samples import quoted
 from tuitune.errors import IncompatibleConfigError, TuituneError
 from tuitune.rewards import RECORD, RewardFunctionError, load_rewards
+from tuitune.text.user_text import shorten
 
 WORDS = ["apple", "river", "stone", "cloud", "green", "seven", "night", "bread"]
 
@@ -217,7 +218,8 @@ def test_a_users_reward_file_is_loaded_and_its_hash_recorded(tmp_path: Path, dem
         str(path),
         hashlib.sha256(path.read_bytes()).hexdigest(),
     )
-    assert use.describe() == f"reward: says_the_word from {path} (sha256 {use.sha256})"
+    # The path as every message shows one (its middle elided when long: pytest-xdist's are).
+    assert use.describe() == f"reward: says_the_word from {shorten(path)} (sha256 {use.sha256})"
     check_rewards(rewards, dataset(prompt_rows(demo_tokenizer, 4)), demo_tokenizer)
     assert rewards[0].function(prompts=["p"], completions=["an apple"], answer=["apple"]) == [1.0]
 

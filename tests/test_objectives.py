@@ -6,8 +6,9 @@ by two processes.
 The runs train on the demo model with the bundled `tuitune/sample-preference`, which `--demo`
 picks for a preference objective (and `tuitune/sample-prompts`, with the settings that learn,
 for grpo). The runs every objective's checks read are trained once for the module (`trained`),
-eight steps each at a constant learning rate: the dpo and kto ones are also the uninterrupted
-runs their resumed twins are held to.
+eight steps each at a constant learning rate: they are also the uninterrupted runs their
+killed and resumed twins are held to (each objective on LoRA, and dpo's full fine-tuning, whose
+reference is computed in one pass before training, again on resume).
 """
 
 from __future__ import annotations
@@ -185,7 +186,7 @@ def expected_references(case: Case) -> list[str]:
 
 # --- killed mid-run, resumed: the uninterrupted run's end -----------------------------------------
 @pytest.mark.slow
-@pytest.mark.parametrize("case_id", ["dpo-lora", "kto-lora"])
+@pytest.mark.parametrize("case_id", ["dpo-lora", "kto-lora", "orpo-lora", "simpo-lora", "dpo-full_finetuning"])
 def test_a_killed_preference_run_resumes_to_the_loss_of_the_uninterrupted_run(
     case_id: str, trained: Trained, monkeypatch: pytest.MonkeyPatch
 ) -> None:

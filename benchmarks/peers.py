@@ -1,6 +1,6 @@
 """tuitune against TRL's `SFTTrainer`: the same model, data and settings, in one process.
 
-    pip install -e '.[bench]'      # TRL, for this benchmark only
+    (TRL is one of tuitune's dependencies: nothing more to install)
     python benchmarks/peers.py [--model llama-11m] [--steps 40] [--repeats 2]
     python benchmarks/peers.py --variants tuitune-padding,tuitune-packing --model llama-4m   # packing vs padding
     python benchmarks/peers.py --objective dpo ...    # against DPOTrainer (benchmarks/peers_dpo.py)
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             import trl  # noqa: F401
         except ImportError:
-            print("TRL is not installed: pip install -e '.[bench]' (or leave the trl variants out)", file=sys.stderr)
+            print("TRL is not installed: pip install 'trl>=1.16' (or leave the trl variants out)", file=sys.stderr)
             return 2
     home = Path(tempfile.mkdtemp(prefix="tuitune-peers-"))
     os.environ["TUITUNE_HOME"] = str(home)

@@ -27,7 +27,7 @@ from tests.helpers import cli_json, wait_for, wait_for_status
 from tests.trained_runs import home_env, new_home
 from tuitune.bundled import DEMO_MODEL, SAMPLE_DATASET, SAMPLE_PREFERENCE, SAMPLE_PROMPTS
 from tuitune.config import ConfigBuilder, RunConfig, load_config
-from tuitune.runs.files import checkpoint_step, folder_of
+from tuitune.runs.files import checkpoint_step, folder_of, last_checkpoint
 from tuitune.runs.metrics import KEY_CURVES
 from tuitune.store import COMPLETED, CRASHED, open_store
 
@@ -196,25 +196,35 @@ def test_a_killed_preference_run_resumes_to_the_loss_of_the_uninterrupted_run(
     # The same run with a budget it never reaches, so the kill surely lands mid-run.
     started = cli_json(*train_command(trained.base, case, "--max-steps", "100000", "--name", "killed", "--detach"))
     run_id = started["run_id"]
-    checkpoints = Path(started["output_dir"]) / "checkpoints"
-    wait_for(
-        lambda: any(checkpoints.glob("checkpoint-*/trainer_state.json")),
-        timeout=300,
-        interval=0.02,
-        what="a checkpoint",
-    )
+    output = Path(started["output_dir"])
+    # A whole checkpoint (one being written may be cut short by the kill: it is not resumed from).
+    wait_for(lambda: last_checkpoint(output), timeout=300, interval=0.02, what="a checkpoint")
     os.kill(started["pid"], signal.SIGKILL)
     wait_for_status(run_id, {CRASHED})
-    saved = max(checkpoint_step(path.parent) for path in checkpoints.glob("checkpoint-*/trainer_state.json"))
-    assert saved < STEPS, f"the run reached checkpoint-{saved} before it was killed"
+    saved = last_checkpoint(output)
+    assert saved is not None and checkpoint_step(saved) < STEPS, f"the run reached {saved} before it was killed"
 
     resumed = cli_json("resume", str(run_id), "--max-steps", str(STEPS))
     assert (resumed["status"], resumed["steps_completed"]) == (COMPLETED, STEPS)
     # Same seed, the same batches in the same order (kto's sequential one too), the optimizer
     # and RNG restored: the same end point.
     assert loss_at(run_id, STEPS) == pytest.approx(reference, abs=1e-3)
+    assert f"resuming from {saved.name}" in (output / "worker.log").read_text(encoding="utf-8")
     trained_steps = [p.step for p in open_store().metric_points(run_id) if p.loss is not None]
     assert trained_steps == list(range(1, STEPS + 1)), trained_steps
+
+
+def test_a_checkpoint_cut_short_by_a_kill_is_not_resumed_from(tmp_path: Path) -> None:
+    # What a worker SIGKILLed while saving leaves (seen in the test above): the Trainer writes
+    # trainer_state.json last, and the kill came as it had created the file.
+    checkpoints = tmp_path / "checkpoints"
+    for step, state in ((3, '{"global_step": 3}'), (6, ""), (9, '{"global_st')):
+        folder = checkpoints / f"checkpoint-{step}"
+        folder.mkdir(parents=True)
+        (folder / "trainer_state.json").write_text(state, encoding="utf-8")
+    assert last_checkpoint(tmp_path) == checkpoints / "checkpoint-3"
+    (checkpoints / "checkpoint-3" / "trainer_state.json").write_bytes(b'{"note": "\xc3')  # cut in a character
+    assert last_checkpoint(tmp_path) is None
 
 
 # --- --demo --objective: the objective's bundled set, and for grpo the settings that learn ----------

@@ -65,7 +65,18 @@ def last_checkpoint(output_dir: Path) -> Path | None:
                 candidates.append((checkpoint_step(entry), entry))
             except ValueError:
                 continue
-    return max(candidates)[1] if candidates else None
+    return next((entry for _, entry in sorted(candidates, reverse=True) if _is_complete(entry)), None)
+
+
+def _is_complete(checkpoint: Path) -> bool:
+    """Whether the Trainer finished writing `checkpoint`. It writes trainer_state.json last, so a
+    worker killed while saving (SIGKILL, the OOM killer) leaves it empty or cut short: resuming from
+    that folder would fail, the one before it is the last whole checkpoint."""
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # a cut JSON, or bytes cut inside a UTF-8 sequence
+        return False
+    return True
 
 
 def checkpoint_epoch(checkpoint: Path) -> float:

@@ -324,7 +324,7 @@ def test_a_grpo_run_with_a_users_reward_file_trains_through_the_cli_and_is_store
     assert "rewards/starts_with_a_digit/mean" in points[-1]
     messages = [event.message for event in store.events(run_id)]
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    assert f"reward: starts_with_a_digit from {path} (sha256 {digest})" in messages
+    assert f"reward: starts_with_a_digit from {shorten(path)} (sha256 {digest})" in messages
     assert any(m.startswith("sample at step 40: reward ") for m in messages)
     folder = Path(str(store.get_run(run_id).output_dir))
     assert json.loads((folder / RECORD).read_text())["rewards"][0]["sha256"] == digest

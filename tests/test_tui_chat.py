@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from textual.widgets import Input, Select, TabbedContent
+from textual.widgets import Input, Select, Static, TabbedContent
 
 import tuitune
 from tests.helpers import completed_run_of_a_huge_model
@@ -198,6 +198,11 @@ async def test_the_fine_tuned_model_and_its_base_answer_side_by_side_as_they_wri
     assert not notifications(app, "error")
 
 
+def pane_text(pane) -> str:
+    """Every line a chat pane holds, as plain text (each Static's own words, unwrapped)."""
+    return " ".join(str(static.render()) for static in pane.query(Static))
+
+
 def end_in_view(conversation) -> bool:
     """The conversation's last line is on screen: scrolled to the end, or short enough to fit (then
     Textual's anchor keeps it at the bottom with an offset below 0, which is no scroll position)."""
@@ -230,10 +235,12 @@ async def test_ctrl_c_stops_an_answer_which_is_not_kept_and_the_chat_goes_on(run
         pane = _panes(chat)[0]
         conversation = pane.conversation
         await wait_until(pilot, lambda: not chat.generating, timeout=60, what="the stop")
+        # Read from the pane's lines, not the screen: at 80 columns a stats line can wrap inside
+        # "stopped: not kept".
         await wait_until(
             pilot,
-            lambda: "stopped: not kept" in screen_text(app) or "the turn was stopped" in screen_text(app),
-            timeout=10,
+            lambda: "stopped: not kept" in pane_text(pane) or "the turn was stopped" in pane_text(pane),
+            timeout=30,
             what="the stop said in the pane",
         )
         assert len(open_store().conversations(greeter)) == kept_before  # a cut answer is no training data

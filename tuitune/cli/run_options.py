@@ -92,7 +92,7 @@ RUN_FLAGS: tuple[RunFlag, ...] = (
         ("--demo",),
         None,
         bool,
-        "Built-in demo model and sample dataset (-m/-d replace either).",
+        "Built-in demo model and the objective's bundled dataset (-m/-d replace either).",
         when_given=True,
     ),
     RunFlag("gpus", ("--gpus",), None, str, "GPUs to train on, e.g. 0,1 (default: a free one, or the CPU)."),

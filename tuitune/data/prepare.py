@@ -199,11 +199,7 @@ def _record_stats(
     labels = Counter("desirable" if row.label else "undesirable" for row in rows if row.label is not None)
     padding = all_padding_fractions([row.longest for row in train.rows], batch_size, seed=settings.seed)
     stats = DatasetStats(
-        source=loaded.table.origin,
-        format=loaded.format,
-        template=template.name,
-        columns=list(loaded.table.columns),
-        rows=len(loaded.table),
+        **_source_facts(loaded, template),
         used_rows=len(loaded.train_records) + len(loaded.validation_records),
         train_rows=len(train.rows),
         validation_rows=len(validation.rows),
@@ -276,11 +272,7 @@ def _stats(
     total_tokens = train.total_tokens + validation.total_tokens
     cut_tokens = train.cut_tokens + validation.cut_tokens
     stats = DatasetStats(
-        source=loaded.table.origin,
-        format=loaded.format,
-        template=template.name,
-        columns=list(loaded.table.columns),
-        rows=len(loaded.table),
+        **_source_facts(loaded, template),
         used_rows=len(loaded.train) + len(loaded.validation),
         train_rows=len(train.examples),
         validation_rows=len(validation.examples),
@@ -320,3 +312,14 @@ def _tools_summary(examples: Sequence[Example], template: Template) -> str:
         else "written into the system message (the template has no place for tools)"
     )
     return f"{with_tools:,} conversations define tools: {where}"
+
+
+def _source_facts(loaded: Any, template: Template) -> dict[str, Any]:
+    """What every data summary says of its source, whatever the objective."""
+    return dict(
+        source=loaded.table.origin,
+        format=loaded.format,
+        template=template.name,
+        columns=list(loaded.table.columns),
+        rows=len(loaded.table),
+    )

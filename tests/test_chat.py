@@ -84,6 +84,43 @@ def test_stop_strings_token_limits_and_an_interrupt_end_the_answer(run: Run) -> 
         assert again["tokens"] == 3
 
 
+def test_a_stop_sent_right_after_its_question_stops_it_even_while_the_child_is_busy(run: Run) -> None:
+    # The question and its stop both arrive while the child still loads a model (what a user who
+    # presses ctrl+c at once, on a loaded machine, sends): the stop must not be forgotten when the
+    # question's turn comes, and a question asked after the stop is answered in full.
+    import subprocess
+    import sys
+
+    from tuitune.system import child
+
+    message = [{"role": "user", "content": PROMPT}]
+    lines = [
+        {"op": "load", "pane": "b", "run_id": run.id, "which": "base", "device": "cpu"},
+        {"op": "generate", "id": 1, "pane": "b", "messages": message, "sampling": {"max_new_tokens": 1000}},
+        {"op": "stop"},
+        {
+            "op": "generate",
+            "id": 2,
+            "pane": "b",
+            "messages": message,
+            "sampling": {"temperature": 0, "max_new_tokens": 3},
+        },
+        {"op": "quit"},
+    ]
+    served = subprocess.run(
+        [sys.executable, "-m", "tuitune.chats.server"],
+        input="".join(json.dumps(line) + "\n" for line in lines),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=child.child_environment(),
+    )
+    events = [json.loads(line) for line in served.stdout.splitlines()]
+    done = {event["id"]: event["answer"] for event in events if event.get("event") == "done"}
+    assert done[1]["stopped"] == "interrupted" and done[1]["tokens"] <= 1, done[1]
+    assert done[2]["stopped"] == "max_tokens" and done[2]["tokens"] == 3
+
+
 def test_sampling_with_a_seed_is_repeatable(run: Run) -> None:
     first = tuitune.chat(run, PROMPT, seed=7, temperature=1.0, top_k=0, max_new_tokens=12, which="base")
     assert tuitune.chat(run, PROMPT, seed=7, temperature=1.0, top_k=0, max_new_tokens=12, which="base") == first

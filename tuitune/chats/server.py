@@ -7,7 +7,8 @@ One JSON object per line on stdin, one per line on stdout:
        "context": 32768}
     → {"op": "generate", "id": 7, "pane": "a", "messages": [{"role": "user", "content": "Hi"}], "sampling": {…}}
     ← {"event": "chunk", "id": 7, "text": "Hel"}  … then {"event": "done", "id": 7, "answer": {…}}
-    → {"op": "stop"}      ends the answer being generated (it is still reported, as `interrupted`)
+    → {"op": "stop"}      ends the answer being generated (it is still reported, as `interrupted`),
+                          and every answer asked before it that has not started yet
     → {"op": "quit"}
 
 A failure is `{"event": "error", "id": …, "message": "one line that says what to do"}`; the process
@@ -40,6 +41,12 @@ class Server:
         self.requests: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.interrupt = threading.Event()
         self._write = threading.Lock()
+        # Generate requests are numbered as they are read. A stop ends every answer asked before
+        # it, even one still waiting in `requests` while a model loads: without this, a stop sent
+        # right after its question was cleared when the question's turn came, and lost.
+        self._asked = 0
+        self._stopped_through = 0
+        self._stopping = threading.Lock()
 
     def emit(self, **message: Any) -> None:
         with self._write:
@@ -55,9 +62,15 @@ class Server:
                 self.emit(event="error", id=None, message="The chat process got a line that is not JSON.")
                 continue
             if request.get("op") == "stop":
-                self.interrupt.set()
-            else:
-                self.requests.put(request)
+                with self._stopping:
+                    self._stopped_through = self._asked
+                    self.interrupt.set()
+                continue
+            if request.get("op") == "generate":
+                with self._stopping:
+                    self._asked += 1
+                    request["_asked"] = self._asked
+            self.requests.put(request)
         self.requests.put(None)  # stdin closed: the app is gone
 
     def serve(self) -> None:
@@ -110,7 +123,11 @@ class Server:
             if pane is None:
                 raise TuituneError(f"No model is loaded in pane {request['pane']!r}: load one first.")
             sampling = Sampling.model_validate(request.get("sampling") or {})
-            self.interrupt.clear()
+            with self._stopping:
+                if request.get("_asked", 0) > self._stopped_through:
+                    self.interrupt.clear()  # a stop for an earlier answer
+                else:
+                    self.interrupt.set()  # stopped before it started: it ends at its first token
             result = answer(
                 pane,
                 request["messages"],

@@ -203,6 +203,43 @@ def test_a_reward_function_from_a_file_is_code_and_refused_unless_the_server_all
     assert open_store().count_runs() == 2
 
 
+def test_a_stored_run_that_runs_code_is_not_resumed_evaluated_or_merged_through_a_server_that_forbids_code(
+    tmp_path: Path,
+) -> None:
+    # A run created from the CLI by a user who trusted its reward file (or its model's own code):
+    # a request naming the run names that code too, and a server not started to run code refuses.
+    from tuitune.store import COMPLETED
+
+    rewards = tmp_path / "rewards.py"
+    rewards.write_text("def score(prompts, completions, **columns):\n    return [0.0] * len(completions)\n")
+    store = open_store()
+    config = {"objective": "grpo", "grpo": {"rewards": [f"{rewards}:score"]}}
+    graded = store.create_run(name="graded", config=config, model="m", method="lora", dataset="d", status=COMPLETED)
+    own_code = store.create_run(
+        name="own-code",
+        config={"model": {"trust_remote_code": True}},
+        model="m",
+        method="lora",
+        dataset="d",
+        status=COMPLETED,
+    )
+    with running_server() as url:
+        for run, key in ((graded, "grpo.rewards"), (own_code, "model.trust_remote_code")):
+            for action in ("resume", "evaluate", "merge"):
+                refused(
+                    httpx.post(f"{url}/runs/{run.id}/{action}", json={}),
+                    f"Run {run.id}'s {key}",
+                    f"{action} it from the CLI",
+                    "--allow-remote-code",
+                )
+    assert {run.status for run in open_store().list_runs()} == {COMPLETED}
+    # Started to allow code, the same request gets past the guard (to the next check: the run has
+    # no checkpoint to resume from).
+    with running_server("--allow-remote-code") as url:
+        response = httpx.post(f"{url}/runs/{graded.id}/resume", json={})
+        assert response.status_code in (409, 422) and "--allow-remote-code" not in response.text, response.text
+
+
 def test_the_bundled_sets_are_tuitunes_own_names_and_need_no_hub() -> None:
     # They look like Hub ids, but are generated here: a server without --allow-hub takes them
     # (the queue is paused: nothing trains), and still refuses a real Hub id beside them.

@@ -92,6 +92,20 @@ def check_config(config: RunConfig, policy: Policy) -> None:
         _check(named, policy, dataset_source=source)
 
 
+def check_stored_run(config: RunConfig, policy: Policy, *, run_id: int, action: str) -> None:
+    """Refuse to `action` a stored run whose configuration runs code (a reward file, a model's own
+    Python files), unless the server allows code: the request names the run, and through it the
+    code, which whoever created the run trusted, not necessarily whoever holds this server's token."""
+    if policy.allow_remote_code:
+        return
+    for key, what in code_switches(config):
+        raise RequestRefusedError(
+            f"Run {run_id}'s {key} runs {what}, and this server was not started to allow that: "
+            f"{action} it from the CLI on this machine, or start the server with --allow-remote-code "
+            "if every client is trusted."
+        )
+
+
 def _check(named: Named, policy: Policy, *, dataset_source: str) -> None:
     text, what = named.value, f"{named.key}:"
     if named.names is Names.LOCAL_PATH:

@@ -27,7 +27,8 @@ from tuitune.runs.documents import (
     metric_point,
     run_report,
 )
-from tuitune.serve.guard import RequestRefusedError, check_config, check_inside, policy_of
+from tuitune.runs.files import run_config
+from tuitune.serve.guard import RequestRefusedError, check_config, check_inside, check_stored_run, policy_of
 from tuitune.serve.responses import EVENT_STREAM, stream_of
 from tuitune.serve.routes.refusals import STORE, WRITES, refusals
 from tuitune.serve.tasks import Task
@@ -246,10 +247,12 @@ class ResumeRequest(BaseModel):
     summary="Resume from the last checkpoint (or train a finished run further)",
     responses=refusals(404, 409, 413, 422, *WRITES),
 )
-def resume_run(run_id: int, body: ResumeRequest = Body(default_factory=ResumeRequest)) -> RunStarted:
+def resume_run(request: Request, run_id: int, body: ResumeRequest = Body(default_factory=ResumeRequest)) -> RunStarted:
     if body.epochs is not None and body.max_steps is not None:
         raise UsageError("Give epochs or max_steps, not both.")
-    run = runs().resume(find(run_id).id, epochs=body.epochs, max_steps=body.max_steps, queue=body.queue)
+    stored = find(run_id)
+    check_stored_run(run_config(stored), policy_of(request), run_id=stored.id, action="resume")
+    run = runs().resume(stored.id, epochs=body.epochs, max_steps=body.max_steps, queue=body.queue)
     return created(run)
 
 
@@ -276,6 +279,7 @@ class EvaluateRequest(BaseModel):
 )
 def evaluate(request: Request, run_id: int, body: EvaluateRequest = Body(default_factory=EvaluateRequest)) -> Task:
     run = _finished(run_id)
+    check_stored_run(run_config(run), policy_of(request), run_id=run.id, action="evaluate")
     argv = (
         ["eval", str(run.id)]
         + (["--samples", str(body.samples)] if body.samples else [])
@@ -298,6 +302,7 @@ class MergeRequest(BaseModel):
 )
 def merge(request: Request, run_id: int, body: MergeRequest = Body(default_factory=MergeRequest)) -> Task:
     run = _finished(run_id)
+    check_stored_run(run_config(run), policy_of(request), run_id=run.id, action="merge")
     output = body.output or str(Path(run.output_dir or ".") / "merged")
     check_inside(
         output,

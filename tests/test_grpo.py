@@ -189,6 +189,18 @@ def test_the_builtin_rewards_score_each_completion_between_0_and_1() -> None:
     assert exact(prompts=[""], completions=[[{"role": "assistant", "content": "apple"}]], answer=["Apple"]) == [1.0]
 
 
+def test_a_format_pattern_that_backtracks_for_ever_scores_0_instead_of_hanging_the_run() -> None:
+    # ^(a+)+$ on a long run of a's that ends wrong backtracks 2**n times (a request can set the
+    # pattern through `tuitune serve`): each match has a time limit, and a completion that needs
+    # more scores 0 while the others score as they should.
+    (fmt,) = (
+        reward.function for reward in load_rewards(grpo_config(rewards=["format"], format_pattern=r"^(a+)+$").grpo)
+    )
+    assert fmt(prompts=[""] * 2, completions=["a" * 60 + "!", "aaa"]) == [0.0, 1.0]
+    with pytest.raises(ValueError, match="at most 500 characters"):
+        grpo_config(rewards=["format"], format_pattern="a" * 501)
+
+
 def test_an_answer_column_the_data_lacks_is_refused_before_training(demo_tokenizer: Any) -> None:
     config = grpo_config(rewards=["numeric_match"], answer_column="solution")
     with pytest.raises(RewardFunctionError) as error:

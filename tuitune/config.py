@@ -424,7 +424,9 @@ class GrpoSettings(_Section):
     reward_weights: list[float] | None = Field(None, description="one weight per reward function; None: all 1")
     answer_column: str = Field("answer", description="the column exact_match and numeric_match compare with")
     format_pattern: str = Field(
-        r"^\s*\S", description="the regular expression a completion must match for the format reward"
+        r"^\s*\S",
+        max_length=500,
+        description="the regular expression a completion must match for the format reward",
     )
     target_length: int = Field(64, ge=1, le=MAX_TOKENS, description="the length reward's target, in characters")
     num_generations: int = Field(

@@ -8,7 +8,7 @@ by name, one value per completion. The built-in ones return a float in [0, 1]:
 - `exact_match`: the completion is the answer column's text (case, surrounding spaces and a
   closing full stop or quotes aside);
 - `numeric_match`: the last number in the completion equals the answer's (`1,234` is 1234);
-- `format`: the completion matches `grpo.format_pattern` (`re.search`; anchor it with ^ and $);
+- `format`: the completion matches `grpo.format_pattern` (a search with a time limit; anchor it with ^ and $);
 - `length`: how close the completion's length in characters is to `grpo.target_length`
   (shorter over longer: 1 on target, 0.5 at half or twice the length).
 

@@ -11,6 +11,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import regex
+
 from tuitune.config import GrpoSettings
 from tuitune.errors import ConfigError
 from tuitune.text.user_text import shorten
@@ -89,9 +91,21 @@ def numeric_match_reward(completions: list[Any], answers: list[Any]) -> list[flo
     return rewards
 
 
+# A pattern such as ^(a+)+$ can backtrack for longer than the run lives on a completion it almost
+# matches; one match gets this long, and a completion that needs more scores 0.
+FORMAT_MATCH_SECONDS = 0.25
+
+
 def format_reward(completions: list[Any], pattern: str) -> list[float]:
-    compiled = re.compile(pattern, re.DOTALL)
-    return [float(compiled.search(completion_text(c)) is not None) for c in completions]
+    compiled = regex.compile(pattern, regex.DOTALL)
+    rewards = []
+    for completion in completions:
+        try:
+            matched = compiled.search(completion_text(completion), timeout=FORMAT_MATCH_SECONDS) is not None
+        except TimeoutError:
+            matched = False
+        rewards.append(float(matched))
+    return rewards
 
 
 def length_reward(completions: list[Any], target: int) -> list[float]:

@@ -334,6 +334,10 @@ def test_a_grpo_run_with_a_users_reward_file_trains_through_the_cli_and_is_store
     rewards = [point["reward"] or 0.0 for point in points]
     assert rewards[0] < 0.15 and rewards[-1] > 0.5, rewards
     assert "rewards/starts_with_a_digit/mean" in points[-1]
+    # Its speed counts the prompt and completion tokens it trained on (its batches are prompts).
+    run = store.get_run(run_id)
+    assert run.tokens_per_second and run.tokens_per_second > 0
+    assert all(p.tokens_per_second for p in store.metric_points(run_id) if p.loss is not None)
     messages = [event.message for event in store.events(run_id)]
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     assert f"reward: starts_with_a_digit from {shorten(path)} (sha256 {digest})" in messages

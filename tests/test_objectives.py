@@ -152,6 +152,9 @@ def test_each_objective_trains_through_the_worker_and_is_stored_and_shown(
         assert all(isinstance(point.extra.get(key), float) for key in keys), (point.step, point.extra)
     for point in evaluations:
         assert all(isinstance(point.extra.get(f"eval_{key}"), float) for key in keys), (point.step, point.extra)
+    # The speed counts both answers of each pair (the trainer's own collator is counted).
+    assert all(p.tokens_per_second and p.tokens_per_second > 0 for p in steps), [p.tokens_per_second for p in steps]
+    assert run.tokens_per_second and run.tokens_per_second > 0
 
     # The weights, in the layout the rest of tuitune loads.
     kind = "model" if case.method == "full_finetuning" else "adapter"

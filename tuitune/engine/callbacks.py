@@ -35,18 +35,39 @@ CANCEL_POLL_SECONDS = 2.0
 
 
 class CountingCollator:
-    """Wraps a collator and counts the real (non-padding) tokens it hands to the model."""
+    """Wraps a collator and counts the real (non-padding) tokens it hands to the model.
 
-    def __init__(self, inner: Callable[[list[dict[str, Any]]], dict[str, Any]]) -> None:
+    A preference trainer's own collator is wrapped in its place (`wrap`): its batches hold both
+    answers of each pair, in one mask (dpo, kto) or one per answer (orpo, simpo). GRPO's batches
+    are prompts that the trainer completes itself; it counts prompt and completion tokens in its
+    state, which the callback reads instead (`from_state`).
+    """
+
+    def __init__(self, inner: Callable[[list[dict[str, Any]]], Any]) -> None:
         self.inner = inner
         self.tokens = 0
+        self.from_state = False
 
-    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+    def wrap(self, trainer: Any) -> None:
+        """Count what `trainer`'s own collator hands its model."""
+        self.inner, trainer.data_collator = trainer.data_collator, self
+
+    def __call__(self, features: list[dict[str, Any]]) -> Any:
         batch = self.inner(features)
-        mask = batch.get("attention_mask")
-        # Padding-free (packed) batches carry no mask: every token is real.
-        self.tokens += int(mask.sum()) if mask is not None else int(batch["input_ids"].numel())
+        self.tokens += batch_tokens(batch)
         return batch
+
+
+def batch_tokens(batch: Any) -> int:
+    """The real tokens of a collated batch (0 for one that is not tensors, such as GRPO's prompts)."""
+    if not isinstance(batch, dict):
+        return 0
+    masks = [batch["attention_mask"]] if "attention_mask" in batch else []
+    masks = masks or [batch[key] for key in ("chosen_attention_mask", "rejected_attention_mask") if key in batch]
+    if masks:
+        return sum(int(mask.sum()) for mask in masks)
+    # Padding-free (packed) batches carry no mask: every token is real.
+    return int(batch["input_ids"].numel()) if "input_ids" in batch else 0
 
 
 @dataclass
@@ -114,6 +135,7 @@ class StoreCallback(TrainerCallback):
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
         self.progress.steps_total = state.max_steps
         self.progress.steps_done = state.global_step
+        self._read_state_tokens(state)  # a resumed GRPO run's count goes on from its checkpoint's
         self._last_time = time.perf_counter()
         self._last_tokens = self.counter.tokens if self.counter else 0
         self._step_end = (self._last_time, self._last_tokens)
@@ -135,9 +157,14 @@ class StoreCallback(TrainerCallback):
         return self.trained_tokens / self.trained_seconds
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any) -> None:
+        self._read_state_tokens(state)
         self.progress.steps_done = state.global_step
         self.progress.epoch = state.epoch
         self._step_end = (time.perf_counter(), self.counter.tokens if self.counter else 0)
+
+    def _read_state_tokens(self, state: TrainerState) -> None:
+        if self.counter is not None and self.counter.from_state:
+            self.counter.tokens = int(state.num_input_tokens_seen or 0)
 
     def _leave_out_since_step_end(self) -> None:
         """What happened since the step ended (an evaluation, a save) is not training: its time

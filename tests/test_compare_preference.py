@@ -90,6 +90,10 @@ def trained(store: Store, run_id: int) -> list[MetricPoint]:
     return [point for point in store.metric_points(run_id) if point.loss is not None]
 
 
+def evaluated(store: Store, run_id: int) -> list[MetricPoint]:
+    return [point for point in store.metric_points(run_id) if point.eval_loss is not None]
+
+
 def runs(store: Store, *ids: int) -> list[Run]:
     return [store.get_run(run_id) for run_id in ids]
 
@@ -226,10 +230,18 @@ async def test_the_app_compares_the_pair_on_their_key_curves_beside_the_loss(
         accuracy = compare.query_one("#key-chart-1", LineChart)
         await wait_until(pilot, lambda: bool(accuracy.series), what="the key charts")
         for chart, key in ((margin, MARGIN), (accuracy, ACCURACY)):
-            assert [list(series.y) for series in chart.series] == [
+            # Each run's training values as a line, then its evaluation (at the last step) as a dot,
+            # both in the run's colour on the loss charts.
+            lines = [series for series in chart.series if not series.dots]
+            dots = [series for series in chart.series if series.dots]
+            assert [list(series.y) for series in lines] == [
                 [p.extra[key] for p in trained(store, run.id)] for run in pair_runs
             ]
-            assert [list(series.x) for series in chart.series] == [[1.0, 2.0, 3.0, 4.0]] * 2
+            assert [list(series.x) for series in lines] == [[1.0, 2.0, 3.0, 4.0]] * 2
+            assert [(list(series.x), list(series.y)) for series in dots] == [
+                ([float(STEPS)], [evaluated(store, run.id)[-1].extra[f"eval_{key}"]]) for run in pair_runs
+            ]
+            assert [series.colour for series in chart.series] == [0, 0, 1, 1]
         # The loss charts and the key charts span the same steps.
         assert compare.query_one("#train-chart", LineChart).x_range == margin.x_range == accuracy.x_range
         text = screen_text(app)
@@ -237,6 +249,7 @@ async def test_the_app_compares_the_pair_on_their_key_curves_beside_the_loss(
             assert title in text, text
         legend = str(accuracy.query_one(".chart-legend", Static).render())
         assert f"#{pair.low} dpo-beta-0.1" in legend and f"#{pair.high} dpo-beta-0.5" in legend
+        assert legend.endswith("• evaluations") and "eval" not in legend.removesuffix("• evaluations"), legend
 
         compare.query_one("#compare-tabs", TabbedContent).active = "metrics-pane"
         await pilot.pause()
@@ -260,7 +273,9 @@ async def test_the_app_compares_a_dpo_run_with_a_supervised_one_saying_whose_cur
         compare = await compare_in_the_app(pilot, runs(store, pair.sft, pair.low))
         margin = compare.query_one("#key-chart-0", LineChart)
         await wait_until(pilot, lambda: bool(margin.series), what="the key charts")
-        assert [series.key for series in margin.series] == [f"#{pair.low}"]  # the sft run logs none
+        # The sft run logs none; the dpo run keeps its colour on the loss charts (the second).
+        assert [series.key for series in margin.series] == [f"#{pair.low}", f"#{pair.low} eval"]
+        assert [series.colour for series in margin.series] == [1, 1]
         legend = str(margin.query_one(".chart-legend", Static).render())
         assert legend.startswith(f"reward margin · only #{pair.low} (dpo)"), legend
         assert len(compare.query_one("#train-chart", LineChart).series) == 2

@@ -6,6 +6,7 @@ only some of them log says which in its title."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -21,6 +22,7 @@ from textual.widgets import Header, Static, TabbedContent, TabPane
 from tuitune.runs import present
 from tuitune.runs.compare import ComparedCurve, Comparison, CurvePoint, compare_runs, only_in
 from tuitune.runs.documents import RunSummary
+from tuitune.runs.metrics import EVAL_PREFIX
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.widgets.charts import LineChart, Series, x_range_of
 from tuitune.tui.widgets.footer import FittingFooter
@@ -134,12 +136,19 @@ def curves(comparison: Comparison, attribute: str, x_axis: str) -> list[Series]:
 
 
 def key_curve(comparison: Comparison, curve: ComparedCurve, x_axis: str) -> list[Series]:
-    """One series per run that has the key curve (its training values), against steps or epochs."""
-    return [
-        _series(comparison, summary, lambda point: point.extra.get(curve.key), x_axis)
-        for summary in comparison.runs
-        if summary.run_id in curve.run_ids
-    ]
+    """For each run that has the key curve, its training values as a line and its evaluations as
+    dots, in the run's colour on the loss charts, against steps or epochs."""
+    series = []
+    for index, summary in enumerate(comparison.runs):
+        if summary.run_id not in curve.run_ids:
+            continue
+        trained = _series(comparison, summary, lambda point: point.extra.get(curve.key), x_axis)
+        evaluated = _series(comparison, summary, lambda point: point.extra.get(EVAL_PREFIX + curve.key), x_axis)
+        series.append(replace(trained, colour=index))
+        series.append(
+            replace(evaluated, label=f"{evaluated.label} · eval", key=f"{evaluated.key} eval", colour=index, dots=True)
+        )
+    return series
 
 
 def key_chart_title(curve: ComparedCurve, comparison: Comparison | None) -> str:

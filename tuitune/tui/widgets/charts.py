@@ -38,6 +38,12 @@ class Series:
     x: Sequence[float]
     y: Sequence[float]
     key: str = ""  # a short name for "same as …" (default: the label)
+    # The palette entry to draw in (default: the series' place), so that a run keeps its colour
+    # across charts that show different subsets of the runs.
+    colour: int | None = None
+    # Points, not a line: evaluations, a few steps apart, beside the training values' line. They
+    # share their run's colour and the legend names them once for all runs.
+    dots: bool = False
 
     @property
     def short(self) -> str:
@@ -45,11 +51,12 @@ class Series:
 
 
 def same_as(series: Sequence[Series]) -> list[Series | None]:
-    """For each series, the first earlier one with exactly the same points (None if it has none)."""
+    """For each series, the first earlier one of its kind (line or dots) with exactly the same
+    points (None if it has none)."""
     found: list[Series | None] = []
     for index, item in enumerate(series):
-        points = (list(item.x), list(item.y))
-        found.append(next((s for s in series[:index] if (list(s.x), list(s.y)) == points), None))
+        points = (list(item.x), list(item.y), item.dots)
+        found.append(next((s for s in series[:index] if (list(s.x), list(s.y), s.dots) == points), None))
     return found
 
 
@@ -66,6 +73,11 @@ def series_colour(index: int) -> tuple[int, int, int]:
     return PALETTE[index % len(PALETTE)]
 
 
+def colour_of(series: Series, index: int) -> tuple[int, int, int]:
+    """The colour `series`, drawn `index`th, is drawn in."""
+    return series_colour(index if series.colour is None else series.colour)
+
+
 def legend(title: str, series: Sequence[Series]) -> Text:
     """`title  ━━ first  ━━ second`, each marker in its series' colour; labels are plain text."""
     line = Text(title, style="bold")
@@ -73,12 +85,16 @@ def legend(title: str, series: Sequence[Series]) -> Text:
         line.append(": nothing logged yet", style="dim")
         return line
     for index, (item, twin) in enumerate(zip(series, same_as(series))):
-        red, green, blue = series_colour(index)
+        if item.dots:
+            continue  # named once, after the lines
+        red, green, blue = colour_of(item, index)
         line.append("  ")
         line.append("━━ ", style=f"bold rgb({red},{green},{blue})")
         line.append(item.label)
         if twin is not None:
             line.append(f" (same as {twin.short})", style="dim")
+    if any(item.dots for item in series):
+        line.append("  • evaluations", style="dim")
     return line
 
 
@@ -148,7 +164,10 @@ class LineChart(Vertical):
             if twin is not None:
                 continue  # drawn already, in the colour of the first; the legend says so
             # No label: plotext would draw its legend box over the data.
-            plt.plot(list(series.x), list(series.y), color=series_colour(index), marker="braille")
+            draw = plt.scatter if series.dots else plt.plot
+            draw(
+                list(series.x), list(series.y), color=colour_of(series, index), marker="•" if series.dots else "braille"
+            )
         if self._x_range is not None:
             plt.xlim(*self._x_range)
         if self._log_y and self._series:

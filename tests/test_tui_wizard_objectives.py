@@ -220,6 +220,47 @@ async def test_sft_data_with_objective_dpo_is_refused_in_the_dataset_step_in_the
         assert not wizard.query_one("#objective-data").display
 
 
+@pytest.mark.integration  # the wizard reads the data in the app's helper process
+async def test_sft_on_a_preference_set_trains_its_chosen_answers_once_the_switch_says_so(demo_model_path):
+    app = create_app(mode="new", reconcile_seconds=None)
+    async with app.run_test(size=SIZE) as pilot:
+        wizard = app.screen
+        assert isinstance(wizard, WizardScreen)
+        await _read_data(pilot, wizard, SAMPLE_PREFERENCE)
+        wizard.go_to("method")
+        step = wizard.method_step
+        await wait_until(pilot, lambda: step.objective == "dpo", what="the data's suggestion")
+        switch = wizard.query_one("#field-preference-chosen-only", Checkbox)
+        assert not switch.display  # dpo learns from both answers: nothing to leave out
+        wizard.query_one("#objective", Select).value = "sft"
+        data = wizard.dataset_step
+        await wait_until(
+            pilot, lambda: data.error and data.probed and data.probed[3] == "sft", timeout=120, what="the refusal"
+        )
+        # The data layer's refusal, in the app's words: the switch, not a config key.
+        said = _flat(str(wizard.query_one("#objective-data").render()))
+        assert "tick Chosen answers only (method step) to train sft on its chosen answers" in said, said
+        assert switch.display and wizard.query_one("#objective-form").display
+        switch.focus()
+        await pilot.press("space")  # the keyboard alone
+        await wait_until(
+            pilot, lambda: data.document and data.probed and data.probed[4], timeout=120, what="the chosen answers"
+        )
+        assert not data.error and not wizard.query_one("#objective-data").display
+        assert data.document is not None and data.document["format"] == "preference"
+        assert wizard.build_config().preference.chosen_only is True
+
+        text = await _review(pilot, wizard)
+        assert "Objective sft: imitate the answers (prompts with one answer each) · Chosen answers only" in text, text
+        assert "✓ Checked" in text and not wizard.query_one("#launch").disabled
+        # Back to dpo: the switch is not dpo's, and the run would not carry it.
+        wizard.go_to("method")
+        await pilot.pause()
+        wizard.query_one("#objective", Select).value = "dpo"
+        await pilot.pause()
+        assert not switch.display and wizard.build_config().preference.chosen_only is False
+
+
 def _labelled_all_good(path: Path) -> Path:
     rows = [{"prompt": f"Say {n}.", "completion": f"{n}.", "label": True} for n in range(12)]
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")

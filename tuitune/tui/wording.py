@@ -31,6 +31,7 @@ APP_WORDS: tuple[tuple[str, str], ...] = (
     (r"--grad-accum", "Grad accumulation"),
     (r"--max-length", "Max length"),
     (r"--method (\w+)", r"method \1"),
+    (r"set preference\.chosen_only to train sft", "tick Chosen answers only (method step) to train sft"),
 )
 _COMPILED = tuple((re.compile(pattern), replacement) for pattern, replacement in APP_WORDS)
 

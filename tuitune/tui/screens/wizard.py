@@ -198,6 +198,7 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
         if self.query(STEP_IDS["method"]):
             method = self.method_step
             data.objective = method.objective if method.objective_chosen else None
+            data.chosen_only = method.chosen_only
         data.probe()
 
     def on_method_step_objective_changed(self) -> None:  # MethodStep.ObjectiveChanged

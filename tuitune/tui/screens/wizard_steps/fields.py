@@ -223,6 +223,8 @@ DISTRIBUTED_FIELDS: tuple[Field, ...] = (
     ),
 )
 
+CHOSEN_ONLY_LABEL = "Chosen answers only"
+
 # The objective's settings, shown only for the objective that reads them (see `uses`); their help
 # is the config's own description of each key.
 OBJECTIVE_FIELDS: tuple[Field, ...] = (
@@ -237,6 +239,8 @@ OBJECTIVE_FIELDS: tuple[Field, ...] = (
     field("grpo.max_completion_length", "Completion len"),
     field("grpo.temperature", "Temperature"),
     field("grpo.beta", "KL beta"),
+    # Only beside a preference set (see `MethodStep._uses`): sft then trains on its chosen answers.
+    field("preference.chosen_only", CHOSEN_ONLY_LABEL),
 )
 
 

@@ -80,7 +80,15 @@ class MethodStep(OfTuitune, VerticalScroll, can_focus=False):
         return tuple(spec for spec in every if self._uses(spec))
 
     def _uses(self, spec: Field) -> bool:
+        if spec.key == "preference.chosen_only" and self._data[1] != "preference":
+            return False  # sft on anything but a preference set has no rejected answers to leave out
         return uses(spec.key, method=self.method, objective=self.objective)
+
+    @property
+    def chosen_only(self) -> bool:
+        """Whether sft is to train on a preference set's chosen answers (the data is read so)."""
+        spec = field_for("preference.chosen_only")
+        return self._uses(spec) and self.text_of(spec) == "True"
 
     def compose(self) -> ComposeResult:
         yield Static("Recommendation: waiting for the model's description…", id="recommendation")
@@ -364,6 +372,7 @@ class MethodStep(OfTuitune, VerticalScroll, can_focus=False):
                 self._recommended["objective"] = suggested
                 select.value = suggested  # its Changed shows the objective's fields and line
             self._show_objective_help()
+            self._show_used_fields()  # the chosen-answers switch is for a preference set only
         line = self.query_one("#objective-data", Static)
         line.display = refusal is not None
         if refusal is not None:
@@ -406,6 +415,10 @@ class MethodStep(OfTuitune, VerticalScroll, can_focus=False):
             for widget in self._boxes(spec):
                 widget.display = shown
         self.query_one("#objective-form").display = any(self._uses(spec) for spec in OBJECTIVE_FIELDS)
+
+    @on(Checkbox.Changed, "#field-preference-chosen-only")
+    def _chosen_only_changed(self, event: Checkbox.Changed) -> None:
+        self.post_message(self.ObjectiveChanged())  # the data is read again: its chosen answers only, or not
 
     @on(Input.Changed)
     def _validated(self, event: Input.Changed) -> None:

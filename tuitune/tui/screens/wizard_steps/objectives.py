@@ -44,9 +44,18 @@ def objective_summary(config: RunConfig) -> Text:
     text.append("Objective ", style="bold")
     text.append(config.objective, style="bold green")
     text.append(f": {OBJECTIVE_HELP.get(config.objective, '')}")
-    shown = [spec for spec in OBJECTIVE_FIELDS if uses(spec.key, method=config.method, objective=config.objective)]
+    shown = [
+        spec
+        for spec in OBJECTIVE_FIELDS
+        if uses(spec.key, method=config.method, objective=config.objective)
+        # The switch is said only when on: most sft runs have no preference set to pick from.
+        and (spec.key != "preference.chosen_only" or config.preference.chosen_only)
+    ]
     for spec in shown:
         text.append(" · ")
+        if spec.kind == "bool":  # a switch is said by its name when on (shown only then)
+            text.append(spec.label)
+            continue
         text.append(f"{spec.label} ", style="dim")
         text.append(default_text(spec, config))
     return text

@@ -8,7 +8,9 @@ picks for a preference objective (and `tuitune/sample-prompts`, with the setting
 for grpo). The runs every objective's checks read are trained once for the module (`trained`),
 eight steps each at a constant learning rate: they are also the uninterrupted runs their
 killed and resumed twins are held to (each objective on LoRA, and dpo's full fine-tuning, whose
-reference is computed in one pass before training, again on resume).
+reference is computed in one pass before training, again on resume). A grpo run, killed and
+resumed, samples the same completions after its checkpoint as its uninterrupted twin: the same
+reward at every step.
 """
 
 from __future__ import annotations
@@ -214,6 +216,44 @@ def test_a_killed_preference_run_resumes_to_the_loss_of_the_uninterrupted_run(
     assert loss_at(run_id, STEPS) == pytest.approx(reference, abs=1e-3)
     assert f"resuming from {saved.name}" in (output / "worker.log").read_text(encoding="utf-8")
     trained_steps = [p.step for p in open_store().metric_points(run_id) if p.loss is not None]
+    assert trained_steps == list(range(1, STEPS + 1)), trained_steps
+
+
+@pytest.mark.slow
+def test_a_killed_grpo_run_resumes_to_the_loss_and_reward_of_the_uninterrupted_run(
+    tmp_path: Path, demo_model_path: Path
+) -> None:
+    # The grpo demo's settings at a constant rate, a point per step, checkpoints every 3 steps.
+    config = tmp_path / "grpo.yaml"
+    ConfigBuilder().demo("grpo").training(
+        lr_scheduler="constant", logging_steps=1, save_steps=3, eval_steps=1000
+    ).build().save(config)
+    train = ["train", "-c", str(config)]
+    uninterrupted = cli_json(*train, "--max-steps", str(STEPS), "--name", "uninterrupted")
+    assert uninterrupted["status"] == COMPLETED, uninterrupted
+    started = cli_json(*train, "--max-steps", "100000", "--name", "killed", "--detach")
+    run_id, output = started["run_id"], Path(started["output_dir"])
+    wait_for(lambda: last_checkpoint(output), timeout=300, interval=0.02, what="a checkpoint")
+    os.kill(started["pid"], signal.SIGKILL)
+    wait_for_status(run_id, {CRASHED})
+    saved = last_checkpoint(output)
+    assert saved is not None and checkpoint_step(saved) < STEPS, f"the run reached {saved} before it was killed"
+
+    resumed = cli_json("resume", str(run_id), "--max-steps", str(STEPS))
+    assert (resumed["status"], resumed["steps_completed"]) == (COMPLETED, STEPS)
+    assert f"resuming from {saved.name}" in (output / "worker.log").read_text(encoding="utf-8")
+    # The completions after the checkpoint were sampled again from the restored generator: the
+    # same completions at every step, so the same rewards and the same end loss.
+    store = open_store()
+
+    def logged(run: int) -> list[Any]:
+        return [p for p in store.metric_points(run) if p.loss is not None]
+
+    twins = logged(uninterrupted["run_id"]), logged(run_id)
+    assert [p.extra["reward"] for p in twins[1]] == pytest.approx([p.extra["reward"] for p in twins[0]], abs=1e-6)
+    assert any(p.extra["reward"] > 0 for p in twins[0])  # some completions earned it: a real check
+    assert twins[1][-1].loss == pytest.approx(twins[0][-1].loss, abs=1e-3)
+    trained_steps = [p.step for p in store.metric_points(run_id) if p.loss is not None]
     assert trained_steps == list(range(1, STEPS + 1)), trained_steps
 
 

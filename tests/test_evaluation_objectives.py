@@ -1,6 +1,6 @@
 """A user evaluates a preference or GRPO run and sees whether it learned what its objective asks.
 
-A DPO run on the bundled preference sample now prefers the chosen answers of pairs it never saw
+A DPO (and a KTO) run on the bundled preference sample now prefers the chosen answers of pairs it never saw
 (its held-out reward accuracy rises above the base's, which is 0: the base is its own reference);
 a GRPO run's greedy completions earn more of its reward than the base's. Both train for real on
 the demo model, once for the module; the scores are kept on the run, and `tuitune eval`,
@@ -33,14 +33,15 @@ from tuitune.store import BASE, COMPLETED, FINETUNED, Evaluation, open_store
 from tuitune.tui.screens.detail import evaluations_view
 
 
-def dpo_config() -> RunConfig:
-    """DPO with a LoRA adapter on 120 of the sample's pairs, 16 held out: the pairs are learnable,
-    and a few dozen steps at this rate teach the tiny model to prefer the chosen answers."""
+def dpo_config(objective: str = "dpo") -> RunConfig:
+    """DPO (or kto, which learns from the pairs' answers one by one, labelled good and bad) with a
+    LoRA adapter on 120 of the sample's pairs, 16 held out: the pairs are learnable, and a few
+    dozen steps at this rate teach the tiny model to prefer the chosen answers."""
     return (
         ConfigBuilder()
         .demo()
         .method("lora")
-        .objective("dpo")
+        .objective(objective)
         .data(SAMPLE_PREFERENCE, max_samples=136, validation_split=16)
         .training(
             max_steps=16,
@@ -53,7 +54,7 @@ def dpo_config() -> RunConfig:
             save_steps=1000,
         )
         .evaluation(samples=16, max_new_tokens=4)
-        .name("dpo-eval")
+        .name(f"{objective}-eval")
         .build()
     )
 
@@ -80,6 +81,11 @@ def trained(tmp_path_factory: pytest.TempPathFactory, shared_models_dir: Path, c
 @pytest.fixture(scope="module")
 def dpo_run(tmp_path_factory: pytest.TempPathFactory, shared_models_dir: Path, demo_model_path: Path) -> Trained:
     return trained(tmp_path_factory, shared_models_dir, dpo_config())
+
+
+@pytest.fixture(scope="module")
+def kto_run(tmp_path_factory: pytest.TempPathFactory, shared_models_dir: Path, demo_model_path: Path) -> Trained:
+    return trained(tmp_path_factory, shared_models_dir, dpo_config("kto"))
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +143,26 @@ def test_a_dpo_run_prefers_the_chosen_answers_of_held_out_pairs_more_than_its_ba
     alone = store.evaluations(run.id)[0]
     assert alone.label == FINETUNED and alone.metrics["reward_accuracy"] == pytest.approx(tuned["reward_accuracy"])
     assert alone.metrics["reward_margin"] == pytest.approx(tuned["reward_margin"], rel=1e-4)
+
+
+@pytest.mark.integration  # trains
+def test_a_kto_run_prefers_the_chosen_answers_of_held_out_pairs_more_than_its_base(
+    kto_run: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TUITUNE_HOME", str(kto_run.home))
+    store = open_store()
+    run = store.get_run(kto_run.run_id)
+    printed = run_inprocess("eval", str(run.id), "--compare-base", "--metrics", "rougeL", "--json")
+    assert printed.returncode == 0, printed.stderr
+    report = json.loads(printed.stdout)
+    tuned, base = report["finetuned"], report["base"]
+    # kto's reward is dpo's (against the base, its reference): the base's is 0 for every answer.
+    assert base["reward_accuracy"] == 0 and base["reward_margin"] == 0, base
+    assert tuned["reward_accuracy"] > base["reward_accuracy"] and tuned["reward_margin"] > 0, tuned
+    assert report["settings"]["objective"] == "kto" and report["settings"]["pairs"] == 16
+    assert "beta × (log-probability" in report["settings"]["reward_meaning"]
+    latest = {e.label: e for e in reversed(store.evaluations(run.id))}
+    assert latest[FINETUNED].metrics["reward_accuracy"] == tuned["reward_accuracy"]
 
 
 @pytest.mark.integration  # trains

@@ -21,6 +21,7 @@ from tuitune.runs.documents import (
     QueuePause,
     RunCancelled,
     RunInBackground,
+    run_in_background,
 )
 from tuitune.service.runs import RunService
 from tuitune.store import CANCELLED, COMPLETED, Run, open_store
@@ -172,6 +173,13 @@ def test_the_queue_and_cancelling_answer_one_document_from_the_cli_the_service_a
         ]
         assert httpx.get(f"{url}/queue").json()["queued"] == []
         # A cancelled run resumed into the paused queue: it waits there, with no worker yet.
-        resumed = RunInBackground.model_validate(cli_json("resume", "first", "--queue"))
-        assert (resumed.run_id, resumed.in_queue, resumed.pid) == (first.id, True, None)
-        assert [entry["id"] for entry in httpx.get(f"{url}/queue").json()["queued"]] == [first.id]
+        answer = cli_json("resume", "first", "--queue")
+        resumed = RunInBackground.model_validate(answer)
+        assert (resumed.run_id, resumed.in_queue, resumed.pid, resumed.queue_place) == (first.id, True, None, 1)
+        # `train --queue` answers the same document, and nothing else.
+        trained = cli_json("train", "--demo", "--queue", "--max-steps", "2", "--name", "third")
+        third = RunService().get_run(trained["run_id"])
+        assert trained == run_in_background(third, (2, 2)).model_dump(mode="json")
+        assert answer == run_in_background(RunService().get_run(first.id), (1, 2)).model_dump(mode="json")
+        assert trained["output_dir"] == third.output_dir and trained["in_queue"] is True
+        assert [entry["id"] for entry in httpx.get(f"{url}/queue").json()["queued"]] == [first.id, third.id]

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from tuitune.runs.documents import KeyCurveDocument, LossSummary
 from tuitune.errors import RunStateError
 from tuitune.runs import files, lookup, present
-from tuitune.runs.documents import CancelledRun, CancelledRuns, RunCancelled, RunInBackground, listed_run, run_report
+from tuitune.runs.documents import CancelledRun, CancelledRuns, RunCancelled, listed_run, run_in_background, run_report
 from tuitune.runs.metrics import EVAL_PREFIX
 from tuitune.runs.present import literal
 
@@ -320,10 +320,8 @@ def resume_command(
     run = service.resume(_lookup(run_ref).id, epochs=epochs, max_steps=max_steps, queue=queue)
     if detach or queue:
         if json_output:
-            resumed = RunInBackground(
-                run_id=run.id, name=run.name, status=run.status, pid=run.pid, in_queue=run.in_queue
-            )
-            print_json(resumed.model_dump(mode="json"))
+            place = service.queue_places().get(run.id) if run.in_queue else None
+            print_json(run_in_background(run, place).model_dump(mode="json"))
         elif run.in_queue:
             console.print(
                 Text(f"Run {run.id} ({literal(run.name)}) waits in the queue to resume; see `tuitune queue`.")

@@ -23,6 +23,7 @@ from tuitune.config import (
 )
 from tuitune.engine import launcher
 from tuitune.errors import UsageError
+from tuitune.runs.documents import run_in_background
 from tuitune.runs.present import literal
 from tuitune.store import open_store
 
@@ -120,17 +121,7 @@ def train_command(
         run = enqueue(config, gpus=run_flags.gpus, store=store)
         place = position(run, store)
         if json_output:
-            print_json(
-                {
-                    "run_id": run.id,
-                    "name": run.name,
-                    "status": run.status,
-                    "pid": run.pid,
-                    "output_dir": run.output_dir,
-                    "in_queue": run.in_queue,
-                    "queue_place": place[0] if place else None,
-                }
-            )
+            print_json(run_in_background(run, place).model_dump(mode="json"))
         elif place:
             console.print(
                 Text(
@@ -145,9 +136,7 @@ def train_command(
     run = launcher.launch(config, gpus=run_flags.gpus, store=store)
     if detach:
         if json_output:
-            print_json(
-                {"run_id": run.id, "name": run.name, "status": run.status, "pid": run.pid, "output_dir": run.output_dir}
-            )
+            print_json(run_in_background(run).model_dump(mode="json"))
         else:
             console.print(
                 Text.assemble(

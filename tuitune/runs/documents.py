@@ -595,14 +595,29 @@ class CancelledRuns(Document):
 
 
 class RunInBackground(Document):
-    """`tuitune resume --detach --json` (or `--queue`): the run resuming in the background, or
-    waiting in the queue to."""
+    """`tuitune train --detach --json` or `resume --detach --json` (or either with `--queue`): the
+    run training in the background, or waiting in the queue to."""
 
     run_id: int
     name: str
     status: str = Field(description=STATUS_HELP)
     pid: int | None = Field(description="Its worker's process; None while it waits in the queue.")
+    output_dir: str | None = Field(description="The run's folder: its worker.log, checkpoints and weights.")
     in_queue: bool
+    queue_place: int | None = Field(None, description="Its place in line while it waits (1: the next to start).")
+
+
+def run_in_background(run: Run, place: tuple[int, int] | None = None) -> RunInBackground:
+    """`run` as a command that started it in the background (or queued it, at `place`) answers."""
+    return RunInBackground(
+        run_id=run.id,
+        name=run.name,
+        status=run.status,
+        pid=run.pid,
+        output_dir=run.output_dir,
+        in_queue=run.in_queue,
+        queue_place=place[0] if place else None,
+    )
 
 
 # --- what the service answers when it refuses ------------------------------------------------

@@ -14,6 +14,7 @@ import tuitune
 from tests.helpers import assert_one_line_error, cli, cli_json, completed_run_of_a_huge_model
 from tests.trained_runs import Trained
 from tuitune.chats import ChatChild, Sampling
+from tuitune.chats.documents import ChatReply, ChatsExported
 from tuitune.store import Run, open_store
 
 pytestmark = pytest.mark.slow
@@ -131,14 +132,17 @@ def test_a_chat_is_kept_with_the_run_and_exports_as_training_data(run: Run, tmp_
     document = cli_json(
         "chat", str(run.id), "--compare", "--prompt", PROMPT, "-t", "0", "-n", "16", "--system", "Be kind."
     )
-    assert set(document["answers"]) == {"finetuned", "base"}
+    assert ChatReply.model_validate(document).model_dump(mode="json") == document  # the declared document
+    assert set(document["answers"]) == set(document["loaded"]) == {"finetuned", "base"}
     assert document["answers"]["finetuned"]["tokens_per_second"] > 0
+    assert document["loaded"]["base"]["template"] and document["loaded"]["finetuned"]["context"] == 1024
     saved = open_store().conversations(run.id)[0]
     assert saved.id == document["conversation_id"] and saved.settings["system_prompt"] == "Be kind."
     assert saved.turns[0]["prompt"] == PROMPT
     assert saved.turns[0]["answers"]["finetuned"]["text"] == document["answers"]["finetuned"]["text"]
     exported = tmp_path / "chats.jsonl"
-    assert cli("chat", str(run.id), "--export", str(exported)).returncode == 0
+    said = cli_json("chat", str(run.id), "--export", str(exported))
+    assert said == ChatsExported(run_id=run.id, path=str(exported), conversations=1).model_dump(mode="json")
     rows = [json.loads(line) for line in exported.read_text().splitlines()]
     assert rows[-1]["messages"][:2] == [{"role": "system", "content": "Be kind."}, {"role": "user", "content": PROMPT}]
     assert rows[-1]["messages"][2]["role"] == "assistant"

@@ -12,6 +12,7 @@ from tests.helpers import assert_one_line_error, cli, cli_json, wait_for
 from tuitune.config import ConfigBuilder
 from tuitune.engine.sweep import plan_sweep
 from tuitune.errors import UsageError
+from tuitune.runs.sweep_documents import ListedSweep, SweepPlanDocument, SweepQueued, SweepRanking
 from tuitune.store import CANCELLED, open_store
 
 
@@ -30,6 +31,7 @@ def test_a_two_by_two_sweep_queues_four_runs_with_their_settings(tuitune_home: P
         "--dry-run",
     )
     assert [run["name"] for run in preview["runs"]] == ["lr=1e-4,r=8", "lr=1e-4,r=16", "lr=2e-4,r=8", "lr=2e-4,r=16"]
+    assert SweepPlanDocument.model_validate(preview).model_dump(mode="json") == preview
     assert open_store().count_runs() == 0
 
     queued = cli_json(
@@ -55,11 +57,18 @@ def test_a_two_by_two_sweep_queues_four_runs_with_their_settings(tuitune_home: P
         assert run.in_queue
     assert [entry["name"] for entry in cli_json("queue")["queued"]] == [run["name"] for run in queued["runs"]]
 
+    assert SweepQueued.model_validate(queued).model_dump(mode="json") == queued  # the declared document, whole
     ranked = cli_json("sweep", "show", str(queued["sweep_id"]))
+    assert SweepRanking.model_validate(ranked).model_dump(mode="json") == ranked
     assert len(ranked["runs"]) == 4 and set(ranked["runs"][0]["settings"]) == {"training.learning_rate", "lora.r"}
+    # Nothing trained yet: no value to rank by, so no rank, in the queue's order.
+    assert [(run["rank"], run["value"]) for run in ranked["runs"]] == [(None, None)] * 4 and ranked["by"] == "eval_loss"
+    assert ranked["sweep"]["grid"] == {"training.learning_rate": ["1e-4", "2e-4"], "lora.r": ["8", "16"]}
     compared = cli_json("compare", "--sweep", str(queued["sweep_id"]))
     assert len(compared["runs"]) == 4
-    assert cli_json("sweep", "list")[0]["statuses"] == {"queued": 4}
+    listed = cli_json("sweep", "list")
+    assert listed[0]["statuses"] == {"queued": 4} and listed[0]["id"] == queued["sweep_id"]
+    assert ListedSweep.model_validate(listed[0]).model_dump(mode="json") == listed[0]
 
 
 @pytest.mark.integration

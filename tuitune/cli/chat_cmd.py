@@ -14,6 +14,7 @@ from typing import Any, Optional
 import typer
 from rich.text import Text
 
+from tuitune.chats.documents import ChatAnswer, ChatReply, ChatsExported, LoadedModel
 from tuitune.chats.guard import DEVICE_FORMS, check_device
 from tuitune.chats.session import ChatChild, ChatError
 from tuitune.chats.settings import GREEDY_BELOW, sampling_of
@@ -114,15 +115,14 @@ def chat_command(
         if prompt is not None:
             answers = conversation.ask(chat, panes, prompt, show=not json_output)
             if json_output:
-                print_json(
-                    {
-                        "run_id": run.id,
-                        "prompt": prompt,
-                        "loaded": loaded,
-                        "answers": answers,
-                        "conversation_id": conversation.id,
-                    }
+                reply = ChatReply(
+                    run_id=run.id,
+                    prompt=prompt,
+                    loaded={pane: LoadedModel.model_validate(model) for pane, model in loaded.items()},
+                    answers={pane: ChatAnswer.model_validate(answer) for pane, answer in answers.items()},
+                    conversation_id=conversation.id,
                 )
+                print_json(reply.model_dump(mode="json"))
             return
         _repl(chat, panes, conversation)
 
@@ -222,7 +222,7 @@ def _export(run_id: int, path: Path, json_output: bool) -> None:
     except OSError as error:
         raise UsageError(f"Cannot write {literal(path)}: {error.strerror or error}.") from None
     if json_output:
-        print_json({"run_id": run_id, "path": str(path), "conversations": len(rows)})
+        print_json(ChatsExported(run_id=run_id, path=str(path), conversations=len(rows)).model_dump(mode="json"))
     else:
         console.print(
             Text(

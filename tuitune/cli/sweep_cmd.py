@@ -14,6 +14,7 @@ from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.cli.run_options import RunFlags, with_run_flags
 from tuitune.cli.train_cmd import build_config
 from tuitune.runs.present import literal
+from tuitune.runs.sweep_documents import listed_sweep, sweep_queued
 from tuitune.store import open_store
 
 # Commands import what they use when they run: `tuitune --help` imports every command module.
@@ -65,7 +66,7 @@ def sweep_command(
         )
     if dry_run:
         if json_output:
-            print_json({"grid": plan.grid, "runs": plan.to_dict(), "dropped": plan.dropped})
+            print_json(plan.document().model_dump(mode="json"))
         else:
             console.print(Text(f"{len(plan.configs)} runs (nothing queued, --dry-run):"))
             for label in plan.labels:
@@ -83,14 +84,7 @@ def sweep_command(
             checked.add(sources)
     sweep, runs = queue_sweep(plan, base=base, gpus=run_flags.gpus)
     if json_output:
-        print_json(
-            {
-                "sweep_id": sweep.id,
-                "name": sweep.name,
-                "dropped": plan.dropped,
-                "runs": [{"id": run.id, "name": run.name, "status": run.status} for run in runs],
-            }
-        )
+        print_json(sweep_queued(sweep, runs, plan.dropped).model_dump(mode="json"))
         return
     console.print(Text(f"Sweep {sweep.id} ({literal(sweep.name)}): queued {len(runs)} runs."))
     for run in runs:
@@ -109,25 +103,25 @@ def show_command(
     """Rank a sweep's runs, best first, with the settings that differ as columns."""
     from tuitune.engine.sweep import sweep_results
 
-    sweep, rows = sweep_results(sweep_id, by=by)
+    ranking = sweep_results(sweep_id, by=by)
     if json_output:
-        print_json({"sweep": sweep.to_dict(), "by": by, "runs": rows})
+        print_json(ranking.model_dump(mode="json"))
         return
+    sweep = ranking.sweep
     console.print(Text(f"Sweep {sweep.id}: {literal(sweep.name)}, ranked by {by}", style="bold"))
     table = Table(box=None, header_style="bold", pad_edge=False)
     for header in ("#", "id", *sweep.grid, by, "status", "steps"):
         table.add_column(
             header.split(".")[-1], justify="right" if header in ("#", "id", by, "steps") else "left", no_wrap=True
         )
-    for row in rows:
-        value = row[by]
+    for run in ranking.runs:
         table.add_row(
-            str(row["rank"] or "–"),
-            str(row["id"]),
-            *(Text(literal(row["settings"][key])) for key in sweep.grid),
-            f"{value:.4f}" if isinstance(value, float) else "–",
-            row["status"],
-            str(row["steps"] or 0),
+            str(run.rank or "–"),
+            str(run.id),
+            *(Text(literal(run.settings[key])) for key in sweep.grid),
+            f"{run.value:.4f}" if run.value is not None else "–",
+            run.status,
+            str(run.steps or 0),
         )
     console.print(table)
 
@@ -140,7 +134,7 @@ def list_command(json_output: bool = typer.Option(False, "--json", help=JSON_HEL
     sweeps = store.list_sweeps()
     statuses = {sweep.id: Counter(run.status for run in store.list_runs(sweep_id=sweep.id)) for sweep in sweeps}
     if json_output:
-        print_json([{**sweep.to_dict(), "statuses": dict(statuses[sweep.id])} for sweep in sweeps])
+        print_json([listed_sweep(sweep, dict(statuses[sweep.id])).model_dump(mode="json") for sweep in sweeps])
         return
     if not sweeps:
         console.print("No sweeps yet. Queue one with [bold]tuitune sweep --demo --set lora.r=8,16[/].")

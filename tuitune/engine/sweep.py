@@ -19,6 +19,7 @@ import yaml
 
 from tuitune.config import UNUSED_BY_METHOD, RunConfig, effective_settings, is_unused, parse_config
 from tuitune.errors import ConfigError, UsageError
+from tuitune.runs.sweep_documents import PlannedRun, RankedRun, SweepDocument, SweepPlanDocument, SweepRanking
 from tuitune.store import Run, Store, open_store
 from tuitune.store.sweeps import Sweep
 from tuitune.text.user_text import has_control_characters, shorten
@@ -56,8 +57,10 @@ class SweepPlan:
     configs: list[RunConfig] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)  # combinations left out as repeats (--drop-unused)
 
-    def to_dict(self) -> list[dict[str, Any]]:
-        return [{"name": label, "config": config.to_dict()} for label, config in zip(self.labels, self.configs)]
+    def document(self) -> SweepPlanDocument:
+        """The plan as `sweep --dry-run --json` prints it."""
+        runs = [PlannedRun(name=label, config=config.to_dict()) for label, config in zip(self.labels, self.configs)]
+        return SweepPlanDocument(grid=self.grid, runs=runs, dropped=self.dropped)
 
 
 def split_values(text: str) -> list[str]:
@@ -252,9 +255,7 @@ def _setting(config: dict[str, Any], key: str) -> Any:
     return value
 
 
-def sweep_results(
-    sweep_id: int, *, by: str = "eval_loss", store: Store | None = None
-) -> tuple[Sweep, list[dict[str, Any]]]:
+def sweep_results(sweep_id: int, *, by: str = "eval_loss", store: Store | None = None) -> SweepRanking:
     """The sweep's runs, best first by `by`, each with the settings the sweep varied."""
     if by not in RANKINGS:
         raise UsageError(f"--by takes one of {', '.join(RANKINGS)} (got {shorten(by)!r}).")
@@ -262,28 +263,30 @@ def sweep_results(
     sweep = store.get_sweep(sweep_id)
     runs = store.list_runs(sweep_id=sweep_id)
     scores = store.latest_scores(metric=by) if by not in ("eval_loss", "loss") else {}
-    rows = []
-    for run in runs:
-        value = {"eval_loss": run.best_eval_loss, "loss": run.last_loss}.get(by, scores.get(run.id))
-        rows.append(
-            {
-                "id": run.id,
-                "name": run.name,
-                "status": run.status,
-                "steps": run.steps_done,
-                "settings": {key: _setting(run.config, key) for key in sweep.grid},
-                by: value,
-            }
-        )
     lower_is_better = RANKINGS[by]
 
-    def order(row: dict[str, Any]) -> tuple[bool, float, int]:
-        value = row[by]
-        if value is None:
-            return True, 0.0, row["id"]
-        return False, float(value) if lower_is_better else -float(value), row["id"]
+    def value_of(run: Run) -> float | None:
+        value = {"eval_loss": run.best_eval_loss, "loss": run.last_loss}.get(by, scores.get(run.id))
+        return None if value is None else float(value)
 
-    rows.sort(key=order)
-    for rank, row in enumerate(rows, start=1):
-        row["rank"] = rank if row[by] is not None else None
-    return sweep, rows
+    def order(run: Run) -> tuple[bool, float, int]:
+        value = value_of(run)
+        if value is None:
+            return True, 0.0, run.id
+        return False, value if lower_is_better else -value, run.id
+
+    ranked = []
+    for place, run in enumerate(sorted(runs, key=order), start=1):
+        value = value_of(run)
+        ranked.append(
+            RankedRun(
+                rank=place if value is not None else None,
+                id=run.id,
+                name=run.name,
+                status=run.status,
+                steps=run.steps_done,
+                settings={key: _setting(run.config, key) for key in sweep.grid},
+                value=value,
+            )
+        )
+    return SweepRanking(sweep=SweepDocument.model_validate(sweep), by=by, runs=ranked)

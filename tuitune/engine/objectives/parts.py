@@ -20,6 +20,6 @@ class TrainerParts:
     prepared: Any  # tuitune.data.PreparedDataset
     arguments: Any  # what `arguments_for` returned
     callbacks: list[Any]
-    collator: Any  # the CountingCollator: SFT collates through it; the others have it count their own
+    collator: Any  # the CountingCollator (None: nothing counts the speed): SFT collates through it; the others have it count their own
     output: Path
     note: Callable[..., None]

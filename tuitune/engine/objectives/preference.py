@@ -129,7 +129,8 @@ def preference_trainer(parts: TrainerParts) -> Any:
         gc.collect()
     if kind is not None:
         parts.note(ONCE if once else describe_reference(config))
-    parts.collator.wrap(trainer)  # the speed counts both answers of every pair it trains on
+    if parts.collator is not None:  # None: a trainer built without the run's speed count (tests)
+        parts.collator.wrap(trainer)  # the speed counts both answers of every pair it trains on
     return trainer
 
 

@@ -60,6 +60,9 @@ _share_the_cores()
 
 
 # --- the lanes ---------------------------------------------------------------------------------
+# First: xdist reads the groups in its own pytest_collection_modifyitems, so they must be marked
+# before it runs (after it, every module's fixture was made on both workers).
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if any(item.get_closest_marker(kind) for kind in ("slow", "serial", "gpu")):

@@ -3,6 +3,7 @@ then the integration lane, and each lane is what tests/conftest.py says it is.""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -89,3 +90,46 @@ def test_a_test_that_shares_a_module_fixture_stays_with_its_module(
 
 def test_a_test_of_its_own_goes_to_whichever_worker_is_free(request: pytest.FixtureRequest) -> None:
     assert list(request.node.iter_markers("xdist_group")) == []
+
+
+PROBE = """
+import os
+import pytest
+
+@pytest.fixture(scope="module")
+def made():
+    with open(os.environ["PROBE_LOG"], "a") as log:
+        log.write(f"made {os.getpid()}\\n")
+
+@pytest.mark.parametrize("n", range(6))
+def test_shares(made, n):
+    with open(os.environ["PROBE_LOG"], "a") as log:
+        log.write(f"ran {os.getpid()}\\n")
+
+@pytest.mark.parametrize("n", range(6))
+def test_alone(n):
+    pass
+"""
+
+
+@pytest.mark.integration  # starts pytest with two xdist workers
+def test_two_workers_make_a_module_fixture_once_the_lane_command_way(tmp_path: Path) -> None:
+    # As the integration lane runs: `-n 2 --dist loadgroup`, with this suite's conftest. xdist
+    # reads the groups while collecting, so the conftest must mark them before it does (marked
+    # after, each worker made every module's fixture: the trained runs were trained twice).
+    (tmp_path / "conftest.py").write_text("from tests.conftest import pytest_collection_modifyitems  # noqa: F401\n")
+    (tmp_path / "test_probe.py").write_text(PROBE)
+    log = tmp_path / "log"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-n", "2", "--dist", "loadgroup", "-p", "no:cacheprovider", "."],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PROBE_LOG": str(log)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    lines = log.read_text().splitlines()
+    made = [line.split()[1] for line in lines if line.startswith("made")]
+    ran = {line.split()[1] for line in lines if line.startswith("ran")}
+    assert len(made) == 1 and ran == set(made), lines

@@ -20,7 +20,7 @@ from textual.widgets import Static, TabbedContent
 
 import tuitune
 from tests.cli_inprocess import run_inprocess
-from tests.helpers import running_server
+from tests.helpers import cli_json, running_server
 from tests.trained_runs import home_env, new_home
 from tests.tui_steps import compare_runs as compare_in_the_app
 from tuitune._dev.pilot import screen_text, wait_until
@@ -279,3 +279,12 @@ async def test_the_app_compares_a_dpo_run_with_a_supervised_one_saying_whose_cur
         legend = str(margin.query_one(".chart-legend", Static).render())
         assert legend.startswith(f"reward margin · only #{pair.low} (dpo)"), legend
         assert len(compare.query_one("#train-chart", LineChart).series) == 2
+
+
+def test_a_dpo_run_chats_as_an_sft_run_does_beside_its_base(pair: Pair, store: Store) -> None:
+    # Its adapter on the base, the base beside it: the objective changes what was learnt, not how it is loaded.
+    reply = cli_json("chat", str(pair.low), "--compare", "--prompt", "Say hello.", "-t", "0", "-n", "4", "--no-save")
+    assert set(reply["answers"]) == {"finetuned", "base"}
+    assert all(answer["tokens"] == 4 or answer["stopped"] == "eos" for answer in reply["answers"].values()), reply
+    assert "adapter" in reply["loaded"]["finetuned"]["description"], reply["loaded"]
+    assert store.conversations(pair.low) == []  # --no-save

@@ -9,14 +9,12 @@ default to one per visible GPU (one on a CPU-only machine); a run is given the G
 
 from __future__ import annotations
 
-from typing_extensions import TypedDict  # pydantic (the service) needs this one on Python < 3.12
-
 from tuitune.config import RunConfig
 from tuitune.engine import launcher
 from tuitune.engine.keeper_lock import ensure_keeper
 from tuitune.errors import RunStateError, StoreError, UsageError
 from tuitune.runs import lookup
-from tuitune.store import CRASHED, FAILED, QUEUED, RUNNING, Run, Store, open_store
+from tuitune.store import CRASHED, FAILED, QUEUED, Run, Store, open_store
 from tuitune.store.run_queue import PAUSED, SLOTS
 from tuitune.system.gpu import check_gpus, visible_gpus
 
@@ -127,49 +125,3 @@ def move(run: Run, to: int, store: Store | None = None) -> int:
     if run.status != QUEUED:
         raise RunStateError(f"Run {run.id} ({run.name}) is {run.status}: only a waiting run can be moved in the queue.")
     return (store or open_store()).move_in_queue(run.id, to)
-
-
-class QueuedEntry(TypedDict):
-    position: int
-    id: int
-    name: str
-    requested_gpus: str | None
-    sweep_id: int | None
-    method: str
-    model: str
-    created_at: str
-
-
-class QueueState(TypedDict):
-    """The queue as a face shows it."""
-
-    slots: int
-    slots_in_use: int
-    paused: bool
-    running: list[int]
-    queued: list[QueuedEntry]
-
-
-def state(store: Store | None = None) -> QueueState:
-    """The queue as `tuitune queue --json` and `GET /queue` show it (noticing crashes first)."""
-    store = store or open_store()
-    reconcile(store)  # notices crashes and starts what fits
-    return {
-        "slots": slots(store),
-        "slots_in_use": store.slots_in_use(),
-        "paused": is_paused(store),
-        "running": [run.id for run in store.list_runs(status=RUNNING)],
-        "queued": [
-            {
-                "position": place,
-                "id": run.id,
-                "name": run.name,
-                "requested_gpus": run.gpus,
-                "sweep_id": run.sweep_id,
-                "method": run.method,
-                "model": run.model,
-                "created_at": run.created_at.isoformat(),
-            }
-            for place, run in enumerate(store.queued_runs(), start=1)
-        ],
-    }

@@ -348,6 +348,8 @@ def test_the_grpo_demo_learns_out_of_the_box(demo_model_path: Path) -> None:
     rewards = [p.extra.get("reward") for p in open_store().metric_points(document["run_id"]) if p.loss is not None]
     first, last = rewards[0], rewards[-1]
     assert first is not None and last is not None and first < 0.2 and last > 0.5, rewards
+    # Named for its objective, and the outcome says the reward its loss does not.
+    assert document["name"] == "demo-full-grpo" and document["key_values"]["reward"] == pytest.approx(last)
 
 
 # --- sweeps and the queue ---------------------------------------------------------------------------

@@ -16,17 +16,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from tuitune.engine import launcher
 from tuitune.errors import RunStateError
 from tuitune.runs.feed import RunFeed
+from tuitune.runs.metrics import KeyCurve, key_curves_of
 from tuitune.store import ACTIVE, Run, Store
 
 POLL_SECONDS = 0.25
 
 
-def _fields(run: Run, loss: float | None, speed: float | None) -> dict[str, Any]:
-    return {
-        "loss": f"loss {loss:.4f}" if loss is not None else "loss –",
-        "speed": f"{speed:,.0f} tok/s" if speed else "",
-        "status": run.status,
-    }
+def _fields(
+    run: Run, loss: float | None, speed: float | None, key: KeyCurve | None = None, value: float | None = None
+) -> dict[str, Any]:
+    """The bar's numbers: the loss, and beside it the objective's most telling curve (a DPO run's
+    reward margin, a GRPO run's mean reward: its loss says little)."""
+    said = f"loss {loss:.4f}" if loss is not None else "loss –"
+    if key is not None:
+        said += f" {key.short} {key.show(value) if value is not None else '–'}"
+    return {"loss": said, "speed": f"{speed:,.0f} tok/s" if speed else "", "status": run.status}
 
 
 def follow(run: Run, store: Store, console: Console) -> Run:
@@ -35,9 +39,12 @@ def follow(run: Run, store: Store, console: Console) -> Run:
     feed = RunFeed(run.id, store=store)
     loss: float | None = None
     speed: float | None = None
+    curves = key_curves_of(run)
+    key = curves[0] if curves else None
+    value: float | None = None
     columns = (
         TextColumn("[bold]{task.description}"),
-        BarColumn(bar_width=24),  # leaves room for the numbers at 80 columns
+        BarColumn(bar_width=16 if key else 24),  # leaves room for the numbers at 80 columns
         MofNCompleteColumn(),
         TextColumn("{task.fields[loss]}"),
         TextColumn("{task.fields[speed]}"),
@@ -54,7 +61,7 @@ def follow(run: Run, store: Store, console: Console) -> Run:
     signal.signal(signal.SIGINT, on_interrupt)
     try:
         with Progress(*columns, console=console, transient=False, refresh_per_second=8) as bar:
-            task = bar.add_task(f"run {run.id}", total=run.steps_total or None, **_fields(run, None, None))
+            task = bar.add_task(f"run {run.id}", total=run.steps_total or None, **_fields(run, None, None, key))
             while True:
                 if interrupted["count"] and not cancelled_once:
                     cancelled_once = True
@@ -72,6 +79,8 @@ def follow(run: Run, store: Store, console: Console) -> Run:
                 for point in update.points:
                     if point.loss is not None:
                         loss = point.loss
+                        if key is not None and point.extra.get(key.key) is not None:
+                            value = point.extra[key.key]
                     if point.tokens_per_second:
                         speed = point.tokens_per_second
                 run = update.run
@@ -79,7 +88,7 @@ def follow(run: Run, store: Store, console: Console) -> Run:
                     task,
                     completed=run.steps_done or 0,
                     total=run.steps_total or None,
-                    **_fields(run, loss, run.tokens_per_second or speed),
+                    **_fields(run, loss, run.tokens_per_second or speed, key, value),
                 )
                 if run.status not in ACTIVE:
                     return run

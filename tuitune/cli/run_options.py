@@ -85,7 +85,7 @@ RUN_FLAGS: tuple[RunFlag, ...] = (
         Path,
         "Folder to make the run's own folder <id>-<name> in (default: $TUITUNE_HOME/runs).",
     ),
-    RunFlag("name", ("--name",), "name", str, "Run name (default: <model>-<method>)."),
+    RunFlag("name", ("--name",), "name", str, "Run name (default: <model>-<method>, and -<objective> unless sft)."),
     RunFlag("seed", ("--seed",), "training.seed", int, "Random seed."),
     RunFlag(
         "demo",

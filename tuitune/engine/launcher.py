@@ -40,9 +40,11 @@ METHOD_WORDS = {"full_finetuning": "full", "instruction_tuning": "instruct"}
 
 
 def default_run_name(config: RunConfig) -> str:
-    """`<model>-<method>`, e.g. `demo-lora` or `Qwen2.5-0.5B-qlora`; the store makes it unique."""
+    """`<model>-<method>`, e.g. `demo-lora` or `Qwen2.5-0.5B-qlora`, and the objective when it is not
+    sft (`demo-lora-dpo`); the store makes it unique."""
     model = config.model.name_or_path.rstrip("/").split("/")[-1] or "model"
-    return paths.slug(f"{model}-{METHOD_WORDS.get(config.method, config.method)}")
+    objective = "" if config.objective == "sft" else f"-{config.objective}"
+    return paths.slug(f"{model}-{METHOD_WORDS.get(config.method, config.method)}{objective}")
 
 
 def with_local_paths(config: RunConfig) -> RunConfig:

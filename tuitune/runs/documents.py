@@ -279,9 +279,16 @@ class RunOutcome(Document):
     steps_total: int | None
     elapsed_seconds: float
     error: str | None
+    key_values: dict[str, float | None] = Field(
+        default_factory=dict,
+        description="The last logged value of each of its objective's key curves (none for sft), by key.",
+    )
 
 
-def run_outcome(run: Run) -> RunOutcome:
+def run_outcome(run: Run, store: Store | None = None) -> RunOutcome:
+    """How `run` ended; with `store`, its objective's last key values too."""
+    curves = objective_curves(objective_of(run.config))
+    latest = store.latest_extra(run.id) if curves and store is not None else {}
     return RunOutcome(
         run_id=run.id,
         name=run.name,
@@ -293,6 +300,7 @@ def run_outcome(run: Run) -> RunOutcome:
         steps_total=run.steps_total,
         elapsed_seconds=round(run.duration_seconds or 0.0, 3),
         error=run.error,
+        key_values={curve.key: latest.get(curve.key) for curve in curves} if latest else {},
     )
 
 

@@ -52,14 +52,15 @@ class KeyCurve:
     key: str  # the trainer's name, in a point's `extra`
     label: str  # in the user's words, as panels and legends title it
     share: bool = False  # a fraction of pairs or groups (0 to 1): shown as a percentage
+    short: str = ""  # a word for a line with no room (the CLI's progress bar at 80 columns)
 
     def show(self, value: float) -> str:
         """The value as a panel prints it."""
         return f"{value:.0%}" if self.share else f"{value:.4g}"
 
 
-_MARGIN = KeyCurve(REWARD_MARGIN, "reward margin")
-_ACCURACY = KeyCurve(REWARD_ACCURACY, "reward accuracy", share=True)
+_MARGIN = KeyCurve(REWARD_MARGIN, "reward margin", short="margin")
+_ACCURACY = KeyCurve(REWARD_ACCURACY, "reward accuracy", share=True, short="accuracy")
 _PAIRED = (_MARGIN, _ACCURACY)
 
 # Each objective's key curves, the most telling first (the names are config.OBJECTIVES; a test
@@ -69,8 +70,8 @@ KEY_CURVES: dict[str, tuple[KeyCurve, ...]] = {
     "dpo": _PAIRED,
     "orpo": _PAIRED,
     "simpo": _PAIRED,
-    "kto": (_MARGIN, KeyCurve(KL, "KL to the reference")),
-    "grpo": (KeyCurve(MEAN_REWARD, "mean reward"), KeyCurve(REWARD_STD, "reward std")),
+    "kto": (_MARGIN, KeyCurve(KL, "KL to the reference", short="KL")),
+    "grpo": (KeyCurve(MEAN_REWARD, "mean reward", short="reward"), KeyCurve(REWARD_STD, "reward std", short="std")),
 }
 
 # Shown in a run's log lines too (the rest stay in the store): every objective's key curves.

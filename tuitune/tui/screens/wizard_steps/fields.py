@@ -143,7 +143,7 @@ FIELDS: tuple[Field, ...] = (
     field("training.batch_size", "Batch size", "Samples per device per step."),
     field("lora.r", "LoRA rank", "Adapter rank: 8 or 16 are usual (ignored by full fine-tuning).", minimum=1),
     field("data.max_length", "Max length", "Tokens per training sequence; longer samples are truncated."),
-    field("name", "Run name", "Leave empty for <model>-<method>.", optional=True),
+    field("name", "Run name", "Leave empty for <model>-<method> (and -<objective> unless sft).", optional=True),
     # Advanced: folded away.
     field("lora.alpha", "LoRA alpha", "Scaling numerator (alpha / r); usually 2 × r.", advanced=True),
     field("lora.dropout", "LoRA dropout", "In [0, 1).", advanced=True, minimum=0, maximum=1, exclusive_maximum=True),

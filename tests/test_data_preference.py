@@ -275,6 +275,8 @@ def test_a_preference_set_trains_sft_only_on_its_chosen_answers(tmp_path: Path, 
     assert set(prepared.train.column_names) == {"input_ids", "labels", "length"}
     trained = "".join(s.text for s in prepared.preview(1)[0].segments if s.trained)
     assert trained == "Red.<|im_end|><|endoftext|>"
+    # Its summary counts samples and tokens, as sft's does (not pairs: none is trained as one).
+    assert prepared.stats.corpus.startswith("3 samples → 3 sequences · "), prepared.stats.corpus
 
 
 def test_labelled_and_prompt_sets_are_refused_for_sft(tmp_path: Path) -> None:

@@ -95,7 +95,7 @@ class DatasetStats:
         """The dataset's size as training sees it: `30 documents → 1,204 sequences (29 long texts
         in windows) · 441,890 tokens, 0.0% cut` (samples, for data other than text)."""
         sequences = self.train_rows + self.validation_rows
-        if self.format in RECORD_NOUNS:
+        if self.format in RECORD_NOUNS and self.objective != "sft":  # sft on a set's chosen answers: samples
             return self._records_corpus(sequences)
         noun = "document" if self.format == "text" else "sample"
         text = f"{_plural(self.documents, noun)} → {_plural(sequences, 'sequence')}"

@@ -2,7 +2,7 @@
 and full fine-tuning. test_objectives trains dpo on all three and the others on LoRA through the
 worker; this trains each remaining pair for two real steps in this process (`tuitune.train`, the
 run layer the worker runs), and checks the run completed with the weights its method leaves and
-its objective's key curve logged."""
+its objective's key curve logged; grpo and kto also train with two processes (dpo's is test_objectives')."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import tuitune
+from tests.helpers import cli_json
 from tuitune.config import ConfigBuilder, RunConfig
 from tuitune.runs.files import folder_of
 from tuitune.runs.metrics import KEY_CURVES
@@ -54,3 +55,33 @@ def test_each_objective_trains_with_each_method(
     ]
     kind = "model" if method == "full_finetuning" else "adapter"
     assert (folder_of(run) / kind).is_dir()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("objective", "method"), [("grpo", "full_finetuning"), ("kto", "lora")])
+def test_grpo_and_kto_train_with_two_processes(
+    objective: str, method: str, tuitune_home: Path, demo_model_path: Path
+) -> None:
+    # dpo's two-process run is test_objectives'; grpo samples on every rank, kto's KL batch spans them.
+    document = cli_json(
+        "train",
+        "--demo",
+        "--objective",
+        objective,
+        "--method",
+        method,
+        "--nproc",
+        "2",
+        "--batch-size",
+        "8",
+        "--max-steps",
+        "2",
+        timeout=600,
+    )
+    assert (document["status"], document["steps_completed"]) == (COMPLETED, 2), document
+    store = open_store()
+    assert [process.rank for process in store.processes(document["run_id"])] == [0, 1]
+    assert set(document["key_values"]) == {curve.key for curve in KEY_CURVES[objective]}
+    # Rank 0 alone writes: no step logged twice.
+    steps = [p.step for p in store.metric_points(document["run_id"]) if p.loss is not None]
+    assert steps and len(steps) == len(set(steps)), steps

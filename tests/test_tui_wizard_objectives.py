@@ -241,7 +241,10 @@ async def test_sft_on_a_preference_set_trains_its_chosen_answers_once_the_switch
         said = _flat(str(wizard.query_one("#objective-data").render()))
         assert "tick Chosen answers only (method step) to train sft on its chosen answers" in said, said
         assert switch.display and wizard.query_one("#objective-form").display
-        switch.focus()
+        # From the objective, tab reaches the switch the refusal names next, not six fields on.
+        wizard.query_one("#objective", Select).focus()
+        await pilot.press("tab")
+        assert app.focused is switch, app.focused
         await pilot.press("space")  # the keyboard alone
         await wait_until(
             pilot, lambda: data.document and data.probed and data.probed[4], timeout=120, what="the chosen answers"

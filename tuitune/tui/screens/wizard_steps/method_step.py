@@ -114,19 +114,22 @@ class MethodStep(OfTuitune, VerticalScroll, can_focus=False):
                 + "; ".join(f"{name}: {words}" for name, words in OBJECTIVE_HELP.items())
                 + ".",
             )
-        with Grid(classes="form"):
-            for spec in FIELDS:
-                if not spec.advanced:
-                    yield from field_widgets(spec, _default(spec))
-        yield Grid(classes="form", id="gpu-form")
-        yield Static("", id="gpu-help")
         yield Static("", id="method-help")
+        # The objective's line, its settings and the data's refusal of it right under the choice,
+        # so tab goes from the objective to what it reads (the chosen-answers switch the refusal
+        # names is the next stop, not six fields away).
         yield Static("", id="objective-help")
         # Every objective's settings, each shown only while the chosen objective reads it.
         with Grid(classes="form", id="objective-form"):
             for spec in OBJECTIVE_FIELDS:
                 yield from field_widgets(spec, _default(spec))
         yield Static("", id="objective-data")  # the data's refusal of this objective, in its own words
+        with Grid(classes="form"):
+            for spec in FIELDS:
+                if not spec.advanced:
+                    yield from field_widgets(spec, _default(spec))
+        yield Grid(classes="form", id="gpu-form")
+        yield Static("", id="gpu-help")
         with Collapsible(title="Advanced", collapsed=True, id="advanced"):
             yield Grid(classes="form", id="advanced-form")
 

@@ -38,6 +38,7 @@ STATEFUL = {
     ("POST", "/runs/{run_id}/resume"),
     ("POST", "/runs/{run_id}/evaluate"),
     ("POST", "/runs/{run_id}/merge"),
+    ("POST", "/runs/{run_id}/export"),
     ("POST", "/runs/{run_id}/upload"),
     ("DELETE", "/runs/{run_id}"),
     ("DELETE", "/jobs/{job_id}"),

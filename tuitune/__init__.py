@@ -35,6 +35,7 @@ _LAZY = {
     "compare_runs": "tuitune.runs.compare",
     "merge_run": "tuitune.export",
     "merge_adapter": "tuitune.export",
+    "export_run": "tuitune.export",
     "upload": "tuitune.export",
     "chat": "tuitune.chats",
 }
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from tuitune.errors import TuituneError
     from tuitune.evaluation import evaluate_run
     from tuitune.export.merge import merge_adapter, merge_run
+    from tuitune.export.run_export import export_run
     from tuitune.export.upload import upload
     from tuitune.runs.compare import compare_runs
     from tuitune.store import open_store
@@ -69,6 +71,7 @@ __all__ = [
     "chat",
     "compare_runs",
     "evaluate_run",
+    "export_run",
     "load_config",
     "merge_adapter",
     "merge_run",

@@ -120,6 +120,10 @@ class Client:
     def merge(self, run_id: int, *, output: str | None = None) -> dict[str, Any]:
         return self._call("POST", f"/runs/{run_id}/merge", json={"output": output})
 
+    def export(self, run_id: int, *, to: str, quant: str = "q8_0", merge: bool = False) -> dict[str, Any]:
+        """Start exporting a run for serving (gguf, ollama or vllm): a task, like merge."""
+        return self._call("POST", f"/runs/{run_id}/export", json={"to": to, "quant": quant, "merge": merge})
+
     def upload(self, run_id: int, repo_id: str, *, private: bool = True, token: str | None = None) -> dict[str, Any]:
         return self._call(
             "POST", f"/runs/{run_id}/upload", json={"repo_id": repo_id, "private": private, "token": token}

@@ -1,7 +1,9 @@
-"""`tuitune merge` (adapter + base -> standalone model) and `tuitune upload` (to the Hugging Face Hub)."""
+"""`tuitune merge` (adapter + base -> standalone model), `tuitune export` (GGUF, Ollama, vLLM) and
+`tuitune upload` (to the Hugging Face Hub)."""
 
 from __future__ import annotations
 
+import os
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional, cast
@@ -11,8 +13,9 @@ from rich.text import Text
 
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.errors import ExportError, UsageError
+from tuitune.export.choices import DEFAULT_QUANT, K_QUANTS, QUANTS
 from tuitune.runs.present import literal
-from tuitune.runs.results import MergeResult
+from tuitune.runs.results import ExportResult, MergeResult
 from tuitune.store import open_store
 from tuitune.text.user_text import excerpt
 
@@ -71,6 +74,71 @@ def merge_command(
         return
     console.print(Text.assemble(("Merged model saved to ", "green"), literal(document["output_dir"])))
     console.print(f"Load it with AutoModelForCausalLM.from_pretrained({str(merged)!r}).", highlight=False, markup=False)
+
+
+@app.command("export")
+def export_command(
+    target: str = typer.Argument(..., metavar="RUN", help="A completed run (id, name or `last`)."),
+    to: str = typer.Option(
+        ..., "--to", help="gguf (llama.cpp, LM Studio), ollama (GGUF + Modelfile) or vllm (a serve script)."
+    ),
+    quant: str = typer.Option(
+        DEFAULT_QUANT,
+        "--quant",
+        help=f"GGUF weights: {', '.join(QUANTS)} ({', '.join(K_QUANTS)} with llama.cpp's llama-quantize on the PATH).",
+    ),
+    merge: bool = typer.Option(False, "--merge", help="vllm: serve the merged model instead of base + adapter."),
+    ollama_create: bool = typer.Option(
+        False, "--ollama-create", help="ollama: also run `ollama create` (Ollama must be installed)."
+    ),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Export a run for serving, into <run folder>/export: a GGUF checked by a round trip against
+    the trained model, an Ollama Modelfile with the run's chat template, or a vLLM serve script."""
+    from tuitune.export.run_export import export_run
+    from tuitune.runs import lookup
+
+    store = open_store()
+    run = lookup.find(target, store=store)
+    if to != "vllm" or merge:
+        # No bars from transformers (loading, its GGUF reader's tqdm, read when tqdm is imported):
+        # stderr carries the export's own progress only.
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    with err_console.status("exporting…") if err_console.is_terminal else nullcontext() as spinner:
+
+        def progress(line: str) -> None:
+            # A spinner on a terminal; plain lines otherwise (the app reads them from its child).
+            if spinner is not None:
+                spinner.update(line)
+            else:
+                err_console.print(f"export: {line}", markup=False, highlight=False)
+
+        document: ExportResult = export_run(
+            run, to=to, quant=quant, merge=merge, ollama_create=ollama_create, store=store, on_progress=progress
+        )
+    if json_output:
+        print_json(document)
+        return
+    for note in document["notes"]:
+        err_console.print(Text.assemble(("note: ", "yellow"), literal(note)))
+    if "round_trip" in document:
+        check = document["round_trip"]
+        console.print(
+            Text.assemble(
+                ("Round trip passed", "green"),
+                f" ({check['quant']}, {check['prompts']} held-out examples, {check['positions']} positions): "
+                f"max |logit diff| {check['max_abs_logit_diff']:.2e}, "
+                f"greedy agreement {check['greedy_agreement']:.1%}, token ids equal.",
+            )
+        )
+    for path in document["files"]:
+        console.print(Text.assemble(("wrote ", "green"), literal(path)))
+    console.print("Next:", highlight=False)
+    for command in document["commands"]:
+        console.print(f"  {command}", highlight=False, markup=False)
 
 
 @app.command("upload")

@@ -1,4 +1,4 @@
-"""The JSON documents the heavy commands print (`eval`, `merge`, `upload --json`), declared once:
+"""The JSON documents the heavy commands print (`eval`, `merge`, `export`, `upload --json`), declared once:
 the CLI writes them, the app reads them back from its child process with `read_result`, which
 checks the document against its type instead of guessing at keys. Light: pydantic only.
 """
@@ -35,6 +35,18 @@ class MergeResult(TypedDict):
     files: list[str]
 
 
+class ExportResult(TypedDict):
+    """`tuitune export --json`: the files written into the run's folder, and what to type next."""
+
+    run_id: int
+    to: str  # gguf, ollama or vllm
+    files: list[str]  # absolute paths, each an artifact of the run
+    commands: list[str]  # what a user types next (`ollama create …`, the vLLM script…)
+    notes: list[str]
+    quant: NotRequired[str]
+    round_trip: NotRequired[dict[str, Any]]  # a GGUF's check: `RoundTrip.to_dict()`
+
+
 @dataclass
 class UploadResult:
     """`tuitune upload --json` and `tuitune.upload()`: what was (or, with `dry_run`, would be)
@@ -60,7 +72,7 @@ class UnexpectedResultError(TuituneError):
     """A command's JSON document is not the one its type declares (a version mismatch, say)."""
 
 
-Result = TypeVar("Result", EvaluationResult, MergeResult, UploadResult)
+Result = TypeVar("Result", EvaluationResult, ExportResult, MergeResult, UploadResult)
 
 
 def read_result(kind: type[Result], document: object, command: str) -> Result:

@@ -28,6 +28,9 @@ ARTIFACT_KINDS: tuple[str, ...] = (
     "upload",
     "config",
     "log",
+    "gguf",  # an exported GGUF file (`tuitune export`), its round trip in meta
+    "modelfile",  # the Ollama Modelfile beside it
+    "vllm-script",  # the script that serves the run with vLLM
 )
 
 

@@ -1,5 +1,5 @@
 """What a user does to a run, from whichever screen: resume, cancel, delete, evaluate, merge,
-upload, export its chats.
+export for serving, upload, export its chats.
 
 One place for every flow (modal, then a background worker, then a notification) so the history,
 detail and training screens behave the same. Which actions apply to which run, their keys and
@@ -20,7 +20,7 @@ from textual.signal import Signal
 from textual.worker import Worker
 
 from tuitune.errors import TuituneError
-from tuitune.runs.results import EvaluationResult, MergeResult, UploadResult, read_result
+from tuitune.runs.results import EvaluationResult, ExportResult, MergeResult, UploadResult, read_result
 from tuitune.service.jobs import CliOutcome, run_tuitune
 from tuitune.store import COMPLETED, Run
 from tuitune.tui.offers import resume_from, resume_hint
@@ -177,6 +177,28 @@ class RunActions:
             answered,
         )
 
+    def export(self, run: Run) -> None:
+        """Ask where to (GGUF, Ollama, vLLM) and at which quantization, then `tuitune export`."""
+        # Imported here: the choices come from the export package, which the app needs only now.
+        from tuitune.tui.widgets.export_modal import ExportModal, ExportRequest
+
+        def answered(request: ExportRequest | None) -> None:
+            if request is None:
+                return
+            args = ["export", str(run.id), "--to", request.to, "--json"]
+            if request.to != "vllm":
+                args[4:4] = ["--quant", request.quant]
+            if request.merge:
+                args.insert(-1, "--merge")
+            self._long(
+                f"Export {run.name}",
+                args,
+                run.id,
+                lambda doc: _export_summary(run, read_result(ExportResult, doc, "export")),
+            )
+
+        self.app.push_screen(ExportModal(run.name, has_adapter=run.method != "full_finetuning"), answered)
+
     def upload(self, run: Run) -> None:
         """Ask for the repo, privacy and token, then upload with a model card."""
 
@@ -296,6 +318,18 @@ def _evaluation_summary(run: Run, result: EvaluationResult) -> str:
             before = f" (base {base[metric]:.3f})" if metric in base else ""
             parts.append(f"{metric} {tuned[metric]:.3f}{before}")
     return f"Evaluated {run.name}: " + (", ".join(parts) if parts else "scores saved.")
+
+
+def _export_summary(run: Run, result: ExportResult) -> str:
+    check = result.get("round_trip")
+    checked = (
+        f" Round trip: greedy agreement {check['greedy_agreement']:.0%}, max |logit diff| "
+        f"{check['max_abs_logit_diff']:.1e}."
+        if check
+        else ""
+    )
+    where = Path(result["files"][-1]).parent if result["files"] else "the run's folder"
+    return f"Exported {run.name} to {where}.{checked} Next: {result['commands'][0]}"
 
 
 def _upload_summary(run: Run, result: UploadResult) -> str:

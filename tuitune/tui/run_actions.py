@@ -196,6 +196,10 @@ def _merge(screen: RunActionScreen, target: Target) -> None:
     screen.tuitune.run_actions.merge(_the_run(target))
 
 
+def _export_for_serving(screen: RunActionScreen, target: Target) -> None:
+    screen.tuitune.run_actions.export(_the_run(target))
+
+
 def _upload(screen: RunActionScreen, target: Target) -> None:
     screen.tuitune.run_actions.upload(_the_run(target))
 
@@ -265,6 +269,16 @@ RUN_ACTIONS: tuple[RunAction, ...] = (
         _merge_refusal,
         _merge,
         possible=_has_adapter,
+    ),
+    RunAction(
+        "export",
+        "Export",
+        "g",
+        "Export the run for serving: a GGUF checked against the model (llama.cpp, Ollama with a Modelfile), "
+        "or a vLLM serve script.",
+        "a completed run",
+        _completed("export"),
+        _export_for_serving,
     ),
     RunAction(
         "upload",

@@ -1,4 +1,4 @@
-"""`/runs`: start, list, watch, stop, resume, delete, evaluate, merge and upload runs."""
+"""`/runs`: start, list, watch, stop, resume, delete, evaluate, merge, export and upload runs."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from typing import Any, Optional
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sse_starlette.sse import EventSourceResponse
 
 from tuitune.config import MAX_EPOCHS, MAX_STEPS, parse_config
 from tuitune.errors import RunStateError, UsageError
+from tuitune.export.choices import DEFAULT_QUANT, K_QUANTS, QUANTS, TARGETS
 from tuitune.runs.documents import (
     CancelRequested,
     Events,
@@ -311,6 +312,41 @@ def merge(request: Request, run_id: int, body: MergeRequest = Body(default_facto
         always_local=True,
     )
     return request.app.state.tasks.start("merge", run.id, ["merge", str(run.id), output])
+
+
+class ExportRequest(BaseModel):
+    to: str = Field(..., max_length=16, description=f"One of {', '.join(TARGETS)}.")
+    quant: str = Field(
+        DEFAULT_QUANT, max_length=16, description=f"The GGUF's weights: one of {', '.join(QUANTS + K_QUANTS)}."
+    )
+    merge: bool = Field(False, description="vllm: serve the merged model instead of base + adapter.")
+
+    @field_validator("to")
+    @classmethod
+    def _known_target(cls, value: str) -> str:
+        if value not in TARGETS:
+            raise ValueError(f"use one of {', '.join(TARGETS)}")
+        return value
+
+    @field_validator("quant")
+    @classmethod
+    def _known_quant(cls, value: str) -> str:
+        if value not in QUANTS + K_QUANTS:
+            raise ValueError(f"use one of {', '.join(QUANTS + K_QUANTS)}")
+        return value
+
+
+@router.post(
+    "/{run_id}/export",
+    status_code=202,
+    summary="Export for serving in the background: a GGUF checked by a round trip, a Modelfile, a vLLM script",
+    responses=refusals(404, 409, 413, 422, *WRITES),
+)
+def export(request: Request, run_id: int, body: ExportRequest) -> Task:
+    run = _finished(run_id)
+    check_stored_run(run_config(run), policy_of(request), run_id=run.id, action="export")
+    argv = ["export", str(run.id), "--to", body.to, "--quant", body.quant] + (["--merge"] if body.merge else [])
+    return request.app.state.tasks.start("export", run.id, argv)
 
 
 class UploadRequest(BaseModel):

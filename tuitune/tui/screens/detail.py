@@ -54,7 +54,7 @@ class RunDetailScreen(RunActionScreen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", tooltip="Back to the history.", id="detail-back"),
         Binding("t", "training", "Live view", tooltip="The training screen of this run.", id="detail-training"),
-        *bindings("resume", "evaluate", "merge", "upload", "delete", "cancel", "chat", "export-chats"),
+        *bindings("resume", "evaluate", "merge", "export", "upload", "delete", "cancel", "chat", "export-chats"),
     ]
 
     def __init__(self, run_id: int) -> None:

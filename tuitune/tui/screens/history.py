@@ -163,7 +163,7 @@ class HistoryScreen(RunActionScreen):
             tooltip="Reverse the order of the current sort.",
             id="history-reverse-sort",
         ),
-        *bindings("compare", "resume", "chat", "evaluate", "merge", "export", "upload", "delete", "cancel"),
+        *bindings("compare", "resume", "chat", "evaluate", "merge", "upload", "delete", "cancel", "export"),
         Binding(
             "escape",
             "clear_filter",

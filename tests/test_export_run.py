@@ -201,3 +201,18 @@ def test_deleting_the_runs_files_deletes_what_was_exported(
         cli("delete", str(run.run_id), "--files", "--yes", check=True)
         assert not any(Path(path).exists() for path in document["files"])
         assert not Path(str(run.output_dir)).exists()
+
+
+def test_the_exported_gguf_uploads_with_its_modelfile_and_a_card_that_gives_its_round_trip(
+    runs: dict[str, Run],
+) -> None:
+    run = runs["full"]
+    exported = tuitune.export_run(run, to="ollama", quant="q4_0")
+    result = tuitune.upload(run, "me/full-gguf", gguf=True, dry_run=True)
+    assert result.kind == "gguf" and result.files == ["Modelfile", "README.md", "full-q4_0.gguf"]
+    check = exported["round_trip"]
+    assert "## How this file was checked" in result.card
+    assert f"{check['greedy_agreement']:.1%}" in result.card and "greedy agreement >= 80%" in result.card
+    assert "ollama run hf.co/me/full-gguf" in result.card and "library_name: gguf" in result.card
+    refused = cli("upload", str(runs["lora"].id), "me/x", "--gguf", "--merge-adapter", "--dry-run")
+    assert_one_line_error(refused, "--merge-adapter")

@@ -158,6 +158,9 @@ def upload_command(
         False, "--merge-adapter", help="Upload a merged standalone model instead of the adapter."
     ),
     base_model: Optional[str] = typer.Option(None, "--base-model", help="Base to merge into with --merge-adapter."),
+    gguf: bool = typer.Option(
+        False, "--gguf", help="Upload the run's exported GGUF and its Modelfile (see `tuitune export`)."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the files and the model card, upload nothing."),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
@@ -177,6 +180,7 @@ def upload_command(
             merge_adapter=merge_adapter,
             base_model=base_model,
             dry_run=dry_run,
+            gguf=gguf,
             store=store,
         )
     if json_output:

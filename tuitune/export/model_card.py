@@ -48,7 +48,7 @@ METRIC_NAMES = {
 
 @dataclass
 class CardInfo:
-    """Everything a card says. `kind` is "adapter" (a peft adapter), "merged" or "model"."""
+    """Everything a card says. `kind` is "adapter" (a peft adapter), "merged", "model" or "gguf"."""
 
     repo_id: str
     kind: str
@@ -64,6 +64,8 @@ class CardInfo:
     evaluation_settings: dict[str, Any] = field(default_factory=dict)
     sample_count: int | None = None
     lora_targets: list[str] | None = None  # what `auto` resolved to, from the adapter's config
+    # kind "gguf": the file's name, its quantization and its round trip (`RoundTrip.to_dict()`).
+    gguf: dict[str, Any] | None = None
 
 
 def is_hub_id(name: str | None) -> bool:
@@ -91,18 +93,19 @@ def model_card(info: CardInfo) -> str:
     tags = ["tuitune", *METHOD_TAGS.get(info.method or "", []), "text-generation"]
     if info.kind == "merged":
         tags.insert(len(tags) - 1, "merged")
+    if info.kind == "gguf":
+        tags[-1:-1] = ["gguf", str((info.gguf or {}).get("quant", "")), "ollama"]
     metadata = ModelCardData(
         base_model=info.base_model if is_hub_id(info.base_model) else None,
-        library_name="peft" if info.kind == "adapter" else "transformers",
+        library_name={"adapter": "peft", "gguf": "gguf"}.get(info.kind, "transformers"),
         license=info.license,
         datasets=[info.dataset] if info.dataset and is_hub_id(info.dataset) else None,
         pipeline_tag="text-generation",
         tags=list(dict.fromkeys(tags)),
     )
     parts = [f"---\n{metadata.to_yaml()}\n---", _introduction(info), _usage(info)]
-    parts += [
-        section for section in (_training(info), _results(info), _evaluation(info), _configuration(info)) if section
-    ]
+    sections = (_round_trip(info), _training(info), _results(info), _evaluation(info), _configuration(info))
+    parts += [section for section in sections if section]
     return "\n\n".join(parts) + "\n"
 
 
@@ -131,6 +134,8 @@ def _introduction(info: CardInfo) -> str:
         "adapter": f"A {method} adapter for {_link(info.base_model)}",
         "merged": f"{_link(info.base_model)} with a {method} adapter merged into its weights",
         "model": f"A fine-tune of {_link(info.base_model)} ({method})",
+        "gguf": f"A fine-tune of {_link(info.base_model)} ({method}) as a "
+        f"{str((info.gguf or {}).get('quant', '')).upper()} GGUF file for llama.cpp and Ollama",
     }.get(info.kind, f"A fine-tune of {_link(info.base_model)}")
     dataset = f", trained on {_link(info.dataset, 'dataset')}" if info.dataset else ""
     return f"{title}\n\n{what}{dataset}.\n\nMade with tuitune."
@@ -138,6 +143,15 @@ def _introduction(info: CardInfo) -> str:
 
 def _usage(info: CardInfo) -> str:
     repo = info.repo_id
+    if info.kind == "gguf":
+        name = (info.gguf or {}).get("file", "model.gguf")
+        return (
+            "## How to use\n\n```bash\n"
+            f"ollama run hf.co/{repo}          # or: ollama create NAME -f Modelfile, beside {name}\n"
+            f"llama-cli -hf {repo} -cnv\n```\n\n"
+            "The Modelfile formats prompts with the chat template the model was trained with and stops at "
+            "its end-of-turn tokens."
+        )
     if info.kind == "adapter":
         code = (
             "from peft import AutoPeftModelForCausalLM\n"
@@ -168,6 +182,25 @@ def _cell(value: Any) -> str:
     if isinstance(value, (list, dict)):
         return json.dumps(value).replace("|", "\\|")
     return str(value).replace("|", "\\|")
+
+
+def _round_trip(info: CardInfo) -> str | None:
+    check = (info.gguf or {}).get("round_trip")
+    if not check:
+        return None
+    rows: list[tuple[Any, ...]] = [
+        ("quantization", check.get("quant")),
+        ("held-out examples / positions compared", f"{check.get('prompts')} / {check.get('positions')}"),
+        ("max abs logit difference", check.get("max_abs_logit_diff")),
+        ("greedy next-token agreement", f"{check.get('greedy_agreement', 0):.1%}"),
+        ("token ids of both tokenizers", "equal" if check.get("tokens_equal") else "different"),
+        ("required", check.get("bar")),
+    ]
+    return (
+        "## How this file was checked\n\nBefore it was kept, the file was read back with transformers (which "
+        "dequantizes it) and compared with the trained model on held-out examples of the training data:\n\n"
+        + _table(("check", "result"), rows)
+    )
 
 
 def _training(info: CardInfo) -> str | None:

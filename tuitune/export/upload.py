@@ -40,18 +40,22 @@ def upload(
     merge_adapter: bool = False,
     base_model: str | None = None,
     dry_run: bool = False,
+    gguf: bool = False,
     store: Store | None = None,
 ) -> UploadResult:
     """Upload a run's adapter (or model), or a folder, to `repo_id`, creating the repo if needed.
 
     `merge_adapter` uploads a standalone merged model instead of the adapter (merged first into
     the run's `merged/` folder, or a temporary folder for an adapter given by path); `base_model`
-    overrides the base to merge into. `dry_run` builds the card and the file list and uploads
+    overrides the base to merge into. `gguf` uploads the run's latest exported GGUF (and the
+    Modelfile beside it) with a card that gives its round trip. `dry_run` builds the card and the file list and uploads
     nothing (it still merges when asked, so the list is exact). The repository URL is recorded as
     an artifact (kind "upload") of the run the upload came from.
     """
     store = store or open_store()
     check_repo_id(repo_id)
+    if gguf and merge_adapter:
+        raise ExportError("--gguf uploads the exported GGUF, which is merged already: drop --merge-adapter.")
     resolved = resolve_target(target, store)
     # Before any merge: a missing token should not cost a merge first.
     secret = None if dry_run else resolve_token(token)
@@ -59,13 +63,19 @@ def upload(
     temporary: Path | None = None
     notes: list[str] = []
     try:
-        if merge_adapter:
+        gguf_files: list[str] | None = None
+        gguf_meta: dict | None = None
+        if gguf:
+            resolved, gguf_files, gguf_meta = _exported(resolved, store)
+        elif merge_adapter:
             if resolved.kind != "adapter":
                 notes.append(f"{resolved.folder} is already a standalone model: uploaded as it is, nothing to merge.")
             else:
                 resolved, temporary = _merged(resolved, base_model, store)
-        files = upload_files(resolved.folder)
-        card = model_card(card_info(resolved, repo_id, store))
+        files = gguf_files if gguf_files is not None else upload_files(resolved.folder)
+        info = card_info(resolved, repo_id, store)
+        info.gguf = gguf_meta
+        card = model_card(info)
         result = UploadResult(
             repo_id=repo_id,
             kind=resolved.kind,
@@ -136,6 +146,29 @@ def upload_files(folder: Path) -> list[str]:
     if not files:
         raise ExportError(f"{folder} holds no files to upload.")
     return files
+
+
+def _exported(resolved: UploadTarget, store: Store) -> tuple[UploadTarget, list[str], dict]:
+    """The run's latest exported GGUF (and its Modelfile), as the folder and files to upload."""
+    run = resolved.run
+    if run is None:
+        raise ExportError("--gguf uploads a run's exported GGUF: give the run (its id or name), not a folder.")
+    exported = [a for a in store.artifacts(run.id) if a.kind == "gguf" and Path(a.path).is_file()]
+    if not exported:
+        raise ExportError(
+            f"Run {run.id} ({run.name}) has no exported GGUF: export it first (`tuitune export {run.id} --to ollama`)."
+        )
+    path = Path(exported[-1].path)
+    files = [path.name]
+    modelfile = path.parent / "Modelfile"
+    if modelfile.is_file() and f"FROM ./{path.name}\n" in modelfile.read_text(encoding="utf-8"):
+        files.append(modelfile.name)
+    meta = {
+        "file": path.name,
+        "quant": exported[-1].meta.get("quant"),
+        "round_trip": exported[-1].meta.get("round_trip"),
+    }
+    return UploadTarget(path.parent, "gguf", run, resolved.config, resolved.base_model), files, meta
 
 
 def _merged(resolved: UploadTarget, base_model: str | None, store: Store) -> tuple[UploadTarget, Path | None]:

@@ -53,7 +53,7 @@ class UploadResult:
     uploaded, and where."""
 
     repo_id: str
-    kind: str  # adapter, merged or model
+    kind: str  # adapter, merged, model or gguf
     folder: str
     files: list[str]  # paths in the repository, README.md included
     card: str

@@ -55,7 +55,7 @@ _JINJA_TOOLS = f"""
 
 # All system messages joined by blank lines, and whether there were any (an empty one counts).
 _JINJA_SYSTEM = """
-{%- set ns = namespace(system='', found=false, body='', pending=false, first=true, last='') %}
+{%- set ns = namespace(system='', found=false, body='', pending=false, first=true) %}
 {%- for message in messages %}
 {%- if message['role'] == 'system' %}
 {%- if ns.found %}{%- set ns.system = ns.system + '\\n\\n' %}{%- endif %}
@@ -196,7 +196,7 @@ def _go_text(text: str) -> str:
 
 # The system messages joined by blank lines; Ollama merges consecutive ones the same way already.
 _GO_SYSTEM = (
-    "{{- $system := print }}{{ $found := false }}{{ $last := print }}"
+    "{{ $system := print }}{{ $found := false }}{{ $last := print }}"
     '{{ range .Messages }}{{ if eq .Role "system" }}'
     '{{ if $found }}{{ $system = print $system "\\n\\n" .Content }}{{ else }}{{ $system = .Content }}{{ end }}'
     "{{ $found = true }}{{ end }}{{ $last = .Role }}{{ end }}"

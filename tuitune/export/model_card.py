@@ -148,7 +148,7 @@ def _usage(info: CardInfo) -> str:
         return (
             "## How to use\n\n```bash\n"
             f"ollama run hf.co/{repo}          # or: ollama create NAME -f Modelfile, beside {name}\n"
-            f"llama-cli -hf {repo} -cnv\n```\n\n"
+            f"llama-cli -hf {repo} -cnv --jinja\n```\n\n"
             "The Modelfile formats prompts with the chat template the model was trained with and stops at "
             "its end-of-turn tokens."
         )

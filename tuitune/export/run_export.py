@@ -127,7 +127,9 @@ def _export_gguf(run: Run, *, to: str, quant: str, ollama_create: bool, store: S
         meta={"quant": quant, "arch": written.arch, "round_trip": record},
     )
     files = [str(target.resolve())]
-    commands = [f"llama-cli -m {target} -cnv"]
+    # --jinja: llama.cpp then formats chats with the file's own template (alpaca or plain included),
+    # not with the closest of the formats it knows by name.
+    commands = [f"llama-cli -m {target} -cnv --jinja"]
     if to == "ollama":
         modelfile_path, notes_here, command = _write_modelfile(
             run, target, format_name, jinja, tokenizer, system, quant=quant, check_line=check.line()

@@ -211,7 +211,7 @@ def test_the_exported_gguf_uploads_with_its_modelfile_and_a_card_that_gives_its_
     result = tuitune.upload(run, "me/full-gguf", gguf=True, dry_run=True)
     assert result.kind == "gguf" and result.files == ["Modelfile", "README.md", "full-q4_0.gguf"]
     check = exported["round_trip"]
-    assert "## How this file was checked" in result.card
+    assert "## How this file was checked" in result.card, result.card
     assert f"{check['greedy_agreement']:.1%}" in result.card and "greedy agreement >= 80%" in result.card
     assert "ollama run hf.co/me/full-gguf" in result.card and "library_name: gguf" in result.card
     refused = cli("upload", str(runs["lora"].id), "me/x", "--gguf", "--merge-adapter", "--dry-run")

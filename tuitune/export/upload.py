@@ -158,15 +158,17 @@ def _exported(resolved: UploadTarget, store: Store) -> tuple[UploadTarget, list[
         raise ExportError(
             f"Run {run.id} ({run.name}) has no exported GGUF: export it first (`tuitune export {run.id} --to ollama`)."
         )
-    path = Path(exported[-1].path)
+    # The newest file, not the newest row: exporting a quantization again rewrites its row in place.
+    latest = max(exported, key=lambda artifact: Path(artifact.path).stat().st_mtime_ns)
+    path = Path(latest.path)
     files = [path.name]
     modelfile = path.parent / "Modelfile"
     if modelfile.is_file() and f"FROM ./{path.name}\n" in modelfile.read_text(encoding="utf-8"):
         files.append(modelfile.name)
     meta = {
         "file": path.name,
-        "quant": exported[-1].meta.get("quant"),
-        "round_trip": exported[-1].meta.get("round_trip"),
+        "quant": latest.meta.get("quant"),
+        "round_trip": latest.meta.get("round_trip"),
     }
     return UploadTarget(path.parent, "gguf", run, resolved.config, resolved.base_model), files, meta
 

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from sse_starlette.sse import EventSourceResponse
 
 from tuitune.config import MAX_EPOCHS, MAX_STEPS, parse_config
@@ -321,18 +321,12 @@ class ExportRequest(BaseModel):
     )
     merge: bool = Field(False, description="vllm: serve the merged model instead of base + adapter.")
 
-    @field_validator("to")
+    @field_validator("to", "quant")
     @classmethod
-    def _known_target(cls, value: str) -> str:
-        if value not in TARGETS:
-            raise ValueError(f"use one of {', '.join(TARGETS)}")
-        return value
-
-    @field_validator("quant")
-    @classmethod
-    def _known_quant(cls, value: str) -> str:
-        if value not in QUANTS + K_QUANTS:
-            raise ValueError(f"use one of {', '.join(QUANTS + K_QUANTS)}")
+    def _one_of_the_choices(cls, value: str, info: ValidationInfo) -> str:
+        choices = TARGETS if info.field_name == "to" else QUANTS + K_QUANTS
+        if value not in choices:
+            raise ValueError(f"use one of {', '.join(choices)}")
         return value
 
 

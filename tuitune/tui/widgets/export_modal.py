@@ -21,7 +21,7 @@ from tuitune.runs.present import literal_text
 
 # What each target is for, in the words a user picks by.
 TARGETS: dict[str, str] = {
-    "ollama": "Ollama: a GGUF and a Modelfile with the run's chat template",
+    "ollama": "Ollama: GGUF + a Modelfile with the run's template",
     "gguf": "GGUF: one file for llama.cpp, LM Studio, Jan…",
     "vllm": "vLLM: a script that serves the run",
 }

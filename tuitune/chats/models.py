@@ -24,7 +24,7 @@ from tuitune.export.weights import run_weights
 from tuitune.models.inspect import describe_model
 from tuitune.models.loading import load_model, load_tokenizer
 from tuitune.models.trained import load_base, load_trained, stop_token_ids
-from tuitune.runs.files import run_config
+from tuitune.runs.files import run_config, trained_template
 from tuitune.store import Run, Store
 
 # torch and transformers are imported by the functions that load and run a model, as elsewhere in
@@ -78,14 +78,6 @@ class ChatContextError(TuituneError):
     """The prompt and the answer asked for do not fit in the model's context."""
 
 
-def _trained_template(run: Run, store: Store) -> tuple[str | None, str | None]:
-    """(template, data format) the run trained with, as its worker recorded them."""
-    for artifact in store.artifacts(run.id):
-        if artifact.kind in ("adapter", "model") and artifact.meta.get("template"):
-            return artifact.meta["template"], artifact.meta.get("format")
-    return None, None
-
-
 def _merged_folder(run: Run, store: Store) -> Path:
     for artifact in reversed(store.artifacts(run.id)):
         if artifact.kind == "merged" and (Path(artifact.path) / "config.json").is_file():
@@ -122,7 +114,7 @@ def open_pane(run: Run, store: Store, which: str, *, device: str | None = None, 
         check_fits(f"Run {run.id}'s model", info.parameters, device, quantized_4bit=quantized)
         model, tokenizer = load_trained(config, weights, device=device)
         description = f"{base_id} + adapter {weights.path}" if weights.is_adapter else f"full model {weights.path}"
-    trained, data_format = _trained_template(run, store)
+    trained, data_format = trained_template(run, store)
     chosen = template or trained or config.data.template
     pane_template = get_template(chosen, tokenizer, format=data_format, method=config.method)
     if tokenizer.pad_token is None:

@@ -25,7 +25,7 @@ from tuitune.export.choices import DEFAULT_QUANT, K_QUANTS, QUANTS, TARGETS
 from tuitune.export.gguf.roundtrip import AGREEMENT, MAX_ABS, RoundTripError
 from tuitune.export.weights import adapter_config, run_weights
 from tuitune.runs import folder as run_folder
-from tuitune.runs.files import run_config
+from tuitune.runs.files import run_config, trained_template
 from tuitune.runs.results import ExportResult
 from tuitune.store import Run, Store, open_store
 from tuitune.system.paths import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE
@@ -291,11 +291,7 @@ def _run_template(run: Run, store: Store, tokenizer: Any) -> tuple[str, Any]:
     from tuitune.data import get_template
 
     config = run_config(run)
-    recorded, data_format = None, None
-    for artifact in store.artifacts(run.id):
-        if artifact.kind in ("adapter", "model") and artifact.meta.get("template"):
-            recorded, data_format = artifact.meta["template"], artifact.meta.get("format")
-            break
+    recorded, data_format = trained_template(run, store)
     template = get_template(recorded or config.data.template, tokenizer, format=data_format, method=config.method)
     return template.name, template
 

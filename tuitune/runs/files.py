@@ -85,3 +85,11 @@ def checkpoint_epoch(checkpoint: Path) -> float:
         return float(json.loads((checkpoint / "trainer_state.json").read_text()).get("epoch") or 0.0)
     except (OSError, ValueError, TypeError):
         return 0.0
+
+
+def trained_template(run: Run, store: Store) -> tuple[str | None, str | None]:
+    """(template, data format) the run trained with, as its worker recorded them on its weights."""
+    for artifact in store.artifacts(run.id):
+        if artifact.kind in ("adapter", "model") and artifact.meta.get("template"):
+            return artifact.meta["template"], artifact.meta.get("format")
+    return None, None

@@ -1,11 +1,26 @@
-// The dashboard: asks for the token when the server wants one, then shows the runs page
-// (#/) or a run's page (#/runs/ID).
+// The dashboard: asks for the token when the server wants one, then shows the page the
+// address names (ROUTES). Every page is a class: new Page(root, params, onError), mount(), unmount().
 
 import { api, ApiError, AuthError, token } from "./api.js";
+import { ChatPage } from "./chat_page.js";
+import { ComparePage } from "./compare_page.js";
 import { banner, fill } from "./dom.js";
+import { NewRunPage } from "./new_run_page.js";
+import { QueuePage } from "./queue_page.js";
 import { RunPage } from "./run_page.js";
 import { RunsPage } from "./runs_page.js";
+import { SweepPage } from "./sweep_page.js";
 import { forTheBrowser } from "./wording.js";
+
+/** [address pattern, page]: the first match wins; the groups are the page's params. */
+const ROUTES = [
+  [/^#\/new(?:\?from=(\d+))?$/, (root, [from], onError) => new NewRunPage(root, { from: from ? Number(from) : null }, onError)],
+  [/^#\/runs\/(\d+)\/chat$/, (root, [id], onError) => new ChatPage(root, { id: Number(id) }, onError)],
+  [/^#\/runs\/(\d+)$/, (root, [id], onError) => new RunPage(root, Number(id), onError)],
+  [/^#\/compare\/(\d+(?:,\d+)*)$/, (root, [ids], onError) => new ComparePage(root, { ids: ids.split(",").map(Number) }, onError)],
+  [/^#\/sweeps\/(\d+)$/, (root, [id], onError) => new SweepPage(root, { id: Number(id) }, onError)],
+  [/^#\/queue$/, (root, _, onError) => new QueuePage(root, {}, onError)],
+];
 
 const page = document.getElementById("page");
 const prompt = document.getElementById("token-prompt");
@@ -22,8 +37,19 @@ function leave() {
 function route() {
   leave();
   banner(null);
-  const match = location.hash.match(/^#\/runs\/(\d+)$/);
-  current = match ? new RunPage(page, Number(match[1]), onError) : new RunsPage(page, onError);
+  for (const link of document.querySelectorAll("header nav a[data-page]")) {
+    link.classList.toggle("here", location.hash.startsWith(link.getAttribute("href")) && link.getAttribute("href") !== "#/"
+      || link.getAttribute("href") === "#/" && (location.hash === "" || location.hash === "#/"));
+  }
+  for (const [pattern, make] of ROUTES) {
+    const match = location.hash.match(pattern);
+    if (match) {
+      current = make(page, match.slice(1), onError);
+      current.mount();
+      return;
+    }
+  }
+  current = new RunsPage(page, onError);
   current.mount();
 }
 

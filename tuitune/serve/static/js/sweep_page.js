@@ -1,0 +1,16 @@
+// (being written)
+import { el, fill } from "./dom.js";
+
+export class SweepPage {
+  constructor(root, params, onError) {
+    this.root = root;
+    this.params = params;
+    this.onError = onError;
+  }
+
+  mount() {
+    fill(this.root, el("p", { class: "muted", text: "This page is being written." }));
+  }
+
+  unmount() {}
+}

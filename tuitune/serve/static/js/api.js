@@ -12,11 +12,13 @@ export const token = {
 /** The server refused the token (or none was given): the page asks for it again. */
 export class AuthError extends Error {}
 
-/** Any other refusal, with the server's one-line message and the HTTP status. */
+/** Any other refusal, with the server's one-line message, the HTTP status and, where the server
+ *  named one, the dotted configuration key at fault (`training.learning_rate`). */
 export class ApiError extends Error {
-  constructor(message, status) {
+  constructor(message, status, field = null) {
     super(message);
     this.status = status;
+    this.field = field;
   }
 }
 
@@ -28,12 +30,14 @@ export function headers(extra = {}) {
   return given ? { ...ours, Authorization: `Bearer ${given}` } : ours;
 }
 
-async function detail(response) {
+/** The refusal's words and field, from the server's `{detail, field}` (or its plain text). */
+async function refusal(response) {
   const text = await response.text();
   try {
-    return JSON.parse(text).detail || text;
+    const body = JSON.parse(text);
+    return { message: body.detail || text, field: body.field || null };
   } catch {
-    return text || `HTTP ${response.status}`;
+    return { message: text || `HTTP ${response.status}`, field: null };
   }
 }
 
@@ -50,8 +54,11 @@ export async function call(method, path, body) {
   } catch (error) {
     throw new ApiError(`Cannot reach the tuitune server (${error.message}): check that it is still running, then reload this page.`, 0);
   }
-  if (response.status === 401) throw new AuthError(await detail(response));
-  if (!response.ok) throw new ApiError(await detail(response), response.status);
+  if (response.status === 401) throw new AuthError((await refusal(response)).message);
+  if (!response.ok) {
+    const { message, field } = await refusal(response);
+    throw new ApiError(message, response.status, field);
+  }
   const type = response.headers.get("content-type") || "";
   return type.startsWith("application/json") ? response.json() : response.text();
 }

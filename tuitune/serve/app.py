@@ -151,6 +151,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         hub.start()
         yield
         await hub.stop()
+        # Child processes a route started on demand (the probe, chat models) end with the server.
+        for close in app.state.closers:
+            close()
 
     app = Service(
         title="tuitune",
@@ -163,6 +166,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.hub = hub
     app.state.tasks = Tasks()
+    app.state.closers = []  # callables run at shutdown: see lifespan
     errors.install(app)
     protected = [Depends(check_token), Depends(check_same_site)]
     # What those checks (and the Host check, `RequestHost`) may refuse, on every route they guard.

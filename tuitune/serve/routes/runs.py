@@ -127,6 +127,15 @@ def get_run(run_id: int) -> RunReportWithUrls:
     return RunReportWithUrls.model_construct(**dict(run_report(run, service.store)), urls=urls(run.id))
 
 
+@router.get(
+    "/{run_id}/config",
+    summary="The run's configuration: what it trains (a new run's form starts from it)",
+    responses=refusals(404, 422),
+)
+def get_config(run_id: int) -> dict[str, Any]:
+    return run_config(find(run_id)).to_dict()
+
+
 @router.get("/{run_id}/metrics", summary="A run's metric points", responses=refusals(404, 422))
 def metrics(
     run_id: int,

@@ -124,10 +124,18 @@ class Client:
         """Start exporting a run for serving (gguf, ollama or vllm): a task, like merge."""
         return self._call("POST", f"/runs/{run_id}/export", json={"to": to, "quant": quant, "merge": merge})
 
-    def upload(self, run_id: int, repo_id: str, *, private: bool = True, token: str | None = None) -> dict[str, Any]:
+    def upload(
+        self, run_id: int, repo_id: str, *, private: bool = True, gguf: bool = False, token: str | None = None
+    ) -> dict[str, Any]:
         return self._call(
-            "POST", f"/runs/{run_id}/upload", json={"repo_id": repo_id, "private": private, "token": token}
+            "POST",
+            f"/runs/{run_id}/upload",
+            json={"repo_id": repo_id, "private": private, "gguf": gguf, "token": token},
         )
+
+    def evaluations(self, run_id: int) -> list[dict[str, Any]]:
+        """The run's evaluations, newest first, with their kept samples."""
+        return self._call("GET", f"/runs/{run_id}/evaluations")
 
     def task(self, task_id: int) -> dict[str, Any]:
         return self._call("GET", f"/tasks/{task_id}")

@@ -20,7 +20,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PlainSerializer
 
 from tuitune.runs.metrics import KEY_CURVES, KeyCurve, objective_of
 from tuitune.runs.metrics import key_curves as objective_curves
-from tuitune.store import ALL, BASE, FINETUNED, RUNNING, Artifact, Event, MetricPoint, Run, Store
+from tuitune.store import ALL, BASE, FINETUNED, RUNNING, Artifact, Evaluation, Event, MetricPoint, Run, Store
 
 
 def _iso(moment: datetime) -> str:
@@ -137,6 +137,30 @@ class EvaluationEntry(Document):
     metrics: dict[str, Any]
     samples: int = Field(description="How many samples were scored.")
     created_at: Moment
+
+
+class EvaluationDetail(EvaluationEntry):
+    """One evaluation with what it was run with and the samples it kept: the prompt, the
+    reference and each model's answer (`GET /runs/{id}/evaluations`)."""
+
+    id: int
+    settings: dict[str, Any]
+    kept: list[dict[str, Any]] = Field(
+        description="The kept samples: prompt (and messages), reference, base and finetuned answers "
+        "(with base_reward / finetuned_reward for a reward-scored run)."
+    )
+
+
+def evaluation_detail(record: Evaluation) -> EvaluationDetail:
+    return EvaluationDetail(
+        id=record.id,
+        label=record.label,
+        metrics=record.metrics,
+        samples=record.sample_count,
+        created_at=record.created_at,
+        settings=record.settings,
+        kept=record.samples,
+    )
 
 
 class KeyCurveDocument(Document):

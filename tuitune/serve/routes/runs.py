@@ -15,6 +15,7 @@ from tuitune.errors import RunStateError, UsageError
 from tuitune.export.choices import DEFAULT_QUANT, K_QUANTS, QUANTS, TARGETS
 from tuitune.runs.documents import (
     CancelRequested,
+    EvaluationDetail,
     Events,
     MetricPoints,
     RunDeleted,
@@ -23,6 +24,7 @@ from tuitune.runs.documents import (
     RunStarted,
     RunUrls,
     StreamMessage,
+    evaluation_detail,
     event,
     listed_run,
     metric_point,
@@ -134,6 +136,16 @@ def get_run(run_id: int) -> RunReportWithUrls:
 )
 def get_config(run_id: int) -> dict[str, Any]:
     return run_config(find(run_id)).to_dict()
+
+
+@router.get(
+    "/{run_id}/evaluations",
+    summary="The run's evaluations, newest first, with their settings and kept samples (base and fine-tuned answers)",
+    responses=refusals(404, 422),
+)
+def evaluations(run_id: int) -> list[EvaluationDetail]:
+    service = runs()
+    return [evaluation_detail(record) for record in service.evaluations(find(run_id).id)]
 
 
 @router.get("/{run_id}/metrics", summary="A run's metric points", responses=refusals(404, 422))
@@ -355,6 +367,7 @@ def export(request: Request, run_id: int, body: ExportRequest) -> Task:
 class UploadRequest(BaseModel):
     repo_id: str = Field(..., max_length=200)
     private: bool = True
+    gguf: bool = Field(False, description="Upload the run's exported GGUF and its Modelfile (export it first).")
     token: Optional[str] = Field(None, max_length=400, description="A Hugging Face token, used once, never stored.")
 
 
@@ -371,7 +384,11 @@ def upload(request: Request, run_id: int, body: UploadRequest) -> Task:
             "--allow-hub (or --hub-id for this repository)."
         )
     run = _finished(run_id)
-    argv = ["upload", str(run.id), body.repo_id] + (["--private"] if body.private else [])
+    argv = (
+        ["upload", str(run.id), body.repo_id]
+        + (["--private"] if body.private else [])
+        + (["--gguf"] if body.gguf else [])
+    )
     secrets = {"HF_TOKEN": body.token} if body.token else None
     return request.app.state.tasks.start("upload", run.id, argv, secrets)
 

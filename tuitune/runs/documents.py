@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PlainSerializer, computed_field
 
-from tuitune.runs.metrics import KEY_CURVES, KeyCurve, objective_of
+from tuitune.runs.metrics import KEY_CURVES, LOWER_IS_BETTER, KeyCurve, objective_of
 from tuitune.runs.metrics import key_curves as objective_curves
 from tuitune.store import ALL, BASE, FINETUNED, RUNNING, Artifact, Evaluation, Event, MetricPoint, Run, Store
 
@@ -149,6 +149,11 @@ class EvaluationDetail(EvaluationEntry):
         description="The kept samples: prompt (and messages), reference, base and finetuned answers "
         "(with base_reward / finetuned_reward for a reward-scored run)."
     )
+
+    @computed_field(description="Its metrics where lower is better (perplexity); every other is better higher.")  # type: ignore[prop-decorator]
+    @property
+    def lower_is_better(self) -> list[str]:
+        return [name for name in self.metrics if name in LOWER_IS_BETTER]
 
 
 def evaluation_detail(record: Evaluation) -> EvaluationDetail:

@@ -18,6 +18,9 @@ from typing import Any
 
 from tuitune.store import MetricPoint, Run
 
+# Evaluation scores where lower is better (a drop is the improvement); every other is better higher.
+LOWER_IS_BETTER = frozenset({"perplexity", "loss", "eval_loss"})
+
 # What the preference trainers (DPO, KTO, ORPO, SimPO) log: the implicit rewards of the chosen and
 # rejected answers (beta times the log-probability ratio against the reference; ORPO and SimPO
 # scale the policy's own), their difference, and the share of pairs where the chosen one wins.

@@ -341,10 +341,6 @@ def prompt_text(sample: dict) -> Text:
     return text
 
 
-# Scores where lower is better; every other score is better higher.
-LOWER_IS_BETTER = frozenset({"perplexity", "loss", "eval_loss"})
-
-
 def score_change(metric: str, before: object, after: object) -> Text:
     """`▼ 392.6 better`: which way the score moved, by how much, and whether that is good.
 
@@ -355,7 +351,7 @@ def score_change(metric: str, before: object, after: object) -> Text:
     difference = after - before
     if difference == 0:
         return Text("same", style="dim")
-    better = difference < 0 if metric in LOWER_IS_BETTER else difference > 0
+    better = difference < 0 if metric in metrics.LOWER_IS_BETTER else difference > 0
     arrow = "▼" if difference < 0 else "▲"
     return Text(
         f"{arrow} {present.number(abs(difference))} {'better' if better else 'worse'}",

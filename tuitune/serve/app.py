@@ -19,7 +19,7 @@ from tuitune import __version__
 from tuitune.serve import errors
 from tuitune.serve.auth import check_token
 from tuitune.serve.origin import RequestHost, check_same_site
-from tuitune.serve.routes import chat, compare, configs, jobs, machine, preflight, runs
+from tuitune.serve.routes import chat, compare, configs, export_choices, jobs, machine, preflight, runs
 from tuitune.serve.routes.refusals import CHECKED, error_schemas, refusals
 from tuitune.serve.settings import ServeSettings
 from tuitune.serve.stream import StreamHub
@@ -178,6 +178,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.include_router(preflight.router, dependencies=protected, responses=checked)
     app.include_router(compare.router, dependencies=protected, responses=checked)
     app.include_router(chat.router, dependencies=protected, responses=checked)
+    app.include_router(export_choices.router, dependencies=protected, responses=checked)
 
     @app.get(
         "/health",

@@ -16,25 +16,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Label, RadioButton, RadioSet, Select, Static
 
-from tuitune.export.choices import DEFAULT_QUANT, K_QUANTS, QUANTS
+from tuitune.export.choices import DEFAULT_QUANT, K_QUANTS, QUANT_WORDS, QUANTS, TARGET_WORDS
 from tuitune.runs.present import literal_text
-
-# What each target is for, in the words a user picks by.
-TARGETS: dict[str, str] = {
-    "ollama": "Ollama: GGUF + a Modelfile with the run's template",
-    "gguf": "GGUF: one file for llama.cpp, LM Studio, Jan…",
-    "vllm": "vLLM: a script that serves the run",
-}
-QUANT_WORDS: dict[str, str] = {
-    "f32": "f32 · exact, largest",
-    "f16": "f16 · half the size, near exact",
-    "bf16": "bf16 · half the size",
-    "q8_0": "q8_0 · a quarter, near lossless",
-    "q4_0": "q4_0 · an eighth, some loss",
-    "q4_k_m": "q4_k_m · llama.cpp's 4-bit",
-    "q5_k_m": "q5_k_m · llama.cpp's 5-bit",
-    "q6_k": "q6_k · llama.cpp's 6-bit",
-}
 
 
 @dataclass(frozen=True)
@@ -62,7 +45,7 @@ class ExportModal(ModalScreen[ExportRequest | None]):
         with Vertical(classes="dialog"):
             yield Label(literal_text(f"Export {self._run_name} for serving"), classes="dialog-title")
             with RadioSet(id="target", compact=True):
-                for index, (target, words) in enumerate(TARGETS.items()):
+                for index, (target, words) in enumerate(TARGET_WORDS.items()):
                     yield RadioButton(words, value=index == 0, id=f"to-{target}", compact=True)
             yield Label("Weights (GGUF)")
             yield Select(

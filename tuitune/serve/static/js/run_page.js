@@ -1,15 +1,19 @@
 // One run, live: status, progress and ETA, loss and learning-rate charts, its objective's key
 // curves (reward margin and accuracy for a preference run, mean reward for GRPO; the run document's
-// key_curves), memory, events, log; cancel and resume. Points, events and status arrive on the run's stream; the log is re-read
-// every few seconds while the run is active.
+// key_curves), memory, events, log; and what it has and can do once it ends: evaluation scores
+// and samples, artifacts, chats, configuration (run_details.js), and the app's actions
+// (run_actions.js) with their background tasks (tasks.js). Points, events and status arrive on
+// the run's stream; the log is re-read every few seconds while the run is active.
 
 import { api } from "./api.js";
 import { ACTIVE, RunActions } from "./run_actions.js";
 import { StepChart } from "./charts.js";
-import { connection, el, fill } from "./dom.js";
+import { banner, connection, el, fill } from "./dom.js";
 import * as format from "./format.js";
 import { RunData } from "./run_data.js";
+import { RunDetails } from "./run_details.js";
 import { LiveStream } from "./sse.js";
+import { TaskList } from "./tasks.js";
 import { forTheBrowser } from "./wording.js";
 
 const TICK_MS = 3000;
@@ -43,6 +47,7 @@ export class RunPage {
     this.renderStatus();
     this.openStream();
     this.loadLog();
+    this.details.load(this.data.run);
     this.timer = setInterval(() => this.tick(), TICK_MS);
   }
 
@@ -50,6 +55,7 @@ export class RunPage {
     this.gone = true;
     clearInterval(this.timer);
     if (this.stream) this.stream.stop();
+    if (this.tasks) this.tasks.stop();
     for (const chart of [this.lossChart, this.rateChart, ...(this.keyCharts || []).map((entry) => entry.chart)]) {
       if (chart) chart.destroy();
     }
@@ -72,9 +78,19 @@ export class RunPage {
       speed: node("div", "card-speed", "value"),
       events: node("ol", "events", "events mono"),
       log: node("pre", "log", "lines"),
+      tasks: node("ol", "tasks", "tasks"),
+      details: node("div", "run-details", "details"),
     };
     const n = this.nodes;
-    this.actions = new RunActions(n.actions, { onResumed: (answer) => this.resumed(answer), onError: this.onError });
+    this.actions = new RunActions(n.actions, {
+      onResumed: (answer) => this.resumed(answer),
+      onTask: (task) => this.tasks.follow(task),
+      onDeleted: (deleted, files) => this.deleted(deleted, files),
+      onError: this.onError,
+    });
+    this.tasks = new TaskList(n.tasks, { onDone: () => this.reload(), onError: this.onError });
+    this.details = new RunDetails(n.details, { onError: this.onError });
+    n.tasks.hidden = true;
     const card = (label, value) => el("div", { class: "panel card" }, el("div", { class: "label", text: label }), value);
     const lossBox = el("div", { id: "loss-chart", class: "chart" });
     // A chart per key curve of the run's objective, beside the loss (none for sft).
@@ -93,11 +109,13 @@ export class RunPage {
       el("div", { class: "progress" }, n.bar),
       n.progress,
       n.error,
+      n.tasks,
       el("div", { class: "cards" }, card("Loss", n.loss), card("Eval loss (best)", n.evalLoss), card("GPU memory", n.memory), card("Tokens/s", n.speed)),
       el("div", { class: "grid2" },
         el("section", { class: "panel" }, el("h2", { text: "Loss and eval loss" }), lossBox),
         el("section", { class: "panel" }, el("h2", { text: "Learning rate" }), rateBox)),
       keyPanels.length ? el("div", { class: "grid2", id: "key-charts" }, keyPanels) : null,
+      n.details,
       el("div", { class: "grid2" },
         el("section", { class: "panel" }, el("h2", { text: "Recent events" }), n.events),
         el("section", { class: "panel" }, el("h2", { text: "Log (worker.log, last lines)" }), n.log)));
@@ -215,6 +233,13 @@ export class RunPage {
     if (atBottom) list.scrollTop = list.scrollHeight;
   }
 
+  /** The run is gone from the store: back to the list, saying so. */
+  deleted(run, files) {
+    location.hash = "#/";
+    // After the route change, which clears the banner.
+    setTimeout(() => banner(`Deleted run ${run.id} (${run.name})${files ? " and its folder" : ""}.`), 0);
+  }
+
   /** A resume was accepted: show its status at once and follow the stream again. */
   resumed(answer) {
     const { status, in_queue } = answer;
@@ -245,6 +270,7 @@ export class RunPage {
       Object.assign(this.data.run, run);
       this.renderStatus();
       if (!wasActive && this.active) this.openStream();
+      this.details.load(this.data.run);
     } catch (error) {
       if (!this.gone) this.onError(error);
     }

@@ -459,12 +459,16 @@ class RunReportWithUrls(RunReport):
 
 
 class RunPage(Document):
-    """`GET /runs`: a page of runs, newest first."""
+    """`GET /runs`: a page of runs, newest first (or in the order asked for)."""
 
     total: int = Field(description="How many runs match, on every page.")
     offset: int
     limit: int
     runs: list[ListedRun]
+    choices: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="What the filters can take: the models, methods and objectives of every stored run.",
+    )
 
 
 class RunStarted(Document):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import PlainTextResponse
@@ -31,6 +31,7 @@ from tuitune.runs.documents import (
     run_report,
 )
 from tuitune.runs.files import run_config
+from tuitune.runs.listing import RUN_SORTS, choices, filter_runs, sort_runs
 from tuitune.serve.guard import RequestRefusedError, check_config, check_inside, check_stored_run, policy_of
 from tuitune.serve.responses import EVENT_STREAM, stream_of
 from tuitune.serve.routes.refusals import STORE, WRITES, refusals
@@ -86,7 +87,7 @@ def create_run(
     return created(start_run(request, config, in_queue=queue_run))
 
 
-@router.get("", summary="List runs, newest first", responses=refusals(422))
+@router.get("", summary="List runs, newest first (or sorted by a column)", responses=refusals(422))
 def list_runs(
     request: Request,
     status: Optional[str] = Query(None, description=f"One of {', '.join(ALL)}."),
@@ -94,29 +95,37 @@ def list_runs(
     text: Optional[str] = Query(
         None, max_length=200, description="Words that must all appear in the name, model, method or dataset."
     ),
+    model: Optional[str] = Query(None, max_length=1000, description="Only the runs of this model (as stored)."),
+    method: Optional[str] = Query(None, max_length=40, description="Only the runs of this method (lora, qlora, full)."),
+    objective: Optional[str] = Query(None, max_length=40, description="Only the runs of this objective (sft, dpo, …)."),
+    sort: Optional[str] = Query(
+        None, description=f"A column to sort by: {', '.join(RUN_SORTS)} (default: newest first)."
+    ),
+    order: Literal["asc", "desc"] = Query("asc", description="The sort's direction; runs without a value go last."),
     limit: int = Query(50, ge=1, description="Page size."),
     offset: int = Query(0, ge=0, le=10**9),
 ) -> RunPage:
     if status is not None and status not in ALL:
         raise UsageError(f"Unknown status {status[:40]!r}: use one of {', '.join(ALL)}.")
+    if sort is not None and sort not in RUN_SORTS:
+        raise UsageError(f"Unknown sort {sort[:40]!r}: use one of {', '.join(RUN_SORTS)}.")
     limit = min(limit, request.app.state.settings.max_page)
     service = runs()
     service.reconcile()
-    found = service.list_runs(status=status, sweep_id=sweep)
-    if text:
-        words = text.lower().split()
-        found = [
-            run
-            for run in found
-            if all(word in f"{run.name} {run.model} {run.method} {run.dataset}".lower() for word in words)
-        ]
+    everything = service.list_runs(status=status, sweep_id=sweep)
+    found = filter_runs(everything, text=text, model=model, method=method, objective=objective)
+    if sort is not None:
+        found = sort_runs(found, sort, descending=order == "desc")
     page = found[offset : offset + limit]
     places = service.queue_places() if any(run.in_queue for run in page) else {}
+    # The filters' choices come from every stored run, not just those this filter keeps.
+    every = everything if status is None and sweep is None else service.list_runs()
     return RunPage(
         total=len(found),
         offset=offset,
         limit=limit,
         runs=[listed_run(run, places[run.id][0] if run.id in places else None) for run in page],
+        choices=choices(every),
     )
 
 

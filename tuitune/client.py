@@ -133,6 +133,10 @@ class Client:
             json={"repo_id": repo_id, "private": private, "gguf": gguf, "token": token},
         )
 
+    def config(self, run_id: int) -> dict[str, Any]:
+        """What the run trains: its whole configuration."""
+        return self._call("GET", f"/runs/{run_id}/config")
+
     def evaluations(self, run_id: int) -> list[dict[str, Any]]:
         """The run's evaluations, newest first, with their kept samples."""
         return self._call("GET", f"/runs/{run_id}/evaluations")

@@ -778,19 +778,26 @@ def load_config(path: str | Path) -> RunConfig:
         if not path.is_file():
             raise MissingConfigError(f"Config file {shown} does not exist: check the path.")
         size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise InvalidConfigError(
-                f"{shown} is {size:,} bytes, too big for a run configuration "
-                f"(at most {MAX_CONFIG_BYTES:,}): check that it is the right file."
-            )
+        if size > MAX_CONFIG_BYTES:  # before reading it: the file may be huge
+            raise _too_big(shown, size)
         raw = path.read_bytes()
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a valid path"
         raise MissingConfigError(
             f"Config file {shown} cannot be read ({reason}): check the path and its permissions."
         ) from None
-    text = decode_text(raw, shown, InvalidConfigError)
-    language = "JSON" if path.suffix.lower() == ".json" else "YAML"
+    return config_from_text(raw, shown, json_file=path.suffix.lower() == ".json")
+
+
+def config_from_text(raw: bytes | str, shown: str, *, json_file: bool = False) -> RunConfig:
+    """A config file's contents (YAML, or JSON when `json_file`) as a `RunConfig`, refused in the
+    words `load_config` uses for a file named `shown` (the dashboard's upload reads a file's text)."""
+    # Text is checked as its bytes would be (a lone surrogate is then not UTF-8, a NUL is refused).
+    encoded = raw.encode("utf-8", errors="surrogatepass") if isinstance(raw, str) else raw
+    if len(encoded) > MAX_CONFIG_BYTES:
+        raise _too_big(shown, len(encoded))
+    text = decode_text(encoded, shown, InvalidConfigError)
+    language = "JSON" if json_file else "YAML"
     try:
         data = json.loads(text) if language == "JSON" else _load_yaml(text)
     except RecursionError:
@@ -804,6 +811,13 @@ def load_config(path: str | Path) -> RunConfig:
     except Exception as exc:  # yaml.YAMLError: the parser says where
         raise InvalidConfigError(f"{shown} is not valid {language}: {exc}") from None
     return parse_config(data, shown)
+
+
+def _too_big(shown: str, size: int) -> InvalidConfigError:
+    return InvalidConfigError(
+        f"{shown} is {size:,} bytes, too big for a run configuration "
+        f"(at most {MAX_CONFIG_BYTES:,}): check that it is the right file."
+    )
 
 
 def _load_yaml(text: str) -> Any:

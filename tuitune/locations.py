@@ -22,6 +22,10 @@ from pydantic import AfterValidator, BaseModel
 # `datasets`' packaged builders: `data.source: json` with `data.data_files` reads those files.
 DATASET_BUILDERS = frozenset({"json", "csv", "text", "parquet", "arrow", "pandas", "xml", "webdataset"})
 
+# The data files tuitune reads (tuitune.data.sources parses them by suffix); declared here, in a light
+# module, so a face that lists files to pick from (the dashboard's form) reads the same list.
+DATA_FILE_SUFFIXES: tuple[str, ...] = (".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet", ".txt")
+
 # `scheme://…` (http, https, ftp, s3, hf, file, …): fsspec and datasets would fetch any of them.
 _URL = re.compile(r"^\s*[A-Za-z][A-Za-z0-9+.\-]*://")
 

@@ -24,13 +24,14 @@ from typing import Any
 from tuitune.bundled import SAMPLE_DATASET, SAMPLE_PREFERENCE, SAMPLE_PROMPTS
 from tuitune.data.bundled_sets import preference_rows, prompt_rows
 from tuitune.errors import DataError, DatasetNotFoundError, EmptyDatasetError, MalformedDataError
+from tuitune.locations import DATA_FILE_SUFFIXES
 from tuitune.system.hub import hub_offline, hub_reachable
 from tuitune.text.user_text import decode_text, excerpt, shorten
 
 # pyarrow, datasets and huggingface_hub are imported by the functions that read through them: a
 # local JSON, CSV or text file is read without them (datasets alone takes about a second to import).
 
-FILE_SUFFIXES: tuple[str, ...] = (".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".parquet", ".txt")
+FILE_SUFFIXES: tuple[str, ...] = DATA_FILE_SUFFIXES
 # Keys under which a JSON object commonly nests its list of records.
 _NESTING_KEYS = ("data", "train", "rows", "records", "examples", "instances", "items")
 # A chat row with tool schemas nests about ten levels; deeper is not training data, and would

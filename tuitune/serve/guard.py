@@ -23,7 +23,12 @@ from tuitune.text.user_text import path_problem, shorten
 
 
 class RequestRefusedError(UsageError):
-    """A request asks for something this server was not started to allow."""
+    """A request asks for something this server was not started to allow; `field` names the
+    dotted configuration key at fault, where there is one (a form shows the refusal beside it)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -85,11 +90,15 @@ def check_config(config: RunConfig, policy: Policy) -> None:
         if not policy.allow_remote_code:
             raise RequestRefusedError(
                 f"{key} would run {what} on this server, which was not started to allow that: "
-                "start it with --allow-remote-code if every client is trusted, or leave it out."
+                "start it with --allow-remote-code if every client is trusted, or leave it out.",
+                field=key,
             )
     source = config.data.source
     for named in named_locations(config):
-        _check(named, policy, dataset_source=source)
+        try:
+            _check(named, policy, dataset_source=source)
+        except UsageError as refused:
+            raise RequestRefusedError(str(refused), field=named.key) from None
 
 
 def check_stored_run(config: RunConfig, policy: Policy, *, run_id: int, action: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from typing import Optional
 
 import typer
@@ -14,7 +13,7 @@ from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.cli.run_options import RunFlags, with_run_flags
 from tuitune.cli.train_cmd import build_config
 from tuitune.runs.present import literal
-from tuitune.runs.sweep_documents import listed_sweep, sweep_queued
+from tuitune.runs.sweep_documents import listed_sweeps, sweep_queued
 from tuitune.store import open_store
 
 # Commands import what they use when they run: `tuitune --help` imports every command module.
@@ -130,15 +129,13 @@ def show_command(
 def list_command(json_output: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """List sweeps, newest first, with how their runs stand."""
 
-    store = open_store()
-    sweeps = store.list_sweeps()
-    statuses = {sweep.id: Counter(run.status for run in store.list_runs(sweep_id=sweep.id)) for sweep in sweeps}
+    sweeps = listed_sweeps(open_store())
     if json_output:
-        print_json([listed_sweep(sweep, dict(statuses[sweep.id])).model_dump(mode="json") for sweep in sweeps])
+        print_json([sweep.model_dump(mode="json") for sweep in sweeps])
         return
     if not sweeps:
         console.print("No sweeps yet. Queue one with [bold]tuitune sweep --demo --set lora.r=8,16[/].")
         return
     for sweep in sweeps:
-        counts = ", ".join(f"{count} {status}" for status, count in sorted(statuses[sweep.id].items()))
+        counts = ", ".join(f"{count} {status}" for status, count in sorted(sweep.statuses.items()))
         console.print(Text(f"{sweep.id:>4}  {literal(sweep.name)}  {counts}"))

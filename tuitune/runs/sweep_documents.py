@@ -8,12 +8,13 @@ sweep. Light: pydantic and the store only.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from pydantic import Field
 
 from tuitune.runs.documents import STATUS_HELP, Document, Moment
-from tuitune.store import Run
+from tuitune.store import Run, Store
 from tuitune.store.sweeps import Sweep
 
 GRID_HELP = "Each varied setting (dotted: training.learning_rate) and the values it takes, as typed."
@@ -37,6 +38,14 @@ class ListedSweep(SweepDocument):
 
 def listed_sweep(sweep: Sweep, statuses: dict[str, int]) -> ListedSweep:
     return ListedSweep(**SweepDocument.model_validate(sweep).model_dump(), statuses=statuses)
+
+
+def listed_sweeps(store: Store) -> list[ListedSweep]:
+    """Every sweep, newest first, with how its runs stand (`sweep list --json`, `GET /sweeps`)."""
+    return [
+        listed_sweep(sweep, dict(Counter(run.status for run in store.list_runs(sweep_id=sweep.id))))
+        for sweep in store.list_sweeps()
+    ]
 
 
 class PlannedRun(Document):

@@ -6,10 +6,12 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from tuitune.runs.documents import QueueDocument, QueuePause
+from tuitune.engine.queue import MAX_SLOTS
+from tuitune.runs.documents import QueueDocument, QueueMove, QueuePause
 from tuitune.serve.routes.refusals import STORE, WRITES, refusals
 from tuitune.serve.tasks import Task
 from tuitune.service.runs import RunService
+from tuitune.store.transactions import SQLITE_MAX_INTEGER
 from tuitune.system.gpu import gpus
 from tuitune.system.memory import system_memory
 
@@ -38,6 +40,39 @@ def pause(body: PauseRequest = PauseRequest()) -> QueuePause:
     else:
         started = [run.id for run in service.unpause_queue()]
     return QueuePause(paused=body.paused, started=started)
+
+
+class MoveRequest(BaseModel):
+    to: int = Field(
+        ..., ge=1, le=SQLITE_MAX_INTEGER, description="The new place in line (1 starts next; past the end: last)."
+    )
+
+
+@router.post(
+    "/queue/{run_id}/move",
+    summary="Move a waiting run to another place in line",
+    responses=refusals(404, 409, 413, 422, *WRITES),
+)
+def move(run_id: int, body: MoveRequest) -> QueueMove:
+    return QueueMove(id=run_id, position=RunService().move_in_queue(run_id, body.to))
+
+
+class SlotsRequest(BaseModel):
+    # The limits the engine's queue declares (`tuitune queue --slots N|auto` is held to the same).
+    count: int | None = Field(
+        ..., ge=1, le=MAX_SLOTS, description=f"How many runs train at once, 1 to {MAX_SLOTS}; null: one per GPU."
+    )
+
+
+@router.post(
+    "/queue/slots",
+    summary="Set how many runs train at once; more slots may start waiting runs now",
+    responses=refusals(413, 422, *WRITES),
+)
+def set_slots(body: SlotsRequest) -> QueueDocument:
+    service = RunService()
+    service.set_slots(body.count)
+    return service.queue_document()
 
 
 class Reading(BaseModel):

@@ -79,6 +79,7 @@ def test_evaluate_from_the_page_shows_base_against_fine_tuned_and_the_samples(
     assert samples.nth(0).locator(".answer.reference p").inner_text() == first["reference"].strip()
     # Its configuration, as the store keeps it, and a new run from it is one click away.
     config = client.config(run_id)
+    page.click("#run-config summary")  # every setting, folded until asked for
     rate = page.locator("#run-config tr", has_text="training.learning_rate").locator("td")
     assert rate.inner_text() == str(config["training"]["learning_rate"])
     assert page.locator("#new-from-run").get_attribute("href") == f"#/new?from={run_id}"

@@ -16,7 +16,7 @@ export function ask({ title, body = [], fields = [], confirm = "OK", cancel = "N
     inputs.set(field.name, input);
     const help = field.help ? el("small", { class: "muted", text: field.help }) : null;
     return field.type === "checkbox"
-      ? el("label", { class: "check" }, input, ` ${field.label}`, help)
+      ? el("label", { class: "check" }, input, el("span", { text: field.label }), help)
       : el("label", { class: "field" }, el("span", { text: field.label }), input, help);
   });
   const error = el("p", { class: "error", role: "alert", hidden: true });

@@ -63,7 +63,7 @@ export class RunDetails {
     const when = (tuned || base).created_at;
     fill(n.scores,
       el("p", { class: "muted", text: `Latest evaluation ${format.when(when)} · ${(tuned || base).samples} samples scored` }),
-      el("table", { class: "scores" },
+      el("div", { class: "scroll" }, el("table", { class: "scores" },
         el("thead", {}, el("tr", {}, ["metric", "base", "fine-tuned", "change"].map((name) => el("th", { scope: "col", text: name })))),
         el("tbody", {}, names.map((name) => {
           const before = base?.metrics[name];
@@ -73,7 +73,7 @@ export class RunDetails {
             el("td", { class: "num", text: score(before) }),
             el("td", { class: "num finetuned", text: score(after) }),
             change(before, after, lower.has(name)));
-        }))));
+        })))));
     const source = tuned || base;
     const kept = source.kept || [];
     const meaning = source.settings?.reward_meaning;
@@ -115,10 +115,14 @@ export class RunDetails {
 
   renderConfig(run, config) {
     const rows = Object.entries(flatten(config));
+    // Every setting is long (a hundred rows): folded, and kept open across re-reads once opened.
+    const open = this.nodes.config.querySelector("details")?.open ?? false;
     fill(this.nodes.config,
       el("p", {}, el("a", { href: `#/new?from=${Number(run.id)}`, id: "new-from-run", class: "button", text: "New run from this configuration" })),
-      el("table", { class: "config" }, el("tbody", {}, rows.map(([key, value]) =>
-        el("tr", {}, el("th", { scope: "row", class: "mono", text: key }), el("td", { class: "mono", text: shown(value) }))))));
+      el("details", { class: "config", open },
+        el("summary", { text: `Every setting (${rows.length}), as the run trains them` }),
+        el("table", { class: "config" }, el("tbody", {}, rows.map(([key, value]) =>
+          el("tr", {}, el("th", { scope: "row", class: "mono", text: key }), el("td", { class: "mono", text: shown(value) })))))));
   }
 }
 

@@ -19,9 +19,9 @@ from tests.helpers import completed_run_of_a_huge_model
 from tests.trained_runs import Trained, greeting_config, home_env, write_greetings
 from tests.tui_steps import shown
 from tuitune._dev.pilot import notifications, screen_text, wait_until
+from tuitune.chats.side_by_side import ChatSession
 from tuitune.store import COMPLETED, open_store
 from tuitune.tui.app import create_app
-from tuitune.tui.chat_session import ChatSession
 from tuitune.tui.screens.chat import ChatScreen
 from tuitune.tui.screens.detail import RunDetailScreen
 from tuitune.tui.screens.history import HistoryScreen

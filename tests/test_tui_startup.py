@@ -41,7 +41,7 @@ def test_importing_the_app_never_imports_the_training_stack():
 @pytest.mark.integration
 def test_the_chat_screen_leaves_the_models_to_its_child_process():
     # The chat screen, its session and its settings panel: the models load in `tuitune.chats.server`.
-    code = "import tuitune.tui.screens.chat, tuitune.tui.chat_session, tuitune.tui.widgets.chat_settings"
+    code = "import tuitune.tui.screens.chat, tuitune.chats.side_by_side, tuitune.tui.widgets.chat_settings"
     assert _heavy_modules_after(code) == []
 
 

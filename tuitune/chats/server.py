@@ -25,13 +25,10 @@ import traceback
 import warnings
 from typing import Any, TextIO
 
+from tuitune.chats.protocol import SERVED_ON
 from tuitune.chats.settings import Sampling
 from tuitune.errors import TuituneError
 from tuitune.store import open_store
-
-# Written to stderr after the traceback of an error the process reported and served on after, so
-# that a face telling how the process died later never quotes that error as the cause.
-SERVED_ON = "(the chat process reported this error and serves on)"
 
 
 class Server:
@@ -94,8 +91,7 @@ class Server:
                 )
 
     def handle(self, request: dict[str, Any]) -> None:
-        # Imported here: the faces import this module (for SERVED_ON), and the child says it is
-        # ready before the models' modules load.
+        # Imported here: the child says it is ready before the models' modules load.
         from tuitune.chats.models import answer, open_pane
 
         op = request.get("op")

@@ -25,14 +25,29 @@ from collections.abc import Iterator
 from typing import Any
 
 from tuitune.chats.guard import check_device
-from tuitune.chats.server import SERVED_ON
+from tuitune.chats.protocol import SERVED_ON
 from tuitune.chats.settings import MAX_MESSAGE_CHARACTERS, Sampling
-from tuitune.errors import TuituneError
+from tuitune.errors import TuituneError, UsageError
 from tuitune.system import child, paths
 
 
 class ChatError(TuituneError):
     """The chat model could not load or answer; the message says why."""
+
+
+class MessageTooLongError(ChatError, UsageError):
+    """A message longer than any model reads: refused before it reaches the chat process."""
+
+
+def check_messages(messages: list[dict[str, str]]) -> None:
+    """Refuse a conversation with a message over `MAX_MESSAGE_CHARACTERS`, in words that say what to do."""
+    for message in messages:
+        length = len(str(message.get("content", "")))
+        if length > MAX_MESSAGE_CHARACTERS:
+            raise MessageTooLongError(
+                f"A message of {length:,} characters is longer than any model reads "
+                f"(at most {MAX_MESSAGE_CHARACTERS:,} characters are sent): shorten it."
+            )
 
 
 # The last line of a traceback (`ValueError: …`, `torch.OutOfMemoryError: …`), or the interpreter's own.
@@ -187,13 +202,7 @@ class ChatChild:
         answer and skips the rest of it first. When the child had died, a new one answers, and the
         first event (`restarted`) says how the old one died.
         """
-        for message in messages:
-            length = len(str(message.get("content", "")))
-            if length > MAX_MESSAGE_CHARACTERS:
-                raise ChatError(
-                    f"A message of {length:,} characters is longer than any model reads "
-                    f"(at most {MAX_MESSAGE_CHARACTERS:,} characters are sent): shorten it."
-                )
+        check_messages(messages)
         with self._lock:
             restarted = self._restart() if self._process.poll() is not None else None
             self._finish_pending()

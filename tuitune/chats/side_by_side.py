@@ -1,11 +1,16 @@
-"""One chat of the app: the panes (which run's which model), their conversations, and the chat
-child process that holds the models. No textual here, and no torch: the models load and answer in
-the child (`tuitune.chats.server`); this side sends prompts and hands the streamed text on.
+"""One side-by-side chat, as the app and the dashboard have it: the panes (which run's which
+model), their conversations, and the chat child process that holds the models. No textual here,
+and no torch: the models load and answer in the child (`tuitune.chats.server`); this side sends
+prompts and hands the streamed text on.
 
 Every pane answers the same prompt with the same sampling settings and seed, one after the
 other. A turn that every pane answered is kept with its run (one conversation per run, the way
 `tuitune chat` keeps them); a turn cut short by a stop or an error is shown but not kept, and not
 sent back as history.
+
+The app's chat screen owns its session and child. The server keeps a child per run between
+requests (the models stay loaded) and makes a session per request on it (`child=`, `loaded=`),
+continuing the conversation the request names (`continue_conversation`).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ class Loaded:
     template: str = ""
     device: str = ""
     error: str | None = None
+    context: int | None = None  # the most tokens the model reads, prompt and answer together
 
     @property
     def ok(self) -> bool:
@@ -55,6 +61,8 @@ class Turn:
 
     prompt: str
     answers: dict[str, dict[str, Any]] = field(default_factory=dict)  # pane key -> answer
+    # A kept turn's answers by models no pane of this session has (kept again as they were).
+    others: dict[str, dict[str, Any]] = field(default_factory=dict)  # model -> answer
 
 
 # The events a turn hands to the screen, from the thread that runs it.
@@ -65,31 +73,46 @@ class ChatSession:
     """The panes of one chat screen and their child process; call it from one worker at a time."""
 
     def __init__(
-        self, panes: list[PaneSpec], save: Callable[[int, list[dict[str, Any]], dict[str, Any], int | None], int]
+        self,
+        panes: list[PaneSpec],
+        save: Callable[[int, list[dict[str, Any]], dict[str, Any], int | None], int],
+        *,
+        child: ChatChild | None = None,
+        loaded: dict[str, Loaded] | None = None,
     ) -> None:
+        """`child` and `loaded`: a child process someone else owns (close() leaves it running) and
+        what it has loaded already, by pane key (filled in as this session loads more)."""
         self.panes = panes
-        self.loaded: dict[str, Loaded] = {}
+        self.loaded: dict[str, Loaded] = {} if loaded is None else loaded
         self.turns: list[Turn] = []
         self.conversation_ids: dict[int, int] = {}  # run id -> its saved conversation
         self.sampling = Sampling()
         self.template: str | None = None  # None: the template each run trained with
         self._save = save
-        self._child: ChatChild | None = None
+        self._child: ChatChild | None = child
+        self._owns_child = child is None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
 
     # --- the child -------------------------------------------------------------------------
     def load(self, on_loaded: Callable[[PaneSpec, Loaded], None]) -> None:
-        """Start the child and load every pane, telling `on_loaded` about each as it is ready."""
+        """Start the child and load every pane, telling `on_loaded` about each as it is ready (a
+        pane the child had loaded already is told at once; one that had failed is tried again)."""
         with self._lock:
             if self._child is None:
                 self._child = ChatChild()
             child = self._child
         for pane in self.panes:
+            if self.loaded.get(pane.key, Loaded()).ok:
+                on_loaded(pane, self.loaded[pane.key])
+                continue
             try:
                 info = child.load(pane.key, run_id=pane.run_id, which=pane.which, template=self.template)
                 loaded = Loaded(
-                    str(info.get("description", "")), str(info.get("template", "")), str(info.get("device", ""))
+                    str(info.get("description", "")),
+                    str(info.get("template", "")),
+                    str(info.get("device", "")),
+                    context=info.get("context"),
                 )
             except TuituneError as error:  # the memory guard, no weights yet, a model that will not load
                 loaded = Loaded(error=str(error))
@@ -97,10 +120,11 @@ class ChatSession:
             on_loaded(pane, loaded)
 
     def close(self) -> None:
-        """Stop the child (an answer in progress is stopped first)."""
+        """Stop the child (an answer in progress is stopped first); one the session was given is
+        left to its owner."""
         with self._lock:
             child, self._child = self._child, None
-        if child is not None:
+        if child is not None and self._owns_child:
             child.stop()
             child.close()
 
@@ -160,6 +184,19 @@ class ChatSession:
         self.turns.clear()
         self.conversation_ids.clear()
 
+    def continue_conversation(self, run_id: int, conversation_id: int, turns: list[dict[str, Any]]) -> None:
+        """Go on with a kept conversation of `run_id` (its `turns` as the store holds them, answers
+        by model): each pane of that run takes its model's answers as its history, and the next
+        kept turn is added to that conversation."""
+        mine = [pane for pane in self.panes if pane.run_id == run_id]
+        for stored in turns:
+            answers = stored.get("answers") or {}
+            turn = Turn(str(stored.get("prompt", "")))
+            turn.answers = {pane.key: answers[pane.which] for pane in mine if pane.which in answers}
+            turn.others = {which: answer for which, answer in answers.items() if which not in {p.which for p in mine}}
+            self.turns.append(turn)
+        self.conversation_ids[run_id] = conversation_id
+
     def _history(self, pane: PaneSpec) -> list[dict[str, str]]:
         messages: list[dict[str, str]] = []
         for turn in self.turns:
@@ -178,7 +215,10 @@ class ChatSession:
             turns = [
                 {
                     "prompt": turn.prompt,
-                    "answers": {pane.which: turn.answers[pane.key] for pane in mine if pane.key in turn.answers},
+                    "answers": {
+                        **turn.others,
+                        **{pane.which: turn.answers[pane.key] for pane in mine if pane.key in turn.answers},
+                    },
                 }
                 for turn in self.turns
             ]

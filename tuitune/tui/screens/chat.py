@@ -20,8 +20,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Header, Input, Static
 
+from tuitune.chats.side_by_side import ChatSession, Loaded, PaneSpec
 from tuitune.errors import TuituneError
-from tuitune.tui.chat_session import ChatSession, Loaded, PaneSpec
 from tuitune.tui.failures import ReportsWorkerErrors
 from tuitune.tui.widgets.chat_pane import ChatPane
 from tuitune.tui.widgets.chat_settings import ChatSettings, ChatSettingsModal

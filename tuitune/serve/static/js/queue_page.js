@@ -87,8 +87,8 @@ export class QueuePage {
 
   async setSlots() {
     const count = Number(this.slots.value);
-    if (!Number.isInteger(count) || count < 1) {
-      this.slotsError.textContent = "Give a whole number of slots, 1 or more.";
+    if (this.slots.value.trim() === "" || !Number.isInteger(count)) {
+      this.slotsError.textContent = "Give a whole number of slots (or press One per GPU).";
       return;
     }
     this.slotsError.textContent = "";

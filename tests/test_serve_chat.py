@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 
 from tests.helpers import running_server
 from tests.trained_runs import home_env, new_home
-from tuitune.chats.settings import MAX_MESSAGE_CHARACTERS
+from tuitune.chats.settings import GREEDY_BELOW, MAX_MESSAGE_CHARACTERS
 from tuitune.client import Client
 from tuitune.serve.app import create_app
 from tuitune.serve.settings import ServeSettings
@@ -206,7 +206,7 @@ def test_refusals_say_what_to_do_before_any_model_loads(served: Served) -> None:
     settings = httpx.get(f"{url}/chat/settings").json()
     assert settings["sampling"]["properties"]["temperature"]["maximum"] == 5
     assert settings["side_by_side"] == ["finetuned", "base"]
-    assert settings["max_message_characters"] == MAX_MESSAGE_CHARACTERS
+    assert settings["max_message_characters"] == MAX_MESSAGE_CHARACTERS and settings["greedy_below"] == GREEDY_BELOW
 
 
 def test_an_over_long_message_is_refused_in_the_chat_process_words(tmp_path: Path) -> None:

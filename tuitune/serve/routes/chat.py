@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sse_starlette.sse import EventSourceResponse
 
 from tuitune.chats.session import check_messages
-from tuitune.chats.settings import MAX_MESSAGE_CHARACTERS, Sampling
+from tuitune.chats.settings import GREEDY_BELOW, MAX_MESSAGE_CHARACTERS, Sampling
 from tuitune.chats.side_by_side import ChatSession, Loaded, PaneSpec
 from tuitune.errors import RunNotFoundError, TuituneError, UsageError
 from tuitune.export.weights import run_weights
@@ -114,6 +114,7 @@ class ChatSettings(Document):
     models: dict[str, str] = Field(description="The models a run can chat with, and their labels.")
     side_by_side: list[Model] = Field(description="The models that answer unless the request names others.")
     max_message_characters: int
+    greedy_below: float = Field(description="A temperature below this decodes greedily (the same answer every time).")
 
 
 def runs() -> RunService:
@@ -127,6 +128,7 @@ def chat_settings() -> ChatSettings:
         models=dict(MODEL_LABELS),
         side_by_side=SIDE_BY_SIDE,
         max_message_characters=MAX_MESSAGE_CHARACTERS,
+        greedy_below=GREEDY_BELOW,
     )
 
 

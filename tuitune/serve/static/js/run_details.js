@@ -36,7 +36,7 @@ export class RunDetails {
       const [evaluations, config, conversations] = await Promise.all([
         call("GET", `/runs/${run.id}/evaluations`),
         call("GET", `/runs/${run.id}/config`),
-        call("GET", `/runs/${run.id}/conversations`).catch(() => null), // an older server has none
+        call("GET", `/runs/${run.id}/conversations`),
       ]);
       this.renderEvaluations(evaluations);
       this.renderArtifacts(run.artifacts || []);
@@ -100,12 +100,8 @@ export class RunDetails {
 
   renderChats(run, conversations) {
     const link = el("a", { href: `#/runs/${Number(run.id)}/chat`, id: "chat-link", class: "button", text: "Chat with this run and its base" });
-    if (conversations === null) {
-      fill(this.nodes.chats, link);
-      return;
-    }
-    const list = Array.isArray(conversations) ? conversations : conversations.conversations || [];
-    const turns = list.reduce((sum, conversation) => sum + (conversation.turns?.length ?? 0), 0);
+    const turns = conversations.reduce((sum, conversation) => sum + conversation.turns.length, 0);
+    const list = conversations;
     fill(this.nodes.chats,
       el("p", { class: "muted", id: "chats-summary", text: list.length
         ? `${list.length} saved chat${list.length === 1 ? "" : "s"} · ${turns} turn${turns === 1 ? "" : "s"}`

@@ -221,3 +221,25 @@ def test_an_over_long_message_is_refused_in_the_chat_process_words(tmp_path: Pat
         assert response.status_code == 422, response.text
         assert "longer than any model reads" in response.json()["detail"] and "shorten it" in response.json()["detail"]
         assert getattr(app.state, "chat_pool", None) is None  # no chat process was started
+
+
+def test_the_pool_keeps_the_most_recent_runs_chats_and_one_turn_at_a_time() -> None:
+    from tuitune.errors import RunStateError
+    from tuitune.serve.chat_pool import ChatPool
+
+    pool = ChatPool(size=2)
+    first = pool.take(1)
+    with pytest.raises(RunStateError, match="answering another message"):
+        pool.take(1)  # a second message while the first is answered
+    assert first.stop() is True  # a turn is held: a stop reaches it
+    first.release()
+    assert first.stop() is False  # nothing is being answered
+    pool.take(2).release()
+    busy = pool.take(3)  # over the size: the least recently used idle chat (run 1) goes
+    assert pool.find(1) is None and pool.find(2) is not None
+    pool.take(2).release()
+    pool.take(4).release()  # run 3 answers: it stays, and the next idle one (2) goes instead
+    assert pool.find(3) is busy and pool.find(2) is None and pool.find(4) is not None
+    busy.release()
+    pool.close()
+    assert pool.find(3) is None

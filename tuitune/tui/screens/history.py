@@ -20,7 +20,8 @@ from textual.widgets import Header, Input, Static
 
 from tuitune.errors import RunNotFoundError, TuituneError
 from tuitune.runs import present
-from tuitune.store import ALL, Run
+from tuitune.runs.listing import RUN_SORTS
+from tuitune.store import Run
 from tuitune.tui.run_actions import RunActionScreen, Target, bindings
 from tuitune.tui.widgets.footer import FittingFooter
 from tuitune.tui.widgets.run_table import RunTable, TableColumn, TableRow
@@ -58,7 +59,6 @@ COLUMNS = [
     TableColumn("duration", "duration", max_width=8, align_right=True),
 ]
 _STATUS_INDEX = {column.key: index for index, column in enumerate(COLUMNS)}["status"]
-_STATUS_ORDER = {status: index for index, status in enumerate(ALL)}
 # `sweep:3` in the filter: that sweep's runs.
 SWEEP_FILTER = re.compile(r"(?:^|\s)sweep:(\d+)(?:\s|$)")
 
@@ -89,20 +89,14 @@ def history_row(run: Run, rouge: float | None, place: tuple[int, int] | None = N
         present.moment(started),
         present.duration(run.duration_seconds),
     )
+    # The sort keys every face shares (tuitune/runs/listing.py); the method column sorts as it reads.
     sort_values = (
         None,
-        run.id,
-        run.name.lower(),
-        _STATUS_ORDER.get(run.status, 99),
-        run.steps_done,
-        run.last_loss,
-        run.best_eval_loss,
+        *(RUN_SORTS[key](run) for key in ("id", "name", "status", "steps", "loss", "eval_loss")),
         rouge,
-        run.model.lower(),
+        RUN_SORTS["model"](run),
         method,
-        run.dataset.lower(),
-        started.timestamp() if started else None,
-        run.duration_seconds,
+        *(RUN_SORTS[key](run) for key in ("dataset", "started", "duration")),
     )
     words = [str(run.id), run.name, run.status, run.model, method, run.dataset]
     if run.sweep_id is not None:

@@ -64,7 +64,9 @@ export class SweepPage {
       banner(null);
       this.render(ranking);
     } catch (error) {
-      if (!this.gone) this.onError(error);
+      if (this.gone) return;
+      this.onError(error);
+      if (error.status === 404) clearInterval(this.timer); // no such sweep: asking again will not find it
     } finally {
       this.loading = false;
     }

@@ -20,6 +20,7 @@ const BROWSER_WORDS = [
   [/give --epochs above that/g, "give a total of steps beyond that in the “to step” box"],
   [/ \(`tuitune show \d+` lists them\)/g, ""],
   [/List runs with `tuitune runs`\./g, "The list of runs (Runs, at the top) shows which there are."],
+  [/List sweeps with `tuitune sweep list`\./g, "The runs list's sweep filter shows which there are."],
   [/retry with `tuitune merge \d+`/g, "retry the merge from the app or the command line"],
 ];
 

@@ -60,7 +60,8 @@ class BodyLimit:
     async def _refuse(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         response = JSONResponse(
             {
-                "detail": f"The request body is over {self.limit:,} bytes: a run configuration is a few KB.",
+                "detail": f"The request body is over {self.limit:,} bytes, more than this server reads in one request: "
+                "send less (a run configuration is a few KB).",
                 "error": "TooLarge",
             },
             status_code=413,

@@ -10,7 +10,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from sse_starlette.sse import EventSourceResponse
 
-from tuitune.config import MAX_EPOCHS, MAX_STEPS, parse_config
+from tuitune.config import MAX_EPOCHS, MAX_STEPS, RunConfig, parse_config
 from tuitune.errors import RunStateError, UsageError
 from tuitune.export.choices import DEFAULT_QUANT, K_QUANTS, QUANTS, TARGETS
 from tuitune.runs.documents import (
@@ -143,8 +143,8 @@ def get_run(run_id: int) -> RunReportWithUrls:
     summary="The run's configuration: what it trains (a new run's form starts from it)",
     responses=refusals(404, 422),
 )
-def get_config(run_id: int) -> dict[str, Any]:
-    return run_config(find(run_id)).to_dict()
+def get_config(run_id: int) -> RunConfig:
+    return run_config(find(run_id))
 
 
 @router.get(

@@ -49,10 +49,14 @@ function label(key, name) {
   return words[0].toUpperCase() + words.slice(1);
 }
 
+// Names a help line keeps as written when it starts with one (dpo's loss), as the wizard does.
+let keptNames = [];
+
 /** A description (lower case, no stop) as a help line. */
 function sentence(text) {
   if (!text) return "";
-  const start = text[0].toUpperCase() + text.slice(1);
+  const first = text.split(" ", 1)[0].replace(/'s$/, "");
+  const start = keptNames.includes(first) ? text : text[0].toUpperCase() + text.slice(1);
   return start.endsWith(".") ? start : `${start}.`;
 }
 
@@ -131,6 +135,7 @@ export function setPath(data, key, value) {
 /** The form's sections: [{key, title, description, fields, first}] from the schema, in SECTIONS' order;
  *  `defaults` is the default configuration (every key, as the server fills it in). */
 export function formSections(schema, defaults) {
+  keptNames = schema.properties.objective.enum;
   const sections = [];
   for (const [section, title, first, only] of SECTIONS) {
     const model = section ? resolve(schema, schema.properties[section]) : schema;

@@ -115,7 +115,7 @@ def check(request: Request, config: dict[str, Any] = CONFIG_BODY) -> CheckedConf
     "/config/yaml",
     summary="A checked configuration as a config file (YAML) to download",
     response_class=Response,
-    responses={200: {"content": {"application/yaml": {}}}, **refusals(413, 422)},
+    responses={200: {"content": {"application/yaml": {"schema": {"type": "string"}}}}, **refusals(413, 422)},
 )
 def as_yaml(request: Request, config: dict[str, Any] = CONFIG_BODY) -> Response:
     run = checked(request, config)

@@ -12,7 +12,7 @@ import threading
 from typing import Any, Optional
 
 from fastapi import APIRouter, Body, FastAPI, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from tuitune.config import MAX_TOKENS, Method, Objective, RunConfig, parse_config
 from tuitune.engine.launcher import with_local_paths
@@ -50,6 +50,40 @@ def _ask(request: Request, op: str, args: dict[str, Any]) -> dict[str, Any]:
     return probe_of(request.app).request(op, args, timeout=PROBE_SECONDS)
 
 
+class ModelProbe(BaseModel):
+    """What the probe read of a model: its description and the recommendation for this machine."""
+
+    model: dict[str, Any] = Field(description="Architecture, type, parameters, layers, LoRA targets, stored dtype…")
+    recommendation: Optional[dict[str, Any]] = Field(
+        None,
+        description="Method, LoRA rank, batch size, gradient checkpointing and max length for this machine's GPUs.",
+    )
+    recommendation_error: Optional[str] = Field(None, description="Why there is no recommendation, when there is none.")
+    gpus: list[Any] = Field(default_factory=list, description="The GPUs runs may be given here.")
+
+
+class DataPreview(BaseModel):
+    """What `tuitune data SOURCE --json` reports: the detected format, rows, token lengths, and a few
+    samples as `segments` of text, each marked `trained` or not (and more statistics besides)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    format: str
+    rows: int
+    objective: str
+    previews: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ConfigProbe(BaseModel):
+    """What a run does before its first step, as the worker would do it."""
+
+    format: str
+    template: str
+    train: int = Field(description="Training rows (after the split).")
+    validation: int = Field(description="Held-out rows.")
+    dropped: dict[str, int] = Field(description="Rows left out, by reason.")
+
+
 class ModelQuestion(BaseModel):
     name: str = Field(max_length=4096, description="A Hugging Face model id, a local folder, or tuitune/demo.")
 
@@ -72,9 +106,9 @@ class DataQuestion(BaseModel):
     summary="A model's architecture, size and memory, and the recommended settings for this machine's GPUs",
     responses=refusals(400, 413, 422),
 )
-def model(request: Request, question: ModelQuestion) -> dict[str, Any]:
+def model(request: Request, question: ModelQuestion) -> ModelProbe:
     config = _checked(request, {"model": {"name_or_path": question.name}}, "the model")
-    return _ask(request, "model", {"name": config.model.name_or_path})
+    return ModelProbe.model_validate(_ask(request, "model", {"name": config.model.name_or_path}))
 
 
 @router.post(
@@ -82,7 +116,7 @@ def model(request: Request, question: ModelQuestion) -> dict[str, Any]:
     summary="A dataset's detected format, rows, token lengths and samples rendered with the trained part marked",
     responses=refusals(400, 413, 422),
 )
-def data(request: Request, question: DataQuestion) -> dict[str, Any]:
+def data(request: Request, question: DataQuestion) -> DataPreview:
     wanted: dict[str, Any] = {
         "method": question.method,
         "data": {"source": question.source, "max_length": question.max_length},
@@ -101,7 +135,7 @@ def data(request: Request, question: DataQuestion) -> dict[str, Any]:
         "max_length": question.max_length,
         "chosen_only": question.chosen_only,
     }
-    return _ask(request, "data", args)
+    return DataPreview.model_validate(_ask(request, "data", args))
 
 
 @router.post(
@@ -112,6 +146,6 @@ def data(request: Request, question: DataQuestion) -> dict[str, Any]:
 def check(
     request: Request,
     config: dict[str, Any] = Body(..., embed=True, description="A run configuration, as `POST /runs` takes it."),
-) -> dict[str, Any]:
+) -> ConfigProbe:
     checked = _checked(request, config, "request")
-    return _ask(request, "check", {"config": checked.to_dict()})
+    return ConfigProbe.model_validate(_ask(request, "check", {"config": checked.to_dict()}))

@@ -1,13 +1,21 @@
 """Screenshots of the web dashboard: a real server, real demo runs, the system's headless Chromium.
 
-    python scripts/dashboard_screenshot.py [--out screenshots] [--only dpo]
+    python scripts/dashboard_screenshot.py [--out screenshots] [--only dpo|workbench|live]
 
-Writes dashboard-run.png (a run's page while it trains), dashboard-runs.png (the runs page:
-a finished run, the one training, two waiting in the queue) and dashboard-dpo-run.png (a DPO run's
-page while it trains on the bundled preference sample: its reward margin and accuracy beside the
-loss; `--only dpo` writes just this one). Everything happens in a temporary
-TUITUNE_HOME and every figure on the images comes from the runs trained here. Needs Chromium
-(`apt-get install chromium`) and Playwright for Python (`pip install -e '.[dev]'`).
+Writes, from runs trained here:
+- live: dashboard-run.png (a run's page while it trains), dashboard-runs.png (the runs page: a
+  finished run, the one training, two waiting in the queue), dashboard-queue.png (the queue page
+  then), dashboard-phone-runs.png (the runs page at a phone's width);
+- dpo: dashboard-dpo-run.png (a DPO run's page while it trains on the bundled preference sample:
+  its reward margin and accuracy beside the loss);
+- workbench: a sweep of three learning rates trained to the end, then dashboard-sweep.png (the
+  sweep ranked), dashboard-compare.png (its runs compared), dashboard-run-finished.png (the best
+  run's page after an evaluation: scores, samples, artifacts), dashboard-phone-run.png (the same at
+  a phone's width), dashboard-chat.png (a chat with it and its base), dashboard-new-run.png (the
+  new-run form with its model and data checked).
+Everything happens in a temporary TUITUNE_HOME and every figure on the images comes from the runs
+trained here. Needs Chromium (`apt-get install chromium`) and Playwright for Python
+(`pip install -e '.[dev]'`).
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -67,9 +76,20 @@ def dpo_config(name: str, steps: int) -> dict[str, Any]:
 
 
 def shoot(
-    browser: Any, url: str, path: Path, *, height: int, wait_for_points: int = 0, chart: str = "#loss-chart"
+    browser: Any,
+    url: str,
+    path: Path,
+    *,
+    height: int,
+    wait_for_points: int = 0,
+    chart: str = "#loss-chart",
+    ready: str = "#runs table",
+    width: int = 1280,
+    full_page: bool = True,
+    then: Any = None,
 ) -> None:
-    page = browser.new_page(viewport={"width": 1280, "height": height})
+    """`url` at `width` once `ready` shows (or a chart has `wait_for_points`); `then(page)` acts first."""
+    page = browser.new_page(viewport={"width": width, "height": height})
     page.goto(url)
     if wait_for_points:
         page.wait_for_function(
@@ -78,10 +98,16 @@ def shoot(
             timeout=120_000,
         )
     else:
-        page.wait_for_selector("#runs table", timeout=60_000)
+        page.wait_for_selector(ready, timeout=120_000)
+    if then is not None:
+        then(page)
     time.sleep(0.5)  # let the last frame paint
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     page.close()
+    saved(path)
+
+
+def saved(path: Path) -> None:
     size = path.stat().st_size
     print(f"{path} ({size / 1000:.0f} KB)")
     if size > LIMIT_BYTES:
@@ -112,14 +138,19 @@ def shoot_dpo(browser: Any, client: Client, url: str, out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "screenshots")
-    parser.add_argument("--only", choices=["dpo"], help="Shoot only these pages: dpo, a DPO run's page.")
+    parser.add_argument(
+        "--only", choices=["dpo", "workbench", "live"], help="Shoot only one group of pages (see above)."
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     home = Path(tempfile.mkdtemp(prefix="tuitune-dashboard-"))
     os.environ.pop("HF_TOKEN", None)
     with running_server(home=home) as url, Client(url) as client, chromium() as browser:
-        shoot_dpo(browser, client, url, args.out)
-        if args.only is None:
+        if args.only in (None, "workbench"):
+            shoot_workbench(browser, client, url, args.out, home)
+        if args.only in (None, "dpo"):
+            shoot_dpo(browser, client, url, args.out)
+        if args.only in (None, "live"):
             shoot_runs(browser, client, url, args.out)
     shutil.rmtree(home, ignore_errors=True)
 
@@ -140,12 +171,80 @@ def shoot_runs(browser: Any, client: Client, url: str, out: Path) -> None:
     try:
         shoot(browser, f"{url}/#/runs/{watched['id']}", out / "dashboard-run.png", height=900, wait_for_points=70)
         shoot(browser, f"{url}/", out / "dashboard-runs.png", height=420)
+        shoot(browser, f"{url}/#/queue", out / "dashboard-queue.png", height=600, ready="#queue-waiting li")
+        shoot(browser, f"{url}/", out / "dashboard-phone-runs.png", height=1200, width=390, full_page=False)
     finally:
         for run in client.runs(limit=50):
             if run["status"] in ("queued", "running"):
                 client.cancel(run["id"])
         for run in client.runs(limit=50):
             client.wait(run["id"], timeout=600)
+
+
+def shoot_workbench(browser: Any, client: Client, url: str, out: Path, home: Path) -> None:
+    """A sweep trained to its end, compared and ranked; its best run evaluated, chatted with; the
+    new-run form checking the demo model and the sample."""
+    base = home / "sweep-base.yaml"
+    base.write_text(
+        "name: lr sweep\nmethod: lora\nlora: {r: 8, alpha: 16}\ndata: {max_length: 128}\n"
+        "training: {max_steps: 40, logging_steps: 1, eval_steps: 10, save_steps: 1000}\n"
+    )
+    subprocess.run(
+        [sys.executable, "-m", "tuitune", "sweep", "-c", str(base), "--set", "training.learning_rate=2e-4,5e-4,1e-3"],
+        check=True,
+        env={**os.environ, "TUITUNE_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+    )
+    sweep = client.runs(limit=10)
+    for run in sweep:
+        client.wait(run["id"], timeout=900)
+    sweep_id = sweep[0]["sweep_id"]
+    ranked = sorted(sweep, key=lambda run: client.run(run["id"])["best_eval_loss"] or 1e9)
+    best = ranked[0]["id"]
+    task = client.evaluate(best, samples=3)
+    wait_for(lambda: client.task(task["id"])["status"] != "running", timeout=900, interval=1, what="the evaluation")
+
+    shoot(browser, f"{url}/#/sweeps/{sweep_id}", out / "dashboard-sweep.png", height=700, ready="#sweep-runs tr")
+    ids = ",".join(str(run["id"]) for run in sweep)
+    shoot(
+        browser,
+        f"{url}/#/compare/{ids}",
+        out / "dashboard-compare.png",
+        height=900,
+        ready="#compare-loss[data-lines='3']",
+    )
+    shoot(
+        browser,
+        f"{url}/#/runs/{best}",
+        out / "dashboard-run-finished.png",
+        height=1800,
+        ready="#evaluation-scores table",
+        full_page=False,
+    )
+    shoot(
+        browser,
+        f"{url}/#/runs/{best}",
+        out / "dashboard-phone-run.png",
+        height=1400,
+        width=390,
+        ready="#evaluation-scores table",
+        full_page=False,
+    )
+
+    def chat(page: Any) -> None:
+        page.fill("#chat-prompt", "Give three tips for staying healthy.")
+        page.click("#chat-send")
+        page.wait_for_selector("#turns-base .chat-turn[data-state=done]", timeout=600_000)
+
+    shoot(browser, f"{url}/#/runs/{best}/chat", out / "dashboard-chat.png", height=800, ready="#chat-prompt", then=chat)
+    shoot(
+        browser,
+        f"{url}/#/new",
+        out / "dashboard-new-run.png",
+        height=1500,
+        ready="#data-preflight[data-state=ready] .sample",
+        full_page=False,
+    )
 
 
 if __name__ == "__main__":

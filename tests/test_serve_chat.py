@@ -128,8 +128,10 @@ def test_both_models_answer_in_turn_streamed_and_the_turn_is_kept_and_continued(
     assert kept["turns"][0]["answers"]["base"]["text"] == done[1]["answer"]["text"]
     assert kept["settings"]["temperature"] == 0 and kept["settings"]["max_new_tokens"] == 12
 
-    # The next message continues it; the models were loaded already, and the same seed answers the same.
-    again = chat(url, run_id, {"prompt": "And again.", "conversation_id": conversation_id, "sampling": GREEDY})
+    # The next message continues it (here through the Python client); the models were loaded already.
+    with Client(url) as client:
+        again = list(client.chat(run_id, "And again.", conversation_id=conversation_id, timeout=300, **GREEDY))
+    assert [data["model"] for kind, data in again if kind == "done"] == ["finetuned", "base"]
     assert again[-1] == ("end", {"kept": True, "conversation_id": conversation_id})
     [kept] = httpx.get(f"{url}/runs/{run_id}/conversations").json()
     assert [turn["prompt"] for turn in kept["turns"]] == ["Say something.", "And again."]

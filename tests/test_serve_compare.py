@@ -73,7 +73,7 @@ def refused(call: object, status: int) -> str:
 
 def test_compare_answers_what_tuitune_compare_json_prints(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
     ids = [run.id for run in served.afternoon[:3]]
-    answer = served.client._call("GET", "/compare", params={"runs": ",".join(map(str, ids))})
+    answer = served.client.compare(*ids)
     monkeypatch.setenv("TUITUNE_HOME", str(served.home))
     assert answer == cli_json("compare", *map(str, ids))
     assert [summary["run_id"] for summary in answer["runs"]] == ids
@@ -100,12 +100,12 @@ def test_compare_refuses_one_run_too_many_runs_a_repeat_and_a_missing_run(served
 
 
 def test_sweeps_are_listed_and_ranked_as_the_command_line_does(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
-    listed = served.client._call("GET", "/sweeps")
+    listed = served.client.sweeps()
     monkeypatch.setenv("TUITUNE_HOME", str(served.home))
     assert listed == cli_json("sweep", "list")
     assert listed[0]["id"] == served.sweep_id and listed[0]["statuses"] == {COMPLETED: 2, QUEUED: 1}
 
-    ranked = served.client._call("GET", f"/sweeps/{served.sweep_id}", params={"by": "eval_loss"})
+    ranked = served.client.sweep(served.sweep_id, by="eval_loss")
     shown = cli_json("sweep", "show", str(served.sweep_id), "--by", "eval_loss")
     assert {key: ranked[key] for key in shown} == shown
     first, second, third = served.sweep_runs
@@ -129,11 +129,11 @@ def test_a_queued_run_moves_and_the_slots_are_set_with_the_engines_limits(served
         client.create_run({"name": f"waiting {n}", "method": "lora", "training": {"max_steps": 2}})["id"]
         for n in range(2)
     ]
-    moved = client._call("POST", f"/queue/{extra[-1]}/move", json={"to": 1})
+    moved = client.move(extra[-1], 1)
     assert moved == {"id": extra[-1], "position": 1}
     assert [entry["id"] for entry in client.queue()["queued"]] == [extra[-1], *waiting, extra[0]]
     # Past the end is the end.
-    assert client._call("POST", f"/queue/{extra[-1]}/move", json={"to": 99})["position"] == len(waiting) + 2
+    assert client.move(extra[-1], 99)["position"] == len(waiting) + 2
 
     # Moving a run that does not wait: the core's words, a 409; a place below 1 or a missing run refused.
     done = served.afternoon[0]
@@ -145,9 +145,9 @@ def test_a_queued_run_moves_and_the_slots_are_set_with_the_engines_limits(served
 
     from tuitune.engine.queue import MAX_SLOTS
 
-    assert client._call("POST", "/queue/slots", json={"count": 3})["slots"] == 3
+    assert client.set_slots(3)["slots"] == 3
     assert client.system()["slots"] == 3
-    assert client._call("POST", "/queue/slots", json={"count": None})["slots"] >= 1  # back to one per GPU
+    assert client.set_slots(None)["slots"] >= 1  # back to one per GPU
     refused(lambda: client._call("POST", "/queue/slots", json={"count": MAX_SLOTS + 1}), 422)
     refused(lambda: client._call("POST", "/queue/slots", json={"count": 0}), 422)
     assert client.queue()["paused"]  # nothing started: the queue is still paused

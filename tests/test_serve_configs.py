@@ -17,6 +17,7 @@ import yaml
 from tests.helpers import running_server
 from tests.trained_runs import home_env, new_home
 from tuitune.bundled import DEMO_MODEL, SAMPLE_DATASET, SAMPLE_DATASETS
+from tuitune.client import Client
 from tuitune.config import RunConfig, key_choices, key_limits, load_config, parse_config
 from tuitune.errors import ConfigError
 from tuitune.locations import DATA_FILE_SUFFIXES, declared
@@ -111,6 +112,9 @@ def test_check_yaml_and_parse_round_trip_as_post_runs_and_a_config_file_do(serve
     checked = served.post("/config/check", given).json()
     assert checked["config"] == expected.to_dict()
     assert checked["notes"] == expected.notes  # qlora turned 4-bit loading on, and says so
+    with Client(served.url) as client:  # the Python client checks a mapping or a RunConfig the same way
+        assert client.check_config(given) == checked
+        assert client.check_config(expected)["config"] == checked["config"]
 
     saved = served.post("/config/yaml", given)
     assert saved.status_code == 200

@@ -13,7 +13,7 @@ Errors come back as `ClientError` carrying the server's one-line message and HTT
 
 from __future__ import annotations
 
-import json
+import json as _json
 from collections.abc import Iterator
 from typing import Any
 
@@ -70,8 +70,7 @@ class Client:
     # --- runs --------------------------------------------------------------------------------
     def create_run(self, config: Any, *, queue: bool = True) -> dict[str, Any]:
         """Start a run from a `RunConfig` or a dict of the same shape; it waits in the queue by default."""
-        body = config.to_dict() if hasattr(config, "to_dict") else config
-        return self._call("POST", "/runs", json=body, params={"queue": str(queue).lower()})
+        return self._call("POST", "/runs", json=_plain_config(config), params={"queue": str(queue).lower()})
 
     def runs(
         self,
@@ -148,8 +147,29 @@ class Client:
     def stream(self, run_id: int, *, timeout: float | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
         """(kind, data) for each server-sent event of a run — `point`, `event`, `status`, and `restart`
         when a resume replaced its points (all of them follow) — until `end`."""
+        return self._events("GET", f"/runs/{run_id}/stream", timeout=timeout)
+
+    def chat(
+        self,
+        run_id: int,
+        prompt: str,
+        *,
+        conversation_id: int | None = None,
+        models: tuple[str, ...] = ("finetuned", "base"),
+        timeout: float | None = None,
+        **sampling: Any,
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(kind, data) as each model answers `prompt` in turn — `loaded`, `chunk` {model, text},
+        `done` {model, answer}, `error` — then `end` {kept, conversation_id}. `sampling`: the chat's
+        settings (temperature, max_new_tokens, seed, …: GET /chat/settings)."""
+        body = {"prompt": prompt, "conversation_id": conversation_id, "models": list(models), "sampling": sampling}
+        return self._events("POST", f"/runs/{run_id}/chat", json=body, timeout=timeout)
+
+    def _events(
+        self, method: str, path: str, *, json: Any = None, timeout: float | None = None
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
         with self._http.stream(
-            "GET", f"/runs/{run_id}/stream", timeout=httpx.Timeout(timeout or 30.0, read=timeout)
+            method, path, json=json, timeout=httpx.Timeout(timeout or 30.0, read=timeout)
         ) as response:
             if response.status_code >= 400:
                 response.read()
@@ -161,7 +181,7 @@ class Client:
                 elif line.startswith("data:"):
                     data.append(line[5:].strip())
                 elif not line and data:
-                    payload = json.loads("\n".join(data))
+                    payload = _json.loads("\n".join(data))
                     yield kind, payload
                     if kind == "end":
                         return
@@ -180,5 +200,34 @@ class Client:
     def pause(self, paused: bool = True) -> dict[str, Any]:
         return self._call("POST", "/queue/pause", json={"paused": paused})
 
+    def move(self, run_id: int, to: int) -> dict[str, Any]:
+        """Move a waiting run to place `to` in the queue (1: next to start)."""
+        return self._call("POST", f"/queue/{run_id}/move", json={"to": to})
+
+    def set_slots(self, count: int | None) -> dict[str, Any]:
+        """How many runs train at once (None: one per GPU); answers the queue after the change."""
+        return self._call("POST", "/queue/slots", json={"count": count})
+
     def system(self) -> dict[str, Any]:
         return self._call("GET", "/system")
+
+    # --- comparing and checking ------------------------------------------------------------------
+    def compare(self, *run_ids: int) -> dict[str, Any]:
+        """What `tuitune compare --json` prints for these runs."""
+        return self._call("GET", "/compare", params={"runs": ",".join(str(run_id) for run_id in run_ids)})
+
+    def sweeps(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/sweeps")
+
+    def sweep(self, sweep_id: int, *, by: str | None = None) -> dict[str, Any]:
+        """The sweep's runs, best first by `by` (its default measure when None)."""
+        return self._call("GET", f"/sweeps/{sweep_id}", params={"by": by} if by else None)
+
+    def check_config(self, config: Any) -> dict[str, Any]:
+        """Check a configuration as a new run's would be, starting nothing: {config, notes}."""
+        return self._call("POST", "/config/check", json=_plain_config(config))
+
+
+def _plain_config(config: Any) -> Any:
+    """A `RunConfig` as the mapping the server reads; a mapping as it is."""
+    return config.to_dict() if hasattr(config, "to_dict") else config

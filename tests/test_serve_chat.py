@@ -25,7 +25,7 @@ from tuitune.store import COMPLETED, open_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-GREEDY = {"temperature": 0, "max_new_tokens": 12}
+GREEDY: dict[str, Any] = {"temperature": 0, "max_new_tokens": 12}
 
 
 class Served:

@@ -273,3 +273,27 @@ def greeter_home(greeter: Trained, tmp_path_factory: pytest.TempPathFactory, sha
     link_models(home, shared_models_dir)
     copy_store(greeter.home / "tuitune.db", home / "tuitune.db")
     return Trained(home, greeter.run_id)
+
+
+# --- the dashboard's browser -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """The system's headless Chromium (tests/browser.py), one per test module."""
+    from tests.browser import chromium, chromium_path
+
+    if chromium_path() is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does it)")
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh desktop-sized page; the test fails if the page raised an error meanwhile."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert not errors, errors

@@ -12,7 +12,6 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import chromium, chromium_path
 from tests.helpers import running_server, wait_for
 from tuitune.bundled import SAMPLE_PREFERENCE
 from tuitune.client import Client
@@ -24,14 +23,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.serial]
 TOKEN = "a-long-enough-test-token-1234"
 HOSTILE = "<img src=x onerror=alert(1)>"
 expect.set_options(timeout=30_000)  # a busy CI machine
-
-
-@pytest.fixture(scope="module")
-def browser() -> Any:
-    if chromium_path() is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does it)")
-    with chromium() as launched:
-        yield launched
 
 
 def config(name: str, steps: int = 6, **training: object) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import chromium, chromium_path
 from tests.helpers import running_server
 from tests.trained_runs import home_env, new_home
 from tuitune.client import Client
@@ -40,14 +39,6 @@ new MutationObserver((mutations) => {
   }
 }).observe(document.getElementById('page'), { childList: true, subtree: true, characterData: true });
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Any:
-    if chromium_path() is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does it)")
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import chromium, chromium_path
 from tests.conftest import link_models
 from tests.helpers import running_server, wait_for
 from tuitune.client import Client
@@ -63,25 +62,6 @@ def served(
             os.environ.pop("TUITUNE_HOME", None)
         else:
             os.environ["TUITUNE_HOME"] = before
-
-
-@pytest.fixture(scope="module")
-def browser() -> Any:
-    if chromium_path() is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does it)")
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert not errors, errors
 
 
 # What an overlay chart holds: its x values and one column per run (tuitune/serve/static/js/overlay_chart.js).

@@ -13,7 +13,6 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import chromium, chromium_path
 from tests.trained_runs import home_env, new_home
 from tuitune.bundled import DEMO_MODEL, SAMPLE_DATASET
 from tuitune.config import parse_config
@@ -46,14 +45,6 @@ def served(
     from tests.conftest import stop_leftover_processes
 
     stop_leftover_processes(home)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if chromium_path() is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does it)")
-    with chromium() as launched:
-        yield launched
 
 
 class Watched:

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import chromium, chromium_path
 from tests.helpers import running_server
 from tests.trained_runs import Trained
 from tuitune.client import Client, ClientError
@@ -26,25 +25,6 @@ expect.set_options(timeout=120_000)  # an evaluation on a busy CI machine
 def server(greeter_home: Trained) -> Iterator[tuple[str, Client]]:
     with running_server(home=greeter_home.home) as url, Client(url) as client:
         yield url, client
-
-
-@pytest.fixture(scope="module")
-def browser() -> Any:
-    if chromium_path() is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does it)")
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert not errors, errors
 
 
 def test_evaluate_from_the_page_shows_base_against_fine_tuned_and_the_samples(

@@ -11,11 +11,12 @@ import glob
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from fastapi import Request
 
 from tuitune.bundled import SAMPLE_DATASETS
-from tuitune.config import DEMO_MODEL, RunConfig
+from tuitune.config import DEMO_MODEL, RunConfig, parse_config
 from tuitune.errors import UsageError
 from tuitune.locations import DATASET_BUILDERS, Named, Names, code_switches, named_locations
 from tuitune.serve.settings import ServeSettings, is_loopback
@@ -99,6 +100,14 @@ def check_config(config: RunConfig, policy: Policy) -> None:
             _check(named, policy, dataset_source=source)
         except UsageError as refused:
             raise RequestRefusedError(str(refused), field=named.key) from None
+
+
+def checked_config(request: Request, data: Any, source: str = "request") -> RunConfig:
+    """A request's run configuration as every route takes one: validated as the CLI validates a
+    config file, then refused if it names a place or runs code this server does not allow."""
+    config = parse_config(data, source)
+    check_config(config, policy_of(request))
+    return config
 
 
 def check_stored_run(config: RunConfig, policy: Policy, *, run_id: int, action: str) -> None:

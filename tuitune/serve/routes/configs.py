@@ -23,11 +23,10 @@ from tuitune.config import (
     RunConfig,
     config_from_text,
     demo_dataset,
-    parse_config,
 )
 from tuitune.locations import DATA_FILE_SUFFIXES
 from tuitune.serve.file_choices import FileChoices, file_choices
-from tuitune.serve.guard import check_config, policy_of
+from tuitune.serve.guard import check_config, checked_config, policy_of
 from tuitune.serve.routes.refusals import refusals
 from tuitune.system.paths import slug
 
@@ -73,13 +72,6 @@ class ConfigText(BaseModel):
     )
 
 
-def checked(request: Request, data: Any, source: str = "request") -> RunConfig:
-    """What `POST /runs` does before it starts anything: validate, then check what it names."""
-    config = parse_config(data, source)
-    check_config(config, policy_of(request))
-    return config
-
-
 def _answer(config: RunConfig) -> CheckedConfig:
     return CheckedConfig(config=config.to_dict(), notes=config.notes)
 
@@ -108,7 +100,7 @@ CONFIG_BODY = Body(..., description="A run configuration: the same schema as a c
     responses=refusals(413, 422),
 )
 def check(request: Request, config: dict[str, Any] = CONFIG_BODY) -> CheckedConfig:
-    return _answer(checked(request, config))
+    return _answer(checked_config(request, config))
 
 
 @router.post(
@@ -118,7 +110,7 @@ def check(request: Request, config: dict[str, Any] = CONFIG_BODY) -> CheckedConf
     responses={200: {"content": {"application/yaml": {"schema": {"type": "string"}}}}, **refusals(413, 422)},
 )
 def as_yaml(request: Request, config: dict[str, Any] = CONFIG_BODY) -> Response:
-    run = checked(request, config)
+    run = checked_config(request, config)
     # A name made safe for a file name (no quote, slash or newline can reach the header).
     filename = f"{slug(run.name or 'run')}.yaml"
     return Response(

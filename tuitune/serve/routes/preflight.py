@@ -14,10 +14,10 @@ from typing import Any, Optional
 from fastapi import APIRouter, Body, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from tuitune.config import MAX_TOKENS, Method, Objective, RunConfig, parse_config
+from tuitune.config import MAX_TOKENS, Method, Objective, RunConfig
 from tuitune.engine.launcher import with_local_paths
 from tuitune.probe.client import ProbeClient
-from tuitune.serve.guard import check_config, policy_of
+from tuitune.serve.guard import checked_config
 from tuitune.serve.routes.refusals import refusals
 
 router = APIRouter(prefix="/preflight", tags=["preflight"])
@@ -41,9 +41,7 @@ def probe_of(app: FastAPI) -> ProbeClient:
 def _checked(request: Request, data: dict[str, Any], source: str) -> RunConfig:
     """Validated and checked as `POST /runs` checks it, with local paths made absolute (the probe
     child runs in TUITUNE_HOME, not in the server's folder)."""
-    config = parse_config(data, source)
-    check_config(config, policy_of(request))
-    return with_local_paths(config)
+    return with_local_paths(checked_config(request, data, source))
 
 
 def _ask(request: Request, op: str, args: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from sse_starlette.sse import EventSourceResponse
 
-from tuitune.config import MAX_EPOCHS, MAX_STEPS, RunConfig, parse_config
+from tuitune.config import MAX_EPOCHS, MAX_STEPS, RunConfig
 from tuitune.errors import RunStateError, UsageError
 from tuitune.export.choices import DEFAULT_QUANT, K_QUANTS, QUANTS, TARGETS
 from tuitune.runs.documents import (
@@ -32,7 +32,7 @@ from tuitune.runs.documents import (
 )
 from tuitune.runs.files import run_config
 from tuitune.runs.listing import RUN_SORTS, choices, filter_runs, sort_runs
-from tuitune.serve.guard import RequestRefusedError, check_config, check_inside, check_stored_run, policy_of
+from tuitune.serve.guard import RequestRefusedError, check_inside, check_stored_run, checked_config, policy_of
 from tuitune.serve.responses import EVENT_STREAM, stream_of
 from tuitune.serve.routes.refusals import STORE, WRITES, refusals
 from tuitune.serve.tasks import Task
@@ -71,8 +71,7 @@ def find(run_id: int) -> Run:
 
 def start_run(request: Request, config_data: Any, *, in_queue: bool, source: str = "request") -> Run:
     """Validate a configuration as the CLI does, check its paths, then queue or start the run."""
-    config = parse_config(config_data, source)
-    check_config(config, policy_of(request))
+    config = checked_config(request, config_data, source)
     return runs().enqueue(config) if in_queue else runs().launch(config)
 
 

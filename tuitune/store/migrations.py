@@ -186,6 +186,16 @@ def v7_logged_metrics(db: SqliteDatabase) -> None:
     migrate(migrator.add_column("metric_points", "extra", TextField(null=True)))
 
 
+def v8_tags_and_lineage(db: SqliteDatabase) -> None:
+    """A run's tags (JSON list) beside its note, and its lineage (JSON: what data, model revision,
+    versions and git commit it trained with), so compare can say what differs and rerun can warn."""
+    migrator = SqliteMigrator(db)
+    migrate(
+        migrator.add_column("runs", "tags", TextField(null=True)),
+        migrator.add_column("runs", "lineage", TextField(null=True)),
+    )
+
+
 MIGRATIONS: list[Callable[[SqliteDatabase], None]] = [
     v1_create_tables,
     v2_add_run_notes,
@@ -194,6 +204,7 @@ MIGRATIONS: list[Callable[[SqliteDatabase], None]] = [
     v5_conversations,
     v6_rank_endings,
     v7_logged_metrics,
+    v8_tags_and_lineage,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -83,15 +83,24 @@ class Run:
     gpus: str | None = None  # the GPUs it asked for, "0,1"
     devices: str | None = None  # the GPUs it was given (its CUDA_VISIBLE_DEVICES)
     sweep_id: int | None = None
+    tags: list[str] = field(default_factory=list)  # a person's labels, in the order given
     # The config as stored (JSON text, the `config` column). Parsed on first use of `config`, so
     # listing thousands of runs for the history table does not pay for parsing configs nobody
     # looks at.
     config_json: str = field(default="{}", repr=False, compare=False, metadata={COLUMN: "config"})
+    # Where the run came from (`tuitune.runs.lineage`), JSON text parsed on first use like the config.
+    lineage_json: str | None = field(default=None, repr=False, compare=False, metadata={COLUMN: "lineage"})
 
     @cached_property
     def config(self) -> dict[str, Any]:
         """The run's configuration (what `RunConfig.to_dict()` produced)."""
         return json.loads(self.config_json) if self.config_json else {}
+
+    @cached_property
+    def lineage(self) -> dict[str, Any]:
+        """The data's fingerprint, the model's revision, the versions and the git commit it trained with
+        ({} for a run from before tuitune recorded them)."""
+        return json.loads(self.lineage_json) if self.lineage_json else {}
 
     @property
     def is_active(self) -> bool:
@@ -132,7 +141,8 @@ class Run:
         what the faces print)."""
         values = json_ready(self)
         values["config"] = self.config
-        del values["config_json"]
+        values["lineage"] = self.lineage
+        del values["config_json"], values["lineage_json"]
         return values
 
 

@@ -227,8 +227,9 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
             self._run(run_id)
             return
         values = dict(fields)
-        if "config" in values and not isinstance(values["config"], str):
-            values["config"] = to_json(values["config"])
+        for name in ("config", "tags", "lineage"):  # the JSON columns
+            if name in values and values[name] is not None and not isinstance(values[name], str):
+                values[name] = to_json(values[name])
         if "status" in values:
             check_status(values["status"])
         for name in _RUN_TIMES:

@@ -63,6 +63,10 @@ class RunRow(BaseRow):
     gpus = TextField(null=True)
     devices = TextField(null=True)
     sweep_id = IntegerField(null=True)
+    # Added by migration v8: a person's tags (a JSON list) and where the run came from (a JSON
+    # object: the data's fingerprint, the model's revision, the versions, the git commit).
+    tags = TextField(null=True)
+    lineage = TextField(null=True)
 
     class Meta:
         table_name = "runs"

@@ -175,3 +175,19 @@ def test_the_runs_list_sorts_and_filters_by_the_historys_columns(served: Served)
     assert listed(sweep=served.sweep_id)["total"] == 3
     assert listed(objective="dpo")["total"] == 0
     assert "Unknown sort 'colour'" in refused(lambda: listed(sort="colour"), 422)
+
+
+def test_a_runs_note_and_tags_change_through_the_api_and_the_list_filters_by_them(served: Served) -> None:
+    run = served.afternoon[0]
+    client = served.client
+    assert client.label(run.id, notes="from the api", add_tags=["API", "best"]) == {
+        "id": run.id,
+        "notes": "from the api",
+        "tags": ["api", "best"],
+    }
+    assert [listed["id"] for listed in client.runs(text="tag:api")] == [run.id]
+    assert client.run(run.id)["tags"] == ["api", "best"]
+    words = refused(lambda: client.label(run.id, add_tags=["two words"]), 422)
+    assert "not one word" in words
+    assert client.label(run.id, clear_notes=True, tags=[]) == {"id": run.id, "notes": None, "tags": []}
+    assert client.run(run.id)["tags"] == []

@@ -110,6 +110,24 @@ class Client:
             "POST", f"/runs/{run_id}/resume", json={"epochs": epochs, "max_steps": max_steps, "queue": queue}
         )
 
+    def label(
+        self,
+        run_id: int,
+        *,
+        notes: str | None = None,
+        clear_notes: bool = False,
+        tags: list[str] | None = None,
+        add_tags: list[str] | None = None,
+        remove_tags: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Change a run's note (or `clear_notes`) and tags (`tags` replaces them all); returns both."""
+        body: dict[str, Any] = {"add_tags": add_tags or [], "remove_tags": remove_tags or []}
+        if notes is not None or clear_notes:
+            body["notes"] = None if clear_notes else notes
+        if tags is not None:
+            body["tags"] = tags
+        return self._call("PATCH", f"/runs/{run_id}", json=body)
+
     def delete(self, run_id: int, *, files: bool = False) -> dict[str, Any]:
         return self._call("DELETE", f"/runs/{run_id}", params={"files": str(files).lower()})
 

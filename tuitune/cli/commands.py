@@ -6,6 +6,7 @@ from tuitune.cli import (  # noqa: F401
     data_cmd,
     evaluate_cmd,
     export_cmd,
+    labels_cmd,
     queue_cmd,
     recommend_cmd,
     runs_cmd,

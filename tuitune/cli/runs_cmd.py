@@ -150,6 +150,10 @@ def show_command(
         ("pid", f"{run.pid} on {run.host}" if run.pid else "–"),
     ):
         grid.add_row(label, Text(literal(value)))
+    if run.tags:
+        grid.add_row("tags", Text(literal(" ".join(run.tags)), style="cyan"))
+    if run.notes:
+        grid.add_row("note", Text(literal(run.notes)))
     if run.error:
         grid.add_row("error", Text(literal(run.error), style="red"))
     console.print(grid)

@@ -84,7 +84,8 @@ class RunDocument(Progress):
     cancel_requested: bool
     checkpoint: str | None
     version: str | None = Field(description="The tuitune version that trained it.")
-    notes: str | None
+    notes: str | None = Field(description="A person's note about the run (`tuitune note`).")
+    tags: list[str] = Field(default_factory=list, description="A person's tags for the run (`tuitune tag`), in order.")
     requested_gpus: str | None = Field(
         validation_alias=AliasChoices("requested_gpus", "gpus"), description='The GPUs it asked for, "0,1".'
     )
@@ -96,6 +97,14 @@ class RunDocument(Progress):
     @property
     def objective(self) -> str:
         return objective_of(self.config)
+
+
+class RunLabels(Document):
+    """A run's note and tags, as they are after a change."""
+
+    id: int
+    notes: str | None
+    tags: list[str]
 
 
 class ListedRun(RunDocument):

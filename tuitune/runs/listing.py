@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from tuitune.runs.labels import label_words
 from tuitune.runs.metrics import objective_of
 from tuitune.store import ALL, Run
 
@@ -51,8 +52,9 @@ def sort_runs(runs: Iterable[Run], key: str, *, descending: bool = False) -> lis
 
 
 def matches_text(run: Run, text: str) -> bool:
-    """Every word of `text` appears in the run's name, model, method or dataset."""
-    haystack = f"{run.name} {run.model} {run.method} {run.dataset}".lower()
+    """Every word of `text` appears in the run's name, model, method, dataset, tags (`tag:best` or
+    `best`) or note."""
+    haystack = " ".join([run.name, run.model, run.method, run.dataset, *label_words(run.notes, run.tags)]).lower()
     return all(word in haystack for word in text.lower().split())
 
 

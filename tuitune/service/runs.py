@@ -10,6 +10,7 @@ use them: the app's first screen is drawn before any of them is needed (benchmar
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -176,6 +177,28 @@ class RunService:
         from tuitune.engine import launcher
 
         return launcher.delete(self.store.get_run(run_id), files=files, store=self.store)
+
+    def set_note(self, run_id: int, note: str | None) -> Run:
+        """Give the run a note (None or blank: take it away); any run, whatever its status."""
+        from tuitune.runs.labels import clean_note
+
+        self.store.update_run(run_id, notes=clean_note(note))
+        return self.store.get_run(run_id)
+
+    def tag(self, run_id: int, *, add: Iterable[str] = (), remove: Iterable[str] = ()) -> Run:
+        """Add tags to the run and take others away (each checked: one word, at most MAX_TAGS)."""
+        from tuitune.runs.labels import retag
+
+        run = self.store.get_run(run_id)
+        self.store.update_run(run_id, tags=retag(run.tags, add=add, remove=remove))
+        return self.store.get_run(run_id)
+
+    def set_tags(self, run_id: int, tags: Iterable[str]) -> Run:
+        """Replace the run's tags with `tags`."""
+        from tuitune.runs.labels import clean_tags
+
+        self.store.update_run(run_id, tags=clean_tags(tags))
+        return self.store.get_run(run_id)
 
     def reconcile(self) -> list[Run]:
         """Mark runs whose worker vanished as crashed; returns them."""

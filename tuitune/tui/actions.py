@@ -109,6 +109,21 @@ class RunActions:
         )
         self.app.push_screen(modal, answered)
 
+    def label(self, run: Run) -> None:
+        """Ask for the run's note and tags, then keep them (any run, whatever its status)."""
+        from tuitune.tui.widgets.label_modal import LabelModal, LabelRequest
+
+        def answered(request: LabelRequest | None) -> None:
+            if request is not None:
+
+                def keep() -> Run:
+                    self.service.set_note(run.id, request.notes)
+                    return self.service.set_tags(run.id, request.tags)
+
+                self._quick(keep, f"Kept the note and tags of {run.name}.", run.id, None)
+
+        self.app.push_screen(LabelModal(run.name, run.notes, run.tags), answered)
+
     def delete(self, run: Run, then: Callable[[Run], None] | None = None) -> None:
         """Ask (and whether its folder goes too), then delete."""
 

@@ -204,6 +204,10 @@ def _upload(screen: RunActionScreen, target: Target) -> None:
     screen.tuitune.run_actions.upload(_the_run(target))
 
 
+def _label(screen: RunActionScreen, target: Target) -> None:
+    screen.tuitune.run_actions.label(_the_run(target))
+
+
 def _delete(screen: RunActionScreen, target: Target) -> None:
     screen.tuitune.run_actions.delete(_the_run(target), then=screen.after_delete)
 
@@ -326,6 +330,16 @@ RUN_ACTIONS: tuple[RunAction, ...] = (
         "a run with saved chats",
         _export_refusal,
         _export_chats,
+    ),
+    RunAction(
+        "label",
+        "Note/tags",
+        "l",
+        "Write a note on the run and give it tags (the history filter finds them: tag:NAME).",
+        "any run",
+        _details_refusal,
+        _label,
+        show=False,
     ),
     RunAction(
         "details",

@@ -19,6 +19,7 @@ from tuitune.runs.documents import (
     Events,
     MetricPoints,
     RunDeleted,
+    RunLabels,
     RunPage,
     RunReportWithUrls,
     RunStarted,
@@ -31,6 +32,7 @@ from tuitune.runs.documents import (
     run_report,
 )
 from tuitune.runs.files import run_config
+from tuitune.runs.labels import MAX_NOTE_CHARS, MAX_TAGS
 from tuitune.runs.listing import RUN_SORTS, choices, filter_runs, sort_runs
 from tuitune.serve.guard import RequestRefusedError, check_inside, check_stored_run, checked_config, policy_of
 from tuitune.serve.responses import EVENT_STREAM, stream_of
@@ -92,7 +94,9 @@ def list_runs(
     status: Optional[str] = Query(None, description=f"One of {', '.join(ALL)}."),
     sweep: Optional[int] = Query(None, ge=0, le=SQLITE_MAX_INTEGER, description="Only the runs of this sweep."),
     text: Optional[str] = Query(
-        None, max_length=200, description="Words that must all appear in the name, model, method or dataset."
+        None,
+        max_length=200,
+        description="Words that must all appear in the name, model, method, dataset, tags (tag:NAME) or note.",
     ),
     model: Optional[str] = Query(None, max_length=1000, description="Only the runs of this model (as stored)."),
     method: Optional[str] = Query(None, max_length=40, description="Only the runs of this method (lora, qlora, full)."),
@@ -264,6 +268,33 @@ def _resume_from(last_event_id: str | None) -> tuple[int, int, int | None]:
 def cancel(run_id: int) -> CancelRequested:
     run = runs().cancel(find(run_id).id)
     return CancelRequested(id=run.id, status=run.status, cancel_requested=True)
+
+
+class LabelsRequest(BaseModel):
+    """What to change of a run's note and tags; a field left out stays as it is."""
+
+    notes: Optional[str] = Field(
+        None, max_length=MAX_NOTE_CHARS, description="The run's note (null or blank: take it away)."
+    )
+    tags: Optional[list[str]] = Field(None, max_length=MAX_TAGS, description="Replace the run's tags with these.")
+    add_tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS, description="Tags to add.")
+    remove_tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS, description="Tags to take away.")
+
+
+@router.patch(
+    "/{run_id}",
+    summary="Change a run's note and tags (any run, whatever its status)",
+    responses=refusals(404, 422, *WRITES),
+)
+def label(run_id: int, change: LabelsRequest) -> RunLabels:
+    service, run = runs(), find(run_id)
+    if "notes" in change.model_fields_set:
+        run = service.set_note(run.id, change.notes)
+    if change.tags is not None:
+        run = service.set_tags(run.id, change.tags)
+    if change.add_tags or change.remove_tags:
+        run = service.tag(run.id, add=change.add_tags, remove=change.remove_tags)
+    return RunLabels(id=run.id, notes=run.notes, tags=run.tags)
 
 
 class ResumeRequest(BaseModel):

@@ -54,7 +54,9 @@ class RunDetailScreen(RunActionScreen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", tooltip="Back to the history.", id="detail-back"),
         Binding("t", "training", "Live view", tooltip="The training screen of this run.", id="detail-training"),
-        *bindings("resume", "evaluate", "merge", "export", "upload", "delete", "cancel", "chat", "export-chats"),
+        *bindings(
+            "resume", "evaluate", "merge", "export", "upload", "delete", "cancel", "chat", "export-chats", "label"
+        ),
     ]
 
     def __init__(self, run_id: int) -> None:
@@ -227,6 +229,10 @@ def overview(run: Run, processes: list[RunProcess] | None = None) -> Group:
         facts.add_row("error", literal_text(for_the_app(run.error), style="red"))
     facts.add_row("method", literal_text(f"{run.method} on {run.model}"))
     facts.add_row("dataset", literal_text(run.dataset))
+    if run.tags:
+        facts.add_row("tags", literal_text(" ".join(run.tags), style="cyan"))
+    if run.notes:
+        facts.add_row("note", literal_text(run.notes))
     facts.add_row(
         "steps",
         Text(

@@ -20,6 +20,7 @@ from textual.widgets import Header, Input, Static
 
 from tuitune.errors import RunNotFoundError, TuituneError
 from tuitune.runs import present
+from tuitune.runs.labels import label_words
 from tuitune.runs.listing import RUN_SORTS
 from tuitune.store import Run
 from tuitune.tui.run_actions import RunActionScreen, Target, bindings
@@ -98,7 +99,7 @@ def history_row(run: Run, rouge: float | None, place: tuple[int, int] | None = N
         method,
         *(RUN_SORTS[key](run) for key in ("dataset", "started", "duration")),
     )
-    words = [str(run.id), run.name, run.status, run.model, method, run.dataset]
+    words = [str(run.id), run.name, run.status, run.model, method, run.dataset, *label_words(run.notes, run.tags)]
     if run.sweep_id is not None:
         words.append(f"sweep:{run.sweep_id}")
     search = " ".join(words).lower()
@@ -139,7 +140,7 @@ class HistoryScreen(RunActionScreen):
             "slash",
             "focus_filter",
             "Filter",
-            tooltip="Type to filter runs by id, name, status, model, method or dataset; sweep:N shows sweep N.",
+            tooltip="Type to filter runs by id, name, status, model, method, dataset, tag or note; tag:NAME looks in the tags only, sweep:N shows sweep N.",
             id="history-filter",
         ),
         Binding(
@@ -157,7 +158,7 @@ class HistoryScreen(RunActionScreen):
             tooltip="Reverse the order of the current sort.",
             id="history-reverse-sort",
         ),
-        *bindings("compare", "resume", "chat", "evaluate", "merge", "upload", "delete", "cancel", "export"),
+        *bindings("compare", "resume", "chat", "evaluate", "merge", "upload", "delete", "cancel", "export", "label"),
         Binding(
             "escape",
             "clear_filter",
@@ -180,7 +181,7 @@ class HistoryScreen(RunActionScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(placeholder="/ filter: id, name, status, model, method, dataset, sweep:N", id="filter")
+        yield Input(placeholder="/ filter: id, name, status, model, dataset, tag:NAME, note, sweep:N", id="filter")
         yield RunTable(COLUMNS, id="runs")
         yield Static("", id="selection")
         yield TaskBar()

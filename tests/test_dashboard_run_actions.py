@@ -123,6 +123,30 @@ def test_a_refused_action_shows_the_servers_words(server: tuple[str, Client], gr
     assert "hf_not_a_real" not in page.evaluate("JSON.stringify(sessionStorage) + JSON.stringify(localStorage)")
 
 
+def test_a_note_and_tags_written_on_the_page_are_kept_and_found_by_the_runs_filter(
+    server: tuple[str, Client], greeter_home: Trained, page: Any
+) -> None:
+    url, client = server
+    run_id = greeter_home.run_id
+    page.goto(f"{url}/#/runs/{run_id}")
+    page.click("#edit-labels")
+    page.fill("#label-tags", "x" * 45)
+    page.click("#save-labels")
+    expect(page.locator("#label-error")).to_contain_text("characters long")  # the server's words
+
+    page.fill("#label-note", "<b>greets</b> well")
+    page.fill("#label-tags", "Greeter baseline")
+    page.click("#save-labels")
+    expect(page.locator("#run-tags")).to_have_text("greeterbaseline")
+    expect(page.locator("#run-note")).to_have_text("<b>greets</b> well")  # text, never HTML
+    assert client.run(run_id)["tags"] == ["greeter", "baseline"]
+
+    page.goto(f"{url}/#/")
+    page.fill("#run-filter", "tag:greeter")
+    expect(page.locator(f"tr[data-run-id='{run_id}'] .tag")).to_have_count(2)
+    client.label(run_id, clear_notes=True, tags=[])  # the module's other tests see the run as it was
+
+
 def shown(value: float) -> str:
     """A score as the page prints it: four significant digits."""
     rounded = float(f"{value:.4g}")

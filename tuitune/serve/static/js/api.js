@@ -73,6 +73,7 @@ export const api = {
   health: () => call("GET", "/health"),
   runs: (params = {}) => call("GET", `/runs${query(params)}`),
   run: (id) => call("GET", `/runs/${id}`),
+  label: (id, change) => call("PATCH", `/runs/${Number(id)}`, change),
   log: (id, tail) => call("GET", `/runs/${id}/log${query({ tail })}`),
   queue: () => call("GET", "/queue"),
   cancel: (id) => call("POST", `/runs/${id}/cancel`),

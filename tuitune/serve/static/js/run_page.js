@@ -12,6 +12,7 @@ import { banner, connection, el, fill } from "./dom.js";
 import * as format from "./format.js";
 import { RunData } from "./run_data.js";
 import { RunDetails } from "./run_details.js";
+import { RunLabels } from "./labels.js";
 import { LiveStream } from "./sse.js";
 import { TaskList } from "./tasks.js";
 import { forTheBrowser } from "./wording.js";
@@ -90,6 +91,8 @@ export class RunPage {
     });
     this.tasks = new TaskList(n.tasks, { onDone: () => this.reload(), onError: this.onError });
     this.details = new RunDetails(n.details, { onError: this.onError });
+    this.labels = new RunLabels(run.id, this.onError);
+    this.labels.show(run);
     n.tasks.hidden = true;
     const card = (label, value) => el("div", { class: "panel card" }, el("div", { class: "label", text: label }), value);
     const lossBox = el("div", { id: "loss-chart", class: "chart" });
@@ -106,6 +109,7 @@ export class RunPage {
       el("div", { class: "run-head" },
         el("h1", { id: "run-name", text: run.name }), el("span", { class: "muted", text: `#${run.id}` }), n.status, n.actions),
       el("p", { class: "facts", id: "run-facts", text: [run.model, run.method, `objective ${run.objective}`, run.dataset, `created ${format.when(run.created_at)}`].join(" · ") }),
+      this.labels.node,
       el("div", { class: "progress" }, n.bar),
       n.progress,
       n.error,

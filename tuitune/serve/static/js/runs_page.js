@@ -52,7 +52,7 @@ export class RunsPage {
 
   mount() {
     document.title = "tuitune · runs";
-    const search = el("input", { type: "search", id: "run-filter", placeholder: "Filter: name, model, method, dataset", "aria-label": "Filter runs", maxlength: 200 });
+    const search = el("input", { type: "search", id: "run-filter", placeholder: "Filter: name, model, dataset, tag:NAME, note", "aria-label": "Filter runs", maxlength: 200 });
     const status = el("select", { id: "status-filter", "aria-label": "Status" },
       el("option", { value: "", text: "every status" }), STATUSES.map((name) => el("option", { value: name, text: name })));
     let typing = null;
@@ -211,7 +211,8 @@ export class RunsPage {
     return el("tr", { "data-run-id": run.id },
       el("td", { "data-label": "Compare", class: "tick" }, tick),
       cell("#", run.id, "num"),
-      el("td", { "data-label": "Name", class: "name" }, el("a", { href: `#/runs/${Number(run.id)}`, text: run.name })),
+      el("td", { "data-label": "Name", class: "name" }, el("a", { href: `#/runs/${Number(run.id)}`, text: run.name }),
+        (run.tags || []).map((tag) => el("span", { class: "tag", text: tag }))),
       el("td", { "data-label": "Status" }, el("span", { class: `status ${run.status}`, text: status })),
       cell("Steps", format.steps(run.steps_done, run.steps_total), "num"),
       cell("Loss", format.loss(run.last_loss), "num"),

@@ -31,6 +31,7 @@ _LAZY = {
     "train": "tuitune.engine.api",
     "TrainResult": "tuitune.engine.api",
     "open_store": "tuitune.store",
+    "RunService": "tuitune.service.runs",
     "evaluate_run": "tuitune.evaluation",
     "compare_runs": "tuitune.runs.compare",
     "merge_run": "tuitune.export",
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from tuitune.export.run_export import export_run
     from tuitune.export.upload import upload
     from tuitune.runs.compare import compare_runs
+    from tuitune.service.runs import RunService
     from tuitune.store import open_store
 
 
@@ -65,6 +67,7 @@ __all__ = [
     "SAMPLE_DATASET",
     "ConfigBuilder",
     "RunConfig",
+    "RunService",
     "TrainResult",
     "TuituneError",
     "__version__",

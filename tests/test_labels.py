@@ -52,6 +52,12 @@ def test_the_cli_tags_and_notes_a_run_and_the_listing_filter_finds_it(runs):
     assert [run.id for run in filter_runs(stored, text="overfits")] == [second.id]
     assert filter_runs(stored, text="tag:overfits") == []  # a word of the note is not a tag
 
+    listed = json.loads(run_inprocess("runs", "--tag", "baseline", "--json").stdout)
+    assert [run["id"] for run in listed] == [first.id]
+    listed = json.loads(run_inprocess("runs", "--filter", "overfits", "--json").stdout)
+    assert [run["id"] for run in listed] == [second.id]
+    assert "No runs match." in run_inprocess("runs", "--tag", "nothing-has-this").stdout
+
     done = run_inprocess("tag", str(first.id), "--remove", "baseline", "--json")
     assert json.loads(done.stdout)["tags"] == ["lr/2e-4"]
     done = run_inprocess("note", str(second.id), "--clear", "--json")

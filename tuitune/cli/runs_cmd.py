@@ -51,6 +51,12 @@ def runs_command(
     ),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="Show at most this many (newest first)."),
     sweep: Optional[int] = typer.Option(None, "--sweep", help="Only the runs of this sweep."),
+    tag: Optional[list[str]] = typer.Option(
+        None, "--tag", "-t", help="Only runs with this tag (repeatable: all of them)."
+    ),
+    words: Optional[str] = typer.Option(
+        None, "--filter", "-f", help="Only runs whose name, model, method, dataset, tags or note hold every word."
+    ),
     json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """List runs, newest first (queued runs with their place in the queue)."""
@@ -62,13 +68,29 @@ def runs_command(
     if sweep is not None:
         service.store.get_sweep(sweep)  # a clear error for a sweep that does not exist
     service.reconcile()
-    runs = service.list_runs(status=status, limit=min(limit, _MOST_RUNS) if limit is not None else None, sweep_id=sweep)
+    if tag or words:
+        from tuitune.runs.listing import filter_runs
+
+        wanted = {name.strip().lower() for name in tag or []}
+        found = [
+            run
+            for run in filter_runs(service.list_runs(status=status, sweep_id=sweep), text=words)
+            if wanted <= set(run.tags)
+        ]
+        runs = found[:limit] if limit is not None else found
+    else:
+        runs = service.list_runs(
+            status=status, limit=min(limit, _MOST_RUNS) if limit is not None else None, sweep_id=sweep
+        )
     # Run id -> (place, length of the line), for the runs that wait in the queue.
     places = service.queue_places() if any(run.in_queue for run in runs) else {}
     if json_output:
         print_json(
             [listed_run(run, places[run.id][0] if run.id in places else None).model_dump(mode="json") for run in runs]
         )
+        return
+    if not runs and (tag or words):
+        console.print("No runs match.")
         return
     if not runs and status:
         console.print(f"No {status} runs.")

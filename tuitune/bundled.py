@@ -7,6 +7,8 @@ names (the wizard's first step, the probe cache) paints without building pydanti
 
 from __future__ import annotations
 
+from pathlib import Path
+
 DEMO_MODEL = "tuitune/demo"
 SAMPLE_DATASET = "tuitune/sample"
 # Generated from the sample's rows when read (tuitune/data/bundled_sets.py): pairs whose chosen
@@ -19,3 +21,8 @@ SAMPLE_DATASETS: tuple[str, ...] = (SAMPLE_DATASET, SAMPLE_PREFERENCE, SAMPLE_PR
 # (models/demo.py, or the sample data its tokenizer is trained on) changes, so an old build in a
 # user's home is never mistaken for the new one.
 DEMO_NAME = "demo-llama-v1"
+
+
+def sample_file() -> Path:
+    """The file the bundled sample sets are made from (tuitune/data/sample/sample.jsonl)."""
+    return Path(__file__).resolve().parent / "data" / "sample" / "sample.jsonl"

@@ -83,6 +83,11 @@ def compare_command(
         console.print(Text(f"{curve.label}: {only_in(curve, comparison)}", style="dim"))
 
     console.print()
+    if comparison.lineage_differences:
+        console.print("[bold]Where they came from differs[/]")
+        for line in comparison.lineage_differences:
+            console.print(Text(f"  {literal(line)}"))
+        console.print()
     if comparison.differences:
         # A table's title wraps to the table's width: a narrow table of two short keys would break
         # it over lines, so the heading is printed on its own.

@@ -19,7 +19,7 @@ from tuitune.store import ALL, Run, open_store
 if TYPE_CHECKING:
     from tuitune.runs.documents import KeyCurveDocument, LossSummary
 from tuitune.errors import RunStateError
-from tuitune.runs import files, lookup, present
+from tuitune.runs import files, lineage, lookup, present
 from tuitune.runs.documents import CancelledRun, CancelledRuns, RunCancelled, listed_run, run_in_background, run_report
 from tuitune.runs.metrics import EVAL_PREFIX
 from tuitune.runs.present import literal
@@ -178,11 +178,15 @@ def show_command(
         grid.add_row("note", Text(literal(run.notes)))
     if run.error:
         grid.add_row("error", Text(literal(run.error), style="red"))
+    # Where it came from: the data's hash, the weights', the versions, git (`tuitune.runs.lineage`).
+    for label, words in lineage.brief(run.lineage):
+        grid.add_row(Text(literal(label)), Text(literal(words), style="dim"))
     console.print(grid)
     if report.artifacts:
         console.print("\n[bold]Artifacts[/]")
         for artifact in report.artifacts:
-            line = Text(f"  {artifact.kind:<11} {literal(artifact.path)}")
+            kind = present.artifact_kind(artifact.kind, artifact.meta)
+            line = Text(f"  {literal(kind):<11} {literal(artifact.path)}")
             if artifact.gone:
                 line.append("  (gone: no longer on disk)", style="dim")
             console.print(line)

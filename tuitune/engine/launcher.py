@@ -17,13 +17,15 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from tuitune.config import RunConfig
 from tuitune.errors import RunStateError
 from tuitune.locations import DATASET_BUILDERS
 from tuitune.rewards import with_absolute_files
-from tuitune.runs import files, lookup
+from tuitune.runs import files, lookup, notify
 from tuitune.runs import folder as run_folder
+from tuitune.runs import lineage as run_lineage
 from tuitune.store import (
     ACTIVE,
     CANCELLED,
@@ -81,12 +83,14 @@ def create_run(
     in_queue: bool = False,
     gpus: list[str] | None = None,
     sweep_id: int | None = None,
+    lineage: dict[str, Any] | None = None,
 ) -> Run:
     """Record a queued run, make its own folder, and write the `config.yaml` that will run.
 
     The folder is new (`<output>/<id>-<name>/`, `$TUITUNE_HOME/runs` by default): a run never
     shares a folder nor writes into one it did not make. If anything fails here, neither the run
-    nor its folder is left behind.
+    nor its folder is left behind. Its lineage (`tuitune.runs.lineage`) is recorded now, with
+    `lineage`'s keys added (a rerun's `rerun_of`).
     """
     store = store or open_store()
     config = with_local_paths(config)
@@ -114,7 +118,9 @@ def create_run(
         final.name = run.name
         if config.training.output_dir:
             final.training.output_dir = str(parent)
-        files.save_config(run.id, final, store=store, output_dir=str(folder))
+        # Where it came from, as it is now and from here: a queued run starts later, in its own folder.
+        recorded = {**run_lineage.collect(config.to_dict()), **(lineage or {})}
+        files.save_config(run.id, final, store=store, output_dir=str(folder), lineage=recorded)
         for note in config.notes:
             store.add_event(run.id, note, level="warning")
         return store.get_run(run.id)
@@ -168,11 +174,17 @@ def _device_environment(devices: list[str] | None) -> dict[str, str]:
     return environment
 
 
-def launch(config: RunConfig, *, gpus: list[str] | None = None, store: Store | None = None) -> Run:
+def launch(
+    config: RunConfig,
+    *,
+    gpus: list[str] | None = None,
+    store: Store | None = None,
+    lineage: dict[str, Any] | None = None,
+) -> Run:
     """Create a run and start its worker now, whatever the queue holds; returns at once."""
     store = store or open_store()
     wanted = check_gpus(gpus)
-    run = create_run(config, store=store, gpus=wanted)
+    run = create_run(config, store=store, gpus=wanted, lineage=lineage)
     devices = store.give_devices(run.id, wanted=wanted, gpus=visible_gpus())
     start_worker(run, devices=devices, store=store)
     return store.get_run(run.id)
@@ -196,6 +208,7 @@ def cancel(run: Run, *, store: Store | None = None) -> Run:
             pass
     elif run.status == QUEUED and not run.pid:
         store.set_status(run.id, CANCELLED)
+        notify.run_ended(run.id, store)  # no worker will: it never started
     return store.get_run(run.id)
 
 

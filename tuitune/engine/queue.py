@@ -9,11 +9,13 @@ default to one per visible GPU (one on a CPU-only machine); a run is given the G
 
 from __future__ import annotations
 
+from typing import Any
+
 from tuitune.config import RunConfig
 from tuitune.engine import launcher
 from tuitune.engine.keeper_lock import ensure_keeper
 from tuitune.errors import RunStateError, StoreError, UsageError
-from tuitune.runs import lookup
+from tuitune.runs import lookup, notify
 from tuitune.store import CRASHED, FAILED, QUEUED, Run, Store, open_store
 from tuitune.store.run_queue import PAUSED, SLOTS
 from tuitune.system.gpu import check_gpus, visible_gpus
@@ -58,11 +60,19 @@ def unpause(store: Store | None = None) -> list[Run]:
 
 
 def enqueue(
-    config: RunConfig, *, gpus: list[str] | None = None, sweep_id: int | None = None, store: Store | None = None
+    config: RunConfig,
+    *,
+    gpus: list[str] | None = None,
+    sweep_id: int | None = None,
+    store: Store | None = None,
+    lineage: dict[str, Any] | None = None,
 ) -> Run:
-    """Add a run to the end of the queue; it starts at once if a slot is free."""
+    """Add a run to the end of the queue; it starts at once if a slot is free. `lineage`: keys
+    added to what the run's lineage records (a rerun's `rerun_of`)."""
     store = store or open_store()
-    run = launcher.create_run(config, store=store, in_queue=True, gpus=check_gpus(gpus), sweep_id=sweep_id)
+    run = launcher.create_run(
+        config, store=store, in_queue=True, gpus=check_gpus(gpus), sweep_id=sweep_id, lineage=lineage
+    )
     start_queued(store)
     return store.get_run(run.id)
 
@@ -86,6 +96,7 @@ def start_queued(store: Store | None = None) -> list[Run]:
             )
         except Exception as error:
             store.set_status(claim.run.id, FAILED, error=f"Could not start its worker: {error}")
+            notify.run_ended(claim.run.id, store)
             continue
         started.append(store.get_run(claim.run.id))
 

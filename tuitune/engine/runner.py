@@ -13,6 +13,7 @@ from typing import Any
 
 from tuitune.config import RunConfig
 from tuitune.data import make_collator
+from tuitune.engine import early_stop, trackers
 from tuitune.engine.arguments import training_arguments
 from tuitune.engine.callbacks import (
     CancelCallback,
@@ -39,8 +40,10 @@ from tuitune.errors import (
     UnexpectedTrainingError,
 )
 from tuitune.export.merge import merge_run
-from tuitune.models.loading import load_model
+from tuitune.models.loading import load_model, resolve_model_path
 from tuitune.runs import folder as run_folder
+from tuitune.runs import lineage as run_lineage
+from tuitune.runs.early_stop import EARLY_STOP
 from tuitune.runs.files import checkpoint_step, folder_of, last_checkpoint, run_config
 from tuitune.store import CANCELLED, COMPLETED, FAILED, RUNNING, Store
 from tuitune.system.disk import describe_disk, is_disk_full
@@ -164,7 +167,12 @@ def execute(
     keep_reserve(store.path)
     try:
         # Everything written in the run's folder while it trains is recorded as tuitune's.
-        with run_folder.recording(output), Heartbeat(store, run_id, progress), _no_progress_bars():
+        with (
+            run_folder.recording(output),
+            Heartbeat(store, run_id, progress),
+            _no_progress_bars(),
+            trackers.environment(config, output, run_id),  # where training.report_to's trackers write
+        ):
             result = _train(run_id, config, output, store, progress, stop, resume=resume)
     except BaseException as error:
         if isinstance(error, KeyboardInterrupt):
@@ -257,6 +265,10 @@ def _train(
 
     note(f"loading model {config.model.name_or_path} ({config.method})")
     model = load_model(config.model, for_training=True)
+    # Resolved now (the demo model is built on first use): its weights hash or Hub commit.
+    run_lineage.record_model(
+        store, run_id, config.model.name_or_path, resolve_model_path(config.model.name_or_path), config.model.revision
+    )
     model = prepare_for_method(model, config, note)
     config = tune_for_speed(config, model, note)  # packing, attention and kernels for this machine, said in the events
     if stop.is_set():
@@ -273,7 +285,12 @@ def _train(
         ScheduleCallback(resumed_from=checkpoint, note=note),
         CancelCallback(store, run_id, stop),
     ]
+    stopper = early_stop.StopCallback(config) if config.training.early_stopping_patience else None
+    if stopper is not None:
+        callbacks.append(stopper)
+        note(early_stop.settings_note(config, int(args.eval_steps or 0)))
     trainer = build_trainer(TrainerParts(config, model, tokenizer, prepared, args, callbacks, counter, output, note))
+    trackers.attach(trainer, config, store, run_id)  # tuitune's config to them, where their data is to the events
     # Training starts from the run's seed, whatever building the trainer drew from the random
     # generators: a preference trainer may compute its reference's log-probabilities while it is
     # built (a pass whose data loaders draw from them), and a dpo run with an adapter decides that
@@ -336,9 +353,14 @@ def _train(
     saved = last_checkpoint(output)
     if saved is not None:
         store.update_run(run_id, checkpoint=str(saved))
+    stopped = early_stop.record(stopper.stopped, state) if stopper and stopper.stopped else None
     if state.best_model_checkpoint:
-        store.add_artifact(run_id, kind="checkpoint", path=state.best_model_checkpoint, meta={"best": True})
+        # The stop is kept with the checkpoint whose weights were saved (`tuitune.runs.early_stop`).
+        best = {"best": True, **({EARLY_STOP: stopped} if stopped else {})}
+        store.add_artifact(run_id, kind="checkpoint", path=state.best_model_checkpoint, meta=best)
     store.update_run(run_id, train_loss=train_loss, steps_done=state.global_step, steps_total=state.max_steps)
+    if stopped:
+        note(early_stop.event(stopped, kind))
     note(f"saved {kind} to {weights}")
 
     if config.merge_after_training and config.method != "full_finetuning" and trainer.is_world_process_zero():

@@ -1,9 +1,11 @@
 """Runs side by side: the settings that differ, the final losses, their objectives' key curves
 (reward margin and accuracy for a preference run, mean reward for GRPO), speed and evaluation scores.
 
-Used by `tuitune compare` and the TUI's comparison screen (which also overlays the curves). Runs of
-different objectives are compared on every key curve any of them has; each curve says which runs
-have it. Light: reads the store only, never imports torch.
+Used by `tuitune compare`, GET /compare and the TUI's comparison screen (which also overlays the
+curves). Runs of different objectives are compared on every key curve any of them has; each curve
+says which runs have it. Where the runs came from (data versions, weights, the training stack's
+versions, git) is compared in words: `lineage_differences`. Light: reads the store only, never
+imports torch.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, computed_field
 
-from tuitune.runs import metrics
+from tuitune.runs import lineage, metrics
 from tuitune.runs.documents import KeyCurveDocument, RunSummary, run_summary
 from tuitune.store import MetricPoint, Run, Store
 
@@ -52,6 +54,11 @@ class Comparison(BaseModel):
     key_curves: list[ComparedCurve] = Field(
         default_factory=list,
         description="Every key curve of the runs' objectives, the first run's first; none when all train sft.",
+    )
+    lineage_differences: list[str] = Field(
+        default_factory=list,
+        description="Where the runs came from differs, in words: the data's versions, the model's weights, the "
+        "training stack's versions, the git commit (`tuitune.runs.lineage`).",
     )
 
     @computed_field  # type: ignore[prop-decorator]
@@ -153,4 +160,5 @@ def compare_runs(runs: Sequence[Run], store: Store, *, curves: bool = True) -> C
         if curves
         else {},
         key_curves=key_curves,
+        lineage_differences=lineage.differences([(f"run {run.id}", run.lineage) for run in runs]),
     )

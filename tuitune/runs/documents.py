@@ -92,6 +92,12 @@ class RunDocument(Progress):
     devices: str | None = Field(description="The GPUs it was given (its CUDA_VISIBLE_DEVICES).")
     sweep_id: int | None
     config: dict[str, Any] = Field(description="The run's configuration: the same schema as a config file.")
+    lineage: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Where it came from (`tuitune.runs.lineage`): data (each source's path, size, mtime, sha256 "
+        "or Hub revision), model (weights hash or Hub revision), versions (python and the training stack), git "
+        "(commit, dirty) of the folder it was started from, rerun_of; {} for a run from before they were recorded.",
+    )
 
     @computed_field(description=OBJECTIVE_HELP)  # type: ignore[prop-decorator]
     @property

@@ -242,6 +242,8 @@ def metrics_table(comparison: Comparison, width: int = 120) -> RenderableType:
             *(cell_text if isinstance(cell_text, Text) else fitted(str(cell_text), cell) for cell_text in cells),
         )
     notes = [Text(f"{curve.label}: {only_in(curve, comparison)}", style="dim") for curve in comparison.only_some()]
+    # Where the runs came from, when it differs: the data's versions, the weights, the stack, git.
+    notes += [present.literal_text(line, style="dim") for line in comparison.lineage_differences]
     return Group(table, *notes) if notes else table
 
 

@@ -1,6 +1,7 @@
 // The compare page (#/compare/1,2,3): the runs' curves overlaid (training and eval loss, and the
 // key curves of their objectives), x by step or by epoch, smoothed like TensorBoard, on a linear
-// or a log axis; their figures side by side; the settings that differ. What GET /compare answers
+// or a log axis; their figures side by side; the settings that differ, and where the runs came from
+// when that differs (their data's versions, weights, versions, git). What GET /compare answers
 // (`tuitune compare --json`). Each run keeps one colour on every chart and table.
 
 import { board } from "./board_api.js";
@@ -106,7 +107,8 @@ export class ComparePage {
           curve.run_ids.length < runs.length ? el("p", { class: "muted", text: `only ${curve.run_ids.map((id) => `#${id}`).join(", ")}` }) : null,
           node))) : null,
       el("section", { class: "panel compare-section" }, el("h2", { text: "Figures" }), this.metricsTable()),
-      el("section", { class: "panel compare-section" }, el("h2", { text: "Settings that differ" }), this.differencesTable()));
+      el("section", { class: "panel compare-section" }, el("h2", { text: "Settings that differ" }), this.differencesTable()),
+      this.lineageList());
     this.draw();
   }
 
@@ -171,6 +173,14 @@ export class ComparePage {
       })),
     ];
     return this.table("compare-metrics", rows);
+  }
+
+  /** Where the runs came from, where it differs (data versions, weights, versions, git): words, as text. */
+  lineageList() {
+    const lines = this.comparison.lineage_differences || [];
+    if (!lines.length) return null;
+    return el("section", { class: "panel compare-section" }, el("h2", { text: "Where they came from differs" }),
+      el("ul", { id: "compare-lineage" }, lines.map((line) => el("li", { text: line }))));
   }
 
   differencesTable() {

@@ -11,6 +11,7 @@ from transformers import TrainingArguments
 from tuitune.config import PREFERENCE_OBJECTIVES, RunConfig
 from tuitune.engine.objectives import arguments_for
 from tuitune.engine.speed import use_liger_kernel
+from tuitune.engine.trackers import PROJECT, run_label
 from tuitune.errors import IncompatibleConfigError
 
 # torch is imported inside the functions, as the training stack is everywhere in tuitune (here
@@ -128,6 +129,9 @@ def argument_values(config: RunConfig, output_dir: Path, *, has_validation: bool
         seed=t.seed,
         data_seed=t.seed,
         report_to=t.report_to or "none",
+        # The run as its trackers name it (tuitune.engine.trackers): its folder, `<id>-<name>`.
+        run_name=run_label(output_dir),
+        project=PROJECT,
         # Length-grouped batches keep dynamic padding small; packed batches have no padding. An
         # `auto` not yet decided for a loaded model (tuitune.engine.speed) trains padded.
         train_sampling_strategy="random" if config.data.packing is True else "group_by_length",

@@ -137,6 +137,13 @@ def key_values(curves: tuple[KeyCurve, ...], values: dict[str, float | None]) ->
     return " · ".join(shown)
 
 
+def artifact_kind(kind: str, meta: dict[str, object]) -> str:
+    """An artifact's kind in words; a tracker's names which one (`tracker tensorboard`)."""
+    if kind == "tracker" and meta.get("tracker"):
+        return f"tracker {meta['tracker']}"
+    return kind
+
+
 def group_label(run: Run) -> str:
     """`4×ddp` for a group run, empty for a single process."""
     group = process_group(run)

@@ -31,6 +31,7 @@ ARTIFACT_KINDS: tuple[str, ...] = (
     "gguf",  # an exported GGUF file (`tuitune export`), its round trip in meta
     "modelfile",  # the Ollama Modelfile beside it
     "vllm-script",  # the script that serves the run with vLLM
+    "tracker",  # where a tracker of training.report_to keeps the run's data (a folder or a URL); meta names it
 )
 
 

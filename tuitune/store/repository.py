@@ -606,7 +606,7 @@ def _extra(values: Any) -> str | None:
 
 def _gone(artifact: Artifact) -> bool:
     """Whether an artifact's file or folder has left the disk (an upload's URL never does)."""
-    if artifact.kind == "upload":
+    if artifact.kind == "upload" or "://" in artifact.path:  # a URL (an upload, a remote tracker)
         return False
     try:
         return not Path(artifact.path).exists()

@@ -416,7 +416,7 @@ def artifacts_view(run: Run, artifacts: list[Artifact]) -> Group | Text:
     table.add_column("on disk", no_wrap=True)
     for artifact in artifacts:
         table.add_row(
-            literal_text(artifact.kind),
+            literal_text(present.artifact_kind(artifact.kind, artifact.meta)),
             KeepEnd(_inside(run, artifact.path), style="dim" if artifact.gone else ""),
             Text(present.short_moment(artifact.created_at)),
             _on_disk(artifact),

@@ -293,3 +293,23 @@ def test_wandb_goes_online_only_with_a_key_and_never_holds_it(tmp_path: Path) ->
     assert wandb_key_available({"NETRC": str(netrc)})
     assert not wandb_key_available({"NETRC": str(netrc), "WANDB_BASE_URL": "https://wandb.example.com"})
     assert not wandb_key_available({"NETRC": no_netrc})
+
+
+def test_a_tracker_that_is_not_installed_is_refused_before_the_run_with_its_pip_command() -> None:
+    import importlib.util
+
+    from tuitune.config import REPORTERS, parse_config
+    from tuitune.errors import InvalidConfigError
+
+    missing = [
+        (name, package)
+        for name, (modules, package) in REPORTERS.items()
+        if modules and not any(importlib.util.find_spec(module) for module in modules)
+    ]
+    if not missing:
+        pytest.skip("every tracker transformers reports to is installed here")
+    name, package = missing[0]
+    with pytest.raises(
+        InvalidConfigError, match=rf"{name}, which is not installed here: install it \(pip install {package}\)"
+    ):
+        parse_config({"training": {"report_to": [name]}})

@@ -30,10 +30,12 @@ _LAZY = {
     "TuituneError": "tuitune.errors",
     "train": "tuitune.engine.api",
     "TrainResult": "tuitune.engine.api",
+    "rerun": "tuitune.engine.rerun",
     "open_store": "tuitune.store",
     "RunService": "tuitune.service.runs",
     "evaluate_run": "tuitune.evaluation",
     "compare_runs": "tuitune.runs.compare",
+    "export_metrics": "tuitune.runs.metrics_export",
     "merge_run": "tuitune.export",
     "merge_adapter": "tuitune.export",
     "export_run": "tuitune.export",
@@ -45,12 +47,14 @@ if TYPE_CHECKING:
     from tuitune.chats import chat
     from tuitune.config import DEMO_MODEL, SAMPLE_DATASET, ConfigBuilder, RunConfig, load_config
     from tuitune.engine.api import TrainResult, train
+    from tuitune.engine.rerun import rerun
     from tuitune.errors import TuituneError
     from tuitune.evaluation import evaluate_run
     from tuitune.export.merge import merge_adapter, merge_run
     from tuitune.export.run_export import export_run
     from tuitune.export.upload import upload
     from tuitune.runs.compare import compare_runs
+    from tuitune.runs.metrics_export import export_metrics
     from tuitune.service.runs import RunService
     from tuitune.store import open_store
 
@@ -74,11 +78,13 @@ __all__ = [
     "chat",
     "compare_runs",
     "evaluate_run",
+    "export_metrics",
     "export_run",
     "load_config",
     "merge_adapter",
     "merge_run",
     "open_store",
+    "rerun",
     "train",
     "upload",
 ]

@@ -79,6 +79,7 @@ MAX_LORA_ALPHA = 65_536
 MAX_SEED = 2**32 - 1  # numpy seeds are 32-bit
 MAX_BETA = 1000.0  # preference and KL temperatures: far above any paper's value
 MAX_GENERATIONS = 1024  # GRPO completions per prompt
+MAX_PATIENCE = 10_000  # evaluations without improvement before early stopping
 # A config file tuitune writes is about 2 KB; anything near this size is not one.
 MAX_CONFIG_BYTES = 1_000_000
 
@@ -276,6 +277,32 @@ class TrainingSettings(_Section):
         None, description="folder the run's own folder <id>-<name> is made in; None: $TUITUNE_HOME/runs"
     )
     report_to: list[str] = Field(default_factory=list, description="e.g. [tensorboard, wandb]")
+    early_stopping_patience: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_PATIENCE,
+        description="stop (completed) after this many evaluations without improvement of early_stopping_metric; "
+        "the adapter saved is the best checkpoint's; None: off",
+    )
+    early_stopping_threshold: float = Field(
+        0.0, ge=0, description="the least change of early_stopping_metric that counts as an improvement"
+    )
+    early_stopping_metric: str = Field(
+        "eval_loss",
+        min_length=1,
+        max_length=200,
+        description="the logged evaluation metric early stopping watches (eval_loss, eval_rewards/accuracies...): "
+        "lower is better for losses and perplexity, higher for every other",
+    )
+
+    @field_validator("early_stopping_metric")
+    @classmethod
+    def _eval_metric(cls, name: str) -> str:
+        # The Trainer logs an evaluation's metrics behind eval_: a bare name means that one.
+        name = name.strip()
+        if not name or any(character.isspace() for character in name):
+            raise ValueError("must name one logged evaluation metric, such as eval_loss (no spaces)")
+        return name if name.startswith("eval_") else f"eval_{name}"
 
     @model_validator(mode="after")
     def _precision(self) -> TrainingSettings:
@@ -554,6 +581,27 @@ class RunConfig(_Section):
                 f"preference.chosen_only trains objective sft on the chosen answers, but objective is "
                 f"{self.objective}: turn it off, or use objective sft."
             )
+        return self
+
+    @model_validator(mode="after")
+    def _early_stopping_evaluates(self) -> RunConfig:
+        if self.training.early_stopping_patience is not None and self.data.validation_split <= 0:
+            raise IncompatibleConfigError(
+                "training.early_stopping_patience watches evaluations, but data.validation_split is 0 (nothing "
+                "held out to evaluate on): set data.validation_split (0.1 holds out a tenth), or turn early "
+                "stopping off."
+            )
+        if self.training.early_stopping_patience is None:
+            default = TrainingSettings()
+            changed = [
+                f"training.{key}"
+                for key in ("early_stopping_threshold", "early_stopping_metric")
+                if getattr(self.training, key) != getattr(default, key)
+            ]
+            if changed:
+                self._notes.append(
+                    f"early stopping is off (no training.early_stopping_patience): {', '.join(changed)} change nothing."
+                )
         return self
 
     @model_validator(mode="after")

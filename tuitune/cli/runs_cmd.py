@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 from tuitune.errors import RunStateError
 from tuitune.runs import files, lineage, lookup, present
 from tuitune.runs.documents import CancelledRun, CancelledRuns, RunCancelled, listed_run, run_in_background, run_report
+from tuitune.runs.early_stop import early_stop, stop_line
 from tuitune.runs.metrics import EVAL_PREFIX
 from tuitune.runs.present import literal
 
@@ -178,6 +179,9 @@ def show_command(
         grid.add_row("note", Text(literal(run.notes)))
     if run.error:
         grid.add_row("error", Text(literal(run.error), style="red"))
+    stopped = early_stop(store.artifacts(run.id))
+    if stopped:
+        grid.add_row("early stop", Text(literal(stop_line(stopped)), style="yellow"))
     # Where it came from: the data's hash, the weights', the versions, git (`tuitune.runs.lineage`).
     for label, words in lineage.brief(run.lineage):
         grid.add_row(Text(literal(label)), Text(literal(words), style="dim"))

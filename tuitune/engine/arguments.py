@@ -9,6 +9,7 @@ from typing import Any
 from transformers import TrainingArguments
 
 from tuitune.config import PREFERENCE_OBJECTIVES, RunConfig
+from tuitune.engine import early_stop
 from tuitune.engine.objectives import arguments_for
 from tuitune.engine.speed import use_liger_kernel
 from tuitune.engine.trackers import PROJECT, run_label
@@ -141,5 +142,12 @@ def argument_values(config: RunConfig, output_dir: Path, *, has_validation: bool
         label_names=["labels"],
         disable_tqdm=True,
     )
+    if t.early_stopping_patience is not None:
+        if not has_validation:
+            raise IncompatibleConfigError(
+                "training.early_stopping_patience watches evaluations, but the data held no sample out: "
+                "raise data.validation_split (or data.max_samples), or turn early stopping off."
+            )
+        arguments.update(early_stop.argument_values(config, eval_steps))
     arguments.update(cuda_args)  # a group's settings win (FSDP takes over activation checkpointing)
     return arguments

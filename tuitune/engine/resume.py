@@ -13,6 +13,7 @@ from tuitune.engine import launcher
 from tuitune.engine.queue import start_queued
 from tuitune.errors import RunStateError
 from tuitune.runs import files, lookup
+from tuitune.runs.early_stop import early_stop, stop_line
 from tuitune.store import ACTIVE, COMPLETED, QUEUED, RESUMABLE, Run, Store, open_store
 from tuitune.system.gpu import visible_gpus
 
@@ -30,6 +31,9 @@ def prepare(
     more = epochs is not None or max_steps is not None
     if run.status in ACTIVE:
         raise RunStateError(f"Run {run.id} ({run.name}) is still {run.status}: cancel it first or let it finish.")
+    stopped = early_stop(store.artifacts(run.id)) if run.status == COMPLETED else None
+    if stopped is not None:
+        _beyond_the_early_stop(run, stopped, epochs=epochs, max_steps=max_steps)
     if run.status == COMPLETED and not more:
         raise RunStateError(
             f"Run {run.id} ({run.name}) already completed: give --epochs or --max-steps to train it further."
@@ -70,6 +74,31 @@ def prepare(
     store.heartbeat(run.id)
     store.set_status(run.id, QUEUED)
     return store.get_run(run.id)
+
+
+def _beyond_the_early_stop(
+    run: Run, stopped: dict[str, object], *, epochs: float | None, max_steps: int | None
+) -> None:
+    """A run stopped early trains further only to a larger total than the one it stopped short of:
+    its evaluations had stopped improving, so going on is the user's explicit choice. (Its patience
+    starts afresh in the new worker: `tuitune.engine.early_stop.StopCallback`.)"""
+    total = run.steps_total or 0
+    old = files.run_config(run).training
+    if max_steps is not None:
+        larger = max_steps > total
+    elif epochs is not None:
+        if old.max_steps is None:
+            larger = epochs > old.epochs
+        else:  # it trained to a number of steps: the new epochs in steps, at its own steps per epoch
+            larger = bool(run.epoch) and epochs * (run.steps_done or 0) / float(run.epoch or 1) > total
+    else:
+        larger = False
+    if not larger:
+        raise RunStateError(
+            f"Run {run.id} ({run.name}) {stop_line(stopped)}: its evaluations stopped improving before its "
+            f"total of {total} steps. To train it further anyway, give a larger total: --max-steps above {total}"
+            + (f" or --epochs above {old.epochs:g}." if old.max_steps is None else " (or --epochs beyond that).")
+        )
 
 
 def start(

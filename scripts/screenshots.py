@@ -337,6 +337,15 @@ async def _shoot_all(out: Path, size: tuple[int, int], runs: dict[str, int], liv
         await pilot.pause()
         await shoot(app, "history-filtered")
         history.query_one("#filter").value = ""
+        # A note and tags, written in their dialog (the detail below shows them).
+        history.table.move_to(runs["greet-lora-r8"])
+        await pilot.press("l")
+        labels = await wait_until(pilot, lambda: app.screen.query("#tags") and app.screen, what="the label dialog")
+        labels.query_one("#notes").value = "lr 5e-3 learns the greetings by step 40; r16 adds nothing"
+        labels.query_one("#tags").value = "baseline keep"
+        await shoot(app, "label-dialog")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.screen is history, what="the history again")
         history.table.move_to(runs["greet-lora-r8"])
         await pilot.press("v")
         compare = await wait_until(

@@ -30,7 +30,17 @@ from tuitune.errors import (
     MissingConfigError,
     OutputNotWritableError,
 )
-from tuitune.locations import DatasetFile, DatasetName, LocalPath, ModelName, NetworkAddress, RunsCode
+from tuitune.locations import (
+    DatasetFile,
+    DatasetName,
+    LocalPath,
+    ModelName,
+    NetworkAddress,
+    RunsCode,
+    WebhookUrl,
+    looks_like_url,
+    redact_url,
+)
 from tuitune.text.user_text import decode_text, excerpt, has_control_characters, shorten
 
 Method = Literal["lora", "qlora", "full_finetuning", "instruction_tuning"]
@@ -501,6 +511,26 @@ class GrpoSettings(_Section):
         return self
 
 
+# When a message is sent: a run's endings, a sweep's last run ending, the queue running dry.
+Ending = Literal["completed", "failed", "cancelled", "crashed", "sweep", "queue"]
+ENDINGS: tuple[str, ...] = get_args(Ending)
+NotifyStyle = Literal["auto", "json", "slack", "ntfy"]
+
+
+class NotifySettings(_Section):
+    """A message to a webhook when the run ends (see also `--notify` and `tuitune notify set`)."""
+
+    webhook: WebhookUrl | None = Field(
+        None, max_length=2048, description="URL to POST to when the run ends; None: the store's default, if set"
+    )
+    style: NotifyStyle = Field(
+        "auto", description="the body's shape: json, slack ({text}), ntfy (plain text); auto: read from the URL"
+    )
+    on: list[Ending] = Field(
+        default_factory=lambda: cast(list[Ending], list(ENDINGS)), description="which endings send a message"
+    )
+
+
 class RunConfig(_Section):
     """Everything one run needs; `config.yaml` in the run's folder is one of these."""
 
@@ -516,6 +546,7 @@ class RunConfig(_Section):
     preference: PreferenceSettings = Field(default_factory=PreferenceSettings)
     grpo: GrpoSettings = Field(default_factory=GrpoSettings)
     merge_after_training: bool = Field(False, description="merge the adapter into the base when training completes")
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
     # What validation changed on the user's behalf, said back to them (never saved).
     _notes: list[str] = PrivateAttr(default_factory=list)
@@ -957,7 +988,10 @@ def _first_problem(exc: ValidationError, source: str) -> Exception:
         expected = (error.get("ctx") or {}).get("expected", "")
         message = f"must be one of {expected}"
     given = error.get("input")
-    shown = "" if isinstance(given, dict) else f" (got {excerpt(given)})"
+    # A URL given is said by its host alone: a webhook's (or a signed link's) path is a password.
+    shown = (
+        "" if isinstance(given, dict) else f" (got {redact_url(given) if looks_like_url(given) else excerpt(given)})"
+    )
     return InvalidConfigError(f"{shorten(key)} in {source}: {message}{shown}.")
 
 

@@ -4,7 +4,8 @@ address; and the switches that run code the configuration points at.
 Each such field of the run configuration is declared with one of the types below, so a network
 face checks them all by walking the model (`named_locations`, `code_switches`) instead of a list of
 fields someone remembered: a field added later is covered the day it is declared. None of them is
-ever a URL: tuitune reads local files and the Hugging Face Hub, and fetches nothing a config names.
+ever a URL but one, `WebhookUrl`: tuitune reads local files and the Hugging Face Hub, and fetches
+nothing a config names; the one URL it sends to is where the user asked to hear that a run ended.
 Nothing here imports torch.
 """
 
@@ -38,6 +39,7 @@ class Names(enum.Enum):
     DATASET = "a dataset: a local file or folder, a Hugging Face dataset id, or a datasets builder (json, csv, …)"
     DATASET_FILES = "files of the dataset: paths on this machine, or files inside a Hub dataset"
     ADDRESS = "a network address this machine connects to"
+    WEBHOOK = "a URL this machine sends a message to when a run ends"
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,41 @@ ModelName = Annotated[str, Location(Names.MODEL), AfterValidator(_not_a_url)]
 DatasetName = Annotated[str, Location(Names.DATASET), AfterValidator(_not_a_url)]
 DatasetFile = Annotated[str, Location(Names.DATASET_FILES), AfterValidator(_not_a_url)]
 NetworkAddress = Annotated[str, Location(Names.ADDRESS), AfterValidator(_not_a_url)]
+
+_WEBHOOK = re.compile(r"^https?://[^\s/?#@]*@?[^\s/?#@]+(?:[/?#]\S*)?$", re.IGNORECASE)
+
+
+def check_webhook_url(value: str) -> str:
+    """`value` if it is a URL a message can be POSTed to, else ValueError (in words without the URL)."""
+    if not _WEBHOOK.match(value):
+        raise ValueError("must be an http:// or https:// URL (https://hooks.slack.com/…, https://ntfy.sh/topic)")
+    return value
+
+
+WebhookUrl = Annotated[str, Location(Names.WEBHOOK), AfterValidator(check_webhook_url)]
+
+
+def redact_url(text: str) -> str:
+    """A URL as it may be shown: scheme and host only (`https://hooks.slack.com/…`). A webhook's path,
+    query and user part are its password (Slack's and ntfy's both are), so no event, log line,
+    error or output ever holds them."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text.strip())
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a port that is no number: nothing of it is safe to show
+        return "a URL (hidden)"
+    if not parts.scheme or not host:
+        return "a URL (hidden)"
+    hidden = parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc
+    return f"{parts.scheme.lower()}://{host}{port}{'/…' if hidden else ''}"
+
+
+def looks_like_url(value: object) -> bool:
+    """Whether `value` is text that starts like a URL (`scheme://…`)."""
+    return isinstance(value, str) and bool(_URL.match(value))
 
 
 @dataclass(frozen=True)

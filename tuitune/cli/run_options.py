@@ -97,6 +97,14 @@ RUN_FLAGS: tuple[RunFlag, ...] = (
     ),
     RunFlag("gpus", ("--gpus",), None, str, "GPUs to train on, e.g. 0,1 (default: a free one, or the CPU)."),
     RunFlag(
+        "notify",
+        ("--notify",),
+        None,
+        str,
+        "Webhook URL to POST to when the run ends (Slack and ntfy URLs get their shapes); kept in the store, "
+        "not in the run's config.",
+    ),
+    RunFlag(
         "nproc",
         ("--nproc",),
         "distributed.nproc",
@@ -155,6 +163,7 @@ class RunFlags:
     config_file: Path | None
     demo: bool
     gpus: list[str] | None
+    notify: str | None = None  # a webhook URL, checked
 
 
 def _collect(given: dict[str, Any]) -> RunFlags:
@@ -169,11 +178,17 @@ def _collect(given: dict[str, Any]) -> RunFlags:
             value = flag.when_given
         values[flag.key] = str(value) if isinstance(value, Path) else value
     gpus = given.get("gpus")
+    notify = given.get("notify")
+    if notify is not None:
+        from tuitune.runs.notify import checked_url
+
+        notify = checked_url(notify)
     return RunFlags(
         values=values,
         config_file=given.get("config_file"),
         demo=bool(given.get("demo")),
         gpus=[part.strip() for part in gpus.split(",") if part.strip()] if gpus else None,
+        notify=notify,
     )
 
 

@@ -82,6 +82,11 @@ def sweep_command(
             check_sources(config)
             checked.add(sources)
     sweep, runs = queue_sweep(plan, base=base, gpus=run_flags.gpus)
+    if run_flags.notify:
+        from tuitune.runs import notify
+        from tuitune.store import open_store
+
+        notify.remember(notify.sweep_key(sweep.id), run_flags.notify, open_store())
     if json_output:
         print_json(sweep_queued(sweep, runs, plan.dropped).model_dump(mode="json"))
         return

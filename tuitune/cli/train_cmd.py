@@ -23,6 +23,7 @@ from tuitune.config import (
 )
 from tuitune.engine import launcher
 from tuitune.errors import UsageError
+from tuitune.runs import notify
 from tuitune.runs.documents import run_in_background
 from tuitune.runs.present import literal
 from tuitune.store import open_store
@@ -119,6 +120,7 @@ def train_command(
         from tuitune.engine.queue import enqueue, position
 
         run = enqueue(config, gpus=run_flags.gpus, store=store)
+        notify.remember(notify.run_key(run.id), run_flags.notify, store)
         place = position(run, store)
         if json_output:
             print_json(run_in_background(run, place).model_dump(mode="json"))
@@ -134,6 +136,7 @@ def train_command(
             )
         return
     run = launcher.launch(config, gpus=run_flags.gpus, store=store)
+    notify.remember(notify.run_key(run.id), run_flags.notify, store)
     if detach:
         if json_output:
             print_json(run_in_background(run).model_dump(mode="json"))

@@ -9,6 +9,7 @@ from tuitune.config import RunConfig, load_config, parse_config
 from tuitune.engine.launcher import create_run
 from tuitune.engine.preflight import check_sources
 from tuitune.engine.runner import TrainResult, execute
+from tuitune.runs import notify
 from tuitune.store import Store, open_store
 
 
@@ -29,7 +30,10 @@ def train(config: RunConfig | dict[str, Any] | str | Path, *, store: Store | Non
     final = _as_config(config)
     check_sources(final)  # a run that could not start is refused before it is recorded
     run = create_run(final, store=store)
-    return execute(run.id, store)
+    try:
+        return execute(run.id, store)
+    finally:
+        notify.run_ended(run.id, store)
 
 
 __all__ = ["TrainResult", "train"]

@@ -89,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         # handing back the GPU memory this process still caches.
         _release_gpu_memory()
         from tuitune.engine.queue import start_queued_quietly
+        from tuitune.runs import notify
 
+        # Told after the status is final, by a detached sender: this exit waits on no network.
+        notify.run_ended(args.run_id, store)
         start_queued_quietly(store)
         store.release()
     print(

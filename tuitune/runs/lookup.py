@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 import psutil
 
 from tuitune.errors import StoreFullError, StoreReadOnlyError
+from tuitune.runs import notify
 from tuitune.store import ACTIVE, CANCELLED, CRASHED, QUEUED, Run, Store, open_store
 from tuitune.system import paths
 
@@ -119,6 +120,7 @@ def check_alive(run: Run, *, store: Store | None = None) -> Run:
         # Reading commands keep working on a read-only or full store; the crash is recorded by
         # the next command that can write.
         return fresh
+    notify.run_ended(run.id, store)  # its worker, gone, cannot
     return store.get_run(run.id)
 
 

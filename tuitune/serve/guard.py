@@ -143,6 +143,13 @@ def _check(named: Named, policy: Policy, *, dataset_source: str) -> None:
                 f"{what} {shorten(text)} is another machine: a run started through this server may only connect "
                 "to this machine (start a run that spans machines from the CLI on each of them)."
             )
+    elif named.names is Names.WEBHOOK:
+        # A request must not make this machine send to a URL it names (inside a firewall, say).
+        # The owner of the machine sets where runs report, with the CLI, on the machine.
+        raise RequestRefusedError(
+            f"{what} a run started through this server may not send to a URL the request names: set the "
+            "store-wide default on the server's machine (tuitune notify set URL), or leave notify.webhook out."
+        )
     else:  # a kind added to tuitune.locations must say here how it is checked
         raise RequestRefusedError(f"{what} names {named.names.value}, which this server cannot check yet.")
 

@@ -26,6 +26,8 @@ from tuitune.store.transactions import reads, rows, writes
 
 PAUSED = "queue.paused"
 SLOTS = "queue.slots"
+# The event a run gets as it leaves the line for a slot: how a run is known to have been queued.
+LEFT_QUEUE = "Left the queue for a free slot"
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ class QueueStore:
             RunRow.id == run.id
         ).execute()
         given = f" on GPU {', '.join(devices)}" if devices else ""
-        EventRow.insert(run=run.id, time=now, level="info", message=f"Left the queue for a free slot{given}").execute()
+        EventRow.insert(run=run.id, time=now, level="info", message=f"{LEFT_QUEUE}{given}").execute()
         return Claim(self._run(run.id), devices)
 
     @writes
@@ -207,6 +209,15 @@ class QueueStore:
     def setting(self, key: str) -> str | None:
         """A store-wide setting, or None when it was never set."""
         return self._setting(key)
+
+    @writes
+    def claim_setting(self, key: str, value: str) -> bool:
+        """Set `key` to `value` unless it holds it already: True for the one caller, of any number
+        at once, that set it (what a thing done once per value, such as a notification, claims)."""
+        if self._setting(key) == value:
+            return False
+        SettingRow.insert(key=key, value=value).on_conflict_replace().execute()
+        return True
 
     @writes
     def set_setting(self, key: str, value: str | None) -> None:

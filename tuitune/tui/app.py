@@ -129,6 +129,7 @@ class TuituneApp(App[None]):
         self.keymap: dict[str, str] = {}
         self._screenshot_dir = Path(screenshot_dir) if screenshot_dir else None
         self._reconcile_seconds = reconcile_seconds
+        self._active_runs: set[int] | None = None  # the runs active at the last look (None: not looked yet)
         # What waits for the first frame (see after_first_frame); None once it has been painted.
         self._before_first_frame: list[Callable[[], object]] | None = []
         self.register_theme(TUITUNE_THEME)
@@ -349,6 +350,13 @@ class TuituneApp(App[None]):
         crashed = self.service.reconcile()
         for run in crashed:
             self.call_from_thread(self._crashed, run.id, run.name)
+        # The terminal's bell, once per run that ended since the last look (any run, from any face):
+        # the one who left the app open in a tmux pane hears that the night's run is done.
+        active = {run.id for run in self.service.store.active_runs()}
+        ended = (self._active_runs or set()) - active
+        self._active_runs = active
+        for _ in ended:
+            self.call_from_thread(self.bell)
 
     def _crashed(self, run_id: int, name: str) -> None:
         self.notify(

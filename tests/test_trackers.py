@@ -26,7 +26,7 @@ import pytest
 
 from tests.trained_runs import OFFLINE, home_env, new_home
 from tuitune.config import ConfigBuilder, RunConfig
-from tuitune.engine.trackers import PROJECT, tracker_variables, wandb_key_available
+from tuitune.engine.trackers import PROJECT, shareable, tracker_variables, wandb_key_available
 from tuitune.store import COMPLETED, Run, open_store
 
 TRACKERS = ["tensorboard", "mlflow", "trackio", "wandb"]
@@ -257,6 +257,20 @@ def test_show_names_each_tracker_and_the_key_reaches_nothing_tuitune_writes(trac
     assert FAKE_KEY not in tracked.printed
 
 
+@pytest.mark.slow
+def test_the_run_detail_screen_names_each_tracker_in_its_artifacts(tracked: TrackedRun, store_of: Any) -> None:
+    from rich.console import Console
+
+    from tuitune.tui.screens.detail import artifacts_view
+
+    console = Console(width=200, record=True)
+    console.print(artifacts_view(tracked.run, store_of.artifacts(tracked.run.id)))
+    drawn = console.export_text()
+    for tracker in TRACKERS:
+        assert f"tracker {tracker}" in drawn, drawn
+    assert "tensorboard" in drawn and "mlruns" in drawn
+
+
 # --- what the run's environment is told (no training) ----------------------------------------
 
 
@@ -313,3 +327,10 @@ def test_a_tracker_that_is_not_installed_is_refused_before_the_run_with_its_pip_
         InvalidConfigError, match=rf"{name}, which is not installed here: install it \(pip install {package}\)"
     ):
         parse_config({"training": {"report_to": [name]}})
+
+
+def test_a_trackers_copy_of_the_settings_shows_a_url_by_its_host_alone() -> None:
+    settings = {"notify": {"webhook": "https://hooks.slack.com/services/T0/B0/secret"}, "model": {"name_or_path": "x"}}
+    shared = shareable({**settings, "list": ["https://ntfy.sh/my-secret-topic", 3]})
+    assert shared["notify"]["webhook"] == "https://hooks.slack.com/…" and shared["model"] == {"name_or_path": "x"}
+    assert shared["list"] == ["https://ntfy.sh/…", 3] and "secret" not in json.dumps(shared)

@@ -20,8 +20,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit
 
+import yaml
 from transformers import TrainerCallback
 
 from tuitune.config import RunConfig
@@ -131,7 +132,7 @@ class TrackerCallback(TrainerCallback):
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if not state.is_world_process_zero:
             return
-        settings = self.config.to_dict()
+        settings = shareable(self.config.to_dict())
         for tracker in self.trackers:
             place = _TELLERS[tracker](self, settings)
             if place is None:
@@ -145,7 +146,8 @@ class TrackerCallback(TrainerCallback):
         callback = next((c for c in self.handler.callbacks if isinstance(c, TensorBoardCallback)), None)
         if callback is None or callback.tb_writer is None:
             return None
-        callback.tb_writer.add_text("tuitune/config", _as_markdown(self.config.to_yaml()))
+        text = yaml.safe_dump(settings, sort_keys=False, allow_unicode=True)
+        callback.tb_writer.add_text("tuitune/config", _as_markdown(text))
         callback.tb_writer.flush()
         where = str(Path(callback.logging_dir).absolute())
         return Place(TENSORBOARD, where, f"logs in {where} (tensorboard --logdir {where})")
@@ -195,6 +197,22 @@ _TELLERS = {
     TRACKIO: TrackerCallback._trackio,
     WANDB: TrackerCallback._wandb,
 }
+
+
+def shareable(values: Any) -> Any:
+    """The run's settings as a tracker may keep them (and W&B online uploads them): a URL shows its
+    scheme and host only, since its path or query may be a password (a webhook's is)."""
+    if isinstance(values, dict):
+        return {key: shareable(value) for key, value in values.items()}
+    if isinstance(values, list):
+        return [shareable(value) for value in values]
+    if isinstance(values, str) and "://" in values:
+        try:
+            parts = urlsplit(values.strip())
+            return f"{parts.scheme}://{parts.hostname}/…" if parts.scheme and parts.hostname else "a URL (hidden)"
+        except ValueError:
+            return "a URL (hidden)"
+    return values
 
 
 def _as_markdown(text: str) -> str:

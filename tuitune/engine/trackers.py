@@ -134,7 +134,17 @@ class TrackerCallback(TrainerCallback):
             return
         settings = shareable(self.config.to_dict())
         for tracker in self.trackers:
-            place = _TELLERS[tracker](self, settings)
+            try:
+                place = _TELLERS[tracker](self, settings)
+            except Exception as error:  # the tracker's own failure: it must not stop the run
+                first = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+                self.store.add_event(
+                    self.run_id,
+                    f"{tracker}: could not be given tuitune's settings ({type(error).__name__}: {first}); "
+                    "its metrics are still logged",
+                    level="warning",
+                )
+                continue
             if place is None:
                 continue
             self.store.add_event(self.run_id, f"{tracker}: {place.hint}")

@@ -110,6 +110,10 @@ class Client:
             "POST", f"/runs/{run_id}/resume", json={"epochs": epochs, "max_steps": max_steps, "queue": queue}
         )
 
+    def rerun(self, run_id: int, *, queue: bool = True) -> dict[str, Any]:
+        """A new run with a past run's configuration; its answer lists what has changed since (`warnings`)."""
+        return self._call("POST", f"/runs/{run_id}/rerun", json={"queue": queue})
+
     def label(
         self,
         run_id: int,

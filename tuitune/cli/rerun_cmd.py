@@ -38,13 +38,16 @@ def rerun_command(
     data, the training stack's versions or the git commit have changed since."""
     if now and queue:
         raise UsageError("Give --now or --queue, not both.")
+    from tuitune.engine.preflight import check_sources
     from tuitune.engine.queue import position
-    from tuitune.engine.rerun import rerun
+    from tuitune.engine.rerun import rerun, rerun_config
 
     store = open_store()
     old = lookup.find(run_ref, store=store)
+    # As `train` does: a run whose data is gone or whose model cannot be found is refused before it is recorded.
     with err_console.status("checking the data and the model…") if err_console.is_terminal else nullcontext():
-        result = rerun(old, now=now, store=store)
+        check_sources(rerun_config(old))
+    result = rerun(old, now=now, store=store)
     for warning in result.warnings:
         err_console.print(Text.assemble(("warning: ", "yellow"), literal(warning)))
     run = result.run

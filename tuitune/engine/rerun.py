@@ -2,8 +2,7 @@
 warnings where its data, the training stack or the git commit have changed since.
 
 The new run gets its own name (`<name>-rerun`) and its own folder under the same output rules as
-`train`; it never writes into the old run's folder. Light: no torch (the preflight's checks import
-what they need when they run).
+`train`; it never writes into the old run's folder. Light: no torch.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from dataclasses import dataclass, field
 from tuitune.config import RunConfig, parse_config
 from tuitune.engine import launcher, queue
 from tuitune.errors import RunStateError
-from tuitune.runs import lineage
+from tuitune.runs import lineage, lookup
 from tuitune.store import Run, Store, open_store
 
 RERUN_SUFFIX = "-rerun"
@@ -43,21 +42,22 @@ def rerun_config(run: Run) -> RunConfig:
     return config
 
 
-def rerun(run: Run, *, now: bool = False, check: bool = True, store: Store | None = None) -> Rerun:
+def rerun(run: Run | int | str, *, now: bool = False, store: Store | None = None) -> Rerun:
     """Queue a new run with `run`'s configuration (`now`: start it at once, whatever the queue holds).
+    `run`: a run, or its id, name or `last`; `tuitune.rerun(3)` in Python.
 
-    `check`: read the data and find the model first, as `train` does, so a run that could not start is
-    refused before it is recorded. The warnings (the data, versions or git commit changed since
-    `run` was created) are also written as warning events on the new run.
+    The warnings (the data, versions or git commit changed since `run` was created) are also
+    written as warning events on the new run. The data is not read here: the CLI checks it first
+    (`engine.preflight.check_sources`), and the worker checks it as it does every run's.
     """
     store = store or open_store()
+    if not isinstance(run, Run):
+        run = lookup.find(str(run), store=store)
     config = rerun_config(run)
-    if check:
-        from tuitune.engine.preflight import check_sources
-
-        check_sources(config)
     label = f"run {run.id}"
-    warnings = lineage.changes_since(run.lineage, lineage.collect(launcher.with_local_paths(config).to_dict()), label)
+    warnings = lineage.changes_since(
+        run.lineage, lineage.collect(launcher.with_local_paths(config).to_dict(), dirty=True), label
+    )
     gpus = launcher.store_gpus(run) or None
     extra = {"rerun_of": run.id}
     if now:

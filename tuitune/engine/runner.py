@@ -265,8 +265,8 @@ def _train(
 
     note(f"loading model {config.model.name_or_path} ({config.method})")
     model = load_model(config.model, for_training=True)
-    # Resolved now (the demo model is built on first use): its weights hash or Hub commit.
-    run_lineage.record_model(
+    # Resolved now (the demo model is built on first use): its weights hash or Hub commit, and git's dirty flag.
+    run_lineage.record_worker_lineage(
         store, run_id, config.model.name_or_path, resolve_model_path(config.model.name_or_path), config.model.revision
     )
     model = prepare_for_method(model, config, note)

@@ -496,6 +496,16 @@ class RunStarted(Document):
     urls: RunUrls
 
 
+class RunRerun(RunStarted):
+    """A past run's configuration recorded again as a new run (POST /runs/{id}/rerun)."""
+
+    rerun_of: int = Field(description="The run whose configuration it trains with.")
+    warnings: list[str] = Field(
+        description="What has changed since that run was created, in words: its data, the training stack's "
+        "versions, the git commit. Also in the new run's events."
+    )
+
+
 class CancelRequested(Document):
     id: int
     status: str = Field(description=STATUS_HELP)

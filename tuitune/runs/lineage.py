@@ -2,9 +2,9 @@
 of the training stack and the git commit of the folder it was started from.
 
 Recorded with every run (`Run.lineage`, a JSON document): the cheap parts when the run is created
-(`collect`, in the launcher: the folder the user typed the command in, the data as it is then), the
-model's part by the worker once the model is resolved (`record_model`: the demo model is built on
-first use). Compared in words: `differences` for `tuitune compare`, `changes_since` for `tuitune
+(`collect`, in the launcher: the folder the user typed the command in, the data as it is then; no
+child process), the model's part and git's dirty flag by the worker once the model is resolved
+(`record_worker_lineage`: the demo model is built on first use). Compared in words: `differences` for `tuitune compare`, `changes_since` for `tuitune
 rerun`. Never fails a run: whatever cannot be read is recorded as unknown.
 
 Light: the standard library only (huggingface_hub inside the functions that ask the Hub or its cache).
@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 import subprocess
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
@@ -176,29 +177,79 @@ def versions() -> dict[str, str | None]:
     return found
 
 
-def git_state(folder: str | Path | None = None) -> dict[str, Any] | None:
-    """The commit and dirty flag of the git repository `folder` (the current one) is in; None when
-    it is not in one, or git is missing or slow."""
-    where = Path(folder) if folder is not None else Path.cwd()
+def git_state(folder: str | Path | None = None, *, dirty: bool = False) -> dict[str, Any] | None:
+    """The commit of the git repository `folder` (the current one) is in, None outside one.
 
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args],
-            cwd=where,
+    The commit is read from the repository's files, not from a git process: a run is created from
+    every face (the app's process too) many times a day, and a child process for it would be the
+    slowest part of creating one. `dirty`: also ask `git status` whether the work tree has changes
+    (else "dirty" is None); the worker asks, once the run starts (`record_worker_lineage`).
+    """
+    where = Path(folder) if folder is not None else Path.cwd()
+    try:
+        found = _repository(where.resolve())
+        if found is None:
+            return None
+        top, gitdir = found
+        commit = _head_commit(gitdir)
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if commit is None:
+        return None  # a repository with no commit yet
+    state: dict[str, Any] = {"commit": commit, "dirty": None, "folder": str(top)}
+    if dirty:
+        state["dirty"] = _work_tree_dirty(top)
+    return state
+
+
+def _repository(start: Path) -> tuple[Path, Path] | None:
+    """(work tree, git folder) of the repository `start` is in; a worktree's `.git` file points to it."""
+    for folder in (start, *start.parents):
+        dot = folder / ".git"
+        if dot.is_dir():
+            return folder, dot
+        if dot.is_file():
+            text = dot.read_text(encoding="utf-8").strip()
+            if text.startswith("gitdir:"):
+                gitdir = Path(text.removeprefix("gitdir:").strip())
+                return folder, gitdir if gitdir.is_absolute() else folder / gitdir
+    return None
+
+
+def _head_commit(gitdir: Path) -> str | None:
+    head = (gitdir / "HEAD").read_text(encoding="utf-8").strip()
+    if not head.startswith("ref:"):
+        return head if re.fullmatch(r"[0-9a-f]{40,64}", head) else None  # a detached HEAD
+    ref = head.removeprefix("ref:").strip()
+    common = gitdir
+    if (gitdir / "commondir").is_file():  # a linked worktree keeps its branches in the main repository
+        common = (gitdir / (gitdir / "commondir").read_text(encoding="utf-8").strip()).resolve()
+    for base in (gitdir, common):
+        if (base / ref).is_file():
+            return (base / ref).read_text(encoding="utf-8").strip() or None
+    packed = common / "packed-refs"
+    if packed.is_file():
+        for line in packed.read_text(encoding="utf-8").splitlines():
+            if line.endswith(f" {ref}") and not line.startswith(("#", "^")):
+                return line.split()[0]
+    return None
+
+
+def _work_tree_dirty(top: Path) -> bool | None:
+    """Whether tracked files have changes (`git status`); None when git is missing or slow."""
+    try:
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=top,
             capture_output=True,
             text=True,
             timeout=GIT_TIMEOUT_SECONDS,
             check=True,
             stdin=subprocess.DEVNULL,
-        ).stdout.strip()
-
-    try:
-        commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-        top = git("rev-parse", "--show-toplevel")
+        )
     except (OSError, subprocess.SubprocessError):
         return None
-    return {"commit": commit, "dirty": dirty, "folder": top}
+    return bool(status.stdout.strip())
 
 
 # --- a run's lineage -----------------------------------------------------------------------
@@ -224,16 +275,16 @@ def data_fingerprints(data: dict[str, Any]) -> list[dict[str, Any]]:
     return [hub_revision(source, None, dataset=True)]
 
 
-def collect(config: dict[str, Any], *, folder: str | Path | None = None) -> dict[str, Any]:
+def collect(config: dict[str, Any], *, folder: str | Path | None = None, dirty: bool = False) -> dict[str, Any]:
     """What a run about to be created trains on and with: the data as it is now, the versions
-    installed, the git commit of `folder` (the current folder). The model's part comes later
-    (`record_model`)."""
+    installed, the git commit of `folder` (the current folder; `dirty`: and whether it has changes).
+    The model's part and the dirty flag come when it starts (`record_worker_lineage`)."""
     return {
         "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "folder": str(Path(folder) if folder is not None else Path.cwd()),
         "data": data_fingerprints(config.get("data") or {}),
         "versions": versions(),
-        "git": git_state(folder),
+        "git": git_state(folder, dirty=dirty),
     }
 
 
@@ -245,12 +296,19 @@ def model_fingerprint(name_or_path: str, resolved: str, revision: str | None) ->
     return {**hub_revision(name_or_path, revision, dataset=False), "model": name_or_path}
 
 
-def record_model(store: Store, run_id: int, name_or_path: str, resolved: str, revision: str | None) -> None:
-    """Add the model's fingerprint to a run's lineage (the worker, once the model is resolved)."""
+def record_worker_lineage(store: Store, run_id: int, name_or_path: str, resolved: str, revision: str | None) -> None:
+    """Add what the worker knows to a run's lineage once the model is resolved: the model's
+    fingerprint, and whether the recorded git commit's work tree had changes (asked of git here,
+    in the run's own process, while it is still on that commit)."""
     if getattr(store, "quiet", False):
         return  # a rank of a group that does not write the run's record: rank 0 hashes it once
     lineage = dict(store.get_run(run_id).lineage)
     lineage["model"] = model_fingerprint(name_or_path, resolved, revision)
+    git = lineage.get("git")
+    if isinstance(git, dict) and git.get("dirty") is None and git.get("folder"):
+        now = git_state(git["folder"], dirty=True)
+        if now is not None and now["commit"] == git.get("commit"):
+            lineage["git"] = {**git, "dirty": now["dirty"]}
     store.update_run(run_id, lineage=lineage)
 
 
@@ -306,8 +364,11 @@ def _by_key(lineage: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {_key(entry): entry for entry in lineage.get("data") or [] if isinstance(entry, dict)}
 
 
-def _git_identity(git: dict[str, Any] | None) -> tuple[Any, bool]:
-    return ((git or {}).get("commit"), bool((git or {}).get("dirty")))
+def _git_differs(states: Sequence[dict[str, Any] | None]) -> bool:
+    """Other commits, or the same with and without changes (where both are known)."""
+    commits = {(git or {}).get("commit") for git in states}
+    dirty = {git["dirty"] for git in states if git and git.get("dirty") is not None}
+    return len(commits) > 1 or len(dirty) > 1
 
 
 def _git_words(git: dict[str, Any] | None) -> str:
@@ -351,7 +412,7 @@ def differences(runs: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
     found += _data_differences(known)
     found += _version_differences(known)
     gits = [(label, lineage.get("git")) for label, lineage in known]
-    if len({_git_identity(git) for _, git in gits}) > 1:
+    if _git_differs([git for _, git in gits]):
         found.append(f"git commit {_values([(label, _git_words(git)) for label, git in gits])}")
     models = [(label, lineage["model"]) for label, lineage in known if isinstance(lineage.get("model"), dict)]
     if len(models) > 1 and len({_model_identity(model) for _, model in models}) > 1:
@@ -411,7 +472,7 @@ def changes_since(old: dict[str, Any], now: dict[str, Any], label: str) -> list[
         if before != after:
             found.append(f"{package} {before or 'not installed'} → {after or 'not installed'} since {label}")
     before_git, after_git = old.get("git"), now.get("git")
-    if before_git and after_git and _git_identity(before_git) != _git_identity(after_git):
+    if before_git and after_git and _git_differs([before_git, after_git]):
         found.append(f"git commit {_git_words(before_git)} → {_git_words(after_git)} since {label}")
     return found
 

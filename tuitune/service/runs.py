@@ -20,6 +20,7 @@ from tuitune.store import RUNNING, Artifact, Evaluation, Event, MetricPoint, Run
 
 if TYPE_CHECKING:
     from tuitune.config import RunConfig
+    from tuitune.engine.rerun import Rerun
     from tuitune.runs.documents import QueueDocument
     from tuitune.runs.folder import Removal
     from tuitune.store.conversations import Conversation
@@ -171,6 +172,13 @@ class RunService:
         return resume.start(
             self.store.get_run(run_id), epochs=epochs, max_steps=max_steps, queue=queue, store=self.store
         )
+
+    def rerun(self, run_id: int, *, now: bool = False) -> Rerun:
+        """A new run with a past run's configuration, queued (`now`: started at once), with what has
+        changed since in its warnings. The data is not read here (a face's process): the worker checks it."""
+        from tuitune.engine import rerun
+
+        return rerun.rerun(self.store.get_run(run_id), now=now, store=self.store)
 
     def delete(self, run_id: int, *, files: bool = False) -> Removal | None:
         """Remove a run from the store; with `files`, what tuitune wrote in its folder (what went)."""

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from sse_starlette.sse import EventSourceResponse
 
 from tuitune.config import MAX_EPOCHS, MAX_STEPS, RunConfig
+from tuitune.engine.rerun import rerun_config
 from tuitune.errors import RunStateError, UsageError
 from tuitune.export.choices import DEFAULT_QUANT, K_QUANTS, QUANTS, TARGETS
 from tuitune.runs.documents import (
@@ -22,6 +23,7 @@ from tuitune.runs.documents import (
     RunLabels,
     RunPage,
     RunReportWithUrls,
+    RunRerun,
     RunStarted,
     RunUrls,
     StreamMessage,
@@ -315,6 +317,25 @@ def resume_run(request: Request, run_id: int, body: ResumeRequest = Body(default
     check_stored_run(run_config(stored), policy_of(request), run_id=stored.id, action="resume")
     run = runs().resume(stored.id, epochs=body.epochs, max_steps=body.max_steps, queue=body.queue)
     return created(run)
+
+
+class RerunRequest(BaseModel):
+    queue: bool = Field(True, description="Wait in the queue for a free slot (false: start now).")
+
+
+@router.post(
+    "/{run_id}/rerun",
+    status_code=201,
+    summary="Train a run's configuration again, as a new run (through the queue by default)",
+    responses=refusals(404, 409, 413, 422, *WRITES),
+)
+def rerun_run(request: Request, run_id: int, body: RerunRequest = Body(default_factory=RerunRequest)) -> RunRerun:
+    stored = find(run_id)
+    # What POST /runs refuses, a rerun refuses too: the stored configuration may name a place or
+    # run code this server does not allow.
+    checked_config(request, rerun_config(stored).to_dict(), f"run {stored.id}'s configuration")
+    result = runs().rerun(stored.id, now=not body.queue)
+    return RunRerun(**dict(created(result.run)), rerun_of=stored.id, warnings=result.warnings)
 
 
 @router.delete(

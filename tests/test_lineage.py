@@ -277,3 +277,30 @@ def test_a_trained_run_records_the_demo_models_weights_hash_and_compare_names_th
     found = compare_runs([done, again], open_store(), curves=False).lineage_differences
     assert found and found[0].startswith("these runs trained on different versions of train.jsonl")
     assert not any(line.startswith("model weights differ") for line in found)  # the same demo model
+
+
+@pytest.mark.integration  # a real `tuitune serve`
+def test_the_api_reruns_a_run_and_refuses_one_whose_data_it_may_not_read(tuitune_home: Path, tmp_path: Path) -> None:
+    from tests.helpers import running_server
+    from tuitune.client import Client, ClientError
+    from tuitune.engine import queue
+
+    store = open_store()
+    queue.pause(store)
+    inside = tuitune_home / "data"
+    inside.mkdir()
+    allowed = launcher.create_run(config_on(write_rows(inside / "train.jsonl", ROWS)), store=store)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    refused = launcher.create_run(config_on(write_rows(elsewhere / "train.jsonl", ROWS)), store=store)
+    write_rows(inside / "train.jsonl", ROWS[:2])
+    with running_server("--data-root", str(tuitune_home), home=tuitune_home) as url, Client(url) as client:
+        answer = client.rerun(allowed.id)
+        assert answer["rerun_of"] == allowed.id and answer["in_queue"] is True
+        assert answer["warnings"][0].startswith(f"train.jsonl has changed since run {allowed.id}")
+        assert client.run(answer["id"])["lineage"]["rerun_of"] == allowed.id
+        with pytest.raises(ClientError) as error:
+            client.rerun(refused.id)
+        assert error.value.status == 422 and "is outside" in str(error.value)  # as POST /runs refuses it
+    for run in store.queued_runs():
+        launcher.cancel(run, store=store)

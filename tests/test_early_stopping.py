@@ -148,6 +148,15 @@ def test_a_run_that_stops_improving_stops_early_completed_with_its_best_checkpoi
     report = cli_json("show", str(run.id))
     assert any(a["meta"].get("early_stop", {}).get("best_checkpoint") == best for a in report["artifacts"])
 
+    # The app's detail screen says it in the run's overview.
+    from rich.console import Console
+
+    from tuitune.tui.screens.detail import overview
+
+    console = Console(width=160, record=True)
+    console.print(overview(run, [], early_stop(store.artifacts(run.id))))
+    assert f"stopped early at step {result.steps_completed} (best: {best})" in console.export_text()
+
     # Resuming it asks for a larger total than the one it stopped short of, and leaves it as it was.
     for flags in ([], ["--max-steps", str(MAX_STEPS)], ["--max-steps", str(result.steps_completed + 2)]):
         refused = cli("resume", str(run.id), *flags)

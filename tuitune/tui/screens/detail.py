@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 from rich.console import Group
@@ -19,6 +20,7 @@ from textual.widgets import Header, Log, Static, TabbedContent, TabPane
 
 from tuitune.errors import RunNotFoundError
 from tuitune.runs import metrics, present
+from tuitune.runs.early_stop import early_stop, stop_line
 from tuitune.runs.feed import FeedUpdate, RunFeed
 from tuitune.runs.present import KeepEnd, literal_text
 from tuitune.store import Artifact, Evaluation, MetricPoint, Run
@@ -169,7 +171,8 @@ class RunDetailScreen(RunActionScreen):
             self._draw_charts()
         elif status_changed and not self._points:
             self._draw_charts()
-        self.query_one("#overview-text", Static).update(overview(run, details.processes))
+        stopped = early_stop(details.artifacts)
+        self.query_one("#overview-text", Static).update(overview(run, details.processes, stopped))
         self.query_one("#evaluations-text", Static).update(evaluations_view(details.evaluations, self.tuitune.key_of))
         self.query_one("#artifacts-text", Static).update(artifacts_view(run, details.artifacts))
         if bool(self.conversations) != bool(details.conversations):
@@ -217,8 +220,9 @@ class RunDetailScreen(RunActionScreen):
         self.tuitune.show_training(self.run_id)
 
 
-def overview(run: Run, processes: list[RunProcess] | None = None) -> Group:
-    """Status, numbers, the process group (when several processes train it) and the configuration that ran."""
+def overview(run: Run, processes: list[RunProcess] | None = None, stopped: dict[str, Any] | None = None) -> Group:
+    """Status, numbers, the process group (when several processes train it), the early stop (`stopped`:
+    `tuitune.runs.early_stop`) and the configuration that ran."""
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
@@ -240,6 +244,8 @@ def overview(run: Run, processes: list[RunProcess] | None = None) -> Group:
             + (f" · epoch {run.epoch:.2f}" if run.epoch is not None else "")
         ),
     )
+    if stopped:
+        facts.add_row("early stop", literal_text(stop_line(stopped), style="yellow"))
     facts.add_row(
         "losses",
         Text(

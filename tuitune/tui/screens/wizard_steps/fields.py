@@ -179,6 +179,13 @@ FIELDS: tuple[Field, ...] = (
     ),
     field("training.save_steps", "Save steps", "Steps between checkpoints.", advanced=True),
     field(
+        "training.early_stopping_patience",
+        "Early stopping",
+        "Evaluations without the eval loss improving before the run stops, keeping its best checkpoint; empty: off.",
+        advanced=True,
+        optional=True,
+    ),
+    field(
         "data.validation_split", "Validation split", "Fraction (< 1) or number of rows (≥ 1) held out.", advanced=True
     ),
     field("data.max_samples", "Max samples", "Use at most this many rows; empty: all.", advanced=True, optional=True),

@@ -1,5 +1,5 @@
-"""What a user does to a run, from whichever screen: resume, cancel, delete, evaluate, merge,
-export for serving, upload, export its chats.
+"""What a user does to a run, from whichever screen: resume, rerun, cancel, delete, evaluate,
+merge, export for serving, upload, export its chats.
 
 One place for every flow (modal, then a background worker, then a notification) so the history,
 detail and training screens behave the same. Which actions apply to which run, their keys and
@@ -123,6 +123,38 @@ class RunActions:
                 self._quick(keep, f"Kept the note and tags of {run.name}.", run.id, None)
 
         self.app.push_screen(LabelModal(run.name, run.notes, run.tags), answered)
+
+    def rerun(self, run: Run) -> None:
+        """Ask, then queue a new run with this run's configuration; say what has changed since."""
+
+        def queue_it() -> None:
+            try:
+                result = self.service.rerun(run.id)
+            except TuituneError as error:
+                self.app.call_from_thread(self.app.notify, str(error), title="Could not do that", severity="error")
+                return
+            new = result.run
+            done = f"Queued {new.name}, a rerun of {run.name}."
+            self.app.call_from_thread(self._finished_quick, done, new.id, new, None)
+            if result.warnings:  # the data, versions or git commit changed since: said, not hidden
+                self.app.call_from_thread(
+                    self.app.notify, "\n".join(result.warnings), title="Changed since", severity="warning", timeout=12
+                )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.app.run_worker(queue_it, thread=True, group="run-actions", exit_on_error=False, name="rerun")
+
+        self.app.push_screen(
+            ConfirmModal(
+                f"Rerun {run.name}?",
+                "A new run with its configuration waits in the queue (its own name and folder). "
+                "What has changed since (its data, versions, git commit) is said once it is queued.",
+                confirm_label="Queue the rerun",
+                cancel_label="Keep as is",
+            ),
+            answered,
+        )
 
     def delete(self, run: Run, then: Callable[[Run], None] | None = None) -> None:
         """Ask (and whether its folder goes too), then delete."""

@@ -208,6 +208,17 @@ def _label(screen: RunActionScreen, target: Target) -> None:
     screen.tuitune.run_actions.label(_the_run(target))
 
 
+def _rerun_refusal(target: Target, key: KeyOf) -> str | None:
+    run = target.run
+    if run is None:
+        return NO_RUN
+    return None if run.config else f"Run {run.id} has no stored configuration to rerun."
+
+
+def _rerun(screen: RunActionScreen, target: Target) -> None:
+    screen.tuitune.run_actions.rerun(_the_run(target))
+
+
 def _delete(screen: RunActionScreen, target: Target) -> None:
     screen.tuitune.run_actions.delete(_the_run(target), then=screen.after_delete)
 
@@ -330,6 +341,16 @@ RUN_ACTIONS: tuple[RunAction, ...] = (
         "a run with saved chats",
         _export_refusal,
         _export_chats,
+    ),
+    RunAction(
+        "rerun",
+        "Rerun",
+        "R",
+        "Queue a new run with this run's configuration; says what has changed since (data, versions, git).",
+        "any run with a stored configuration",
+        _rerun_refusal,
+        _rerun,
+        show=False,
     ),
     RunAction(
         "label",

@@ -57,7 +57,17 @@ class RunDetailScreen(RunActionScreen):
         Binding("escape", "app.pop_screen", "Back", tooltip="Back to the history.", id="detail-back"),
         Binding("t", "training", "Live view", tooltip="The training screen of this run.", id="detail-training"),
         *bindings(
-            "resume", "evaluate", "merge", "export", "upload", "delete", "cancel", "chat", "export-chats", "label"
+            "resume",
+            "evaluate",
+            "merge",
+            "export",
+            "upload",
+            "delete",
+            "cancel",
+            "chat",
+            "export-chats",
+            "label",
+            "rerun",
         ),
     ]
 

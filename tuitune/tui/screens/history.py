@@ -158,7 +158,9 @@ class HistoryScreen(RunActionScreen):
             tooltip="Reverse the order of the current sort.",
             id="history-reverse-sort",
         ),
-        *bindings("compare", "resume", "chat", "evaluate", "merge", "upload", "delete", "cancel", "export", "label"),
+        *bindings(
+            "compare", "resume", "chat", "evaluate", "merge", "upload", "delete", "cancel", "export", "label", "rerun"
+        ),
         Binding(
             "escape",
             "clear_filter",

@@ -86,6 +86,10 @@ def test_a_models_weights_hash_covers_its_weights_and_not_their_mtimes(
     assert lineage.folder_fingerprint(model, weights=True)["sha256"] != first["sha256"]
     monkeypatch.setattr(lineage, "HASH_LIMIT_BYTES", 1024)
     assert lineage.folder_fingerprint(model, weights=True)["hash"] == "sampled"
+    # The limit holds for the folder as a whole: two files each under it, together over it.
+    monkeypatch.setattr(lineage, "HASH_LIMIT_BYTES", 6000)
+    (model / "model-2.safetensors").write_bytes(b"\x03" * 4096)
+    assert lineage.folder_fingerprint(model, weights=True)["hash"] == "sampled"
 
 
 def test_the_sources_a_config_reads_are_fingerprinted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

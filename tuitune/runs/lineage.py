@@ -105,8 +105,8 @@ def folder_fingerprint(path: str | Path, *, weights: bool = False) -> dict[str, 
     """A dataset folder (every file) or a model folder (`weights`: its weights files only): one
     sha256 over each file's name, size and content hash.
 
-    A file over `HASH_LIMIT_BYTES` counts by its first and last MiB ("hash": "sampled"), and for data
-    also by its mtime; otherwise by all its bytes ("hash": "full").
+    Files are read whole up to `HASH_LIMIT_BYTES` in all; past it, a file counts by its first and last
+    MiB ("hash": "sampled"), and for data also by its mtime; "hash": "full" when every byte was read.
     """
     folder = Path(path)
     entry: dict[str, Any] = {"kind": "folder", "path": str(folder), "name": folder.name}
@@ -115,15 +115,17 @@ def folder_fingerprint(path: str | Path, *, weights: bool = False) -> dict[str, 
     except OSError as error:
         return {**entry, "missing": True, "reason": error.strerror or str(error)}
     combined = hashlib.sha256()
-    total, sampled = 0, False
+    total, read, sampled = 0, 0, False
     for file in files:
         try:
             stat = file.stat()
-            big = stat.st_size > HASH_LIMIT_BYTES
+            # The limit holds for the whole folder: fifty 200 MB shards are not read whole either.
+            big = read + stat.st_size > HASH_LIMIT_BYTES
             sha = _sha256(file, sampled=big)
         except OSError:
             continue
         sampled = sampled or big
+        read += 0 if big else stat.st_size
         total += stat.st_size
         # A copied model keeps its bytes but not its mtimes: the weights hash leaves mtimes out.
         when = _moment(stat.st_mtime) if big and not weights else ""

@@ -968,6 +968,17 @@ def _explain(exc: ValidationError, source: str) -> Exception:
     return error
 
 
+def _some(keys: list[str], room: int = 240) -> str:
+    """As many of `keys` as fit one error line, and how many more there are (a section such as
+    `training` has dozens: the README's run configuration lists them all)."""
+    shown: list[str] = []
+    for key in keys:
+        if len(", ".join([*shown, key])) > room:
+            return f"{', '.join(shown)} and {len(keys) - len(shown)} more (the README's 'The run configuration')"
+        shown.append(key)
+    return ", ".join(shown)
+
+
 def _first_problem(exc: ValidationError, source: str) -> Exception:
     error = _chosen_error(exc)
     loc = _key_parts(error)
@@ -977,7 +988,7 @@ def _first_problem(exc: ValidationError, source: str) -> Exception:
         valid = list(section.model_fields)
         close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.5)
         hint = f" Did you mean {'.'.join([*map(str, loc[:-1]), close[0]])!r}?" if close else ""
-        return InvalidConfigError(f"Unknown key {excerpt(key)} in {source}.{hint} Valid keys here: {', '.join(valid)}.")
+        return InvalidConfigError(f"Unknown key {excerpt(key)} in {source}.{hint} Valid keys here: {_some(valid)}.")
     ctx_error = (error.get("ctx") or {}).get("error")
     if isinstance(ctx_error, (InvalidConfigError, IncompatibleConfigError, MissingConfigError)):
         return ctx_error

@@ -63,8 +63,22 @@ def _has_terminal() -> bool:
         return False
 
 
+def _print_any_text() -> None:
+    """A file name of bytes that are not UTF-8 reaches Python as lone surrogates (`\\udcff`); echoed
+    back ("Config written to …") it would stop the command with a UnicodeEncodeError after its
+    work was done. Printed as `\\udcff` instead, like every other character a terminal cannot take."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a closed or detached stream: nothing is printed anyway
+                pass
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
+    _print_any_text()
     try:
         # Outside standalone mode click hands back the code of a `typer.Exit` instead of exiting.
         code = app(args=argv, prog_name="tuitune", standalone_mode=False)

@@ -16,11 +16,20 @@ from tuitune.errors import TuituneError
 # C0 and C1 control characters but tab and newline: an ESC in a run name must not reach the
 # terminal as an escape sequence (colours, cursor moves, hyperlinks, window titles).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Lone surrogates (a file name of undecodable bytes, as Python reads it): no terminal or file
+# can take them, so printing one would fail, not just look odd.
+_UNWRITABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def literal(value: object) -> str:
-    """`value` as text that shows what it holds: control characters as `\\x1b`-style escapes."""
-    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", str(value))
+    """`value` as text that shows what it holds: control characters as `\\x1b`-style escapes, lone
+    surrogates as `\\udcff`."""
+    return _UNWRITABLE.sub(_escape, str(value))
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def has_control_characters(value: str) -> bool:

@@ -31,6 +31,7 @@ PLAIN_TEXT = {
     "lora.target_modules",
     "lora.modules_to_save",
     "training.report_to",
+    "training.early_stopping_metric",  # the name of a logged eval metric
     "grpo.answer_column",
     "grpo.format_pattern",  # a regular expression the worker matches completions with
 }

@@ -201,6 +201,13 @@ class RunService:
         self.store.update_run(run_id, tags=retag(run.tags, add=add, remove=remove))
         return self.store.get_run(run_id)
 
+    def label(self, run_id: int, *, notes: str | None, tags: Iterable[str]) -> Run:
+        """Set the run's note and tags together, in one write (both checked first)."""
+        from tuitune.runs.labels import clean_note, clean_tags
+
+        self.store.update_run(run_id, notes=clean_note(notes), tags=clean_tags(tags))
+        return self.store.get_run(run_id)
+
     def set_tags(self, run_id: int, tags: Iterable[str]) -> Run:
         """Replace the run's tags with `tags`."""
         from tuitune.runs.labels import clean_tags

@@ -115,12 +115,12 @@ class RunActions:
 
         def answered(request: LabelRequest | None) -> None:
             if request is not None:
-
-                def keep() -> Run:
-                    self.service.set_note(run.id, request.notes)
-                    return self.service.set_tags(run.id, request.tags)
-
-                self._quick(keep, f"Kept the note and tags of {run.name}.", run.id, None)
+                self._quick(
+                    lambda: self.service.label(run.id, notes=request.notes, tags=request.tags),
+                    f"Kept the note and tags of {run.name}.",
+                    run.id,
+                    None,
+                )
 
         self.app.push_screen(LabelModal(run.name, run.notes, run.tags), answered)
 

@@ -22,7 +22,7 @@ from tuitune.store import open_store
 from tuitune.tui.app import create_app
 from tuitune.tui.screens.training import TrainingScreen
 from tuitune.tui.screens.wizard import WizardScreen
-from tuitune.tui.screens.wizard_steps.fields import OBJECTIVE_FIELDS, Field
+from tuitune.tui.screens.wizard_steps.fields import OBJECTIVE_FIELDS, Field, field_for
 from tuitune.tui.screens.wizard_steps.model_step import ModelStep
 from tuitune.tui.screens.wizard_steps.pairs import PairView, pair_title
 
@@ -312,6 +312,31 @@ async def test_review_refuses_in_one_line_what_the_engine_would_refuse(tmp_path:
         )
         assert wizard.query_one("#launch").disabled
     assert open_store().list_runs() == []  # nothing was launched
+
+
+@pytest.mark.integration  # the wizard reads the model in the app's helper process
+async def test_a_method_change_in_the_moment_advanced_unfolds_shows_and_fills_its_fields():
+    # The advanced fields' boxes compose a moment after Advanced unfolds; a method change (or a
+    # recommendation) in that moment once hid LoRA alpha for good, or ended the app in NoMatches.
+    app = create_app(mode="new", reconcile_seconds=None)
+    async with app.run_test(size=SIZE) as pilot:
+        wizard = app.screen
+        assert isinstance(wizard, WizardScreen)
+        wizard.go_to("method")
+        await pilot.pause()
+        step = wizard.method_step
+        method = step.query_one("#method", Select)
+        method.value = "full_finetuning"
+        await pilot.pause()
+        step.query_one("#advanced", Collapsible).collapsed = False
+        alpha = field_for("lora.alpha")
+        step.set_text(alpha, "32")  # in the same moment: nothing has composed yet
+        method.value = "lora"
+        assert step.text_of(alpha) == "32"
+        await pilot.pause()
+        assert {"LoRA rank", "LoRA alpha", "LoRA dropout"} <= _shown_labels(wizard)
+        assert step.query_one("#field-lora-alpha", Input).value == "32"
+        assert wizard.build_config().lora.alpha == 32
 
 
 @pytest.mark.integration  # the wizard reads the model in the app's helper process

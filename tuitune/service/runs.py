@@ -13,7 +13,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import EllipsisType
+from typing import TYPE_CHECKING, Any
 
 from tuitune.errors import RunNotFoundError
 from tuitune.store import RUNNING, Artifact, Evaluation, Event, MetricPoint, Run, Store, open_store
@@ -188,31 +189,39 @@ class RunService:
 
     def set_note(self, run_id: int, note: str | None) -> Run:
         """Give the run a note (None or blank: take it away); any run, whatever its status."""
-        from tuitune.runs.labels import clean_note
-
-        self.store.update_run(run_id, notes=clean_note(note))
-        return self.store.get_run(run_id)
+        return self.label(run_id, notes=note)
 
     def tag(self, run_id: int, *, add: Iterable[str] = (), remove: Iterable[str] = ()) -> Run:
         """Add tags to the run and take others away (each checked: one word, at most MAX_TAGS)."""
-        from tuitune.runs.labels import retag
-
-        run = self.store.get_run(run_id)
-        self.store.update_run(run_id, tags=retag(run.tags, add=add, remove=remove))
-        return self.store.get_run(run_id)
-
-    def label(self, run_id: int, *, notes: str | None, tags: Iterable[str]) -> Run:
-        """Set the run's note and tags together, in one write (both checked first)."""
-        from tuitune.runs.labels import clean_note, clean_tags
-
-        self.store.update_run(run_id, notes=clean_note(notes), tags=clean_tags(tags))
-        return self.store.get_run(run_id)
+        return self.label(run_id, add=add, remove=remove)
 
     def set_tags(self, run_id: int, tags: Iterable[str]) -> Run:
         """Replace the run's tags with `tags`."""
-        from tuitune.runs.labels import clean_tags
+        return self.label(run_id, tags=tags)
 
-        self.store.update_run(run_id, tags=clean_tags(tags))
+    def label(
+        self,
+        run_id: int,
+        *,
+        notes: str | EllipsisType | None = ...,
+        tags: Iterable[str] | None = None,
+        add: Iterable[str] = (),
+        remove: Iterable[str] = (),
+    ) -> Run:
+        """Change the run's note and tags in one write, everything checked first. `notes` left out
+        (`...`) keeps the note, None or blank takes it away; `tags` replaces the tags, then `add` and
+        `remove` apply (to the run's own tags where `tags` is None)."""
+        from tuitune.runs.labels import clean_note, clean_tags, retag
+
+        run = self.store.get_run(run_id)
+        change: dict[str, Any] = {}
+        if not isinstance(notes, EllipsisType):
+            change["notes"] = clean_note(notes)
+        if tags is not None or add or remove:
+            change["tags"] = retag(run.tags if tags is None else clean_tags(tags), add=add, remove=remove)
+        if not change:
+            return run
+        self.store.update_run(run_id, **change)
         return self.store.get_run(run_id)
 
     def reconcile(self) -> list[Run]:

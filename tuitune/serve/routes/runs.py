@@ -286,16 +286,16 @@ class LabelsRequest(BaseModel):
 @router.patch(
     "/{run_id}",
     summary="Change a run's note and tags (any run, whatever its status)",
-    responses=refusals(404, 422, *WRITES),
+    responses=refusals(404, 413, 422, *WRITES),
 )
 def label(run_id: int, change: LabelsRequest) -> RunLabels:
-    service, run = runs(), find(run_id)
-    if "notes" in change.model_fields_set:
-        run = service.set_note(run.id, change.notes)
-    if change.tags is not None:
-        run = service.set_tags(run.id, change.tags)
-    if change.add_tags or change.remove_tags:
-        run = service.tag(run.id, add=change.add_tags, remove=change.remove_tags)
+    run = runs().label(
+        find(run_id).id,
+        notes=change.notes if "notes" in change.model_fields_set else ...,
+        tags=change.tags,
+        add=change.add_tags,
+        remove=change.remove_tags,
+    )
     return RunLabels(id=run.id, notes=run.notes, tags=run.tags)
 
 

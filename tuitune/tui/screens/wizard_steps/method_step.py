@@ -13,7 +13,8 @@ prefilled from the recommendation for that many GPUs.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual import on
@@ -71,6 +72,10 @@ class MethodStep(OfTuitune, VerticalScroll, can_focus=False):
         self._recommended: dict[str, str] = {}  # field key -> text the recommendation put there
         self._folded: dict[str, str] = {spec.key: _default(spec) for spec in FIELDS if spec.advanced}
         self._gpus: list[str] = []  # the GPUs runs may be given; the group's fields show for two or more
+        # Each built field's widgets by key, held rather than queried: a field mounted a moment ago
+        # (Advanced just unfolded) is not in the DOM until its container has composed, and a
+        # recommendation or a method change that arrives in that moment still shows or fills it.
+        self._placed: dict[str, Placed] = {}
 
     @property
     def fields(self) -> tuple[Field, ...]:
@@ -122,12 +127,12 @@ class MethodStep(OfTuitune, VerticalScroll, can_focus=False):
         # Every objective's settings, each shown only while the chosen objective reads it.
         with Grid(classes="form", id="objective-form"):
             for spec in OBJECTIVE_FIELDS:
-                yield from field_widgets(spec, _default(spec))
+                yield from self._place(spec, _default(spec))
         yield Static("", id="objective-data")  # the data's refusal of this objective, in its own words
         with Grid(classes="form"):
             for spec in FIELDS:
                 if not spec.advanced:
-                    yield from field_widgets(spec, _default(spec))
+                    yield from self._place(spec, _default(spec))
         yield Grid(classes="form", id="gpu-form")
         yield Static("", id="gpu-help")
         with Collapsible(title="Advanced", collapsed=True, id="advanced"):
@@ -147,12 +152,17 @@ class MethodStep(OfTuitune, VerticalScroll, can_focus=False):
         widgets = []
         for spec in FIELDS:
             if spec.advanced:
-                built = field_widgets(spec, self._folded[spec.key])
+                built = self._place(spec, self._folded[spec.key])
                 for widget in built:
                     widget.display = self._uses(spec)  # no LoRA alpha for full fine-tuning
                 widgets += built
         self._folded.clear()
         self.query_one("#advanced-form", Grid).mount_all(widgets)
+
+    def _place(self, spec: Field, text: str) -> list[Widget]:
+        """Build a field's widgets (kept by key) and return those that go in the form's grid."""
+        placed = self._placed[spec.key] = field_widgets(spec, text)
+        return placed.cells
 
     # --- values ---------------------------------------------------------------------------------
     @property
@@ -173,17 +183,15 @@ class MethodStep(OfTuitune, VerticalScroll, can_focus=False):
         if spec.key in self._folded:
             return self._folded[spec.key]
         # An Input, a Select or a Checkbox: each holds its value in `.value`.
-        widget: Any = self.query_one(f"#{spec.widget_id}")
+        widget: Any = self._placed[spec.key].field
         return str(widget.value)
 
     def set_text(self, spec: Field, text: str) -> None:
         if spec.key in self._folded:
             self._folded[spec.key] = text
-        elif spec.kind == "bool":
-            self.query_one(f"#{spec.widget_id}", Checkbox).value = text == "True"
         else:
-            field: Any = self.query_one(f"#{spec.widget_id}")
-            field.value = text
+            field: Any = self._placed[spec.key].field
+            field.value = text == "True" if spec.kind == "bool" else text
 
     def values(self) -> dict[str, Any]:
         """Every field's value by dotted key (raises ValueError naming the first bad field)."""
@@ -277,7 +285,10 @@ class MethodStep(OfTuitune, VerticalScroll, can_focus=False):
     def _show_problem(self, spec: Field, message: str | None) -> None:
         if spec.key in self._folded:
             return  # not on screen (and a folded value is a default or a recommendation)
-        box = cast("Widget | None", self.query_one(f"#{spec.widget_id}").parent)
+        placed = self._placed[spec.key]
+        box = placed.cells[-1] if placed.label is not None else None
+        if box is not None and not box.is_mounted:
+            return  # mounted a moment ago: its value is checked again on the next change or Next
         errors = box.query(".field-error") if box is not None else None
         if message and not errors and box is not None:
             # Mounted on the first problem only: most fields never need one.
@@ -285,7 +296,8 @@ class MethodStep(OfTuitune, VerticalScroll, can_focus=False):
         elif errors is not None and errors:
             errors.first(Static).update(Text(message or ""))
             errors.first().display = bool(message)
-        self.query_one(f"#{spec.widget_id}-label").set_class(bool(message), "-invalid")
+        if placed.label is not None:
+            placed.label.set_class(bool(message), "-invalid")
 
     # --- recommendation ---------------------------------------------------------------------------
     def apply_recommendation(
@@ -324,7 +336,7 @@ class MethodStep(OfTuitune, VerticalScroll, can_focus=False):
         first = len(self._gpus) < 2
         self._gpus = list(gpus)
         if first:
-            widgets = [widget for spec in DISTRIBUTED_FIELDS for widget in field_widgets(spec, _default(spec))]
+            widgets = [widget for spec in DISTRIBUTED_FIELDS for widget in self._place(spec, _default(spec))]
             form = self.query_one("#gpu-form", Grid)
             form.mount_all(widgets)
             form.display = self.query_one("#gpu-help").display = True
@@ -400,22 +412,13 @@ class MethodStep(OfTuitune, VerticalScroll, can_focus=False):
         suggested, format = self._data
         self.query_one("#objective-help", Static).update(objective_help(self.objective, suggested, format))
 
-    def _boxes(self, spec: Field) -> list[Widget]:
-        """A mounted field's widgets in its grid: its label and its box (the input's, with its
-        message below it), or the checkbox alone."""
-        field = self.query_one(f"#{spec.widget_id}")
-        if isinstance(field, Checkbox):
-            return [field]
-        box = field.parent if isinstance(field, Input) and isinstance(field.parent, Widget) else field
-        return [self.query_one(f"#{spec.widget_id}-label"), box]
-
     def _show_used_fields(self) -> None:
         """Show the fields the method and objective read, hide the others (their values stay)."""
         for spec in (*FIELDS, *OBJECTIVE_FIELDS):
             if spec.key in self._folded:
                 continue  # not mounted yet: shown or hidden as Advanced unfolds
             shown = self._uses(spec)
-            for widget in self._boxes(spec):
+            for widget in self._placed[spec.key].cells:
                 widget.display = shown
         self.query_one("#objective-form").display = any(self._uses(spec) for spec in OBJECTIVE_FIELDS)
 
@@ -436,27 +439,35 @@ def _default(spec: Field) -> str:
     return str(text == "True") if spec.kind == "bool" else text
 
 
-def field_widgets(spec: Field, text: str) -> list[Widget]:
+@dataclass(frozen=True)
+class Placed:
+    """A field's widgets: what holds its value (an Input, a Select or a Checkbox), its label (none
+    for a checkbox) and the cells it takes in the form's grid (the label and the field's box, or
+    the checkbox across both columns)."""
+
+    field: Widget
+    label: Label | None
+    cells: list[Widget]
+
+
+def field_widgets(spec: Field, text: str) -> Placed:
     """A field's widgets: a checkbox across both columns, or a label and a select or an input."""
     if spec.kind == "bool":
-        return [
-            Checkbox(
-                spec.label, value=text == "True", id=spec.widget_id, tooltip=spec.help, compact=True, classes="wide"
-            )
-        ]
+        box = Checkbox(
+            spec.label, value=text == "True", id=spec.widget_id, tooltip=spec.help, compact=True, classes="wide"
+        )
+        return Placed(box, None, [box])
     label = Label(spec.label, id=f"{spec.widget_id}-label")
     if spec.kind == "choice":
-        return [
-            label,
-            Select(
-                [(c, c) for c in spec.choices],
-                value=text,
-                allow_blank=False,
-                id=spec.widget_id,
-                compact=True,
-                tooltip=spec.help,
-            ),
-        ]
+        select = Select(
+            [(c, c) for c in spec.choices],
+            value=text,
+            allow_blank=False,
+            id=spec.widget_id,
+            compact=True,
+            tooltip=spec.help,
+        )
+        return Placed(select, label, [label, select])
     field = Input(
         value=text,
         id=spec.widget_id,
@@ -467,7 +478,7 @@ def field_widgets(spec: Field, text: str) -> list[Widget]:
         valid_empty=spec.optional,
     )
     # The field and, once it has one, why its value is refused, below it.
-    return [label, Vertical(field, classes="form-field")]
+    return Placed(field, label, [label, Vertical(field, classes="form-field")])
 
 
 def recommendation_text(recommendation: dict[str, Any]) -> Text:

@@ -531,6 +531,100 @@ class NotifySettings(_Section):
     )
 
 
+Backend = Literal["local", "slurm"]
+BACKENDS: tuple[str, ...] = get_args(Backend)
+# SLURM's names (partitions, accounts, QOS) and sizes as `sbatch` reads them; checked here so a bad
+# one is refused when the run is created, not by sbatch on the login node a moment later.
+_SLURM_NAME = r"^[A-Za-z0-9_.+-]{1,64}$"
+# minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS (sbatch --time)
+_SLURM_TIME = r"^(\d{1,6}|\d{1,6}:\d{1,2}|\d{1,6}:\d{1,2}:\d{1,2}|\d{1,3}-\d{1,2}(:\d{1,2}){0,2})$"
+_SLURM_MEMORY = r"^\d{1,9}[KMGT]?$"
+MAX_SLURM_LINES = 32
+
+
+def slurm_seconds(limit: str) -> int:
+    """An sbatch `--time` as seconds (`90` is minutes, `1:30:00` an hour and a half, `2-12` days-hours)."""
+    days, _, rest = limit.rpartition("-") if "-" in limit else ("0", "", limit)
+    parts = [int(part) for part in rest.split(":")]
+    if days != "0" or "-" in limit:
+        hours, minutes, seconds = (parts + [0, 0])[:3]
+        return ((int(days) * 24 + hours) * 60 + minutes) * 60 + seconds
+    if len(parts) == 1:
+        return parts[0] * 60
+    if len(parts) == 2:
+        return parts[0] * 60 + parts[1]
+    return (parts[0] * 60 + parts[1]) * 60 + parts[2]
+
+
+def _one_line(lines: list[str]) -> list[str]:
+    for line in lines:
+        if "\n" in line or "\r" in line or has_control_characters(line):
+            raise ValueError("each line is one line: no newlines or control characters")
+    return lines
+
+
+class SlurmSettings(_Section):
+    """What a run asks SLURM for when it trains as a job (backend slurm): `sbatch`'s options."""
+
+    partition: Optional[str] = Field(
+        None, pattern=_SLURM_NAME, description="sbatch --partition; None: the cluster's default"
+    )
+    account: Optional[str] = Field(None, pattern=_SLURM_NAME, description="sbatch --account; None: yours by default")
+    qos: Optional[str] = Field(None, pattern=_SLURM_NAME, description="sbatch --qos; None: the partition's default")
+    time_limit: Optional[str] = Field(
+        None, pattern=_SLURM_TIME, description="sbatch --time (90, 1:30:00, 2-00:00:00); None: the partition's limit"
+    )
+    nodes: int = Field(1, ge=1, le=MAX_NODES, description="machines of the job; the group is started on each")
+    gpus_per_node: int = Field(0, ge=0, le=MAX_PROCESSES, description="GPUs per machine (sbatch --gres=gpu:N)")
+    tasks_per_node: Optional[int] = Field(
+        None, ge=1, le=MAX_PROCESSES, description="processes per machine; None: one per GPU (one without GPUs)"
+    )
+    cpus_per_task: Optional[int] = Field(
+        None, ge=1, le=4096, description="sbatch --cpus-per-task; None: SLURM's default"
+    )
+    memory: Optional[str] = Field(
+        None, pattern=_SLURM_MEMORY, description="memory per machine (sbatch --mem: 64G); None: SLURM's default"
+    )
+    warn_seconds: int = Field(
+        120, ge=10, le=86_400, description="how long before the time limit SLURM warns the run, which then checkpoints"
+    )
+    resubmit: int = Field(
+        0, ge=0, le=100, description="times a run that reaches its time limit goes back in SLURM's queue on its own"
+    )
+    extra_sbatch: Annotated[list[str], RunsCode("#SBATCH lines of the job script", bool)] = Field(
+        default_factory=list,
+        max_length=MAX_SLURM_LINES,
+        description="more sbatch options, one per line (--constraint=a100)",
+    )
+    setup: Annotated[list[str], RunsCode("shell lines on the cluster", bool)] = Field(
+        default_factory=list,
+        max_length=MAX_SLURM_LINES,
+        description="shell lines run before training (module load cuda; source ~/venv/bin/activate)",
+    )
+
+    @field_validator("extra_sbatch", "setup")
+    @classmethod
+    def _lines(cls, lines: list[str]) -> list[str]:
+        return _one_line(lines)
+
+    @field_validator("extra_sbatch")
+    @classmethod
+    def _options(cls, lines: list[str]) -> list[str]:
+        for line in lines:
+            if not line.startswith("-"):
+                raise ValueError(f"{shorten(line)!r} is not an sbatch option: write it as --name=value")
+        return lines
+
+    @model_validator(mode="after")
+    def _warned_in_time(self) -> SlurmSettings:
+        if self.time_limit is not None and self.warn_seconds >= slurm_seconds(self.time_limit):
+            raise InvalidConfigError(
+                f"slurm.warn_seconds ({self.warn_seconds}) is not shorter than slurm.time_limit ({self.time_limit}): "
+                "the run would be warned before it starts; lower warn_seconds or raise the limit."
+            )
+        return self
+
+
 class RunConfig(_Section):
     """Everything one run needs; `config.yaml` in the run's folder is one of these."""
 
@@ -547,6 +641,10 @@ class RunConfig(_Section):
     grpo: GrpoSettings = Field(default_factory=GrpoSettings)
     merge_after_training: bool = Field(False, description="merge the adapter into the base when training completes")
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    backend: Optional[Backend] = Field(
+        None, description="where it trains: local (this machine's queue) or slurm (a job); None: the store's default"
+    )
+    slurm: SlurmSettings = Field(default_factory=SlurmSettings)
 
     # What validation changed on the user's behalf, said back to them (never saved).
     _notes: list[str] = PrivateAttr(default_factory=list)
@@ -762,7 +860,8 @@ def unused_sections(config: RunConfig) -> tuple[str, ...]:
 
 def unused_settings(config: RunConfig) -> tuple[str, ...]:
     """Every setting `config` ignores: whole sections (`lora`) and single keys (`preference.simpo_gamma`)."""
-    return (*UNUSED_BY_METHOD.get(config.method, ()), *UNUSED_BY_OBJECTIVE.get(config.objective, ()))
+    local = ("slurm",) if config.backend == "local" else ()
+    return (*UNUSED_BY_METHOD.get(config.method, ()), *UNUSED_BY_OBJECTIVE.get(config.objective, ()), *local)
 
 
 def is_unused(config: RunConfig, key: str) -> bool:

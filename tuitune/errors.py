@@ -130,6 +130,10 @@ class AddressUnavailableError(TuituneError):
     """A server cannot listen where it was told (the port is in use, or the address is not this machine's)."""
 
 
+class SlurmError(TuituneError):
+    """SLURM's tools are missing, or refused what tuitune asked (sbatch, squeue, scancel, sinfo)."""
+
+
 class RunStateError(TuituneError):
     """The run is in a state that does not allow this action (e.g. resuming a running run)."""
 

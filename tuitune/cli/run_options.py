@@ -134,6 +134,13 @@ RUN_FLAGS: tuple[RunFlag, ...] = (
         int,
         "Port on machine 0 (default: a free one on one machine, 29500 on several).",
     ),
+    # Backend slurm: the job's main requests (the rest through a config file's slurm section).
+    RunFlag("backend", ("--backend",), "backend", str),
+    RunFlag("partition", ("--partition",), "slurm.partition", str),
+    RunFlag("time_limit", ("--time-limit",), "slurm.time_limit", str),
+    RunFlag("nodes", ("--nodes",), "slurm.nodes", int),
+    RunFlag("gpus_per_node", ("--gpus-per-node",), "slurm.gpus_per_node", int),
+    RunFlag("resubmit", ("--resubmit",), "slurm.resubmit", int),
 )
 
 

@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tuitune.config import RunConfig
+from tuitune.config import BACKENDS, RunConfig
+from tuitune.engine import slurm
 from tuitune.errors import RunStateError
 from tuitune.locations import DATASET_BUILDERS
 from tuitune.rewards import with_absolute_files
@@ -94,6 +95,10 @@ def create_run(
     """
     store = store or open_store()
     config = with_local_paths(config)
+    if config.backend is None:
+        # The store's default, written into the run: where it trains is part of what ran.
+        config = config.model_copy(update={"backend": backend_default(store)})
+    on_slurm = config.backend == "slurm"
     name = config.name or default_run_name(config)
     parent = (
         Path(config.training.output_dir).expanduser().absolute() if config.training.output_dir else paths.runs_dir()
@@ -107,7 +112,7 @@ def create_run(
         method=config.method,
         dataset=config.data.source,
         status=QUEUED,
-        in_queue=in_queue,
+        in_queue=in_queue and not on_slurm,  # SLURM's queue replaces tuitune's slots
         gpus=gpus,
         sweep_id=sweep_id,
     )
@@ -120,7 +125,9 @@ def create_run(
             final.training.output_dir = str(parent)
         # Where it came from, as it is now and from here: a queued run starts later, in its own folder.
         recorded = {**run_lineage.collect(config.to_dict()), **(lineage or {})}
-        files.save_config(run.id, final, store=store, output_dir=str(folder), lineage=recorded)
+        files.save_config(
+            run.id, final, store=store, output_dir=str(folder), lineage=recorded, **({"slurm": {}} if on_slurm else {})
+        )
         for note in config.notes:
             store.add_event(run.id, note, level="warning")
         return store.get_run(run.id)
@@ -185,6 +192,8 @@ def launch(
     store = store or open_store()
     wanted = check_gpus(gpus)
     run = create_run(config, store=store, gpus=wanted, lineage=lineage)
+    if run.on_slurm:
+        return slurm.submit(run, store=store)  # SLURM starts it when the cluster has room
     devices = store.give_devices(run.id, wanted=wanted, gpus=visible_gpus())
     start_worker(run, devices=devices, store=store)
     return store.get_run(run.id)
@@ -196,6 +205,8 @@ def cancel(run: Run, *, store: Store | None = None) -> Run:
     run = lookup.check_alive(run, store=store)
     if run.status not in ACTIVE:
         raise RunStateError(f"Run {run.id} ({run.name}) is {run.status}, not running: nothing to cancel.")
+    if run.on_slurm:
+        return slurm.cancel(run, store=store)
     store.request_cancel(run.id)
     if run.pid and run.host in (None, socket.gethostname()) and lookup.pid_alive(run.pid):
         if not lookup.is_worker(run.pid):
@@ -210,6 +221,16 @@ def cancel(run: Run, *, store: Store | None = None) -> Run:
         store.set_status(run.id, CANCELLED)
         notify.run_ended(run.id, store)  # no worker will: it never started
     return store.get_run(run.id)
+
+
+BACKEND_SETTING = "backend"
+
+
+def backend_default(store: Store) -> str:
+    """Where a run trains when its config does not say: the store's setting (`tuitune cluster
+    use`), else this machine."""
+    chosen = store.setting(BACKEND_SETTING)
+    return chosen if chosen in BACKENDS else "local"
 
 
 def store_gpus(run: Run) -> list[str]:

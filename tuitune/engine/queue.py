@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from tuitune.config import RunConfig
-from tuitune.engine import launcher
+from tuitune.engine import launcher, slurm
 from tuitune.engine.keeper_lock import ensure_keeper
 from tuitune.errors import RunStateError, StoreError, UsageError
 from tuitune.runs import lookup, notify
@@ -73,6 +73,8 @@ def enqueue(
     run = launcher.create_run(
         config, store=store, in_queue=True, gpus=check_gpus(gpus), sweep_id=sweep_id, lineage=lineage
     )
+    if run.on_slurm:
+        return slurm.submit(run, store=store)  # SLURM's queue, not tuitune's slots
     start_queued(store)
     return store.get_run(run.id)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tuitune.config import parse_config
-from tuitune.engine import launcher
+from tuitune.engine import launcher, slurm
 from tuitune.engine.queue import start_queued
 from tuitune.errors import RunStateError
 from tuitune.runs import files, lookup
@@ -113,6 +113,8 @@ def start(
     worker, now or (`queue`) when a slot is free."""
     store = store or open_store()
     run = prepare(run, epochs=epochs, max_steps=max_steps, store=store)
+    if run.on_slurm:
+        return slurm.submit(run, store=store, resume=True)  # a new job, from the last checkpoint
     if queue:
         store.put_in_queue(run.id)
         start_queued(store)

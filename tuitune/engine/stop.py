@@ -11,8 +11,10 @@ class StopRequest:
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self.time_limit = False  # SLURM's warning that the job's time limit is near (SIGUSR1)
 
-    def set(self) -> None:
+    def set(self, *, time_limit: bool = False) -> None:
+        self.time_limit = self.time_limit or time_limit
         self._event.set()
 
     def is_set(self) -> bool:

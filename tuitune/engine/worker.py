@@ -27,13 +27,19 @@ if TYPE_CHECKING:
 # after the signal handlers are in (see above).
 
 
-def _listen_for_stop(stop: StopRequest) -> None:
+def listen_for_stop(stop: StopRequest) -> None:
     def request_stop(signum: int, frame: object) -> None:
         print(f"[info] signal {signal.Signals(signum).name}: stopping after this step", flush=True)
         stop.set()
 
+    def time_is_nearly_up(signum: int, frame: object) -> None:
+        # SLURM's warning before a job's time limit (sbatch --signal=USR1@…): a checkpoint now.
+        print("[info] signal SIGUSR1: the job's time limit is near: saving a checkpoint", flush=True)
+        stop.set(time_limit=True)
+
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGUSR1, time_is_nearly_up)
     # No terminal to lose: the worker outlives the session that started it.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
@@ -51,9 +57,11 @@ def _in_group(config: RunConfig) -> bool:
     return world_size(config, visible_devices()) > 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    stop = StopRequest()
-    _listen_for_stop(stop)
+def main(argv: list[str] | None = None, *, stop: StopRequest | None = None) -> int:
+    """`stop`: one whose signal handlers are already in (a SLURM job's), else made here."""
+    if stop is None:
+        stop = StopRequest()
+        listen_for_stop(stop)
     # Checkpoints, adapters and logs hold the user's data: private to them, whatever the umask.
     os.umask(0o077)
     parser = argparse.ArgumentParser(prog="python -m tuitune.engine.worker")

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 import psutil
 
 from tuitune.errors import StoreFullError, StoreReadOnlyError
-from tuitune.runs import notify
+from tuitune.runs import cluster, notify
 from tuitune.store import ACTIVE, CANCELLED, CRASHED, QUEUED, Run, Store, open_store
 from tuitune.system import paths
 
@@ -83,6 +83,8 @@ def check_alive(run: Run, *, store: Store | None = None) -> Run:
     if run.status not in ACTIVE or run.in_queue:
         return run  # a run waiting in the queue has no worker yet: nothing can have died
     store = store or open_store()
+    if run.on_slurm:
+        return cluster.follow(run, store)  # SLURM knows whether its job lives, not a pid here
     if run.status == QUEUED and not run.pid and run.heartbeat_at is not None:
         # Claimed for a slot (the claim starts its heartbeat), its worker not yet recorded.
         return _claim_checked(run, store)

@@ -17,6 +17,7 @@ and a receiver that is down fails nothing. Light: the store and the standard lib
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections import Counter
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from tuitune.errors import TuituneError, UsageError
 from tuitune.locations import check_webhook_url, redact_url
 from tuitune.store import ACTIVE, FINISHED, Run, Store
 from tuitune.store.run_queue import LEFT_QUEUE
+from tuitune.system import paths
 from tuitune.system.child import child_environment, python_command
 
 DEFAULT_KEY = "notify.webhook"  # the store-wide default URL
@@ -257,6 +259,8 @@ def messages_for(run: Run, store: Store, target: Target) -> list[Message]:
 def run_ended(run_id: int, store: Store) -> None:
     """Send the messages a run's ending makes, from a detached child; never raises: a message is a
     side job, and the run's status is already recorded."""
+    if os.environ.get(paths.STORE_ENV):
+        return  # a SLURM job's own scratch store: the login node tells, once it has folded the end in
     try:
         run = store.get_run(run_id)
         if run.status in ACTIVE:

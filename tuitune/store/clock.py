@@ -6,12 +6,30 @@ person reading the file can still write `datetime(created_at, 'unixepoch')`.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
+from contextvars import ContextVar
 from datetime import datetime, timezone
+
+# While a SLURM job's journal is folded into the store, each write happens at the moment the job
+# made it, not at the moment it was read (see `tuitune.store.journal`).
+_replayed_at: ContextVar[float | None] = ContextVar("replayed_at", default=None)
 
 
 def now() -> float:
-    return time.time()
+    replayed = _replayed_at.get()
+    return time.time() if replayed is None else replayed
+
+
+@contextlib.contextmanager
+def at(seconds: float) -> Iterator[None]:
+    """`now()` is `seconds` inside the block (this thread and context only)."""
+    token = _replayed_at.set(seconds)
+    try:
+        yield
+    finally:
+        _replayed_at.reset(token)
 
 
 def to_datetime(seconds: float | None) -> datetime | None:

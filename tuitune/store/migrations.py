@@ -196,6 +196,13 @@ def v8_tags_and_lineage(db: SqliteDatabase) -> None:
     )
 
 
+def v9_slurm_jobs(db: SqliteDatabase) -> None:
+    """The SLURM job a run is (job id, state, reason, nodes, journal offset), as JSON; null for a
+    run trained on this machine."""
+    migrator = SqliteMigrator(db)
+    migrate(migrator.add_column("runs", "slurm", TextField(null=True)))
+
+
 MIGRATIONS: list[Callable[[SqliteDatabase], None]] = [
     v1_create_tables,
     v2_add_run_notes,
@@ -205,6 +212,7 @@ MIGRATIONS: list[Callable[[SqliteDatabase], None]] = [
     v6_rank_endings,
     v7_logged_metrics,
     v8_tags_and_lineage,
+    v9_slurm_jobs,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

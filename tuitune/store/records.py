@@ -91,6 +91,8 @@ class Run:
     config_json: str = field(default="{}", repr=False, compare=False, metadata={COLUMN: "config"})
     # Where the run came from (`tuitune.runs.lineage`), JSON text parsed on first use like the config.
     lineage_json: str | None = field(default=None, repr=False, compare=False, metadata={COLUMN: "lineage"})
+    # The SLURM job it is (`tuitune.runs.cluster`), JSON text; None for a run trained on this machine.
+    slurm_json: str | None = field(default=None, repr=False, compare=False, metadata={COLUMN: "slurm"})
 
     @cached_property
     def config(self) -> dict[str, Any]:
@@ -102,6 +104,17 @@ class Run:
         """The data's fingerprint, the model's revision, the versions and the git commit it trained with
         ({} for a run from before tuitune recorded them)."""
         return json.loads(self.lineage_json) if self.lineage_json else {}
+
+    @cached_property
+    def slurm(self) -> dict[str, Any]:
+        """The SLURM job the run is: its id, state and reason, nodes, exit code ({} for a run
+        trained on this machine)."""
+        return json.loads(self.slurm_json) if self.slurm_json else {}
+
+    @property
+    def on_slurm(self) -> bool:
+        """Trained as a SLURM job (backend slurm), not by a worker on this machine."""
+        return self.slurm_json is not None
 
     @property
     def is_active(self) -> bool:
@@ -143,7 +156,8 @@ class Run:
         values = json_ready(self)
         values["config"] = self.config
         values["lineage"] = self.lineage
-        del values["config_json"], values["lineage_json"]
+        values["slurm"] = self.slurm or None
+        del values["config_json"], values["lineage_json"], values["slurm_json"]
         return values
 
 

@@ -26,6 +26,7 @@ from tuitune.errors import RunNotFoundError, StoreError
 from tuitune.store import clock
 from tuitune.store.conversations import ConversationStore
 from tuitune.store.db import activate, database, is_read_only, opening_lock, resolve_path, store_error
+from tuitune.store.journal import journaled
 from tuitune.store.processes import ProcessStore
 from tuitune.store.records import (
     ARTIFACT_KINDS,
@@ -217,6 +218,7 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
             query = query.where(RunRow.status == check_status(status))
         return query.count()
 
+    @journaled
     @_writes
     def update_run(self, run_id: int, **fields: Any) -> None:
         """Set columns of a run. `config` may be a dict; times may be datetimes or unix seconds."""
@@ -227,7 +229,7 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
             self._run(run_id)
             return
         values = dict(fields)
-        for name in ("config", "tags", "lineage"):  # the JSON columns
+        for name in ("config", "tags", "lineage", "slurm"):  # the JSON columns
             if name in values and values[name] is not None and not isinstance(values[name], str):
                 values[name] = to_json(values[name])
         if "status" in values:
@@ -241,6 +243,7 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
         if not RunRow.update(values).where(RunRow.id == run_id).execute():
             raise RunNotFoundError(f"No run with id {shorten(str(run_id))}. List runs with `tuitune runs`.")
 
+    @journaled
     @_writes
     def set_status(self, run_id: int, status: str, *, error: str | None = None) -> None:
         """Move a run to `status`, stamping start/finish times and writing an event line.
@@ -286,6 +289,7 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
             raise RunNotFoundError(f"No run with id {shorten(str(run_id))}. List runs with `tuitune runs`.")
         return bool(row[0])
 
+    @journaled
     @_writes
     def heartbeat(
         self,
@@ -315,6 +319,7 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
             raise RunNotFoundError(f"No run with id {shorten(str(run_id))}. List runs with `tuitune runs`.")
 
     # --- metric points ---------------------------------------------------------------------
+    @journaled
     @_writes
     def add_metric_points(self, run_id: int, points: list[dict[str, Any]]) -> None:
         """Record logging steps, and the run's last/best losses with them, in one transaction.
@@ -408,6 +413,7 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
             latest.update(from_json(text, {}))
         return dict(sorted(latest.items()))
 
+    @journaled
     @_writes
     def delete_metric_points_after(self, run_id: int, step: int) -> int:
         """Forget points logged after `step` (a resume restarts from a checkpoint there).
@@ -437,6 +443,7 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
         return removed
 
     # --- events ----------------------------------------------------------------------------
+    @journaled
     @_writes
     def add_event(self, run_id: int, message: str, level: str = "info") -> None:
         """Append a line to the run's story (levels: debug, info, warning, error)."""
@@ -461,6 +468,7 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
         return [event_record(row) for row in _rows(query)]
 
     # --- evaluations -----------------------------------------------------------------------
+    @journaled
     @_writes
     def add_evaluation(
         self,
@@ -517,6 +525,7 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
         return scores
 
     # --- artifacts -------------------------------------------------------------------------
+    @journaled
     @_writes
     def add_artifact(self, run_id: int, *, kind: str, path: str, meta: dict[str, Any] | None = None) -> Artifact:
         """Record something the run produced; the same kind and path again updates it."""

@@ -67,6 +67,9 @@ class RunRow(BaseRow):
     # object: the data's fingerprint, the model's revision, the versions, the git commit).
     tags = TextField(null=True)
     lineage = TextField(null=True)
+    # Added by migration v9: the SLURM job a run is (JSON: job id, state, reason, nodes, how much of
+    # its journal is folded in); null for a run trained on this machine.
+    slurm = TextField(null=True)
 
     class Meta:
         table_name = "runs"

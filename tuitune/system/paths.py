@@ -11,6 +11,9 @@ import re
 from pathlib import Path
 
 HOME_ENV = "TUITUNE_HOME"
+# The store's file where it is not `$TUITUNE_HOME/tuitune.db`: a SLURM job's own scratch copy on its
+# node's disk (SQLite is never opened from two hosts; see `tuitune.store.journal`).
+STORE_ENV = "TUITUNE_STORE"
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 
@@ -73,7 +76,8 @@ def make_tree_private(folder: Path) -> None:
 
 
 def database_path() -> Path:
-    return home() / "tuitune.db"
+    configured = os.environ.get(STORE_ENV)
+    return Path(configured).expanduser() if configured else home() / "tuitune.db"
 
 
 def runs_dir() -> Path:

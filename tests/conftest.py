@@ -297,3 +297,22 @@ def page(browser: Any) -> Iterator[Any]:
     yield page
     context.close()
     assert not errors, errors
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real one-node SLURM cluster (tests/slurm_cluster.py), its config named by SLURM_CONF for
+    every tuitune process the tests start; skipped with the reason where it cannot start."""
+    from tests import slurm_cluster
+
+    cluster = slurm_cluster.start(tmp_path_factory.mktemp("slurm"))
+    old = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(cluster.conf)
+    try:
+        yield cluster
+    finally:
+        slurm_cluster.stop(cluster)
+        if old is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = old

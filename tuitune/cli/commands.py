@@ -2,6 +2,7 @@
 
 from tuitune.cli import (  # noqa: F401
     chat_cmd,
+    cluster_cmd,
     compare_cmd,
     data_cmd,
     evaluate_cmd,

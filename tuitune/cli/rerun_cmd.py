@@ -10,7 +10,7 @@ from rich.text import Text
 
 from tuitune.cli.app import JSON_HELP, app, console, err_console, print_json
 from tuitune.errors import UsageError
-from tuitune.runs import lookup
+from tuitune.runs import lookup, present
 from tuitune.runs.documents import RunInBackground, run_in_background
 from tuitune.runs.present import literal
 from tuitune.store import open_store
@@ -57,7 +57,9 @@ def rerun_command(
         print_json(RerunDocument(**dict(document), rerun_of=old.id, warnings=result.warnings).model_dump(mode="json"))
         return
     what = f"run {run.id} ({literal(run.name)}), a rerun of run {old.id} ({literal(old.name)})"
-    if place:
+    if run.on_slurm:
+        console.print(Text(f"{present.started_line(run)} It reruns run {old.id} ({old.name})."))
+    elif place:
         console.print(Text(f"Queued {what}: number {place[0]} of {place[1]} in line. See `tuitune queue`."))
     elif now:
         console.print(Text(f"Started {what} in the background, pid {run.pid}. Follow it: tuitune logs {run.id} -f"))

@@ -19,7 +19,7 @@ from tuitune.store import ALL, Run, open_store
 if TYPE_CHECKING:
     from tuitune.runs.documents import KeyCurveDocument, LossSummary
 from tuitune.errors import RunStateError
-from tuitune.runs import files, lineage, lookup, present
+from tuitune.runs import cluster, files, lineage, lookup, present
 from tuitune.runs.documents import CancelledRun, CancelledRuns, RunCancelled, listed_run, run_in_background, run_report
 from tuitune.runs.early_stop import early_stop, stop_line
 from tuitune.runs.metrics import EVAL_PREFIX
@@ -170,7 +170,10 @@ def show_command(
         # The objective's key curves: the last logged value, and the last evaluation's.
         *((curve.label, _key_line(curve, metrics)) for curve in report.key_curves),
         ("tokens/s", f"{run.tokens_per_second:,.0f}" if run.tokens_per_second else "–"),
-        ("pid", f"{run.pid} on {run.host}" if run.pid else "–"),
+        # Where it trains: its worker here, or its SLURM job.
+        ("slurm", cluster.job_words(run) or "not submitted yet")
+        if run.on_slurm
+        else ("pid", f"{run.pid} on {run.host}" if run.pid else "–"),
     ):
         grid.add_row(label, Text(literal(value)))
     if run.tags:
@@ -361,7 +364,7 @@ def resume_command(
                 Text(f"Run {run.id} ({literal(run.name)}) waits in the queue to resume; see `tuitune queue`.")
             )
         else:
-            console.print(Text(f"Resumed run {run.id} ({literal(run.name)}) in the background, pid {run.pid}."))
+            console.print(Text(present.started_line(run, "Resumed")))
         return
     finish_run(run, store, json_output=json_output)
 

@@ -23,7 +23,7 @@ from tuitune.config import (
 )
 from tuitune.engine import launcher
 from tuitune.errors import UsageError
-from tuitune.runs import notify
+from tuitune.runs import notify, present
 from tuitune.runs.documents import run_in_background
 from tuitune.runs.present import literal
 from tuitune.store import open_store
@@ -124,6 +124,8 @@ def train_command(
         place = position(run, store)
         if json_output:
             print_json(run_in_background(run, place).model_dump(mode="json"))
+        elif run.on_slurm:
+            console.print(Text(present.started_line(run)))
         elif place:
             console.print(
                 Text(
@@ -141,11 +143,7 @@ def train_command(
         if json_output:
             print_json(run_in_background(run).model_dump(mode="json"))
         else:
-            console.print(
-                Text.assemble(
-                    "Started run ", (str(run.id), "bold"), f" ({literal(run.name)}) in the background, pid {run.pid}."
-                )
-            )
+            console.print(Text(present.started_line(run)))
             console.print(f"Follow it with [bold]tuitune logs {run.id} -f[/] or open [bold]tuitune[/].")
         return
     finish_run(run, store, json_output=json_output)

@@ -140,6 +140,9 @@ def job_words(run: Run) -> str | None:
     known = state.get("state")
     if not known:
         return f"job {job_id}"
+    if not run.is_active and known in slurm.WAITING | slurm.RUNNING:
+        # Ended as its journal says, after SLURM was last asked: where it ran is what is left to say.
+        return f"job {job_id} · ran on {state['nodes']}" if state.get("nodes") else f"job {job_id}"
     words = slurm.JobState(
         str(job_id), str(known), state.get("reason"), state.get("nodes"), state.get("exit_code")
     ).words()

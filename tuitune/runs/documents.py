@@ -67,6 +67,58 @@ class Progress(Document):
     finished_at: Moment | None
 
 
+class SlurmJob(Document):
+    """The SLURM job a run is (backend slurm), as SLURM last said."""
+
+    job_id: str | None = Field(None, description="Its current job (`squeue -j`); None before it is submitted.")
+    jobs: list[str] = Field(default_factory=list, description="Every job the run has been, oldest first (resumes).")
+    state: str | None = Field(
+        None,
+        description="SLURM's state when last asked (every few seconds while the run is active): PENDING, "
+        "RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT, NODE_FAIL…",
+    )
+    reason: str | None = Field(None, description="Why a pending job waits (Resources, Priority, a QOS limit).")
+    nodes: str | None = Field(None, description="The nodes it runs (or ran) on, as a SLURM host list.")
+    exit_code: str | None = Field(None, description='"status:signal", once it has ended.')
+    restarts: int = Field(0, description="Times SLURM started it again (a requeue at its time limit).")
+    script: str | None = Field(None, description="Its batch script, kept in the run's folder.")
+    words: str | None = Field(None, description="All of that in one line, as the app shows it.")
+
+
+def slurm_job(run: Run) -> SlurmJob | None:
+    """The run's job, or None for a run trained on this machine."""
+    if not run.on_slurm:
+        return None
+    from tuitune.runs.cluster import job_words
+
+    state = run.slurm
+    known = {key: state.get(key) for key in SlurmJob.model_fields if key in state and key != "words"}
+    return SlurmJob(
+        **{**known, "jobs": state.get("jobs") or [], "restarts": state.get("restarts") or 0}, words=job_words(run)
+    )
+
+
+class PartitionDocument(Document):
+    """A SLURM partition as `sinfo` reports it."""
+
+    name: str
+    default: bool = Field(description="Where a job goes that names no partition.")
+    available: bool = Field(description="Whether it is up.")
+    time_limit: str = Field(description="Its longest job (SLURM's words: infinite, 2-00:00:00).")
+    nodes: int
+    states: dict[str, int] = Field(description="How many of its nodes are in each state (idle, mixed, allocated…).")
+    gpus: int = Field(description="GPUs its nodes have (gres gpu).")
+    free_gpus: int = Field(description="GPUs of its usable nodes that no job holds.")
+
+
+class ClusterDocument(Document):
+    """`tuitune cluster --json`: where runs train by default, and the SLURM cluster's partitions."""
+
+    backend: str = Field(description="local or slurm: where a run trains when its config does not say.")
+    partitions: list[PartitionDocument]
+    slurm_error: str | None = Field(None, description="Why SLURM could not be asked (not a login node), if so.")
+
+
 class RunDocument(Progress):
     """A run: its progress, and what it is (settings, where it trains, where its files are)."""
 
@@ -92,6 +144,7 @@ class RunDocument(Progress):
     devices: str | None = Field(description="The GPUs it was given (its CUDA_VISIBLE_DEVICES).")
     sweep_id: int | None
     config: dict[str, Any] = Field(description="The run's configuration: the same schema as a config file.")
+    slurm: SlurmJob | None = Field(None, description="The SLURM job it is (backend slurm); None for a local run.")
     lineage: dict[str, Any] = Field(
         default_factory=dict,
         description="Where it came from (`tuitune.runs.lineage`): data (each source's path, size, mtime, sha256 "
@@ -217,7 +270,9 @@ def progress(run: Run) -> Progress:
 
 def run_document(run: Run) -> RunDocument:
     """`run` as a document."""
-    return RunDocument.model_validate(run)
+    document = RunDocument.model_validate(run)
+    document.slurm = slurm_job(run)  # the job as the faces word it, or None for a local run
+    return document
 
 
 def listed_run(run: Run, queue_place: int | None) -> ListedRun:
@@ -671,6 +726,9 @@ class RunInBackground(Document):
     output_dir: str | None = Field(description="The run's folder: its worker.log, checkpoints and weights.")
     in_queue: bool
     queue_place: int | None = Field(None, description="Its place in line while it waits (1: the next to start).")
+    job_id: str | None = Field(
+        None, description="Its SLURM job (backend slurm): SLURM's queue holds it, not tuitune's."
+    )
 
 
 def run_in_background(run: Run, place: tuple[int, int] | None = None) -> RunInBackground:
@@ -683,6 +741,7 @@ def run_in_background(run: Run, place: tuple[int, int] | None = None) -> RunInBa
         output_dir=run.output_dir,
         in_queue=run.in_queue,
         queue_place=place[0] if place else None,
+        job_id=run.slurm.get("job_id"),
     )
 
 

@@ -74,8 +74,21 @@ def queue_status(run: Run, place: tuple[int, int] | None) -> str:
     if run.status == QUEUED:
         if run.in_queue:
             return f"queued {place[0]}/{place[1]}" if place else "queued"
+        if run.on_slurm and run.slurm.get("state") in ("PENDING", "REQUEUED", None):
+            return "pending"  # in SLURM's queue (`tuitune show` says why)
         return "starting"
     return run.status
+
+
+def started_line(run: Run, verb: str = "Started") -> str:
+    """What a command that started a run in the background says: its worker's pid, or its SLURM job."""
+    if run.on_slurm:
+        submitted = "Submitted" if verb == "Started" else verb
+        return (
+            f"{submitted} run {run.id} ({run.name}) as SLURM job {run.slurm.get('job_id')}: SLURM starts it when "
+            f"the cluster has room (`tuitune show {run.id}` says why it waits)."
+        )
+    return f"{verb} run {run.id} ({run.name}) in the background, pid {run.pid}."
 
 
 def queue_place(place: tuple[int, int]) -> str:

@@ -1,0 +1,204 @@
+"""Backend slurm on a real one-node SLURM cluster (tests/slurm_cluster.py): runs are sbatch jobs of
+the demo model, trained against a store of their own, their journals folded into this one.
+
+Serial: one cluster, whose only node is named after this machine, for the whole session.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import cli, cli_json, wait_for, wait_for_status
+from tuitune.config import ConfigBuilder
+from tuitune.engine import launcher
+from tuitune.runs import lookup
+from tuitune.store import CANCELLED, COMPLETED, FAILED, QUEUED, Run, open_store
+
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
+
+# A job waits for SLURM's scheduler and loads the demo model: generous, never slept on.
+JOB_SECONDS = 300
+
+
+def _config(folder: Path, name: str = "run.yaml", **slurm: Any) -> Path:
+    """A demo run (a constant learning rate, so a resumed run can end where an uninterrupted one
+    does) as a SLURM job with `slurm` settings."""
+    path = folder / name
+    built = (
+        ConfigBuilder()
+        .demo()
+        .data(max_length=128, packing=True)
+        .training(
+            learning_rate=1e-3, lr_scheduler="constant", warmup_ratio=0.0, batch_size=4, logging_steps=2, save_steps=1000
+        )
+        .build()
+    )
+    data = built.to_dict()
+    data["backend"] = "slurm"
+    data["slurm"] = slurm
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _current(run_id: int) -> Run:
+    return lookup.current(run_id, store=open_store())
+
+
+def _loss_at(run_id: int, step: int) -> float:
+    losses = [p.loss for p in open_store().metric_points(run_id) if p.step == step and p.loss is not None]
+    assert losses, f"run {run_id} logged no loss at step {step}"
+    return float(losses[-1])  # type: ignore[arg-type]
+
+
+def _steps_reached(run_id: int, step: int) -> bool:
+    return _current(run_id).steps_done >= step
+
+
+def test_a_run_is_a_job_whose_curve_and_end_reach_the_store(
+    slurm_cluster: Any, tuitune_home: Path, demo_model_path: Path, tmp_path: Path
+) -> None:
+    started = cli_json("train", "-c", str(_config(tmp_path)), "--max-steps", "6", "--detach")
+    run_id, job_id = started["run_id"], started["job_id"]
+    assert job_id and started["pid"] is None and not started["in_queue"]
+    run = launcher.wait(run_id, timeout=JOB_SECONDS)
+    assert run.status == COMPLETED, run.error
+    store = open_store()
+    assert [p.step for p in store.metric_points(run_id) if p.loss is not None] == [1, 2, 4, 6]
+    assert run.steps_done == 6 and run.last_loss == _loss_at(run_id, 6)
+    assert run.slurm["jobs"] == [job_id] and run.slurm["nodes"] == slurm_cluster.host
+    events = [event.message for event in store.events(run_id)]
+    assert any(f"Submitted to SLURM as job {job_id}" in message for message in events)
+    assert "Status queued -> running" in events and "Status running -> completed" in events
+    # The job's script stays in the run's folder; its log is the run's worker.log.
+    folder = Path(run.output_dir or "")
+    script = (folder / "slurm" / "job.sbatch").read_text()
+    assert f"#SBATCH --job-name=tuitune-{run_id}" in script and "#SBATCH --signal=B:USR1@120" in script
+    assert f"run {run_id} completed: 6 steps" in (folder / "worker.log").read_text()
+    # SQLite was opened here only: the job's own store lived on its node's disk.
+    assert sorted(path.name for path in tuitune_home.rglob("*.db")) == ["tuitune.db"]
+    shown = cli_json("show", str(run_id))
+    assert shown["slurm"]["job_id"] == job_id and shown["slurm"]["words"].startswith(f"job {job_id}")
+    assert f"job {job_id}" in cli("show", str(run_id)).stdout
+
+
+def test_a_job_that_fails_in_training_or_before_it_records_why(
+    slurm_cluster: Any, tuitune_home: Path, demo_model_path: Path, tmp_path: Path
+) -> None:
+    # (a) The data is gone by the time the job starts: the worker's own error, through the journal.
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"instruction": f"say {i}", "output": f"{i}"}) + "\n" for i in range(40)))
+    held = _config(tmp_path, "held.yaml", extra_sbatch=["--hold"])
+    missing = cli_json("train", "-c", str(held), "-d", str(data), "--max-steps", "4", "--detach")
+    # (b) Its environment cannot be prepared: the job ends before tuitune runs, and SLURM says how.
+    broken = cli_json("train", "-c", str(_config(tmp_path, "broken.yaml", setup=["exit 3"])), "--max-steps", "4", "--detach")
+    data.unlink()
+    slurm_cluster.run("scontrol", "release", missing["job_id"])
+
+    failed = launcher.wait(missing["run_id"], timeout=JOB_SECONDS)
+    assert failed.status == FAILED and failed.error and str(data) in failed.error, failed.error
+    unprepared = launcher.wait(broken["run_id"], timeout=JOB_SECONDS)
+    assert unprepared.status == FAILED, unprepared.error
+    assert unprepared.error and f"Job {broken['job_id']} failed (exit code 3:0)" in unprepared.error
+    assert f"tuitune resume {broken['run_id']}" in unprepared.error
+
+
+def test_a_cancelled_job_resumes_as_a_new_job_to_the_loss_of_the_uninterrupted_run(
+    slurm_cluster: Any, tuitune_home: Path, demo_model_path: Path, tmp_path: Path
+) -> None:
+    steps = 24
+    config = str(_config(tmp_path))
+    reference = cli_json("train", "-c", config, "--max-steps", str(steps), "--name", "reference", "--detach")
+    interrupted = cli_json("train", "-c", config, "--max-steps", "100000", "--name", "interrupted", "--detach")
+    run_id = interrupted["run_id"]
+    wait_for(lambda: _steps_reached(run_id, 4), timeout=JOB_SECONDS, interval=0.2, what="four steps in the store")
+    cancelled = cli_json("cancel", str(run_id), "--wait")
+    assert cancelled["status"] == CANCELLED
+    run = open_store().get_run(run_id)
+    assert 4 <= run.steps_done < steps and run.checkpoint and Path(run.checkpoint).exists()
+
+    resumed = cli_json("resume", str(run_id), "--max-steps", str(steps), "--detach")
+    assert resumed["job_id"] not in (None, interrupted["job_id"])
+    assert launcher.wait(run_id, timeout=JOB_SECONDS).status == COMPLETED
+    assert launcher.wait(reference["run_id"], timeout=JOB_SECONDS).status == COMPLETED
+    assert open_store().get_run(run_id).slurm["jobs"] == [interrupted["job_id"], resumed["job_id"]]
+    assert _loss_at(run_id, steps) == pytest.approx(_loss_at(reference["run_id"], steps), rel=1e-3, abs=1e-3)
+    logged = [p.step for p in open_store().metric_points(run_id) if p.loss is not None]
+    assert logged == sorted(set(logged))  # the resume replaced the points after its checkpoint
+
+
+def test_the_time_limit_warning_checkpoints_requeues_once_then_stops_and_resume_finishes(
+    slurm_cluster: Any, tuitune_home: Path, demo_model_path: Path, tmp_path: Path
+) -> None:
+    # SLURM's warning is the signal the script asks for (--signal=B:USR1@60), sent here as SLURM
+    # sends it rather than after a real minute-long limit.
+    steps = 24
+    config = str(_config(tmp_path, time_limit="30", warn_seconds=60, resubmit=1))
+    started = cli_json("train", "-c", config, "--max-steps", str(steps), "--detach")
+    run_id, job_id = started["run_id"], started["job_id"]
+    script = (Path(_current(run_id).output_dir or "") / "slurm" / "job.sbatch").read_text()
+    assert "#SBATCH --signal=B:USR1@60" in script and "#SBATCH --requeue" in script and "--time=30" in script
+
+    def warn() -> None:
+        slurm_cluster.run("scancel", "--batch", "--signal=USR1", job_id)
+
+    wait_for(lambda: _steps_reached(run_id, 4), timeout=JOB_SECONDS, interval=0.2, what="four steps")
+    warn()
+    # Back in SLURM's queue from its checkpoint, then started again as the same job.
+    wait_for(lambda: _current(run_id).slurm.get("restarts") == 1, timeout=JOB_SECONDS, interval=0.5, what="a restart")
+    events = [event.message for event in open_store().events(run_id)]
+    assert any("back in SLURM's queue (restart 1 of at most 1)" in message for message in events)
+    first_stop = open_store().get_run(run_id).checkpoint
+    wait_for(lambda: _current(run_id).status == "running" and _current(run_id).steps_done > 4, timeout=JOB_SECONDS, interval=0.2, what="training again")
+
+    # The second warning finds its one resubmission spent: it stops, saying how to go on.
+    warn()
+    stopped = wait_for_status(run_id, {FAILED, COMPLETED}, timeout=JOB_SECONDS)
+    assert stopped.status == FAILED and stopped.error and "Stopped at SLURM's time limit (30)" in stopped.error
+    assert stopped.checkpoint and stopped.checkpoint != first_stop and stopped.steps_done < steps
+    assert f"`tuitune resume {run_id}`" in stopped.error
+
+    resumed = cli_json("resume", str(run_id), "--detach")
+    assert launcher.wait(run_id, timeout=JOB_SECONDS).status == COMPLETED
+    assert open_store().get_run(run_id).slurm["jobs"] == [job_id, resumed["job_id"]]
+    assert open_store().get_run(run_id).steps_done == steps
+
+
+def test_a_two_task_job_trains_as_one_group(
+    slurm_cluster: Any, tuitune_home: Path, demo_model_path: Path, tmp_path: Path
+) -> None:
+    config = str(_config(tmp_path, tasks_per_node=2))
+    started = cli_json("train", "-c", config, "--max-steps", "4", "--detach")
+    script = (Path(_current(started["run_id"]).output_dir or "") / "slurm" / "job.sbatch").read_text()
+    assert "#SBATCH --ntasks-per-node=2" in script and "exec srun " in script and "--signal=USR1@120" in script
+    run = launcher.wait(started["run_id"], timeout=JOB_SECONDS)
+    assert run.status == COMPLETED, run.error
+    log = (Path(run.output_dir or "") / "worker.log").read_text()
+    assert "2 processes" in log, log[-2000:]
+
+
+def test_a_job_waiting_for_gpus_says_why_and_a_cancel_takes_it_out_of_slurms_queue(
+    slurm_cluster: Any, tuitune_home: Path, demo_model_path: Path, tmp_path: Path
+) -> None:
+    holder = slurm_cluster.run("sbatch", "--parsable", "--gres=gpu:2", "--wrap", "sleep 600").strip()
+    try:
+        wait_for(lambda: "RUNNING" in slurm_cluster.run("squeue", "-h", "-j", holder, "-o", "%T"), timeout=60)
+        free = cli_json("cluster")
+        assert free["partitions"][0]["gpus"] == 2 and free["partitions"][0]["free_gpus"] == 0
+        started = cli_json("train", "-c", str(_config(tmp_path, gpus_per_node=1)), "--max-steps", "4", "--detach")
+        run_id = started["run_id"]
+        waiting = wait_for(
+            lambda: (run := _current(run_id)).slurm.get("reason") and run, timeout=60, interval=0.5, what="a reason"
+        )
+        assert waiting.status == QUEUED and waiting.slurm["state"] == "PENDING"
+        assert waiting.slurm["reason"] == "Resources"
+        assert "pending (Resources)" in cli("show", str(run_id)).stdout
+        assert "pending" in cli("runs").stdout
+        cancelled = cli_json("cancel", str(run_id))
+        assert cancelled["status"] == CANCELLED
+        assert slurm_cluster.run("squeue", "-h", "-j", started["job_id"], "-o", "%T").strip() in ("", "CANCELLED")
+    finally:
+        slurm_cluster.run("scancel", holder)

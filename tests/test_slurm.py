@@ -33,7 +33,12 @@ def _config(folder: Path, name: str = "run.yaml", **slurm: Any) -> Path:
         .demo()
         .data(max_length=128, packing=True)
         .training(
-            learning_rate=1e-3, lr_scheduler="constant", warmup_ratio=0.0, batch_size=4, logging_steps=2, save_steps=1000
+            learning_rate=1e-3,
+            lr_scheduler="constant",
+            warmup_ratio=0.0,
+            batch_size=4,
+            logging_steps=2,
+            save_steps=1000,
         )
         .build()
     )
@@ -51,7 +56,7 @@ def _current(run_id: int) -> Run:
 def _loss_at(run_id: int, step: int) -> float:
     losses = [p.loss for p in open_store().metric_points(run_id) if p.step == step and p.loss is not None]
     assert losses, f"run {run_id} logged no loss at step {step}"
-    return float(losses[-1])  # type: ignore[arg-type]
+    return float(losses[-1])
 
 
 def _steps_reached(run_id: int, step: int) -> bool:
@@ -94,7 +99,9 @@ def test_a_job_that_fails_in_training_or_before_it_records_why(
     held = _config(tmp_path, "held.yaml", extra_sbatch=["--hold"])
     missing = cli_json("train", "-c", str(held), "-d", str(data), "--max-steps", "4", "--detach")
     # (b) Its environment cannot be prepared: the job ends before tuitune runs, and SLURM says how.
-    broken = cli_json("train", "-c", str(_config(tmp_path, "broken.yaml", setup=["exit 3"])), "--max-steps", "4", "--detach")
+    broken = cli_json(
+        "train", "-c", str(_config(tmp_path, "broken.yaml", setup=["exit 3"])), "--max-steps", "4", "--detach"
+    )
     data.unlink()
     slurm_cluster.run("scontrol", "release", missing["job_id"])
 
@@ -151,14 +158,17 @@ def test_the_time_limit_warning_checkpoints_requeues_once_then_stops_and_resume_
     wait_for(lambda: _current(run_id).slurm.get("restarts") == 1, timeout=JOB_SECONDS, interval=0.5, what="a restart")
     events = [event.message for event in open_store().events(run_id)]
     assert any("back in SLURM's queue (restart 1 of at most 1)" in message for message in events)
-    first_stop = open_store().get_run(run_id).checkpoint
-    wait_for(lambda: _current(run_id).status == "running" and _current(run_id).steps_done > 4, timeout=JOB_SECONDS, interval=0.2, what="training again")
+    first = open_store().get_run(run_id)
+    assert first.checkpoint and first.steps_done >= 4
+    wait_for(
+        lambda: _steps_reached(run_id, first.steps_done + 2), timeout=JOB_SECONDS, interval=0.2, what="training on"
+    )
 
     # The second warning finds its one resubmission spent: it stops, saying how to go on.
     warn()
     stopped = wait_for_status(run_id, {FAILED, COMPLETED}, timeout=JOB_SECONDS)
     assert stopped.status == FAILED and stopped.error and "Stopped at SLURM's time limit (30)" in stopped.error
-    assert stopped.checkpoint and stopped.checkpoint != first_stop and stopped.steps_done < steps
+    assert stopped.checkpoint and stopped.checkpoint != first.checkpoint and stopped.steps_done < steps
     assert f"`tuitune resume {run_id}`" in stopped.error
 
     resumed = cli_json("resume", str(run_id), "--detach")

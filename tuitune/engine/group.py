@@ -108,6 +108,13 @@ def accelerate_config(config: RunConfig, devices: list[str], port: int) -> dict[
     return document
 
 
+def machine_config_name(config: RunConfig) -> str:
+    """This machine's accelerate config in the run's folder: machine 0's is the usual name, the
+    others' their own, so machines that share the folder (one file system) never read each other's."""
+    rank = config.distributed.node_rank
+    return ACCELERATE_CONFIG if rank == 0 else f"accelerate_config-machine{rank}.yaml"
+
+
 def launch_command(config_file: Path, run_id: int, *, resume: bool) -> list[str]:
     """`accelerate launch` of `tuitune.engine.rank` for this run (the current folder off the path)."""
     command = child.python_command(
@@ -149,7 +156,7 @@ def run_group(run_id: int, store: Store, *, resume: bool, stop: StopRequest) -> 
     store.update_run(run_id, pid=os.getpid(), host=socket.gethostname())
     store.set_status(run_id, RUNNING)
     store.clear_processes(run_id)
-    config_file = output / ACCELERATE_CONFIG
+    config_file = output / machine_config_name(config)
     world = world_size(config, devices)
     before = _previous_processes(config_file) if resume else None
     if before is not None and before != world:
@@ -172,7 +179,7 @@ def run_group(run_id: int, store: Store, *, resume: bool, stop: StopRequest) -> 
     )
 
     paths.write_private_text(config_file, yaml.safe_dump(accelerate_config(config, devices, port), sort_keys=False))
-    run_folder.record(output, ACCELERATE_CONFIG)
+    run_folder.record(output, config_file.name)
     command = launch_command(config_file, run_id, resume=resume)
     where = (
         f"{config.distributed.nnodes} machines (this is machine {config.distributed.node_rank})"

@@ -261,7 +261,7 @@ def _train(
     for warning in prepared.stats.warnings:
         note(f"data: {warning}", "warning")
     if stop.is_set():
-        return _stopped_early(run_id, config, output, store)
+        return _stopped_early(run_id, config, output, store, stop)
 
     note(f"loading model {config.model.name_or_path} ({config.method})")
     model = load_model(config.model, for_training=True)
@@ -272,7 +272,7 @@ def _train(
     model = prepare_for_method(model, config, note)
     config = tune_for_speed(config, model, note)  # packing, attention and kernels for this machine, said in the events
     if stop.is_set():
-        return _stopped_early(run_id, config, output, store)
+        return _stopped_early(run_id, config, output, store, stop)
 
     has_validation = len(prepared.validation) > 0
     args = training_arguments(config, output, has_validation=has_validation)
@@ -321,12 +321,14 @@ def _train(
             store.add_artifact(run_id, kind="checkpoint", path=str(saved))
             store.update_run(run_id, checkpoint=str(saved))
         store.update_run(run_id, train_loss=train_loss, steps_done=state.global_step)
-        store.set_status(run_id, CANCELLED)
-        note(f"cancelled at step {state.global_step}; resume with `tuitune resume {run_id}`")
+        status, error = stop.ending(state.global_step)
+        store.set_status(run_id, status, error=error)
+        if status == CANCELLED:
+            note(f"cancelled at step {state.global_step}; resume with `tuitune resume {run_id}`")
         return TrainResult(
             run_id,
             store.get_run(run_id).name,
-            CANCELLED,
+            status,
             str(output),
             train_loss,
             eval_loss,
@@ -390,9 +392,10 @@ def _final_train_loss(store: Store, run_id: int, output_result: Any) -> float | 
     return getattr(output_result, "training_loss", None)
 
 
-def _stopped_early(run_id: int, config: RunConfig, output: Path, store: Store) -> TrainResult:
-    store.set_status(run_id, CANCELLED)
-    return TrainResult(run_id, store.get_run(run_id).name, CANCELLED, str(output), None, None, 0, 0.0, None)
+def _stopped_early(run_id: int, config: RunConfig, output: Path, store: Store, stop: StopRequest) -> TrainResult:
+    status, error = stop.ending(store.get_run(run_id).steps_done or 0)
+    store.set_status(run_id, status, error=error)
+    return TrainResult(run_id, store.get_run(run_id).name, status, str(output), None, None, 0, 0.0, None)
 
 
 def _merge_after_training(run_id: int, store: Store, note: Any) -> None:

@@ -89,28 +89,34 @@ def main(argv: list[str] | None = None) -> int:
     resume = bool(saved.get("resume")) or (restarts > 0 and files.last_checkpoint(folder) is not None)
     if restarts and task == 0:
         store.add_event(run_id, f"SLURM started job {job_id} again (restart {restarts}): resuming from its checkpoint")
+    limit = config.slurm.time_limit or "the partition's"
+    again = restarts < config.slurm.resubmit
+
+    def time_limit_ending(step: int) -> tuple[str, str | None]:
+        if again:
+            return QUEUED, None  # back in SLURM's queue (below): the same job starts again
+        return FAILED, (
+            f"Stopped at SLURM's time limit ({limit}) at step {step}, with a checkpoint: "
+            f"`tuitune resume {run_id}` submits a new job that trains on."
+        )
+
+    stop.time_limit_ending = time_limit_ending
     code = worker.main([str(run_id), *(["--resume"] if resume else [])], stop=stop)
     if task == 0 and stop.time_limit:
         run = store.get_run(run_id)
-        if run.status == CANCELLED:  # stopped for the warning, not by the user (SIGTERM)
-            step = run.steps_done
-            limit = config.slurm.time_limit or "the partition's"
-            if restarts < config.slurm.resubmit:
-                store.set_status(run_id, QUEUED)
-                store.add_event(
-                    run_id,
-                    f"SLURM's time limit was near: stopped at step {step} with a checkpoint, and back in SLURM's "
-                    f"queue (restart {restarts + 1} of at most {config.slurm.resubmit})",
-                    "warning",
-                )
-                slurm_tools.requeue(job_id)
-            else:
-                store.set_status(
-                    run_id,
-                    FAILED,
-                    error=f"Stopped at SLURM's time limit ({limit}) at step "
-                    f"{step}, with a checkpoint: `tuitune resume {run_id}` submits a new job that trains on.",
-                )
+        if run.status == CANCELLED:
+            # A group's rank 0 ended it so (its own process, which knows no time limit): as above.
+            status, error = time_limit_ending(run.steps_done)
+            store.set_status(run_id, status, error=error)
+            run = store.get_run(run_id)
+        if run.status == QUEUED:
+            store.add_event(
+                run_id,
+                f"SLURM's time limit was near: stopped at step {run.steps_done} with a checkpoint, and back in "
+                f"SLURM's queue (restart {restarts + 1} of at most {config.slurm.resubmit})",
+                "warning",
+            )
+            slurm_tools.requeue(job_id)
     return code
 
 

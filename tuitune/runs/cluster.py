@@ -126,8 +126,8 @@ def _ended_unreported(run: Run, store: Store, job: slurm.JobState | None) -> Run
 def waits_for(run: Run) -> str | None:
     """Why a pending job waits, in SLURM's word (Resources, Priority, QOSMaxJobsPerUserLimit…)."""
     state = run.slurm
-    if run.status == QUEUED and state.get("state") in slurm.WAITING:
-        return str(state.get("reason") or "waiting for SLURM to start it")
+    if run.status == QUEUED and state.get("state") in (*slurm.WAITING, None):
+        return slurm.reason_words(state.get("reason"))
     return None
 
 

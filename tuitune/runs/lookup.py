@@ -80,11 +80,13 @@ CLAIM_START_SECONDS = 10.0
 def check_alive(run: Run, *, store: Store | None = None) -> Run:
     """Mark a run `crashed` if the store says it is active but its worker is gone; put a claim
     whose worker never started back in line."""
+    if run.on_slurm:
+        # SLURM knows whether its job lives, not a pid here; and a job may write on after the
+        # run looked ended (a requeue at its time limit): its journal is folded in whatever the status.
+        return cluster.follow(run, store or open_store())
     if run.status not in ACTIVE or run.in_queue:
         return run  # a run waiting in the queue has no worker yet: nothing can have died
     store = store or open_store()
-    if run.on_slurm:
-        return cluster.follow(run, store)  # SLURM knows whether its job lives, not a pid here
     if run.status == QUEUED and not run.pid and run.heartbeat_at is not None:
         # Claimed for a slot (the claim starts its heartbeat), its worker not yet recorded.
         return _claim_checked(run, store)

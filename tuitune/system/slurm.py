@@ -38,6 +38,34 @@ ENDED = {
 }
 
 
+# Why a job waits, in a person's words (SLURM's reason codes; others are shown as SLURM says them).
+REASONS = {
+    "Resources": "the nodes, GPUs or memory it asks for are in use",
+    "Priority": "jobs of higher priority are ahead of it",
+    "Dependency": "it waits for another job to end",
+    "JobHeldUser": "held: `scontrol release JOB` lets it start",
+    "JobHeldAdmin": "held by an administrator",
+    "BeginTime": "its start time has not come",
+    "ReqNodeNotAvail": "a node it needs is unavailable (down, drained or reserved)",
+    "PartitionTimeLimit": "its time limit is longer than the partition allows: lower slurm.time_limit",
+    "PartitionNodeLimit": "it asks for more nodes than the partition allows",
+    "QOSMaxJobsPerUserLimit": "you already run as many jobs as your QOS allows",
+    "QOSMaxGRESPerUser": "you already hold as many GPUs as your QOS allows",
+    "AssocGrpGRES": "your account's GPU limit is reached",
+    "launch failed requeued held": "its launch failed and SLURM held it: `scontrol release JOB`",
+}
+
+
+def reason_words(reason: str | None) -> str:
+    """`Resources: the nodes, GPUs or memory it asks for are in use`."""
+    if not reason:
+        return "waiting for SLURM to start it"
+    meaning = REASONS.get(reason) or next(
+        (words for code, words in REASONS.items() if reason.startswith(code) or code in reason), None
+    )
+    return f"{reason}: {meaning}" if meaning else reason
+
+
 @dataclass(frozen=True)
 class JobState:
     """What SLURM says of one job."""

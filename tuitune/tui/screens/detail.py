@@ -19,7 +19,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Header, Log, Static, TabbedContent, TabPane
 
 from tuitune.errors import RunNotFoundError
-from tuitune.runs import metrics, present
+from tuitune.runs import cluster, metrics, present
 from tuitune.runs.early_stop import early_stop, stop_line
 from tuitune.runs.feed import FeedUpdate, RunFeed
 from tuitune.runs.present import KeepEnd, literal_text
@@ -243,6 +243,11 @@ def overview(run: Run, processes: list[RunProcess] | None = None, stopped: dict[
         facts.add_row("error", literal_text(for_the_app(run.error), style="red"))
     facts.add_row("method", literal_text(f"{run.method} on {run.model}"))
     facts.add_row("dataset", literal_text(run.dataset))
+    if run.on_slurm:
+        facts.add_row("slurm", literal_text(cluster.job_words(run) or "not submitted yet", style="cyan"))
+        waits = cluster.waits_for(run)
+        if waits:
+            facts.add_row("waits", literal_text(waits, style="yellow"))
     if run.tags:
         facts.add_row("tags", literal_text(" ".join(run.tags), style="cyan"))
     if run.notes:

@@ -29,7 +29,7 @@ from textual.widgets import Header, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from tuitune.errors import RunNotFoundError
-from tuitune.runs import metrics, present
+from tuitune.runs import cluster, metrics, present
 from tuitune.runs.feed import RunFeed
 from tuitune.store import COMPLETED, RUNNING, Event, MetricPoint, Run
 from tuitune.store.processes import RunProcess
@@ -190,7 +190,7 @@ class TrainingScreen(RunActionScreen):
                 last_evaluation = evaluations[-1].id
             memory = None
             now = time.monotonic()
-            if run.is_active and now - last_memory >= MEMORY_SECONDS:
+            if run.is_active and not run.on_slurm and now - last_memory >= MEMORY_SECONDS:
                 memory, last_memory = service.memory_reading(run.pid, run.devices), now
             resume_step = None if run.is_active else service.resume_step(run)
             place = service.queue_places().get(run.id) if run.in_queue else None
@@ -296,6 +296,8 @@ class TrainingScreen(RunActionScreen):
             (present.queue_status(run, None), present.STATUS_STYLES.get(run.status, "")),
             (f"  {run.method} on {present.short_model(model, room)} with {present.short_model(dataset, room)}", "dim"),
         )
+        if run.on_slurm and run.slurm.get("job_id"):
+            title.append(f"  {present.literal(cluster.job_words(run) or '')}", style="cyan")
         if run.cancel_requested and run.is_active:
             title.append("  cancelling: finishing the step, saving a checkpoint…", style="bold magenta")
         self.query_one("#run-title", Static).update(title)
@@ -309,6 +311,14 @@ class TrainingScreen(RunActionScreen):
         self, run: Run, points: list[MetricPoint], place: tuple[int, int] | None = None, paused: bool = False
     ) -> None:
         bar = self.query_one(ProgressBar)
+        waits = cluster.waits_for(run) if run.on_slurm else None
+        if waits is not None:
+            # In SLURM's queue: why it waits, in SLURM's word and ours, rather than an empty bar.
+            bar.display = False
+            self.query_one("#progress-text", Label).update(
+                present.literal_text(f"SLURM job {run.slurm.get('job_id')} waits: {waits}", style="bold yellow")
+            )
+            return
         # Waiting in line: where it stands rather than an empty bar.
         bar.display = not run.in_queue
         if run.in_queue:

@@ -2,13 +2,15 @@
 started as root with the config in tests/slurm/, on free loopback ports, two fake GPUs.
 
 Where it cannot start (not root, the packages missing) the tests that need it skip with the
-reason; in CI (`CI` set) they fail instead, so a cluster that silently stopped starting is noticed.
+reason; in CI (`CI` or `TUITUNE_REQUIRE_SLURM` set, as .ci/run does) they fail instead, so a cluster that silently stopped starting is noticed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -47,7 +49,7 @@ class Cluster:
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
+    if os.environ.get("CI") or os.environ.get("TUITUNE_REQUIRE_SLURM"):
         pytest.fail(f"the test SLURM cluster could not start in CI: {reason}")
     pytest.skip(f"no SLURM cluster: {reason}")
 
@@ -133,13 +135,40 @@ def start(folder: Path) -> Cluster:
 
 
 def stop(cluster: Cluster) -> None:
+    """Cancel every job and wait for them to be gone, then stop both daemons (killed if they will
+    not go): a test session leaves no daemon nor job step behind."""
     cluster.cancel_all()
     env = cluster.environment()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        listed = subprocess.run(
+            ["squeue", "--noheader", "-o", "%i"], capture_output=True, text=True, env=env, check=False, timeout=30
+        )
+        if listed.returncode != 0 or not listed.stdout.strip():
+            break
+        time.sleep(0.5)
     subprocess.run(["scontrol", "shutdown"], env=env, check=False, capture_output=True, timeout=30)
     for name in ("slurmd.pid", "slurmctld.pid"):
         pid_file = cluster.folder / name
-        if pid_file.exists():
-            try:
-                os.kill(int(pid_file.read_text().strip()), 15)
-            except (ValueError, ProcessLookupError):
-                pass
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        _end(pid)
+
+
+def _end(pid: int, seconds: float = 30) -> None:
+    """SIGTERM, then SIGKILL if the process is still there after `seconds`."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)

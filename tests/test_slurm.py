@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import cli, cli_json, wait_for, wait_for_status
+from tests.helpers import cli, cli_json, wait_for
 from tuitune.config import ConfigBuilder
 from tuitune.engine import launcher
 from tuitune.runs import lookup
@@ -90,7 +90,7 @@ def test_a_run_is_a_job_whose_curve_and_end_reach_the_store(
     assert f"job {job_id}" in cli("show", str(run_id)).stdout
 
 
-def test_a_job_that_fails_in_training_or_before_it_records_why(
+def test_a_job_that_fails_in_training_or_before_it_or_at_its_time_limit_records_why(
     slurm_cluster: Any, tuitune_home: Path, demo_model_path: Path, tmp_path: Path
 ) -> None:
     # (a) The data is gone by the time the job starts: the worker's own error, through the journal.
@@ -99,82 +99,71 @@ def test_a_job_that_fails_in_training_or_before_it_records_why(
     held = _config(tmp_path, "held.yaml", extra_sbatch=["--hold"])
     missing = cli_json("train", "-c", str(held), "-d", str(data), "--max-steps", "4", "--detach")
     # (b) Its environment cannot be prepared: the job ends before tuitune runs, and SLURM says how.
-    broken = cli_json(
-        "train", "-c", str(_config(tmp_path, "broken.yaml", setup=["exit 3"])), "--max-steps", "4", "--detach"
-    )
+    broken = _config(tmp_path, "broken.yaml", setup=["exit 3"])
+    unprepared = cli_json("train", "-c", str(broken), "--max-steps", "4", "--detach")
+    # (c) Warned of its time limit with no resubmission left: it stops, saying how to go on.
+    limited = _config(tmp_path, "limited.yaml", time_limit="30", warn_seconds=60)
+    warned = cli_json("train", "-c", str(limited), "--max-steps", "100000", "--detach")
     data.unlink()
     slurm_cluster.run("scontrol", "release", missing["job_id"])
 
     failed = launcher.wait(missing["run_id"], timeout=JOB_SECONDS)
     assert failed.status == FAILED and failed.error and str(data) in failed.error, failed.error
-    unprepared = launcher.wait(broken["run_id"], timeout=JOB_SECONDS)
-    assert unprepared.status == FAILED, unprepared.error
-    assert unprepared.error and f"Job {broken['job_id']} failed (exit code 3:0)" in unprepared.error
-    assert f"tuitune resume {broken['run_id']}" in unprepared.error
+    ended = launcher.wait(unprepared["run_id"], timeout=JOB_SECONDS)
+    assert ended.status == FAILED and ended.error, ended.error
+    assert f"Job {unprepared['job_id']} failed (exit code 3:0)" in ended.error
+    assert f"tuitune resume {unprepared['run_id']}" in ended.error
+    # Its signal handlers are in once it says it runs; SLURM's warning is the one its script asks for.
+    wait_for(lambda: _current(warned["run_id"]).status == "running", timeout=JOB_SECONDS, interval=0.2)
+    slurm_cluster.run("scancel", "--batch", "--signal=USR1", warned["job_id"])
+    stopped = launcher.wait(warned["run_id"], timeout=JOB_SECONDS)
+    assert stopped.status == FAILED and stopped.error, stopped.error
+    assert (
+        "Stopped at SLURM's time limit (30)" in stopped.error
+        and f"`tuitune resume {warned['run_id']}`" in stopped.error
+    )
 
 
-def test_a_cancelled_job_resumes_as_a_new_job_to_the_loss_of_the_uninterrupted_run(
+def test_warned_of_its_time_limit_a_job_requeues_from_its_checkpoint_and_cancelled_it_resumes_to_the_uninterrupted_loss(
     slurm_cluster: Any, tuitune_home: Path, demo_model_path: Path, tmp_path: Path
 ) -> None:
     steps = 24
-    config = str(_config(tmp_path))
-    reference = cli_json("train", "-c", config, "--max-steps", str(steps), "--name", "reference", "--detach")
-    interrupted = cli_json("train", "-c", config, "--max-steps", "100000", "--name", "interrupted", "--detach")
-    run_id = interrupted["run_id"]
-    wait_for(lambda: _steps_reached(run_id, 4), timeout=JOB_SECONDS, interval=0.2, what="four steps in the store")
-    cancelled = cli_json("cancel", str(run_id), "--wait")
-    assert cancelled["status"] == CANCELLED
-    run = open_store().get_run(run_id)
-    assert 4 <= run.steps_done < steps and run.checkpoint and Path(run.checkpoint).exists()
-
-    resumed = cli_json("resume", str(run_id), "--max-steps", str(steps), "--detach")
-    assert resumed["job_id"] not in (None, interrupted["job_id"])
-    assert launcher.wait(run_id, timeout=JOB_SECONDS).status == COMPLETED
-    assert launcher.wait(reference["run_id"], timeout=JOB_SECONDS).status == COMPLETED
-    assert open_store().get_run(run_id).slurm["jobs"] == [interrupted["job_id"], resumed["job_id"]]
-    assert _loss_at(run_id, steps) == pytest.approx(_loss_at(reference["run_id"], steps), rel=1e-3, abs=1e-3)
-    logged = [p.step for p in open_store().metric_points(run_id) if p.loss is not None]
-    assert logged == sorted(set(logged))  # the resume replaced the points after its checkpoint
-
-
-def test_the_time_limit_warning_checkpoints_requeues_once_then_stops_and_resume_finishes(
-    slurm_cluster: Any, tuitune_home: Path, demo_model_path: Path, tmp_path: Path
-) -> None:
-    # SLURM's warning is the signal the script asks for (--signal=B:USR1@60), sent here as SLURM
-    # sends it rather than after a real minute-long limit.
-    steps = 24
-    config = str(_config(tmp_path, time_limit="30", warn_seconds=60, resubmit=1))
-    started = cli_json("train", "-c", config, "--max-steps", str(steps), "--detach")
+    reference = cli_json(
+        "train", "-c", str(_config(tmp_path)), "--max-steps", str(steps), "--name", "reference", "--detach"
+    )
+    config = _config(tmp_path, "interrupted.yaml", time_limit="30", warn_seconds=60, resubmit=1)
+    started = cli_json("train", "-c", str(config), "--max-steps", str(steps), "--name", "interrupted", "--detach")
     run_id, job_id = started["run_id"], started["job_id"]
     script = (Path(_current(run_id).output_dir or "") / "slurm" / "job.sbatch").read_text()
     assert "#SBATCH --signal=B:USR1@60" in script and "#SBATCH --requeue" in script and "--time=30" in script
 
-    def warn() -> None:
-        slurm_cluster.run("scancel", "--batch", "--signal=USR1", job_id)
-
+    # SLURM's warning (the signal the script asks for, sent as SLURM sends it rather than after a
+    # real limit): a checkpoint, back in SLURM's queue, and the same job starts again from it.
     wait_for(lambda: _steps_reached(run_id, 4), timeout=JOB_SECONDS, interval=0.2, what="four steps")
-    warn()
-    # Back in SLURM's queue from its checkpoint, then started again as the same job.
+    slurm_cluster.run("scancel", "--batch", "--signal=USR1", job_id)
     wait_for(lambda: _current(run_id).slurm.get("restarts") == 1, timeout=JOB_SECONDS, interval=0.5, what="a restart")
+    # SLURM holds a requeued job for two minutes before it may start again; the test lets it now.
+    slurm_cluster.run("scontrol", "update", f"jobid={job_id}", "StartTime=now")
     events = [event.message for event in open_store().events(run_id)]
-    assert any("back in SLURM's queue (restart 1 of at most 1)" in message for message in events)
+    assert any("back in SLURM's queue (restart 1 of at most 1)" in message for message in events), events
     first = open_store().get_run(run_id)
-    assert first.checkpoint and first.steps_done >= 4
+    assert first.checkpoint and 4 <= first.steps_done < steps
     wait_for(
         lambda: _steps_reached(run_id, first.steps_done + 2), timeout=JOB_SECONDS, interval=0.2, what="training on"
     )
 
-    # The second warning finds its one resubmission spent: it stops, saying how to go on.
-    warn()
-    stopped = wait_for_status(run_id, {FAILED, COMPLETED}, timeout=JOB_SECONDS)
-    assert stopped.status == FAILED and stopped.error and "Stopped at SLURM's time limit (30)" in stopped.error
-    assert stopped.checkpoint and stopped.checkpoint != first.checkpoint and stopped.steps_done < steps
-    assert f"`tuitune resume {run_id}`" in stopped.error
-
+    # Cancelled (SIGTERM to the job): a checkpoint; resumed: a new job, to the reference's loss.
+    assert cli_json("cancel", str(run_id), "--wait")["status"] == CANCELLED
+    cancelled = open_store().get_run(run_id)
+    assert cancelled.checkpoint != first.checkpoint and first.steps_done < cancelled.steps_done < steps
     resumed = cli_json("resume", str(run_id), "--detach")
+    assert resumed["job_id"] not in (None, job_id)
     assert launcher.wait(run_id, timeout=JOB_SECONDS).status == COMPLETED
+    assert launcher.wait(reference["run_id"], timeout=JOB_SECONDS).status == COMPLETED
     assert open_store().get_run(run_id).slurm["jobs"] == [job_id, resumed["job_id"]]
-    assert open_store().get_run(run_id).steps_done == steps
+    assert _loss_at(run_id, steps) == pytest.approx(_loss_at(reference["run_id"], steps), rel=1e-3, abs=1e-3)
+    logged = [p.step for p in open_store().metric_points(run_id) if p.loss is not None]
+    assert logged == sorted(set(logged))  # each resume replaced the points after its checkpoint
 
 
 def test_a_two_task_job_trains_as_one_group(
@@ -210,5 +199,14 @@ def test_a_job_waiting_for_gpus_says_why_and_a_cancel_takes_it_out_of_slurms_que
         cancelled = cli_json("cancel", str(run_id))
         assert cancelled["status"] == CANCELLED
         assert slurm_cluster.run("squeue", "-h", "-j", started["job_id"], "-o", "%T").strip() in ("", "CANCELLED")
+        # A sweep's runs are a job each, in SLURM's queue (held here: nothing needs to train).
+        held = _config(tmp_path, "held.yaml", extra_sbatch=["--hold"])
+        swept = cli_json("sweep", "-c", str(held), "--set", "training.learning_rate=1e-4,5e-4", "--max-steps", "4")
+        runs = [open_store().get_run(run["id"]) for run in swept["runs"]]
+        jobs = [run.slurm["job_id"] for run in runs]
+        assert len(set(jobs)) == 2 and all(run.status == QUEUED and not run.in_queue for run in runs)
+        for job in jobs:
+            assert "JobHeldUser" in slurm_cluster.run("squeue", "-h", "-j", job, "-o", "%r")
+        assert [cli_json("cancel", str(run.id))["status"] for run in runs] == [CANCELLED, CANCELLED]
     finally:
         slurm_cluster.run("scancel", holder)

@@ -210,3 +210,25 @@ def test_a_job_waiting_for_gpus_says_why_and_a_cancel_takes_it_out_of_slurms_que
         assert [cli_json("cancel", str(run.id))["status"] for run in runs] == [CANCELLED, CANCELLED]
     finally:
         slurm_cluster.run("scancel", holder)
+
+
+def test_the_api_and_the_dashboard_show_a_jobs_state_and_why_it_waits(
+    slurm_cluster: Any, tuitune_home: Path, demo_model_path: Path, tmp_path: Path, page: Any
+) -> None:
+    import httpx
+    from playwright.sync_api import expect
+
+    from tests.helpers import running_server
+
+    held = cli_json("train", "-c", str(_config(tmp_path, extra_sbatch=["--hold"])), "--max-steps", "4", "--detach")
+    run_id, job_id = held["run_id"], held["job_id"]
+    with running_server() as url:
+        wait_for(lambda: _current(run_id).slurm.get("reason"), timeout=60, interval=0.5, what="SLURM's reason")
+        document = httpx.get(f"{url}/runs/{run_id}").json()
+        assert document["slurm"]["job_id"] == job_id and document["slurm"]["reason"] == "JobHeldUser"
+        assert document["slurm_words"].startswith(f"job {job_id} · pending (JobHeldUser): held")
+        page.goto(f"{url}/#/runs/{run_id}")
+        expect(page.locator("#progress-line")).to_contain_text(f"SLURM job {job_id} · pending (JobHeldUser)")
+        cancelled = httpx.post(f"{url}/runs/{run_id}/cancel", json={})
+        assert cancelled.status_code == 200, cancelled.text
+        expect(page.locator("#status")).to_have_text("cancelled")

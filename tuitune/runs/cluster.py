@@ -147,3 +147,12 @@ def job_words(run: Run) -> str | None:
         str(job_id), str(known), state.get("reason"), state.get("nodes"), state.get("exit_code")
     ).words()
     return f"job {job_id} · {words}"
+
+
+def job_line(run: Run) -> str:
+    """`job_words` and, while the job waits, why in a person's words: what a face shows of the job."""
+    words = job_words(run) or "not submitted to SLURM yet"
+    waits = waits_for(run)
+    if waits and ":" in waits:
+        words += f": {waits.split(':', 1)[1].strip()}"
+    return words

@@ -65,6 +65,9 @@ class Progress(Document):
     in_queue: bool = Field(description="Waiting in the queue for a free slot.")
     started_at: Moment | None
     finished_at: Moment | None
+    slurm_words: str | None = Field(
+        None, description="Its SLURM job in one line (job 12 · pending (Resources): why); None for a local run."
+    )
 
 
 class SlurmJob(Document):
@@ -265,14 +268,25 @@ class RunReport(RunDocument):
 
 def progress(run: Run) -> Progress:
     """How far `run` has got."""
-    return Progress.model_validate(run)
+    document = Progress.model_validate(run)
+    document.slurm_words = _slurm_words(run)
+    return document
 
 
 def run_document(run: Run) -> RunDocument:
     """`run` as a document."""
     document = RunDocument.model_validate(run)
     document.slurm = slurm_job(run)  # the job as the faces word it, or None for a local run
+    document.slurm_words = _slurm_words(run)
     return document
+
+
+def _slurm_words(run: Run) -> str | None:
+    if not run.on_slurm:
+        return None
+    from tuitune.runs.cluster import job_line
+
+    return job_line(run)
 
 
 def listed_run(run: Run, queue_place: int | None) -> ListedRun:

@@ -217,6 +217,8 @@ export class RunPage {
     parts.push(`elapsed ${format.duration(this.data.elapsed())}`);
     if (run.status === "running") parts.push(`ETA ${format.duration(this.data.eta())}`);
     if (run.in_queue) parts.push("waiting for a free slot");
+    // A SLURM run: its job, where it runs, or why SLURM keeps it waiting.
+    if (run.slurm_words) parts.unshift(`SLURM ${run.slurm_words}`);
     this.nodes.progress.textContent = parts.join(" · ");
   }
 

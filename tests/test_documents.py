@@ -89,10 +89,16 @@ def test_the_documents_say_what_the_records_hold() -> None:
     # GPUs it asked for under the name the faces have always used, the config parsed) and the
     # properties the faces show.
     assert set(Progress.model_fields) < set(RunDocument.model_fields)
-    record = {item.name for item in dataclasses.fields(Run)} - {"gpus", "config_json", "lineage_json", "queue_position"}
-    assert record | {"requested_gpus", "config", "lineage", "in_queue", "duration_seconds"} == set(
-        RunDocument.model_fields
-    )
+    record = {item.name for item in dataclasses.fields(Run)} - {
+        "gpus",
+        "config_json",
+        "lineage_json",
+        "slurm_json",
+        "queue_position",
+    }
+    # A SLURM run's job, as a document and in one line.
+    derived = {"requested_gpus", "config", "lineage", "slurm", "slurm_words", "in_queue", "duration_seconds"}
+    assert record | derived == set(RunDocument.model_fields)
     # What is read from the config, for every face: the objective (sft for runs from before objectives).
     assert set(RunDocument.model_computed_fields) == {"objective"}
 

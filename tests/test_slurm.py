@@ -232,3 +232,37 @@ def test_the_api_and_the_dashboard_show_a_jobs_state_and_why_it_waits(
         cancelled = httpx.post(f"{url}/runs/{run_id}/cancel", json={})
         assert cancelled.status_code == 200, cancelled.text
         expect(page.locator("#status")).to_have_text("cancelled")
+
+
+async def test_the_wizard_on_a_slurm_store_asks_for_the_jobs_partition_and_launch_submits_it(
+    slurm_cluster: Any, tuitune_home: Path, demo_model_path: Path
+) -> None:
+    from textual.widgets import Collapsible, Input
+
+    from tests.tui_steps import run_of, shown
+    from tuitune._dev.pilot import screen_text, wait_until
+    from tuitune.tui.app import create_app
+    from tuitune.tui.screens.training import TrainingScreen
+    from tuitune.tui.screens.wizard import WizardScreen
+
+    assert cli_json("cluster", "use", "slurm") == {"backend": "slurm"}
+    app = create_app(mode="new", reconcile_seconds=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        wizard = app.screen
+        assert isinstance(wizard, WizardScreen)
+        await pilot.press("enter", "enter")  # the demo model, the sample data
+        assert wizard.step == "method"
+        wizard.query_one("#advanced", Collapsible).collapsed = False
+        await pilot.pause()
+        for field, text in (("#field-training-max-steps", "2"), ("#field-slurm-time-limit", "20")):
+            box = wizard.query_one(field, Input)
+            box.value = text
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: "submits it to SLURM as a job" in screen_text(app), timeout=120)
+        await pilot.press("ctrl+l")
+        training = await shown(pilot, TrainingScreen, lambda screen: screen.run is not None, timeout=120)
+        run = run_of(training)
+        assert run.on_slurm and run.slurm["job_id"] and run.config["slurm"]["time_limit"] == "20"
+        await wait_until(pilot, lambda: f"job {run.slurm['job_id']}" in screen_text(app), timeout=60)
+    assert launcher.wait(run.id, timeout=JOB_SECONDS).status == COMPLETED
+    assert cli_json("cluster", "use", "local") == {"backend": "local"}

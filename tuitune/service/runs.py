@@ -224,6 +224,12 @@ class RunService:
         self.store.update_run(run_id, **change)
         return self.store.get_run(run_id)
 
+    def backend(self) -> str:
+        """Where a run trains when its config does not say: local, or slurm (`tuitune cluster use`)."""
+        from tuitune.engine.launcher import backend_default
+
+        return backend_default(self.store)
+
     def reconcile(self) -> list[Run]:
         """Mark runs whose worker vanished as crashed; returns them."""
         from tuitune.engine import queue

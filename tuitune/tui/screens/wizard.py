@@ -312,6 +312,7 @@ class WizardScreen(ReportsWorkerErrors, Screen[None]):
             "objective": method_step.objective,
             "model": {"name_or_path": model},
             "data": {"source": source},
+            "backend": self.tuitune.service.backend(),  # said in Review: this machine or a SLURM job
         }
         return parse_config(collect(method_step.values(), base), "the new-run form")
 

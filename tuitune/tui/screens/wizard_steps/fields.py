@@ -204,6 +204,11 @@ FIELDS: tuple[Field, ...] = (
         "Merge the adapter into the base model when done.",
         advanced=True,
     ),
+    # A SLURM job's main requests, shown where runs train on SLURM (`tuitune cluster use slurm`).
+    field("slurm.partition", "Partition", advanced=True, optional=True),
+    field("slurm.time_limit", "Time limit", advanced=True, optional=True),
+    field("slurm.gpus_per_node", "GPUs per node", advanced=True),
+    field("slurm.nodes", "Nodes", advanced=True),
 )
 
 

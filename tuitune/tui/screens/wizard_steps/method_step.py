@@ -76,6 +76,7 @@ class MethodStep(OfTuitune, VerticalScroll, can_focus=False):
         # (Advanced just unfolded) is not in the DOM until its container has composed, and a
         # recommendation or a method change that arrives in that moment still shows or fills it.
         self._placed: dict[str, Placed] = {}
+        self._on_slurm = False  # where runs train (the store's backend), read when the step mounts
 
     @property
     def fields(self) -> tuple[Field, ...]:
@@ -85,6 +86,8 @@ class MethodStep(OfTuitune, VerticalScroll, can_focus=False):
         return tuple(spec for spec in every if self._uses(spec))
 
     def _uses(self, spec: Field) -> bool:
+        if spec.key.startswith("slurm.") and not self._on_slurm:
+            return False  # runs train on this machine: no job to ask SLURM for
         if spec.key == "preference.chosen_only" and self._data[1] != "preference":
             return False  # sft on anything but a preference set has no rejected answers to leave out
         return uses(spec.key, method=self.method, objective=self.objective)
@@ -139,6 +142,7 @@ class MethodStep(OfTuitune, VerticalScroll, can_focus=False):
             yield Grid(classes="form", id="advanced-form")
 
     def on_mount(self) -> None:
+        self._on_slurm = self.tuitune.service.backend() == "slurm"
         self._show_method_help(self._default_method)
         self._show_objective_help()
         self._show_used_fields()

@@ -69,11 +69,15 @@ class ReviewStep(Vertical):
         self.show_check(None, None, pending=True)
         objective.update(objective_summary(config))
         view.update(Syntax(config.to_yaml(), "yaml", theme="ansi_dark", background_color="default"))
-        hints = [
-            *config.notes,
-            "Launch starts a background worker: it keeps training if you close the app. "
-            "Add to queue puts it at the end of the line: it starts when a slot is free.",
-        ]
+        where = (
+            "Launch (or Add to queue) submits it to SLURM as a job: it waits in SLURM's queue and trains on "
+            "the cluster with the slurm settings of its configuration (set them in a config file for `tuitune train -c`; `tuitune cluster use local` "
+            "trains here instead)."
+            if config.backend == "slurm"
+            else "Launch starts a background worker: it keeps training if you close the app. "
+            "Add to queue puts it at the end of the line: it starts when a slot is free."
+        )
+        hints = [*config.notes, where]
         notes.update(Text("\n".join(hints), style="dim"))
         self._enable(True)
 

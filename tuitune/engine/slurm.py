@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from tuitune.config import RunConfig
+from tuitune.engine.keeper_lock import ensure_keeper
 from tuitune.errors import RunStateError
 from tuitune.runs import cluster, files, notify
 from tuitune.runs import folder as run_folder
@@ -135,6 +136,8 @@ def submit(run: Run, *, store: Store, resume: bool = False) -> Run:
         store.set_status(run.id, QUEUED)
     where = f" on partition {config.slurm.partition}" if config.slurm.partition else ""
     store.add_event(run.id, f"Submitted to SLURM as job {job_id}{where} ({batch.name} in its folder)")
+    # Something of tuitune's folds the job's journal in and tells its end, with or without a face open.
+    ensure_keeper(True)
     return store.get_run(run.id)
 
 

@@ -20,7 +20,7 @@ from tuitune.errors import RunStateError
 from tuitune.store import clock
 from tuitune.store.records import Run
 from tuitune.store.rows import RUN_COLUMNS, run_record
-from tuitune.store.status import QUEUED, RUNNING
+from tuitune.store.status import ACTIVE, QUEUED, RUNNING
 from tuitune.store.tables import EventRow, RunRow, SettingRow
 from tuitune.store.transactions import reads, rows, writes
 
@@ -186,13 +186,18 @@ class QueueStore:
     @reads
     def keeper_needed(self) -> bool:
         """Whether anything waits that only a look can move on: runs in line (unless the queue is
-        paused), or runs claimed whose worker has not started yet."""
+        paused), runs claimed whose worker has not started yet, or SLURM jobs still active."""
         claimed = (
             RunRow.select(RunRow.id)
             .where((RunRow.status == QUEUED) & RunRow.queue_position.is_null() & RunRow.heartbeat_at.is_null(False))
             .exists()
         )  # a claim starts the run's heartbeat (a run only recorded, never claimed, has none)
-        return claimed or (self._setting(PAUSED) != "1" and RunRow.select(RunRow.id).where(_in_queue()).exists())
+        # A SLURM job's journal is folded in, and its end noticed (and told), by whoever looks:
+        # while one is active, the keeper looks even if nobody else does.
+        jobs = RunRow.select(RunRow.id).where(RunRow.status.in_(ACTIVE) & RunRow.slurm.is_null(False)).exists()
+        return (
+            claimed or jobs or (self._setting(PAUSED) != "1" and RunRow.select(RunRow.id).where(_in_queue()).exists())
+        )
 
     @reads
     def slots_in_use(self) -> int:

@@ -73,7 +73,7 @@ def test_a_journal_cannot_write_another_run_call_another_method_or_move_the_run(
     run_id, path = job
     store = open_store()
     other = store.create_run(name="other", config={}, model="m", method="lora", dataset="d")
-    hostile = [
+    hostile: list[dict[str, object]] = [
         {"op": "set_status", "args": [other.id, "failed"], "kwargs": {}},  # another run
         {"op": "delete_run", "args": [run_id], "kwargs": {}},  # not a progress write
         {"op": "set_setting", "args": ["notify.webhook", "http://evil.example"], "kwargs": {}},
@@ -81,10 +81,19 @@ def test_a_journal_cannot_write_another_run_call_another_method_or_move_the_run(
         {"op": "update_run", "args": [run_id], "kwargs": {"steps_total": 9, "name": "renamed"}},
     ]
     with path.open("a") as out:
-        out.writelines(json.dumps({"at": 1.0, **line}) + "\n" for line in hostile)
+        out.writelines(json.dumps({"at": 1.0} | line) + "\n" for line in hostile)
     journal.fold(store, run_id, path)
     run = store.get_run(run_id)
     assert store.get_run(other.id).status == "queued"
     assert run.output_dir and run.output_dir.endswith("1-job") and run.config == {} and run.slurm["job_id"] == "12"
     assert (run.name, run.steps_total) == ("job", 9)  # the progress kept, the rename left out
     assert store.setting("notify.webhook") is None and os.environ.get(journal.JOURNAL_ENV) is None
+
+
+def test_the_python_api_trains_here_and_refuses_a_config_that_says_slurm(tuitune_home: Path) -> None:
+    import tuitune
+    from tuitune.errors import UsageError
+
+    with pytest.raises(UsageError, match="backend is slurm"):
+        tuitune.train({"backend": "slurm"})
+    assert open_store().list_runs() == []  # refused before anything was recorded

@@ -9,6 +9,7 @@ from tuitune.config import RunConfig, load_config, parse_config
 from tuitune.engine.launcher import create_run
 from tuitune.engine.preflight import check_sources
 from tuitune.engine.runner import TrainResult, execute
+from tuitune.errors import UsageError
 from tuitune.runs import notify
 from tuitune.store import Store, open_store
 
@@ -28,8 +29,13 @@ def train(config: RunConfig | dict[str, Any] | str | Path, *, store: Store | Non
     """
     store = store or open_store()
     final = _as_config(config)
+    if final.backend == "slurm":
+        raise UsageError(
+            "tuitune.train() trains in this process, but the config's backend is slurm (a SLURM job): submit it "
+            "with tuitune.RunService().launch(config) or `tuitune train --backend slurm`, or set backend: local."
+        )
     check_sources(final)  # a run that could not start is refused before it is recorded
-    run = create_run(final, store=store)
+    run = create_run(final.model_copy(update={"backend": "local"}), store=store)  # here, whatever the store says
     try:
         return execute(run.id, store)
     finally:

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "scripts")]
@@ -42,6 +43,19 @@ def _submit(name: str, **slurm: object) -> int:
     return launcher.launch(config).id
 
 
+async def _shoot_training(shoot: Any, size: tuple[int, int], run_id: int, name: str) -> None:
+    from tuitune._dev.pilot import wait_until
+    from tuitune.tui.app import create_app
+
+    app = create_app(mode="training", reconcile_seconds=None)
+    async with app.run_test(size=size) as pilot:
+        training = app.screen
+        app.show_training(run_id)
+        await wait_until(pilot, lambda: training.run is not None and training.run.id == run_id, what=name)
+        await pilot.pause(2.0)
+        await shoot(app, name)
+
+
 async def _shoot(out: Path, size: tuple[int, int], running: int, pending: int) -> list[Path]:
     from tuitune._dev.pilot import wait_until
     from tuitune.tui.app import create_app
@@ -49,13 +63,7 @@ async def _shoot(out: Path, size: tuple[int, int], running: int, pending: int) -
     saved: list[Path] = []
     shoot = _shooter(out, size, saved)
     for run_id, name in ((running, "training-slurm-running"), (pending, "training-slurm-pending")):
-        app = create_app(mode="training", reconcile_seconds=None)
-        async with app.run_test(size=size) as pilot:
-            training = app.screen
-            app.show_training(run_id)
-            await wait_until(pilot, lambda: training.run is not None and training.run.id == run_id, what=name)
-            await pilot.pause(2.0)
-            await shoot(app, name)
+        await _shoot_training(shoot, size, run_id, name)
     app = create_app(mode="history", reconcile_seconds=None)
     async with app.run_test(size=size) as pilot:
         history = app.screen

@@ -8,6 +8,7 @@ reason; in CI (`CI` or `TUITUNE_REQUIRE_SLURM` set, as .ci/run does) they fail i
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -16,8 +17,13 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tuitune.config import ConfigBuilder
+from tuitune.runs import lookup
+from tuitune.store import Run, open_store
 
 CONFIG = Path(__file__).parent / "slurm"
 TOOLS = ("slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel", "sinfo", "munged", "munge")
@@ -172,3 +178,33 @@ def _end(pid: int, seconds: float = 30) -> None:
         time.sleep(0.2)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+
+
+# --- runs on it ------------------------------------------------------------------------------
+def slurm_config(folder: Path, name: str = "run.yaml", **slurm: Any) -> Path:
+    """A demo run (a constant learning rate, so a resumed run can end where an uninterrupted one
+    does) as a SLURM job with `slurm` settings."""
+    path = folder / name
+    built = (
+        ConfigBuilder()
+        .demo()
+        .data(max_length=128, packing=True)
+        .training(
+            learning_rate=1e-3,
+            lr_scheduler="constant",
+            warmup_ratio=0.0,
+            batch_size=4,
+            logging_steps=2,
+            save_steps=1000,
+        )
+        .build()
+    )
+    data = built.to_dict()
+    data["backend"] = "slurm"
+    data["slurm"] = slurm
+    path.write_text(json.dumps(data))
+    return path
+
+
+def current(run_id: int) -> Run:
+    return lookup.current(run_id, store=open_store())

@@ -13,44 +13,14 @@ from typing import Any
 import pytest
 
 from tests.helpers import cli, cli_json, wait_for
-from tuitune.config import ConfigBuilder
+from tests.slurm_cluster import current, slurm_config
 from tuitune.engine import launcher
-from tuitune.runs import lookup
-from tuitune.store import CANCELLED, COMPLETED, FAILED, QUEUED, Run, open_store
+from tuitune.store import CANCELLED, COMPLETED, FAILED, QUEUED, open_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 # A job waits for SLURM's scheduler and loads the demo model: generous, never slept on.
 JOB_SECONDS = 300
-
-
-def _config(folder: Path, name: str = "run.yaml", **slurm: Any) -> Path:
-    """A demo run (a constant learning rate, so a resumed run can end where an uninterrupted one
-    does) as a SLURM job with `slurm` settings."""
-    path = folder / name
-    built = (
-        ConfigBuilder()
-        .demo()
-        .data(max_length=128, packing=True)
-        .training(
-            learning_rate=1e-3,
-            lr_scheduler="constant",
-            warmup_ratio=0.0,
-            batch_size=4,
-            logging_steps=2,
-            save_steps=1000,
-        )
-        .build()
-    )
-    data = built.to_dict()
-    data["backend"] = "slurm"
-    data["slurm"] = slurm
-    path.write_text(json.dumps(data))
-    return path
-
-
-def _current(run_id: int) -> Run:
-    return lookup.current(run_id, store=open_store())
 
 
 def _loss_at(run_id: int, step: int) -> float:
@@ -60,13 +30,13 @@ def _loss_at(run_id: int, step: int) -> float:
 
 
 def _steps_reached(run_id: int, step: int) -> bool:
-    return _current(run_id).steps_done >= step
+    return current(run_id).steps_done >= step
 
 
 def test_a_run_is_a_job_whose_curve_and_end_reach_the_store(
     slurm_cluster: Any, tuitune_home: Path, demo_model_path: Path, tmp_path: Path
 ) -> None:
-    started = cli_json("train", "-c", str(_config(tmp_path)), "--max-steps", "6", "--detach")
+    started = cli_json("train", "-c", str(slurm_config(tmp_path)), "--max-steps", "6", "--detach")
     run_id, job_id = started["run_id"], started["job_id"]
     assert job_id and started["pid"] is None and not started["in_queue"]
     # Nothing here looks at the run: the keeper folds the job's journal in, and records its end.
@@ -98,13 +68,13 @@ def test_a_job_that_fails_in_training_or_before_it_or_at_its_time_limit_records_
     # (a) The data is gone by the time the job starts: the worker's own error, through the journal.
     data = tmp_path / "data.jsonl"
     data.write_text("".join(json.dumps({"instruction": f"say {i}", "output": f"{i}"}) + "\n" for i in range(40)))
-    held = _config(tmp_path, "held.yaml", extra_sbatch=["--hold"])
+    held = slurm_config(tmp_path, "held.yaml", extra_sbatch=["--hold"])
     missing = cli_json("train", "-c", str(held), "-d", str(data), "--max-steps", "4", "--detach")
     # (b) Its environment cannot be prepared: the job ends before tuitune runs, and SLURM says how.
-    broken = _config(tmp_path, "broken.yaml", setup=["exit 3"])
+    broken = slurm_config(tmp_path, "broken.yaml", setup=["exit 3"])
     unprepared = cli_json("train", "-c", str(broken), "--max-steps", "4", "--detach")
     # (c) Warned of its time limit with no resubmission left: it stops, saying how to go on.
-    limited = _config(tmp_path, "limited.yaml", time_limit="30", warn_seconds=60)
+    limited = slurm_config(tmp_path, "limited.yaml", time_limit="30", warn_seconds=60)
     warned = cli_json("train", "-c", str(limited), "--max-steps", "100000", "--detach")
     data.unlink()
     slurm_cluster.run("scontrol", "release", missing["job_id"])
@@ -116,7 +86,7 @@ def test_a_job_that_fails_in_training_or_before_it_or_at_its_time_limit_records_
     assert f"Job {unprepared['job_id']} failed (exit code 3:0)" in ended.error
     assert f"tuitune resume {unprepared['run_id']}" in ended.error
     # Its signal handlers are in once it says it runs; SLURM's warning is the one its script asks for.
-    wait_for(lambda: _current(warned["run_id"]).status == "running", timeout=JOB_SECONDS, interval=0.2)
+    wait_for(lambda: current(warned["run_id"]).status == "running", timeout=JOB_SECONDS, interval=0.2)
     slurm_cluster.run("scancel", "--batch", "--signal=USR1", warned["job_id"])
     stopped = launcher.wait(warned["run_id"], timeout=JOB_SECONDS)
     assert stopped.status == FAILED and stopped.error, stopped.error
@@ -131,19 +101,19 @@ def test_warned_of_its_time_limit_a_job_requeues_from_its_checkpoint_and_cancell
 ) -> None:
     steps = 24
     reference = cli_json(
-        "train", "-c", str(_config(tmp_path)), "--max-steps", str(steps), "--name", "reference", "--detach"
+        "train", "-c", str(slurm_config(tmp_path)), "--max-steps", str(steps), "--name", "reference", "--detach"
     )
-    config = _config(tmp_path, "interrupted.yaml", time_limit="30", warn_seconds=60, resubmit=1)
+    config = slurm_config(tmp_path, "interrupted.yaml", time_limit="30", warn_seconds=60, resubmit=1)
     started = cli_json("train", "-c", str(config), "--max-steps", str(steps), "--name", "interrupted", "--detach")
     run_id, job_id = started["run_id"], started["job_id"]
-    script = (Path(_current(run_id).output_dir or "") / "slurm" / "job.sbatch").read_text()
+    script = (Path(current(run_id).output_dir or "") / "slurm" / "job.sbatch").read_text()
     assert "#SBATCH --signal=B:USR1@60" in script and "#SBATCH --requeue" in script and "--time=30" in script
 
     # SLURM's warning (the signal the script asks for, sent as SLURM sends it rather than after a
     # real limit): a checkpoint, back in SLURM's queue, and the same job starts again from it.
     wait_for(lambda: _steps_reached(run_id, 4), timeout=JOB_SECONDS, interval=0.2, what="four steps")
     slurm_cluster.run("scancel", "--batch", "--signal=USR1", job_id)
-    wait_for(lambda: _current(run_id).slurm.get("restarts") == 1, timeout=JOB_SECONDS, interval=0.5, what="a restart")
+    wait_for(lambda: current(run_id).slurm.get("restarts") == 1, timeout=JOB_SECONDS, interval=0.5, what="a restart")
     # SLURM holds a requeued job for two minutes before it may start again; the test lets it now.
     slurm_cluster.run("scontrol", "update", f"jobid={job_id}", "StartTime=now")
     events = [event.message for event in open_store().events(run_id)]
@@ -171,9 +141,9 @@ def test_warned_of_its_time_limit_a_job_requeues_from_its_checkpoint_and_cancell
 def test_a_two_task_job_trains_as_one_group(
     slurm_cluster: Any, tuitune_home: Path, demo_model_path: Path, tmp_path: Path
 ) -> None:
-    config = str(_config(tmp_path, tasks_per_node=2))
+    config = str(slurm_config(tmp_path, tasks_per_node=2))
     started = cli_json("train", "-c", config, "--max-steps", "4", "--detach")
-    script = (Path(_current(started["run_id"]).output_dir or "") / "slurm" / "job.sbatch").read_text()
+    script = (Path(current(started["run_id"]).output_dir or "") / "slurm" / "job.sbatch").read_text()
     assert "#SBATCH --ntasks-per-node=2" in script and "exec srun " in script and "--signal=USR1@120" in script
     run = launcher.wait(started["run_id"], timeout=JOB_SECONDS)
     assert run.status == COMPLETED, run.error
@@ -189,10 +159,10 @@ def test_a_job_waiting_for_gpus_says_why_and_a_cancel_takes_it_out_of_slurms_que
         wait_for(lambda: "RUNNING" in slurm_cluster.run("squeue", "-h", "-j", holder, "-o", "%T"), timeout=60)
         free = cli_json("cluster")
         assert free["partitions"][0]["gpus"] == 2 and free["partitions"][0]["free_gpus"] == 0
-        started = cli_json("train", "-c", str(_config(tmp_path, gpus_per_node=1)), "--max-steps", "4", "--detach")
+        started = cli_json("train", "-c", str(slurm_config(tmp_path, gpus_per_node=1)), "--max-steps", "4", "--detach")
         run_id = started["run_id"]
         waiting = wait_for(
-            lambda: (run := _current(run_id)).slurm.get("reason") and run, timeout=60, interval=0.5, what="a reason"
+            lambda: (run := current(run_id)).slurm.get("reason") and run, timeout=60, interval=0.5, what="a reason"
         )
         assert waiting.status == QUEUED and waiting.slurm["state"] == "PENDING"
         assert waiting.slurm["reason"] == "Resources"
@@ -202,7 +172,7 @@ def test_a_job_waiting_for_gpus_says_why_and_a_cancel_takes_it_out_of_slurms_que
         assert cancelled["status"] == CANCELLED
         assert slurm_cluster.run("squeue", "-h", "-j", started["job_id"], "-o", "%T").strip() in ("", "CANCELLED")
         # A sweep's runs are a job each, in SLURM's queue (held here: nothing needs to train).
-        held = _config(tmp_path, "held.yaml", extra_sbatch=["--hold"])
+        held = slurm_config(tmp_path, "held.yaml", extra_sbatch=["--hold"])
         swept = cli_json("sweep", "-c", str(held), "--set", "training.learning_rate=1e-4,5e-4", "--max-steps", "4")
         runs = [open_store().get_run(run["id"]) for run in swept["runs"]]
         jobs = [run.slurm["job_id"] for run in runs]
@@ -212,28 +182,6 @@ def test_a_job_waiting_for_gpus_says_why_and_a_cancel_takes_it_out_of_slurms_que
         assert [cli_json("cancel", str(run.id))["status"] for run in runs] == [CANCELLED, CANCELLED]
     finally:
         slurm_cluster.run("scancel", holder)
-
-
-def test_the_api_and_the_dashboard_show_a_jobs_state_and_why_it_waits(
-    slurm_cluster: Any, tuitune_home: Path, demo_model_path: Path, tmp_path: Path, page: Any
-) -> None:
-    import httpx
-    from playwright.sync_api import expect
-
-    from tests.helpers import running_server
-
-    held = cli_json("train", "-c", str(_config(tmp_path, extra_sbatch=["--hold"])), "--max-steps", "4", "--detach")
-    run_id, job_id = held["run_id"], held["job_id"]
-    with running_server() as url:
-        wait_for(lambda: _current(run_id).slurm.get("reason"), timeout=60, interval=0.5, what="SLURM's reason")
-        document = httpx.get(f"{url}/runs/{run_id}").json()
-        assert document["slurm"]["job_id"] == job_id and document["slurm"]["reason"] == "JobHeldUser"
-        assert document["slurm_words"].startswith(f"job {job_id} · pending (JobHeldUser): held")
-        page.goto(f"{url}/#/runs/{run_id}")
-        expect(page.locator("#progress-line")).to_contain_text(f"SLURM job {job_id} · pending (JobHeldUser)")
-        cancelled = httpx.post(f"{url}/runs/{run_id}/cancel", json={})
-        assert cancelled.status_code == 200, cancelled.text
-        expect(page.locator("#status")).to_have_text("cancelled")
 
 
 async def test_the_wizard_on_a_slurm_store_asks_for_the_jobs_partition_and_launch_submits_it(

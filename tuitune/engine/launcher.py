@@ -112,7 +112,8 @@ def create_run(
         method=config.method,
         dataset=config.data.source,
         status=QUEUED,
-        in_queue=in_queue and not on_slurm,  # SLURM's queue replaces tuitune's slots
+        in_queue=in_queue,
+        slurm=on_slurm,  # SLURM's queue replaces tuitune's slots
         gpus=gpus,
         sweep_id=sweep_id,
     )
@@ -125,9 +126,7 @@ def create_run(
             final.training.output_dir = str(parent)
         # Where it came from, as it is now and from here: a queued run starts later, in its own folder.
         recorded = {**run_lineage.collect(config.to_dict()), **(lineage or {})}
-        files.save_config(
-            run.id, final, store=store, output_dir=str(folder), lineage=recorded, **({"slurm": {}} if on_slurm else {})
-        )
+        files.save_config(run.id, final, store=store, output_dir=str(folder), lineage=recorded)
         for note in config.notes:
             store.add_event(run.id, note, level="warning")
         return store.get_run(run.id)

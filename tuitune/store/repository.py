@@ -96,10 +96,12 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
         in_queue: bool = False,
         gpus: list[str] | None = None,
         sweep_id: int | None = None,
+        slurm: bool = False,
     ) -> Run:
         """A new run; a name already taken gets `-2`, `-3`… appended so names stay unique.
 
         `in_queue`: it waits at the end of the queue for a free slot instead of starting now.
+        `slurm`: it trains as a SLURM job (its job's state starts empty), never in tuitune's queue.
         """
         check_status(status)
         unique = self._unique_name(name.strip() or "run")
@@ -118,12 +120,15 @@ class Store(QueueStore, SweepStore, ProcessStore, ConversationStore):
             steps_done=0,
             cancel_requested=False,
             version=__version__,
-            queue_position=self._next_position() if in_queue and status == QUEUED else None,
+            queue_position=self._next_position() if in_queue and status == QUEUED and not slurm else None,
             gpus=",".join(gpus) if gpus else None,
             sweep_id=sweep_id,
+            slurm=to_json({}) if slurm else None,
         ).execute()
-        # What really happens next, in words: it waits in line, or its worker is being started.
-        if status == QUEUED:
+        # What really happens next, in words: it waits in line, or its worker (or job) is being started.
+        if status == QUEUED and slurm:
+            state = "to be submitted to SLURM as a job"
+        elif status == QUEUED:
             state = "waiting in the queue for a free slot" if in_queue else "starting its worker"
         else:
             state = status

@@ -297,7 +297,9 @@ class TrainingScreen(RunActionScreen):
             (f"  {run.method} on {present.short_model(model, room)} with {present.short_model(dataset, room)}", "dim"),
         )
         if run.on_slurm and run.slurm.get("job_id"):
-            title.append(f"  {present.literal(cluster.job_words(run) or '')}", style="cyan")
+            # The job, and where it runs; why a pending one waits is the line below.
+            nodes = run.slurm.get("nodes") if run.status == "running" else None
+            title.append(f"  SLURM job {run.slurm['job_id']}" + (f" on {nodes}" if nodes else ""), style="cyan")
         if run.cancel_requested and run.is_active:
             title.append("  cancelling: finishing the step, saving a checkpoint…", style="bold magenta")
         self.query_one("#run-title", Static).update(title)

@@ -216,3 +216,16 @@ async def test_the_wizard_on_a_slurm_store_asks_for_the_jobs_partition_and_launc
         await wait_until(pilot, lambda: f"job {run.slurm['job_id']}" in screen_text(app), timeout=60)
     assert launcher.wait(run.id, timeout=JOB_SECONDS).status == COMPLETED
     assert cli_json("cluster", "use", "local") == {"backend": "local"}
+
+
+def test_slurms_own_warning_before_a_real_time_limit_stops_the_run_with_a_checkpoint(
+    slurm_cluster: Any, tuitune_home: Path, demo_model_path: Path, tmp_path: Path
+) -> None:
+    # Two minutes, warned 30 s before: SLURM sends the warning up to a minute early, so it comes
+    # between 30 and 90 s after the start, once training is under way. No signal from the test.
+    limited = slurm_config(tmp_path, time_limit="2", warn_seconds=30)
+    started = cli_json("train", "-c", str(limited), "--max-steps", "100000", "--detach")
+    stopped = launcher.wait(started["run_id"], timeout=JOB_SECONDS)
+    assert stopped.status == FAILED and stopped.error, stopped.error
+    assert "Stopped at SLURM's time limit (2)" in stopped.error and "with a checkpoint" in stopped.error
+    assert stopped.checkpoint and Path(stopped.checkpoint).exists() and stopped.steps_done > 0

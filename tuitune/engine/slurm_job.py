@@ -93,11 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     again = restarts < config.slurm.resubmit
 
     def time_limit_ending(step: int) -> tuple[str, str | None]:
-        if again:
+        saved = files.last_checkpoint(folder) is not None
+        if again and saved:
             return QUEUED, None  # back in SLURM's queue (below): the same job starts again
+        kept = "with a checkpoint" if saved else "before its first checkpoint"
+        goes_on = "trains on" if saved else "starts it again"
         return FAILED, (
-            f"Stopped at SLURM's time limit ({limit}) at step {step}, with a checkpoint: "
-            f"`tuitune resume {run_id}` submits a new job that trains on."
+            f"Stopped at SLURM's time limit ({limit}) at step {step}, {kept}: "
+            f"`tuitune resume {run_id}` submits a new job that {goes_on}."
         )
 
     stop.time_limit_ending = time_limit_ending

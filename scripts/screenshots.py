@@ -466,19 +466,27 @@ def _queue_two() -> list[int]:
     ]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def options(description: str, *extra: tuple[str, dict]) -> tuple[argparse.Namespace, list[tuple[int, ...]], Path]:
+    """The scripts' options (`--out`, `--size`, and `extra`), the sizes and the folder made; the
+    environment made safe for screenshots (no token to show, no Hub to reach)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--out", default=str(REPO / "screenshots"))
     parser.add_argument("--size", action="append", help="WIDTHxHEIGHT (repeatable); default 120x36 and 80x24")
-    parser.add_argument("--only", choices=["dpo"], help="Shoot only these screens: dpo, the two DPO runs' screens.")
+    for flag, settings in extra:
+        parser.add_argument(flag, **settings)
     args = parser.parse_args()
     sizes = [tuple(int(n) for n in s.lower().split("x")) for s in (args.size or ["120x36", "80x24"])]
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-
     for secret in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
         os.environ.pop(secret, None)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return args, sizes, out
+
+
+def main() -> int:
+    only = {"choices": ["dpo"], "help": "Shoot only these screens: dpo, the two DPO runs' screens."}
+    args, sizes, out = options(__doc__.splitlines()[0], ("--only", only))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # A fixed folder rather than a random one, so the paths on screen are the same every time.
     home = Path(tempfile.gettempdir()) / "tuitune-screenshots"

@@ -9,7 +9,6 @@ Writes training-slurm-running, training-slurm-pending and history-slurm at 120x3
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import shutil
@@ -23,7 +22,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "scripts")]
 
-from screenshots import _shooter
+from screenshots import _shooter, options  # the shooter and options of every screenshot
 
 
 def _submit(name: str, **slurm: object) -> int:
@@ -75,16 +74,7 @@ async def _shoot(out: Path, size: tuple[int, int], running: int, pending: int) -
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(REPO / "screenshots"))
-    parser.add_argument("--size", action="append", help="WIDTHxHEIGHT (repeatable); default 120x36 and 80x24")
-    args = parser.parse_args()
-    sizes = [tuple(int(n) for n in s.lower().split("x")) for s in (args.size or ["120x36", "80x24"])]
-    out = Path(args.out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    for secret in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
-        os.environ.pop(secret, None)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    _, sizes, out = options(__doc__.splitlines()[0])
     home = Path(tempfile.gettempdir()) / "tuitune-screenshots-slurm"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir()

@@ -544,9 +544,9 @@ MAX_SLURM_LINES = 32
 
 def slurm_seconds(limit: str) -> int:
     """An sbatch `--time` as seconds (`90` is minutes, `1:30:00` an hour and a half, `2-12` days-hours)."""
-    days, _, rest = limit.rpartition("-") if "-" in limit else ("0", "", limit)
+    days, _, rest = limit.rpartition("-")
     parts = [int(part) for part in rest.split(":")]
-    if days != "0" or "-" in limit:
+    if days:
         hours, minutes, seconds = (parts + [0, 0])[:3]
         return ((int(days) * 24 + hours) * 60 + minutes) * 60 + seconds
     if len(parts) == 1:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from tuitune.store import clock
 from tuitune.store.db import activate, database
-from tuitune.store.tables import ArtifactRow, EventRow, MetricPointRow, RunRow
+from tuitune.store.tables import ArtifactRow, MetricPointRow, RunRow
 
 if TYPE_CHECKING:
     from tuitune.store.repository import Store
@@ -164,7 +164,6 @@ def snapshot(store: Store, run_id: int) -> dict[str, Any]:
             "run": RunRow.select().where(RunRow.id == run_id).dicts().get(),
             "artifacts": list(ArtifactRow.select().where(ArtifactRow.run == run_id).dicts()),
             "points": list(MetricPointRow.select().where(MetricPointRow.run == run_id).dicts()),
-            "events": [],
         }
 
 
@@ -177,6 +176,4 @@ def restore(store: Store, data: dict[str, Any]) -> int:
         for rows, table in ((data.get("artifacts", []), ArtifactRow), (data.get("points", []), MetricPointRow)):
             for row in rows:
                 table.insert(**row).execute()
-        for row in data.get("events", []):
-            EventRow.insert(**row).execute()
     return int(run["id"])
